@@ -1,0 +1,5 @@
+import sys
+
+from emrlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The `emrlab` command: one entry point, one module per subcommand.
+
+Each subcommand lives with the subsystem it drives (`emrlab dfs` in `hdfs`,
+`emrlab node` in `yarn`, ...) as a function `main(argv, context) -> int`, and
+is imported only when used, so `emrlab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from emrlab_common.command import EXIT_USAGE, run_command
+from emrlab_common.logs import configure_command_logging
+
+# name -> (module with main(argv, context), one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "cluster": ("emrlab.commands.cluster", "start, inspect and stop a cluster: up | down | status"),
+}
+
+USAGE = """usage: emrlab [--dir DIR] [-D key=value ...] COMMAND [ARGS ...]
+
+Commands:
+{commands}
+
+Every command takes --help. The cluster is found in --dir DIR, else $EMRLAB_CLUSTER,
+else ~/.emrlab/cluster. -D key=value sets any configuration key (Hadoop's names).
+
+Example:
+  emrlab demo
+"""
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = (f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items())
+    return USAGE.format(commands="\n".join(lines))
+
+
+def command_position(argv: list[str]) -> int | None:
+    """Index of the command name, skipping generic options that may come before it."""
+    index = 0
+    while index < len(argv):
+        if argv[index] in ("--dir", "-D"):
+            index += 2
+        elif argv[index].startswith(("--dir=", "-D")):
+            index += 1
+        else:
+            return index
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    configure_command_logging()
+    position = command_position(argv)
+    if position is None or argv[position] not in COMMANDS:
+        asked_for_help = position is not None and argv[position] in ("-h", "--help", "help")
+        if position is not None and not asked_for_help:
+            print(f"emrlab: unknown command {argv[position]!r}", file=sys.stderr)
+        print(usage(), file=sys.stdout if asked_for_help else sys.stderr, end="")
+        return 0 if asked_for_help else EXIT_USAGE
+    name = argv[position]
+    module_name, _ = COMMANDS[name]
+    command = importlib.import_module(module_name).main
+    return run_command(command, argv[:position] + argv[position + 1:], prog=f"emrlab {name}")

@@ -1,0 +1,1 @@
+"""Commands of the managed-cluster layer."""

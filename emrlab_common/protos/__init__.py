@@ -1,0 +1,1 @@
+"""Generated from proto/ by `python -m emrlab_common.protogen`; do not edit."""
