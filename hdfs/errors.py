@@ -1,0 +1,66 @@
+"""HDFS's operating errors, named as Hadoop names them where it can.
+
+Each maps to one gRPC status through its base class in `emrlab_common.errors`,
+and reaches the user as one line.
+"""
+
+from emrlab_common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
+
+
+class FileNotFound(NotFound):
+    """FileNotFoundException: no file or directory at that path."""
+
+
+class FileAlreadyExists(AlreadyExists):
+    """FileAlreadyExistsException."""
+
+
+class ParentNotDirectory(FailedPrecondition):
+    """A path goes through a file as if it were a directory."""
+
+
+class PathIsNotEmptyDirectory(FailedPrecondition):
+    """Deleting a non-empty directory without `recursive`."""
+
+
+class PathIsDirectory(FailedPrecondition):
+    """An operation on files only was given a directory."""
+
+
+class InvalidPath(InvalidArgument):
+    """Malformed path (relative where absolute is needed, `..`, empty component, ...)."""
+
+
+class AccessControl(PermissionDenied):
+    """AccessControlException: the permission check said no."""
+
+
+class SafeMode(FailedPrecondition):
+    """SafeModeException: the NameNode is read-only until enough blocks are reported."""
+
+
+class LeaseExpired(FailedPrecondition):
+    """LeaseExpiredException / no lease: the writer no longer holds the file."""
+
+
+class AlreadyBeingCreated(FailedPrecondition):
+    """AlreadyBeingCreatedException: another client holds the file's lease."""
+
+
+class NoDatanodes(ResourceExhausted):
+    """Could only be written to 0 of the minimum replicas: no live DataNode can take a block."""
+
+
+class BlockMissing(NotFound):
+    """BlockMissingException: no live, uncorrupt replica of a block could be read."""
+
+
+class ChecksumMismatch(FailedPrecondition):
+    """ChecksumException: bytes read do not match their stored checksum."""

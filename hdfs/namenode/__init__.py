@@ -1,0 +1,11 @@
+"""The NameNode: HDFS's namespace and block map, in one process.
+
+Read in this order:
+  namesystem.py  the state machine every request goes through (Hadoop's FSNamesystem)
+  namespace.py   the directory tree and its edits; inodes.py, its nodes and permissions
+  blocks.py      where replicas are and the replication monitor; placement.py picks nodes
+  datanodes.py   DataNode liveness and the commands waiting for their heartbeats
+  leases.py, safemode.py
+  editlog.py     what is durable: the edit log and the image
+  server.py      the gRPC servicers and the lock; __main__.py, the process
+"""

@@ -1,0 +1,33 @@
+"""`python -m hdfs.namenode --dir CLUSTER_DIR [-D key=value ...]`: run the NameNode."""
+
+import threading
+
+from emrlab_common.config import load
+from emrlab_common.daemon import DaemonProcess
+from emrlab_common.rpc import create_server, current_user
+from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.server import NameNode, register_servicers
+
+SHUTDOWN_GRACE_S = 2.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    with DaemonProcess.start("hdfs.namenode", argv) as process:
+        config = load(NameNodeConfig, process.properties)
+        superuser = process.cluster_dir.read_spec().get("superuser") or current_user()
+        namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser)
+        server, port = create_server(config.rpc_address, register_servicers(namenode), name="namenode")
+        stop_monitors = threading.Event()
+        monitors = threading.Thread(target=namenode.run_monitors, args=(stop_monitors,), name="monitors", daemon=True)
+        monitors.start()
+        host = config.rpc_address.rsplit(":", 1)[0]
+        process.publish(f"{host}:{port}")
+        process.wait_for_stop()
+        server.stop(SHUTDOWN_GRACE_S).wait()
+        stop_monitors.set()
+        monitors.join()
+        namenode.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""The block map: every block, where its replicas are, and the work to keep it replicated.
+
+Blocks (id, generation stamp, length, owning file) are durable through the
+namespace. Replica locations are not: they are rebuilt at start from block
+reports, then kept current by incremental reports, bad-block reports and
+DataNode deaths. From those, the replication monitor (`compute_work`)
+schedules copies of under-replicated blocks, deletes excess and corrupt
+replicas, and re-schedules copies that never arrived.
+
+A block's life: UNDER_CONSTRUCTION while its pipeline writes it; COMMITTED
+when the client says its final length; COMPLETE once a replica is reported
+(or the file is closed); UNDER_RECOVERY while lease recovery settles a block
+whose writer vanished.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.datanodes import BlockRef, DatanodeDescriptor, DatanodeManager, TransferCommand
+from hdfs.namenode.placement import choose_targets
+
+if TYPE_CHECKING:
+    from hdfs.namenode.inodes import INodeFile
+
+logger = logging.getLogger(__name__)
+
+
+class BlockState(enum.Enum):
+    UNDER_CONSTRUCTION = "uc"
+    UNDER_RECOVERY = "recovery"
+    COMMITTED = "committed"
+    COMPLETE = "complete"
+
+
+@dataclass(eq=False)
+class BlockInfo:
+    block_id: int
+    generation_stamp: int
+    length_bytes: int
+    file: INodeFile | None
+    state: BlockState = BlockState.UNDER_CONSTRUCTION
+    # DataNodes of the write pipeline, or holding a replica-being-written: the candidates for recovery.
+    expected_locations: set[str] = field(default_factory=set)
+    recovery_deadline_s: float = 0.0
+
+    @property
+    def is_under_construction(self) -> bool:
+        return self.state in (BlockState.UNDER_CONSTRUCTION, BlockState.UNDER_RECOVERY)
+
+    def ref(self) -> BlockRef:
+        return BlockRef(self.block_id, self.generation_stamp, self.length_bytes)
+
+    def __str__(self) -> str:
+        return f"blk_{self.block_id}_{self.generation_stamp}"
+
+
+@dataclass
+class PendingReplication:
+    targets: set[str]
+    deadline_s: float
+
+
+class BlockManager:
+    def __init__(self, config: NameNodeConfig, datanodes: DatanodeManager, rng: random.Random | None = None):
+        self.config = config
+        self.datanodes = datanodes
+        self.rng = rng or random.Random()
+        self.blocks: dict[int, BlockInfo] = {}
+        self.locations: dict[int, set[str]] = {}  # block id -> DataNodes with a good replica
+        self.corrupt: dict[int, set[str]] = {}    # block id -> DataNodes with a corrupt replica
+        self.pending: dict[int, PendingReplication] = {}
+        self.under_replicated: set[int] = set()
+        self.to_check: set[int] = set()
+
+    # ------------------------------------------------------------ the namespace's side
+
+    def add_block(self, block: BlockInfo) -> None:
+        assert block.block_id not in self.blocks, block
+        self.blocks[block.block_id] = block
+        self.locations[block.block_id] = set()
+
+    def remove_block(self, block: BlockInfo) -> None:
+        """The block left the namespace: every replica of it is garbage now."""
+        self.blocks.pop(block.block_id, None)
+        holders = self.locations.pop(block.block_id, set()) | self.corrupt.pop(block.block_id, set())
+        holders |= block.expected_locations
+        for uuid in holders:
+            self._invalidate(uuid, block.ref())
+        self.pending.pop(block.block_id, None)
+        self.under_replicated.discard(block.block_id)
+        block.file = None
+
+    def commit(self, block: BlockInfo, length_bytes: int) -> None:
+        if block.state is BlockState.COMPLETE:
+            return
+        block.length_bytes = length_bytes
+        block.state = BlockState.COMMITTED
+        self.to_check.add(block.block_id)
+        self._complete_if_replicated(block)
+
+    def complete(self, block: BlockInfo) -> None:
+        block.state = BlockState.COMPLETE
+        block.expected_locations.clear()
+        self.to_check.add(block.block_id)
+
+    def update_generation(self, block: BlockInfo, generation_stamp: int, length_bytes: int) -> None:
+        block.generation_stamp = generation_stamp
+        block.length_bytes = length_bytes
+
+    def check_replication(self, block: BlockInfo) -> None:
+        self.to_check.add(block.block_id)
+
+    # ------------------------------------------------------------ reports from DataNodes
+
+    def replica_reported(self, datanode: DatanodeDescriptor, reported: BlockRef, finalized: bool) -> None:
+        """A DataNode has a replica (from a block report or "block received")."""
+        block = self.blocks.get(reported.block_id)
+        if block is None or reported.generation_stamp < block.generation_stamp:
+            self._invalidate(datanode.uuid, reported)
+            return
+        if block.is_under_construction:
+            block.expected_locations.add(datanode.uuid)
+            if not finalized or reported.generation_stamp != block.generation_stamp:
+                return
+        elif not finalized:
+            self._invalidate(datanode.uuid, reported)
+            return
+        elif reported.length_bytes != block.length_bytes or reported.generation_stamp != block.generation_stamp:
+            logger.warning("replica %s on %s has length %d, expected %d: corrupt",
+                           block, datanode, reported.length_bytes, block.length_bytes)
+            self.mark_corrupt(block.block_id, datanode)
+            return
+        if datanode.uuid in self.corrupt.get(block.block_id, ()):
+            return
+        self.locations[block.block_id].add(datanode.uuid)
+        datanode.block_ids.add(block.block_id)
+        pending = self.pending.get(block.block_id)
+        if pending is not None:
+            pending.targets.discard(datanode.uuid)
+            if not pending.targets:
+                del self.pending[block.block_id]
+        self.to_check.add(block.block_id)
+        self._complete_if_replicated(block)
+
+    def replica_deleted(self, datanode: DatanodeDescriptor, block_id: int) -> None:
+        datanode.block_ids.discard(block_id)
+        self.corrupt.get(block_id, set()).discard(datanode.uuid)
+        if datanode.uuid in self.locations.get(block_id, ()):
+            self.locations[block_id].discard(datanode.uuid)
+            self.to_check.add(block_id)
+
+    def block_report(self, datanode: DatanodeDescriptor, replicas: list[tuple[BlockRef, bool]]) -> None:
+        """A full report replaces what we believed this DataNode holds."""
+        reported_ids = {ref.block_id for ref, _ in replicas}
+        for block_id in list(datanode.block_ids - reported_ids):
+            self.replica_deleted(datanode, block_id)
+        for ref, finalized in replicas:
+            self.replica_reported(datanode, ref, finalized)
+
+    def mark_corrupt(self, block_id: int, datanode: DatanodeDescriptor) -> None:
+        block = self.blocks.get(block_id)
+        if block is None:
+            return
+        logger.info("replica of %s on %s is corrupt", block, datanode)
+        self.locations[block_id].discard(datanode.uuid)
+        self.corrupt.setdefault(block_id, set()).add(datanode.uuid)
+        datanode.block_ids.add(block_id)
+        self.to_check.add(block_id)
+
+    def datanode_dead(self, datanode: DatanodeDescriptor) -> None:
+        """Its replicas are gone from our view; the monitor will copy what is now short."""
+        for block_id in datanode.block_ids:
+            self.locations.get(block_id, set()).discard(datanode.uuid)
+            self.corrupt.get(block_id, set()).discard(datanode.uuid)
+            self.to_check.add(block_id)
+        datanode.block_ids.clear()
+
+    # ------------------------------------------------------------ questions
+
+    def live_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
+        nodes = (self.datanodes.get(uuid) for uuid in self.locations.get(block.block_id, ()))
+        return [node for node in nodes if node is not None and node.live]
+
+    def corrupt_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
+        nodes = (self.datanodes.get(uuid) for uuid in self.corrupt.get(block.block_id, ()))
+        return [node for node in nodes if node is not None and node.live]
+
+    def counts(self) -> dict[str, int]:
+        """Blocks that are under-replicated, corrupt (only corrupt replicas) and missing (none)."""
+        under = corrupt = missing = 0
+        for block in self.blocks.values():
+            if block.is_under_construction or block.file is None:
+                continue
+            live = len(self.live_replicas(block))
+            if live == 0:
+                if self.corrupt_replicas(block):
+                    corrupt += 1
+                else:
+                    missing += 1
+            elif live < block.file.replication:
+                under += 1
+        return {"under_replicated": under, "corrupt": corrupt, "missing": missing}
+
+    def safe_block_count(self) -> tuple[int, int]:
+        """(blocks with at least the minimum replicas, blocks that count), for safe mode."""
+        total = safe = 0
+        for block in self.blocks.values():
+            if block.state is not BlockState.COMPLETE:
+                continue
+            total += 1
+            if len(self.live_replicas(block)) >= self.config.replication_min:
+                safe += 1
+        return safe, total
+
+    # ------------------------------------------------------------ the replication monitor
+
+    def check_all(self) -> None:
+        self.to_check.update(self.blocks)
+
+    def compute_work(self, now_s: float) -> None:
+        """One pass of the replication monitor: classify changed blocks, then schedule copies."""
+        for block_id, pending in list(self.pending.items()):
+            if now_s > pending.deadline_s:
+                logger.info("re-replication of blk_%d to %s timed out; will schedule again", block_id, pending.targets)
+                del self.pending[block_id]
+                self.to_check.add(block_id)
+        while self.to_check:
+            self._classify(self.to_check.pop())
+        budget = self.config.replication_work_multiplier * max(1, len(self.datanodes.live()))
+        for block_id in sorted(self.under_replicated, key=lambda block_id: len(self.locations.get(block_id, ()))):
+            if budget <= 0:
+                break
+            if self._schedule_replication(self.blocks[block_id], now_s):
+                budget -= 1
+
+    def _classify(self, block_id: int) -> None:
+        block = self.blocks.get(block_id)
+        if block is None or block.file is None or block.is_under_construction:
+            self.under_replicated.discard(block_id)
+            return
+        expected = block.file.replication
+        live = self.live_replicas(block)
+        if len(live) < expected:
+            self.under_replicated.add(block_id)
+            return
+        self.under_replicated.discard(block_id)
+        for uuid in self.corrupt.pop(block_id, set()):
+            self._invalidate(uuid, block.ref())
+        if len(live) > expected:
+            # Delete from the fullest DataNodes first, as Hadoop prefers the one with least space left.
+            excess = sorted(live, key=lambda node: node.remaining_bytes)[: len(live) - expected]
+            for datanode in excess:
+                logger.info("%s has %d replicas, wants %d: deleting the one on %s", block, len(live), expected, datanode)
+                self.locations[block_id].discard(datanode.uuid)
+                datanode.block_ids.discard(block_id)
+                self._invalidate(datanode.uuid, block.ref())
+
+    def _schedule_replication(self, block: BlockInfo, now_s: float) -> bool:
+        live = self.live_replicas(block)
+        pending = self.pending.get(block.block_id)
+        pending_targets = pending.targets if pending else set()
+        needed = block.file.replication - len(live) - len(pending_targets)
+        if not live or needed <= 0:
+            return False
+        sources = [node for node in live if len(node.transfers) + node.active_transfers < self.config.replication_streams_max]
+        if not sources:
+            return False
+        source = min(sources, key=lambda node: len(node.transfers) + node.active_transfers)
+        excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
+        targets = choose_targets(needed, self.datanodes.live(), excluded, None, block.length_bytes, self.rng)
+        if not targets:
+            return False
+        source.transfers.append(TransferCommand(block.ref(), tuple(targets)))
+        deadline_s = now_s + self.config.reconstruction_pending_timeout_s
+        self.pending[block.block_id] = PendingReplication(pending_targets | {node.uuid for node in targets}, deadline_s)
+        logger.info("scheduled copy of %s from %s to %s (has %d of %d)", block, source,
+                    ", ".join(map(str, targets)), len(live), block.file.replication)
+        return True
+
+    def _complete_if_replicated(self, block: BlockInfo) -> None:
+        if block.state is BlockState.COMMITTED and len(self.live_replicas(block)) >= self.config.replication_min:
+            block.state = BlockState.COMPLETE
+
+    def _invalidate(self, uuid: str, ref: BlockRef) -> None:
+        datanode = self.datanodes.get(uuid)
+        if datanode is not None and datanode.live:
+            datanode.invalidations[ref.block_id] = ref
+            datanode.block_ids.discard(ref.block_id)

@@ -1,0 +1,85 @@
+"""The NameNode's settings, with Hadoop's keys and defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emrlab_common.config import (
+    MiB,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_milliseconds,
+    parse_seconds,
+    parse_size,
+    parse_text,
+    setting,
+)
+
+
+@dataclass(frozen=True)
+class NameNodeConfig:
+    rpc_address: str = setting(
+        "dfs.namenode.rpc-address", "127.0.0.1:0", parse_text,
+        "Where the NameNode listens; port 0 picks a free one (published in the cluster directory).")
+    block_size_bytes: int = setting("dfs.blocksize", 128 * MiB, parse_size, "Default block size of new files.")
+    replication: int = setting("dfs.replication", 3, parse_int, "Default replication of new files.")
+    replication_max: int = setting("dfs.replication.max", 512, parse_int, "Largest replication a file may ask for.")
+    replication_min: int = setting(
+        "dfs.namenode.replication.min", 1, parse_int,
+        "Replicas a block needs before its file may be closed, and to count as safe at start.")
+    block_size_min_bytes: int = setting(
+        "dfs.namenode.fs-limits.min-block-size", 1 * MiB, parse_size,
+        "Smallest block size a file may ask for (tiny blocks flood the NameNode with metadata).")
+    bytes_per_checksum: int = setting(
+        "dfs.bytes-per-checksum", 512, parse_size, "Bytes covered by each CRC32C checksum.")
+    write_packet_size_bytes: int = setting(
+        "dfs.client-write-packet-size", 64 * 1024, parse_size, "Size of a write-pipeline packet.")
+    heartbeat_interval_s: float = setting(
+        "dfs.heartbeat.interval", 3.0, parse_seconds, "How often DataNodes send heartbeats.")
+    heartbeat_recheck_interval_s: float = setting(
+        "dfs.namenode.heartbeat.recheck-interval", 300.0, parse_milliseconds,
+        "How often dead DataNodes are looked for. A DataNode is dead after "
+        "2 * recheck-interval + 10 * heartbeat interval of silence (10.5 minutes by default).")
+    safemode_threshold: float = setting(
+        "dfs.namenode.safemode.threshold-pct", 0.999, parse_float,
+        "Fraction of blocks that must have a live replica before safe mode ends by itself.")
+    safemode_datanodes_min: int = setting(
+        "dfs.namenode.safemode.min.datanodes", 0, parse_int, "Live DataNodes needed to leave safe mode.")
+    safemode_extension_s: float = setting(
+        "dfs.namenode.safemode.extension", 30.0, parse_milliseconds,
+        "How long to stay in safe mode after the threshold is reached.")
+    redundancy_interval_s: float = setting(
+        "dfs.namenode.redundancy.interval.seconds", 3.0, parse_seconds,
+        "How often the replication monitor looks for under- and over-replicated blocks.",
+        aliases=("dfs.namenode.replication.interval",))
+    replication_streams_max: int = setting(
+        "dfs.namenode.replication.max-streams", 2, parse_int,
+        "Re-replications a DataNode may be asked to do at once.")
+    replication_work_multiplier: int = setting(
+        "dfs.namenode.replication.work.multiplier.per.iteration", 2, parse_int,
+        "Blocks scheduled for re-replication per live DataNode per monitor pass.")
+    reconstruction_pending_timeout_s: float = setting(
+        "dfs.namenode.reconstruction.pending.timeout-sec", 300.0, parse_seconds,
+        "A scheduled re-replication not confirmed by then is scheduled again.",
+        aliases=("dfs.namenode.replication.pending.timeout-sec",))
+    invalidate_limit: int = setting(
+        "dfs.block.invalidate.limit", 1000, parse_int, "Replica deletions sent to a DataNode per heartbeat.")
+    lease_hard_limit_s: float = setting(
+        "dfs.namenode.lease-hard-limit-sec", 1200.0, parse_seconds,
+        "A writer silent this long loses its lease; the NameNode closes its file at the last "
+        "length its replicas agree on.")
+    lease_recheck_interval_s: float = setting(
+        "dfs.namenode.lease-recheck-interval-ms", 2.0, parse_milliseconds, "How often expired leases are looked for.")
+    checkpoint_transactions: int = setting(
+        "dfs.namenode.checkpoint.txns", 1_000_000, parse_int,
+        "Fold the edit log into a new image after this many transactions.")
+    checkpoint_period_s: float = setting(
+        "dfs.namenode.checkpoint.period", 3600.0, parse_seconds, "... or after this long, whichever comes first.")
+    checkpoints_retained: int = setting(
+        "dfs.namenode.num.checkpoints.retained", 2, parse_int, "Images (and the edits after them) kept on disk.")
+    permissions_enabled: bool = setting(
+        "dfs.permissions.enabled", True, parse_bool, "Check permissions (superuser is never checked).")
+    superuser_group: str = setting(
+        "dfs.permissions.superusergroup", "supergroup", parse_text, "Members of this group are superusers too.")
+    listing_limit: int = setting("dfs.ls.limit", 1000, parse_int, "Entries per page of a directory listing.")

@@ -1,0 +1,72 @@
+"""Safe mode: read-only until enough of the namespace is readable.
+
+At start the NameNode knows every block but no replica (locations are
+rebuilt from block reports), so it refuses changes and re-replication until
+`threshold-pct` of blocks have `replication.min` live replicas and
+`min.datanodes` DataNodes are live, then waits `extension` more and leaves by
+itself. An administrator can also enter it by hand (`dfsadmin -safemode
+enter`); then only `leave` ends it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from hdfs.namenode.config import NameNodeConfig
+
+logger = logging.getLogger(__name__)
+
+
+class SafeModeState(enum.Enum):
+    STARTUP = "startup"  # leaves by itself once the thresholds hold
+    MANUAL = "manual"    # entered by an administrator; left only by one
+    OFF = "off"
+
+
+class SafeMode:
+    def __init__(self, config: NameNodeConfig):
+        self.config = config
+        self.state = SafeModeState.STARTUP
+        self.threshold_reached_s: float | None = None
+        self.status = "Safe mode is ON. Waiting for block reports."
+
+    @property
+    def on(self) -> bool:
+        return self.state is not SafeModeState.OFF
+
+    def enter(self) -> None:
+        self.state = SafeModeState.MANUAL
+        self.status = "Safe mode is ON. It was turned on manually. Use \"dfsadmin -safemode leave\" to turn it off."
+        logger.info("safe mode entered manually")
+
+    def leave(self) -> None:
+        if self.on:
+            logger.info("safe mode left (%s)", self.state.value)
+        self.state = SafeModeState.OFF
+        self.status = "Safe mode is OFF."
+
+    def update(self, safe_blocks: int, total_blocks: int, live_datanodes: int, now_s: float) -> bool:
+        """Re-evaluate startup safe mode; True when it has just been left."""
+        if self.state is not SafeModeState.STARTUP:
+            return False
+        threshold_blocks = int(total_blocks * self.config.safemode_threshold)
+        blocks_ok = safe_blocks >= threshold_blocks
+        nodes_ok = live_datanodes >= self.config.safemode_datanodes_min
+        status = (f"Safe mode is ON. The reported blocks {safe_blocks} "
+                  f"{'has reached' if blocks_ok else 'needs additional ' + str(threshold_blocks - safe_blocks) + ' blocks to reach'}"
+                  f" the threshold {self.config.safemode_threshold:.4f} of total blocks {total_blocks}. "
+                  f"The number of live datanodes {live_datanodes} "
+                  f"{'has reached' if nodes_ok else 'has not reached'} the minimum number {self.config.safemode_datanodes_min}.")
+        if not (blocks_ok and nodes_ok):
+            self.threshold_reached_s = None
+            self.status = status
+            return False
+        if self.threshold_reached_s is None:
+            self.threshold_reached_s = now_s
+        remaining_s = self.threshold_reached_s + self.config.safemode_extension_s - now_s
+        if remaining_s > 0:
+            self.status = f"{status} In safe mode extension. Safe mode will be turned off automatically in {remaining_s:.0f} seconds."
+            return False
+        self.leave()
+        return True

@@ -1,0 +1,364 @@
+"""The NameNode's gRPC face: thin servicers that translate, and the lock they share.
+
+`NameNode` is the process's state (Hadoop's NameNode next to its
+FSNamesystem): the namesystem, one lock around it, and the edit log. Every
+RPC runs inside `NameNode.operation()`: the namesystem call happens under the
+lock, then the edit log is synced outside it, and only then does the client
+get its answer. The servicers only convert protos to plain values and back.
+"""
+
+from __future__ import annotations
+
+import functools
+import grp
+import logging
+import os
+import pwd
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
+from emrlab_common.rpc import caller_user, servicer_method
+from hdfs import paths
+from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.datanodes import (
+    BlockRef,
+    DatanodeDescriptor,
+    InvalidateCommand,
+    RecoverCommand,
+    RegisterCommand,
+    TransferCommand,
+)
+from hdfs.namenode.editlog import EditLog
+from hdfs.namenode.namesystem import LocatedBlock, Namesystem
+
+logger = logging.getLogger(__name__)
+
+MONITOR_INTERVAL_S = 0.1
+
+
+@functools.lru_cache(maxsize=1024)
+def os_groups(user: str) -> frozenset[str]:
+    """A user's groups from this host's accounts, as Hadoop's ShellBasedUnixGroupsMapping."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return frozenset()
+    names = set()
+    for group_id in os.getgrouplist(user, account.pw_gid):
+        try:
+            names.add(grp.getgrgid(group_id).gr_name)
+        except KeyError:
+            continue
+    return frozenset(names)
+
+
+class NameNode:
+    def __init__(self, config: NameNodeConfig, name_dir: Path, superuser: str, clock=time.time):
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.editlog = EditLog(name_dir)
+        self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups)
+        self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
+        self.namesystem.after_load()
+        self.last_checkpoint_s = clock()
+
+    @contextmanager
+    def operation(self):
+        """Run namesystem calls under the lock; make their edits durable before returning."""
+        try:
+            with self.lock:
+                yield self.namesystem
+        finally:
+            self.editlog.sync(self.editlog.last_written_txid)
+
+    def run_monitors(self, stop: threading.Event) -> None:
+        """The background thread: heartbeat expiry, replication, leases, safe mode, checkpoints."""
+        while not stop.wait(MONITOR_INTERVAL_S):
+            try:
+                with self.operation() as namesystem:
+                    namesystem.tick()
+                if self._checkpoint_due():
+                    self.checkpoint()
+            except Exception:
+                logger.exception("monitor pass failed")
+
+    def _checkpoint_due(self) -> bool:
+        return (self.editlog.transactions_since_checkpoint >= self.config.checkpoint_transactions
+                or (self.editlog.transactions_since_checkpoint > 0
+                    and self.clock() - self.last_checkpoint_s >= self.config.checkpoint_period_s))
+
+    def checkpoint(self) -> None:
+        with self.lock:
+            self.editlog.checkpoint(self.namesystem.image(), self.config.checkpoints_retained)
+            self.last_checkpoint_s = self.clock()
+
+    def close(self) -> None:
+        """Clean shutdown: fold the log into an image, as `hdfs dfsadmin -saveNamespace` would."""
+        if self.editlog.transactions_since_checkpoint:
+            self.checkpoint()
+        self.editlog.close()
+
+
+# ---------------------------------------------------------------- conversions
+
+def block_to_proto(ref: BlockRef) -> hdfs_pb2.Block:
+    return hdfs_pb2.Block(block_id=ref.block_id, generation_stamp=ref.generation_stamp, length_bytes=ref.length_bytes)
+
+
+def block_from_proto(message: hdfs_pb2.Block) -> BlockRef:
+    return BlockRef(message.block_id, message.generation_stamp, message.length_bytes)
+
+
+def datanode_to_proto(datanode: DatanodeDescriptor) -> hdfs_pb2.DatanodeId:
+    return hdfs_pb2.DatanodeId(datanode_uuid=datanode.uuid, node_id=datanode.node_id, address=datanode.address)
+
+
+def located_to_proto(located: LocatedBlock) -> hdfs_pb2.LocatedBlock:
+    return hdfs_pb2.LocatedBlock(
+        block=block_to_proto(located.block), offset_bytes=located.offset_bytes,
+        locations=[datanode_to_proto(node) for node in located.locations], corrupt=located.corrupt,
+    )
+
+
+def command_to_proto(command) -> hdfs_pb2.DatanodeCommand:
+    match command:
+        case TransferCommand(block, targets):
+            return hdfs_pb2.DatanodeCommand(transfer=hdfs_pb2.TransferCommand(
+                block=block_to_proto(block), targets=[datanode_to_proto(node) for node in targets]))
+        case InvalidateCommand(blocks):
+            return hdfs_pb2.DatanodeCommand(invalidate=hdfs_pb2.InvalidateCommand(
+                blocks=[block_to_proto(block) for block in blocks]))
+        case RecoverCommand(block, new_generation_stamp, locations):
+            return hdfs_pb2.DatanodeCommand(recover=hdfs_pb2.RecoverBlockCommand(
+                block=block_to_proto(block), new_generation_stamp=new_generation_stamp,
+                locations=[datanode_to_proto(node) for node in locations]))
+        case RegisterCommand():
+            return hdfs_pb2.DatanodeCommand(register=hdfs_pb2.RegisterCommand())
+    raise AssertionError(f"unknown command {command!r}")
+
+
+# ---------------------------------------------------------------- servicers
+
+class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
+    def __init__(self, namenode: NameNode):
+        self.namenode = namenode
+
+    @servicer_method
+    def GetServerDefaults(self, request, context):
+        with self.namenode.operation() as namesystem:
+            defaults = namesystem.server_defaults()
+        return hdfs_pb2.GetServerDefaultsResponse(**defaults)
+
+    @servicer_method
+    def GetFileInfo(self, request, context):
+        with self.namenode.operation() as namesystem:
+            status = namesystem.file_info(caller_user(context), paths.validate(request.path))
+        if status is None:
+            return hdfs_pb2.GetFileInfoResponse(exists=False)
+        return hdfs_pb2.GetFileInfoResponse(exists=True, status=status.to_proto())
+
+    @servicer_method
+    def GetListing(self, request, context):
+        with self.namenode.operation() as namesystem:
+            entries, remaining = namesystem.listing(caller_user(context), paths.validate(request.path), request.start_after)
+        return hdfs_pb2.GetListingResponse(entries=[entry.to_proto() for entry in entries], remaining_entries=remaining)
+
+    @servicer_method
+    def GetBlockLocations(self, request, context):
+        with self.namenode.operation() as namesystem:
+            length, located, under_construction = namesystem.block_locations(
+                caller_user(context), paths.validate(request.path), request.offset_bytes, request.length_bytes,
+                request.client_node_id)
+        return hdfs_pb2.GetBlockLocationsResponse(
+            file_length_bytes=length, blocks=[located_to_proto(block) for block in located],
+            under_construction=under_construction)
+
+    @servicer_method
+    def GetContentSummary(self, request, context):
+        with self.namenode.operation() as namesystem:
+            summary = namesystem.content_summary(caller_user(context), paths.validate(request.path))
+        return hdfs_pb2.GetContentSummaryResponse(
+            length_bytes=summary.length_bytes, file_count=summary.file_count,
+            directory_count=summary.directory_count, space_consumed_bytes=summary.space_consumed_bytes)
+
+    @servicer_method
+    def Mkdirs(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.mkdirs(caller_user(context), paths.validate(request.path), request.permission, request.create_parent)
+        return hdfs_pb2.MkdirsResponse()
+
+    @servicer_method
+    def Create(self, request, context):
+        with self.namenode.operation() as namesystem:
+            status, warning = namesystem.create(
+                caller_user(context), paths.validate(request.path), request.permission, request.client_name,
+                request.overwrite, request.create_parent, request.replication, request.block_size_bytes)
+        return hdfs_pb2.CreateResponse(status=status.to_proto(), warning=warning)
+
+    @servicer_method
+    def AddBlock(self, request, context):
+        previous = block_from_proto(request.previous) if request.has_previous else None
+        with self.namenode.operation() as namesystem:
+            located = namesystem.add_block(
+                paths.validate(request.path), request.client_name, previous,
+                set(request.excluded_datanode_uuids), request.favored_node_id)
+        return hdfs_pb2.AddBlockResponse(block=located_to_proto(located))
+
+    @servicer_method
+    def AbandonBlock(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.abandon_block(paths.validate(request.path), request.client_name, block_from_proto(request.block))
+        return hdfs_pb2.AbandonBlockResponse()
+
+    @servicer_method
+    def Complete(self, request, context):
+        last = block_from_proto(request.last) if request.has_last else None
+        with self.namenode.operation() as namesystem:
+            completed = namesystem.complete(paths.validate(request.path), request.client_name, last)
+        return hdfs_pb2.CompleteResponse(completed=completed)
+
+    @servicer_method
+    def RenewLease(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.renew_lease(request.client_name)
+        return hdfs_pb2.RenewLeaseResponse()
+
+    @servicer_method
+    def Rename(self, request, context):
+        with self.namenode.operation() as namesystem:
+            final_path = namesystem.rename(
+                caller_user(context), paths.validate(request.source), paths.validate(request.destination))
+        return hdfs_pb2.RenameResponse(final_path=final_path)
+
+    @servicer_method
+    def Delete(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.delete(caller_user(context), paths.validate(request.path), request.recursive)
+        return hdfs_pb2.DeleteResponse()
+
+    @servicer_method
+    def SetReplication(self, request, context):
+        with self.namenode.operation() as namesystem:
+            warning = namesystem.set_replication(caller_user(context), paths.validate(request.path), request.replication)
+        return hdfs_pb2.SetReplicationResponse(warning=warning)
+
+    @servicer_method
+    def SetPermission(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.set_permission(caller_user(context), paths.validate(request.path), request.permission)
+        return hdfs_pb2.SetPermissionResponse()
+
+    @servicer_method
+    def SetOwner(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.set_owner(caller_user(context), paths.validate(request.path), request.owner, request.group)
+        return hdfs_pb2.SetOwnerResponse()
+
+    @servicer_method
+    def ReportBadBlocks(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.report_bad_blocks(request.datanode_uuid, [block_from_proto(request.block)])
+        return hdfs_pb2.ReportBadBlocksResponse()
+
+    @servicer_method
+    def Fsck(self, request, context):
+        with self.namenode.operation() as namesystem:
+            report = namesystem.fsck(caller_user(context), paths.validate(request.path))
+            summary = hdfs_pb2.FsckSummary(
+                live_datanodes=len(namesystem.datanodes.live()), dead_datanodes=len(namesystem.datanodes.dead()),
+                default_replication=namesystem.config.replication, safe_mode=namesystem.safe_mode.on)
+        for status, blocks in report:
+            yield hdfs_pb2.FsckResponse(file=hdfs_pb2.FsckFile(status=status.to_proto(), blocks=[
+                hdfs_pb2.FsckBlock(
+                    block=block_to_proto(block.block),
+                    live_replicas=[datanode_to_proto(node) for node in block.live],
+                    corrupt_replicas=[datanode_to_proto(node) for node in block.corrupt],
+                    expected_replication=block.expected_replication)
+                for block in blocks]))
+        yield hdfs_pb2.FsckResponse(summary=summary)
+
+    @servicer_method
+    def GetDatanodeReport(self, request, context):
+        with self.namenode.operation() as namesystem:
+            now_s = namesystem.clock()
+            datanodes = [
+                hdfs_pb2.DatanodeInfo(
+                    id=datanode_to_proto(node), live=node.live, capacity_bytes=node.capacity_bytes,
+                    dfs_used_bytes=node.dfs_used_bytes, remaining_bytes=node.remaining_bytes,
+                    block_count=len(node.block_ids), last_heartbeat_age_s=now_s - node.last_heartbeat_s,
+                    active_transfers=node.active_transfers)
+                for node in sorted(namesystem.datanodes.by_uuid.values(), key=lambda node: node.node_id)
+            ]
+            counts = namesystem.blocks.counts()
+            safe_mode = namesystem.safe_mode.on
+        return hdfs_pb2.GetDatanodeReportResponse(
+            datanodes=datanodes, under_replicated_blocks=counts["under_replicated"],
+            corrupt_blocks=counts["corrupt"], missing_blocks=counts["missing"], safe_mode=safe_mode)
+
+    @servicer_method
+    def SetSafeMode(self, request, context):
+        action = {hdfs_pb2.SAFEMODE_GET: "get", hdfs_pb2.SAFEMODE_ENTER: "enter", hdfs_pb2.SAFEMODE_LEAVE: "leave"}[request.action]
+        with self.namenode.operation() as namesystem:
+            if action != "get":
+                namesystem.require_superuser(caller_user(context), f"safemode {action}")
+            safe_mode, status = namesystem.set_safe_mode(action)
+        return hdfs_pb2.SetSafeModeResponse(safe_mode=safe_mode, status=status)
+
+
+class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
+    def __init__(self, namenode: NameNode):
+        self.namenode = namenode
+
+    @servicer_method
+    def RegisterDatanode(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id, request.id.address,
+                                         request.capacity_bytes)
+        return hdfs_pb2.RegisterDatanodeResponse()
+
+    @servicer_method
+    def SendHeartbeat(self, request, context):
+        with self.namenode.operation() as namesystem:
+            commands = namesystem.heartbeat(request.datanode_uuid, request.capacity_bytes, request.dfs_used_bytes,
+                                            request.remaining_bytes, request.active_transfers)
+        return hdfs_pb2.SendHeartbeatResponse(commands=[command_to_proto(command) for command in commands])
+
+    @servicer_method
+    def BlockReport(self, request, context):
+        replicas = [(block_from_proto(replica.block), replica.state == hdfs_pb2.FINALIZED) for replica in request.replicas]
+        with self.namenode.operation() as namesystem:
+            commands = namesystem.block_report(request.datanode_uuid, replicas)
+        return hdfs_pb2.BlockReportResponse(commands=[command_to_proto(command) for command in commands])
+
+    @servicer_method
+    def BlockReceivedAndDeleted(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.blocks_received_and_deleted(
+                request.datanode_uuid, [block_from_proto(block) for block in request.received],
+                [block_from_proto(block) for block in request.deleted])
+        return hdfs_pb2.BlockReceivedAndDeletedResponse()
+
+    @servicer_method
+    def ReportBadBlocks(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.report_bad_blocks(request.datanode_uuid, [block_from_proto(block) for block in request.blocks])
+        return hdfs_pb2.DatanodeReportBadBlocksResponse()
+
+    @servicer_method
+    def CommitBlockSynchronization(self, request, context):
+        with self.namenode.operation() as namesystem:
+            namesystem.commit_block_synchronization(
+                block_from_proto(request.block), list(request.datanode_uuids), request.delete_block)
+        return hdfs_pb2.CommitBlockSynchronizationResponse()
+
+
+def register_servicers(namenode: NameNode):
+    def register(server) -> None:
+        hdfs_pb2_grpc.add_ClientProtocolServicer_to_server(ClientProtocolServicer(namenode), server)
+        hdfs_pb2_grpc.add_DatanodeProtocolServicer_to_server(DatanodeProtocolServicer(namenode), server)
+
+    return register

@@ -1,0 +1,76 @@
+"""HDFS paths: parsing what users type, and refusing what the NameNode must not accept.
+
+Users write `hdfs:///data/in`, `hdfs://namenode/data/in`, `/data/in`, or a
+relative `data/in`, which (as in Hadoop) is relative to the home directory
+`/user/<name>`. Inside the system every path is absolute and normalized: it
+starts with `/`, has no empty, `.` or `..` components, and no `:` in a name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from hdfs.errors import InvalidPath
+
+SCHEME = "hdfs://"
+COMPONENT_BYTES_MAX = 255
+DEPTH_MAX = 1000
+
+
+def home_directory(user: str) -> str:
+    return f"/user/{user}"
+
+
+def resolve(path: str, user: str) -> str:
+    """A user's path (URI, absolute or relative) as a normalized absolute path."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPath("empty path")
+    if path.startswith(SCHEME):
+        # hdfs:///a/b or hdfs://authority/a/b: the authority names the NameNode; we have one.
+        remainder = path[len(SCHEME):]
+        slash = remainder.find("/")
+        path = remainder[slash:] if slash >= 0 else "/"
+    elif "://" in path:
+        raise InvalidPath(f"{path}: only hdfs:// paths live in HDFS (use a plain local path for the local side)")
+    if not path.startswith("/"):
+        path = posixpath.join(home_directory(user), path)
+    normalized = posixpath.normpath(path)
+    if normalized.startswith("//"):
+        normalized = "/" + normalized.lstrip("/")
+    return validate(normalized)
+
+
+def validate(path: str) -> str:
+    """Return `path` if it is a valid normalized absolute path, else raise InvalidPath."""
+    if not path.startswith("/"):
+        raise InvalidPath(f"{path}: not an absolute path")
+    if path == "/":
+        return path
+    components = path[1:].split("/")
+    if len(components) > DEPTH_MAX:
+        raise InvalidPath(f"{path}: deeper than {DEPTH_MAX} levels")
+    for component in components:
+        if component in ("", ".", ".."):
+            raise InvalidPath(f"{path}: invalid path component {component!r}")
+        if ":" in component or "\x00" in component:
+            raise InvalidPath(f"{path}: invalid character in {component!r}")
+        if len(component.encode()) > COMPONENT_BYTES_MAX:
+            raise InvalidPath(f"{path}: component longer than {COMPONENT_BYTES_MAX} bytes")
+    return path
+
+
+def components(path: str) -> list[str]:
+    """The names along a valid absolute path; [] for the root."""
+    return [] if path == "/" else path[1:].split("/")
+
+
+def parent(path: str) -> str:
+    return posixpath.dirname(path) or "/"
+
+
+def name(path: str) -> str:
+    return posixpath.basename(path)
+
+
+def join(directory: str, child: str) -> str:
+    return directory.rstrip("/") + "/" + child
