@@ -16,6 +16,9 @@ from emrlab_common.logs import configure_command_logging
 # name -> (module with main(argv, context), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("emrlab.commands.cluster", "start, inspect and stop a cluster: up | down | status"),
+    "dfs": ("hdfs.cli.dfs", "file system commands, as `hdfs dfs`: -put, -get, -ls, -cat, -rm, ..."),
+    "fsck": ("hdfs.cli.fsck", "check HDFS health: blocks, replicas, corruption"),
+    "dfsadmin": ("hdfs.cli.dfsadmin", "HDFS administration: -report, -safemode"),
 }
 
 USAGE = """usage: emrlab [--dir DIR] [-D key=value ...] COMMAND [ARGS ...]

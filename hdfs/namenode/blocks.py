@@ -273,8 +273,15 @@ class BlockManager:
             return False
         source = min(sources, key=lambda node: len(node.transfers) + node.active_transfers)
         excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
+        # A node still due to delete an old replica of this block must not receive a new one yet.
+        excluded |= {node.uuid for node in self.datanodes.live() if block.block_id in node.invalidations}
         targets = choose_targets(needed, self.datanodes.live(), excluded, None, block.length_bytes, self.rng)
         if not targets:
+            # Every other node already holds the block, some only a corrupt replica: delete those
+            # first, so that their nodes can take a good copy on the next pass.
+            for uuid in self.corrupt.pop(block.block_id, set()):
+                logger.info("%s: deleting the corrupt replica on %s to make room for a good one", block, uuid)
+                self._invalidate(uuid, block.ref())
             return False
         source.transfers.append(TransferCommand(block.ref(), tuple(targets)))
         deadline_s = now_s + self.config.reconstruction_pending_timeout_s

@@ -165,6 +165,7 @@ class Namesystem:
             "replication": self.config.replication,
             "bytes_per_checksum": self.config.bytes_per_checksum,
             "write_packet_size_bytes": self.config.write_packet_size_bytes,
+            "lease_hard_limit_s": self.config.lease_hard_limit_s,
         }
 
     def file_info(self, user: str, path: str) -> FileStatus | None:
@@ -401,6 +402,11 @@ class Namesystem:
         else:
             self._commit(edits.UpdateBlock(path, block.block_id, ref.generation_stamp, ref.length_bytes))
         self._close_recovered(inode)
+        recovered = block.ref()
+        for uuid in uuids:
+            datanode = self.datanodes.get(uuid)
+            if datanode is not None and datanode.live and not delete_block:
+                self.blocks.replica_reported(datanode, recovered, finalized=True)
         logger.info("lease recovery closed %s at %d bytes", path, inode.length_bytes())
 
     def _close_recovered(self, inode: INodeFile) -> None:

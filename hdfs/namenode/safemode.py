@@ -64,6 +64,9 @@ class SafeMode:
             return False
         if self.threshold_reached_s is None:
             self.threshold_reached_s = now_s
+        if total_blocks == 0:
+            self.leave()  # a new, empty namespace has nothing to wait for
+            return True
         remaining_s = self.threshold_reached_s + self.config.safemode_extension_s - now_s
         if remaining_s > 0:
             self.status = f"{status} In safe mode extension. Safe mode will be turned off automatically in {remaining_s:.0f} seconds."

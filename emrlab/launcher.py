@@ -1,0 +1,256 @@
+"""Starting and stopping a cluster's processes (what `emrlab cluster up/down` does).
+
+A cluster is a primary node and numbered core and task nodes, all on this
+machine. Each service lists the daemon modules it runs on the primary node
+and on each node group; every daemon is its own OS process, started as
+`python -m <module> --dir DIR [--node ID]`, in its own session so that it
+outlives the command that started it. `up` returns once every service's
+health check passes, so the next command can rely on the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emrlab_common.clusterdir import ClusterDir, process_alive
+from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, Unavailable
+from emrlab_common.rpc import current_user
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+POLL_S = 0.05
+CORE, TASK = "CORE", "TASK"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    primary_daemons: tuple[str, ...]
+    node_daemons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node group -> daemon modules
+    health: Callable[[ClusterDir, dict], str | None] | None = None  # None when healthy, else what we wait for
+    first_start: Callable[[ClusterDir, dict], None] | None = None
+
+
+def _hdfs_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
+    from hdfs import Client
+
+    expected = sum(1 for node in spec["nodes"] if node["group"] == CORE)
+    with Client.for_cluster(cluster_dir, user=spec["superuser"]) as client:
+        report = client.datanode_report()
+        live = sum(1 for datanode in report.datanodes if datanode.live)
+        if live < expected:
+            return f"{live} of {expected} DataNodes live"
+        if report.safe_mode:
+            return "NameNode in safe mode"
+    return None
+
+
+def _hdfs_first_start(cluster_dir: ClusterDir, spec: dict) -> None:
+    """Directories every Hadoop cluster has: a home for the superuser, and a world-writable /tmp."""
+    from hdfs import Client
+
+    with Client.for_cluster(cluster_dir, user=spec["superuser"]) as client:
+        client.mkdirs(f"/user/{spec['superuser']}")
+        client.mkdirs("/tmp")
+        client.chmod("/tmp", 0o1777)
+
+
+SERVICES: dict[str, Service] = {
+    "hdfs": Service("hdfs", ("hdfs.namenode",), {CORE: ("hdfs.datanode",)}, _hdfs_health, _hdfs_first_start),
+}
+
+
+def daemon_name(module: str, node_id: str = "") -> str:
+    return module.rsplit(".", 1)[-1] + (f"-{node_id}" if node_id else "")
+
+
+def node_spec(core: int, task: int, spot_task: bool = False) -> list[dict]:
+    nodes = [{"id": f"core-{index}", "group": CORE, "market": "ON_DEMAND"} for index in range(1, core + 1)]
+    nodes += [{"id": f"task-{index}", "group": TASK, "market": "SPOT" if spot_task else "ON_DEMAND"}
+              for index in range(1, task + 1)]
+    return nodes
+
+
+def running_daemons(cluster_dir: ClusterDir):
+    return [record for record in cluster_dir.daemons() if process_alive(record.pid)]
+
+
+# ---------------------------------------------------------------- up
+
+def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dict[str, str] | None = None,
+       services: tuple[str, ...] | None = None, timeout_s: float = START_TIMEOUT_S,
+       progress: Callable[[str], None] = lambda line: None) -> dict:
+    """Start a cluster in `cluster_dir` and wait until it is healthy; returns its spec."""
+    if core < 1:
+        raise InvalidArgument("a cluster needs at least one core node (--core 1)")
+    if task < 0:
+        raise InvalidArgument("--task cannot be negative")
+    if running_daemons(cluster_dir):
+        raise FailedPrecondition(f"a cluster is already running in {cluster_dir.root} (run `emrlab cluster down` first)")
+    services = tuple(services or SERVICES)
+    previous = cluster_dir.read_spec() if cluster_dir.exists() else {}
+    spec = {
+        "nodes": node_spec(core, task),
+        "properties": dict(properties or {}),
+        "superuser": previous.get("superuser") or current_user(),
+        "services": list(services),
+        "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    cluster_dir.root.mkdir(parents=True, exist_ok=True)
+    cluster_dir.write_spec(spec)
+    first_start = not previous
+    try:
+        for name in services:
+            service = SERVICES[name]
+            for module in service.primary_daemons:
+                start_daemon(cluster_dir, module, timeout_s=timeout_s)
+                progress(f"started {daemon_name(module)}")
+            node_daemons = [(module, node["id"]) for node in spec["nodes"] for module in service.node_daemons.get(node["group"], ())]
+            for module, node_id in node_daemons:
+                spawn(cluster_dir, module, node_id)
+            for module, node_id in node_daemons:
+                wait_published(cluster_dir, daemon_name(module, node_id), timeout_s)
+            if node_daemons:
+                progress(f"started {len(node_daemons)} {name} node daemon(s)")
+            wait_healthy(cluster_dir, spec, service, timeout_s, progress)
+            if first_start and service.first_start:
+                service.first_start(cluster_dir, spec)
+    except BaseException:
+        down(cluster_dir)
+        raise
+    return spec
+
+
+def wait_healthy(cluster_dir: ClusterDir, spec: dict, service: Service, timeout_s: float,
+                 progress: Callable[[str], None]) -> None:
+    if service.health is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    waiting_for = "first answer"
+    while time.monotonic() < deadline:
+        try:
+            waiting_for = service.health(cluster_dir, spec)
+        except EmrlabError as error:
+            waiting_for = error.message
+        if waiting_for is None:
+            progress(f"{service.name} is healthy")
+            return
+        time.sleep(POLL_S * 4)
+    raise Unavailable(f"{service.name} did not become healthy in {timeout_s:.0f}s ({waiting_for}); "
+                      f"see the logs in {cluster_dir.logs_dir}")
+
+
+# ---------------------------------------------------------------- single daemons
+
+def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_arguments: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start one daemon process in the background (its own session, output to logs/<name>.out)."""
+    name = daemon_name(module, node_id)
+    cluster_dir.logs_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", module, "--dir", str(cluster_dir.root), *(["--node", node_id] if node_id else []),
+               *extra_arguments]
+    with open(cluster_dir.logs_dir / f"{name}.out", "ab") as output:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env=_daemon_environment())
+    logger.info("spawned %s (pid %d)", name, process.pid)
+    return process
+
+
+def _daemon_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    # Daemons must import this very checkout, even when started from elsewhere.
+    source_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, environment.get("PYTHONPATH")]))
+    return environment
+
+
+def wait_published(cluster_dir: ClusterDir, name: str, timeout_s: float, process: subprocess.Popen | None = None) -> str:
+    """Wait until a daemon has bound its port and written its record; return its address."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record = cluster_dir.read_daemon(name)
+        if record is not None and process_alive(record.pid) and (process is None or record.pid == process.pid):
+            return record.address
+        if process is not None and process.poll() is not None:
+            break
+        time.sleep(POLL_S)
+    raise Unavailable(f"{name} did not start: {_log_tail(cluster_dir, name)}")
+
+
+def _log_tail(cluster_dir: ClusterDir, name: str) -> str:
+    for path in (cluster_dir.logs_dir / f"{name}.out", cluster_dir.log_path(name)):
+        try:
+            lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        except FileNotFoundError:
+            continue
+        if lines:
+            return lines[-1].strip()
+    return f"no output (see {cluster_dir.logs_dir})"
+
+
+def start_daemon(cluster_dir: ClusterDir, module: str, node_id: str = "", *, timeout_s: float = START_TIMEOUT_S,
+                 extra_arguments: tuple[str, ...] = ()) -> str:
+    process = spawn(cluster_dir, module, node_id, extra_arguments)
+    return wait_published(cluster_dir, daemon_name(module, node_id), timeout_s, process)
+
+
+def kill_daemon(cluster_dir: ClusterDir, name: str, sig: int = signal.SIGKILL) -> int:
+    """Send a signal to one daemon (SIGKILL by default, like `kill -9`); returns its pid."""
+    record = cluster_dir.read_daemon(name)
+    if record is None or not process_alive(record.pid):
+        raise Unavailable(f"{name} is not running in {cluster_dir.root}")
+    os.kill(record.pid, sig)
+    if sig == signal.SIGKILL:
+        _wait_gone([record.pid], STOP_TIMEOUT_S)
+        cluster_dir.withdraw_daemon(name, record.pid)
+    return record.pid
+
+
+# ---------------------------------------------------------------- down
+
+def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+    """Stop every daemon: SIGTERM, then SIGKILL after `timeout_s`. Data stays on disk."""
+    records = running_daemons(cluster_dir)
+    for record in records:
+        try:
+            os.kill(record.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    survivors = _wait_gone([record.pid for record in records], timeout_s)
+    for pid in survivors:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _wait_gone(survivors, timeout_s)
+    for record in records:
+        cluster_dir.withdraw_daemon(record.name, record.pid)
+    return [record.name for record in records]
+
+
+def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            _reap(pid)
+            if not process_alive(pid):
+                alive.remove(pid)
+        time.sleep(POLL_S)
+    return alive
+
+
+def _reap(pid: int) -> None:
+    """Collect a child's exit status if it is ours (tests start daemons as children)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,1 @@
+"""HDFS's commands: `emrlab dfs`, `emrlab fsck`, `emrlab dfsadmin`."""

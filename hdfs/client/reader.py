@@ -1,0 +1,226 @@
+"""Reading a file: block by block, from the closest healthy replica, checking every chunk.
+
+`InputStream` is a seekable binary file. For the block under the read
+position it tries the block's replicas in the order the NameNode gave (a
+replica on the reader's own node first). If the reader runs on that node, it
+opens the replica's files directly (a short-circuit read, as Hadoop does:
+the bytes skip the DataNode process and the socket entirely, which is most of
+the cost of a local read). Otherwise the DataNode streams packets. Either
+way the client checks each chunk against its CRC32C: a mismatch is reported
+to the NameNode as a corrupt replica, and the read goes on from another one.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import grpc
+
+from emrlab_common.errors import EmrlabError
+from emrlab_common.protos import hdfs_pb2
+from emrlab_common.rpc import call, metadata_for, translate
+from hdfs import checksum
+from hdfs.errors import BlockMissing
+
+logger = logging.getLogger(__name__)
+
+SHORT_CIRCUIT_READ_BYTES = 1 << 20
+
+
+class _CorruptReplica(Exception):
+    pass
+
+
+class InputStream(io.RawIOBase):
+    def __init__(self, client, path: str, located: hdfs_pb2.GetBlockLocationsResponse):
+        self.client = client
+        self.path = path
+        self.length = located.file_length_bytes
+        self.blocks = list(located.blocks)
+        self.position = 0
+        self._chunks = None        # iterator of (offset in file, bytes) for the current block
+        self._pending = b""        # bytes from the current chunk not yet returned
+        self._pending_offset = 0
+        self._dead: dict[int, set[str]] = {}  # block id -> replicas that failed us
+
+    # ------------------------------------------------------------ io.RawIOBase
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self.position + offset, io.SEEK_END: self.length + offset}[whence]
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        if target != self.position:
+            self.position = target
+            if not self._pending_offset <= target < self._pending_offset + len(self._pending):
+                self._chunks, self._pending = None, b""
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        data = self.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(self.chunks())
+        parts, wanted = [], size
+        while wanted > 0:
+            data = self.read1(wanted)
+            if not data:
+                break
+            parts.append(data)
+            wanted -= len(data)
+        return b"".join(parts)
+
+    def read1(self, size: int = -1) -> bytes:
+        """Up to `size` bytes from the current packet (at most one network or disk read)."""
+        if self.position >= self.length:
+            return b""
+        if not self._pending_offset <= self.position < self._pending_offset + len(self._pending):
+            self._pending_offset, self._pending = self._next_chunk()
+        start = self.position - self._pending_offset
+        end = len(self._pending) if size is None or size < 0 else min(len(self._pending), start + size)
+        data = self._pending[start:end]
+        self.position += len(data)
+        return data
+
+    def chunks(self):
+        """The rest of the file as a sequence of byte strings, with no extra copies."""
+        while self.position < self.length:
+            data = self.read1(-1)
+            if not data:
+                return
+            yield data
+
+    # ------------------------------------------------------------ blocks and replicas
+
+    def _next_chunk(self) -> tuple[int, bytes]:
+        while True:
+            if self._chunks is None:
+                self._chunks = self._open_block_at(self.position)
+            try:
+                return next(self._chunks)
+            except StopIteration:
+                self._chunks = None
+            except _CorruptReplica:
+                self._chunks = None
+
+    def _block_at(self, position: int) -> hdfs_pb2.LocatedBlock:
+        for block in self.blocks:
+            if block.offset_bytes <= position < block.offset_bytes + block.block.length_bytes:
+                return block
+        raise EmrlabError(f"{self.path}: no block covers offset {position}")
+
+    def _open_block_at(self, position: int):
+        located = self._block_at(position)
+        for attempt in range(self.client.config.read_block_retries + 1):
+            dead = self._dead.setdefault(located.block.block_id, set())
+            for replica in located.locations:
+                if replica.datanode_uuid in dead:
+                    continue
+                try:
+                    return self._replica_chunks(located, replica, position)
+                except EmrlabError as error:
+                    logger.info("replica of blk_%d on %s failed: %s", located.block.block_id, replica.node_id, error.message)
+                    dead.add(replica.datanode_uuid)
+            # Every known replica failed: ask the NameNode again (it may know new ones), then give up.
+            self._dead[located.block.block_id] = set()
+            self.blocks = list(self.client._block_locations(self.path).blocks)
+            located = self._block_at(position)
+        raise BlockMissing(f"Could not obtain block: blk_{located.block.block_id} file={self.path}")
+
+    def _replica_chunks(self, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId, position: int):
+        """Start reading a replica (errors here mean "try another"); return an iterator of checked chunks."""
+        offset_in_block = position - located.offset_bytes
+        if self.client.node_id and replica.node_id == self.client.node_id and self.client.config.short_circuit_reads:
+            try:
+                access = call(self.client._datanode(replica.address).RequestShortCircuitAccess,
+                              hdfs_pb2.RequestShortCircuitAccessRequest(block=located.block, client_node_id=self.client.node_id),
+                              timeout_s=self.client.config.socket_timeout_s, peer=replica.node_id)
+                source = _read_files(access.block_path, access.meta_path, offset_in_block, located.block.length_bytes)
+            except (EmrlabError, OSError) as error:
+                logger.info("short-circuit read of blk_%d not possible (%s); reading over the network",
+                            located.block.block_id, error)
+            else:
+                return self._checked(source, located, replica)
+        stream = self.client._datanode(replica.address).ReadBlock(
+            hdfs_pb2.ReadBlockRequest(block=located.block, offset_bytes=offset_in_block,
+                                      length_bytes=located.block.length_bytes - offset_in_block,
+                                      client_name=self.client.client_name),
+            timeout=self.client.config.socket_timeout_s * 10, metadata=metadata_for(self.client.user))
+        source = _network_packets(stream, replica.node_id)
+        first = next(source, None)  # surfaces "no such replica" or "unreachable" now, while we can try another
+        if first is None:
+            raise EmrlabError(f"{replica.node_id} sent no data for blk_{located.block.block_id}")
+        return self._checked(_prepend(first, source), located, replica)
+
+    def _checked(self, source, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId):
+        """Verify each packet; on a mismatch report the replica and stop (the caller tries another)."""
+        expected_end = located.block.length_bytes
+        end = 0
+        try:
+            for offset_in_block, data, sums, bytes_per_checksum in source:
+                end = offset_in_block + len(data)
+                if checksum.first_mismatch(data, sums, bytes_per_checksum) is not None or end > expected_end:
+                    self._report_corrupt(located, replica)
+                    raise _CorruptReplica()
+                yield located.offset_bytes + offset_in_block, data
+        except EmrlabError as error:
+            logger.info("read of blk_%d from %s broke: %s", located.block.block_id, replica.node_id, error.message)
+            self._dead.setdefault(located.block.block_id, set()).add(replica.datanode_uuid)
+            raise _CorruptReplica() from None
+        if end < expected_end:
+            self._report_corrupt(located, replica)  # a finished replica shorter than its block
+            raise _CorruptReplica()
+
+    def _report_corrupt(self, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId) -> None:
+        logger.warning("checksum error in blk_%d on %s; reporting it and reading another replica",
+                       located.block.block_id, replica.node_id)
+        self._dead.setdefault(located.block.block_id, set()).add(replica.datanode_uuid)
+        self.client._report_bad_block(located.block, replica.datanode_uuid)
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest
+
+
+def _network_packets(stream, peer: str):
+    try:
+        for packet in stream:
+            yield packet.offset_in_block, packet.data, packet.checksums, packet.bytes_per_checksum
+    except grpc.RpcError as error:
+        raise translate(error, peer) from None
+
+
+def _read_files(block_path: str, meta_path: str, offset_in_block: int, block_length: int):
+    """Packets straight from a replica's files (a short-circuit read)."""
+    block_file = open(block_path, "rb")
+    meta_file = open(meta_path, "rb")
+    bytes_per_checksum = checksum.parse_meta_header(meta_file.read(checksum.META_HEADER.size))
+    return _file_packets(block_file, meta_file, bytes_per_checksum, offset_in_block, block_length)
+
+
+def _file_packets(block_file, meta_file, bytes_per_checksum: int, offset_in_block: int, block_length: int):
+    with block_file, meta_file:
+        position = offset_in_block - offset_in_block % bytes_per_checksum
+        block_file.seek(position)
+        meta_file.seek(checksum.META_HEADER.size + position // bytes_per_checksum * checksum.CHECKSUM_BYTES)
+        step = SHORT_CIRCUIT_READ_BYTES - SHORT_CIRCUIT_READ_BYTES % bytes_per_checksum
+        while position < block_length:
+            data = block_file.read(min(step, block_length - position))
+            if not data:
+                return  # shorter than the block: the caller sees the gap
+            sums = meta_file.read((len(data) + bytes_per_checksum - 1) // bytes_per_checksum * checksum.CHECKSUM_BYTES)
+            yield position, data, sums, bytes_per_checksum
+            position += len(data)

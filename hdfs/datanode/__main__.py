@@ -1,0 +1,41 @@
+"""`python -m hdfs.datanode --dir CLUSTER_DIR --node core-1 [-D key=value ...]`: run a DataNode."""
+
+import threading
+from pathlib import Path
+
+from emrlab_common.config import load
+from emrlab_common.daemon import DaemonProcess
+from emrlab_common.rpc import create_server
+from hdfs.datanode.actor import NameNodeActor
+from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.node import DataNode
+from hdfs.datanode.scanner import BlockScanner
+from hdfs.datanode.transfer import register_servicer
+
+SHUTDOWN_GRACE_S = 1.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    with DaemonProcess.start("hdfs.datanode", argv) as process:
+        config = load(DataNodeConfig, process.properties)
+        node_id = process.node_id or "datanode"
+        data_dir = Path(config.data_dir) if config.data_dir else process.cluster_dir.node_dir(node_id) / "data"
+        datanode = DataNode(config, process.cluster_dir, node_id, data_dir)
+        server, port = create_server(config.address, register_servicer(datanode),
+                                     threads_max=config.transfer_threads_max, name="datanode")
+        datanode.address = f"{config.address.rsplit(':', 1)[0]}:{port}"
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=NameNodeActor(datanode).run, args=(stop,), name="actor", daemon=True),
+            threading.Thread(target=BlockScanner(datanode).run, args=(stop,), name="scanner", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        process.publish(datanode.address, datanode_uuid=datanode.uuid, data_dir=str(data_dir))
+        process.wait_for_stop()
+        stop.set()
+        server.stop(SHUTDOWN_GRACE_S).wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The DataNode process's state, shared by its threads.
+
+`DataNode` owns the storage and the outboxes to the NameNode (replicas
+received and deleted, bad replicas found); the actor thread (`actor.py`)
+empties the outboxes and runs the NameNode's commands, the servicer
+(`transfer.py`) moves block bytes, and the scanner (`scanner.py`) looks for
+rot. Nothing here is durable beyond the replica files themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
+from emrlab_common.rpc import connect
+from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.storage import Replica, Storage
+
+logger = logging.getLogger(__name__)
+
+PEER_CHANNELS_MAX = 64
+
+
+def block_message(replica: Replica) -> hdfs_pb2.Block:
+    return hdfs_pb2.Block(block_id=replica.block_id, generation_stamp=replica.generation_stamp,
+                          length_bytes=replica.length_bytes)
+
+
+class DataNode:
+    def __init__(self, config: DataNodeConfig, cluster_dir: ClusterDir, node_id: str, data_dir: Path):
+        self.config = config
+        self.cluster_dir = cluster_dir
+        self.node_id = node_id
+        self.storage = Storage(data_dir, config.sync_on_close)
+        self.uuid = self.storage.datanode_uuid
+        self.address = ""  # set once the server is bound
+        self.active_transfers = 0
+        self._outbox_lock = threading.Lock()
+        self._received: list[hdfs_pb2.Block] = []
+        self._deleted: list[hdfs_pb2.Block] = []
+        self._bad: list[hdfs_pb2.Block] = []
+        self.outbox_ready = threading.Event()
+        self._channels: dict[str, object] = {}
+        self._channels_lock = threading.Lock()
+
+    def datanode_id(self) -> hdfs_pb2.DatanodeId:
+        return hdfs_pb2.DatanodeId(datanode_uuid=self.uuid, node_id=self.node_id, address=self.address)
+
+    # ------------------------------------------------------------ outboxes to the NameNode
+
+    def block_received(self, replica: Replica) -> None:
+        with self._outbox_lock:
+            self._received.append(block_message(replica))
+        self.outbox_ready.set()
+
+    def block_deleted(self, replica: Replica) -> None:
+        with self._outbox_lock:
+            self._deleted.append(block_message(replica))
+        self.outbox_ready.set()
+
+    def bad_block_found(self, replica: Replica) -> None:
+        logger.warning("replica %s is corrupt; reporting it to the NameNode", replica)
+        with self._outbox_lock:
+            self._bad.append(block_message(replica))
+        self.outbox_ready.set()
+
+    def take_outbox(self) -> tuple[list, list, list]:
+        with self._outbox_lock:
+            taken = (self._received, self._deleted, self._bad)
+            self._received, self._deleted, self._bad = [], [], []
+            self.outbox_ready.clear()
+            return taken
+
+    def return_outbox(self, received: list, deleted: list, bad: list) -> None:
+        """Put back what could not be sent, to try again."""
+        with self._outbox_lock:
+            self._received[:0], self._deleted[:0], self._bad[:0] = received, deleted, bad
+
+    # ------------------------------------------------------------ space and peers
+
+    def space(self) -> tuple[int, int, int]:
+        """(capacity, used by blocks, remaining) in bytes."""
+        disk = shutil.disk_usage(self.storage.root)
+        capacity = self.config.capacity_bytes or disk.total
+        used = self.storage.used_bytes()
+        remaining = max(0, min(disk.free, capacity - used) - self.config.reserved_bytes)
+        return capacity, used, remaining
+
+    def peer(self, address: str) -> hdfs_pb2_grpc.DataTransferProtocolStub:
+        """A stub for another DataNode (channels are kept, a bounded number)."""
+        with self._channels_lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                if len(self._channels) >= PEER_CHANNELS_MAX:
+                    self._channels.pop(next(iter(self._channels))).close()
+                channel = self._channels[address] = connect(address)
+            return hdfs_pb2_grpc.DataTransferProtocolStub(channel)

@@ -1,0 +1,240 @@
+"""DataTransferProtocol: block bytes in (write pipelines) and out (reads).
+
+A write pipeline runs on two threads, as Hadoop's BlockReceiver and
+PacketResponder do. The receiver reads each packet, forwards it downstream
+first (so the next node works while this one writes), checks checksums if
+this is the last node, and appends it to the replica. The responder, the
+RPC's own thread, sends upstream one ack per packet once this node has
+written it and the node downstream has acked it. The last packet finalizes
+the replica and tells the NameNode "block received".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+
+from emrlab_common.errors import EmrlabError, InvalidArgument, PermissionDenied
+from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
+from emrlab_common.rpc import servicer_method
+from hdfs import checksum
+from hdfs.datanode.node import DataNode, block_message
+from hdfs.datanode.storage import Replica
+from hdfs.pipeline import PipelineStream, first_failed_node
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_TIMEOUT_S = 600.0
+ACK_QUEUE_PACKETS_MAX = 256
+_STREAM_BROKEN = -2
+
+
+def read_packets(replica: Replica, bytes_per_checksum: int, start: int, end: int, packet_bytes: int):
+    """(offset, data, checksums) for bytes [start, end) of a replica; start is chunk-aligned."""
+    assert start % bytes_per_checksum == 0
+    packet_bytes = max(bytes_per_checksum, packet_bytes - packet_bytes % bytes_per_checksum)
+    with open(replica.block_path, "rb") as block_file, open(replica.meta_path, "rb") as meta_file:
+        block_file.seek(start)
+        meta_file.seek(checksum.META_HEADER.size + (start // bytes_per_checksum) * checksum.CHECKSUM_BYTES)
+        position = start
+        while position < end:
+            data = block_file.read(min(packet_bytes, end - position))
+            if not data:
+                return
+            chunks = (len(data) + bytes_per_checksum - 1) // bytes_per_checksum
+            yield position, data, meta_file.read(chunks * checksum.CHECKSUM_BYTES)
+            position += len(data)
+
+
+def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.DatanodeId]) -> None:
+    """Copy a finalized replica to `targets` through a pipeline (re-replication)."""
+    bytes_per_checksum = datanode.storage.read_bytes_per_checksum(replica)
+    header = hdfs_pb2.WriteBlockHeader(
+        block=block_message(replica), downstream=targets[1:], client_name=f"datanode-{datanode.node_id}",
+        stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum)
+    stream = PipelineStream(datanode.peer(targets[0].address), header, PIPELINE_TIMEOUT_S, peer=targets[0].node_id)
+    try:
+        sequence_number = 0
+        for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
+                                               datanode.config.read_packet_bytes):
+            stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=offset, data=data, checksums=sums))
+            sequence_number += 1
+        stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=replica.length_bytes,
+                                    last_packet_in_block=True))
+        stream.finish_sending()
+        while True:
+            ack = stream.next_ack()
+            failed = first_failed_node(ack)
+            if failed is not None:
+                if ack.statuses[failed] == hdfs_pb2.ERROR_CHECKSUM:
+                    datanode.bad_block_found(replica)  # what we sent did not match our own checksums
+                raise EmrlabError(f"copy of {replica} failed at {targets[failed].node_id}: {ack.message}")
+            if ack.sequence_number == sequence_number:
+                break
+        logger.info("copied %s to %s", replica, ", ".join(target.node_id for target in targets))
+    finally:
+        stream.cancel()
+
+
+class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
+    def __init__(self, datanode: DataNode):
+        self.datanode = datanode
+
+    # ------------------------------------------------------------ writes
+
+    @servicer_method
+    def WriteBlock(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgument("a write pipeline must start with a header")
+        header = first.header
+        block = header.block
+        writer = self.datanode.storage.create_rbw(block.block_id, block.generation_stamp, header.bytes_per_checksum)
+        downstream = None
+        if header.downstream:
+            next_header = hdfs_pb2.WriteBlockHeader()
+            next_header.CopyFrom(header)
+            del next_header.downstream[:]
+            next_header.downstream.extend(header.downstream[1:])
+            try:
+                downstream = PipelineStream(self.datanode.peer(header.downstream[0].address), next_header,
+                                            PIPELINE_TIMEOUT_S, peer=header.downstream[0].node_id)
+            except EmrlabError as error:
+                self.datanode.storage.abort(writer)
+                yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
+                                                  message=f"cannot reach {header.downstream[0].node_id}: {error.message}")
+                return
+        setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
+        yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)
+        verify = downstream is None or header.stage == hdfs_pb2.TRANSFER
+        acks: queue.Queue = queue.Queue(maxsize=ACK_QUEUE_PACKETS_MAX)
+        receiver = threading.Thread(target=self._receive, args=(request_iterator, writer, downstream, verify, acks),
+                                    name=f"receiver-blk_{block.block_id}", daemon=True)
+        receiver.start()
+        yield from self._respond(acks, downstream)
+
+    def _receive(self, request_iterator, writer, downstream: PipelineStream | None, verify: bool, acks: queue.Queue):
+        storage = self.datanode.storage
+        try:
+            for message in request_iterator:
+                packet = message.packet
+                if downstream is not None:
+                    try:
+                        downstream.send(packet)
+                    except EmrlabError:
+                        # This node is fine; the one after it is not. Say so, so the writer drops the right one.
+                        storage.abort(writer)
+                        acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+                        return
+                if verify and checksum.first_mismatch(packet.data, packet.checksums, writer.bytes_per_checksum) is not None:
+                    logger.warning("checksum mismatch in packet %d of %s", packet.sequence_number, writer.replica)
+                    storage.abort(writer)
+                    acks.put((packet.sequence_number, hdfs_pb2.ERROR_CHECKSUM, True))
+                    return
+                writer.write(packet.offset_in_block, packet.data, packet.checksums)
+                if packet.last_packet_in_block:
+                    if downstream is not None:
+                        downstream.finish_sending()
+                    replica = storage.finalize(writer)
+                    self.datanode.block_received(replica)
+                    logger.info("received %s (%d bytes)", replica, replica.length_bytes)
+                    acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+                    return
+                acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, False))
+            raise EmrlabError("the writer went away before the last packet")
+        except Exception as error:
+            logger.info("write of %s failed: %s", writer.replica, error)
+            storage.abort(writer)
+            if downstream is not None:
+                downstream.cancel()
+            acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+
+    def _respond(self, acks: queue.Queue, downstream: PipelineStream | None):
+        """Ack each packet upstream once it is written here and acked downstream."""
+        while True:
+            sequence_number, status, last = acks.get()
+            statuses = [status]
+            message = ""
+            if downstream is not None and status == hdfs_pb2.SUCCESS:
+                try:
+                    downstream_ack = downstream.next_ack()
+                    statuses += downstream_ack.statuses
+                    message = downstream_ack.message
+                except EmrlabError as error:
+                    statuses.append(hdfs_pb2.ERROR)
+                    message = f"downstream failed: {error.message}"
+                    last = True
+            yield hdfs_pb2.WriteBlockResponse(sequence_number=sequence_number, statuses=statuses, message=message)
+            if last:
+                if downstream is not None:
+                    downstream.cancel()
+                return
+
+    # ------------------------------------------------------------ reads
+
+    @servicer_method
+    def ReadBlock(self, request, context):
+        storage = self.datanode.storage
+        replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
+        if request.offset_bytes > replica.length_bytes:
+            raise InvalidArgument(f"offset {request.offset_bytes} is past the end of {replica} ({replica.length_bytes})")
+        bytes_per_checksum = storage.read_bytes_per_checksum(replica)
+        end = replica.length_bytes
+        if request.length_bytes:
+            end = min(end, request.offset_bytes + request.length_bytes)
+        start = request.offset_bytes - request.offset_bytes % bytes_per_checksum
+        self.datanode.active_transfers += 1
+        try:
+            for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end, self.datanode.config.read_packet_bytes):
+                yield hdfs_pb2.ReadBlockResponse(offset_in_block=offset, data=data, checksums=sums,
+                                                 bytes_per_checksum=bytes_per_checksum)
+        finally:
+            self.datanode.active_transfers -= 1
+
+    @servicer_method
+    def BlockChecksum(self, request, context):
+        storage = self.datanode.storage
+        replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
+        with open(replica.meta_path, "rb") as meta:
+            bytes_per_checksum = checksum.parse_meta_header(meta.read(checksum.META_HEADER.size))
+            sums = meta.read()
+        return hdfs_pb2.BlockChecksumResponse(md5_of_checksums=hashlib.md5(sums).digest(),
+                                              bytes_per_checksum=bytes_per_checksum,
+                                              chunk_count=len(sums) // checksum.CHECKSUM_BYTES)
+
+    @servicer_method
+    def RequestShortCircuitAccess(self, request, context):
+        if not self.datanode.config.short_circuit_reads:
+            raise PermissionDenied("short-circuit reads are disabled on this DataNode (dfs.client.read.shortcircuit)")
+        if request.client_node_id != self.datanode.node_id:
+            raise PermissionDenied(f"short-circuit reads are for clients on {self.datanode.node_id} only")
+        replica = self.datanode.storage.get_finalized(request.block.block_id, request.block.generation_stamp)
+        return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(replica.block_path),
+                                                          meta_path=str(replica.meta_path))
+
+    # ------------------------------------------------------------ block recovery
+
+    @servicer_method
+    def InitReplicaRecovery(self, request, context):
+        replica = self.datanode.storage.get(request.block.block_id)
+        if replica is None or replica.generation_stamp < request.block.generation_stamp:
+            return hdfs_pb2.InitReplicaRecoveryResponse(has_replica=False)
+        length = self.datanode.storage.recoverable_length(replica)
+        return hdfs_pb2.InitReplicaRecoveryResponse(has_replica=True, replica=hdfs_pb2.Block(
+            block_id=replica.block_id, generation_stamp=replica.generation_stamp, length_bytes=length))
+
+    @servicer_method
+    def UpdateReplicaUnderRecovery(self, request, context):
+        replica = self.datanode.storage.recover(request.block.block_id, request.recovery_id, request.new_length_bytes)
+        self.datanode.block_received(replica)
+        logger.info("recovered %s at %d bytes", replica, replica.length_bytes)
+        return hdfs_pb2.UpdateReplicaUnderRecoveryResponse()
+
+
+def register_servicer(datanode: DataNode):
+    def register(server) -> None:
+        hdfs_pb2_grpc.add_DataTransferProtocolServicer_to_server(DataTransferServicer(datanode), server)
+
+    return register
