@@ -211,6 +211,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
         if request.client_node_id != self.datanode.node_id:
             raise PermissionDenied(f"short-circuit reads are for clients on {self.datanode.node_id} only")
         replica = self.datanode.storage.get_finalized(request.block.block_id, request.block.generation_stamp)
+        logger.info("short-circuit access to %s for a client on %s", replica, request.client_node_id)
         return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(replica.block_path),
                                                           meta_path=str(replica.meta_path))
 
