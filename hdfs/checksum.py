@@ -25,10 +25,8 @@ CHECKSUM_TYPE_CRC32C = 2
 def chunk_checksums(data: bytes | memoryview, bytes_per_checksum: int) -> bytes:
     """The packed checksums of `data`, one per chunk (the last may be shorter)."""
     view = memoryview(data)
-    return b"".join(
-        crc32c(view[start:start + bytes_per_checksum]).to_bytes(4, "big")
-        for start in range(0, len(view), bytes_per_checksum)
-    )
+    values = [crc32c(view[start:start + bytes_per_checksum]) for start in range(0, len(view), bytes_per_checksum)]
+    return struct.pack(f">{len(values)}I", *values)
 
 
 def first_mismatch(data: bytes | memoryview, checksums: bytes, bytes_per_checksum: int) -> int | None:

@@ -160,8 +160,11 @@ def test_a_dead_datanode_is_replaced_and_fsck_returns_to_healthy(cluster_factory
         assert "core-1" not in {host for location in client.block_locations(f"/data/part-{index}") for host in location.hosts}
 
 
+SMALL_PACKETS = {"dfs.client-write-packet-size": "64k"}  # Hadoop's size: a block is many packets in flight
+
+
 def test_a_write_survives_a_datanode_dying_in_its_pipeline(cluster_factory):
-    cluster = cluster_factory(core=4)
+    cluster = cluster_factory(core=4, properties=SMALL_PACKETS)
     client = cluster.client()
     data = os.urandom(6 * MiB + 123)
     with client.create("/survivor.bin") as out:
@@ -253,7 +256,7 @@ WRITER_THAT_DIES = textwrap.dedent("""
 
 
 def test_a_crashed_writers_file_is_closed_by_lease_recovery(cluster_factory):
-    cluster = cluster_factory(core=3)
+    cluster = cluster_factory(core=3, properties=SMALL_PACKETS)
     client = cluster.client()
     writer = subprocess.Popen([sys.executable, "-c", WRITER_THAT_DIES, str(cluster.cluster_dir.root)],
                               stdout=subprocess.PIPE)

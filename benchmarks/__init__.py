@@ -1,0 +1,1 @@
+"""Reproducible measurements; each module is runnable with `python -m benchmarks.<name>`."""

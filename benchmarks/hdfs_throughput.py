@@ -1,0 +1,91 @@
+"""HDFS put/get throughput against `cp`, measured in one run on this machine.
+
+    python -m benchmarks.hdfs_throughput                 # 1 GiB, 3 DataNodes, 128 MiB blocks, 3 runs
+    python -m benchmarks.hdfs_throughput --size 256m --runs 5
+
+Starts a real 3-core-node cluster in a temporary directory, then times
+`emrlab dfs -put` at replication 1 and 3 and `emrlab dfs -get` (the commands a
+user types, process start-up included) against `cp` of the same file, and
+prints medians and ratios. The data is random, so nothing compresses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from emrlab import launcher
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.config import parse_size
+
+WRITE_CHUNK_BYTES = 16 << 20
+
+
+def timed(command: list[str], environment: dict | None = None) -> float:
+    """Seconds for `command`, started with no dirty pages left over from the previous one."""
+    os.sync()
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def make_file(path: Path, size: int) -> None:
+    with open(path, "wb") as file:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(WRITE_CHUNK_BYTES, remaining))
+            file.write(chunk)
+            remaining -= len(chunk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1g", help="file size (default 1g)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--block-size", default="128m", help="dfs.blocksize (default Hadoop's 128m)")
+    parser.add_argument("--datanodes", type=int, default=3)
+    args = parser.parse_args()
+    size = parse_size(args.size)
+    work = Path(tempfile.mkdtemp(prefix="emrlab-bench-"))
+    cluster_dir = ClusterDir(work / "cluster")
+    source = work / "data.bin"
+    try:
+        make_file(source, size)
+        environment = dict(os.environ, EMRLAB_CLUSTER=str(cluster_dir.root))
+        emrlab = [sys.executable, "-m", "emrlab"]
+        launcher.up(cluster_dir, core=args.datanodes, properties={"dfs.blocksize": args.block_size, **dict(p.split("=", 1) for p in os.environ.get("BENCH_PROPS", "").split(",") if p)})
+        results: dict[str, list[float]] = {}
+        for run in range(args.runs):
+            copy = work / "copy.bin"
+            results.setdefault("cp", []).append(timed(["cp", str(source), str(copy)]))
+            copy.unlink()
+            subprocess.run([*emrlab, "dfs", "-mkdir", "-p", "/bench"], env=environment, check=True)
+            for replication in (1, 3):
+                target = f"/bench/r{replication}-{run}.bin"
+                results.setdefault(f"put, replication {replication}", []).append(timed(
+                    [*emrlab, "dfs", "-D", f"dfs.replication={replication}", "-put", str(source), target], environment))
+            results.setdefault("get", []).append(timed([*emrlab, "dfs", "-get", f"/bench/r3-{run}.bin", str(copy)], environment))
+            assert copy.stat().st_size == size
+            copy.unlink()
+            subprocess.run([*emrlab, "dfs", "-rm", "-r", "/bench"], env=environment, check=True, stdout=subprocess.DEVNULL)
+        baseline = statistics.median(results["cp"])
+        print(f"\nHDFS throughput: {args.size} file, {args.datanodes} DataNodes, {args.block_size} blocks, "
+              f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
+        print(f"{'operation':<22} {'median s':>9} {'MB/s':>8} {'vs cp':>7}")
+        for name, seconds in results.items():
+            median = statistics.median(seconds)
+            print(f"{name:<22} {median:9.2f} {size / median / 1e6:8.0f} {baseline / median:7.0%}")
+    finally:
+        launcher.down(cluster_dir)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
