@@ -270,3 +270,19 @@ def test_a_crashed_writers_file_is_closed_by_lease_recovery(cluster_factory):
                         what="the lease to be recovered and the file closed")
     assert MiB <= status.length_bytes <= MiB + 300_000
     assert client.read_bytes("/crashed.bin") == b"a" * status.length_bytes
+
+
+def test_two_clusters_run_side_by_side(cluster_factory):
+    first = cluster_factory(core=1)
+    second = cluster_factory(core=1)
+    first.client().write_bytes("/only-in-first", b"1")
+    assert first.client().exists("/only-in-first")
+    assert not second.client().exists("/only-in-first")
+    assert first.cluster_dir.address_of("namenode") != second.cluster_dir.address_of("namenode")
+
+
+def test_commands_without_a_running_cluster_say_how_to_start_one(tmp_path):
+    environment = dict(os.environ, EMRLAB_CLUSTER=str(tmp_path / "nothing-here"))
+    result = subprocess.run([sys.executable, "-m", "emrlab", "dfs", "-ls", "/"], capture_output=True, env=environment)
+    assert result.returncode == 1
+    assert b"emrlab cluster up" in result.stderr and b"Traceback" not in result.stderr
