@@ -286,3 +286,18 @@ def test_commands_without_a_running_cluster_say_how_to_start_one(tmp_path):
     result = subprocess.run([sys.executable, "-m", "emrlab", "dfs", "-ls", "/"], capture_output=True, env=environment)
     assert result.returncode == 1
     assert b"emrlab cluster up" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_a_returning_datanode_makes_blocks_over_replicated_and_extras_are_deleted(cluster_factory):
+    cluster = cluster_factory(core=4)
+    client = cluster.client()
+    client.write_bytes("/over.bin", os.urandom(2 * MiB))
+    holder = client.block_locations("/over.bin")[0].hosts[0]
+    cluster.kill(f"datanode-{holder}")
+    wait_until(lambda: "Dead datanodes (1)" in cluster.emrlab("dfsadmin", "-report").stdout.decode(),
+               what=f"{holder} declared dead")
+    wait_until(lambda: fsck_is_healthy_with(cluster, 3), what="re-replicated without the dead node")
+    cluster.start("hdfs.datanode", holder)
+    wait_until(lambda: "has 4 replicas, wants 3" in cluster.log("namenode"), what="the excess replica noticed")
+    wait_until(lambda: fsck_is_healthy_with(cluster, 3) and replica_counts(client, "/over.bin") == [3, 3],
+               what="back to exactly 3 replicas")

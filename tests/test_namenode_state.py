@@ -228,3 +228,28 @@ def test_replay_of_the_journal_rebuilds_the_same_namespace():
     image_loaded = make_namesystem(leave_safe_mode=False)
     image_loaded.load_image(namesystem.image())
     assert image_loaded.namespace.to_image() == namesystem.namespace.to_image()
+
+
+def test_placement_never_doubles_up_and_honours_exclusions_and_the_writers_node():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from hdfs.namenode.datanodes import DatanodeDescriptor
+    from hdfs.namenode.placement import choose_targets
+    import random
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.integers(1, 8), st.integers(1, 5), st.sets(st.integers(0, 7)), st.integers(0, 7), st.integers(0, 99))
+    def check(node_count, count, excluded_indexes, favored_index, seed):
+        nodes = [DatanodeDescriptor(f"u{index}", f"core-{index}", "a:1", remaining_bytes=1 << 30) for index in range(node_count)]
+        excluded = {f"u{index}" for index in excluded_indexes}
+        favored = nodes[favored_index] if favored_index < node_count else None
+        chosen = choose_targets(count, nodes, excluded, favored, 1024, random.Random(seed))
+        uuids = [node.uuid for node in chosen]
+        assert len(uuids) == len(set(uuids))
+        assert not set(uuids) & excluded
+        assert len(chosen) == min(count, node_count - len(excluded & {node.uuid for node in nodes}))
+        if favored is not None and favored.uuid not in excluded:
+            assert chosen[0] is favored
+
+    check()
