@@ -1,0 +1,1 @@
+"""MapReduce: job API, runners, application master, map and reduce tasks, shuffle."""

@@ -1,0 +1,42 @@
+"""The ApplicationMaster's settings, under Hadoop's keys and (mostly) Hadoop's defaults.
+
+Memory defaults are laptop-sized: Hadoop asks 1536 MB for the AM and 1024 MB
+per task container; a 3-node cluster on a laptop would then run two tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emrlab_common.config import parse_float, parse_int, parse_milliseconds, parse_text, setting
+
+
+@dataclass(frozen=True)
+class AppMasterConfig:
+    map_attempts_max: int = setting(
+        "mapreduce.map.maxattempts", 4, parse_int, "Failed attempts of a map task before the job fails.")
+    reduce_attempts_max: int = setting(
+        "mapreduce.reduce.maxattempts", 4, parse_int, "Failed attempts of a reduce task before the job fails.")
+    reduce_slowstart_completed_maps: float = setting(
+        "mapreduce.job.reduce.slowstart.completedmaps", 0.05, parse_float,
+        "Fraction of a step's maps that must finish before its reducers are requested.")
+    task_timeout_s: float = setting(
+        "mapreduce.task.timeout", 600.0, parse_milliseconds,
+        "An attempt that reports no progress for this long fails (0 disables).")
+    fetch_failures_max: int = setting(
+        "mapreduce.reduce.shuffle.notify.readerror.max", 3, parse_int,
+        "Fetch failures reported by reducers before a finished map is declared failed and re-run.")
+    killed_attempts_max: int = setting(
+        "emrlab.task.killed-attempts.max", 16, parse_int,
+        "Killed attempts (lost nodes, preemption) of one task before the job gives up on it.")
+    scheduler_heartbeat_interval_s: float = setting(
+        "yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms", 1.0, parse_milliseconds,
+        "How often the AM calls allocate on the ResourceManager.")
+    task_report_interval_s: float = setting(
+        "mapreduce.task.progress-report.interval", 1.0, parse_milliseconds,
+        "How often a task reports its progress (its heartbeat to the AM).")
+    am_memory_mb: int = setting(
+        "yarn.app.mapreduce.am.resource.mb", 512, parse_int, "Memory of the AM's container.")
+    map_memory_mb: int = setting("mapreduce.map.memory.mb", 512, parse_int, "Memory of a map container.")
+    reduce_memory_mb: int = setting("mapreduce.reduce.memory.mb", 512, parse_int, "Memory of a reduce container.")
+    queue: str = setting("mapreduce.job.queuename", "default", parse_text, "The YARN queue to submit to.")

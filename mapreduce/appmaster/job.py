@@ -1,0 +1,535 @@
+"""The MapReduce job as its ApplicationMaster sees it: a pure state machine.
+
+    machine = JobStateMachine(job_id, step_count, config)
+    commands = machine.handle(StartJob(), now_s)        # -> [PlanStep(0)]
+    commands = machine.handle(StepPlanned(0, hosts, 2), now_s)
+    ...
+
+No gRPC, no threads, no clock, no files: events and the time go in, commands
+come out (records.py), so a test drives a whole job, faults and all, by hand.
+Nothing here is durable: if the AM dies, YARN starts a new one that runs the
+job again from the start.
+
+What it decides, as Hadoop's MRAppMaster does:
+- one map task per split, asking for a container on the split's hosts;
+  reducers only once `slowstart` of the step's maps are done;
+- an attempt that fails is retried until `maxattempts` failed attempts; an
+  attempt killed through no fault of its own (lost node, preemption) is
+  retried without counting;
+- an attempt silent for `mapreduce.task.timeout` fails;
+- a finished map whose node is lost, or whose output reducers keep failing to
+  fetch, runs again while the step's reducers still need it;
+- the commit protocol: one attempt per task may commit its output;
+- counters are the sum over each task's one succeeded attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.records import (
+    ATTEMPT_TRANSITIONS,
+    FAST_FAIL_MAP_PRIORITY,
+    JOB_TRANSITIONS,
+    MAP,
+    MAP_PRIORITY,
+    REDUCE,
+    REDUCE_PRIORITY,
+    TASK_TRANSITIONS,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptState,
+    AttemptStatus,
+    AttemptSucceeded,
+    CancelRequest,
+    Command,
+    CommitRequested,
+    CommitStep,
+    ContainerAllocated,
+    ContainerCompleted,
+    Event,
+    FetchFailed,
+    FinishJob,
+    JobError,
+    JobState,
+    KillJob,
+    LaunchAttempt,
+    NodesLost,
+    PlanStep,
+    ReleaseContainer,
+    RequestContainer,
+    StartJob,
+    StepCommitted,
+    StepPlanned,
+    StopContainer,
+    TaskKey,
+    TaskState,
+    Tick,
+    attempt_id_text,
+    task_id_text,
+)
+
+logger = logging.getLogger(__name__)
+
+JOB_COUNTER_GROUP = "Job Counters"
+DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
+
+
+@dataclass(frozen=True)
+class MapCompletionEvent:
+    """What reducers poll for: where a map's output is, or that it is gone (OBSOLETE)."""
+
+    event_index: int
+    map_index: int
+    attempt_id: str
+    status: str  # SUCCEEDED, OBSOLETE, FAILED, KILLED
+    shuffle_address: str
+
+
+@dataclass(eq=False)
+class Attempt:
+    attempt_id: str
+    key: TaskKey
+    attempt_index: int
+    state: AttemptState = AttemptState.NEW
+    priority: int = MAP_PRIORITY
+    container_id: str = ""
+    node_id: str = ""
+    node_address: str = ""
+    locality: str = ""
+    progress: float = 0.0
+    status: str = ""
+    counters: dict = field(default_factory=dict)
+    diagnostics: str = ""
+    start_time_s: float = 0.0
+    finish_time_s: float = 0.0
+    last_progress_s: float = 0.0
+    fetch_failures: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Holds or waits for a container."""
+        return not self.state.final and self.state is not AttemptState.NEW
+
+
+@dataclass(eq=False)
+class Task:
+    key: TaskKey
+    hosts: tuple[str, ...] = ()
+    state: TaskState = TaskState.NEW
+    attempts: list[Attempt] = field(default_factory=list)
+    commit_attempt_id: str | None = None
+    failed_attempts: int = 0
+    killed_attempts: int = 0
+
+    @property
+    def progress(self) -> float:
+        if self.state is TaskState.SUCCEEDED:
+            return 1.0
+        running = [attempt.progress for attempt in self.attempts if attempt.active]
+        return max(running, default=0.0)
+
+    def succeeded_attempt(self) -> Attempt | None:
+        succeeded = [attempt for attempt in self.attempts if attempt.state is AttemptState.SUCCEEDED]
+        assert len(succeeded) <= 1, f"{self.key} has {len(succeeded)} succeeded attempts"
+        return succeeded[0] if succeeded else None
+
+
+class JobStateMachine:
+    def __init__(self, job_id: str, step_count: int, config: AppMasterConfig):
+        assert step_count >= 1
+        self.job_id = job_id
+        self.step_count = step_count
+        self.config = config
+        self.state = JobState.NEW
+        self.step_index = 0
+        self.diagnostics = ""
+        self.tasks: dict[TaskKey, Task] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self.attempts_by_container: dict[str, Attempt] = {}
+        self.completion_events: dict[int, list[MapCompletionEvent]] = defaultdict(list)
+        self.job_counters: dict[str, int] = defaultdict(int)
+        self.start_time_s = 0.0
+        self.finish_time_s = 0.0
+        self._reduces_requested = False
+
+    # ------------------------------------------------------------ queries
+
+    def step_tasks(self, kind: str, step_index: int | None = None) -> list[Task]:
+        step_index = self.step_index if step_index is None else step_index
+        return sorted((task for task in self.tasks.values() if task.key.step_index == step_index and task.key.kind == kind),
+                      key=lambda task: task.key)
+
+    def progress(self, kind: str) -> float:
+        tasks = self.step_tasks(kind)
+        if not tasks:
+            return 1.0 if self.state in (JobState.COMMITTING, JobState.SUCCEEDED) else 0.0
+        return sum(task.progress for task in tasks) / len(tasks)
+
+    def attempt_should_stop(self, attempt_id: str) -> bool:
+        """True when the task running `attempt_id` should exit: the AM gave up on it."""
+        attempt = self.attempts.get(attempt_id)
+        return attempt is None or attempt.state in (AttemptState.FAILED, AttemptState.KILLED)
+
+    def commit_granted(self, attempt_id: str) -> bool:
+        attempt = self.attempts.get(attempt_id)
+        return attempt is not None and self.tasks[attempt.key].commit_attempt_id == attempt_id
+
+    def attempt_for_container(self, container_id: str) -> Attempt | None:
+        return self.attempts_by_container.get(container_id)
+
+    def map_completion_events(self, step_index: int, from_index: int, count_max: int) -> list[MapCompletionEvent]:
+        return self.completion_events[step_index][from_index:from_index + count_max]
+
+    def map_count(self, step_index: int) -> int:
+        return len(self.step_tasks(MAP, step_index))
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every task's succeeded attempt's counters, summed, plus the job counters."""
+        total: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for task in self.tasks.values():
+            attempt = task.succeeded_attempt()
+            if attempt is None:
+                continue
+            for group, names in attempt.counters.items():
+                for name, value in names.items():
+                    total[group][name] += value
+        for name, value in self.job_counters.items():
+            total[JOB_COUNTER_GROUP][name] += value
+        return {group: dict(names) for group, names in total.items()}
+
+    # ------------------------------------------------------------ events
+
+    def handle(self, event: Event, now_s: float) -> list[Command]:
+        commands: list[Command] = []
+        match event:
+            case StartJob():
+                self.start_time_s = now_s
+                commands.append(PlanStep(0))
+            case StepPlanned():
+                self._on_step_planned(event, now_s, commands)
+            case ContainerAllocated():
+                self._on_container_allocated(event, now_s, commands)
+            case ContainerCompleted():
+                self._on_container_completed(event, now_s, commands)
+            case NodesLost():
+                self._on_nodes_lost(event, now_s, commands)
+            case AttemptStarted():
+                attempt = self.attempts.get(event.attempt_id)
+                if attempt is not None and attempt.state is AttemptState.ASSIGNED:
+                    self._move_attempt(attempt, AttemptState.RUNNING, "pulled its attempt")
+                    attempt.last_progress_s = now_s
+            case AttemptStatus():
+                attempt = self.attempts.get(event.attempt_id)
+                if attempt is not None and attempt.active:
+                    if attempt.state is AttemptState.ASSIGNED:
+                        self._move_attempt(attempt, AttemptState.RUNNING, "first status report")
+                    attempt.progress = min(max(event.progress, 0.0), 1.0)
+                    attempt.status = event.status
+                    attempt.counters = event.counters or attempt.counters
+                    attempt.last_progress_s = now_s
+            case CommitRequested():
+                self._on_commit_requested(event)
+            case AttemptSucceeded():
+                self._on_attempt_succeeded(event, now_s, commands)
+            case AttemptFailed():
+                attempt = self.attempts.get(event.attempt_id)
+                if attempt is not None and attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING,
+                                                             AttemptState.COMMIT_PENDING):
+                    attempt.counters = event.counters or attempt.counters
+                    self._attempt_failed(attempt, event.diagnostics, now_s, commands)
+            case FetchFailed():
+                self._on_fetch_failed(event, now_s, commands)
+            case StepCommitted():
+                self._on_step_committed(event, now_s, commands)
+            case Tick():
+                self._check_timeouts(now_s, commands)
+            case KillJob():
+                self._end_job(JobState.KILLED, event.diagnostics, now_s, commands)
+            case JobError():
+                self._end_job(JobState.FAILED, event.diagnostics, now_s, commands)
+            case _:
+                raise AssertionError(f"unknown event {event!r}")
+        return commands
+
+    # ------------------------------------------------------------ steps
+
+    def _on_step_planned(self, event: StepPlanned, now_s: float, commands: list[Command]) -> None:
+        if self.state not in (JobState.NEW, JobState.COMMITTING) or event.step_index != self._next_step_index():
+            return
+        self.step_index = event.step_index
+        self._move_job(JobState.INITED, f"step {event.step_index}: {len(event.map_hosts)} maps, "
+                                        f"{event.reduce_count} reduces")
+        for index, hosts in enumerate(event.map_hosts):
+            self.tasks[TaskKey(event.step_index, MAP, index)] = Task(TaskKey(event.step_index, MAP, index), tuple(hosts))
+        for index in range(event.reduce_count):
+            self.tasks[TaskKey(event.step_index, REDUCE, index)] = Task(TaskKey(event.step_index, REDUCE, index))
+        self._reduces_requested = False
+        self._move_job(JobState.RUNNING, "tasks scheduled")
+        for task in self.step_tasks(MAP):
+            self._schedule_attempt(task, MAP_PRIORITY, now_s, commands)
+        self._maybe_schedule_reduces(now_s, commands)
+        self._maybe_step_done(commands)
+
+    def _next_step_index(self) -> int:
+        return 0 if self.state is JobState.NEW else self.step_index + 1
+
+    def _maybe_schedule_reduces(self, now_s: float, commands: list[Command]) -> None:
+        if self._reduces_requested:
+            return
+        maps = self.step_tasks(MAP)
+        done = sum(1 for task in maps if task.state is TaskState.SUCCEEDED)
+        if maps and done < self.config.reduce_slowstart_completed_maps * len(maps):
+            return
+        self._reduces_requested = True
+        for task in self.step_tasks(REDUCE):
+            self._schedule_attempt(task, REDUCE_PRIORITY, now_s, commands)
+
+    def _maybe_step_done(self, commands: list[Command]) -> None:
+        if self.state is not JobState.RUNNING:
+            return
+        step = [task for task in self.tasks.values() if task.key.step_index == self.step_index]
+        if all(task.state is TaskState.SUCCEEDED for task in step):
+            self._move_job(JobState.COMMITTING, f"every task of step {self.step_index} succeeded")
+            commands.append(CommitStep(self.step_index, last=self.step_index == self.step_count - 1))
+
+    def _on_step_committed(self, event: StepCommitted, now_s: float, commands: list[Command]) -> None:
+        if self.state is not JobState.COMMITTING or event.step_index != self.step_index:
+            return
+        if event.step_index == self.step_count - 1:
+            self._move_job(JobState.SUCCEEDED, "output committed")
+            self.finish_time_s = now_s
+            commands.append(FinishJob(JobState.SUCCEEDED))
+        else:
+            commands.append(PlanStep(event.step_index + 1))
+
+    # ------------------------------------------------------------ containers
+
+    def _schedule_attempt(self, task: Task, priority: int, now_s: float, commands: list[Command]) -> None:
+        if task.state is not TaskState.SCHEDULED:
+            self._move_task(task, TaskState.SCHEDULED)
+        key = task.key
+        attempt = Attempt(attempt_id_text(self.job_id, key, len(task.attempts)), key, len(task.attempts),
+                          priority=priority)
+        task.attempts.append(attempt)
+        self.attempts[attempt.attempt_id] = attempt
+        self._move_attempt(attempt, AttemptState.UNASSIGNED, "container requested")
+        commands.append(RequestContainer(attempt.attempt_id, key.kind, task.hosts, priority))
+
+    def _on_container_allocated(self, event: ContainerAllocated, now_s: float, commands: list[Command]) -> None:
+        waiting = [attempt for attempt in self.attempts.values()
+                   if attempt.state is AttemptState.UNASSIGNED and attempt.priority == event.priority]
+        if self.state is not JobState.RUNNING or not waiting:
+            commands.append(ReleaseContainer(event.container_id))
+            return
+        # Hadoop's assignment order: a map whose split is on this node, else the oldest request.
+        local = [attempt for attempt in waiting if event.node_id in self.tasks[attempt.key].hosts]
+        attempt = (local or waiting)[0]
+        if attempt.key.kind == MAP:
+            attempt.locality = DATA_LOCAL if local else OFF_SWITCH
+            self.job_counters["DATA_LOCAL_MAPS" if local else "OTHER_LOCAL_MAPS"] += 1
+        self.job_counters["TOTAL_LAUNCHED_MAPS" if attempt.key.kind == MAP else "TOTAL_LAUNCHED_REDUCES"] += 1
+        attempt.container_id = event.container_id
+        attempt.node_id = event.node_id
+        attempt.node_address = event.node_address
+        attempt.start_time_s = attempt.last_progress_s = now_s
+        self.attempts_by_container[event.container_id] = attempt
+        self._move_attempt(attempt, AttemptState.ASSIGNED, f"container {event.container_id} on {event.node_id}")
+        commands.append(CancelRequest(attempt.attempt_id))
+        commands.append(LaunchAttempt(attempt.attempt_id, event.container_id))
+
+    def _on_container_completed(self, event: ContainerCompleted, now_s: float, commands: list[Command]) -> None:
+        attempt = self.attempts_by_container.get(event.container_id)
+        if attempt is None or attempt.state not in (AttemptState.ASSIGNED, AttemptState.RUNNING,
+                                                    AttemptState.COMMIT_PENDING):
+            return
+        diagnostics = f"Container {event.container_id} exited with status {event.exit_status}" + (
+            f": {event.diagnostics}" if event.diagnostics else "")
+        if event.lost:
+            self._attempt_killed(attempt, diagnostics, now_s, commands)
+        else:
+            self._attempt_failed(attempt, diagnostics, now_s, commands)
+
+    def _on_nodes_lost(self, event: NodesLost, now_s: float, commands: list[Command]) -> None:
+        lost = set(event.node_ids)
+        for attempt in list(self.attempts.values()):
+            if attempt.node_id not in lost or attempt.key.step_index != self.step_index:
+                continue
+            if attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING):
+                self._attempt_killed(attempt, f"node {attempt.node_id} lost", now_s, commands)
+            elif attempt.state is AttemptState.SUCCEEDED and self._map_output_needed(attempt):
+                self._map_output_lost(attempt, AttemptState.KILLED,
+                                      f"map output lost with node {attempt.node_id}", now_s, commands)
+
+    # ------------------------------------------------------------ attempts
+
+    def _on_commit_requested(self, event: CommitRequested) -> None:
+        attempt = self.attempts.get(event.attempt_id)
+        if attempt is None or attempt.state is not AttemptState.RUNNING:
+            return
+        task = self.tasks[attempt.key]
+        if task.commit_attempt_id is None:
+            task.commit_attempt_id = attempt.attempt_id
+            self._move_attempt(attempt, AttemptState.COMMIT_PENDING, "may commit")
+
+    def _on_attempt_succeeded(self, event: AttemptSucceeded, now_s: float, commands: list[Command]) -> None:
+        attempt = self.attempts.get(event.attempt_id)
+        if attempt is None or attempt.state not in (AttemptState.ASSIGNED, AttemptState.RUNNING,
+                                                    AttemptState.COMMIT_PENDING):
+            return
+        task = self.tasks[attempt.key]
+        if task.commit_attempt_id not in (None, attempt.attempt_id):
+            # Output belongs to another attempt; this one must not count.
+            self._attempt_killed(attempt, "another attempt committed", now_s, commands)
+            return
+        attempt.counters = event.counters or attempt.counters
+        attempt.progress = 1.0
+        attempt.finish_time_s = now_s
+        self._move_attempt(attempt, AttemptState.SUCCEEDED, "done")
+        self._move_task(task, TaskState.SUCCEEDED)
+        if attempt.key.kind == MAP:
+            self._add_completion_event(attempt, "SUCCEEDED")
+        self._maybe_schedule_reduces(now_s, commands)
+        self._maybe_step_done(commands)
+
+    def _attempt_failed(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        task = self.tasks[attempt.key]
+        self._finish_attempt(attempt, AttemptState.FAILED, diagnostics, now_s, commands)
+        task.failed_attempts += 1
+        self.job_counters["NUM_FAILED_MAPS" if attempt.key.kind == MAP else "NUM_FAILED_REDUCES"] += 1
+        attempts_max = self.config.map_attempts_max if attempt.key.kind == MAP else self.config.reduce_attempts_max
+        if task.failed_attempts >= attempts_max:
+            self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} failed {task.failed_attempts} "
+                                    f"times; last attempt {attempt.attempt_id}: {diagnostics}", now_s, commands)
+        else:
+            priority = FAST_FAIL_MAP_PRIORITY if attempt.key.kind == MAP else REDUCE_PRIORITY
+            self._schedule_attempt(task, priority, now_s, commands)
+
+    def _attempt_killed(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        task = self.tasks[attempt.key]
+        self._finish_attempt(attempt, AttemptState.KILLED, diagnostics, now_s, commands)
+        task.killed_attempts += 1
+        self.job_counters["NUM_KILLED_MAPS" if attempt.key.kind == MAP else "NUM_KILLED_REDUCES"] += 1
+        if task.killed_attempts > self.config.killed_attempts_max:
+            self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} was killed "
+                                    f"{task.killed_attempts} times", now_s, commands)
+        else:
+            self._schedule_attempt(task, attempt.priority, now_s, commands)
+
+    def _finish_attempt(self, attempt: Attempt, state: AttemptState, diagnostics: str, now_s: float,
+                        commands: list[Command]) -> None:
+        """Move an unfinished attempt to FAILED or KILLED and free what it holds."""
+        previous = attempt.state
+        attempt.diagnostics = diagnostics
+        attempt.finish_time_s = now_s
+        self._move_attempt(attempt, state, diagnostics)
+        task = self.tasks[attempt.key]
+        if task.commit_attempt_id == attempt.attempt_id:
+            task.commit_attempt_id = None
+        if previous is AttemptState.UNASSIGNED:
+            commands.append(CancelRequest(attempt.attempt_id))
+        elif attempt.container_id:
+            commands.append(StopContainer(attempt.container_id, attempt.attempt_id))
+
+    def _map_output_needed(self, attempt: Attempt) -> bool:
+        """A finished map's output matters while some reducer of its step has not finished."""
+        reduces = self.step_tasks(REDUCE, attempt.key.step_index)
+        return (attempt.key.kind == MAP and self.state is JobState.RUNNING
+                and any(task.state is not TaskState.SUCCEEDED for task in reduces))
+
+    def _map_output_lost(self, attempt: Attempt, state: AttemptState, diagnostics: str, now_s: float,
+                         commands: list[Command]) -> None:
+        task = self.tasks[attempt.key]
+        attempt.diagnostics = diagnostics
+        self._move_attempt(attempt, state, diagnostics)
+        self._add_completion_event(attempt, "OBSOLETE")
+        self._move_task(task, TaskState.SCHEDULED)
+        task.commit_attempt_id = None
+        if state is AttemptState.FAILED:
+            task.failed_attempts += 1
+            self.job_counters["NUM_FAILED_MAPS"] += 1
+            if task.failed_attempts >= self.config.map_attempts_max:
+                self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} failed "
+                                        f"{task.failed_attempts} times: {diagnostics}", now_s, commands)
+                return
+        else:
+            task.killed_attempts += 1
+            self.job_counters["NUM_KILLED_MAPS"] += 1
+        self._schedule_attempt(task, FAST_FAIL_MAP_PRIORITY, now_s, commands)
+
+    def _on_fetch_failed(self, event: FetchFailed, now_s: float, commands: list[Command]) -> None:
+        attempt = self.attempts.get(event.map_attempt_id)
+        if attempt is None or attempt.state is not AttemptState.SUCCEEDED or not self._map_output_needed(attempt):
+            return
+        attempt.fetch_failures += 1
+        logger.info("%s: fetch failure %d reported by %s", attempt.attempt_id, attempt.fetch_failures,
+                    event.reduce_attempt_id)
+        if attempt.fetch_failures >= self.config.fetch_failures_max:
+            self._map_output_lost(attempt, AttemptState.FAILED,
+                                  f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
+                                  now_s, commands)
+
+    def _check_timeouts(self, now_s: float, commands: list[Command]) -> None:
+        timeout_s = self.config.task_timeout_s
+        if timeout_s <= 0 or self.state is not JobState.RUNNING:
+            return
+        for attempt in list(self.attempts.values()):
+            if (attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
+                    and now_s - attempt.last_progress_s > timeout_s):
+                self._attempt_failed(attempt, f"Task attempt {attempt.attempt_id} timed out after "
+                                              f"{timeout_s:.0f} secs", now_s, commands)
+
+    # ------------------------------------------------------------ the end
+
+    def _task_failed(self, task: Task, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        self._move_task(task, TaskState.FAILED)
+        self._end_job(JobState.FAILED, diagnostics, now_s, commands)
+
+    def _end_job(self, state: JobState, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        if self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED):
+            return
+        for attempt in list(self.attempts.values()):
+            if attempt.active:
+                self._finish_attempt(attempt, AttemptState.KILLED, f"job {state.value.lower()}", now_s, commands)
+        for task in self.tasks.values():
+            if task.state in (TaskState.NEW, TaskState.SCHEDULED):
+                self._move_task(task, TaskState.KILLED)
+        self.diagnostics = diagnostics
+        self.finish_time_s = now_s
+        self._move_job(state, diagnostics)
+        commands.append(FinishJob(state, diagnostics))
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _add_completion_event(self, attempt: Attempt, status: str) -> None:
+        events = self.completion_events[attempt.key.step_index]
+        events.append(MapCompletionEvent(len(events), attempt.key.task_index, attempt.attempt_id, status,
+                                         attempt.node_address))
+
+    def _move_job(self, state: JobState, cause: str) -> None:
+        assert state in JOB_TRANSITIONS[self.state], f"job {self.state} -> {state}"
+        logger.info("%s: %s -> %s (%s)", self.job_id, self.state.value, state.value, cause)
+        self.state = state
+
+    def _move_task(self, task: Task, state: TaskState) -> None:
+        assert state in TASK_TRANSITIONS[task.state], f"{task.key}: {task.state} -> {state}"
+        task.state = state
+
+    def _move_attempt(self, attempt: Attempt, state: AttemptState, cause: str) -> None:
+        assert state in ATTEMPT_TRANSITIONS[attempt.state], f"{attempt.attempt_id}: {attempt.state} -> {state}"
+        logger.info("%s: %s -> %s (%s)", attempt.attempt_id, attempt.state.value, state.value, cause)
+        attempt.state = state
+
+    def validate_state(self) -> None:
+        """Invariants, for tests: at most one live attempt and one succeeded attempt per task."""
+        for task in self.tasks.values():
+            live = [attempt for attempt in task.attempts if attempt.active]
+            assert len(live) <= 1, f"{task.key}: {len(live)} live attempts"
+            succeeded = task.succeeded_attempt()
+            assert (succeeded is not None) == (task.state is TaskState.SUCCEEDED), task.key
+            if task.commit_attempt_id is not None:
+                holder = self.attempts[task.commit_attempt_id]
+                assert holder.state in (AttemptState.COMMIT_PENDING, AttemptState.SUCCEEDED), task.key

@@ -1,0 +1,288 @@
+"""The ApplicationMaster's vocabulary: ids, lifecycles, events in, commands out.
+
+The job state machine (`job.py`) takes the events below and returns the
+commands below; the AM process (`__main__.py`) turns RPCs, allocate responses
+and its clock into events, and carries out the commands with YARN, HDFS and
+the output committer. Lifecycles follow Hadoop's JobImpl, TaskImpl and
+TaskAttemptImpl, with their transition tables written out so that a student
+can check every state change against them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+MAP, REDUCE = "map", "reduce"
+
+# Hadoop's RMContainerAllocator priorities (YARN: lower number = served first).
+FAST_FAIL_MAP_PRIORITY = 5
+REDUCE_PRIORITY = 10
+MAP_PRIORITY = 20
+
+
+class JobState(enum.Enum):
+    NEW = "NEW"
+    INITED = "INITED"          # the current step's tasks are planned (splits computed)
+    RUNNING = "RUNNING"
+    COMMITTING = "COMMITTING"  # every task of the step succeeded; output being promoted
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class TaskState(enum.Enum):
+    NEW = "NEW"
+    SCHEDULED = "SCHEDULED"    # an attempt waits for a container or runs
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"          # attempts ran out: the job fails
+    KILLED = "KILLED"          # the job was killed
+
+
+class AttemptState(enum.Enum):
+    NEW = "NEW"
+    UNASSIGNED = "UNASSIGNED"          # a container is requested
+    ASSIGNED = "ASSIGNED"              # a container is allocated and being launched
+    RUNNING = "RUNNING"                # the task pulled its attempt and reports
+    COMMIT_PENDING = "COMMIT_PENDING"  # told it may commit; committing
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"                  # counts towards mapreduce.*.maxattempts
+    KILLED = "KILLED"                  # not the task's fault: lost node, preempted, job killed
+
+    @property
+    def final(self) -> bool:
+        return self in (AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.KILLED)
+
+
+_A = AttemptState
+ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
+    _A.NEW: frozenset({_A.UNASSIGNED, _A.KILLED}),
+    _A.UNASSIGNED: frozenset({_A.ASSIGNED, _A.KILLED}),
+    _A.ASSIGNED: frozenset({_A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
+    _A.RUNNING: frozenset({_A.COMMIT_PENDING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
+    _A.COMMIT_PENDING: frozenset({_A.SUCCEEDED, _A.FAILED, _A.KILLED}),
+    # A succeeded map whose output is lost (node gone, or reducers cannot fetch it)
+    # becomes KILLED or FAILED, and its task runs again.
+    _A.SUCCEEDED: frozenset({_A.FAILED, _A.KILLED}),
+    _A.FAILED: frozenset(),
+    _A.KILLED: frozenset(),
+}
+
+_T = TaskState
+TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    _T.NEW: frozenset({_T.SCHEDULED, _T.KILLED}),
+    _T.SCHEDULED: frozenset({_T.SUCCEEDED, _T.FAILED, _T.KILLED}),
+    _T.SUCCEEDED: frozenset({_T.SCHEDULED}),  # a map re-runs when its output is lost
+    _T.FAILED: frozenset(),
+    _T.KILLED: frozenset(),
+}
+
+_J = JobState
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    _J.NEW: frozenset({_J.INITED, _J.FAILED, _J.KILLED}),
+    _J.INITED: frozenset({_J.RUNNING, _J.FAILED, _J.KILLED}),
+    _J.RUNNING: frozenset({_J.COMMITTING, _J.FAILED, _J.KILLED}),
+    _J.COMMITTING: frozenset({_J.INITED, _J.SUCCEEDED, _J.FAILED, _J.KILLED}),  # INITED: the next step
+    _J.SUCCEEDED: frozenset(),
+    _J.FAILED: frozenset(),
+    _J.KILLED: frozenset(),
+}
+
+
+# ---------------------------------------------------------------- ids
+
+_JOB_ID = re.compile(r"^job_(\d+)_(\d+)$")
+ATTEMPT_ID_PATTERN = re.compile(r"^attempt_\d+_\d+(?:_step\d+)?_[mr]_\d{6}_\d+$")
+
+
+def job_id_for(application_id: str) -> str:
+    """application_1700000000000_0001 -> job_1700000000000_0001, as in Hadoop."""
+    return "job_" + application_id.removeprefix("application_")
+
+
+def application_id_for(job_id: str) -> str:
+    return "application_" + job_id.removeprefix("job_")
+
+
+def is_job_id(text: str) -> bool:
+    return bool(_JOB_ID.match(text))
+
+
+@dataclass(frozen=True, order=True)
+class TaskKey:
+    step_index: int
+    kind: str
+    task_index: int
+
+
+def task_id_text(job_id: str, key: TaskKey) -> str:
+    """task_<ts>_<seq>_m_000003; steps after the first add `_stepN` (one AM runs every step)."""
+    step = f"_step{key.step_index}" if key.step_index else ""
+    return f"task_{job_id.removeprefix('job_')}{step}_{key.kind[0]}_{key.task_index:06d}"
+
+
+def attempt_id_text(job_id: str, key: TaskKey, attempt_index: int) -> str:
+    return task_id_text(job_id, key).replace("task_", "attempt_", 1) + f"_{attempt_index}"
+
+
+# ---------------------------------------------------------------- events
+
+@dataclass(frozen=True)
+class StartJob:
+    pass
+
+
+@dataclass(frozen=True)
+class StepPlanned:
+    """The shell computed a step's splits: one map per split, preferring the split's hosts."""
+
+    step_index: int
+    map_hosts: tuple[tuple[str, ...], ...]
+    reduce_count: int
+
+
+@dataclass(frozen=True)
+class ContainerAllocated:
+    container_id: str
+    node_id: str
+    node_address: str  # the NodeManager: where the container runs and its map output is served
+    priority: int
+
+
+@dataclass(frozen=True)
+class ContainerCompleted:
+    container_id: str
+    exit_status: int
+    diagnostics: str = ""
+    lost: bool = False  # node lost or container preempted: the attempt is KILLED, not FAILED
+
+
+@dataclass(frozen=True)
+class NodesLost:
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttemptStarted:
+    """The task in the attempt's container pulled its attempt (GetTask)."""
+
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class AttemptStatus:
+    attempt_id: str
+    progress: float
+    status: str
+    counters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommitRequested:
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class AttemptSucceeded:
+    attempt_id: str
+    counters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    attempt_id: str
+    diagnostics: str
+    counters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchFailed:
+    reduce_attempt_id: str
+    map_attempt_id: str
+
+
+@dataclass(frozen=True)
+class StepCommitted:
+    step_index: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: check task timeouts."""
+
+
+@dataclass(frozen=True)
+class KillJob:
+    diagnostics: str = "Kill job received from client"
+
+
+@dataclass(frozen=True)
+class JobError:
+    """The shell could not plan or commit a step (missing input, HDFS error)."""
+
+    diagnostics: str
+
+
+Event = (StartJob | StepPlanned | ContainerAllocated | ContainerCompleted | NodesLost | AttemptStarted
+         | AttemptStatus | CommitRequested | AttemptSucceeded | AttemptFailed | FetchFailed | StepCommitted
+         | Tick | KillJob | JobError)
+
+
+# ---------------------------------------------------------------- commands
+
+@dataclass(frozen=True)
+class PlanStep:
+    step_index: int
+
+
+@dataclass(frozen=True)
+class RequestContainer:
+    attempt_id: str
+    kind: str
+    hosts: tuple[str, ...]
+    priority: int
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """The attempt no longer needs the container it asked for (got one, or was killed)."""
+
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class LaunchAttempt:
+    attempt_id: str
+    container_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseContainer:
+    """An allocated container nobody needs any more."""
+
+    container_id: str
+
+
+@dataclass(frozen=True)
+class StopContainer:
+    """Kill the container of an attempt the AM gave up on."""
+
+    container_id: str
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class CommitStep:
+    step_index: int
+    last: bool
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    state: JobState
+    diagnostics: str = ""
+
+
+Command = (PlanStep | RequestContainer | CancelRequest | LaunchAttempt | ReleaseContainer | StopContainer
+           | CommitStep | FinishJob)
