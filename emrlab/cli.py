@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dfs": ("hdfs.cli.dfs", "file system commands, as `hdfs dfs`: -put, -get, -ls, -cat, -rm, ..."),
     "fsck": ("hdfs.cli.fsck", "check HDFS health: blocks, replicas, corruption"),
     "dfsadmin": ("hdfs.cli.dfsadmin", "HDFS administration: -report, -safemode"),
+    "job": ("mapreduce.commands.job", "run a MapReduce job: run JOB.py -r inline|local|cluster IN... -o OUT"),
 }
 
 USAGE = """usage: emrlab [--dir DIR] [-D key=value ...] COMMAND [ARGS ...]

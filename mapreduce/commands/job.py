@@ -1,0 +1,110 @@
+"""`emrlab job`: run a job, on any runner.
+
+    emrlab job run JOB.py -r inline|local|cluster INPUT... -o OUTPUT [--reducers N] [-D k=v] [job args]
+
+A job file run as a script (`python job.py -r local IN -o OUT`, through
+`Job.run()`) takes the same arguments. Subcommands are a table: the cluster's
+`-list`, `-status ID`, `-kill ID` and `-history ID` join it as more entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from emrlab_common.command import EXIT_USAGE, CommandContext, run_command
+from emrlab_common.errors import InvalidArgument
+from mapreduce.job import passthru_argv
+from mapreduce.loader import instantiate, load_job_class, reference_of
+from mapreduce.monitor import JobMonitor
+from mapreduce.runners import RUNNERS, runner_class
+from mapreduce.runners.spec import JobSpec
+
+DEFAULT_RUNNER = "local"
+
+USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]
+
+Runs a MapReduce job: a Python file with a subclass of mapreduce.Job (or of mrjob's MRJob).
+Runners: {runners} (default {default}).
+
+Example:
+  emrlab job run wordcount.py -r local books/*.txt -o counts --reducers 4
+"""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """Usage errors become one clear line (through run_command), not argparse's exit."""
+
+    def error(self, message: str):
+        raise InvalidArgument(f"{message} (see --help)")
+
+
+def runner_parser(prog: str) -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog=prog, add_help=True,
+                             usage=f"{prog} [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]")
+    parser.add_argument("-r", "--runner", default=DEFAULT_RUNNER, help=f"one of {', '.join(RUNNERS)}")
+    parser.add_argument("-o", "--output-dir", required=True, help="the job's output directory (must not exist)")
+    parser.add_argument("--reducers", "--num-reducers", type=int, dest="reducers",
+                        help="number of reduce tasks (mapreduce.job.reduces)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no progress or counters")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files or directories")
+    return parser
+
+
+def run_job(reference: str, argv: list[str], context: CommandContext, prog: str = "emrlab job run") -> int:
+    """Parse runner and job arguments, run the job, print where its output is."""
+    job_class = load_job_class(reference)
+    parser = runner_parser(prog)
+    actions = list(getattr(instantiate(job_class, []), "passthru_actions", []))
+    for action in actions:
+        parser._add_action(action)
+    options = parser.parse_args(argv)
+    properties = dict(context.definitions)
+    if options.reducers is not None:
+        if options.reducers < 0:
+            raise InvalidArgument("--reducers must be 0 or more")
+        properties["mapreduce.job.reduces"] = str(options.reducers)
+    spec = JobSpec(job_reference=reference, input_paths=tuple(options.inputs), output_dir=options.output_dir,
+                   job_arguments=tuple(passthru_argv(actions, options)), properties=properties,
+                   cluster_dir=context.dir_flag, job_name=job_class.__name__)
+    runner = runner_class(options.runner)()
+    result = runner.run(spec, JobMonitor(quiet=options.quiet))
+    if not options.quiet:
+        print(f"Output: {result.output_dir}", file=sys.stderr)
+    return 0
+
+
+def run_main(argv: list[str], context: CommandContext) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE.format(runners=", ".join(RUNNERS), default=DEFAULT_RUNNER), end="")
+        return 0 if argv else EXIT_USAGE
+    location = argv[0]
+    if not location.partition(":")[0].endswith(".py"):
+        raise InvalidArgument(f"expected a job file (JOB.py or JOB.py:Class), got {location!r}")
+    job_class = load_job_class(location)
+    reference = location if ":" in location else f"{location}:{job_class.__qualname__}"
+    return run_job(reference, argv[1:], context)
+
+
+# subcommand -> function(argv, context) -> exit code
+SUBCOMMANDS: dict[str, Callable[[list[str], CommandContext], int]] = {
+    "run": run_main,
+}
+
+
+def main(argv: list[str], context: CommandContext) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE.format(runners=", ".join(RUNNERS), default=DEFAULT_RUNNER), end="",
+              file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else EXIT_USAGE
+    if argv[0] not in SUBCOMMANDS:
+        raise InvalidArgument(f"unknown job subcommand {argv[0]!r} (choose from {', '.join(SUBCOMMANDS)})")
+    return SUBCOMMANDS[argv[0]](argv[1:], context)
+
+
+def run_job_class(job_class: type, argv: list[str]) -> int:
+    """`Job.run()`: the job's file as its own command line."""
+    reference = reference_of(job_class)
+    return run_command(lambda rest, context: run_job(reference, rest, context, prog=sys.argv[0]), argv,
+                       prog=job_class.__name__)

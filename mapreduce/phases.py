@@ -1,0 +1,106 @@
+"""A step's map, combine and reduce phases, as the functions the tasks call.
+
+Whatever a step is made of (Python generator methods with their `_init` and
+`_final`, or Hadoop Streaming commands), the tasks see three functions:
+
+    map(records)    -> batches of (key, value) pairs   (one batch per mapper call)
+    combine(groups) -> (key, value) pairs              (None when there is no combiner)
+    reduce(groups)  -> (key, value) pairs
+
+where `groups` yields (key, values) with the keys in sorted order. Batches let
+the map-side buffer loop over a mapper call's output directly, without one
+more generator between the user's `yield` and the buffer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mapreduce.job import Step, iterate
+from mapreduce.loader import instantiate, load_job_class
+
+
+@dataclass
+class Phases:
+    map: Callable[[Iterator[tuple]], Iterable[Iterable[tuple]]]
+    combine: Callable[[Iterator[tuple]], Iterator[tuple]] | None
+    reduce: Callable[[Iterator[tuple]], Iterator[tuple]]
+    sort_values: bool = False
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in self.closers:
+            closer()
+
+
+def load_step(attempt, properties: dict, context):
+    """Load the attempt's job, give it its task context and configuration; its step's phases."""
+    job_class = load_job_class(attempt.job_reference)
+    job = instantiate(job_class, list(attempt.job_arguments))
+    job.config = properties
+    job._task = context
+    steps = job.steps()
+    if not 0 <= attempt.step_index < len(steps):
+        raise ValueError(f"job has {len(steps)} steps; no step {attempt.step_index}")
+    step = steps[attempt.step_index]
+    return job, step, phases_of(job, step, properties, context)
+
+
+def phases_of(job, step: Step, properties: dict, context) -> Phases:
+    if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
+        from mapreduce.streaming import command_phases
+
+        return command_phases(job, step, properties, context)
+    return Phases(map=map_function(step), combine=group_function(step.combiner, step.combiner_init,
+                                                                  step.combiner_final) if step.combiner else None,
+                  reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),
+                  sort_values=bool(getattr(job, "SORT_VALUES", False)))
+
+
+def map_function(step: Step):
+    mapper, mapper_init, mapper_final = step.mapper, step.mapper_init, step.mapper_final
+
+    def run(records: Iterator[tuple]) -> Iterator[Iterable[tuple]]:
+        if mapper_init is not None:
+            yield iterate(mapper_init)
+        if mapper is None:
+            yield records  # the identity mapper: records pass straight through
+        else:
+            for key, value in records:
+                yield mapper(key, value)
+        if mapper_final is not None:
+            yield iterate(mapper_final)
+
+    return run
+
+
+def group_function(function, function_init, function_final):
+    """A reducer (or combiner) over (key, values) groups, with its _init and _final."""
+
+    def run(groups: Iterator[tuple]) -> Iterator[tuple]:
+        if function_init is not None:
+            yield from iterate(function_init)
+        if function is None:
+            for key, values in groups:
+                for value in values:
+                    yield key, value
+        else:
+            for key, values in groups:
+                result = function(key, values)
+                if result is not None:
+                    yield from result
+        if function_final is not None:
+            yield from iterate(function_final)
+
+    return run
+
+
+def subprocess_environment(properties: dict) -> dict[str, str]:
+    """Hadoop's task environment: every configuration key as a variable, with the
+    characters a shell variable cannot hold (dots first) turned into underscores."""
+    environment = dict(os.environ)
+    for key, value in properties.items():
+        environment["".join(c if c.isalnum() or c == "_" else "_" for c in key)] = str(value)
+    return environment

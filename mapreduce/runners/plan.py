@@ -1,0 +1,83 @@
+"""Planning a job's steps: inputs, outputs, reducers and configuration of each step.
+
+Shared by every runner so that a job means the same thing wherever it runs.
+A multi-step job runs as one Hadoop job per step (as mrjob does): step N reads
+step N-1's output from an intermediate directory, as msgpack (key, value)
+records so that keys and values keep their types; the last step writes text
+lines to the job's output directory.
+
+Configuration, weakest first: the runner's defaults, the job's `JOBCONF`,
+`-D key=value`, the step's `jobconf`, and what `Job.step_properties` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emrlab_common.config import parse_int
+from emrlab_common.errors import AlreadyExists
+from mapreduce.loader import instantiate, load_job_class
+from mapreduce.task import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
+
+REDUCES_KEY = "mapreduce.job.reduces"
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What `Job.step_properties` may look at before a step runs."""
+
+    fs: object
+    input_paths: tuple[str, ...]
+    num_reduces: int
+    properties: dict
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    step_index: int
+    steps_total: int
+    input_paths: tuple[str, ...]
+    output_dir: str
+    num_reduces: int          # 0 for a map-only step
+    properties: dict
+
+    @property
+    def final(self) -> bool:
+        return self.step_index == self.steps_total - 1
+
+    @property
+    def map_only(self) -> bool:
+        return self.num_reduces == 0
+
+
+def client_job(spec):
+    """The job object on the client side: for its steps and its step_properties hook."""
+    return instantiate(load_job_class(spec.job_reference), list(spec.job_arguments))
+
+
+def check_output_absent(fs, output_dir: str) -> None:
+    if fs.exists(output_dir):
+        raise AlreadyExists(f"Output directory {output_dir} already exists")
+
+
+def intermediate_dir(scratch_dir: str, step_index: int) -> str:
+    return f"{scratch_dir.rstrip('/')}/step-{step_index}-output"
+
+
+def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict | None = None) -> StepPlan:
+    steps = job.steps()
+    step = steps[step_index]
+    final = step_index == len(steps) - 1
+    properties = dict(defaults or {})
+    properties.update({key: str(value) for key, value in getattr(job, "JOBCONF", {}).items()})
+    properties.update(spec.properties)
+    properties.update({key: str(value) for key, value in step.jobconf.items()})
+    num_reduces = 0 if step.map_only else max(1, parse_int(properties.get(REDUCES_KEY, "1")))
+    inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(scratch_dir, step_index - 1),)
+    context = StepContext(fs, inputs, num_reduces, dict(properties))
+    properties.update({key: str(value) for key, value in job.step_properties(step_index, context).items()})
+    properties[REDUCES_KEY] = str(num_reduces)
+    properties[INPUT_FORMAT_KEY] = TEXT_FORMAT if step_index == 0 else RECORDS_FORMAT
+    properties[OUTPUT_FORMAT_KEY] = TEXT_FORMAT if final else RECORDS_FORMAT
+    output_dir = spec.output_dir if final else intermediate_dir(scratch_dir, step_index)
+    return StepPlan(step_index, len(steps), inputs, output_dir, num_reduces, properties)

@@ -1,0 +1,343 @@
+"""Task attempts: what one map or reduce attempt is, and running it.
+
+A runner (or the ApplicationMaster) describes an attempt as a `TaskAttempt`,
+a plain record that crosses process boundaries as msgpack (`to_wire`), and the
+process that runs it calls
+
+    run_map_attempt(attempt, fs, reporter) -> AttemptResult
+    run_reduce_attempt(attempt, fs, source, reporter) -> AttemptResult
+
+A map attempt reads its split, runs the mapper and leaves `file.out` and
+`file.out.index` in `attempt.local_dir` (see `mapbuffer.py`), or, in a
+map-only step, writes its part file through the output committer. A reduce
+attempt asks `source.fetch(partition, counters)` for its partition's segment
+from every map (the local runners read map output files directly; the
+cluster's shuffle fetches them from NodeManagers), merges them (`merger.py`),
+runs the reducer, and writes `part-r-NNNNN` in its attempt directory. The
+runner then commits the task (`FileOutputCommitter.commit_task`).
+
+Reading a task top to bottom: `run_map_attempt`, then `run_reduce_attempt`;
+`phases.py` turns a job's step into the functions they call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+from typing import Protocol
+
+import msgpack
+
+from emrlab_common.config import MiB, parse_float, parse_int
+from mapreduce import counters as names
+from mapreduce.counters import Counters
+from mapreduce.keys import decode_key
+from mapreduce.mapbuffer import MapOutputBuffer, SpillSettings
+from mapreduce.merger import BoundedMerger, MergeSettings
+from mapreduce.output import FileOutputCommitter, part_file_name
+from mapreduce.phases import load_step
+from mapreduce.segments import Segment
+from mapreduce.splits import InputSplit, read_line_chunks, split_lines
+
+# Which records a step reads and writes: text lines for the job's input and output,
+# msgpack (key, value) records between the steps of a multi-step job.
+INPUT_FORMAT_KEY = "emrlab.input.format"
+OUTPUT_FORMAT_KEY = "emrlab.output.format"
+TEXT_FORMAT = "text"
+RECORDS_FORMAT = "msgpack"
+WRITE_BATCH_RECORDS = 4096
+
+
+class TaskReporter(Protocol):
+    def report(self, progress: float, status: str, counters: Counters) -> None: ...
+
+
+class NullReporter:
+    def report(self, progress: float, status: str, counters: Counters) -> None:
+        pass
+
+
+class MapOutputSource(Protocol):
+    def fetch(self, partition: int, counters: Counters) -> list[Segment]: ...
+
+
+@dataclass(frozen=True)
+class TaskAttempt:
+    job_id: str                      # job_<cluster timestamp>_<sequence>, one per step
+    step_index: int
+    kind: str                        # "map" or "reduce"
+    task_index: int
+    attempt_index: int
+    job_reference: str               # "path/job.py:Class" or "package.module:Class"
+    job_arguments: tuple[str, ...] = ()
+    properties: dict = field(default_factory=dict)
+    split: InputSplit | None = None  # maps only
+    num_reduces: int = 0
+    num_maps: int = 0
+    local_dir: str = ""              # the attempt's scratch space on the node's disk
+    output_dir: str = ""             # the step's output directory (committer's root)
+
+    @property
+    def is_map(self) -> bool:
+        return self.kind == "map"
+
+    @property
+    def attempt_id(self) -> str:
+        """Hadoop's form: attempt_1700000000000_0001_m_000003_0."""
+        letter = "m" if self.is_map else "r"
+        return f"attempt_{self.job_id[len('job_'):]}_{letter}_{self.task_index:06d}_{self.attempt_index}"
+
+    @property
+    def task_id(self) -> str:
+        return "task_" + self.attempt_id[len("attempt_"):].rsplit("_", 1)[0]
+
+    def to_wire(self) -> bytes:
+        return msgpack.packb({
+            "job_id": self.job_id, "step_index": self.step_index, "kind": self.kind,
+            "task_index": self.task_index, "attempt_index": self.attempt_index,
+            "job_reference": self.job_reference, "job_arguments": list(self.job_arguments),
+            "properties": dict(self.properties), "split": self.split.to_list() if self.split else None,
+            "num_reduces": self.num_reduces, "num_maps": self.num_maps, "local_dir": self.local_dir,
+            "output_dir": self.output_dir,
+        })
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> TaskAttempt:
+        values = msgpack.unpackb(data)
+        values["job_arguments"] = tuple(values["job_arguments"])
+        values["split"] = InputSplit.from_list(values["split"]) if values["split"] else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    counters: Counters
+    map_output_path: str | None = None  # <local_dir>/file.out, for a map with reducers
+
+
+def task_properties(attempt: TaskAttempt) -> dict[str, str]:
+    """The job's configuration plus what Hadoop tells each task about itself; streaming
+    commands see these as environment variables (dots as underscores)."""
+    properties = dict(attempt.properties)
+    properties.update({
+        "mapreduce.job.id": attempt.job_id,
+        "mapreduce.task.id": attempt.task_id,
+        "mapreduce.task.attempt.id": attempt.attempt_id,
+        "mapreduce.task.partition": str(attempt.task_index),
+        "mapreduce.task.ismap": "true" if attempt.is_map else "false",
+        "mapreduce.job.reduces": str(attempt.num_reduces),
+        "mapreduce.job.output.dir": attempt.output_dir,
+    })
+    if attempt.split is not None:
+        properties.update({
+            "mapreduce.map.input.file": attempt.split.path,
+            "mapreduce.map.input.start": str(attempt.split.offset),
+            "mapreduce.map.input.length": str(attempt.split.length),
+        })
+    return properties
+
+
+class TaskContext:
+    """What a running job sees of its task: counters, status, and a throttled reporter."""
+
+    REPORT_INTERVAL_S = 0.5
+
+    def __init__(self, reporter: TaskReporter, counters: Counters):
+        self.reporter = reporter
+        self.counters = counters
+        self.status = ""
+        self.progress = 0.0
+        self._last_report = 0.0
+
+    def set_status(self, message: str) -> None:
+        self.status = message
+        self.report(self.progress, force=True)
+
+    def report(self, progress: float, force: bool = False) -> None:
+        self.progress = progress
+        now = time.monotonic()
+        if force or now - self._last_report >= self.REPORT_INTERVAL_S:
+            self._last_report = now
+            self.reporter.report(progress, self.status, self.counters)
+
+
+# ---------------------------------------------------------------- map
+
+
+def _text_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> Iterator[tuple]:
+    """(None, line) for every line of the split; counts input and calls `on_chunk` per megabyte."""
+    counters = context.counters
+    consumed = 0
+    with fs.open(split.path) as stream:
+        for chunk in read_line_chunks(stream, split.offset, split.length):
+            lines = split_lines(chunk)
+            counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, len(lines))
+            counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(fs.name), len(chunk))
+            for line in lines:
+                yield None, line
+            consumed += len(chunk)
+            context.report(min(consumed / max(split.length, 1), 1.0))
+            on_chunk()
+
+
+def _msgpack_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> Iterator[tuple]:
+    """(key, value) records of a previous step's output file (one split per file)."""
+    counters = context.counters
+    with fs.open(split.path) as stream:
+        unpacker = msgpack.Unpacker(stream, raw=False, strict_map_key=False, read_size=1 << 20)
+        for index, record in enumerate(unpacker):
+            counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS)
+            yield record[0], record[1]
+            if index % 4096 == 4095:
+                context.report(min(stream.tell() / max(split.length, 1), 1.0))
+                on_chunk()
+    counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(fs.name), split.length)
+
+
+class OutputWriter:
+    """Writes a task's output records to its part file, as text lines or msgpack records."""
+
+    def __init__(self, fs, path: str, job, output_format: str, counters: Counters, records_counter: str):
+        self.fs = fs
+        self.file = fs.create(path)
+        self.job = job
+        self.records_format = output_format == RECORDS_FORMAT
+        self.counters = counters
+        self.records_counter = records_counter
+        self.written_bytes = 0
+
+    def write_all(self, records: Iterator[tuple]) -> None:
+        pending: list[bytes] = []
+        count = 0
+        pack = msgpack.Packer().pack
+        format_output = self.job.format_output
+        for key, value in records:
+            if self.records_format:
+                pending.append(pack([key, value]))
+            else:
+                pending.append((format_output(key, value) + "\n").encode("utf-8", "surrogateescape"))
+            count += 1
+            if len(pending) >= WRITE_BATCH_RECORDS:
+                self._flush(pending)
+        self._flush(pending)
+        self.counters.increment(names.TASK_COUNTER, self.records_counter, count)
+
+    def _flush(self, pending: list[bytes]) -> None:
+        if pending:
+            data = b"".join(pending)
+            self.file.write(data)
+            self.written_bytes += len(data)
+            pending.clear()
+
+    def close(self) -> None:
+        self.file.close()
+        self.counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_written(self.fs.name), self.written_bytes)
+
+
+def _spill_settings(properties: dict) -> SpillSettings:
+    # In megabytes, as Hadoop; a fraction ("0.05") gives tests small spills.
+    sort_bytes = parse_float(properties.get("mapreduce.task.io.sort.mb", "100")) * MiB
+    spill_percent = parse_float(properties.get("mapreduce.map.sort.spill.percent", "0.80"))
+    return SpillSettings(limit_bytes=max(1, int(sort_bytes * spill_percent)),
+                         combine_min_spills=parse_int(properties.get("mapreduce.map.combine.minspills", "3")))
+
+
+def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> AttemptResult:
+    assert attempt.is_map and attempt.split is not None
+    counters = Counters()
+    context = TaskContext(reporter, counters)
+    properties = task_properties(attempt)
+    job, step, phases = load_step(attempt, properties, context)
+    os.makedirs(attempt.local_dir, exist_ok=True)
+    read = _msgpack_records if properties.get(INPUT_FORMAT_KEY) == RECORDS_FORMAT else _text_records
+    started = time.process_time()
+
+    if step.map_only:
+        committer = FileOutputCommitter(fs, attempt.output_dir)
+        path = fs.join(committer.task_attempt_dir(attempt), part_file_name("map", attempt.task_index))
+        writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
+                              names.MAP_OUTPUT_RECORDS)
+        try:
+            writer.write_all(pair for batch in phases.map(read(fs, attempt.split, context, _nothing))
+                             for pair in batch)
+        finally:
+            writer.close()
+        output_path = None
+    else:
+        buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,
+                                 phases.sort_values, _spill_settings(properties), counters)
+        buffer.collect(phases.map(read(fs, attempt.split, context, buffer.spill_if_full)))
+        counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
+        output_path = buffer.flush()
+    phases.close()
+    counters.increment(names.TASK_COUNTER, names.CPU_MILLISECONDS, int((time.process_time() - started) * 1000))
+    context.report(1.0, force=True)
+    return AttemptResult(counters, output_path)
+
+
+def _nothing() -> None:
+    pass
+
+
+# ---------------------------------------------------------------- reduce
+
+
+def _merge_settings(properties: dict) -> MergeSettings:
+    memory_mb = parse_int(properties.get("mapreduce.reduce.memory.mb", "1024"))
+    buffer_percent = parse_float(properties.get("mapreduce.reduce.shuffle.input.buffer.percent", "0.70"))
+    return MergeSettings(factor=max(2, parse_int(properties.get("mapreduce.task.io.sort.factor", "10"))),
+                         memory_limit_bytes=int(memory_mb * (1 << 20) * buffer_percent))
+
+
+def _groups(records, counters: Counters, context: TaskContext, total_records: int) -> Iterator[tuple]:
+    """(key, values) per distinct key of a sorted record stream, counting as it goes."""
+    seen = 0
+
+    def values(group):
+        nonlocal seen
+        for _, value in group:
+            seen += 1
+            yield value
+
+    group_count = 0
+    for encoded, group in groupby(records, key=itemgetter(0)):
+        group_count += 1
+        yield decode_key(encoded), values(group)
+        if group_count % 1024 == 0 and total_records > 0:
+            context.report(0.66 + 0.34 * min(seen / total_records, 1.0))
+    counters.increment(names.TASK_COUNTER, names.REDUCE_INPUT_GROUPS, group_count)
+    counters.increment(names.TASK_COUNTER, names.REDUCE_INPUT_RECORDS, seen)
+
+
+def run_reduce_attempt(attempt: TaskAttempt, fs, source: MapOutputSource, reporter: TaskReporter) -> AttemptResult:
+    assert not attempt.is_map
+    counters = Counters()
+    context = TaskContext(reporter, counters)
+    properties = task_properties(attempt)
+    job, step, phases = load_step(attempt, properties, context)
+    os.makedirs(attempt.local_dir, exist_ok=True)
+    started = time.process_time()
+
+    segments = source.fetch(attempt.task_index, counters)
+    context.report(0.33, force=True)
+    merger = BoundedMerger(attempt.local_dir, _merge_settings(properties), counters, phases.sort_values)
+    records = merger.merge(segments)
+    context.report(0.66, force=True)
+    total_records = sum(segment.records for segment in segments if segment.records > 0)
+
+    committer = FileOutputCommitter(fs, attempt.output_dir)
+    path = fs.join(committer.task_attempt_dir(attempt), part_file_name("reduce", attempt.task_index))
+    writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
+                          names.REDUCE_OUTPUT_RECORDS)
+    try:
+        writer.write_all(phases.reduce(_groups(records, counters, context, total_records)))
+    finally:
+        writer.close()
+    phases.close()
+    counters.increment(names.TASK_COUNTER, names.CPU_MILLISECONDS, int((time.process_time() - started) * 1000))
+    context.report(1.0, force=True)
+    return AttemptResult(counters)

@@ -1,0 +1,57 @@
+"""The MapReduce engine's pieces, and a first job end to end on the inline runner."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from mapreduce import counters as names
+from mapreduce.counters import Counters
+from mapreduce.keys import UnorderableKey, decode_key, encode_key
+from mapreduce.splits import InputSplit
+from mapreduce.task import TaskAttempt
+from tests.mapreduce_helpers import output_lines, run_job, write_corpus
+
+
+def test_wordcount_inline_matches_reference(tmp_path):
+    corpus = write_corpus(tmp_path / "in" / "words.txt", 3000)
+    result = run_job("mapreduce.examples.wordcount:WordCount", [corpus], tmp_path / "out")
+    reference = collections.Counter(corpus.read_text(encoding="utf-8").split())
+    got = dict(line.split("\t") for line in output_lines(tmp_path / "out"))
+    assert {word: int(count) for word, count in got.items()} == dict(reference)
+    assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_MAPS) >= 2
+    assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_REDUCES) == 2
+    assert result.counters.task(names.MAP_INPUT_RECORDS) == 3000
+    assert result.counters.task(names.MAP_OUTPUT_RECORDS) == sum(reference.values())
+    assert result.counters.task(names.REDUCE_OUTPUT_RECORDS) == len(reference)
+    assert sorted((tmp_path / "out").iterdir())[0].name == "_SUCCESS"
+
+
+def test_keys_sort_across_types_in_the_documented_order():
+    ordered = [None, False, True, -1e300, -5, 0.5, 1.0, 1, 2**53 + 1, 2**64 - 1, float("inf"),
+               "", "a", "a\x00", "ab", "é", b"", b"\x00", [], [None], [1], [1, 0], ["a"], {}, {"a": 1}]
+    encoded = [encode_key(key) for key in ordered]
+    assert encoded == sorted(encoded)
+    assert [decode_key(data) for data in encoded] == ordered
+
+
+def test_unorderable_keys_are_named():
+    with pytest.raises(UnorderableKey, match="NaN"):
+        encode_key(["x", float("nan")])
+    with pytest.raises(UnorderableKey, match="set"):
+        encode_key({1, 2})
+
+
+def test_task_attempt_and_counters_cross_the_wire():
+    attempt = TaskAttempt(job_id="job_1700000000000_0007", step_index=0, kind="map", task_index=3, attempt_index=1,
+                          job_reference="job.py:WordCount", job_arguments=("--x", "1"), properties={"a": "b"},
+                          split=InputSplit("hdfs:///in/a", 0, 100, ("core-1",)), num_reduces=2, num_maps=4,
+                          local_dir="/tmp/l", output_dir="hdfs:///out")
+    assert TaskAttempt.from_wire(attempt.to_wire()) == attempt
+    assert attempt.attempt_id == "attempt_1700000000000_0007_m_000003_1"
+    counters = Counters()
+    counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, 5)
+    counters.increment("My Group", "things")
+    assert Counters.from_wire(counters.to_wire()) == counters
+    assert "Map input records=5" in counters.format()
