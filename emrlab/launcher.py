@@ -64,8 +64,21 @@ def _hdfs_first_start(cluster_dir: ClusterDir, spec: dict) -> None:
         client.chmod("/tmp", 0o1777)
 
 
+def _yarn_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
+    from yarn.client import YarnClient
+
+    expected = {node["id"] for node in spec["nodes"]}
+    with YarnClient.for_cluster(cluster_dir, user=spec["superuser"]) as client:
+        running = {node.node_id for node in client.nodes(states=("RUNNING",))}
+    if not expected <= running:
+        return f"{len(expected & running)} of {len(expected)} NodeManagers registered"
+    return None
+
+
 SERVICES: dict[str, Service] = {
     "hdfs": Service("hdfs", ("hdfs.namenode",), {CORE: ("hdfs.datanode",)}, _hdfs_health, _hdfs_first_start),
+    "yarn": Service("yarn", ("yarn.resourcemanager",), {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
+                    _yarn_health),
 }
 
 
@@ -233,7 +246,17 @@ def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str
     _wait_gone(survivors, timeout_s)
     for record in records:
         cluster_dir.withdraw_daemon(record.name, record.pid)
+    _kill_leftover_containers(cluster_dir)
     return [record.name for record in records]
+
+
+def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:
+    """Containers outlive a NodeManager killed with -9; their pid files name them."""
+    from yarn.nodemanager.containers import kill_leftover_containers
+
+    killed = kill_leftover_containers(cluster_dir.root)
+    if killed:
+        logger.info("killed %d leftover container(s)", killed)
 
 
 def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:

@@ -30,6 +30,13 @@ FAST_PROPERTIES = {
     "dfs.namenode.lease-recheck-interval-ms": "200",
 }
 WAIT_TIMEOUT_S = 60.0
+# YARN here: NodeManagers heartbeat every 0.1 s and are LOST after 3 s of silence; nodes offer 1 GiB.
+YARN_FAST_PROPERTIES = {
+    "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms": "100",
+    "yarn.nm.liveness-monitor.expiry-interval-ms": "3000",
+    "yarn.nodemanager.container-monitor.interval-ms": "200",
+    "yarn.nodemanager.resource.memory-mb": "1024",
+}
 
 
 def wait_until(predicate, timeout_s: float = WAIT_TIMEOUT_S, what: str = "condition", poll_s: float = 0.1):
@@ -73,6 +80,13 @@ class RunningCluster:
         if check and result.returncode != 0:
             raise AssertionError(f"emrlab {' '.join(arguments)} failed: {result.stderr.decode()}")
         return result
+
+    def yarn(self, user: str | None = None):
+        from yarn.client import YarnClient
+
+        client = YarnClient.for_cluster(self.cluster_dir, user=user)
+        self.clients.append(client)
+        return client
 
     def kill(self, daemon_name: str) -> None:
         launcher.kill_daemon(self.cluster_dir, daemon_name)
@@ -123,4 +137,12 @@ def shared_cluster(tmp_path_factory):
     """One four-core-node HDFS cluster shared by the tests of a module that do not break it."""
     pool = ClusterPool(lambda: tmp_path_factory.mktemp("shared"))
     yield pool.start(core=4)
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def yarn_cluster(tmp_path_factory):
+    """HDFS and YARN on two core nodes and one task node, shared by a module's tests that do not break it."""
+    pool = ClusterPool(lambda: tmp_path_factory.mktemp("yarn"))
+    yield pool.start(core=2, task=1, properties=YARN_FAST_PROPERTIES, services=("hdfs", "yarn"))
     pool.close()

@@ -1,0 +1,265 @@
+"""Unit tests of the ResourceManager's pure state: node and application lifecycles, containers, AM retries.
+
+No processes, no clock: a test registers nodes, submits applications and
+sends heartbeats by calling methods with the time it chooses.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from yarn.errors import ApplicationNotFound, InvalidResourceRequest, NodeNotFound
+from yarn.records import (
+    ApplicationState,
+    ApplicationSubmissionContext,
+    ContainerExitStatus,
+    ContainerLaunchContext,
+    ContainerRequest,
+    ContainerState,
+    ContainerStatus,
+    FinalApplicationStatus,
+    NodeState,
+    Resource,
+)
+from yarn.resourcemanager.config import ResourceManagerConfig
+from yarn.resourcemanager.nodes import TRANSITIONS, InvalidNodeTransition, NodeEvent, RMNode
+from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
+
+EXPIRY_S = 10.0
+
+
+def make_rm(**overrides) -> ResourceManagerState:
+    config = ResourceManagerConfig(node_expiry_s=EXPIRY_S, **overrides)
+    return ResourceManagerState(config, cluster_timestamp_ms=1700000000000)
+
+
+def add_nodes(rm, *nodes, memory_mb=4096, now_s=0.0):
+    for node_id, label in nodes:
+        assert rm.register_node(node_id, f"127.0.0.1:{len(rm.nodes) + 1000}", label, Resource(memory_mb, 4), now_s)[0] == NORMAL
+
+
+def submit(rm, memory_mb=256, now_s=0.0, **context) -> str:
+    app_id = rm.new_application()
+    rm.submit_application(ApplicationSubmissionContext(app_id, "test", ContainerLaunchContext(["true"]),
+                                                       Resource(memory_mb, 1), **context), "alice", now_s)
+    return app_id
+
+
+def heartbeat(rm, node_id, statuses=(), now_s=0.0, healthy=True):
+    result = rm.node_heartbeat(node_id, list(statuses), healthy, "" if healthy else "disk full", now_s)
+    rm.validate_state()
+    return result
+
+
+def complete(container_id, exit_status=0):
+    return ContainerStatus(container_id, ContainerState.COMPLETE, exit_status)
+
+
+def start_am(rm, app_id, now_s=0.0):
+    """Heartbeat CORE nodes until the AM container is placed; register the AM; return (attempt id, AM container)."""
+    for node_id in sorted(rm.nodes):
+        for launch in heartbeat(rm, node_id, now_s=now_s).launches:
+            attempt = rm.applications[app_id].current_attempt.attempt_id
+            rm.register_application_master(attempt, "host", 1234, "", now_s)
+            return attempt, launch.container
+    raise AssertionError("no AM container placed")
+
+
+# ---------------------------------------------------------------- node lifecycle
+
+def test_node_transition_table_covers_the_documented_lifecycle():
+    node = RMNode("core-1", "a", "CORE", Resource(1024, 1))
+    for event, expected in [(NodeEvent.STARTED, NodeState.RUNNING), (NodeEvent.UNHEALTHY, NodeState.UNHEALTHY),
+                            (NodeEvent.HEALTHY, NodeState.RUNNING), (NodeEvent.GRACEFUL_DECOMMISSION, NodeState.DECOMMISSIONING),
+                            (NodeEvent.RECOMMISSION, NodeState.RUNNING), (NodeEvent.EXPIRE, NodeState.LOST),
+                            (NodeEvent.RECONNECTED, NodeState.RUNNING), (NodeEvent.DECOMMISSION, NodeState.DECOMMISSIONED)]:
+        assert node.handle(event) is expected
+    with pytest.raises(InvalidNodeTransition):
+        node.handle(NodeEvent.EXPIRE)  # a decommissioned node cannot be lost
+    assert all(target in NodeState for target in TRANSITIONS.values())
+
+
+def test_a_silent_node_is_lost_and_its_containers_reach_the_application_as_aborted():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
+    app_id = submit(rm)
+    attempt, am = start_am(rm, app_id)
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(512), nodes=("core-2",), allocation_request_id=1)], [], [], 0.1, 0.0)
+    heartbeat(rm, "core-2", now_s=1.0)
+    _, response = rm.allocate(attempt, 1, [], [], [], 0.2, 1.0)
+    (container,) = response.allocated
+    assert container.node_id == "core-2" and container.allocation_request_id == 1
+    heartbeat(rm, am.node_id, now_s=EXPIRY_S + 1.5)  # the AM's node keeps talking; core-2 falls silent
+    rm.tick(EXPIRY_S + 2.0)
+    assert rm.nodes["core-2"].state is NodeState.LOST
+    _, response = rm.allocate(attempt, 2, [], [], [], 0.3, EXPIRY_S + 2.0)
+    (status,) = response.completed
+    assert status.container_id == container.id and status.exit_status == ContainerExitStatus.ABORTED
+    assert ContainerExitStatus.is_lost(status.exit_status) and "lost" in status.diagnostics
+    assert [node.node_id for node in response.updated_nodes] == ["core-2"]
+    assert heartbeat(rm, "core-2", now_s=EXPIRY_S + 3.0).action == RESYNC
+    rm.validate_state()
+
+
+def test_a_lost_node_that_registers_again_runs_again():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    rm.tick(EXPIRY_S + 1)
+    assert rm.nodes["core-1"].state is NodeState.LOST
+    add_nodes(rm, ("core-1", "CORE"), now_s=EXPIRY_S + 2)
+    assert rm.nodes["core-1"].state is NodeState.RUNNING
+
+
+def test_an_unhealthy_node_gets_no_containers_until_healthy_again():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    heartbeat(rm, "core-1", healthy=False)
+    app_id = submit(rm)
+    assert rm.nodes["core-1"].state is NodeState.UNHEALTHY
+    assert heartbeat(rm, "core-1", healthy=False).launches == []
+    assert heartbeat(rm, "core-1").launches[0].container.id.endswith("_01_000001")
+    assert rm.applications[app_id].current_attempt.am_container is not None
+
+
+def test_graceful_decommission_waits_for_running_containers_then_shuts_the_node_down():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
+    app_id = submit(rm)
+    attempt, am = start_am(rm, app_id)
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+                                              allocation_request_id=1)], [], [], 0, 0)
+    heartbeat(rm, "core-2")
+    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
+    (report,) = rm.decommission(["core-2"], graceful=True, timeout_s=60, now_s=1.0)
+    assert report.state is NodeState.DECOMMISSIONING
+    rm.allocate(attempt, 2, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+                                              allocation_request_id=2)], [], [], 0, 1)
+    assert heartbeat(rm, "core-2", [ContainerStatus(container.id, ContainerState.RUNNING)], now_s=2.0).action == NORMAL
+    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING and rm.allocate(attempt, 3, [], [], [], 0, 2)[1].allocated == []
+    assert heartbeat(rm, "core-2", [complete(container.id)], now_s=3.0).action == SHUTDOWN
+    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONED
+    completed = rm.allocate(attempt, 4, [], [], [], 0, 3)[1].completed
+    assert [(status.container_id, status.exit_status) for status in completed] == [(container.id, 0)]
+    assert rm.register_node("core-2", "x", "CORE", Resource(1024, 1), 4.0)[0] == SHUTDOWN
+
+
+def test_graceful_decommission_times_out_and_aborts_what_is_left():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    app_id = submit(rm)
+    start_am(rm, app_id)
+    rm.decommission(["core-1"], graceful=True, timeout_s=5, now_s=1.0)
+    rm.tick(3.0)
+    assert rm.nodes["core-1"].state is NodeState.DECOMMISSIONING
+    rm.tick(6.5)
+    assert rm.nodes["core-1"].state is NodeState.DECOMMISSIONED
+    # The AM was lost with its node: a new attempt, not counted against the application.
+    app = rm.applications[app_id]
+    assert app.state is ApplicationState.ACCEPTED and len(app.attempts) == 2 and app.counted_attempts() == 1
+
+
+def test_decommissioning_an_unknown_node_is_a_clear_error():
+    rm = make_rm()
+    with pytest.raises(NodeNotFound, match="no node 'core-9'"):
+        rm.decommission(["core-9"], graceful=True, timeout_s=1, now_s=0)
+
+
+def test_refresh_nodes_decommissions_listed_nodes_and_recommissions_the_rest():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
+    app_id = submit(rm)
+    start_am(rm, app_id)  # on core-1, so core-1 drains slowly
+    changes = rm.refresh_nodes({"core-1", "core-2"}, graceful=True, timeout_s=100, now_s=1)
+    assert changes["decommissioning"] == ["core-1"] and changes["decommissioned"] == ["core-2"]
+    changes = rm.refresh_nodes(set(), graceful=True, timeout_s=100, now_s=2)
+    assert changes["recommissioned"] == ["core-1"] and rm.nodes["core-1"].state is NodeState.RUNNING
+
+
+# ---------------------------------------------------------------- applications
+
+def test_application_runs_through_its_lifecycle_and_finishes_with_the_am_status():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    app_id = submit(rm, memory_mb=200)
+    assert rm.application_report(app_id).state is ApplicationState.ACCEPTED
+    attempt, am = start_am(rm, app_id)
+    assert am.resource == Resource(256, 1)  # rounded up to yarn.scheduler.minimum-allocation-mb
+    report = rm.application_report(app_id)
+    assert report.state is ApplicationState.RUNNING and report.am_address == "host:1234"
+    rm.finish_application_master(attempt, "SUCCEEDED", "done", "", 5.0)
+    report = rm.application_report(app_id)
+    assert (report.state, report.final_status, report.progress) == (ApplicationState.FINISHED,
+                                                                   FinalApplicationStatus.SUCCEEDED, 1.0)
+    assert heartbeat(rm, "core-1").cleanup_applications == [app_id]
+
+
+def test_am_goes_only_to_core_nodes():
+    rm = make_rm()
+    add_nodes(rm, ("task-1", "TASK"), ("task-2", "TASK"))
+    app_id = submit(rm)
+    for _ in range(5):
+        assert heartbeat(rm, "task-1").launches == [] and heartbeat(rm, "task-2").launches == []
+    add_nodes(rm, ("core-1", "CORE"))
+    assert heartbeat(rm, "core-1").launches[0].container.node_id == "core-1"
+    assert rm.application_report(app_id).am_node_id == "core-1"
+
+
+def test_a_failed_am_is_retried_up_to_max_attempts_then_the_application_fails():
+    rm = make_rm(am_attempts_max=2)
+    add_nodes(rm, ("core-1", "CORE"))
+    app_id = submit(rm)
+    attempt, am = start_am(rm, app_id)
+    (relaunch,) = heartbeat(rm, "core-1", [complete(am.id, 1)]).launches  # the second attempt's AM, same heartbeat
+    assert relaunch.container.id.endswith("_02_000002")
+    assert rm.application_report(app_id).current_attempt_id.endswith("_000002")
+    assert heartbeat(rm, "core-1", [complete(relaunch.container.id, 1)]).launches == []
+    report = rm.application_report(app_id)
+    assert report.state is ApplicationState.FAILED and report.final_status is FinalApplicationStatus.FAILED
+    assert "failed 2 times" in report.diagnostics and "exitCode: 1" in report.diagnostics
+
+
+def test_killing_an_application_tells_its_nodes_to_clean_up():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    app_id = submit(rm)
+    start_am(rm, app_id)
+    assert rm.kill_application(app_id, "", 1.0) is False
+    assert rm.application_report(app_id).state is ApplicationState.KILLED
+    assert rm.kill_application(app_id, "", 2.0) is True
+    assert heartbeat(rm, "core-1").cleanup_applications == [app_id]
+    assert rm.scheduler.used_on("core-1") == Resource(0, 0)
+
+
+def test_unknown_application_and_impossible_requests_are_clear_errors():
+    rm = make_rm(maximum_allocation_mb=8192)
+    add_nodes(rm, ("core-1", "CORE"), memory_mb=1024)
+    with pytest.raises(ApplicationNotFound, match="doesn't exist"):
+        rm.application_report("application_1_0042")
+    with pytest.raises(InvalidResourceRequest, match="larger than any CORE node"):
+        submit(rm, memory_mb=2048)
+    with pytest.raises(InvalidResourceRequest, match="maximum allocation"):
+        submit(rm, memory_mb=9000)
+
+
+def test_released_containers_complete_as_aborted_and_free_their_room():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    app_id = submit(rm)
+    attempt, _ = start_am(rm, app_id)
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=7)], [], [], 0, 0)
+    heartbeat(rm, "core-1")
+    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
+    _, response = rm.allocate(attempt, 2, [], [], [container.id], 0, 0)
+    assert [status.exit_status for status in response.completed] == [ContainerExitStatus.ABORTED]
+    assert heartbeat(rm, "core-1").cleanup_containers == [container.id]
+    assert rm.scheduler.used_on("core-1") == Resource(256, 1)
+
+
+def test_a_repeated_allocate_gets_the_same_answer():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    attempt, _ = start_am(rm, submit(rm))
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(128), allocation_request_id=1)], [], [], 0, 0)
+    heartbeat(rm, "core-1")
+    first = rm.allocate(attempt, 1, [], [], [], 0, 0)
+    assert rm.allocate(attempt, 1, [], [], [], 0, 0) == first and len(first[1].allocated) == 1

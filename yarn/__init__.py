@@ -1,0 +1,1 @@
+"""YARN: the ResourceManager, NodeManagers, containers, and the clients that use them."""

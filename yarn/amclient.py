@@ -1,0 +1,176 @@
+"""What an ApplicationMaster uses: AMRMClient to talk to the ResourceManager, NMClient to the NodeManagers.
+
+Inside the AM's container (the NodeManager set up its environment):
+
+    rm = AMRMClient.from_environment()
+    rm.register(host, port)
+    rm.add_request(ContainerRequest(Resource(256, 1), nodes=("core-2",)))   # one request = one container
+    nm = NMClient()
+    while work_left:
+        response = rm.allocate(progress)           # also the AM's heartbeat: call it every second or so
+        for container in response.allocated:
+            nm.start_container(container, ContainerLaunchContext(["echo hi"]))
+        for status in response.completed:          # exit_status, diagnostics; is_lost(...) = not its fault
+            ...
+    rm.finish("SUCCEEDED")
+
+A satisfied request is gone by itself (the container names it in
+`allocation_request_id`); `remove_request` cancels one still pending.
+Asks, cancellations and releases are sent on the next `allocate`, and kept
+for the one after if that call fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.errors import EmrlabError, FailedPrecondition
+from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.rpc import call, connect, current_user
+from yarn.records import (
+    AllocateResponse,
+    Container,
+    ContainerLaunchContext,
+    ContainerRequest,
+    ContainerStatus,
+    Resource,
+)
+
+__all__ = ["AMRMClient", "NMClient", "ContainerRequest", "AllocateResponse"]
+
+RM_DEADLINE_S = 30.0
+NM_DEADLINE_S = 30.0
+IDEMPOTENT_ATTEMPTS = 3
+NM_CHANNELS_MAX = 256
+
+
+class AMRMClient:
+    def __init__(self, rm_address: str, attempt_id: str, *, user: str | None = None):
+        self.attempt_id = attempt_id
+        self.user = user or current_user()
+        self._channel = connect(rm_address)
+        self._stub = yarn_pb2_grpc.ApplicationMasterProtocolStub(self._channel)
+        self._lock = threading.Lock()
+        self._request_ids = itertools.count(1)
+        self._asks: dict[int, ContainerRequest] = {}
+        self._cancelled: set[int] = set()
+        self._releases: set[str] = set()
+        self.pending: dict[int, ContainerRequest] = {}  # asked for and not yet allocated
+        self._response_id = 0
+        self.maximum_resource: Resource | None = None
+        self.queue = ""
+
+    @classmethod
+    def from_environment(cls, environment: dict[str, str] | None = None) -> AMRMClient:
+        """The client for the AM running in this container (APPLICATION_ATTEMPT_ID, EMRLAB_CLUSTER)."""
+        environment = os.environ if environment is None else environment
+        missing = [name for name in ("APPLICATION_ATTEMPT_ID", "EMRLAB_CLUSTER") if not environment.get(name)]
+        if missing:
+            raise FailedPrecondition(f"not inside a YARN container: {', '.join(missing)} not set")
+        cluster_dir = ClusterDir(environment["EMRLAB_CLUSTER"])
+        return cls(cluster_dir.address_of("resourcemanager"), environment["APPLICATION_ATTEMPT_ID"],
+                   user=environment.get("HADOOP_USER_NAME") or environment.get("USER"))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method, request):
+        return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,
+                    peer="resourcemanager")
+
+    def register(self, host: str, rpc_port: int, tracking_url: str = "") -> None:
+        response = self._call(self._stub.RegisterApplicationMaster, yarn_pb2.RegisterApplicationMasterRequest(
+            application_attempt_id=self.attempt_id, host=host, rpc_port=rpc_port, tracking_url=tracking_url))
+        self.maximum_resource = Resource.from_proto(response.maximum_resource)
+        self.queue = response.queue
+
+    def add_request(self, request: ContainerRequest) -> ContainerRequest:
+        """Ask for one container; returns the request with its allocation_request_id filled in."""
+        with self._lock:
+            request = ContainerRequest(request.resource, tuple(request.nodes), request.relax_locality,
+                                       request.priority, next(self._request_ids))
+            self._asks[request.allocation_request_id] = request
+            self.pending[request.allocation_request_id] = request
+            return request
+
+    def remove_request(self, request: ContainerRequest) -> None:
+        with self._lock:
+            request_id = request.allocation_request_id
+            if self.pending.pop(request_id, None) is None:
+                return
+            if self._asks.pop(request_id, None) is None:
+                self._cancelled.add(request_id)
+
+    def release(self, container_id: str) -> None:
+        """Give a container back (unused, or done with); it is stopped if running."""
+        with self._lock:
+            self._releases.add(container_id)
+
+    def allocate(self, progress: float) -> AllocateResponse:
+        with self._lock:
+            asks, cancelled, releases = self._asks, self._cancelled, self._releases
+            self._asks, self._cancelled, self._releases = {}, set(), set()
+            request = yarn_pb2.AllocateRequest(
+                application_attempt_id=self.attempt_id, response_id=self._response_id,
+                asks=[ask.to_proto() for ask in asks.values()], cancelled_request_ids=sorted(cancelled),
+                releases=sorted(releases), progress=progress)
+        try:
+            message = self._call(self._stub.Allocate, request)
+        except EmrlabError:
+            with self._lock:  # keep them for the next call
+                self._asks = {**asks, **self._asks}
+                self._cancelled |= cancelled
+                self._releases |= releases
+            raise
+        response = AllocateResponse.from_proto(message)
+        with self._lock:
+            self._response_id = message.response_id
+            for container in response.allocated:
+                self.pending.pop(container.allocation_request_id, None)
+        return response
+
+    def finish(self, final_status: str, diagnostics: str = "", tracking_url: str = "") -> None:
+        """Unregister: the application ends with this final status (SUCCEEDED, FAILED or KILLED)."""
+        self._call(self._stub.FinishApplicationMaster, yarn_pb2.FinishApplicationMasterRequest(
+            application_attempt_id=self.attempt_id, final_status=final_status, diagnostics=diagnostics,
+            tracking_url=tracking_url))
+
+
+class NMClient:
+    """Start, stop and ask about containers on the NodeManagers that hold them."""
+
+    def __init__(self, user: str | None = None):
+        self.user = user or current_user()
+        self._stubs: dict[str, yarn_pb2_grpc.ContainerManagementProtocolStub] = {}
+        self._lock = threading.Lock()
+
+    def _stub(self, address: str) -> yarn_pb2_grpc.ContainerManagementProtocolStub:
+        with self._lock:
+            stub = self._stubs.get(address)
+            if stub is None:
+                if len(self._stubs) >= NM_CHANNELS_MAX:
+                    self._stubs.pop(next(iter(self._stubs)))
+                stub = self._stubs[address] = yarn_pb2_grpc.ContainerManagementProtocolStub(connect(address))
+            return stub
+
+    def _call(self, container: Container, method, request):
+        return call(method, request, timeout_s=NM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,
+                    peer=f"nodemanager-{container.node_id}")
+
+    def start_container(self, container: Container, launch_context: ContainerLaunchContext) -> None:
+        response = self._call(container, self._stub(container.node_address).StartContainers, yarn_pb2.StartContainersRequest(containers=[
+            yarn_pb2.LaunchContainer(container=container.to_proto(), launch_context=launch_context.to_proto(),
+                                     user=self.user)]))
+        if container.id in response.failed:
+            raise FailedPrecondition(response.failed[container.id])
+
+    def stop_container(self, container: Container) -> None:
+        self._call(container, self._stub(container.node_address).StopContainers, yarn_pb2.StopContainersRequest(container_ids=[container.id]))
+
+    def container_status(self, container: Container) -> ContainerStatus:
+        response = self._call(container, self._stub(container.node_address).GetContainerStatuses,
+                              yarn_pb2.GetContainerStatusesRequest(container_ids=[container.id]))
+        return ContainerStatus.from_proto(response.statuses[0])

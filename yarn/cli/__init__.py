@@ -1,0 +1,1 @@
+"""The YARN commands: `emrlab node`, `application`, `logs`, `rmadmin`."""

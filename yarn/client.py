@@ -1,0 +1,121 @@
+"""The YARN client: submit, watch and kill applications, list nodes (Hadoop's YarnClient).
+
+    from yarn.client import YarnClient
+    from yarn.records import ApplicationSubmissionContext, ContainerLaunchContext, Resource
+
+    with YarnClient.for_cluster() as yarn:
+        app_id = yarn.new_application()
+        yarn.submit_application(ApplicationSubmissionContext(
+            app_id, "hello", ContainerLaunchContext(["echo hello"]), Resource(256, 1)))
+        report = yarn.wait_for_application(app_id, timeout_s=60)
+        print(report.state, report.final_status)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.errors import DeadlineExceeded
+from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.rpc import call, connect, current_user
+from yarn.records import (
+    ApplicationReport,
+    ApplicationState,
+    ApplicationSubmissionContext,
+    NodeReport,
+    NodeState,
+    Resource,
+    check_application_id,
+)
+
+RM_DEADLINE_S = 30.0
+IDEMPOTENT_ATTEMPTS = 3
+WAIT_POLL_S = 0.2
+
+
+class YarnClient:
+    def __init__(self, rm_address: str, *, user: str | None = None):
+        self.rm_address = rm_address
+        self.user = user or current_user()
+        self._channel = connect(rm_address)
+        self._client = yarn_pb2_grpc.ApplicationClientProtocolStub(self._channel)
+        self._admin = yarn_pb2_grpc.ResourceManagerAdministrationProtocolStub(self._channel)
+        self.maximum_resource: Resource | None = None
+
+    @classmethod
+    def for_cluster(cls, cluster_dir: ClusterDir | str | None = None, user: str | None = None) -> YarnClient:
+        if not isinstance(cluster_dir, ClusterDir):
+            cluster_dir = ClusterDir.resolve(cluster_dir)
+        return cls(cluster_dir.address_of("resourcemanager"), user=user)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> YarnClient:
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.close()
+
+    def _call(self, method, request, idempotent: bool = True):
+        return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user,
+                    attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="resourcemanager")
+
+    # ------------------------------------------------------------ applications
+
+    def new_application(self) -> str:
+        response = self._call(self._client.GetNewApplication, yarn_pb2.GetNewApplicationRequest(), idempotent=False)
+        self.maximum_resource = Resource.from_proto(response.maximum_resource)
+        return response.application_id
+
+    def submit_application(self, context: ApplicationSubmissionContext) -> None:
+        self._call(self._client.SubmitApplication, yarn_pb2.SubmitApplicationRequest(context=context.to_proto()))
+
+    def application_report(self, application_id: str) -> ApplicationReport:
+        check_application_id(application_id)
+        response = self._call(self._client.GetApplicationReport,
+                              yarn_pb2.GetApplicationReportRequest(application_id=application_id))
+        return ApplicationReport.from_proto(response.report)
+
+    def applications(self, states: Iterable[ApplicationState | str] | None = None) -> list[ApplicationReport]:
+        names = [state.value if isinstance(state, ApplicationState) else state for state in states or ()]
+        response = self._call(self._client.GetApplications, yarn_pb2.GetApplicationsRequest(states=names))
+        return [ApplicationReport.from_proto(report) for report in response.applications]
+
+    def kill_application(self, application_id: str, diagnostics: str = "") -> bool:
+        """Kill it and its containers; returns True if it had already finished."""
+        check_application_id(application_id)
+        response = self._call(self._client.ForceKillApplication, yarn_pb2.KillApplicationRequest(
+            application_id=application_id, diagnostics=diagnostics))
+        return response.already_finished
+
+    def wait_for_application(self, application_id: str, timeout_s: float = 600.0,
+                             poll_s: float = WAIT_POLL_S) -> ApplicationReport:
+        """Poll until the application is FINISHED, FAILED or KILLED; returns its final report."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            report = self.application_report(application_id)
+            if report.state.is_final:
+                return report
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"{application_id} still {report.state.value} after {timeout_s:.0f}s")
+            time.sleep(poll_s)
+
+    # ------------------------------------------------------------ nodes
+
+    def nodes(self, states: Iterable[NodeState | str] | None = None) -> list[NodeReport]:
+        names = [state.value if isinstance(state, NodeState) else state for state in states or ()]
+        response = self._call(self._client.GetClusterNodes, yarn_pb2.GetClusterNodesRequest(states=names))
+        return [NodeReport.from_proto(node) for node in response.nodes]
+
+    def decommission_nodes(self, node_ids: list[str], *, graceful: bool = True, timeout_s: float = 0.0) -> list[NodeReport]:
+        """Decommission named nodes (gracefully: they finish their containers first, up to `timeout_s`)."""
+        response = self._call(self._admin.DecommissionNodes, yarn_pb2.DecommissionNodesRequest(
+            node_ids=node_ids, graceful=graceful, timeout_s=timeout_s))
+        return [NodeReport.from_proto(node) for node in response.nodes]
+
+    def refresh_nodes(self, *, graceful: bool = False, timeout_s: float = 0.0) -> yarn_pb2.RefreshNodesResponse:
+        """Make the RM re-read its exclude file (`yarn rmadmin -refreshNodes`)."""
+        return self._call(self._admin.RefreshNodes, yarn_pb2.RefreshNodesRequest(graceful=graceful, timeout_s=timeout_s))

@@ -1,0 +1,64 @@
+"""The NodeManager's gRPC face (ContainerManagementProtocol): thin servicers over `NodeManager`."""
+
+from __future__ import annotations
+
+from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.rpc import caller_user, servicer_method
+from yarn.errors import ContainerNotFound
+from yarn.nodemanager.node import NodeManager
+from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, ContainerStatus
+
+
+class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServicer):
+    def __init__(self, node: NodeManager):
+        self.node = node
+
+    @servicer_method
+    def StartContainers(self, request, context):
+        succeeded, failed = [], {}
+        for launch in request.containers:
+            container = Container.from_proto(launch.container)
+            if container.node_id != self.node.node_id:
+                failed[container.id] = f"container {container.id} is for node {container.node_id}, not {self.node.node_id}"
+                continue
+            self.node.start_container(container, ContainerLaunchContext.from_proto(launch.launch_context),
+                                      launch.user or caller_user(context))
+            succeeded.append(container.id)
+        return yarn_pb2.StartContainersResponse(succeeded=succeeded, failed=failed)
+
+    @servicer_method
+    def StopContainers(self, request, context):
+        for container_id in request.container_ids:
+            try:
+                self.node.stop_container(container_id, ContainerExitStatus.KILLED_BY_APPMASTER,
+                                         "Container killed by the ApplicationMaster.")
+            except ContainerNotFound:
+                continue  # already gone: stopping is idempotent
+        return yarn_pb2.StopContainersResponse()
+
+    @servicer_method
+    def GetContainerStatuses(self, request, context):
+        statuses = []
+        for container_id in request.container_ids:
+            try:
+                statuses.append(self.node.container_status(container_id))
+            except ContainerNotFound:
+                statuses.append(ContainerStatus(container_id, ContainerState.COMPLETE, ContainerExitStatus.INVALID,
+                                                f"Container {container_id} is not known on {self.node.node_id}"))
+        return yarn_pb2.GetContainerStatusesResponse(statuses=[status.to_proto() for status in statuses])
+
+    @servicer_method
+    def GetContainerLogs(self, request, context):
+        files = self.node.logs(request.application_id, request.container_id, request.bytes_max)
+        return yarn_pb2.GetContainerLogsResponse(files=[
+            yarn_pb2.ContainerLogFile(container_id=container_id, name=name, content=content, length_bytes=length)
+            for container_id, name, content, length in files])
+
+
+def register_servicers(node: NodeManager):
+    def register(server) -> None:
+        yarn_pb2_grpc.add_ContainerManagementProtocolServicer_to_server(ContainerManagementServicer(node), server)
+        for service in node.aux_services.values():
+            service.add_servicers(server)
+
+    return register

@@ -1,0 +1,1 @@
+"""The ResourceManager: nodes, applications and the scheduler (pure), and its gRPC face."""

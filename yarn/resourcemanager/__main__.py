@@ -1,0 +1,34 @@
+"""`python -m yarn.resourcemanager --dir CLUSTER_DIR [-D key=value ...]`: run the ResourceManager."""
+
+import threading
+from pathlib import Path
+
+from emrlab_common.config import load
+from emrlab_common.daemon import DaemonProcess
+from emrlab_common.rpc import create_server
+from yarn.resourcemanager.config import ResourceManagerConfig
+from yarn.resourcemanager.server import ResourceManager, register_servicers
+
+SHUTDOWN_GRACE_S = 1.0
+EXCLUDE_FILE_NAME = "yarn.exclude"
+
+
+def main(argv: list[str] | None = None) -> None:
+    with DaemonProcess.start("yarn.resourcemanager", argv) as process:
+        config = load(ResourceManagerConfig, process.properties)
+        exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
+        rm = ResourceManager(config, exclude_path)
+        server, port = create_server(config.address, register_servicers(rm), name="resourcemanager")
+        stop = threading.Event()
+        monitor = threading.Thread(target=rm.run_monitor, args=(stop,), name="monitor", daemon=True)
+        monitor.start()
+        process.publish(f"{config.address.rsplit(':', 1)[0]}:{port}",
+                        cluster_timestamp_ms=rm.state.cluster_timestamp_ms, exclude_path=str(exclude_path))
+        process.wait_for_stop()
+        server.stop(SHUTDOWN_GRACE_S).wait()
+        stop.set()
+        monitor.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The ResourceManager's settings, with Hadoop's keys and defaults (where ours differ, the doc says why)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emrlab_common.config import parse_bool, parse_float, parse_int, parse_milliseconds, parse_seconds, parse_text, setting
+
+FIFO, FAIR = "fifo", "fair"
+SCHEDULER_CLASSES = {
+    "fifo": FIFO,
+    "fair": FAIR,
+    "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fifo.FifoScheduler": FIFO,
+    "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fair.FairScheduler": FAIR,
+}
+
+
+def parse_scheduler_class(text: str) -> str:
+    from emrlab_common.errors import InvalidArgument
+
+    name = SCHEDULER_CLASSES.get(text.strip()) or SCHEDULER_CLASSES.get(text.strip().lower())
+    if name is None:
+        raise InvalidArgument(f"unknown scheduler {text!r} (use fifo, fair, or Hadoop's FifoScheduler/FairScheduler class)")
+    return name
+
+
+@dataclass(frozen=True)
+class ResourceManagerConfig:
+    address: str = setting(
+        "yarn.resourcemanager.address", "127.0.0.1:0", parse_text,
+        "Where the ResourceManager listens (all its protocols); port 0 picks a free one.")
+    heartbeat_interval_s: float = setting(
+        "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms", 1.0, parse_milliseconds,
+        "How often NodeManagers heartbeat; each heartbeat is one scheduling opportunity on that node.")
+    node_expiry_s: float = setting(
+        "yarn.nm.liveness-monitor.expiry-interval-ms", 600.0, parse_milliseconds,
+        "A NodeManager silent this long is LOST and its containers are reported lost (ABORTED).")
+    am_expiry_s: float = setting(
+        "yarn.am.liveness-monitor.expiry-interval-ms", 600.0, parse_milliseconds,
+        "An ApplicationMaster that has not called allocate for this long has failed.")
+    am_attempts_max: int = setting(
+        "yarn.resourcemanager.am.max-attempts", 2, parse_int,
+        "Attempts an application's ApplicationMaster gets (lost-node attempts do not count).")
+    am_node_label: str = setting(
+        "yarn.node-labels.am.default-node-label-expression", "CORE", parse_text,
+        "ApplicationMasters run only on nodes with this label (EMR: CORE, since task nodes may vanish); "
+        "empty = any node.")
+    scheduler: str = setting(
+        "yarn.resourcemanager.scheduler.class", FIFO, parse_scheduler_class,
+        "fifo or fair (Hadoop's FifoScheduler / FairScheduler class names work too).")
+    minimum_allocation_mb: int = setting(
+        "yarn.scheduler.minimum-allocation-mb", 128, parse_int,
+        "Container memory is rounded up to a multiple of this. Hadoop says 1024; Python tasks here need "
+        "far less and a laptop node has 4096, so 128 lets a small cluster run many containers at once.")
+    maximum_allocation_mb: int = setting(
+        "yarn.scheduler.maximum-allocation-mb", 8192, parse_int, "The largest container memory one may ask for.")
+    minimum_allocation_vcores: int = setting(
+        "yarn.scheduler.minimum-allocation-vcores", 1, parse_int, "The smallest container vcores.")
+    maximum_allocation_vcores: int = setting(
+        "yarn.scheduler.maximum-allocation-vcores", 32, parse_int, "The largest container vcores.")
+    locality_delay_opportunities: int = setting(
+        "yarn.scheduler.capacity.node-locality-delay", -1, parse_int,
+        "Delay scheduling: scheduling opportunities (node heartbeats) a request for given nodes lets pass "
+        "before it may go to any node. -1 = the number of live nodes (one full round of heartbeats).",
+        aliases=("yarn.scheduler.node-locality-delay",))
+    assign_multiple: bool = setting(
+        "yarn.scheduler.fair.assignmultiple", True, parse_bool,
+        "Give several containers per node heartbeat (Hadoop's default is false: one per heartbeat is slow "
+        "for small jobs).")
+    max_assign: int = setting(
+        "yarn.scheduler.fair.max.assign", -1, parse_int, "With assignmultiple, at most this many (-1: as many as fit).")
+    user_as_default_queue: bool = setting(
+        "yarn.scheduler.fair.user-as-default-queue", False, parse_bool,
+        "Fair: an application for queue 'default' goes to a queue named after its user.")
+    queue_weights: str = setting(
+        "yarn.scheduler.fair.queue-weights", "", parse_text,
+        "Fair: queue weights as name=weight,... (emrlab's stand-in for the allocation file); "
+        "unlisted queues weigh 1 and are created on first use.")
+    max_am_share: float = setting(
+        "yarn.scheduler.fair.maxAMShare", 0.5, parse_float,
+        "Fair: the fraction of the cluster's memory ApplicationMasters may hold, so that AMs cannot "
+        "fill the cluster and leave no room for their tasks.")
+    exclude_path: str = setting(
+        "yarn.resourcemanager.nodes.exclude-path", "", parse_text,
+        "File listing nodes to decommission (one id a line), read by `rmadmin -refreshNodes`; "
+        "empty = <cluster dir>/yarn.exclude.")
+    decommission_timeout_s: float = setting(
+        "yarn.resourcemanager.nodemanager-graceful-decommission-timeout-secs", 3600.0, parse_seconds,
+        "How long a gracefully DECOMMISSIONING node may wait for its containers before it is decommissioned anyway.")
+    completed_applications_max: int = setting(
+        "yarn.resourcemanager.max-completed-applications", 1000, parse_int,
+        "Finished applications the RM remembers for reports.")

@@ -1,0 +1,201 @@
+"""The ResourceManager's gRPC face: thin servicers that translate, and the lock they share.
+
+`ResourceManager` is the process's state holder: the pure
+`ResourceManagerState`, one lock around it, the clock, and the exclude file.
+Servicers convert protos to records, call one state method under the lock,
+and convert the answer back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from emrlab_common.errors import InvalidArgument
+from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.rpc import caller_user, servicer_method
+from yarn.records import (
+    ApplicationState,
+    ApplicationSubmissionContext,
+    ContainerRequest,
+    ContainerStatus,
+    NodeState,
+    Resource,
+)
+from yarn.resourcemanager.config import ResourceManagerConfig
+from yarn.resourcemanager.state import ResourceManagerState
+
+logger = logging.getLogger(__name__)
+
+MONITOR_INTERVAL_S = 0.1
+
+
+def _states(enum_class, names) -> list:
+    try:
+        return [enum_class(name.strip().upper()) for name in names]
+    except ValueError:
+        known = ", ".join(member.value for member in enum_class)
+        raise InvalidArgument(f"invalid state in {', '.join(names)} (known: {known})") from None
+
+
+def read_exclude_file(path: Path) -> set[str]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return set()
+    return {line.split("#", 1)[0].strip() for line in lines} - {""}
+
+
+class ResourceManager:
+    def __init__(self, config: ResourceManagerConfig, exclude_path: Path, clock=time.time):
+        self.config = config
+        self.clock = clock
+        self.exclude_path = exclude_path
+        self.lock = threading.Lock()
+        self.state = ResourceManagerState(config, int(clock() * 1000), read_exclude_file(exclude_path))
+
+    def run_monitor(self, stop: threading.Event) -> None:
+        while not stop.wait(MONITOR_INTERVAL_S):
+            try:
+                with self.lock:
+                    self.state.tick(self.clock())
+            except Exception:
+                logger.exception("monitor pass failed")
+
+
+# ---------------------------------------------------------------- servicers
+
+class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer):
+    def __init__(self, rm: ResourceManager):
+        self.rm = rm
+
+    @servicer_method
+    def GetNewApplication(self, request, context):
+        with self.rm.lock:
+            return yarn_pb2.GetNewApplicationResponse(application_id=self.rm.state.new_application(),
+                                                      maximum_resource=self.rm.state.maximum_resource().to_proto())
+
+    @servicer_method
+    def SubmitApplication(self, request, context):
+        submission = ApplicationSubmissionContext.from_proto(request.context)
+        with self.rm.lock:
+            self.rm.state.submit_application(submission, caller_user(context), self.rm.clock())
+        return yarn_pb2.SubmitApplicationResponse()
+
+    @servicer_method
+    def GetApplicationReport(self, request, context):
+        with self.rm.lock:
+            report = self.rm.state.application_report(request.application_id)
+        return yarn_pb2.GetApplicationReportResponse(report=report.to_proto())
+
+    @servicer_method
+    def GetApplications(self, request, context):
+        states = _states(ApplicationState, request.states)
+        with self.rm.lock:
+            reports = self.rm.state.application_reports(states)
+        return yarn_pb2.GetApplicationsResponse(applications=[report.to_proto() for report in reports])
+
+    @servicer_method
+    def ForceKillApplication(self, request, context):
+        with self.rm.lock:
+            already = self.rm.state.kill_application(
+                request.application_id, request.diagnostics or f"Application killed by user {caller_user(context)}.",
+                self.rm.clock())
+        return yarn_pb2.KillApplicationResponse(already_finished=already)
+
+    @servicer_method
+    def GetClusterNodes(self, request, context):
+        states = _states(NodeState, request.states)
+        with self.rm.lock:
+            reports = self.rm.state.node_reports(states, self.rm.clock())
+        return yarn_pb2.GetClusterNodesResponse(nodes=[report.to_proto() for report in reports])
+
+
+class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocolServicer):
+    def __init__(self, rm: ResourceManager):
+        self.rm = rm
+
+    @servicer_method
+    def RefreshNodes(self, request, context):
+        excluded = read_exclude_file(self.rm.exclude_path)
+        with self.rm.lock:
+            changes = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s, self.rm.clock())
+        return yarn_pb2.RefreshNodesResponse(**changes)
+
+    @servicer_method
+    def DecommissionNodes(self, request, context):
+        with self.rm.lock:
+            reports = self.rm.state.decommission(list(request.node_ids), request.graceful, request.timeout_s,
+                                                 self.rm.clock())
+        return yarn_pb2.DecommissionNodesResponse(nodes=[report.to_proto() for report in reports])
+
+
+class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer):
+    def __init__(self, rm: ResourceManager):
+        self.rm = rm
+
+    @servicer_method
+    def RegisterApplicationMaster(self, request, context):
+        with self.rm.lock:
+            maximum, queue = self.rm.state.register_application_master(
+                request.application_attempt_id, request.host, request.rpc_port, request.tracking_url, self.rm.clock())
+        return yarn_pb2.RegisterApplicationMasterResponse(maximum_resource=maximum.to_proto(), queue=queue)
+
+    @servicer_method
+    def Allocate(self, request, context):
+        asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
+        with self.rm.lock:
+            response_id, response = self.rm.state.allocate(
+                request.application_attempt_id, request.response_id, asks, list(request.cancelled_request_ids),
+                list(request.releases), request.progress, self.rm.clock())
+        return yarn_pb2.AllocateResponse(
+            response_id=response_id, allocated=[item.to_proto() for item in response.allocated],
+            completed=[item.to_proto() for item in response.completed],
+            updated_nodes=[item.to_proto() for item in response.updated_nodes],
+            available=response.available.to_proto(), num_cluster_nodes=response.num_cluster_nodes)
+
+    @servicer_method
+    def FinishApplicationMaster(self, request, context):
+        with self.rm.lock:
+            self.rm.state.finish_application_master(request.application_attempt_id, request.final_status,
+                                                    request.diagnostics, request.tracking_url, self.rm.clock())
+        return yarn_pb2.FinishApplicationMasterResponse()
+
+
+class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
+    def __init__(self, rm: ResourceManager):
+        self.rm = rm
+
+    @servicer_method
+    def RegisterNodeManager(self, request, context):
+        with self.rm.lock:
+            action, diagnostics = self.rm.state.register_node(
+                request.node_id, request.address, request.label, Resource.from_proto(request.capability),
+                self.rm.clock())
+        return yarn_pb2.RegisterNodeManagerResponse(action=action, diagnostics=diagnostics,
+                                                    cluster_timestamp_ms=self.rm.state.cluster_timestamp_ms)
+
+    @servicer_method
+    def NodeHeartbeat(self, request, context):
+        statuses = [ContainerStatus.from_proto(status) for status in request.container_statuses]
+        with self.rm.lock:
+            result = self.rm.state.node_heartbeat(request.node_id, statuses, request.healthy, request.health_report,
+                                                  self.rm.clock())
+        return yarn_pb2.NodeHeartbeatResponse(
+            action=result.action, diagnostics=result.diagnostics,
+            containers_to_launch=[yarn_pb2.LaunchContainer(container=launch.container.to_proto(),
+                                                           launch_context=launch.launch_context.to_proto(),
+                                                           user=launch.user) for launch in result.launches],
+            containers_to_cleanup=result.cleanup_containers, applications_to_cleanup=result.cleanup_applications)
+
+
+def register_servicers(rm: ResourceManager):
+    def register(server) -> None:
+        yarn_pb2_grpc.add_ApplicationClientProtocolServicer_to_server(ApplicationClientServicer(rm), server)
+        yarn_pb2_grpc.add_ResourceManagerAdministrationProtocolServicer_to_server(AdministrationServicer(rm), server)
+        yarn_pb2_grpc.add_ApplicationMasterProtocolServicer_to_server(ApplicationMasterServicer(rm), server)
+        yarn_pb2_grpc.add_ResourceTrackerServicer_to_server(ResourceTrackerServicer(rm), server)
+
+    return register
