@@ -74,7 +74,7 @@ from mapreduce.appmaster.records import (
 
 logger = logging.getLogger(__name__)
 
-JOB_COUNTER_GROUP = "Job Counters"
+JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.counters.JOB_COUNTER
 DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
 
 

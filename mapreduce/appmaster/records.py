@@ -92,7 +92,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 # ---------------------------------------------------------------- ids
 
-_JOB_ID = re.compile(r"^job_(\d+)_(\d+)$")
+_JOB_ID = re.compile(r"^job_(\d+)_(\d+)(?:_step\d+)?$")
 ATTEMPT_ID_PATTERN = re.compile(r"^attempt_\d+_\d+(?:_step\d+)?_[mr]_\d{6}_\d+$")
 
 
@@ -102,7 +102,12 @@ def job_id_for(application_id: str) -> str:
 
 
 def application_id_for(job_id: str) -> str:
-    return "application_" + job_id.removeprefix("job_")
+    return "application_" + job_id.removeprefix("job_").split("_step", 1)[0]
+
+
+def step_job_id(job_id: str, step_index: int) -> str:
+    """The job id a step's tasks see (the engine's `TaskAttempt.job_id` is one per step)."""
+    return job_id + (f"_step{step_index}" if step_index else "")
 
 
 def is_job_id(text: str) -> bool:
@@ -118,8 +123,7 @@ class TaskKey:
 
 def task_id_text(job_id: str, key: TaskKey) -> str:
     """task_<ts>_<seq>_m_000003; steps after the first add `_stepN` (one AM runs every step)."""
-    step = f"_step{key.step_index}" if key.step_index else ""
-    return f"task_{job_id.removeprefix('job_')}{step}_{key.kind[0]}_{key.task_index:06d}"
+    return f"task_{step_job_id(job_id, key.step_index).removeprefix('job_')}_{key.kind[0]}_{key.task_index:06d}"
 
 
 def attempt_id_text(job_id: str, key: TaskKey, attempt_index: int) -> str:

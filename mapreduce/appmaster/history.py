@@ -1,0 +1,99 @@
+"""Job history: what a finished job leaves behind for `emrlab job -history` and `-status`.
+
+The AM writes one JSON file per job to HDFS when the job ends, as Hadoop's
+JobHistoryEventHandler does (there as .jhist events plus a summary; here one
+summary document):
+
+    /tmp/hadoop-yarn/staging/history/done/<job id>.json
+
+It is the only durable record of a job's counters and attempts once the AM
+has exited. A running job is described by the same summary, built live.
+"""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+
+from emrlab_common.errors import NotFound
+from emrlab_common.protos import mapreduce_pb2
+from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.records import MAP, REDUCE, task_id_text
+
+HISTORY_DONE_DIR = "/tmp/hadoop-yarn/staging/history/done"
+
+
+def history_path(job_id: str) -> str:
+    return f"{HISTORY_DONE_DIR}/{job_id}.json"
+
+
+def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
+    """Everything `-status` and `-history` show, as plain JSON-able values."""
+    attempts = []
+    for task in sorted(machine.tasks.values(), key=lambda task: task.key):
+        for attempt in task.attempts:
+            attempts.append({
+                "attempt_id": attempt.attempt_id, "task_id": task_id_text(machine.job_id, task.key),
+                "step_index": task.key.step_index, "kind": task.key.kind, "task_index": task.key.task_index,
+                "state": attempt.state.value, "progress": attempt.progress, "status": attempt.status,
+                "node_id": attempt.node_id, "container_id": attempt.container_id,
+                "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
+                "diagnostics": attempt.diagnostics, "locality": attempt.locality,
+            })
+    return {
+        "job_id": machine.job_id, "name": name, "user": user, "state": machine.state.value,
+        "step_index": machine.step_index, "step_count": machine.step_count,
+        "map_progress": machine.progress(MAP), "reduce_progress": machine.progress(REDUCE),
+        "counters": machine.counters(), "diagnostics": machine.diagnostics,
+        "start_time_s": machine.start_time_s, "finish_time_s": machine.finish_time_s,
+        "attempts": attempts,
+    }
+
+
+def report_from_summary(summary: dict, include_attempts: bool) -> mapreduce_pb2.GetJobReportResponse:
+    report = mapreduce_pb2.GetJobReportResponse(
+        job_id=summary["job_id"], name=summary["name"], user=summary["user"], state=summary["state"],
+        step_index=summary["step_index"], step_count=summary["step_count"],
+        map_progress=summary["map_progress"], reduce_progress=summary["reduce_progress"],
+        counters=msgpack.packb(summary["counters"]), diagnostics=summary["diagnostics"],
+        start_time_s=summary["start_time_s"], finish_time_s=summary["finish_time_s"])
+    if include_attempts:
+        for attempt in summary["attempts"]:
+            fields = {key: value for key, value in attempt.items() if key != "task_id"}
+            report.attempts.append(mapreduce_pb2.TaskAttemptReport(**fields))
+    return report
+
+
+def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
+    """The live report in the history's shape, so commands print both the same way."""
+    return {
+        "job_id": report.job_id, "name": report.name, "user": report.user, "state": report.state,
+        "step_index": report.step_index, "step_count": report.step_count,
+        "map_progress": report.map_progress, "reduce_progress": report.reduce_progress,
+        "counters": msgpack.unpackb(report.counters) if report.counters else {},
+        "diagnostics": report.diagnostics, "start_time_s": report.start_time_s,
+        "finish_time_s": report.finish_time_s,
+        "attempts": [{
+            "attempt_id": attempt.attempt_id, "step_index": attempt.step_index, "kind": attempt.kind,
+            "task_index": attempt.task_index, "state": attempt.state, "progress": attempt.progress,
+            "status": attempt.status, "node_id": attempt.node_id, "container_id": attempt.container_id,
+            "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
+            "diagnostics": attempt.diagnostics, "locality": attempt.locality,
+        } for attempt in report.attempts],
+    }
+
+
+def write_history(client, summary: dict) -> str:
+    """Write the summary to HDFS with `client` (an hdfs.Client); returns its path."""
+    path = history_path(summary["job_id"])
+    client.mkdirs(HISTORY_DONE_DIR)
+    client.write_bytes(path, json.dumps(summary, indent=1, sort_keys=True).encode(), overwrite=True)
+    return path
+
+
+def read_history(client, job_id: str) -> dict:
+    path = history_path(job_id)
+    if not client.exists(path):
+        raise NotFound(f"no history for {job_id} (looked for {path})")
+    return json.loads(client.read_bytes(path))
