@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dfs": ("hdfs.cli.dfs", "file system commands, as `hdfs dfs`: -put, -get, -ls, -cat, -rm, ..."),
     "fsck": ("hdfs.cli.fsck", "check HDFS health: blocks, replicas, corruption"),
     "dfsadmin": ("hdfs.cli.dfsadmin", "HDFS administration: -report, -safemode"),
+    "examples": ("mapreduce.commands.examples", "run a built-in example job: wordcount, grep, invertedindex, sort, join"),
+    "streaming": ("mapreduce.commands.streaming", "Hadoop Streaming: -input IN -output OUT -mapper CMD -reducer CMD"),
     "job": ("mapreduce.commands.job", "run a MapReduce job: run JOB.py -r inline|local|cluster IN... -o OUT"),
 }
 

@@ -42,6 +42,7 @@ from mapreduce.segments import (
 
 RECORD_METADATA_BYTES = 16  # Hadoop's per-record accounting in the sort buffer
 VALUE_SIZE_SAMPLE_WEIGHT = 0.1
+SPILL_CHECK_RECORDS = 4096
 
 # (key, values) groups in, (key, value) pairs out: a combiner with its _init and _final.
 CombineFunction = Callable[[Iterator[tuple]], Iterator[tuple]]
@@ -82,10 +83,12 @@ class MapOutputBuffer:
     # ------------------------------------------------------------ collecting
 
     def collect(self, batches: Iterable[Iterable[tuple]]) -> None:
-        """Take every (key, value) of every batch (a mapper call's output). The hot loop."""
+        """Take every (key, value) of every batch (a mapper call's output). The hot loop:
+        one dict lookup per record; the size check runs between batches, every
+        SPILL_CHECK_RECORDS records."""
         groups = self.groups
-        records = 0
-        key_bytes = 0
+        records = key_bytes = 0
+        next_check = SPILL_CHECK_RECORDS
         value = None
         for pairs in batches:
             for key, value in pairs:
@@ -98,11 +101,18 @@ class MapOutputBuffer:
                 else:
                     values.append(value)
                 records += 1
+            if records >= next_check:
+                self._account(records, key_bytes, value)
+                records = key_bytes = 0
+                self.spill_if_full()
+        self._account(records, key_bytes, value)
+
+    def _account(self, records: int, key_bytes: int, last_value) -> None:
         self.records += records
         self.records_total += records
         self.key_bytes += key_bytes
         if records:
-            self._sample_value(value)
+            self._sample_value(last_value)
 
     def _sample_value(self, value) -> None:
         size = len(msgpack.packb(value))

@@ -45,14 +45,14 @@ def load_step(attempt, properties: dict, context):
     if not 0 <= attempt.step_index < len(steps):
         raise ValueError(f"job has {len(steps)} steps; no step {attempt.step_index}")
     step = steps[attempt.step_index]
-    return job, step, phases_of(job, step, properties, context)
+    return job, step, phases_of(job, step, properties, context, attempt.local_dir)
 
 
-def phases_of(job, step: Step, properties: dict, context) -> Phases:
+def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
     if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
         from mapreduce.streaming import command_phases
 
-        return command_phases(job, step, properties, context)
+        return command_phases(job, step, properties, context, local_dir)
     return Phases(map=map_function(step), combine=group_function(step.combiner, step.combiner_init,
                                                                   step.combiner_final) if step.combiner else None,
                   reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),

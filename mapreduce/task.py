@@ -168,8 +168,8 @@ class TaskContext:
 # ---------------------------------------------------------------- map
 
 
-def _text_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> Iterator[tuple]:
-    """(None, line) for every line of the split; counts input and calls `on_chunk` per megabyte."""
+def _text_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tuple]:
+    """(None, line) for every line of the split; counts input and reports progress per megabyte."""
     counters = context.counters
     consumed = 0
     with fs.open(split.path) as stream:
@@ -181,10 +181,9 @@ def _text_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> Iter
                 yield None, line
             consumed += len(chunk)
             context.report(min(consumed / max(split.length, 1), 1.0))
-            on_chunk()
 
 
-def _msgpack_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> Iterator[tuple]:
+def _msgpack_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tuple]:
     """(key, value) records of a previous step's output file (one split per file)."""
     counters = context.counters
     with fs.open(split.path) as stream:
@@ -194,7 +193,6 @@ def _msgpack_records(fs, split: InputSplit, context: TaskContext, on_chunk) -> I
             yield record[0], record[1]
             if index % 4096 == 4095:
                 context.report(min(stream.tell() / max(split.length, 1), 1.0))
-                on_chunk()
     counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(fs.name), split.length)
 
 
@@ -262,7 +260,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
         writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
                               names.MAP_OUTPUT_RECORDS)
         try:
-            writer.write_all(pair for batch in phases.map(read(fs, attempt.split, context, _nothing))
+            writer.write_all(pair for batch in phases.map(read(fs, attempt.split, context))
                              for pair in batch)
         finally:
             writer.close()
@@ -270,17 +268,13 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
     else:
         buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,
                                  phases.sort_values, _spill_settings(properties), counters)
-        buffer.collect(phases.map(read(fs, attempt.split, context, buffer.spill_if_full)))
+        buffer.collect(phases.map(read(fs, attempt.split, context)))
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
         output_path = buffer.flush()
     phases.close()
     counters.increment(names.TASK_COUNTER, names.CPU_MILLISECONDS, int((time.process_time() - started) * 1000))
     context.report(1.0, force=True)
     return AttemptResult(counters, output_path)
-
-
-def _nothing() -> None:
-    pass
 
 
 # ---------------------------------------------------------------- reduce

@@ -40,11 +40,13 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise InvalidArgument(f"{message} (see --help)")
 
 
-def runner_parser(prog: str) -> argparse.ArgumentParser:
+def runner_parser(prog: str, output_positional: bool = False) -> argparse.ArgumentParser:
+    shape = "INPUT... OUTPUT" if output_positional else "INPUT... -o OUTPUT"
     parser = _ArgumentParser(prog=prog, add_help=True,
-                             usage=f"{prog} [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]")
+                             usage=f"{prog} [-r RUNNER] {shape} [--reducers N] [-D key=value] [job args]")
     parser.add_argument("-r", "--runner", default=DEFAULT_RUNNER, help=f"one of {', '.join(RUNNERS)}")
-    parser.add_argument("-o", "--output-dir", required=True, help="the job's output directory (must not exist)")
+    if not output_positional:
+        parser.add_argument("-o", "--output-dir", required=True, help="the job's output directory (must not exist)")
     parser.add_argument("--reducers", "--num-reducers", type=int, dest="reducers",
                         help="number of reduce tasks (mapreduce.job.reduces)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print no progress or counters")
@@ -52,14 +54,22 @@ def runner_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_job(reference: str, argv: list[str], context: CommandContext, prog: str = "emrlab job run") -> int:
-    """Parse runner and job arguments, run the job, print where its output is."""
+def run_job(reference: str, argv: list[str], context: CommandContext, prog: str = "emrlab job run",
+            output_positional: bool = False, default_runner: str = DEFAULT_RUNNER) -> int:
+    """Parse runner and job arguments, run the job, print where its output is.
+
+    With `output_positional` the last plain argument is the output (`emrlab examples`)."""
     job_class = load_job_class(reference)
-    parser = runner_parser(prog)
+    parser = runner_parser(prog, output_positional)
+    parser.set_defaults(runner=default_runner)
     actions = list(getattr(instantiate(job_class, []), "passthru_actions", []))
     for action in actions:
         parser._add_action(action)
-    options = parser.parse_args(argv)
+    options = parser.parse_intermixed_args(argv)
+    if output_positional:
+        if len(options.inputs) < 2:
+            raise InvalidArgument(f"usage: {prog} INPUT... OUTPUT")
+        options.inputs, options.output_dir = options.inputs[:-1], options.inputs[-1]
     properties = dict(context.definitions)
     if options.reducers is not None:
         if options.reducers < 0:

@@ -20,6 +20,7 @@ from mapreduce.loader import instantiate, load_job_class
 from mapreduce.task import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 
 REDUCES_KEY = "mapreduce.job.reduces"
+INPUT_DIRS_KEY = "mapreduce.input.fileinputformat.inputdir"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict |
     context = StepContext(fs, inputs, num_reduces, dict(properties))
     properties.update({key: str(value) for key, value in job.step_properties(step_index, context).items()})
     properties[REDUCES_KEY] = str(num_reduces)
+    properties[INPUT_DIRS_KEY] = ",".join(inputs)
     properties[INPUT_FORMAT_KEY] = TEXT_FORMAT if step_index == 0 else RECORDS_FORMAT
     properties[OUTPUT_FORMAT_KEY] = TEXT_FORMAT if final else RECORDS_FORMAT
     output_dir = spec.output_dir if final else intermediate_dir(scratch_dir, step_index)

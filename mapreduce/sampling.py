@@ -1,0 +1,37 @@
+"""Sampling input lines before a job starts (what Hadoop's InputSampler does for sorting).
+
+A seeded reservoir sample from each of up to `splits_max` splits, spread over
+the input, so that the sample (and the partition boundaries chosen from it)
+are the same on every run.
+"""
+
+from __future__ import annotations
+
+import random
+
+from mapreduce.splits import compute_splits, read_lines
+
+SAMPLE_SEED = 0
+
+
+def sample_lines(fs, paths: list[str], properties: dict, samples: int, splits_max: int = 10) -> list[str]:
+    splits = compute_splits(fs, paths, properties)
+    if not splits or samples <= 0:
+        return []
+    step = max(1, len(splits) // splits_max)
+    chosen = splits[::step][:splits_max]
+    per_split = max(1, samples // len(chosen))
+    generator = random.Random(SAMPLE_SEED)
+    sample: list[str] = []
+    for split in chosen:
+        reservoir: list[str] = []
+        with fs.open(split.path) as stream:
+            for seen, line in enumerate(read_lines(stream, split)):
+                if len(reservoir) < per_split:
+                    reservoir.append(line)
+                else:
+                    slot = generator.randint(0, seen)
+                    if slot < per_split:
+                        reservoir[slot] = line
+        sample += reservoir
+    return sample
