@@ -22,7 +22,8 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.nodes import TRANSITIONS, InvalidNodeTransition, NodeEvent, RMNode
+from yarn.resourcemanager.lifecycle import InvalidTransition
+from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
 from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
 
 EXPIRY_S = 10.0
@@ -74,7 +75,7 @@ def test_node_transition_table_covers_the_documented_lifecycle():
                             (NodeEvent.RECOMMISSION, NodeState.RUNNING), (NodeEvent.EXPIRE, NodeState.LOST),
                             (NodeEvent.RECONNECTED, NodeState.RUNNING), (NodeEvent.DECOMMISSION, NodeState.DECOMMISSIONED)]:
         assert node.handle(event) is expected
-    with pytest.raises(InvalidNodeTransition):
+    with pytest.raises(InvalidTransition):
         node.handle(NodeEvent.EXPIRE)  # a decommissioned node cannot be lost
     assert all(target in NodeState for target in TRANSITIONS.values())
 

@@ -21,7 +21,6 @@ containers, node changes), handed over on its next allocate call.
 from __future__ import annotations
 
 import enum
-import logging
 from dataclasses import dataclass, field
 
 from yarn.records import (
@@ -35,8 +34,7 @@ from yarn.records import (
     Resource,
     attempt_id,
 )
-
-logger = logging.getLogger(__name__)
+from yarn.resourcemanager.lifecycle import next_state
 
 
 class ApplicationEvent(enum.Enum):
@@ -64,10 +62,6 @@ TRANSITIONS: dict[tuple[ApplicationState, ApplicationEvent], ApplicationState] =
     (_S.RUNNING, _E.ATTEMPT_FAILED): _S.FAILED,
     **{(state, _E.KILL): _S.KILLED for state in (_S.NEW, _S.SUBMITTED, _S.ACCEPTED, _S.RUNNING)},
 }
-
-
-class InvalidApplicationTransition(AssertionError):
-    """A programmer error: an event the application's current state does not accept."""
 
 
 @dataclass(eq=False)
@@ -115,13 +109,8 @@ class RMApp:
         return self.attempts[-1] if self.attempts else None
 
     def handle(self, event: ApplicationEvent, cause: str = "") -> ApplicationState:
-        target = TRANSITIONS.get((self.state, event))
-        if target is None:
-            raise InvalidApplicationTransition(f"{self.application_id}: {event.value} in state {self.state.value}")
-        logger.info("%s %s -> %s on %s%s", self.application_id, self.state.value, target.value, event.value,
-                    f" ({cause})" if cause else "")
-        self.state = target
-        return target
+        self.state = next_state(TRANSITIONS, self.state, event, self.application_id, cause)
+        return self.state
 
     def can(self, event: ApplicationEvent) -> bool:
         return (self.state, event) in TRANSITIONS

@@ -20,12 +20,10 @@ what it has and is DECOMMISSIONED when that is done or its timeout passes.
 from __future__ import annotations
 
 import enum
-import logging
 from dataclasses import dataclass, field
 
-from yarn.records import NO_RESOURCE, NodeReport, NodeState, Resource
-
-logger = logging.getLogger(__name__)
+from yarn.records import NodeReport, NodeState, Resource
+from yarn.resourcemanager.lifecycle import next_state
 
 
 class NodeEvent(enum.Enum):
@@ -56,10 +54,6 @@ TRANSITIONS: dict[tuple[NodeState, NodeEvent], NodeState] = {
 }
 
 
-class InvalidNodeTransition(AssertionError):
-    """A programmer error: an event the node's current state does not accept."""
-
-
 @dataclass(eq=False)
 class RMNode:
     node_id: str
@@ -67,16 +61,11 @@ class RMNode:
     label: str
     capability: Resource
     state: NodeState = NodeState.NEW
-    used: Resource = NO_RESOURCE
     containers: set[str] = field(default_factory=set)
     applications: set[str] = field(default_factory=set)  # that ran a container here, until cleaned up
     last_heartbeat_s: float = 0.0
     health_report: str = ""
     decommission_deadline_s: float | None = None
-
-    @property
-    def available(self) -> Resource:
-        return self.capability - self.used
 
     @property
     def schedulable(self) -> bool:
@@ -88,12 +77,7 @@ class RMNode:
 
     def handle(self, event: NodeEvent, cause: str = "") -> NodeState:
         """Move along the transition table; an event the state does not take is a bug."""
-        target = TRANSITIONS.get((self.state, event))
-        if target is None:
-            raise InvalidNodeTransition(f"node {self.node_id}: {event.value} in state {self.state.value}")
-        logger.info("node %s %s -> %s on %s%s", self.node_id, self.state.value, target.value, event.value,
-                    f" ({cause})" if cause else "")
-        self.state = target
+        self.state = target = next_state(TRANSITIONS, self.state, event, f"node {self.node_id}", cause)
         if target is not NodeState.DECOMMISSIONING:
             self.decommission_deadline_s = None
         return target
@@ -101,6 +85,7 @@ class RMNode:
     def can(self, event: NodeEvent) -> bool:
         return (self.state, event) in TRANSITIONS
 
-    def report(self, now_s: float) -> NodeReport:
-        return NodeReport(self.node_id, self.address, self.state, self.label, self.used, self.capability,
+    def report(self, used: Resource, now_s: float) -> NodeReport:
+        """What `node -list` shows; `used` comes from the scheduler, which keeps the books."""
+        return NodeReport(self.node_id, self.address, self.state, self.label, used, self.capability,
                           len(self.containers), self.health_report, max(0.0, now_s - self.last_heartbeat_s))

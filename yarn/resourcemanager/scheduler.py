@@ -8,7 +8,8 @@ policies, chosen by `yarn.resourcemanager.scheduler.class`:
 - FIFO: applications in submission order; the first one that has a request
   fitting the node gets it.
 - Fair: queues by used memory over weight, and within a queue applications by
-  used memory, so the most starved goes first. When the most starved
+  used memory, so the most starved goes first (ties: the one served longest
+  ago, so short containers cannot make fair order FIFO). When the most starved
   application's request does not fit a node, the node is *reserved* for it:
   no one else gets room there until it fits, so a large request is never
   starved by a stream of small ones (Hadoop's reservations).
@@ -64,6 +65,7 @@ class SchedulerApplication:
     requests: dict[int, PendingRequest] = field(default_factory=dict)
     used: Resource = NO_RESOURCE
     am_used: Resource = NO_RESOURCE
+    last_served: int = 0  # breaks ties in fair order: the one served longest ago goes first
 
 
 @dataclass(eq=False)
@@ -87,6 +89,7 @@ class Scheduler:
         self.nodes: dict[str, SchedulerNode] = {}
         self.applications: dict[str, SchedulerApplication] = {}
         self.queue_weights = _parse_weights(config.queue_weights)
+        self._queue_last_served: dict[str, int] = {}
         self._sequence = itertools.count(1)
 
     # ------------------------------------------------------------ nodes
@@ -119,7 +122,9 @@ class Scheduler:
         """Admit an application; returns the queue it lands in."""
         if self.fair and queue == "default" and self.config.user_as_default_queue:
             queue = user
-        self.applications[application_id] = SchedulerApplication(application_id, queue, user, next(self._sequence))
+        sequence = next(self._sequence)
+        self.applications[application_id] = SchedulerApplication(application_id, queue, user, sequence, last_served=sequence)
+        self._queue_last_served.setdefault(queue, sequence)
         return queue
 
     def remove_application(self, application_id: str) -> None:
@@ -218,6 +223,7 @@ class Scheduler:
         application.used = application.used + request.resource
         if pending.is_am:
             application.am_used = application.am_used + request.resource
+        application.last_served = self._queue_last_served[application.queue] = next(self._sequence)
         return Assignment(application.application_id, request.allocation_request_id, node.node_id, request.resource,
                           request.priority, pending.is_am)
 
@@ -233,7 +239,7 @@ class Scheduler:
             return False
         if not any(self.nodes.get(name) and self.nodes[name].schedulable for name in wanted):
             return True  # none of its nodes can take it: waiting would be forever
-        return pending.missed_opportunities >= self._locality_delay()
+        return pending.missed_opportunities > self._locality_delay()
 
     def _locality_delay(self) -> int:
         if self.config.locality_delay_opportunities >= 0:
@@ -258,8 +264,8 @@ class Scheduler:
 
         def fair_order(application: SchedulerApplication):
             weight = self.queue_weights.get(application.queue, 1.0)
-            return (queue_used[application.queue] / weight, application.queue, application.used.memory_mb,
-                    application.sequence)
+            return (queue_used[application.queue] / weight, self._queue_last_served[application.queue],
+                    application.used.memory_mb, application.last_served)
 
         return sorted(applications, key=fair_order)
 

@@ -222,10 +222,7 @@ class ResourceManagerState:
         return [self._node_report(node, now_s) for node in self.nodes.values() if not wanted or node.state in wanted]
 
     def _node_report(self, node: RMNode, now_s: float) -> NodeReport:
-        report = node.report(now_s)
-        used = self.scheduler.used_on(node.node_id) if node.live else Resource(0, 0)
-        return NodeReport(report.node_id, report.address, report.state, report.label, used, report.capability,
-                          report.num_containers, report.health_report, report.last_heartbeat_age_s)
+        return node.report(self.scheduler.used_on(node.node_id) if node.live else Resource(0, 0), now_s)
 
     def maximum_resource(self) -> Resource:
         largest = self.scheduler.largest_node()

@@ -1,0 +1,123 @@
+"""A hypothesis state machine drives the whole ResourceManager state through random histories.
+
+Nodes register, heartbeat (reporting containers running or done), fall silent
+and are lost, are decommissioned; applications are submitted, their AMs
+register, ask for containers, release them, finish or are killed. After every
+step the RM's books must agree (`validate_state`): no node over-committed,
+every container on a live node of a live application, AMs only on CORE nodes,
+finished applications holding nothing.
+"""
+
+from __future__ import annotations
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from yarn.errors import InvalidResourceRequest
+from yarn.records import (
+    ApplicationSubmissionContext,
+    ContainerLaunchContext,
+    ContainerRequest,
+    ContainerState,
+    ContainerStatus,
+    Resource,
+)
+from yarn.resourcemanager.config import FAIR, FIFO, ResourceManagerConfig
+from yarn.resourcemanager.state import RESYNC, ResourceManagerState
+
+NODES = [("core-1", "CORE"), ("core-2", "CORE"), ("task-1", "TASK")]
+EXPIRY_S = 5.0
+
+
+class ResourceManagerMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.rm: ResourceManagerState
+        self.now_s = 0.0
+        self.request_ids = iter(range(1, 1 << 30))
+        self.response_ids: dict[str, int] = {}
+
+    @initialize(policy=st.sampled_from([FIFO, FAIR]), memories=st.lists(st.sampled_from([512, 1024, 2048]),
+                                                                       min_size=3, max_size=3))
+    def start(self, policy, memories):
+        self.rm = ResourceManagerState(ResourceManagerConfig(scheduler=policy, node_expiry_s=EXPIRY_S, am_attempts_max=2), 1)
+        for index, memory_mb in enumerate(memories):
+            self.register(index, memory_mb)
+
+    @rule(index=st.integers(0, 2), memory_mb=st.sampled_from([512, 1024, 2048]))
+    def register(self, index, memory_mb):
+        node_id, label = NODES[index]
+        self.rm.register_node(node_id, f"127.0.0.1:{index}", label, Resource(memory_mb, 4), self.now_s)
+
+    @rule(index=st.integers(0, 2), finish=st.booleans(), exit_status=st.sampled_from([0, 1]))
+    def heartbeat(self, index, finish, exit_status):
+        node_id = NODES[index][0]
+        statuses = [ContainerStatus(cid, ContainerState.COMPLETE if finish else ContainerState.RUNNING, exit_status)
+                    for cid, known in sorted(self.rm.containers.items()) if known.container.node_id == node_id]
+        result = self.rm.node_heartbeat(node_id, statuses, True, "", self.now_s)
+        for launch in result.launches:
+            assert launch.container.node_id == node_id and NODES[index][1] == "CORE"
+        if result.action == RESYNC:  # as a NodeManager does: its containers are gone, it registers again
+            self.register(index, 1024)
+
+    @rule(memory_mb=st.sampled_from([128, 256, 700]))
+    def submit(self, memory_mb):
+        app_id = self.rm.new_application()
+        try:
+            self.rm.submit_application(ApplicationSubmissionContext(
+                app_id, "model", ContainerLaunchContext(["true"]), Resource(memory_mb, 1)), "alice", self.now_s)
+        except InvalidResourceRequest:
+            assert app_id not in self.rm.applications
+
+    @rule(data=st.data(), asks=st.lists(st.sampled_from([128, 512, 1024]), max_size=3), release=st.booleans())
+    def application_master(self, data, asks, release):
+        running = [app for app in self.rm.applications.values() if not app.state.is_final
+                   and app.current_attempt.am_container is not None]
+        if not running:
+            return
+        app = data.draw(st.sampled_from(running))
+        attempt = app.current_attempt.attempt_id
+        self.rm.register_application_master(attempt, "host", 1, "", self.now_s)
+        releases = sorted(cid for cid in app.containers if not self.rm.containers[cid].is_am) if release else []
+        requests = [ContainerRequest(Resource(size), allocation_request_id=next(self.request_ids)) for size in asks]
+        try:
+            response_id, _ = self.rm.allocate(attempt, self.response_ids.get(attempt, 0), requests, [], releases, 0.5,
+                                              self.now_s)
+            self.response_ids[attempt] = response_id
+        except InvalidResourceRequest:
+            pass
+
+    @rule(data=st.data(), kill=st.booleans())
+    def end_application(self, data, kill):
+        candidates = [app for app in self.rm.applications.values() if not app.state.is_final]
+        if not candidates:
+            return
+        app = data.draw(st.sampled_from(candidates))
+        if kill:
+            self.rm.kill_application(app.application_id, "", self.now_s)
+        elif app.current_attempt.registered:
+            self.rm.finish_application_master(app.current_attempt.attempt_id, "SUCCEEDED", "", "", self.now_s)
+
+    @rule(seconds=st.sampled_from([0.5, 0.5, 2.0, EXPIRY_S + 1]))
+    def time_passes(self, seconds):
+        self.now_s += seconds
+        self.rm.tick(self.now_s)
+
+    @rule(index=st.integers(0, 2), graceful=st.booleans())
+    def decommission(self, index, graceful):
+        if NODES[index][0] in self.rm.nodes:
+            self.rm.decommission([NODES[index][0]], graceful, 3.0, self.now_s)
+
+    @invariant()
+    def books_agree(self):
+        self.rm.validate_state()
+        for known in self.rm.containers.values():
+            node = self.rm.nodes[known.container.node_id]
+            assert node.live
+            if known.is_am:
+                assert node.label == "CORE"
+
+
+TestResourceManagerModel = ResourceManagerMachine.TestCase
+TestResourceManagerModel.settings = settings(max_examples=100, stateful_step_count=50, deadline=None)
