@@ -38,6 +38,7 @@ class Service:
     node_daemons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node group -> daemon modules
     health: Callable[[ClusterDir, dict], str | None] | None = None  # None when healthy, else what we wait for
     first_start: Callable[[ClusterDir, dict], None] | None = None
+    default_properties: dict[str, str] = field(default_factory=dict)  # under the user's -D, as a *-site.xml
 
 
 def _hdfs_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
@@ -78,7 +79,11 @@ def _yarn_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
 SERVICES: dict[str, Service] = {
     "hdfs": Service("hdfs", ("hdfs.namenode",), {CORE: ("hdfs.datanode",)}, _hdfs_health, _hdfs_first_start),
     "yarn": Service("yarn", ("yarn.resourcemanager",), {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
-                    _yarn_health),
+                    _yarn_health, default_properties={
+                        # As EMR's yarn-site.xml: every NodeManager serves map output to reducers.
+                        "yarn.nodemanager.aux-services": "mapreduce_shuffle",
+                        "yarn.nodemanager.aux-services.mapreduce_shuffle.class": "mapreduce.shuffle:ShuffleHandler",
+                    }),
 }
 
 
@@ -113,7 +118,8 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
     previous = cluster_dir.read_spec() if cluster_dir.exists() else {}
     spec = {
         "nodes": node_spec(core, task),
-        "properties": dict(properties or {}),
+        "properties": {**{key: value for name in services for key, value in SERVICES[name].default_properties.items()},
+                       **(properties or {})},
         "superuser": previous.get("superuser") or current_user(),
         "services": list(services),
         "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -32,10 +32,11 @@ class Umbilical:
     def get_task(self, container_id: str) -> mapreduce_pb2.GetTaskResponse:
         return self._call(self._stub.GetTask, mapreduce_pb2.GetTaskRequest(container_id=container_id))
 
-    def status_update(self, attempt_id: str, progress: float, status: str, counters: bytes) -> bool:
+    def status_update(self, attempt_id: str, progress: float, status: str, counters: bytes,
+                      progressed: bool = True) -> bool:
         """Report; True when the AM says stop."""
         request = mapreduce_pb2.StatusUpdateRequest(attempt_id=attempt_id, progress=progress, status=status,
-                                                    counters=counters)
+                                                    counters=counters, progressed=progressed)
         return self._call(self._stub.StatusUpdate, request).stop
 
     def can_commit(self, attempt_id: str) -> bool:

@@ -88,7 +88,12 @@ def write_history(client, summary: dict) -> str:
     """Write the summary to HDFS with `client` (an hdfs.Client); returns its path."""
     path = history_path(summary["job_id"])
     client.mkdirs(HISTORY_DONE_DIR)
-    client.write_bytes(path, json.dumps(summary, indent=1, sort_keys=True).encode(), overwrite=True)
+    # Written aside, then renamed: a client polling for the file never reads half of it.
+    temporary = f"{HISTORY_DONE_DIR}/.{summary['job_id']}.json.tmp"
+    client.write_bytes(temporary, json.dumps(summary, indent=1, sort_keys=True).encode(), overwrite=True)
+    if client.exists(path):
+        client.delete(path)
+    client.rename(temporary, path)
     return path
 
 

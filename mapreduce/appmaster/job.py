@@ -230,7 +230,8 @@ class JobStateMachine:
                     attempt.progress = min(max(event.progress, 0.0), 1.0)
                     attempt.status = event.status
                     attempt.counters = event.counters or attempt.counters
-                    attempt.last_progress_s = now_s
+                    if event.progressed:
+                        attempt.last_progress_s = now_s
             case CommitRequested():
                 self._on_commit_requested(event)
             case AttemptSucceeded():

@@ -180,6 +180,7 @@ class AttemptStatus:
     progress: float
     status: str
     counters: dict = field(default_factory=dict)
+    progressed: bool = True  # False: a ping, which does not reset the task timeout
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from emrlab_common.command import EXIT_USAGE, CommandContext, run_command
 from emrlab_common.errors import InvalidArgument
+from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
 from mapreduce.job import passthru_argv
 from mapreduce.loader import instantiate, load_job_class, reference_of
 from mapreduce.monitor import JobMonitor
@@ -24,6 +25,7 @@ from mapreduce.runners.spec import JobSpec
 DEFAULT_RUNNER = "local"
 
 USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]
+       emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID   (jobs on the cluster)
 
 Runs a MapReduce job: a Python file with a subclass of mapreduce.Job (or of mrjob's MRJob).
 Runners: {runners} (default {default}).
@@ -100,6 +102,7 @@ def run_main(argv: list[str], context: CommandContext) -> int:
 # subcommand -> function(argv, context) -> exit code
 SUBCOMMANDS: dict[str, Callable[[list[str], CommandContext], int]] = {
     "run": run_main,
+    **CLUSTER_SUBCOMMANDS,  # -list, -status, -kill, -history
 }
 
 

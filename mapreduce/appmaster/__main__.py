@@ -1,0 +1,92 @@
+"""The MapReduce ApplicationMaster process: `python -m mapreduce.appmaster`.
+
+YARN starts it in the job's first container with the job's staging files
+(`job.json`, the job's code) localized into its working directory. It
+registers with the ResourceManager, serves the task umbilical and the client
+protocol on one gRPC port, runs the job (`MRAppMaster`), and unregisters with
+the job's final status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.config import load
+from emrlab_common.protos import mapreduce_pb2_grpc
+from emrlab_common.rpc import create_server
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
+from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster
+from mapreduce.appmaster.records import JobState
+from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
+from mapreduce.umbilical import AM_ADDRESS_VARIABLE
+from mapreduce.yarnchild import configure_logging
+from yarn.amclient import AMRMClient, NMClient
+from yarn.records import ContainerLaunchContext
+
+logger = logging.getLogger("mapreduce.appmaster")
+
+TASK_COMMAND = "$EMRLAB_PYTHON -m mapreduce.yarnchild"
+FINAL_STATUS = {JobState.SUCCEEDED: "SUCCEEDED", JobState.FAILED: "FAILED", JobState.KILLED: "KILLED"}
+
+
+def hadoop_environment(properties: dict) -> dict[str, str]:
+    """Job configuration as environment variables, dots as underscores (Hadoop Streaming's convention)."""
+    return {"".join(c if c.isalnum() or c == "_" else "_" for c in key): str(value)
+            for key, value in properties.items()}
+
+
+def main() -> int:
+    from hdfs import Client
+    from mapreduce.fs import HdfsFileSystem
+
+    configure_logging()
+    description = JobDescription.from_json(Path(DESCRIPTION_FILE).read_text())
+    cluster_dir = ClusterDir.resolve(os.environ.get("EMRLAB_CLUSTER"))
+    properties = cluster_dir.properties()
+    properties.update(description.properties)
+    config = load(AppMasterConfig, properties)
+    host = os.environ.get("NM_HOST", "127.0.0.1")
+    client = Client.for_cluster(cluster_dir, user=description.user)
+    amrm = AMRMClient.from_environment()
+    nm = NMClient()
+    address_holder: list[str] = []
+
+    def task_launch_context(attempt_id: str) -> ContainerLaunchContext:
+        environment = hadoop_environment(description.properties)
+        environment[AM_ADDRESS_VARIABLE] = address_holder[0]
+        return ContainerLaunchContext(commands=[TASK_COMMAND], environment=environment,
+                                      local_resources=dict(description.local_resources),
+                                      service_data={SHUFFLE_SERVICE: description.job_id.encode()})
+
+    master = MRAppMaster(description, config, amrm=amrm, nm=nm, fs=HdfsFileSystem(client), hdfs_client=client,
+                         task_launch_context=task_launch_context)
+
+    def register(server) -> None:
+        mapreduce_pb2_grpc.add_TaskUmbilicalServicer_to_server(TaskUmbilicalServicer(master), server)
+        mapreduce_pb2_grpc.add_MRClientProtocolServicer_to_server(MRClientServicer(master), server)
+
+    server, port = create_server(f"{host}:0", register, name="appmaster")
+    address_holder.append(f"{host}:{port}")
+    amrm.register(host, port, tracking_url=f"{host}:{port}")
+    logger.info("%s: ApplicationMaster for %s serving on %s:%d", description.job_id, description.name, host, port)
+    try:
+        state = master.run()
+    except BaseException as error:
+        logger.exception("ApplicationMaster crashed")
+        amrm.finish("FAILED", f"ApplicationMaster crashed: {error}")
+        raise
+    finally:
+        server.stop(1.0)
+        client.close()
+    amrm.finish(FINAL_STATUS[state], master.machine.diagnostics)
+    logger.info("%s finished %s", description.job_id, state.value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""MRAppMaster: the I/O shell around the job state machine.
+
+Three kinds of threads meet here, and one lock keeps them apart:
+- gRPC threads answer tasks (TaskUmbilical) and clients (MRClientProtocol):
+  they turn requests into events, and read answers back from the machine;
+- the main thread heartbeats the ResourceManager (`allocate`), turns its
+  answer (new containers, finished containers, lost nodes) and the clock into
+  events, and carries out the commands the machine returned: container
+  requests, launches and stops, planning and committing steps, finishing.
+
+Commands queue under the lock and run on the main thread without it, so a
+slow NodeManager or NameNode never blocks a task's heartbeat.
+
+Nothing here is durable but the output and the job history written at the
+end; a restarted AM runs the job again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+import msgpack
+
+from emrlab_common.errors import EmrlabError
+from emrlab_common.protos import mapreduce_pb2
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.description import JobDescription
+from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
+from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.records import (
+    MAP,
+    AttemptState,
+    CancelRequest,
+    CommitStep,
+    ContainerAllocated,
+    ContainerCompleted,
+    FinishJob,
+    JobError,
+    JobState,
+    LaunchAttempt,
+    NodesLost,
+    PlanStep,
+    ReleaseContainer,
+    RequestContainer,
+    StartJob,
+    StepCommitted,
+    StepPlanned,
+    StopContainer,
+    Tick,
+    step_job_id,
+)
+from mapreduce.output import FileOutputCommitter
+from mapreduce.runners.plan import StepPlan, client_job, plan_step
+from mapreduce.runners.spec import JobSpec
+from mapreduce.splits import InputSplit, compute_splits
+from mapreduce.task import TaskAttempt
+from yarn.amclient import ContainerRequest
+from yarn.records import ContainerExitStatus, Resource
+
+logger = logging.getLogger(__name__)
+
+SHUFFLE_SERVICE = "mapreduce_shuffle"
+LOST_NODE_STATES = ("LOST", "DECOMMISSIONED", "UNHEALTHY", "SHUTDOWN")
+# After the job ends the AM stays a moment so that a polling client sees the final report.
+LINGER_S = 1.5
+
+
+class MRAppMaster:
+    def __init__(self, description: JobDescription, config: AppMasterConfig, *, amrm, nm, fs, hdfs_client,
+                 task_launch_context, clock=time.time):
+        """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command."""
+        self.description = description
+        self.job_id = description.job_id
+        self.config = config
+        self.amrm = amrm
+        self.nm = nm
+        self.fs = fs
+        self.hdfs_client = hdfs_client
+        self.task_launch_context = task_launch_context
+        self.clock = clock
+        self.job = client_job(self._spec())
+        self.machine = JobStateMachine(self.job_id, len(self.job.steps()), config)
+        self.final_state: JobState | None = None
+        self._lock = threading.Lock()
+        self._pending: deque = deque()
+        self._plans: dict[int, StepPlan] = {}
+        self._splits: dict[int, list[InputSplit]] = {}
+        self._containers: dict[str, object] = {}  # container id -> yarn.records.Container
+        self._requests: dict[str, ContainerRequest] = {}  # attempt id -> its pending request
+        self._request_attempts: dict[int, str] = {}  # allocation request id -> attempt id
+        self._orphans: list[str] = []  # attempts whose request was satisfied by a container given to another
+
+    def _spec(self) -> JobSpec:
+        description = self.description
+        return JobSpec(description.job_reference, description.input_paths, description.output_dir,
+                       description.job_arguments, dict(description.properties), job_name=description.name)
+
+    # ------------------------------------------------------------ for the servicers (any thread)
+
+    def handle(self, event) -> None:
+        with self._lock:
+            self._pending.extend(self.machine.handle(event, self.clock()))
+
+    def attempt_should_stop(self, attempt_id: str) -> bool:
+        with self._lock:
+            return self.machine.attempt_should_stop(attempt_id)
+
+    def commit_granted(self, attempt_id: str) -> bool:
+        with self._lock:
+            return self.machine.commit_granted(attempt_id)
+
+    def map_completion_events(self, attempt_id: str, from_index: int, count_max: int):
+        with self._lock:
+            attempt = self.machine.attempts.get(attempt_id)
+            if attempt is None:
+                return [], True
+            events = self.machine.map_completion_events(attempt.key.step_index, from_index, count_max)
+            return events, self.machine.attempt_should_stop(attempt_id)
+
+    def task_for_container(self, container_id: str) -> tuple[str, bytes, int]:
+        """(attempt id, the engine's TaskAttempt as bytes, maps of its step) for a container."""
+        with self._lock:
+            attempt = self.machine.attempt_for_container(container_id)
+            if attempt is None:
+                raise EmrlabError(f"no attempt for container {container_id}")
+            key = attempt.key
+            plan, splits = self._plans[key.step_index], self._splits[key.step_index]
+        task_attempt = TaskAttempt(
+            job_id=step_job_id(self.job_id, key.step_index), step_index=key.step_index, kind=key.kind,
+            task_index=key.task_index, attempt_index=attempt.attempt_index,
+            job_reference=self.description.job_reference, job_arguments=self.description.job_arguments,
+            properties=plan.properties, split=splits[key.task_index] if key.kind == MAP else None,
+            num_reduces=plan.num_reduces, num_maps=len(splits), output_dir=plan.output_dir)
+        assert task_attempt.attempt_id == attempt.attempt_id, (task_attempt.attempt_id, attempt.attempt_id)
+        return attempt.attempt_id, task_attempt.to_wire(), len(splits)
+
+    def job_report(self, include_attempts: bool) -> mapreduce_pb2.GetJobReportResponse:
+        with self._lock:
+            summary = job_summary(self.machine, self.description.name, self.description.user)
+        return report_from_summary(summary, include_attempts)
+
+    @staticmethod
+    def decode_counters(data: bytes) -> dict:
+        return msgpack.unpackb(data) if data else {}
+
+    # ------------------------------------------------------------ the main thread
+
+    def run(self) -> JobState:
+        """Drive the job to its end; returns the final state."""
+        self.handle(StartJob())
+        while self.final_state is None:
+            self._execute_pending()
+            if self.final_state is not None:
+                break
+            self._heartbeat()
+            self.handle(Tick())
+            self._execute_pending()
+            time.sleep(self.config.scheduler_heartbeat_interval_s)
+        return self.final_state
+
+    def _progress(self) -> float:
+        with self._lock:
+            return (self.machine.progress(MAP) + self.machine.progress("reduce")) / 2
+
+    def _heartbeat(self) -> None:
+        try:
+            response = self.amrm.allocate(self._progress())
+        except EmrlabError as error:
+            logger.warning("allocate failed: %s", error.message)
+            return
+        for container in response.allocated:
+            self._containers[container.id] = container
+            satisfied = self._request_attempts.pop(container.allocation_request_id, None)
+            if satisfied is not None and self._requests.pop(satisfied, None) is not None:
+                self._orphans.append(satisfied)
+            self.handle(ContainerAllocated(container.id, container.node_id, container.node_address,
+                                           container.priority))
+        for status in response.completed:
+            self.handle(ContainerCompleted(status.container_id, status.exit_status, status.diagnostics,
+                                           lost=ContainerExitStatus.is_lost(status.exit_status)))
+        lost = tuple(report.node_id for report in response.updated_nodes
+                     if getattr(report.state, "value", str(report.state)) in LOST_NODE_STATES)
+        if lost:
+            logger.info("nodes lost: %s", ", ".join(lost))
+            self.handle(NodesLost(lost))
+
+    def _execute_pending(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                command = self._pending.popleft()
+            try:
+                self._execute(command)
+            except EmrlabError as error:
+                logger.error("%s failed: %s", command, error.message)
+                if isinstance(command, (PlanStep, CommitStep)):
+                    self.handle(JobError(f"{type(command).__name__} failed: {error.message}"))
+                elif isinstance(command, LaunchAttempt):
+                    self.handle(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
+
+    def _execute(self, command) -> None:
+        match command:
+            case PlanStep():
+                self._plan(command.step_index)
+            case RequestContainer():
+                memory_mb = self.config.map_memory_mb if command.kind == MAP else self.config.reduce_memory_mb
+                request = self.amrm.add_request(ContainerRequest(
+                    Resource(memory_mb, 1), nodes=command.hosts, relax_locality=True, priority=command.priority))
+                self._requests[command.attempt_id] = request
+                self._request_attempts[request.allocation_request_id] = command.attempt_id
+            case CancelRequest():
+                self._cancel_request(command.attempt_id)
+            case LaunchAttempt():
+                container = self._containers[command.container_id]
+                self.nm.start_container(container, self.task_launch_context(command.attempt_id))
+            case ReleaseContainer():
+                self._containers.pop(command.container_id, None)
+                self.amrm.release(command.container_id)
+            case StopContainer():
+                container = self._containers.get(command.container_id)
+                if container is not None:
+                    try:
+                        self.nm.stop_container(container)
+                    except EmrlabError as error:  # its node may be gone; YARN cleans up then
+                        logger.info("could not stop %s: %s", command.container_id, error.message)
+            case CommitStep():
+                FileOutputCommitter(self.fs, self._plans[command.step_index].output_dir).commit_job()
+                self.handle(StepCommitted(command.step_index))
+            case FinishJob():
+                self._finish(command)
+            case _:
+                raise AssertionError(f"unknown command {command!r}")
+
+    def _cancel_request(self, attempt_id: str) -> None:
+        """The attempt no longer needs its request. YARN pairs a container with the request it
+        satisfied, but the machine may give it to another attempt of the same priority (one on
+        the container's node): then that attempt's still-pending request goes to the orphan."""
+        request = self._requests.pop(attempt_id, None)
+        if request is None:
+            return
+        with self._lock:
+            self._orphans = [orphan for orphan in self._orphans
+                             if self.machine.attempts[orphan].state is AttemptState.UNASSIGNED]
+            orphan = self._orphans.pop(0) if self._orphans else None
+        if orphan is not None:
+            self._requests[orphan] = request
+            self._request_attempts[request.allocation_request_id] = orphan
+        else:
+            self._request_attempts.pop(request.allocation_request_id, None)
+            self.amrm.remove_request(request)
+
+    def _plan(self, step_index: int) -> None:
+        plan = plan_step(self.job, self._spec(), step_index, self.fs, self.description.staging_dir)
+        splits = compute_splits(self.fs, list(plan.input_paths), plan.properties, splittable=step_index == 0)
+        FileOutputCommitter(self.fs, plan.output_dir).setup_job()
+        with self._lock:
+            self._plans[step_index], self._splits[step_index] = plan, splits
+        logger.info("%s step %d: %d maps, %d reduces, output %s", self.job_id, step_index, len(splits),
+                    plan.num_reduces, plan.output_dir)
+        self.handle(StepPlanned(step_index, tuple(tuple(split.hosts) for split in splits), plan.num_reduces))
+
+    def _finish(self, command: FinishJob) -> None:
+        if command.state is not JobState.SUCCEEDED:
+            for plan in self._plans.values():
+                try:
+                    FileOutputCommitter(self.fs, plan.output_dir).abort_job()
+                except EmrlabError as error:
+                    logger.warning("could not clean up %s: %s", plan.output_dir, error.message)
+        with self._lock:
+            summary = job_summary(self.machine, self.description.name, self.description.user)
+        try:
+            logger.info("history written to %s", write_history(self.hdfs_client, summary))
+        except EmrlabError as error:
+            logger.error("could not write the job history: %s", error.message)
+        time.sleep(LINGER_S)
+        try:
+            self.fs.delete(self.description.staging_dir, recursive=True)
+        except EmrlabError as error:
+            logger.warning("could not delete the staging dir: %s", error.message)
+        self.final_state = command.state

@@ -1,0 +1,92 @@
+"""The AM's gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients).
+
+Thin translators: a request becomes an event for the job state machine (run
+under the AM's lock by `MRAppMaster.handle`), and the answer is read back from
+the machine. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from emrlab_common.errors import NotFound
+from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
+from emrlab_common.rpc import servicer_method
+from mapreduce.appmaster.records import (
+    AttemptFailed,
+    AttemptStarted,
+    AttemptStatus,
+    AttemptSucceeded,
+    CommitRequested,
+    FetchFailed,
+    KillJob,
+)
+
+
+class TaskUmbilicalServicer(mapreduce_pb2_grpc.TaskUmbilicalServicer):
+    def __init__(self, master):
+        self.master = master  # mapreduce.appmaster.master.MRAppMaster
+
+    @servicer_method
+    def GetTask(self, request, context):
+        attempt_id, attempt_bytes, map_count = self.master.task_for_container(request.container_id)
+        self.master.handle(AttemptStarted(attempt_id))
+        return mapreduce_pb2.GetTaskResponse(attempt=attempt_bytes, attempt_id=attempt_id, map_count=map_count,
+                                             report_interval_s=self.master.config.task_report_interval_s)
+
+    @servicer_method
+    def StatusUpdate(self, request, context):
+        self.master.handle(AttemptStatus(request.attempt_id, request.progress, request.status,
+                                         self.master.decode_counters(request.counters), request.progressed))
+        return mapreduce_pb2.StatusUpdateResponse(stop=self.master.attempt_should_stop(request.attempt_id))
+
+    @servicer_method
+    def CanCommit(self, request, context):
+        self.master.handle(CommitRequested(request.attempt_id))
+        return mapreduce_pb2.CanCommitResponse(can_commit=self.master.commit_granted(request.attempt_id))
+
+    @servicer_method
+    def Done(self, request, context):
+        self.master.handle(AttemptSucceeded(request.attempt_id, self.master.decode_counters(request.counters)))
+        return mapreduce_pb2.DoneResponse()
+
+    @servicer_method
+    def Failed(self, request, context):
+        diagnostics = request.diagnostics
+        if request.stderr_tail.strip():
+            diagnostics += f"\n--- last lines of stderr ---\n{request.stderr_tail.rstrip()}"
+        self.master.handle(AttemptFailed(request.attempt_id, diagnostics, self.master.decode_counters(request.counters)))
+        return mapreduce_pb2.FailedResponse()
+
+    @servicer_method
+    def GetMapCompletionEvents(self, request, context):
+        events, stop = self.master.map_completion_events(request.attempt_id, request.from_event_index,
+                                                         request.events_max or 1000)
+        return mapreduce_pb2.GetMapCompletionEventsResponse(stop=stop, events=[
+            mapreduce_pb2.MapCompletionEvent(event_index=event.event_index, map_index=event.map_index,
+                                             attempt_id=event.attempt_id, status=event.status,
+                                             shuffle_address=event.shuffle_address)
+            for event in events])
+
+    @servicer_method
+    def ReportFetchFailure(self, request, context):
+        self.master.handle(FetchFailed(request.reduce_attempt_id, request.map_attempt_id))
+        return mapreduce_pb2.ReportFetchFailureResponse()
+
+
+class MRClientServicer(mapreduce_pb2_grpc.MRClientProtocolServicer):
+    def __init__(self, master):
+        self.master = master
+
+    def _check(self, job_id: str) -> None:
+        if job_id and job_id != self.master.job_id:
+            raise NotFound(f"this ApplicationMaster runs {self.master.job_id}, not {job_id}")
+
+    @servicer_method
+    def GetJobReport(self, request, context):
+        self._check(request.job_id)
+        return self.master.job_report(include_attempts=request.include_attempts)
+
+    @servicer_method
+    def KillJob(self, request, context):
+        self._check(request.job_id)
+        self.master.handle(KillJob())
+        return mapreduce_pb2.KillJobResponse()

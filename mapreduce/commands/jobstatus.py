@@ -1,0 +1,142 @@
+"""`emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID`, as `mapred job` has them.
+
+A running job is asked through its ApplicationMaster (found in YARN's
+application report); a finished one is read from its history file in HDFS.
+
+Examples:
+  emrlab job -list
+  emrlab job -status job_1700000000000_0001
+  emrlab job -history job_1700000000000_0001
+"""
+
+from __future__ import annotations
+
+import time
+
+from emrlab_common.command import CommandContext
+from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument
+from mapreduce.appmaster.description import APPLICATION_TYPE
+from mapreduce.appmaster.history import read_history, summary_from_report
+from mapreduce.appmaster.records import application_id_for, is_job_id, job_id_for
+from mapreduce.counters import Counters
+from mapreduce.runners.cluster import am_report, kill_job
+
+FINAL_STATES = ("SUCCEEDED", "FAILED", "KILLED")
+
+
+def _job_id(argv: list[str], flag: str) -> str:
+    if len(argv) != 1 or argv[0].startswith("-"):
+        raise InvalidArgument(f"usage: emrlab job {flag} JOB_ID")
+    if not is_job_id(argv[0]):
+        raise InvalidArgument(f"invalid job id {argv[0]!r} (expected job_<timestamp>_<number>)")
+    return argv[0]
+
+
+def _clients(context: CommandContext):
+    from hdfs import Client
+    from yarn.client import YarnClient
+
+    return Client.for_cluster(context.cluster_dir), YarnClient.for_cluster(context.cluster_dir)
+
+
+def job_summary(hdfs, yarn, job_id: str) -> dict:
+    """The live report from the AM if the job runs, else its history."""
+    from yarn.records import ApplicationState
+
+    try:
+        report = yarn.application_report(application_id_for(job_id))
+    except EmrlabError:
+        report = None
+    if report is not None and not report.state.is_final and report.am_address:
+        try:
+            return summary_from_report(am_report(report.am_address, job_id, include_attempts=True))
+        except EmrlabError:
+            pass
+    if report is not None and report.state in (ApplicationState.NEW, ApplicationState.SUBMITTED,
+                                               ApplicationState.ACCEPTED, ApplicationState.RUNNING):
+        return {"job_id": job_id, "name": report.name, "user": report.user, "state": "PREP",
+                "map_progress": 0.0, "reduce_progress": 0.0, "counters": {}, "attempts": [], "diagnostics": ""}
+    return read_history(hdfs, job_id)
+
+
+def list_main(argv: list[str], context: CommandContext) -> int:
+    from yarn.records import ApplicationState
+
+    hdfs, yarn = _clients(context)
+    with hdfs, yarn:
+        active = (ApplicationState.NEW, ApplicationState.SUBMITTED, ApplicationState.ACCEPTED,
+                  ApplicationState.RUNNING)
+        reports = [report for report in yarn.applications(states=active)
+                   if report.application_type == APPLICATION_TYPE]
+    print(f"Total jobs:{len(reports)}")
+    print(f"{'JobId':<34} {'State':<9} {'StartTime':<20} {'UserName':<10} {'Queue':<10} {'UsedMem':>8}  AM info")
+    for report in reports:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.start_time_ms / 1000))
+        print(f"{job_id_for(report.application_id):<34} {report.state.value:<9} {started:<20} {report.user:<10} "
+              f"{report.queue:<10} {report.used.memory_mb:>6}M  {report.am_address or '-'}")
+    return 0
+
+
+def status_main(argv: list[str], context: CommandContext) -> int:
+    job_id = _job_id(argv, "-status")
+    hdfs, yarn = _clients(context)
+    with hdfs, yarn:
+        summary = job_summary(hdfs, yarn, job_id)
+    attempts = summary.get("attempts", [])
+    print(f"Job: {job_id}")
+    print(f"Job name: {summary.get('name', '')}")
+    print(f"User: {summary.get('user', '')}")
+    print(f"Number of maps: {len({(a['step_index'], a['task_index']) for a in attempts if a['kind'] == 'map'})}")
+    print(f"Number of reduces: {len({(a['step_index'], a['task_index']) for a in attempts if a['kind'] == 'reduce'})}")
+    print(f"map() completion: {summary.get('map_progress', 0.0):.2f}")
+    print(f"reduce() completion: {summary.get('reduce_progress', 0.0):.2f}")
+    print(f"Job state: {summary['state']}")
+    if summary.get("diagnostics"):
+        print(f"reason for failure: {summary['diagnostics']}")
+    print(Counters(summary.get("counters", {})).format())
+    return 0
+
+
+def kill_main(argv: list[str], context: CommandContext) -> int:
+    job_id = _job_id(argv, "-kill")
+    hdfs, yarn = _clients(context)
+    with hdfs, yarn:
+        report = yarn.application_report(application_id_for(job_id))
+        if report.state.is_final:
+            raise FailedPrecondition(f"job {job_id} has already finished ({report.final_status.value})")
+        kill_job(yarn, report.application_id, job_id)
+    print(f"Killed job {job_id}")
+    return 0
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) if seconds else "-"
+
+
+def history_main(argv: list[str], context: CommandContext) -> int:
+    job_id = _job_id(argv, "-history")
+    hdfs, yarn = _clients(context)
+    with hdfs, yarn:
+        summary = read_history(hdfs, job_id)
+    started, finished = summary.get("start_time_s", 0.0), summary.get("finish_time_s", 0.0)
+    print(f"Hadoop job: {job_id}")
+    print(f"Job name: {summary['name']}   User: {summary['user']}   Status: {summary['state']}")
+    print(f"Submitted at: {_clock(started)}   Finished at: {_clock(finished)}   "
+          f"({finished - started:.1f}s)" if finished else "")
+    if summary.get("diagnostics"):
+        print(f"Diagnostics: {summary['diagnostics']}")
+    print(Counters(summary.get("counters", {})).format())
+    print()
+    print(f"{'Task attempt':<46} {'State':<10} {'Node':<8} {'Start':<9} {'Finish':<9} {'Time':>7}  Note")
+    for attempt in summary.get("attempts", []):
+        duration = (f"{attempt['finish_time_s'] - attempt['start_time_s']:.1f}s"
+                    if attempt["finish_time_s"] and attempt["start_time_s"] else "-")
+        note = (attempt.get("diagnostics") or attempt.get("locality") or "").splitlines()
+        print(f"{attempt['attempt_id']:<46} {attempt['state']:<10} {attempt['node_id'] or '-':<8} "
+              f"{_clock(attempt['start_time_s']):<9} {_clock(attempt['finish_time_s']):<9} {duration:>7}  "
+              f"{note[0] if note else ''}")
+    return 0
+
+
+# `emrlab job` subcommands this module adds (mapreduce.commands.job.SUBCOMMANDS)
+SUBCOMMANDS = {"-list": list_main, "-status": status_main, "-kill": kill_main, "-history": history_main}

@@ -1,0 +1,197 @@
+"""The `cluster` runner: the job runs on YARN and HDFS, as `hadoop jar` would run it.
+
+    emrlab job run wordcount.py -r cluster hdfs:///in -o hdfs:///out --reducers 4
+
+What the client does (Hadoop's JobSubmitter and Job.monitorAndPrintJob):
+1. finds the cluster (--dir, $EMRLAB_CLUSTER, ~/.emrlab/cluster), checks that
+   the input exists and the output does not, and that the job loads;
+2. stages the job in HDFS under /tmp/hadoop-yarn/staging/<user>/.staging/<job id>/:
+   its code (the job file) and `job.json` (inputs, output, arguments, -D);
+3. submits the MapReduce ApplicationMaster as a YARN application and follows
+   it: ` map X% reduce Y%` from the AM while it runs;
+4. at the end reads the job history from HDFS: counters on success, the
+   failing attempt's error and stderr tail on failure. Ctrl-C kills the job.
+
+Paths without a scheme are HDFS paths here (HDFS is the cluster's default
+file system, as on EMR); relative ones are under /user/<user>.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from emrlab_common import rpc
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.config import load, parse_milliseconds, setting
+from emrlab_common.errors import AlreadyExists, EmrlabError, NotFound
+from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
+from mapreduce.appmaster.history import read_history
+from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
+from mapreduce.counters import Counters
+from mapreduce.errors import JobFailed, JobKilled
+from mapreduce.monitor import JobMonitor
+from mapreduce.runners.plan import client_job
+from mapreduce.runners.spec import JobResult, JobSpec
+
+AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
+JOB_FILE = "job.py"
+HISTORY_POLL_S = 0.2
+AM_CALL_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    poll_interval_s: float = setting(
+        "mapreduce.client.progressmonitor.pollinterval", 1.0, parse_milliseconds,
+        "How often the client asks the AM for the job's progress.")
+
+
+class ClusterRunner:
+    name = "cluster"
+
+    def run(self, spec: JobSpec, monitor: JobMonitor | None = None) -> JobResult:
+        from hdfs import Client
+        from yarn.client import YarnClient
+
+        monitor = monitor or JobMonitor()
+        cluster_dir = ClusterDir.resolve(spec.cluster_dir)
+        properties = cluster_dir.properties()
+        properties.update(spec.properties)
+        started = time.monotonic()
+        with Client.for_cluster(cluster_dir) as hdfs, YarnClient.for_cluster(cluster_dir) as yarn:
+            output_dir = hdfs.resolve(spec.output_dir)
+            input_paths = tuple(hdfs.resolve(path) for path in spec.input_paths)
+            check_paths(hdfs, input_paths, output_dir)
+            job = client_job(spec)
+            application_id = yarn.new_application()
+            job_id = job_id_for(application_id)
+            description = stage(hdfs, spec, job_id, input_paths, output_dir)
+            submit(yarn, description, properties, spec.job_name or type(job).__name__)
+            monitor.info(f"Submitted application {application_id}")
+            monitor.job_started(job_id)
+            try:
+                follow(yarn, application_id, job_id, monitor, load(ClientConfig, properties).poll_interval_s)
+            except KeyboardInterrupt:
+                kill_job(yarn, application_id, job_id)
+                monitor.info(f"Killed job {job_id}")
+                raise
+            summary = wait_for_history(hdfs, yarn, application_id, job_id)
+        job_ids = tuple(step_job_id(job_id, index) for index in range(summary.get("step_count", 1)))
+        counters = Counters(summary.get("counters", {}))
+        if summary.get("state") == "SUCCEEDED":
+            monitor.job_succeeded(job_id, counters)
+            return JobResult(job_ids, spec.output_dir, counters, elapsed_s=time.monotonic() - started)
+        message = summary.get("diagnostics") or "the job did not succeed"
+        monitor.job_failed(job_id, message, counters)
+        if summary.get("state") == "KILLED":
+            raise JobKilled(f"Job {job_id} was killed: {message}")
+        raise JobFailed(f"Job {job_id} failed: {message}")
+
+
+def check_paths(hdfs, input_paths: tuple[str, ...], output_dir: str) -> None:
+    for path in input_paths:
+        if not hdfs.exists(path):
+            raise NotFound(f"Input path does not exist: hdfs://{path}")
+    if hdfs.exists(output_dir):
+        raise AlreadyExists(f"Output directory hdfs://{output_dir} already exists")
+
+
+def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output_dir: str) -> JobDescription:
+    """Copy the job's code and description into its staging dir; returns the description."""
+    directory = staging_dir(hdfs.user, job_id)
+    hdfs.mkdirs(directory, permission=0o700)
+    location, separator, class_name = spec.job_reference.rpartition(":")
+    local_resources = {}
+    job_reference = spec.job_reference
+    if location.endswith(".py"):
+        if not os.path.isfile(location):
+            raise NotFound(f"job file {location} does not exist")
+        hdfs.upload(location, f"{directory}/{JOB_FILE}")
+        local_resources[JOB_FILE] = f"hdfs://{directory}/{JOB_FILE}"
+        job_reference = f"{JOB_FILE}{separator}{class_name}"
+    description = JobDescription(
+        job_id=job_id, name=spec.job_name, user=hdfs.user, job_reference=job_reference, input_paths=input_paths,
+        output_dir=output_dir, staging_dir=directory, job_arguments=tuple(spec.job_arguments),
+        properties=dict(spec.properties), local_resources=local_resources)
+    hdfs.write_bytes(f"{directory}/{DESCRIPTION_FILE}", description.to_json().encode())
+    return description
+
+
+def submit(yarn, description: JobDescription, properties: dict, name: str) -> None:
+    from yarn.records import ApplicationSubmissionContext, ContainerLaunchContext, Resource
+
+    config = load(AppMasterConfig, properties)
+    resources = dict(description.local_resources)
+    resources[DESCRIPTION_FILE] = f"hdfs://{description.staging_dir}/{DESCRIPTION_FILE}"
+    am_container = ContainerLaunchContext(commands=[AM_COMMAND], local_resources=resources)
+    yarn.submit_application(ApplicationSubmissionContext(
+        application_id=application_id_for(description.job_id), name=name, am_container=am_container,
+        resource=Resource(config.am_memory_mb, 1), queue=config.queue, application_type=APPLICATION_TYPE,
+        max_app_attempts=1))
+
+
+def am_report(address: str, job_id: str, include_attempts: bool = False) -> mapreduce_pb2.GetJobReportResponse:
+    channel = rpc.connect(address)
+    try:
+        stub = mapreduce_pb2_grpc.MRClientProtocolStub(channel)
+        return rpc.call(stub.GetJobReport, mapreduce_pb2.GetJobReportRequest(
+            job_id=job_id, include_attempts=include_attempts), timeout_s=AM_CALL_TIMEOUT_S,
+            peer=f"the ApplicationMaster of {job_id}")
+    finally:
+        channel.close()
+
+
+def follow(yarn, application_id: str, job_id: str, monitor: JobMonitor, poll_interval_s: float) -> None:
+    """Print progress until the application ends."""
+    while True:
+        report = yarn.application_report(application_id)
+        if report.state.is_final:
+            return
+        if report.am_address:
+            try:
+                job_report = am_report(report.am_address, job_id)
+                monitor.progress(job_report.map_progress, job_report.reduce_progress)
+                if job_report.state in ("SUCCEEDED", "FAILED", "KILLED"):
+                    return
+            except EmrlabError:
+                pass  # the AM is starting or finishing; YARN's report decides
+        time.sleep(poll_interval_s)
+
+
+def kill_job(yarn, application_id: str, job_id: str) -> None:
+    """Ask the AM to kill the job (it then records the history); else kill the application."""
+    report = yarn.application_report(application_id)
+    if report.state.is_final:
+        return
+    if report.am_address:
+        channel = rpc.connect(report.am_address)
+        try:
+            stub = mapreduce_pb2_grpc.MRClientProtocolStub(channel)
+            rpc.call(stub.KillJob, mapreduce_pb2.KillJobRequest(job_id=job_id), timeout_s=AM_CALL_TIMEOUT_S)
+            return
+        except EmrlabError:
+            pass
+        finally:
+            channel.close()
+    yarn.kill_application(application_id, f"Kill job {job_id} received from the client")
+
+
+def wait_for_history(hdfs, yarn, application_id: str, job_id: str) -> dict:
+    """The job's history once the AM wrote it; YARN's diagnostics if the AM ended without it."""
+    while True:
+        try:
+            return read_history(hdfs, job_id)
+        except NotFound:
+            report = yarn.application_report(application_id)
+            if report.state.is_final:
+                try:
+                    return read_history(hdfs, job_id)
+                except NotFound:
+                    killed = report.final_status.value == "KILLED"
+                    return {"state": "KILLED" if killed else "FAILED", "counters": {}, "diagnostics":
+                            report.diagnostics or f"application {application_id} ended {report.state.value}"}
+            time.sleep(HISTORY_POLL_S)

@@ -1,0 +1,183 @@
+"""The task container's entry point (Hadoop's YarnChild): `python -m mapreduce.yarnchild`.
+
+The AM launches one container per task attempt with this command. The task
+
+1. pulls its attempt from the AM (the container id is in its environment);
+2. runs it with the engine (`run_map_attempt` / `run_reduce_attempt`) on HDFS,
+   with reads short-circuited when a block is on this node; a reducer's input
+   comes through the shuffle (`ShuffleFetcher`);
+3. reports progress, status and counters about once a second from a
+   heartbeat thread; when the AM answers "stop", it exits at once;
+4. commits its output only if the AM says it may (the commit protocol), then
+   reports done; on any error it reports failed with the traceback and the
+   tail of its stderr, and exits non-zero.
+
+A map's output stays on this node in the application's local dir, where the
+NodeManager's shuffle service serves it after this process has exited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from emrlab_common.config import load
+from emrlab_common.errors import EmrlabError
+from mapreduce.counters import Counters
+from mapreduce.output import FileOutputCommitter
+from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleFetcher
+from mapreduce.shuffle.mapoutput import map_output_dir
+from mapreduce.task import TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.umbilical import AM_ADDRESS_VARIABLE, Umbilical
+
+logger = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+EXIT_STOPPED = 143  # as if killed by SIGTERM: the AM already counts the attempt as failed or killed
+STDERR_TAIL_LINES = 40
+STDERR_TAIL_BYTES_MAX = 16 << 10
+COMMIT_WAIT_S = 300.0
+COPY_PHASE_END = 0.33  # a reduce attempt's progress: copy to 1/3, then merge, then reduce (as Hadoop)
+
+
+class HeartbeatReporter:
+    """The engine's TaskReporter: keeps the latest report; a thread sends it to the AM."""
+
+    def __init__(self, umbilical: Umbilical, attempt_id: str, interval_s: float):
+        self.umbilical = umbilical
+        self.attempt_id = attempt_id
+        self.interval_s = interval_s
+        self.progress = 0.0
+        self.status = ""
+        self.counters = Counters()
+        self.progress_source = None  # a ShuffleFetcher during a reducer's copy phase
+        self._last_sent: tuple[float, str] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def report(self, progress: float, status: str, counters: Counters) -> None:
+        self.progress, self.status, self.counters = progress, status, counters
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def send(self) -> bool:
+        """One status update; True when the AM says this attempt must stop."""
+        progress, status = self.progress, self.status
+        copying = self.progress_source is not None and progress < COPY_PHASE_END
+        if copying:
+            # Waiting for maps is progress, as Hadoop's shuffle reports it while it waits.
+            fetcher = self.progress_source
+            progress = COPY_PHASE_END * fetcher.progress
+            status = f"reduce > copy ({fetcher.copied} of {fetcher.map_count} maps)"
+        progressed = copying or (progress, status) != self._last_sent
+        self._last_sent = (progress, status)
+        return self.umbilical.status_update(self.attempt_id, progress, status, self.counters.to_wire(), progressed)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                stop = self.send()
+            except EmrlabError as error:
+                logger.warning("status update failed: %s", error.message)
+                continue
+            if stop:
+                logger.warning("%s: the ApplicationMaster says stop; exiting", self.attempt_id)
+                os._exit(EXIT_STOPPED)
+
+
+def stderr_tail() -> str:
+    """The last lines this container wrote to stderr (the NM sends it to <log dir>/stderr)."""
+    sys.stderr.flush()
+    for log_dir in os.environ.get("LOG_DIRS", "").split(","):
+        path = Path(log_dir) / "stderr"
+        if log_dir and path.is_file():
+            with open(path, "rb") as file:
+                file.seek(max(0, path.stat().st_size - STDERR_TAIL_BYTES_MAX))
+                lines = file.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-STDERR_TAIL_LINES:])
+    return ""
+
+
+def application_dir() -> Path:
+    """This application's local dir on this node, kept until the application ends
+    (the NodeManager's layout: <local dir>/usercache/<user>/appcache/<application id>)."""
+    local_dir = Path(os.environ["LOCAL_DIRS"].split(",")[0])
+    return local_dir / "usercache" / os.environ["USER"] / "appcache" / os.environ["APPLICATION_ID"]
+
+
+def run(umbilical: Umbilical, container_id: str) -> int:
+    from hdfs import Client
+    from mapreduce.fs import HdfsFileSystem
+
+    response = umbilical.get_task(container_id)
+    attempt = TaskAttempt.from_wire(response.attempt)
+    attempt = replace(attempt, local_dir=str(map_output_dir(application_dir(), attempt.attempt_id)))
+    reporter = HeartbeatReporter(umbilical, attempt.attempt_id, response.report_interval_s or 1.0)
+    logger.info("running %s on %s", attempt.attempt_id, os.environ.get("EMRLAB_NODE_ID", "?"))
+    client = Client.for_cluster(os.environ.get("EMRLAB_CLUSTER"), user=os.environ.get("USER"))
+    fs = HdfsFileSystem(client)
+    reporter.start()
+    try:
+        if attempt.is_map:
+            result = run_map_attempt(attempt, fs, reporter)
+        else:
+            fetcher = ShuffleFetcher(umbilical, attempt.attempt_id, attempt.job_id, response.map_count,
+                                     Path(attempt.local_dir) / "shuffle", load(ShuffleConfig, attempt.properties))
+            reporter.progress_source = fetcher
+            result = run_reduce_attempt(attempt, fs, fetcher, reporter)
+        reporter.report(1.0, "committing", result.counters)
+        if not attempt.is_map or attempt.num_reduces == 0:
+            wait_for_commit(umbilical, reporter, attempt.attempt_id)
+            FileOutputCommitter(fs, attempt.output_dir).commit_task(attempt)
+        reporter.close()
+        umbilical.done(attempt.attempt_id, result.counters.to_wire(), result.map_output_path or "")
+        return 0
+    except BaseException as error:
+        reporter.close()
+        diagnostics = (error.message if isinstance(error, EmrlabError)
+                       else "".join(traceback.format_exception(error)).rstrip())
+        print(diagnostics, file=sys.stderr)
+        umbilical.failed(attempt.attempt_id, diagnostics, stderr_tail(), reporter.counters.to_wire())
+        return EXIT_FAILED
+    finally:
+        client.close()
+
+
+def wait_for_commit(umbilical: Umbilical, reporter: HeartbeatReporter, attempt_id: str) -> None:
+    """Ask until the AM lets this attempt commit; exit if it says stop instead."""
+    deadline = time.monotonic() + COMMIT_WAIT_S
+    while not umbilical.can_commit(attempt_id):
+        if reporter.send() or time.monotonic() > deadline:
+            logger.warning("%s may not commit; exiting", attempt_id)
+            os._exit(EXIT_STOPPED)
+        time.sleep(reporter.interval_s)
+
+
+def configure_logging() -> None:
+    """Logs go to <log dir>/syslog, as Hadoop's containers do; stderr keeps the user's own output."""
+    log_dir = os.environ.get("LOG_DIRS", "").split(",")[0]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        filename=os.path.join(log_dir, "syslog") if log_dir else None)
+
+
+def main() -> int:
+    configure_logging()
+    umbilical = Umbilical(os.environ[AM_ADDRESS_VARIABLE])
+    try:
+        return run(umbilical, os.environ["CONTAINER_ID"])
+    finally:
+        umbilical.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
