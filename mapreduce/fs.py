@@ -58,6 +58,7 @@ class FileSystem(Protocol):
     def rename(self, source: str, destination: str) -> None: ...
     def block_locations(self, path: str) -> list[BlockLocation]: ...
     def join(self, directory: str, name: str) -> str: ...
+    def close(self) -> None: ...
 
 
 def strip_file_scheme(path: str) -> str:
@@ -133,6 +134,9 @@ class LocalFileSystem:
     def join(self, directory: str, name: str) -> str:
         return os.path.join(strip_file_scheme(directory), name)
 
+    def close(self) -> None:
+        pass
+
 
 class HdfsFileSystem:
     """HDFS through `hdfs.Client`; paths are hdfs:///a/b or absolute /a/b."""
@@ -180,14 +184,23 @@ class HdfsFileSystem:
     def join(self, directory: str, name: str) -> str:
         return directory.rstrip("/") + "/" + name
 
+    def close(self) -> None:
+        self.client.close()
+
 
 def _from_hdfs(status) -> PathStatus:
-    return PathStatus(status.path, status.is_directory, status.length_bytes, status.block_size_bytes,
+    # As a URI, so that whoever gets this path (a split, in another process) knows it is in HDFS.
+    return PathStatus("hdfs://" + status.path, status.is_directory, status.length_bytes, status.block_size_bytes,
                       status.modification_time_ms)
 
 
 def is_hdfs(uri: str) -> bool:
     return uri.startswith(HDFS_SCHEME)
+
+
+def same_kind(fs, uri: str) -> bool:
+    """Whether `fs` is the file system `uri` lives in."""
+    return (fs.name == "HDFS") == is_hdfs(uri)
 
 
 def filesystem_for(uri: str, cluster_dir=None, properties: dict[str, str] | None = None) -> FileSystem:

@@ -35,6 +35,7 @@ import msgpack
 from emrlab_common.config import MiB, parse_float, parse_int
 from mapreduce import counters as names
 from mapreduce.counters import Counters
+from mapreduce.fs import filesystem_for, same_kind
 from mapreduce.keys import decode_key
 from mapreduce.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.merger import BoundedMerger, MergeSettings
@@ -50,6 +51,8 @@ OUTPUT_FORMAT_KEY = "emrlab.output.format"
 TEXT_FORMAT = "text"
 RECORDS_FORMAT = "msgpack"
 WRITE_BATCH_RECORDS = 4096
+# Where a task finds HDFS when its input and output are on different file systems.
+CLUSTER_DIR_KEY = "emrlab.cluster.dir"
 
 
 class TaskReporter(Protocol):
@@ -255,9 +258,11 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
     started = time.process_time()
 
     if step.map_only:
-        committer = FileOutputCommitter(fs, attempt.output_dir)
-        path = fs.join(committer.task_attempt_dir(attempt), part_file_name("map", attempt.task_index))
-        writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
+        output_fs = fs if same_kind(fs, attempt.output_dir) else filesystem_for(
+            attempt.output_dir, properties.get(CLUSTER_DIR_KEY))
+        committer = FileOutputCommitter(output_fs, attempt.output_dir)
+        path = output_fs.join(committer.task_attempt_dir(attempt), part_file_name("map", attempt.task_index))
+        writer = OutputWriter(output_fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
                               names.MAP_OUTPUT_RECORDS)
         try:
             writer.write_all(pair for batch in phases.map(read(fs, attempt.split, context))

@@ -118,3 +118,9 @@ def test_an_unorderable_key_is_named_in_the_failure(tmp_path, corpus):
     with pytest.raises(JobFailed, match="NaN"):
         run_job(job("UnorderableKeys"), corpus, tmp_path / "out", runner="local",
                 properties={"mapreduce.map.maxattempts": "1"})
+
+
+def test_an_attempt_without_progress_is_killed_after_the_task_timeout(tmp_path, corpus):
+    with pytest.raises(JobFailed, match="timeout"):
+        run_job(job("StuckMapper"), corpus, tmp_path / "out", runner="local",
+                properties={"mapreduce.task.timeout": "1000", "mapreduce.map.maxattempts": "1"})

@@ -20,18 +20,20 @@ from dataclasses import dataclass
 from mapreduce import counters as names
 from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed
-from mapreduce.fs import filesystem_for
+from emrlab_common.clusterdir import ClusterDir
+from mapreduce.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.monitor import JobMonitor
 from mapreduce.output import FileOutputCommitter
-from mapreduce.runners.plan import StepPlan, check_output_absent, client_job, plan_step
+from mapreduce.runners.plan import StepPlan, check_output_absent, client_job, plan_step, scratch_uri
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.segments import Segment, read_index
 from mapreduce.splits import compute_splits, input_files
-from mapreduce.task import AttemptResult, TaskAttempt
+from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt
 
 # At least two maps and two reducers by default, so that a job that only works with one
 # (a global count kept in a mapper, an assumption about which reducer sees what) fails early.
 LOCAL_DEFAULTS = {"mapreduce.job.reduces": "2", "mapreduce.job.maps": "2"}
+
 
 
 @dataclass(frozen=True)
@@ -68,36 +70,48 @@ class LocalEngine:
         raise NotImplementedError
 
     def run(self, spec: JobSpec, monitor: JobMonitor | None = None) -> JobResult:
-        monitor = monitor or JobMonitor()
-        started = time.monotonic()
         fs = filesystem_for(spec.output_dir, spec.cluster_dir)
+        input_fs = fs if same_kind(fs, spec.input_paths[0]) else filesystem_for(spec.input_paths[0], spec.cluster_dir)
+        try:
+            return self._run_job(spec, monitor or JobMonitor(), input_fs, fs)
+        finally:
+            fs.close()
+            if input_fs is not fs:
+                input_fs.close()
+
+    def _run_job(self, spec: JobSpec, monitor: JobMonitor, input_fs, fs) -> JobResult:
+        started = time.monotonic()
         job = client_job(spec)
         check_output_absent(fs, spec.output_dir)
-        input_files(filesystem_for(spec.input_paths[0], spec.cluster_dir), list(spec.input_paths))
+        input_files(input_fs, list(spec.input_paths))
+        defaults = dict(LOCAL_DEFAULTS)
+        if any(is_hdfs(path) for path in (spec.output_dir, *spec.input_paths)):
+            defaults[CLUSTER_DIR_KEY] = str(ClusterDir.resolve(spec.cluster_dir).root)
         scratch_dir = tempfile.mkdtemp(prefix="emrlab-job-")
         token = f"{int(time.time())}{secrets.randbelow(1000):03d}"
         job_ids, step_counters = [], []
         try:
             for step_index in range(len(job.steps())):
-                plan = plan_step(job, spec, step_index, fs, scratch_dir, LOCAL_DEFAULTS)
+                plan = plan_step(job, spec, step_index, fs, scratch_dir, defaults)
                 job_id = f"job_{self.name}{token}_{step_index + 1:04d}"
                 job_ids.append(job_id)
                 monitor.job_started(job_id)
-                step_counters.append(self._run_step(spec, plan, job_id, fs, scratch_dir, monitor))
+                step_input_fs = input_fs if step_index == 0 else fs
+                step_counters.append(self._run_step(spec, plan, job_id, step_input_fs, fs, scratch_dir, monitor))
                 monitor.job_succeeded(job_id, step_counters[-1])
         except JobFailed as error:
             monitor.job_failed(job_ids[-1] if job_ids else "job", error.message)
             raise
         finally:
+            fs.delete(scratch_uri(fs, scratch_dir), recursive=True)  # intermediate outputs, perhaps in HDFS
             shutil.rmtree(scratch_dir, ignore_errors=True)
         total = Counters()
         for counters in step_counters:
             total.add(counters)
         return JobResult(tuple(job_ids), spec.output_dir, total, tuple(step_counters), time.monotonic() - started)
 
-    def _run_step(self, spec: JobSpec, plan: StepPlan, job_id: str, fs, scratch_dir: str,
+    def _run_step(self, spec: JobSpec, plan: StepPlan, job_id: str, input_fs, fs, scratch_dir: str,
                   monitor: JobMonitor) -> Counters:
-        input_fs = filesystem_for(plan.input_paths[0], spec.cluster_dir) if plan.step_index == 0 else fs
         splits = compute_splits(input_fs, list(plan.input_paths), plan.properties, splittable=plan.step_index == 0)
         committer = FileOutputCommitter(fs, plan.output_dir)
         committer.setup_job()

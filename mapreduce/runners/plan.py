@@ -61,8 +61,16 @@ def check_output_absent(fs, output_dir: str) -> None:
         raise AlreadyExists(f"Output directory {output_dir} already exists")
 
 
-def intermediate_dir(scratch_dir: str, step_index: int) -> str:
-    return f"{scratch_dir.rstrip('/')}/step-{step_index}-output"
+def scratch_uri(fs, scratch_dir: str) -> str:
+    """The job's scratch directory in the job's output file system, as a URI (so that every
+    process knows which file system it is in)."""
+    prefix = "hdfs://" if fs.name == "HDFS" and not scratch_dir.startswith("hdfs://") else ""
+    return prefix + scratch_dir.rstrip("/")
+
+
+def intermediate_dir(fs, scratch_dir: str, step_index: int) -> str:
+    """Where step `step_index` leaves its output for the next step."""
+    return f"{scratch_uri(fs, scratch_dir)}/step-{step_index}-output"
 
 
 def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict | None = None) -> StepPlan:
@@ -74,12 +82,12 @@ def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict |
     properties.update(spec.properties)
     properties.update({key: str(value) for key, value in step.jobconf.items()})
     num_reduces = 0 if step.map_only else max(1, parse_int(properties.get(REDUCES_KEY, "1")))
-    inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(scratch_dir, step_index - 1),)
+    inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(fs, scratch_dir, step_index - 1),)
     context = StepContext(fs, inputs, num_reduces, dict(properties))
     properties.update({key: str(value) for key, value in job.step_properties(step_index, context).items()})
     properties[REDUCES_KEY] = str(num_reduces)
     properties[INPUT_DIRS_KEY] = ",".join(inputs)
     properties[INPUT_FORMAT_KEY] = TEXT_FORMAT if step_index == 0 else RECORDS_FORMAT
     properties[OUTPUT_FORMAT_KEY] = TEXT_FORMAT if final else RECORDS_FORMAT
-    output_dir = spec.output_dir if final else intermediate_dir(scratch_dir, step_index)
+    output_dir = spec.output_dir if final else intermediate_dir(fs, scratch_dir, step_index)
     return StepPlan(step_index, len(steps), inputs, output_dir, num_reduces, properties)

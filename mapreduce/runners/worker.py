@@ -16,7 +16,7 @@ import msgpack
 
 from mapreduce.counters import Counters
 from mapreduce.fs import filesystem_for
-from mapreduce.task import AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
 
 RESULT_FILE = "result"
 STDOUT_FILE = "stdout"
@@ -47,7 +47,7 @@ def attempt_main(wire: bytes, source, shared_progress) -> None:
     _redirect(2, os.path.join(attempt.local_dir, STDERR_FILE))
     try:
         path = attempt.split.path if attempt.is_map else attempt.output_dir
-        fs = filesystem_for(path)
+        fs = filesystem_for(path, attempt.properties.get(CLUSTER_DIR_KEY))
         reporter = SharedProgressReporter(shared_progress)
         if attempt.is_map:
             result = run_map_attempt(attempt, fs, reporter)

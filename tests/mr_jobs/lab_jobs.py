@@ -146,3 +146,11 @@ class UnorderableKeys(Job):
 
     def reducer(self, key, values):
         yield key, sum(values)
+
+
+class StuckMapper(Job):
+    """Never makes progress: the local runner's task timeout must kill it."""
+
+    def mapper(self, key, line):
+        time.sleep(3600)
+        yield line, 1
