@@ -15,6 +15,7 @@ from emrlab_common.logs import configure_command_logging
 
 # name -> (module with main(argv, context), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("emrlab.commands.demo", "the whole stack in one command: a cluster, HDFS, a word count on YARN"),
     "cluster": ("emrlab.commands.cluster", "start, inspect and stop a cluster: up | down | status"),
     "dfs": ("hdfs.cli.dfs", "file system commands, as `hdfs dfs`: -put, -get, -ls, -cat, -rm, ..."),
     "fsck": ("hdfs.cli.fsck", "check HDFS health: blocks, replicas, corruption"),
