@@ -9,6 +9,7 @@ non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -45,6 +46,13 @@ class CommandContext:
         merged = self.cluster_dir.properties()
         merged.update(self.definitions)
         return merged
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one clear line (through `run_command`), not its own exit."""
+
+    def error(self, message: str):
+        raise InvalidArgument(f"{message} (see --help)")
 
 
 def split_generic_options(argv: list[str]) -> tuple[list[str], CommandContext]:

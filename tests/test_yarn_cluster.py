@@ -80,3 +80,71 @@ def test_killing_an_application_kills_its_container_processes(yarn_cluster):
     wait_until(lambda: not any(process_alive(pid) for pid in pids), what="the containers' processes to be gone")
     wait_until(lambda: not container_pids(yarn_cluster, app_id), what="pid files removed")
     assert all(not os.path.exists(f"/proc/{pid}") or not process_alive(pid) for pid in pids)
+
+
+def test_every_application_master_runs_on_a_core_node(yarn_cluster):
+    client = yarn_cluster.yarn()
+    app_ids = [submit_shell(yarn_cluster, "true", 1) for _ in range(4)]
+    reports = [client.wait_for_application(app_id, timeout_s=60) for app_id in app_ids]
+    assert all(report.final_status is FinalApplicationStatus.SUCCEEDED for report in reports)
+    assert {report.am_node_id for report in reports} <= {"core-1", "core-2"}
+
+
+def test_a_container_over_its_memory_is_killed_with_the_pmem_diagnostic(yarn_cluster):
+    hog = "$EMRLAB_PYTHON -c 'import time; block = bytearray(400 << 20); time.sleep(60)'"
+    app_id = submit_shell(yarn_cluster, hog, 1, container_memory_mb=128)
+    report = yarn_cluster.yarn().wait_for_application(app_id, timeout_s=60)
+    assert report.final_status is FinalApplicationStatus.FAILED
+    assert "exit status -104" in report.diagnostics
+    assert "is running beyond physical memory limits" in report.diagnostics
+    assert "of 128 MB physical memory used. Killing container." in report.diagnostics
+
+
+def test_commands_list_nodes_and_applications_show_status_and_print_logs(yarn_cluster):
+    result = yarn_cluster.emrlab("distributedshell", "--num-containers", "2", "--", "echo shell says $CONTAINER_ID",
+                                 check=True)
+    output = result.stdout.decode()
+    assert "Application completed successfully" in output and output.count("shell says container_") == 2
+    app_id = next(word for word in output.split() if word.startswith("application_"))
+    nodes = yarn_cluster.emrlab("node", "-list", check=True).stdout.decode().splitlines()
+    assert nodes[0] == "Total Nodes:3" and nodes[1].split() == [
+        "Node-Id", "Node-State", "Node-Label", "Number-of-Running-Containers",
+        "Memory-Used", "Memory-Total", "VCores-Used", "VCores-Total"]
+    assert sorted(line.split()[:3] for line in nodes[2:]) == [
+        ["core-1", "RUNNING", "CORE"], ["core-2", "RUNNING", "CORE"], ["task-1", "RUNNING", "TASK"]]
+    listing = yarn_cluster.emrlab("application", "-list", "-appStates", "FINISHED", check=True).stdout.decode()
+    assert app_id in listing and "SUCCEEDED" in listing
+    assert app_id not in yarn_cluster.emrlab("application", "-list", check=True).stdout.decode()
+    status = yarn_cluster.emrlab("application", "-status", app_id, check=True).stdout.decode()
+    assert "\tState : FINISHED" in status and "\tFinal-State : SUCCEEDED" in status
+    logs = yarn_cluster.emrlab("logs", "-applicationId", app_id, "-log_files", "stdout", check=True).stdout.decode()
+    assert logs.splitlines().count("LogType:stdout") == 3 and logs.count("shell says container_") == 2
+    worker = next(line.split()[-1] for line in logs.splitlines() if line.startswith("shell says"))
+    one = yarn_cluster.emrlab("logs", "-applicationId", app_id, "-containerId", worker, check=True).stdout.decode()
+    assert f"Container: {worker} on " in one and one.count("Container: ") == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (("application", "-status", "application_1_0042"), "Application with id 'application_1_0042' doesn't exist in RM."),
+    (("application", "-kill", "app_42"), "invalid application id 'app_42'"),
+    (("application", "-list", "-appStates", "DONE"), "invalid state in DONE"),
+    (("logs", "-applicationId", "application_1_0042"), "doesn't exist in RM"),
+    (("node", "-status", "core-9"), "Could not find the node report for node id : core-9"),
+    (("node", "-list", "-states", "ASLEEP"), "invalid state in ASLEEP"),
+    (("rmadmin", "-decommission", "core-9", "-g", "10"), "no node 'core-9'"),
+    (("distributedshell", "--container-memory", "999999", "--", "true"), "more than any node offers (largest: 1024 MB)"),
+    (("distributedshell", "--num-containers", "0", "--", "true"), "must be positive"),
+    (("distributedshell", "--num-containers", "2"), "no command: put it after --"),
+    (("node", "-list", "--bogus"), "unrecognized arguments: --bogus"),
+])
+def test_bad_input_is_one_clear_line_and_a_failing_exit(yarn_cluster, arguments, message):
+    result = yarn_cluster.emrlab(*arguments)
+    stderr = result.stderr.decode()
+    assert result.returncode != 0
+    assert message in stderr and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("command", ["node", "application", "logs", "rmadmin", "distributedshell"])
+def test_every_command_has_help_with_an_example(yarn_cluster, command):
+    result = yarn_cluster.emrlab(command, "--help", check=True)
+    assert "examples:" in result.stdout.decode() and f"emrlab {command} " in result.stdout.decode()

@@ -79,6 +79,15 @@ class ContainerExitStatus:
 CORE, TASK = "CORE", "TASK"
 
 
+def parse_states(enum_class, names) -> list:
+    """["running", "LOST"] -> [NodeState.RUNNING, NodeState.LOST], or a clear error naming the known states."""
+    try:
+        return [enum_class(name.strip().upper()) for name in names]
+    except ValueError:
+        known = ", ".join(member.value for member in enum_class)
+        raise InvalidArgument(f"invalid state in {', '.join(names)} (known: {known})") from None
+
+
 # ---------------------------------------------------------------- ids
 
 _APPLICATION_ID = re.compile(r"^application_(\d+)_(\d+)$")

@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 
+from emrlab_common.errors import EmrlabError
 from yarn.amclient import AMRMClient, NMClient
 from yarn.records import ContainerExitStatus, ContainerLaunchContext, ContainerRequest, Resource
 
@@ -45,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rm = AMRMClient.from_environment()
     rm.register(socket.gethostname(), 0)
+    try:
+        final, message = run(rm, args, command, environment)
+    except EmrlabError as error:  # e.g. a container larger than any node: fail with the reason, not a traceback
+        final, message = "FAILED", error.message
+    rm.finish(final, message)
+    logger.info("finished %s: %s", final, message)
+    return 0
+
+
+def run(rm: AMRMClient, args, command: str, environment: dict[str, str]) -> tuple[str, str]:
+    """Ask, launch, count; returns the final status and diagnostics."""
     logger.info("registered %s; running %r in %d container(s)", rm.attempt_id, command, args.num_containers)
     request = ContainerRequest(Resource(args.container_memory, args.container_vcores),
                                nodes=tuple(filter(None, args.nodes.split(","))), priority=args.priority)
@@ -75,10 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("%s completed with exit status %d", status.container_id, status.exit_status)
         time.sleep(args.heartbeat_ms / 1000)
     final = "SUCCEEDED" if failed == 0 else "FAILED"
-    message = f"{succeeded} succeeded, {failed} failed" + (f"; {'; '.join(diagnostics[:3])}" if diagnostics else "")
-    rm.finish(final, message)
-    logger.info("finished %s: %s", final, message)
-    return 0
+    summary = f"{succeeded} succeeded, {failed} failed, {lost} lost and run again"
+    return final, summary + (f"; {'; '.join(diagnostics[:3])}" if diagnostics else "")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import threading
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.errors import EmrlabError
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.auxservices import AuxiliaryService
 from yarn.nodemanager.config import NodeManagerConfig
@@ -41,8 +40,6 @@ from yarn.records import (
 )
 
 logger = logging.getLogger(__name__)
-
-LOG_BYTES_MAX = 16 << 20  # per file in one GetContainerLogs answer
 
 
 class NodeManager:
@@ -198,22 +195,3 @@ class NodeManager:
                 logger.warning(diagnostics)
                 threading.Thread(target=process.stop, args=(ContainerExitStatus.KILLED_EXCEEDED_PMEM, diagnostics),
                                  daemon=True).start()
-
-    # ------------------------------------------------------------ logs
-
-    def logs(self, application_id: str, container_id: str = "", bytes_max: int = 0) -> list[tuple[str, str, bytes, int]]:
-        """(container id, file name, content, full length) for an application's log files on this node."""
-        root = self.log_dir / application_id
-        directories = [root / container_id] if container_id else sorted(root.glob("container_*"))
-        files = []
-        limit = min(bytes_max or LOG_BYTES_MAX, LOG_BYTES_MAX)
-        for directory in directories:
-            for path in sorted(directory.glob("*")) if directory.is_dir() else ():
-                try:
-                    length = path.stat().st_size
-                    with open(path, "rb") as file:
-                        file.seek(max(0, length - limit))
-                        files.append((directory.name, path.name, file.read(limit), length))
-                except OSError as error:
-                    raise EmrlabError(f"cannot read {path}: {error}") from None
-        return files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
+from yarn.containerlogs import read_logs
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.node import NodeManager
 from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, ContainerStatus
@@ -49,10 +50,11 @@ class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServi
 
     @servicer_method
     def GetContainerLogs(self, request, context):
-        files = self.node.logs(request.application_id, request.container_id, request.bytes_max)
+        files = read_logs(self.node.log_dir, self.node.node_id, request.application_id, request.container_id,
+                          request.bytes_max)
         return yarn_pb2.GetContainerLogsResponse(files=[
-            yarn_pb2.ContainerLogFile(container_id=container_id, name=name, content=content, length_bytes=length)
-            for container_id, name, content, length in files])
+            yarn_pb2.ContainerLogFile(container_id=item.container_id, name=item.name, content=item.content,
+                                      length_bytes=item.length_bytes) for item in files])
 
 
 def register_servicers(node: NodeManager):

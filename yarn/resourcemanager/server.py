@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-from emrlab_common.errors import InvalidArgument
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from yarn.records import (
@@ -23,6 +22,7 @@ from yarn.records import (
     ContainerStatus,
     NodeState,
     Resource,
+    parse_states,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.state import ResourceManagerState
@@ -30,14 +30,6 @@ from yarn.resourcemanager.state import ResourceManagerState
 logger = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 0.1
-
-
-def _states(enum_class, names) -> list:
-    try:
-        return [enum_class(name.strip().upper()) for name in names]
-    except ValueError:
-        known = ", ".join(member.value for member in enum_class)
-        raise InvalidArgument(f"invalid state in {', '.join(names)} (known: {known})") from None
 
 
 def read_exclude_file(path: Path) -> set[str]:
@@ -92,7 +84,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
 
     @servicer_method
     def GetApplications(self, request, context):
-        states = _states(ApplicationState, request.states)
+        states = parse_states(ApplicationState, request.states)
         with self.rm.lock:
             reports = self.rm.state.application_reports(states)
         return yarn_pb2.GetApplicationsResponse(applications=[report.to_proto() for report in reports])
@@ -107,7 +99,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
 
     @servicer_method
     def GetClusterNodes(self, request, context):
-        states = _states(NodeState, request.states)
+        states = parse_states(NodeState, request.states)
         with self.rm.lock:
             reports = self.rm.state.node_reports(states, self.rm.clock())
         return yarn_pb2.GetClusterNodesResponse(nodes=[report.to_proto() for report in reports])
