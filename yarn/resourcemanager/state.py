@@ -333,7 +333,8 @@ class ResourceManagerState:
         self.scheduler.cancel_requests(app.application_id, [item for item in cancelled if item != AM_REQUEST_ID])
         for released in releases:
             known = self.containers.get(released)
-            if known is not None and known.application_id == app.application_id and not known.is_am:
+            if (known is not None and known.application_id == app.application_id and not known.is_am
+                    and known.container not in current.allocated):  # an AM cannot release what it never had
                 self._outbox(known.container.node_id).cleanup_containers.append(released)
                 self._complete_container(known, ContainerStatus(released, ContainerState.COMPLETE,
                                                                 ContainerExitStatus.ABORTED,
@@ -423,18 +424,25 @@ class ResourceManagerState:
         else:
             attempt.allocated.append(container)
 
-    def _remove_container(self, known: RMContainer) -> None:
+    def _remove_container(self, known: RMContainer) -> bool:
+        """Forget a container and free its room; True if its AM had not yet been handed it."""
         self.containers.pop(known.container.id, None)
         self.scheduler.release(known.application_id, known.container.node_id, known.container.resource, known.is_am)
         node = self.nodes.get(known.container.node_id)
         if node is not None:
             node.containers.discard(known.container.id)
         app = self.applications.get(known.application_id)
-        if app is not None:
-            app.containers.discard(known.container.id)
+        if app is None:
+            return False
+        app.containers.discard(known.container.id)
+        attempt = app.current_attempt
+        if known.container in attempt.allocated:
+            attempt.allocated.remove(known.container)
+            return True
+        return False
 
     def _complete_container(self, known: RMContainer, status: ContainerStatus, now_s: float) -> None:
-        self._remove_container(known)
+        unseen = self._remove_container(known)
         logger.info("%s completed with exit status %d%s", known.container.id, status.exit_status,
                     f": {status.diagnostics}" if status.diagnostics else "")
         app = self.applications.get(known.application_id)
@@ -446,6 +454,11 @@ class ResourceManagerState:
                 current.counts_toward_max = not ContainerExitStatus.is_lost(status.exit_status)
                 self._attempt_failed(app, f"AM Container for {known.attempt_id} exited with exitCode: "
                                           f"{status.exit_status}. {status.diagnostics}".strip(), now_s)
+        elif unseen:
+            # Lost before its AM heard of it: ask again on the AM's behalf (Hadoop's recoverResourceRequest).
+            container = known.container
+            self.scheduler.add_requests(app.application_id, [ContainerRequest(
+                container.resource, priority=container.priority, allocation_request_id=container.allocation_request_id)])
         elif current.attempt_id == known.attempt_id:
             current.completed.append(status)
 
