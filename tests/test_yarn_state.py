@@ -122,7 +122,7 @@ def test_an_unhealthy_node_gets_no_containers_until_healthy_again():
     assert rm.applications[app_id].current_attempt.am_container is not None
 
 
-def test_graceful_decommission_waits_for_running_containers_then_shuts_the_node_down():
+def test_graceful_decommission_waits_for_containers_and_applications_then_shuts_the_node_down():
     rm = make_rm()
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm)
@@ -137,11 +137,15 @@ def test_graceful_decommission_waits_for_running_containers_then_shuts_the_node_
                                               allocation_request_id=2)], [], [], 0, 1)
     assert heartbeat(rm, "core-2", [ContainerStatus(container.id, ContainerState.RUNNING)], now_s=2.0).action == NORMAL
     assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING and rm.allocate(attempt, 3, [], [], [], 0, 2)[1].allocated == []
-    assert heartbeat(rm, "core-2", [complete(container.id)], now_s=3.0).action == SHUTDOWN
-    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONED
+    assert heartbeat(rm, "core-2", [complete(container.id)], now_s=3.0).action == NORMAL
     completed = rm.allocate(attempt, 4, [], [], [], 0, 3)[1].completed
     assert [(status.container_id, status.exit_status) for status in completed] == [(container.id, 0)]
-    assert rm.register_node("core-2", "x", "CORE", Resource(1024, 1), 4.0)[0] == SHUTDOWN
+    # Its container is done, but its application may still fetch map output from it: the node waits.
+    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING
+    rm.finish_application_master(attempt, "SUCCEEDED", "", "", 4.0)
+    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONED
+    assert heartbeat(rm, "core-2", now_s=4.5).action == SHUTDOWN
+    assert rm.register_node("core-2", "x", "CORE", Resource(1024, 1), 5.0)[0] == SHUTDOWN
 
 
 def test_graceful_decommission_times_out_and_aborts_what_is_left():
@@ -157,6 +161,18 @@ def test_graceful_decommission_times_out_and_aborts_what_is_left():
     # The AM was lost with its node: a new attempt, not counted against the application.
     app = rm.applications[app_id]
     assert app.state is ApplicationState.ACCEPTED and len(app.attempts) == 2 and app.counted_attempts() == 1
+
+
+def test_without_waiting_for_applications_a_drained_node_leaves_at_once():
+    rm = make_rm(decommission_waits_for_applications=False)
+    add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
+    attempt, _ = start_am(rm, submit(rm))
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+                                              allocation_request_id=1)], [], [], 0, 0)
+    heartbeat(rm, "core-2")
+    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
+    rm.decommission(["core-2"], graceful=True, timeout_s=60, now_s=1.0)
+    assert heartbeat(rm, "core-2", [complete(container.id)], now_s=2.0).action == SHUTDOWN
 
 
 def test_decommissioning_an_unknown_node_is_a_clear_error():

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,6 @@ from yarn.records import (
 logger = logging.getLogger(__name__)
 
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-EXIT_WAIT_S = 10.0
 
 
 class ContainerPhase(enum.Enum):
@@ -220,10 +218,3 @@ def kill_leftover_containers(root: Path) -> int:
             killed += 1
         pid_file.unlink(missing_ok=True)
     return killed
-
-
-def wait_for_exit(process: ContainerProcess, timeout_s: float = EXIT_WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not process.done.is_set() and time.monotonic() < deadline:
-        process.done.wait(0.05)
-    return process.done.is_set()

@@ -65,8 +65,8 @@ class ResourceManagerConfig:
         aliases=("yarn.scheduler.node-locality-delay",))
     assign_multiple: bool = setting(
         "yarn.scheduler.fair.assignmultiple", True, parse_bool,
-        "Give several containers per node heartbeat (Hadoop's default is false: one per heartbeat is slow "
-        "for small jobs).")
+        "Give several containers per node heartbeat, in both schedulers (Hadoop's default is false: one "
+        "per heartbeat is slow for small jobs).")
     max_assign: int = setting(
         "yarn.scheduler.fair.max.assign", -1, parse_int, "With assignmultiple, at most this many (-1: as many as fit).")
     user_as_default_queue: bool = setting(
@@ -78,8 +78,9 @@ class ResourceManagerConfig:
         "unlisted queues weigh 1 and are created on first use.")
     max_am_share: float = setting(
         "yarn.scheduler.fair.maxAMShare", 0.5, parse_float,
-        "Fair: the fraction of the cluster's memory ApplicationMasters may hold, so that AMs cannot "
-        "fill the cluster and leave no room for their tasks.")
+        "The fraction of the cluster's memory ApplicationMasters may hold (a fair-scheduler key, applied "
+        "by both schedulers here), so that AMs cannot fill the cluster and leave no room for their tasks; "
+        "one AM may always start.")
     exclude_path: str = setting(
         "yarn.resourcemanager.nodes.exclude-path", "", parse_text,
         "File listing nodes to decommission (one id a line), read by `rmadmin -refreshNodes`; "
@@ -87,6 +88,10 @@ class ResourceManagerConfig:
     decommission_timeout_s: float = setting(
         "yarn.resourcemanager.nodemanager-graceful-decommission-timeout-secs", 3600.0, parse_seconds,
         "How long a gracefully DECOMMISSIONING node may wait for its containers before it is decommissioned anyway.")
+    decommission_waits_for_applications: bool = setting(
+        "yarn.resourcemanager.decommissioning-nodes-watcher.wait-for-applications", True, parse_bool,
+        "A DECOMMISSIONING node also waits for the applications that ran containers on it to finish "
+        "(their map output may still be fetched from it), up to the decommission timeout.")
     completed_applications_max: int = setting(
         "yarn.resourcemanager.max-completed-applications", 1000, parse_int,
         "Finished applications the RM remembers for reports.")

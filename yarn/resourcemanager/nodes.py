@@ -14,7 +14,9 @@ goes through `TRANSITIONS` (Hadoop's RMNodeImpl state machine, trimmed):
     LOST, DECOMMISSIONED --RECONNECTED-->     RUNNING (a node registering again)
 
 Only RUNNING nodes get new containers. A DECOMMISSIONING node keeps running
-what it has and is DECOMMISSIONED when that is done or its timeout passes.
+what it has and is DECOMMISSIONED when that is done (and, by default, the
+applications that used it have finished: their map output may live there), or
+when its timeout passes.
 """
 
 from __future__ import annotations

@@ -298,7 +298,7 @@ class ResourceManagerState:
     def _check_decommissioning(self, node: RMNode, now_s: float) -> None:
         if node.state is not NodeState.DECOMMISSIONING:
             return
-        if not node.containers:
+        if not node.containers and not (self.config.decommission_waits_for_applications and node.applications):
             self._node_gone(node, NodeEvent.DECOMMISSION, "decommissioned", now_s)
         elif node.decommission_deadline_s is not None and now_s >= node.decommission_deadline_s:
             self._node_gone(node, NodeEvent.DECOMMISSION, "decommissioned", now_s)
