@@ -54,10 +54,6 @@ class SpillSettings:
     combine_min_spills: int = 3
 
 
-def _encoded(key) -> bytes:
-    return encode_key(key)
-
-
 def _array_header_bytes(count: int) -> int:
     return 1 if count < 16 else 3 if count < 1 << 16 else 5
 
@@ -139,7 +135,7 @@ class MapOutputBuffer:
             else:
                 encoded, key = key, decode_key(key)
             if self.sort_values and len(values) > 1:
-                values.sort(key=_encoded)
+                values.sort(key=encode_key)
             entries.append((partition(encoded, key, count), encoded, key, values))
             output_bytes += len(encoded) * len(values) + len(msgpack.packb(values)) - _array_header_bytes(len(values))
         entries.sort(key=itemgetter(0, 1))

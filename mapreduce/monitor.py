@@ -6,7 +6,8 @@ Every runner (inline, local, cluster) reports to a `JobMonitor`:
     monitor.progress(map_progress, reduce_progress)   # fractions 0..1, as often as you like
     monitor.job_succeeded(job_id, counters) / monitor.job_failed(job_id, message)
 
-On a terminal the progress is one line redrawn in place with a bar; otherwise
+On a terminal the progress is one line redrawn in place with a bar (drawn as
+`emrlab_common.progress` draws transfers); otherwise
 (logs, pipes, tests) a new line is printed only when a percentage changes, as
 Hadoop's client does.
 """
@@ -16,10 +17,8 @@ from __future__ import annotations
 import sys
 import time
 
+from emrlab_common.progress import BAR_WIDTH, REDRAWS_PER_SECOND
 from mapreduce.counters import Counters
-
-BAR_WIDTH = 24
-REDRAWS_PER_SECOND = 8
 
 
 class JobMonitor:

@@ -55,3 +55,22 @@ def test_task_attempt_and_counters_cross_the_wire():
     counters.increment("My Group", "things")
     assert Counters.from_wire(counters.to_wire()) == counters
     assert "Map input records=5" in counters.format()
+
+
+def test_the_monitor_prints_hadoops_progress_lines_only_when_they_change():
+    import io
+
+    from mapreduce.monitor import JobMonitor
+
+    stream = io.StringIO()
+    monitor = JobMonitor(stream=stream, interactive=False)
+    monitor.job_started("job_1_0001")
+    for map_progress, reduce_progress in [(0, 0), (0.5, 0), (0.501, 0), (1, 0), (1, 1)]:
+        monitor.progress(map_progress, reduce_progress)
+    counters = Counters()
+    counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, 7)
+    monitor.job_succeeded("job_1_0001", counters)
+    assert stream.getvalue().splitlines() == [
+        "Running job: job_1_0001", " map 0% reduce 0%", " map 50% reduce 0%", " map 100% reduce 0%",
+        " map 100% reduce 100%", "Job job_1_0001 completed successfully", "Counters: 1",
+        "\tMap-Reduce Framework", "\t\tMap input records=7"]
