@@ -11,16 +11,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import signal
 import textwrap
-import time
 
 import pytest
 
 from conftest import YARN_FAST_PROPERTIES, wait_until
 from mapreduce import counters as names
 from mapreduce.appmaster.history import read_history
-from mapreduce.errors import JobFailed
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners import runner_class
 from mapreduce.runners.spec import JobSpec
@@ -219,3 +216,226 @@ def test_maps_run_in_parallel_and_none_runs_twice_on_healthy_nodes(mr_cluster, w
     launched = sorted(os.listdir(markers))
     assert len(launched) == 3 and all(attempt_id.endswith("_0") for attempt_id in launched)
     assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_MAPS) == 3
+
+
+# ---------------------------------------------------------------- every example on the cluster
+
+@pytest.fixture(scope="module")
+def two_files(mr_cluster):
+    client = mr_cluster.client()
+    data = [corpus(9000, seed=seed) for seed in (2, 3)]
+    client.mkdirs("/examples/in")
+    for index, part in enumerate(data):
+        client.write_bytes(f"/examples/in/part-{index}.txt", part)
+    return ["/examples/in/part-0.txt", "/examples/in/part-1.txt"], b"".join(data)
+
+
+def test_grep_on_the_cluster_runs_two_steps(mr_cluster, two_files):
+    import re
+
+    paths, data = two_files
+    pattern = r"[a-z]*e[a-z]*"
+    result = run_on_cluster(mr_cluster, "mapreduce.examples.grep:Grep", paths, "/out/grep",
+                            {"mapreduce.job.reduces": "2"}, arguments=("--pattern", pattern))
+    counts = collections.Counter(re.findall(pattern, data.decode()))
+    expected = sorted(((match, count) for match, count in counts.items() if match), key=lambda item: (-item[1], item[0]))
+    got = [(match, int(count)) for match, count in (line.split("\t") for line in output_of(mr_cluster.client(), "/out/grep"))]
+    assert got == expected
+    assert len(result.job_ids) == 2
+    assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_MAPS) >= 4
+    staging = f"/tmp/hadoop-yarn/staging/{mr_cluster.client().user}/.staging/{result.job_ids[0]}"
+    wait_until(lambda: not mr_cluster.client().exists(staging), what="the AM to delete the staging dir")
+
+
+def test_inverted_index_on_the_cluster(mr_cluster, two_files):
+    paths, _ = two_files
+    client = mr_cluster.client()
+    run_on_cluster(mr_cluster, "mapreduce.examples.invertedindex:InvertedIndex", paths, "/out/index",
+                   {"mapreduce.job.reduces": "2"})
+    expected = collections.defaultdict(set)
+    for path in paths:
+        for word in client.read_bytes(path).decode().lower().split():
+            expected[word].add(path.rsplit("/", 1)[-1])
+    got = {word: json.loads(files) for word, files in (line.split("\t") for line in output_of(client, "/out/index"))}
+    assert got == {word: sorted(files) for word, files in expected.items()}
+
+
+def test_sort_on_the_cluster_gives_one_total_order(mr_cluster, two_files):
+    paths, data = two_files
+    run_on_cluster(mr_cluster, "mapreduce.examples.sort:Sort", paths, "/out/sort",
+                   {"mapreduce.job.reduces": "3"}, arguments=("--samples", "200"))
+    lines = output_of(mr_cluster.client(), "/out/sort")
+    assert lines == sorted(data.decode().splitlines(), key=lambda line: line.encode())
+
+
+def test_join_on_the_cluster(mr_cluster):
+    client = mr_cluster.client()
+    users = [f"{user}\tname-{user}" for user in range(60)]
+    orders = [f"{order % 80}\titem-{order}" for order in range(200)]
+    client.write_bytes("/join/users/a.txt", ("\n".join(users[:30]) + "\n").encode())
+    client.write_bytes("/join/users/b.txt", ("\n".join(users[30:]) + "\n").encode())
+    client.write_bytes("/join/orders/orders.txt", ("\n".join(orders) + "\n").encode())
+    result = run_on_cluster(mr_cluster, "mapreduce.examples.join:Join", ["/join/users", "/join/orders"], "/out/join",
+                            {"mapreduce.job.reduces": "2"})
+    expected = sorted(f"{u.split(chr(9))[0]}\t{u.split(chr(9))[1]}\t{o.split(chr(9))[1]}"
+                      for u in users for o in orders if u.split("\t")[0] == o.split("\t")[0])
+    assert sorted(output_of(client, "/out/join")) == expected
+    assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_MAPS) >= 2
+
+
+def test_a_streaming_job_on_the_cluster_with_its_files(mr_cluster, words_input, tmp_path):
+    (tmp_path / "mapper.py").write_text(
+        "import sys\nfor line in sys.stdin:\n    for word in line.split():\n        print(f'{word}\\t1')\n")
+    (tmp_path / "reducer.py").write_text(textwrap.dedent("""
+        import os, sys
+        current, total = None, 0
+        for line in sys.stdin:
+            word, count = line.rstrip("\\n").split("\\t")
+            if word != current and current is not None:
+                print(f"{current}\\t{total}")
+                total = 0
+            current, total = word, total + int(count)
+        if current is not None:
+            print(f"{current}\\t{total}")
+        print("reporter:counter:Streaming,Partition-" + os.environ["mapreduce_task_partition"] + ",1", file=sys.stderr)
+        """))
+    result = mr_cluster.emrlab("streaming", "-r", "cluster", "-input", words_input[0], "-output", "/out/streaming",
+                               "-mapper", "python3 mapper.py", "-reducer", "python3 reducer.py",
+                               "-file", str(tmp_path / "mapper.py"), "-file", str(tmp_path / "reducer.py"),
+                               "-numReduceTasks", "2")
+    assert result.returncode == 0, result.stderr.decode()
+    stderr = result.stderr.decode()
+    assert "Submitted application application_" in stderr and "completed successfully" in stderr
+    assert "Partition-0=1" in stderr and "Partition-1=1" in stderr  # Hadoop's env vars reached the command
+    lines = output_of(mr_cluster.client(), "/out/streaming")
+    assert dict((word, int(count)) for word, count in (line.split("\t") for line in lines)) == word_counts(words_input[1])
+
+
+# ---------------------------------------------------------------- commands and kill
+
+def running_job_id(cluster) -> str:
+    listing = cluster.emrlab("job", "-list", check=True).stdout.decode()
+    jobs = [line.split()[0] for line in listing.splitlines() if line.startswith("job_")]
+    return jobs[0] if len(jobs) == 1 else ""
+
+
+def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
+    import subprocess
+    import sys
+
+    job = write_job(tmp_path, "slow", """
+        class Slow(Job):
+            def mapper(self, key, line):
+                time.sleep(60)
+                yield line, 1
+
+            def reducer(self, key, values):
+                yield key, sum(values)
+        """)
+    environment = dict(os.environ, EMRLAB_CLUSTER=str(mr_cluster.cluster_dir.root))
+    client_process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job, "-r", "cluster",
+                                       words_input[0], "-o", "/out/slow"], env=environment,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        job_id = wait_until(lambda: running_job_id(mr_cluster), what="the job in -list")
+        wait_until(lambda: "Job state: RUNNING" in mr_cluster.emrlab("job", "-status", job_id).stdout.decode(),
+                   what="-status to say RUNNING")
+        wait_until(lambda: "RUNNING" in [a["state"] for a in json.loads(json.dumps(
+            read_status_attempts(mr_cluster, job_id)))], what="a running map")
+        killed = mr_cluster.emrlab("job", "-kill", job_id, check=True)
+        assert killed.stdout.decode().strip() == f"Killed job {job_id}"
+        client_process.wait(timeout=60)
+    finally:
+        if client_process.poll() is None:
+            client_process.kill()
+            client_process.wait()
+    stderr = client_process.stderr.read().decode()
+    assert client_process.returncode != 0
+    assert f"Job {job_id} was killed" in stderr
+    assert not mr_cluster.client().exists("/out/slow")
+    history = mr_cluster.emrlab("job", "-history", job_id, check=True).stdout.decode()
+    assert "Status: KILLED" in history
+    assert "KILLED" in history.split("Task attempt", 1)[1]
+    status = mr_cluster.emrlab("job", "-status", job_id, check=True).stdout.decode()
+    assert "Job state: KILLED" in status
+    finished = mr_cluster.emrlab("job", "-kill", job_id)
+    assert finished.returncode != 0 and "already finished" in finished.stderr.decode()
+    bad = mr_cluster.emrlab("job", "-status", "nonsense")
+    assert bad.returncode != 0 and bad.stderr.decode().count("\n") == 1
+
+
+def read_status_attempts(cluster, job_id: str) -> list[dict]:
+    from mapreduce.commands.jobstatus import job_summary
+
+    return job_summary(cluster.client(), cluster.yarn(), job_id)["attempts"]
+
+
+# ---------------------------------------------------------------- a lost node (breaks the cluster: runs last)
+
+def test_maps_whose_node_is_lost_run_again_while_reducers_wait(mr_cluster, words_input, tmp_path):
+    import threading
+
+    marker = tmp_path / "go"
+    job = write_job(tmp_path, "waiting", f"""
+        class WaitingWordCount(Job):
+            def mapper(self, key, line):
+                for word in line.split():
+                    yield word, 1
+
+            def reducer_init(self):
+                deadline = time.time() + 120
+                while not os.path.exists({str(marker)!r}) and time.time() < deadline:
+                    time.sleep(0.1)
+
+            def reducer(self, word, counts):
+                yield word, sum(counts)
+        """)
+    outcome = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = run_on_cluster(mr_cluster, f"{job}:WaitingWordCount", [words_input[0]], "/out/lost",
+                                               {"mapreduce.job.reduces": "2"})
+        except Exception as error:  # reported by the assertions below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        job_id = wait_until(lambda: running_job_id(mr_cluster), what="the job in -list")
+
+        def maps_done_reducers_running():
+            attempts = read_status_attempts(mr_cluster, job_id)
+            maps = [a for a in attempts if a["kind"] == "map" and a["state"] == "SUCCEEDED"]
+            # Past the copy phase (a third of a reduce's progress): the reducers hold every map's output.
+            reduces = [a for a in attempts if a["kind"] == "reduce" and a["state"] == "RUNNING"
+                       and a["progress"] >= 0.33]
+            return maps if len(maps) == 3 and len(reduces) == 2 else None
+
+        maps = wait_until(maps_done_reducers_running, timeout_s=120, what="maps done and reducers waiting in reducer_init")
+        am_node = mr_cluster.yarn().application_report("application_" + job_id.removeprefix("job_")).am_node_id
+        victims = sorted({a["node_id"] for a in maps} - {am_node})
+        assert victims, f"every map ran on the AM's node {am_node}"
+        victim = victims[0]
+        lost_maps = {a["attempt_id"] for a in maps if a["node_id"] == victim}
+        mr_cluster.kill(f"nodemanager-{victim}")
+
+        def rerun_elsewhere():
+            attempts = {a["attempt_id"]: a for a in read_status_attempts(mr_cluster, job_id)}
+            return all(attempts[lost]["state"] == "KILLED" for lost in lost_maps) and all(
+                any(a["task_index"] == attempts[lost]["task_index"] and a["kind"] == "map"
+                    and a["state"] == "SUCCEEDED" and a["node_id"] != victim for a in attempts.values())
+                for lost in lost_maps)
+
+        wait_until(rerun_elsewhere, timeout_s=120, what=f"the maps of {victim} to run again elsewhere")
+    finally:
+        marker.touch()
+        thread.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    lines = output_of(mr_cluster.client(), "/out/lost")
+    assert dict((word, int(count)) for word, count in (line.split("\t") for line in lines)) == word_counts(words_input[1])
+    history = read_history(mr_cluster.client(), result.job_id)
+    killed = [a for a in history["attempts"] if a["attempt_id"] in lost_maps]
+    assert all(a["state"] == "KILLED" and victim in a["diagnostics"] for a in killed)
+    assert result.counters.get(names.JOB_COUNTER, names.NUM_KILLED_MAPS) >= len(lost_maps)

@@ -101,10 +101,10 @@ def kill_main(argv: list[str], context: CommandContext) -> int:
     job_id = _job_id(argv, "-kill")
     hdfs, yarn = _clients(context)
     with hdfs, yarn:
-        report = yarn.application_report(application_id_for(job_id))
-        if report.state.is_final:
-            raise FailedPrecondition(f"job {job_id} has already finished ({report.final_status.value})")
-        kill_job(yarn, report.application_id, job_id)
+        state = job_summary(hdfs, yarn, job_id)["state"]
+        if state in FINAL_STATES:
+            raise FailedPrecondition(f"job {job_id} has already finished ({state})")
+        kill_job(yarn, application_id_for(job_id), job_id)
     print(f"Killed job {job_id}")
     return 0
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from emrlab_common import rpc
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load, parse_milliseconds, setting
-from emrlab_common.errors import AlreadyExists, EmrlabError, NotFound
+from emrlab_common.errors import AlreadyExists, EmrlabError, InvalidArgument, NotFound
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
@@ -36,6 +36,7 @@ from mapreduce.errors import JobFailed, JobKilled
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners.plan import client_job
 from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.streaming import FILES_KEY
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 JOB_FILE = "job.py"
@@ -113,12 +114,34 @@ def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output
         hdfs.upload(location, f"{directory}/{JOB_FILE}")
         local_resources[JOB_FILE] = f"hdfs://{directory}/{JOB_FILE}"
         job_reference = f"{JOB_FILE}{separator}{class_name}"
+    properties = dict(spec.properties)
+    if properties.get(FILES_KEY):
+        properties[FILES_KEY] = stage_files(hdfs, directory, properties[FILES_KEY], local_resources)
     description = JobDescription(
         job_id=job_id, name=spec.job_name, user=hdfs.user, job_reference=job_reference, input_paths=input_paths,
         output_dir=output_dir, staging_dir=directory, job_arguments=tuple(spec.job_arguments),
-        properties=dict(spec.properties), local_resources=local_resources)
+        properties=properties, local_resources=local_resources)
     hdfs.write_bytes(f"{directory}/{DESCRIPTION_FILE}", description.to_json().encode())
     return description
+
+
+def stage_files(hdfs, directory: str, files: str, local_resources: dict) -> str:
+    """Streaming's -file files, as Hadoop's distributed cache: copied to the staging dir,
+    localized by YARN into every task's working dir; tasks find them there by name."""
+    names = []
+    for path in filter(None, files.split(",")):
+        name = os.path.basename(path.rstrip("/"))
+        if name in local_resources or name in (JOB_FILE, DESCRIPTION_FILE):
+            raise InvalidArgument(f"-file {path}: two files named {name}")
+        if path.startswith("hdfs://"):
+            local_resources[name] = path
+        else:
+            if not os.path.isfile(path):
+                raise NotFound(f"-file {path}: no such file")
+            hdfs.upload(path, f"{directory}/files/{name}")
+            local_resources[name] = f"hdfs://{directory}/files/{name}"
+        names.append(name)
+    return ",".join(names)
 
 
 def submit(yarn, description: JobDescription, properties: dict, name: str) -> None:
