@@ -313,9 +313,9 @@ def test_a_streaming_job_on_the_cluster_with_its_files(mr_cluster, words_input, 
 
 # ---------------------------------------------------------------- commands and kill
 
-def running_job_id(cluster) -> str:
+def running_job_id(cluster, name: str) -> str:
     listing = cluster.emrlab("job", "-list", check=True).stdout.decode()
-    jobs = [line.split()[0] for line in listing.splitlines() if line.startswith("job_")]
+    jobs = [line.split()[0] for line in listing.splitlines() if line.startswith("job_") and line.split()[1] == name]
     return jobs[0] if len(jobs) == 1 else ""
 
 
@@ -337,11 +337,11 @@ def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
                                        words_input[0], "-o", "/out/slow"], env=environment,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        job_id = wait_until(lambda: running_job_id(mr_cluster), what="the job in -list")
+        job_id = wait_until(lambda: running_job_id(mr_cluster, "Slow"), what="the job in -list")
         wait_until(lambda: "Job state: RUNNING" in mr_cluster.emrlab("job", "-status", job_id).stdout.decode(),
                    what="-status to say RUNNING")
-        wait_until(lambda: "RUNNING" in [a["state"] for a in json.loads(json.dumps(
-            read_status_attempts(mr_cluster, job_id)))], what="a running map")
+        wait_until(lambda: "RUNNING" in [a["state"] for a in read_status_attempts(mr_cluster, job_id)],
+                   what="a running map")
         killed = mr_cluster.emrlab("job", "-kill", job_id, check=True)
         assert killed.stdout.decode().strip() == f"Killed job {job_id}"
         client_process.wait(timeout=60)
@@ -402,7 +402,7 @@ def test_maps_whose_node_is_lost_run_again_while_reducers_wait(mr_cluster, words
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        job_id = wait_until(lambda: running_job_id(mr_cluster), what="the job in -list")
+        job_id = wait_until(lambda: running_job_id(mr_cluster, "WaitingWordCount"), what="the job in -list")
 
         def maps_done_reducers_running():
             attempts = read_status_attempts(mr_cluster, job_id)

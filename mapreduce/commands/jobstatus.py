@@ -69,11 +69,12 @@ def list_main(argv: list[str], context: CommandContext) -> int:
         reports = [report for report in yarn.applications(states=active)
                    if report.application_type == APPLICATION_TYPE]
     print(f"Total jobs:{len(reports)}")
-    print(f"{'JobId':<34} {'State':<9} {'StartTime':<20} {'UserName':<10} {'Queue':<10} {'UsedMem':>8}  AM info")
+    print(f"{'JobId':<28} {'JobName':<16} {'State':<9} {'StartTime':<20} {'UserName':<10} {'Queue':<10} "
+          f"{'UsedMem':>8}  AM info")
     for report in reports:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.start_time_ms / 1000))
-        print(f"{job_id_for(report.application_id):<34} {report.state.value:<9} {started:<20} {report.user:<10} "
-              f"{report.queue:<10} {report.used.memory_mb:>6}M  {report.am_address or '-'}")
+        print(f"{job_id_for(report.application_id):<28} {report.name:<16} {report.state.value:<9} {started:<20} "
+              f"{report.user:<10} {report.queue:<10} {report.used.memory_mb:>6}M  {report.am_address or '-'}")
     return 0
 
 

@@ -33,6 +33,7 @@ from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
 from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed, JobKilled
+from mapreduce.fs import HDFS_SCHEME
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners.plan import client_job
 from mapreduce.runners.spec import JobResult, JobSpec
@@ -64,8 +65,9 @@ class ClusterRunner:
         properties.update(spec.properties)
         started = time.monotonic()
         with Client.for_cluster(cluster_dir) as hdfs, YarnClient.for_cluster(cluster_dir) as yarn:
-            output_dir = hdfs.resolve(spec.output_dir)
-            input_paths = tuple(hdfs.resolve(path) for path in spec.input_paths)
+            # Fully qualified, as Hadoop's FileInputFormat hands them to tasks (mapreduce.map.input.file).
+            output_dir = HDFS_SCHEME + hdfs.resolve(spec.output_dir)
+            input_paths = tuple(HDFS_SCHEME + hdfs.resolve(path) for path in spec.input_paths)
             check_paths(hdfs, input_paths, output_dir)
             job = client_job(spec)
             application_id = yarn.new_application()
@@ -96,9 +98,9 @@ class ClusterRunner:
 def check_paths(hdfs, input_paths: tuple[str, ...], output_dir: str) -> None:
     for path in input_paths:
         if not hdfs.exists(path):
-            raise NotFound(f"Input path does not exist: hdfs://{path}")
+            raise NotFound(f"Input path does not exist: {path}")
     if hdfs.exists(output_dir):
-        raise AlreadyExists(f"Output directory hdfs://{output_dir} already exists")
+        raise AlreadyExists(f"Output directory {output_dir} already exists")
 
 
 def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output_dir: str) -> JobDescription:
