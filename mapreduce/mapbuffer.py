@@ -29,6 +29,7 @@ import msgpack
 
 from mapreduce import counters as names
 from mapreduce.counters import Counters
+from mapreduce.errors import as_pair, reraise_bad_pair
 from mapreduce.keys import decode_key, encode_key
 from mapreduce.segments import (
     MAP_OUTPUT_FILE,
@@ -86,21 +87,25 @@ class MapOutputBuffer:
         records = key_bytes = 0
         next_check = SPILL_CHECK_RECORDS
         value = None
-        for pairs in batches:
-            for key, value in pairs:
-                if type(key) is not str:
-                    key = encode_key(key)
-                values = groups.get(key)
-                if values is None:
-                    groups[key] = [value]
-                    key_bytes += len(key)
-                else:
-                    values.append(value)
-                records += 1
-            if records >= next_check:
-                self._account(records, key_bytes, value)
-                records = key_bytes = 0
-                self.spill_if_full()
+        try:
+            for pairs in batches:
+                for key, value in pairs:
+                    if type(key) is not str:
+                        key = encode_key(key)
+                    values = groups.get(key)
+                    if values is None:
+                        groups[key] = [value]
+                        key_bytes += len(key)
+                    else:
+                        values.append(value)
+                    records += 1
+                if records >= next_check:
+                    self._account(records, key_bytes, value)
+                    records = key_bytes = 0
+                    self.spill_if_full()
+        except (TypeError, ValueError) as error:
+            reraise_bad_pair(error, "collect", "mapper")
+            raise
         self._account(records, key_bytes, value)
 
     def _account(self, records: int, key_bytes: int, last_value) -> None:
@@ -160,7 +165,8 @@ class MapOutputBuffer:
         by_key = {entry[2]: entry for entry in entries if type(entry[2]) is str}
         output = []
         in_order = True
-        for key, value in self.combine(((entry[2], entry[3]) for entry in entries)):
+        for record in self.combine(((entry[2], entry[3]) for entry in entries)):
+            key, value = as_pair(record, "combiner")
             entry = by_key.get(key) if type(key) is str else None
             if entry is not None:
                 output.append((entry[0], entry[1], value))
@@ -240,5 +246,6 @@ class MapOutputBuffer:
     def _recombined(self, records: Iterator[tuple]) -> Iterator[tuple]:
         groups = ((decode_key(encoded), [value for _, value in group])
                   for encoded, group in groupby(records, key=itemgetter(0)))
-        for key, value in self.combine(groups):
+        for record in self.combine(groups):
+            key, value = as_pair(record, "combiner")
             yield encode_key(key), value

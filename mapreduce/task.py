@@ -35,6 +35,7 @@ import msgpack
 from emrlab_common.config import MiB, parse_float, parse_int
 from mapreduce import counters as names
 from mapreduce.counters import Counters
+from mapreduce.errors import as_pair
 from mapreduce.fs import filesystem_for, same_kind
 from mapreduce.keys import decode_key
 from mapreduce.mapbuffer import MapOutputBuffer, SpillSettings
@@ -209,6 +210,7 @@ class OutputWriter:
         self.records_format = output_format == RECORDS_FORMAT
         self.counters = counters
         self.records_counter = records_counter
+        self.producer = "mapper" if records_counter == names.MAP_OUTPUT_RECORDS else "reducer"
         self.written_bytes = 0
 
     def write_all(self, records: Iterator[tuple]) -> None:
@@ -216,7 +218,8 @@ class OutputWriter:
         count = 0
         pack = msgpack.Packer().pack
         format_output = self.job.format_output
-        for key, value in records:
+        for record in records:
+            key, value = as_pair(record, self.producer)
             if self.records_format:
                 pending.append(pack([key, value]))
             else:

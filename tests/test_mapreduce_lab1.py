@@ -124,3 +124,11 @@ def test_an_attempt_without_progress_is_killed_after_the_task_timeout(tmp_path, 
     with pytest.raises(JobFailed, match="timeout"):
         run_job(job("StuckMapper"), corpus, tmp_path / "out", runner="local",
                 properties={"mapreduce.task.timeout": "1000", "mapreduce.map.maxattempts": "1"})
+
+
+@pytest.mark.parametrize("name, producer", [("BadYield", "mapper"), ("BadReducerYield", "reducer")])
+def test_a_bad_yield_is_named_as_such(tmp_path, corpus, name, producer):
+    with pytest.raises(JobFailed, match=f"BadRecord: the {producer} must yield \\(key, value\\) pairs"):
+        run_job(job(name), corpus, tmp_path / "out", runner="local", properties={"mapreduce.map.maxattempts": "1",
+                                                                               "mapreduce.reduce.maxattempts": "1"})
+    assert not (tmp_path / "out").exists()

@@ -154,3 +154,21 @@ class StuckMapper(Job):
     def mapper(self, key, line):
         time.sleep(3600)
         yield line, 1
+
+
+class BadYield(Job):
+    """Yields bare words instead of (key, value) pairs."""
+
+    def mapper(self, key, line):
+        yield from line.split()
+
+    def reducer(self, key, values):
+        yield key, sum(values)
+
+
+class BadReducerYield(Job):
+    def mapper(self, key, line):
+        yield line, 1
+
+    def reducer(self, key, values):
+        yield sum(values)
