@@ -18,6 +18,7 @@ import pytest
 from conftest import YARN_FAST_PROPERTIES, wait_until
 from mapreduce import counters as names
 from mapreduce.appmaster.history import read_history
+from mapreduce.errors import JobFailed
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners import runner_class
 from mapreduce.runners.spec import JobSpec
@@ -311,6 +312,40 @@ def test_a_streaming_job_on_the_cluster_with_its_files(mr_cluster, words_input, 
     assert dict((word, int(count)) for word, count in (line.split("\t") for line in lines)) == word_counts(words_input[1])
 
 
+def test_a_map_only_streaming_job_commits_its_maps_output(mr_cluster, words_input):
+    result = mr_cluster.emrlab("streaming", "-r", "cluster", "-input", words_input[0], "-output", "/out/maponly",
+                               "-mapper", "tr a-z A-Z", "-numReduceTasks", "0", "-q")
+    assert result.returncode == 0, result.stderr.decode()
+    client = mr_cluster.client()
+    parts = sorted(status.path.rsplit("/", 1)[-1] for status in client.list("/out/maponly"))
+    assert parts == ["_SUCCESS", "part-m-00000", "part-m-00001", "part-m-00002"]
+    assert output_of(client, "/out/maponly") == words_input[1].decode().upper().splitlines()
+
+
+def test_an_unmodified_mrjob_job_on_the_cluster(mr_cluster, words_input):
+    pytest.importorskip("mrjob")
+    from pathlib import Path
+
+    job = Path(__file__).parent / "mr_jobs" / "mr_word_freq.py"
+    run_on_cluster(mr_cluster, f"{job}:MRWordFreqCount", [words_input[0]], "/out/mrjob", {"mapreduce.job.reduces": "2"})
+    got = {json.loads(key): json.loads(value)
+           for key, value in (line.split("\t") for line in output_of(mr_cluster.client(), "/out/mrjob"))}
+    assert got == word_counts(words_input[1])
+
+
+def test_an_attempt_that_makes_no_progress_times_out(mr_cluster, words_input, tmp_path):
+    job = write_job(tmp_path, "stuck", """
+        class Stuck(Job):
+            def mapper(self, key, line):
+                time.sleep(120)
+                yield line, 1
+        """)
+    with pytest.raises(JobFailed, match=r"timed out after 2 secs"):
+        run_on_cluster(mr_cluster, f"{job}:Stuck", [words_input[0]], "/out/stuck",
+                       {"mapreduce.task.timeout": "2000", "mapreduce.map.maxattempts": "1"})
+    assert not mr_cluster.client().exists("/out/stuck")
+
+
 # ---------------------------------------------------------------- commands and kill
 
 def running_job_id(cluster, name: str) -> str:
@@ -362,6 +397,38 @@ def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
     assert finished.returncode != 0 and "already finished" in finished.stderr.decode()
     bad = mr_cluster.emrlab("job", "-status", "nonsense")
     assert bad.returncode != 0 and bad.stderr.decode().count("\n") == 1
+
+
+def test_ctrl_c_in_the_client_kills_the_job(mr_cluster, words_input, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    job = write_job(tmp_path, "interrupted", """
+        class Interrupted(Job):
+            def mapper(self, key, line):
+                time.sleep(60)
+                yield line, 1
+        """)
+    environment = dict(os.environ, EMRLAB_CLUSTER=str(mr_cluster.cluster_dir.root))
+    client_process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job, "-r", "cluster",
+                                       words_input[0], "-o", "/out/interrupted"], env=environment,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        job_id = wait_until(lambda: running_job_id(mr_cluster, "Interrupted"), what="the job in -list")
+        wait_until(lambda: "RUNNING" in [a["state"] for a in read_status_attempts(mr_cluster, job_id)],
+                   what="a running map")
+        client_process.send_signal(signal.SIGINT)
+        client_process.wait(timeout=60)
+    finally:
+        if client_process.poll() is None:
+            client_process.kill()
+            client_process.wait()
+    assert client_process.returncode == 130
+    assert f"Killed job {job_id}" in client_process.stderr.read().decode()
+    history = wait_until(lambda: read_history(mr_cluster.client(), job_id), what="the job's history")
+    assert history["state"] == "KILLED"
+    assert not mr_cluster.client().exists("/out/interrupted")
 
 
 def read_status_attempts(cluster, job_id: str) -> list[dict]:

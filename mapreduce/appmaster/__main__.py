@@ -64,7 +64,7 @@ def main() -> int:
                                       service_data={SHUFFLE_SERVICE: description.job_id.encode()})
 
     master = MRAppMaster(description, config, amrm=amrm, nm=nm, fs=HdfsFileSystem(client), hdfs_client=client,
-                         task_launch_context=task_launch_context)
+                         task_launch_context=task_launch_context, properties=properties)
 
     def register(server) -> None:
         mapreduce_pb2_grpc.add_TaskUmbilicalServicer_to_server(TaskUmbilicalServicer(master), server)

@@ -389,6 +389,7 @@ class JobStateMachine:
         attempt.counters = event.counters or attempt.counters
         attempt.progress = 1.0
         attempt.finish_time_s = now_s
+        self._count_time(attempt)
         self._move_attempt(attempt, AttemptState.SUCCEEDED, "done")
         self._move_task(task, TaskState.SUCCEEDED)
         if attempt.key.kind == MAP:
@@ -426,6 +427,7 @@ class JobStateMachine:
         previous = attempt.state
         attempt.diagnostics = diagnostics
         attempt.finish_time_s = now_s
+        self._count_time(attempt)
         self._move_attempt(attempt, state, diagnostics)
         task = self.tasks[attempt.key]
         if task.commit_attempt_id == attempt.attempt_id:
@@ -504,6 +506,12 @@ class JobStateMachine:
         commands.append(FinishJob(state, diagnostics))
 
     # ------------------------------------------------------------ bookkeeping
+
+    def _count_time(self, attempt: Attempt) -> None:
+        """Hadoop's MILLIS_MAPS / MILLIS_REDUCES: time in containers, over every attempt that ran."""
+        if attempt.start_time_s:
+            name = "MILLIS_MAPS" if attempt.key.kind == MAP else "MILLIS_REDUCES"
+            self.job_counters[name] += int((attempt.finish_time_s - attempt.start_time_s) * 1000)
 
     def _add_completion_event(self, attempt: Attempt, status: str) -> None:
         events = self.completion_events[attempt.key.step_index]

@@ -24,7 +24,7 @@ from collections import deque
 
 import msgpack
 
-from emrlab_common.errors import EmrlabError
+from emrlab_common.errors import EmrlabError, NotFound
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
@@ -63,16 +63,18 @@ from yarn.records import ContainerExitStatus, Resource
 logger = logging.getLogger(__name__)
 
 SHUFFLE_SERVICE = "mapreduce_shuffle"
-LOST_NODE_STATES = ("LOST", "DECOMMISSIONED", "UNHEALTHY", "SHUTDOWN")
+LOST_NODE_STATES = ("LOST", "DECOMMISSIONED", "UNHEALTHY")  # Hadoop: the node is unusable
 # After the job ends the AM stays a moment so that a polling client sees the final report.
 LINGER_S = 1.5
 
 
 class MRAppMaster:
     def __init__(self, description: JobDescription, config: AppMasterConfig, *, amrm, nm, fs, hdfs_client,
-                 task_launch_context, clock=time.time):
-        """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command."""
+                 task_launch_context, properties: dict | None = None, clock=time.time):
+        """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command;
+        `properties` are the cluster's with the job's on top (what tasks see, as mapred-site.xml + -D)."""
         self.description = description
+        self.properties = dict(properties if properties is not None else description.properties)
         self.job_id = description.job_id
         self.config = config
         self.amrm = amrm
@@ -96,7 +98,7 @@ class MRAppMaster:
     def _spec(self) -> JobSpec:
         description = self.description
         return JobSpec(description.job_reference, description.input_paths, description.output_dir,
-                       description.job_arguments, dict(description.properties), job_name=description.name)
+                       description.job_arguments, dict(self.properties), job_name=description.name)
 
     # ------------------------------------------------------------ for the servicers (any thread)
 
@@ -125,7 +127,7 @@ class MRAppMaster:
         with self._lock:
             attempt = self.machine.attempt_for_container(container_id)
             if attempt is None:
-                raise EmrlabError(f"no attempt for container {container_id}")
+                raise NotFound(f"no attempt for container {container_id}")
             key = attempt.key
             plan, splits = self._plans[key.step_index], self._splits[key.step_index]
         task_attempt = TaskAttempt(
