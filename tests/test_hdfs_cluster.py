@@ -67,6 +67,22 @@ def test_cat_ls_du_stat_mv_rm_from_the_command_line(shared_cluster):
     assert run("dfs", "-test", "-d", "/cli").returncode == 1
 
 
+def test_path_patterns_expand_as_in_hdfs_dfs(shared_cluster):
+    client = shared_cluster.client()
+    for name in ("part-r-00000", "part-r-00001", "_SUCCESS"):
+        client.write_bytes(f"/glob/out/{name}", name.encode() + b"\n")
+    client.write_bytes("/glob/other/part-r-00000", b"other\n")
+    run = shared_cluster.emrlab
+    assert run("dfs", "-cat", "/glob/out/part-*", check=True).stdout == b"part-r-00000\npart-r-00001\n"
+    assert client.glob("/glob/*/part-r-0000[0]") == ["/glob/other/part-r-00000", "/glob/out/part-r-00000"]
+    assert client.glob("/glob/out/_SUCCESS") == ["/glob/out/_SUCCESS"]
+    assert client.glob("/glob/nothing*") == []
+    missing = run("dfs", "-cat", "/glob/out/nothing-*")
+    assert missing.returncode == 1 and missing.stderr == b"cat: `/glob/out/nothing-*': No such file or directory\n"
+    run("dfs", "-rm", "-r", "/glob/o*", check=True)
+    assert client.glob("/glob/*") == []
+
+
 def test_setrep_changes_the_replica_count_and_waits(shared_cluster):
     client = shared_cluster.client()
     client.write_bytes("/setrep.bin", os.urandom(MiB + 5))

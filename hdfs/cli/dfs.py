@@ -18,6 +18,7 @@ from emrlab_common.config import format_size
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from emrlab_common.progress import ProgressLine
 from hdfs import Client
+from hdfs.client.client import has_glob
 from hdfs.cli.modes import parse_mode
 from hdfs.errors import FileAlreadyExists, FileNotFound, PathIsDirectory
 from hdfs.protocol import FileStatus
@@ -49,9 +50,14 @@ def require(operands: list[str], count_min: int, count_max: int | None = None) -
         raise UsageError("wrong number of arguments")
 
 
-def each(paths: list[str], action: Callable[[str], None], command: str) -> int:
-    """Run `action` on every path; report failures Hadoop-style and keep going."""
+def each(paths: list[str], action: Callable[[str], None], command: str, client: Client | None = None) -> int:
+    """Run `action` on every path; report failures Hadoop-style and keep going.
+
+    With a `client`, the paths are HDFS paths and patterns (`/out/part-*`) are
+    expanded, as FsShell expands them, so that they work even when quoted."""
     status = 0
+    if client is not None:
+        paths, status = _expand_globs(client, paths, command)
     for path in paths:
         try:
             action(path)
@@ -59,6 +65,20 @@ def each(paths: list[str], action: Callable[[str], None], command: str) -> int:
             print(f"{command}: {error.message}", file=sys.stderr)
             status = 1
     return status
+
+
+def _expand_globs(client: Client, patterns: list[str], command: str) -> tuple[list[str], int]:
+    paths, status = [], 0
+    for pattern in patterns:
+        if not has_glob(pattern):
+            paths.append(pattern)
+            continue
+        matches = client.glob(pattern)
+        if not matches:
+            print(f"{command}: `{pattern}': No such file or directory", file=sys.stderr)
+            status = 1
+        paths += matches
+    return paths, status
 
 
 def format_time(time_ms: int, seconds: bool = False) -> str:
@@ -85,7 +105,7 @@ def ls(client: Client, arguments: list[str]) -> int:
             entries.sort(key=lambda item: item.modification_time_ms, reverse=True)
         print_listing(entries, human="h" in flags)
 
-    return each(operands, list_one, "ls")
+    return each(operands, list_one, "ls", client)
 
 
 def descendants(client: Client, path: str):
@@ -128,7 +148,7 @@ def du(client: Client, arguments: list[str]) -> int:
             for size, consumed, target in rows:
                 print(f"{size:<{widths[0]}}  {consumed:<{widths[1]}}  {target}")
 
-    return each(operands, du_one, "du")
+    return each(operands, du_one, "du", client)
 
 
 def count(client: Client, arguments: list[str]) -> int:
@@ -140,7 +160,7 @@ def count(client: Client, arguments: list[str]) -> int:
         print(f"{summary.directory_count:>12} {summary.file_count:>12} {render(summary.length_bytes):>18} {client.resolve(path)}")
 
     require(operands, 1)
-    return each(operands, count_one, "count")
+    return each(operands, count_one, "count", client)
 
 
 STAT_FIELDS: dict[str, Callable[[FileStatus], str]] = {
@@ -174,7 +194,7 @@ def stat(client: Client, arguments: list[str]) -> int:
                 index += 1
         print("".join(output))
 
-    return each(operands, stat_one, "stat")
+    return each(operands, stat_one, "stat", client)
 
 
 def test(client: Client, arguments: list[str]) -> int:
@@ -191,7 +211,7 @@ def test(client: Client, arguments: list[str]) -> int:
 
 def checksum(client: Client, arguments: list[str]) -> int:
     require(arguments, 1)
-    return each(arguments, lambda path: print(f"{client.resolve(path)}\t{client.file_checksum(path)}"), "checksum")
+    return each(arguments, lambda path: print(f"{client.resolve(path)}\t{client.file_checksum(path)}"), "checksum", client)
 
 
 # ---------------------------------------------------------------- reading
@@ -205,7 +225,7 @@ def cat(client: Client, arguments: list[str]) -> int:
                 sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
 
-    return each(arguments, cat_one, "cat")
+    return each(arguments, cat_one, "cat", client)
 
 
 def head(client: Client, arguments: list[str]) -> int:
@@ -238,7 +258,7 @@ def get(client: Client, arguments: list[str]) -> int:
         target = destination / status.name if destination.is_dir() else destination
         _download_tree(client, status, target, overwrite="f" in flags)
 
-    return each(sources, get_one, "get")
+    return each(sources, get_one, "get", client)
 
 
 def _download_tree(client: Client, status: FileStatus, target: Path, overwrite: bool) -> None:
@@ -337,7 +357,7 @@ def rm(client: Client, arguments: list[str]) -> int:
         client.delete(path, recursive=True)
         print(f"Deleted {status.path}")
 
-    return each(operands, rm_one, "rm")
+    return each(operands, rm_one, "rm", client)
 
 
 def rmdir(client: Client, arguments: list[str]) -> int:
@@ -348,7 +368,7 @@ def rmdir(client: Client, arguments: list[str]) -> int:
             raise InvalidArgument(f"`{client.resolve(path)}': Is not a directory")
         client.delete(path, recursive=False)
 
-    return each(arguments, rmdir_one, "rmdir")
+    return each(arguments, rmdir_one, "rmdir", client)
 
 
 def mv(client: Client, arguments: list[str]) -> int:
@@ -356,7 +376,7 @@ def mv(client: Client, arguments: list[str]) -> int:
     sources, destination = arguments[:-1], arguments[-1]
     if len(sources) > 1 and not (client.exists(destination) and client.status(destination).is_directory):
         raise UsageError(f"`{client.resolve(destination)}': Is not a directory")
-    return each(sources, lambda source: client.rename(source, destination), "mv")
+    return each(sources, lambda source: client.rename(source, destination), "mv", client)
 
 
 def cp(client: Client, arguments: list[str]) -> int:
@@ -384,7 +404,7 @@ def cp(client: Client, arguments: list[str]) -> int:
             raise InvalidArgument(f"`{target}': is a subdirectory of itself")
         copy(status, target)
 
-    return each(sources, cp_one, "cp")
+    return each(sources, cp_one, "cp", client)
 
 
 def setrep(client: Client, arguments: list[str], on_warning=None) -> int:
@@ -430,7 +450,7 @@ def chmod(client: Client, arguments: list[str]) -> int:
         for target in _targets(client, path, "R" in flags):
             client.chmod(target.path, parse_mode(mode, target.permission, target.is_directory))
 
-    return each(operands[1:], chmod_one, "chmod")
+    return each(operands[1:], chmod_one, "chmod", client)
 
 
 def chown(client: Client, arguments: list[str]) -> int:
@@ -444,7 +464,7 @@ def chown(client: Client, arguments: list[str]) -> int:
         for target in _targets(client, path, "R" in flags):
             client.chown(target.path, owner, group)
 
-    return each(operands[1:], chown_one, "chown")
+    return each(operands[1:], chown_one, "chown", client)
 
 
 def chgrp(client: Client, arguments: list[str]) -> int:

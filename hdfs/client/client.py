@@ -15,6 +15,7 @@ its file, renewed by a background thread while any file is open.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import threading
@@ -39,6 +40,10 @@ NAMENODE_DEADLINE_S = 30.0
 IDEMPOTENT_ATTEMPTS = 3
 COPY_CHUNK_BYTES = 1 << 20
 NODE_ID_ENVIRONMENT_VARIABLE = "EMRLAB_NODE_ID"
+
+
+def has_glob(path: str) -> bool:
+    return any(character in path for character in "*?[")
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,29 @@ class Client:
             if not response.remaining_entries or not response.entries:
                 return entries
             start_after = response.entries[-1].path.rsplit("/", 1)[-1]
+
+    def glob(self, pattern: str) -> list[str]:
+        """The existing paths that match `pattern`, sorted, as Hadoop's globStatus:
+        `*`, `?` and `[...]` match within one path component. A pattern with no
+        such characters matches itself if it exists."""
+        pattern = self.resolve(pattern)
+        candidates = ["/"]
+        for component in pattern.strip("/").split("/"):
+            if not component:
+                continue
+            if not has_glob(component):
+                candidates = [f"{base.rstrip('/')}/{component}" for base in candidates]
+                continue
+            matched = []
+            for base in candidates:
+                try:
+                    entries = self.list(base) if self.status(base).is_directory else []
+                except FileNotFound:
+                    continue
+                matched += [entry.path for entry in entries
+                            if fnmatch.fnmatchcase(entry.path.rsplit("/", 1)[-1], component)]
+            candidates = matched
+        return sorted(path for path in candidates if self.exists(path))
 
     def walk(self, path: str) -> Iterator[tuple[FileStatus, list[FileStatus], list[FileStatus]]]:
         """Like os.walk: (directory, its subdirectories, its files), top down."""
