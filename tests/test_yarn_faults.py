@@ -92,3 +92,13 @@ def test_a_killed_application_master_is_restarted_as_a_second_attempt(yarn_clust
 @pytest.fixture
 def yarn_cluster_with_retries(cluster_factory):
     return start_yarn(cluster_factory, core=1, task=0)
+
+
+def test_after_a_resourcemanager_restart_the_nodemanagers_register_again_and_applications_run(cluster_factory):
+    cluster = start_yarn(cluster_factory, core=1, task=0)
+    cluster.kill("resourcemanager")
+    cluster.start("yarn.resourcemanager")
+    client = cluster.yarn()  # the new RM, on a new port
+    wait_until(lambda: node_states(client) == {"core-1": NodeState.RUNNING}, what="core-1 registered again")
+    app_id = submit_shell(cluster, "true", 1)
+    assert client.wait_for_application(app_id, timeout_s=60).final_status is FinalApplicationStatus.SUCCEEDED

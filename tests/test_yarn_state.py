@@ -280,3 +280,20 @@ def test_a_repeated_allocate_gets_the_same_answer():
     heartbeat(rm, "core-1")
     first = rm.allocate(attempt, 1, [], [], [], 0, 0)
     assert rm.allocate(attempt, 1, [], [], [], 0, 0) == first and len(first[1].allocated) == 1
+
+
+def test_a_container_its_am_never_starts_is_taken_back():
+    rm = make_rm(container_expiry_s=30.0, am_expiry_s=1000.0)
+    add_nodes(rm, ("core-1", "CORE"))
+    attempt, _ = start_am(rm, submit(rm))
+    rm.allocate(attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=1)], [], [], 0, 0)
+    heartbeat(rm, "core-1", now_s=1.0)
+    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 2.0)[1].allocated
+    heartbeat(rm, "core-1", now_s=20.0)
+    rm.tick(20.0)
+    assert container.id in rm.containers
+    heartbeat(rm, "core-1", now_s=39.0)
+    rm.tick(40.0)
+    assert container.id not in rm.containers and rm.scheduler.used_on("core-1") == Resource(256, 1)
+    (status,) = rm.allocate(attempt, 2, [], [], [], 0, 40.0)[1].completed
+    assert (status.exit_status, status.diagnostics) == (ContainerExitStatus.ABORTED, "Container expired since it was unused")

@@ -38,6 +38,10 @@ class ResourceManagerConfig:
     am_expiry_s: float = setting(
         "yarn.am.liveness-monitor.expiry-interval-ms", 600.0, parse_milliseconds,
         "An ApplicationMaster that has not called allocate for this long has failed.")
+    container_expiry_s: float = setting(
+        "yarn.resourcemanager.rm.container-allocation.expiry-interval-ms", 600.0, parse_milliseconds,
+        "A container handed to an ApplicationMaster but not started on its node within this long is taken "
+        "back (ABORTED), so an AM cannot sit on room it does not use.")
     am_attempts_max: int = setting(
         "yarn.resourcemanager.am.max-attempts", 2, parse_int,
         "Attempts an application's ApplicationMaster gets (lost-node attempts do not count).")

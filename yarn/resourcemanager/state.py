@@ -84,6 +84,7 @@ class RMContainer:
     attempt_id: str
     is_am: bool
     state: str = "ALLOCATED"  # ALLOCATED -> ACQUIRED (the AM has it) -> RUNNING
+    acquired_s: float = 0.0
 
 
 @dataclass(eq=False)
@@ -146,8 +147,8 @@ class ResourceManagerState:
                     cleanup.append(status.container_id)  # of a finished application, or from before a restart
             elif status.state is ContainerState.COMPLETE:
                 self._complete_container(known, status, now_s)
-            elif status.state is ContainerState.RUNNING:
-                known.state = "RUNNING"
+            else:
+                known.state = "RUNNING"  # on its node (NEW there means localizing): no longer unused
         for assignment in self.scheduler.node_update(node_id):
             self._allocated(assignment, now_s)
         self._check_decommissioning(node, now_s)
@@ -341,7 +342,8 @@ class ResourceManagerState:
                                                                 "Container released by application"), now_s)
         current.progress = max(0.0, min(1.0, progress))
         for container in current.allocated:
-            self.containers[container.id].state = "ACQUIRED"
+            acquired = self.containers[container.id]
+            acquired.state, acquired.acquired_s = "ACQUIRED", now_s
         response = AllocateResponse(
             current.allocated, current.completed,
             [self._node_report(self.nodes[node_id], now_s) for node_id in sorted(current.updated_nodes)],
@@ -380,11 +382,17 @@ class ResourceManagerState:
     # ================================================================ the monitor
 
     def tick(self, now_s: float) -> None:
-        """Liveness: expire silent nodes and ApplicationMasters; finish timed-out decommissions."""
+        """Liveness: expire silent nodes, ApplicationMasters and unused containers; finish timed-out decommissions."""
         for node in list(self.nodes.values()):
             if node.live and now_s - node.last_heartbeat_s > self.config.node_expiry_s:
                 self._node_gone(node, NodeEvent.EXPIRE, "lost", now_s)
             self._check_decommissioning(node, now_s)
+        for known in [known for known in self.containers.values()
+                      if known.state == "ACQUIRED" and now_s - known.acquired_s > self.config.container_expiry_s]:
+            self._outbox(known.container.node_id).cleanup_containers.append(known.container.id)
+            self._complete_container(known, ContainerStatus(known.container.id, ContainerState.COMPLETE,
+                                                            ContainerExitStatus.ABORTED,
+                                                            "Container expired since it was unused"), now_s)
         for app in list(self.applications.values()):
             current = app.current_attempt
             if (not app.state.is_final and current is not None and current.registered
