@@ -9,13 +9,20 @@ sequential reference computed here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
+import random
+import re
+import signal
+import subprocess
+import sys
 import textwrap
+import threading
 
 import pytest
 
-from conftest import YARN_FAST_PROPERTIES, wait_until
+from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
 from mapreduce import counters as names
 from mapreduce.appmaster.history import read_history
 from mapreduce.errors import JobFailed
@@ -43,8 +50,6 @@ WORDS = ["apple", "banana", "cherry", "date", "elder", "fig", "grape", "hazel", 
 
 @pytest.fixture(scope="module")
 def mr_cluster(tmp_path_factory):
-    from conftest import ClusterPool
-
     pool = ClusterPool(lambda: tmp_path_factory.mktemp("mrcluster"))
     cluster = pool.start(core=3, task=1, properties=MR_FAST_PROPERTIES, services=("hdfs", "yarn"))
     yield cluster
@@ -52,8 +57,6 @@ def mr_cluster(tmp_path_factory):
 
 
 def corpus(lines: int, seed: int) -> bytes:
-    import random
-
     generator = random.Random(seed)
     return "".join(" ".join(generator.choice(WORDS) for _ in range(generator.randint(1, 12))) + "\n"
                    for _ in range(lines)).encode()
@@ -232,8 +235,6 @@ def two_files(mr_cluster):
 
 
 def test_grep_on_the_cluster_runs_two_steps(mr_cluster, two_files):
-    import re
-
     paths, data = two_files
     pattern = r"[a-z]*e[a-z]*"
     result = run_on_cluster(mr_cluster, "mapreduce.examples.grep:Grep", paths, "/out/grep",
@@ -354,40 +355,45 @@ def running_job_id(cluster, name: str) -> str:
     return jobs[0] if len(jobs) == 1 else ""
 
 
-def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
-    import subprocess
-    import sys
+SLOW_MAPPER = """
+    class {name}(Job):
+        def mapper(self, key, line):
+            time.sleep(60)
+            yield line, 1
 
-    job = write_job(tmp_path, "slow", """
-        class Slow(Job):
-            def mapper(self, key, line):
-                time.sleep(60)
-                yield line, 1
+        def reducer(self, key, values):
+            yield key, sum(values)
+    """
 
-            def reducer(self, key, values):
-                yield key, sum(values)
-        """)
-    environment = dict(os.environ, EMRLAB_CLUSTER=str(mr_cluster.cluster_dir.root))
-    client_process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job, "-r", "cluster",
-                                       words_input[0], "-o", "/out/slow"], env=environment,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+@contextlib.contextmanager
+def slow_job_client(cluster, tmp_path, name: str, input_path: str):
+    """`emrlab job run` of a job whose maps take a minute, in the background; yields (process, job id)
+    once a map attempt runs, and kills the client at the end if it is still there."""
+    job = write_job(tmp_path, name.lower(), SLOW_MAPPER.format(name=name))
+    environment = dict(os.environ, EMRLAB_CLUSTER=str(cluster.cluster_dir.root))
+    process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job, "-r", "cluster", input_path,
+                                "-o", f"/out/{name}"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        job_id = wait_until(lambda: running_job_id(mr_cluster, "Slow"), what="the job in -list")
-        wait_until(lambda: "Job state: RUNNING" in mr_cluster.emrlab("job", "-status", job_id).stdout.decode(),
-                   what="-status to say RUNNING")
-        wait_until(lambda: "RUNNING" in [a["state"] for a in read_status_attempts(mr_cluster, job_id)],
+        job_id = wait_until(lambda: running_job_id(cluster, name), what=f"{name} in -list")
+        wait_until(lambda: "RUNNING" in [a["state"] for a in read_status_attempts(cluster, job_id)],
                    what="a running map")
+        yield process, job_id
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
+    with slow_job_client(mr_cluster, tmp_path, "Slow", words_input[0]) as (client_process, job_id):
+        assert "Job state: RUNNING" in mr_cluster.emrlab("job", "-status", job_id, check=True).stdout.decode()
         killed = mr_cluster.emrlab("job", "-kill", job_id, check=True)
         assert killed.stdout.decode().strip() == f"Killed job {job_id}"
-        client_process.wait(timeout=60)
-    finally:
-        if client_process.poll() is None:
-            client_process.kill()
-            client_process.wait()
-    stderr = client_process.stderr.read().decode()
     assert client_process.returncode != 0
-    assert f"Job {job_id} was killed" in stderr
-    assert not mr_cluster.client().exists("/out/slow")
+    assert f"Job {job_id} was killed" in client_process.stderr.read().decode()
+    assert not mr_cluster.client().exists("/out/Slow")
     history = mr_cluster.emrlab("job", "-history", job_id, check=True).stdout.decode()
     assert "Status: KILLED" in history
     assert "KILLED" in history.split("Task attempt", 1)[1]
@@ -400,35 +406,13 @@ def test_job_list_status_kill_and_history(mr_cluster, words_input, tmp_path):
 
 
 def test_ctrl_c_in_the_client_kills_the_job(mr_cluster, words_input, tmp_path):
-    import signal
-    import subprocess
-    import sys
-
-    job = write_job(tmp_path, "interrupted", """
-        class Interrupted(Job):
-            def mapper(self, key, line):
-                time.sleep(60)
-                yield line, 1
-        """)
-    environment = dict(os.environ, EMRLAB_CLUSTER=str(mr_cluster.cluster_dir.root))
-    client_process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job, "-r", "cluster",
-                                       words_input[0], "-o", "/out/interrupted"], env=environment,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        job_id = wait_until(lambda: running_job_id(mr_cluster, "Interrupted"), what="the job in -list")
-        wait_until(lambda: "RUNNING" in [a["state"] for a in read_status_attempts(mr_cluster, job_id)],
-                   what="a running map")
+    with slow_job_client(mr_cluster, tmp_path, "Interrupted", words_input[0]) as (client_process, job_id):
         client_process.send_signal(signal.SIGINT)
-        client_process.wait(timeout=60)
-    finally:
-        if client_process.poll() is None:
-            client_process.kill()
-            client_process.wait()
     assert client_process.returncode == 130
     assert f"Killed job {job_id}" in client_process.stderr.read().decode()
     history = wait_until(lambda: read_history(mr_cluster.client(), job_id), what="the job's history")
     assert history["state"] == "KILLED"
-    assert not mr_cluster.client().exists("/out/interrupted")
+    assert not mr_cluster.client().exists("/out/Interrupted")
 
 
 def read_status_attempts(cluster, job_id: str) -> list[dict]:
@@ -440,8 +424,6 @@ def read_status_attempts(cluster, job_id: str) -> list[dict]:
 # ---------------------------------------------------------------- a lost node (breaks the cluster: runs last)
 
 def test_maps_whose_node_is_lost_run_again_while_reducers_wait(mr_cluster, words_input, tmp_path):
-    import threading
-
     marker = tmp_path / "go"
     job = write_job(tmp_path, "waiting", f"""
         class WaitingWordCount(Job):
