@@ -260,7 +260,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
     read = _msgpack_records if properties.get(INPUT_FORMAT_KEY) == RECORDS_FORMAT else _text_records
     started = time.process_time()
 
-    if step.map_only:
+    if attempt.num_reduces == 0:  # map-only: the mapper's output is the step's output
         output_fs = fs if same_kind(fs, attempt.output_dir) else filesystem_for(
             attempt.output_dir, properties.get(CLUSTER_DIR_KEY))
         committer = FileOutputCommitter(output_fs, attempt.output_dir)
@@ -296,19 +296,20 @@ def _merge_settings(properties: dict) -> MergeSettings:
 
 
 def _groups(records, counters: Counters, context: TaskContext, total_records: int) -> Iterator[tuple]:
-    """(key, values) per distinct key of a sorted record stream, counting as it goes."""
+    """(key, values) per distinct key of a sorted record stream, counting every record (even
+    those of a group the reducer did not read to the end) as Hadoop counts reduce input."""
     seen = 0
 
-    def values(group):
+    def counted(stream):
         nonlocal seen
-        for _, value in group:
+        for record in stream:
             seen += 1
-            yield value
+            yield record
 
     group_count = 0
-    for encoded, group in groupby(records, key=itemgetter(0)):
+    for encoded, group in groupby(counted(records), key=itemgetter(0)):
         group_count += 1
-        yield decode_key(encoded), values(group)
+        yield decode_key(encoded), map(itemgetter(1), group)
         if group_count % 1024 == 0 and total_records > 0:
             context.report(0.66 + 0.34 * min(seen / total_records, 1.0))
     counters.increment(names.TASK_COUNTER, names.REDUCE_INPUT_GROUPS, group_count)

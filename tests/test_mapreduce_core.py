@@ -74,3 +74,32 @@ def test_the_monitor_prints_hadoops_progress_lines_only_when_they_change():
         "Running job: job_1_0001", " map 0% reduce 0%", " map 50% reduce 0%", " map 100% reduce 0%",
         " map 100% reduce 100%", "Job job_1_0001 completed successfully", "Counters: 1",
         "\tMap-Reduce Framework", "\t\tMap input records=7"]
+
+
+def test_reduce_input_records_count_values_the_reducer_did_not_read(tmp_path):
+    corpus = write_corpus(tmp_path / "in.txt", 500)
+    result = run_job(f"{__file__}:FirstValueOnly", [corpus], tmp_path / "out")
+    words = corpus.read_text(encoding="utf-8").split()
+    assert result.counters.task(names.REDUCE_INPUT_RECORDS) == len(words)
+    assert result.counters.task(names.REDUCE_INPUT_GROUPS) == len(set(words))
+
+
+from mapreduce import Job  # noqa: E402  (the job class the test above runs)
+
+
+class FirstValueOnly(Job):
+    def mapper(self, key, line):
+        for word in line.split():
+            yield word, 1
+
+    def reducer(self, word, counts):
+        yield word, next(iter(counts))
+
+
+def test_zero_reducers_make_a_job_map_only(tmp_path):
+    corpus = write_corpus(tmp_path / "in.txt", 200)
+    result = run_job("mapreduce.examples.wordcount:WordCount", [corpus], tmp_path / "out",
+                     properties={"mapreduce.job.reduces": "0"})
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["_SUCCESS", "part-m-00000", "part-m-00001"]
+    assert len(output_lines(tmp_path / "out")) == len(corpus.read_text(encoding="utf-8").split())
+    assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_REDUCES) == 0

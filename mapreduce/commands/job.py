@@ -96,7 +96,7 @@ def run_main(argv: list[str], context: CommandContext) -> int:
         raise InvalidArgument(f"expected a job file (JOB.py or JOB.py:Class), got {location!r}")
     job_class = load_job_class(location)
     reference = location if ":" in location else f"{location}:{job_class.__qualname__}"
-    return run_job(reference, argv[1:], context)
+    return run_job(reference, argv[1:], context, prog=f"emrlab job run {location}")
 
 
 # subcommand -> function(argv, context) -> exit code

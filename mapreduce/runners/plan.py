@@ -81,7 +81,8 @@ def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict |
     properties.update({key: str(value) for key, value in getattr(job, "JOBCONF", {}).items()})
     properties.update(spec.properties)
     properties.update({key: str(value) for key, value in step.jobconf.items()})
-    num_reduces = 0 if step.map_only else max(1, parse_int(properties.get(REDUCES_KEY, "1")))
+    # As on Hadoop, zero reducers make a step map-only even if it has a reducer.
+    num_reduces = 0 if step.map_only else max(0, parse_int(properties.get(REDUCES_KEY, "1")))
     inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(fs, scratch_dir, step_index - 1),)
     context = StepContext(fs, inputs, num_reduces, dict(properties))
     properties.update({key: str(value) for key, value in job.step_properties(step_index, context).items()})
