@@ -1,0 +1,187 @@
+"""MRAppMaster, the AM's I/O shell, with a pretend YARN and the local file system: no processes.
+
+The shell turns allocate answers into events and the machine's commands into
+YARN and file system calls; these tests check that bookkeeping (which request
+belongs to which attempt, what a task pulls, commit, history, cleanup).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import pytest
+
+from mapreduce.appmaster import master as master_module
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.description import JobDescription
+from mapreduce.appmaster.master import MRAppMaster
+from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState, StartJob
+from mapreduce.fs import LocalFileSystem
+from mapreduce.task import TaskAttempt
+from yarn.records import AllocateResponse, Container, ContainerState, ContainerStatus, NodeReport, NodeState, Resource
+
+JOB_ID = "job_1700000000000_0042"
+
+
+class PretendRM:
+    """AMRMClient's surface: requests get ids; allocate hands out what the test queued."""
+
+    def __init__(self):
+        self.pending: dict[int, object] = {}
+        self.removed: list[int] = []
+        self.released: list[str] = []
+        self.responses: list[AllocateResponse] = []
+        self._ids = itertools.count(1)
+
+    def add_request(self, request):
+        request = replace(request, allocation_request_id=next(self._ids))
+        self.pending[request.allocation_request_id] = request
+        return request
+
+    def remove_request(self, request) -> None:
+        self.removed.append(request.allocation_request_id)
+        self.pending.pop(request.allocation_request_id, None)
+
+    def release(self, container_id: str) -> None:
+        self.released.append(container_id)
+
+    def allocate(self, progress: float) -> AllocateResponse:
+        if self.responses:
+            return self.responses.pop(0)
+        return AllocateResponse([], [], [], Resource(0, 0), 3)
+
+    def give(self, container_id: str, node_id: str, request_id: int) -> Container:
+        request = self.pending.pop(request_id)
+        container = Container(container_id, node_id, f"{node_id}:9", request.resource, request.priority, request_id)
+        self.responses.append(AllocateResponse([container], [], [], Resource(0, 0), 3))
+        return container
+
+
+class PretendNM:
+    def __init__(self):
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    def start_container(self, container, launch_context) -> None:
+        self.started.append(container.id)
+
+    def stop_container(self, container) -> None:
+        self.stopped.append(container.id)
+
+
+class PretendHdfs:
+    """The few hdfs.Client calls the history writer makes, on a dict."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+
+    def mkdirs(self, path: str) -> None:
+        pass
+
+    def write_bytes(self, path: str, data: bytes, overwrite: bool = False) -> None:
+        self.files[path] = data
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def delete(self, path: str) -> None:
+        del self.files[path]
+
+    def rename(self, source: str, destination: str) -> None:
+        self.files[destination] = self.files.pop(source)
+
+
+@pytest.fixture
+def appmaster(tmp_path, monkeypatch):
+    monkeypatch.setattr(master_module, "LINGER_S", 0)
+    for index in range(2):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"part-{index}.txt").write_text("a b a\nc a\n" * 10)
+    (tmp_path / "staging").mkdir()
+    description = JobDescription(
+        job_id=JOB_ID, name="WordCount", user="alice", job_reference="mapreduce.examples.wordcount:WordCount",
+        input_paths=(str(tmp_path / "in"),), output_dir=str(tmp_path / "out"), staging_dir=str(tmp_path / "staging"),
+        properties={"mapreduce.job.reduces": "1"})
+    master = MRAppMaster(description, AppMasterConfig(reduce_slowstart_completed_maps=1.0), amrm=PretendRM(),
+                         nm=PretendNM(), fs=LocalFileSystem(), hdfs_client=PretendHdfs(),
+                         task_launch_context=lambda attempt_id: None)
+    master.handle(StartJob())
+    master._execute_pending()
+    return master
+
+
+def step(master) -> None:
+    """One turn of the AM's main loop, without its sleep."""
+    master._heartbeat()
+    master._execute_pending()
+
+
+def attempt(kind: str, index: int, number: int = 0) -> str:
+    return f"attempt_1700000000000_0042_{kind}_{index:06d}_{number}"
+
+
+def test_a_container_given_for_one_map_can_run_another_and_no_request_is_lost(appmaster):
+    rm, nm = appmaster.amrm, appmaster.nm
+    assert sorted(rm.pending) == [1, 2]  # one request per map
+    first_request, second_request = appmaster._requests[attempt("m", 0)], appmaster._requests[attempt("m", 1)]
+    # YARN satisfies map 1's request; the machine gives the container to map 0, the oldest waiting.
+    rm.give("c1", "core-1", second_request.allocation_request_id)
+    step(appmaster)
+    assert appmaster.machine.attempt_for_container("c1").attempt_id == attempt("m", 0)
+    assert nm.started == ["c1"] and rm.removed == []
+    # Map 1 now owns map 0's still-pending request, and gets the next container.
+    assert appmaster._requests == {attempt("m", 1): first_request}
+    rm.give("c2", "core-2", first_request.allocation_request_id)
+    step(appmaster)
+    assert appmaster.machine.attempt_for_container("c2").attempt_id == attempt("m", 1)
+    assert nm.started == ["c1", "c2"] and rm.removed == [] and rm.pending == {}
+
+
+def test_a_task_pulls_the_engines_attempt_and_the_job_commits_and_leaves_history(appmaster, tmp_path):
+    rm = appmaster.amrm
+    for container_id, request in (("c1", 1), ("c2", 2)):
+        rm.give(container_id, "core-1", request)
+        step(appmaster)
+    attempt_id, data, map_count = appmaster.task_for_container("c1")
+    task_attempt = TaskAttempt.from_wire(data)
+    assert (attempt_id, task_attempt.attempt_id, map_count) == (attempt("m", 0), attempt("m", 0), 2)
+    assert task_attempt.split is not None and task_attempt.num_reduces == 1
+    assert task_attempt.output_dir == str(tmp_path / "out")
+    for map_attempt in (attempt("m", 0), attempt("m", 1)):
+        appmaster.handle(AttemptStarted(map_attempt))
+        appmaster.handle(AttemptSucceeded(map_attempt, {"g": {"n": 1}}))
+    appmaster._execute_pending()
+    (reduce_request,) = rm.pending
+    rm.give("c3", "core-2", reduce_request)
+    step(appmaster)
+    appmaster.handle(AttemptStarted(attempt("r", 0)))
+    appmaster.handle(CommitRequested(attempt("r", 0)))
+    assert appmaster.commit_granted(attempt("r", 0))
+    appmaster.handle(AttemptSucceeded(attempt("r", 0), {"g": {"n": 1}}))
+    appmaster._execute_pending()
+    assert appmaster.final_state is JobState.SUCCEEDED
+    assert (tmp_path / "out" / "_SUCCESS").exists()
+    assert not (tmp_path / "staging").exists()
+    history = json.loads(appmaster.hdfs_client.files[f"/tmp/hadoop-yarn/staging/history/done/{JOB_ID}.json"])
+    assert history["state"] == "SUCCEEDED" and history["counters"]["g"] == {"n": 3}
+    assert history["user"] == "alice" and len(history["attempts"]) == 3
+
+
+def test_a_lost_node_and_a_failed_container_reach_the_machine(appmaster):
+    rm, nm = appmaster.amrm, appmaster.nm
+    rm.give("c1", "core-1", 1)
+    rm.give("c2", "core-2", 2)
+    step(appmaster)
+    step(appmaster)
+    rm.responses.append(AllocateResponse(
+        [], [ContainerStatus("c2", ContainerState.COMPLETE, 1, "exit code 1")],
+        [NodeReport("core-1", "core-1:9", NodeState.LOST, "CORE", Resource(0, 0), Resource(0, 0), 0)],
+        Resource(0, 0), 3))
+    step(appmaster)
+    machine = appmaster.machine
+    assert machine.attempts[attempt("m", 0)].state.value == "KILLED"  # its node was lost: not its fault
+    assert machine.attempts[attempt("m", 1)].state.value == "FAILED"
+    assert sorted(nm.stopped) == ["c1", "c2"]
+    assert {attempt("m", 0, 1), attempt("m", 1, 1)} == set(appmaster._requests)
