@@ -90,6 +90,9 @@ class HeartbeatReporter:
             except EmrlabError as error:
                 logger.warning("status update failed: %s", error.message)
                 continue
+            except Exception:  # the heartbeat must outlive any one bad report
+                logger.exception("status update failed")
+                continue
             if stop:
                 logger.warning("%s: the ApplicationMaster says stop; exiting", self.attempt_id)
                 os._exit(EXIT_STOPPED)
