@@ -91,7 +91,7 @@ def test_every_application_master_runs_on_a_core_node(yarn_cluster):
 
 
 def test_a_container_over_its_memory_is_killed_with_the_pmem_diagnostic(yarn_cluster):
-    hog = "$EMRLAB_PYTHON -c 'import time; block = bytearray(400 << 20); time.sleep(60)'"
+    hog = "$EMRLAB_PYTHON -c 'import time; block = b\"x\" * (400 << 20); time.sleep(60)'"
     app_id = submit_shell(yarn_cluster, hog, 1, container_memory_mb=128)
     report = yarn_cluster.yarn().wait_for_application(app_id, timeout_s=60)
     assert report.final_status is FinalApplicationStatus.FAILED

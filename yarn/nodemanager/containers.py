@@ -122,6 +122,11 @@ class ContainerProcess:
         state = ContainerState.RUNNING if self.phase in (ContainerPhase.RUNNING, ContainerPhase.KILLING) else ContainerState.NEW
         return ContainerStatus(self.container.id, state, ContainerExitStatus.INVALID, "")
 
+    def begin_localizing(self) -> None:
+        with self._lock:
+            if self.phase is ContainerPhase.NEW:
+                self.phase = ContainerPhase.LOCALIZING
+
     def launch(self, environment: dict[str, str]) -> None:
         """Start the process (after localization); a thread waits for it to end."""
         with self._lock:

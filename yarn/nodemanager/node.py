@@ -94,7 +94,7 @@ class NodeManager:
         paths = process.paths
         try:
             paths.work_dir.mkdir(parents=True, exist_ok=True)
-            process.phase = ContainerPhase.LOCALIZING if process.phase is ContainerPhase.NEW else process.phase
+            process.begin_localizing()
             self.localizer.localize(process.context.local_resources, process.user, paths.work_dir.parent, paths.work_dir)
             environment = container_environment(
                 process.container, process.context, process.user, node_address=self.address,
@@ -128,7 +128,8 @@ class NodeManager:
                 if status.state is not ContainerState.COMPLETE or status.container_id not in self._reported]
 
     def heartbeat_delivered(self, statuses: list[ContainerStatus]) -> None:
-        self._reported.update(status.container_id for status in statuses if status.state is ContainerState.COMPLETE)
+        with self.lock:
+            self._reported.update(status.container_id for status in statuses if status.state is ContainerState.COMPLETE)
 
     def stop_all(self, exit_status: int, diagnostics: str) -> None:
         """Stop every container and wait (RESYNC from the RM, or this NodeManager stopping)."""
