@@ -77,12 +77,21 @@ def _yarn_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
 
 
 SERVICES: dict[str, Service] = {
-    "hdfs": Service("hdfs", ("hdfs.namenode",), {CORE: ("hdfs.datanode",)}, _hdfs_health, _hdfs_first_start),
+    "hdfs": Service("hdfs", ("hdfs.namenode",), {CORE: ("hdfs.datanode",)}, _hdfs_health, _hdfs_first_start,
+                    default_properties={
+                        # Lab timing: a DataNode silent for 2 * 5 s + 10 * 1 s = 20 s is dead, so that
+                        # killing one shows re-replication within a minute. Hadoop's defaults
+                        # (3 s heartbeats, a 5 min recheck) take 10.5 min; -D sets them back.
+                        "dfs.heartbeat.interval": "1",
+                        "dfs.namenode.heartbeat.recheck-interval": "5000",
+                    }),
     "yarn": Service("yarn", ("yarn.resourcemanager",), {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
                     _yarn_health, default_properties={
                         # As EMR's yarn-site.xml: every NodeManager serves map output to reducers.
                         "yarn.nodemanager.aux-services": "mapreduce_shuffle",
                         "yarn.nodemanager.aux-services.mapreduce_shuffle.class": "mapreduce.shuffle:ShuffleHandler",
+                        # Lab timing, as for DataNodes: a silent NodeManager is LOST after 20 s (Hadoop: 10 min).
+                        "yarn.nm.liveness-monitor.expiry-interval-ms": "20000",
                     }),
 }
 

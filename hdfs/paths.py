@@ -31,7 +31,8 @@ def resolve(path: str, user: str) -> str:
         slash = remainder.find("/")
         path = remainder[slash:] if slash >= 0 else "/"
     elif "://" in path:
-        raise InvalidPath(f"{path}: only hdfs:// paths live in HDFS (use a plain local path for the local side)")
+        raise InvalidPath(f"{path}: not an HDFS path (HDFS paths are hdfs:///a/b or /a/b; "
+                          f"copy local files in with `emrlab dfs -put`)")
     if not path.startswith("/"):
         path = posixpath.join(home_directory(user), path)
     normalized = posixpath.normpath(path)

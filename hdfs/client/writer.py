@@ -198,7 +198,7 @@ class OutputStream(io.RawIOBase):
         if self._acks is not None:
             self._acks.done.wait(self.client.config.socket_timeout_s)
             if self._acks.failed_index is not None:
-                return self._acks.failed_index, self._acks.error
+                return self._acks.failed_index, self._acks.error or "no reason given"
         return 0, default_message
 
     def _recover(self, failed_index: int, error: str) -> None:

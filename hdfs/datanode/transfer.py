@@ -104,7 +104,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
             except EmrlabError as error:
                 self.datanode.storage.abort(writer)
                 yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
-                                                  message=f"cannot reach {header.downstream[0].node_id}: {error.message}")
+                                                  message=f"cannot reach {header.downstream[0].node_id}")
                 return
         setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
         yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)

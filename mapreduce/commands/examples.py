@@ -41,18 +41,22 @@ def usage() -> str:
     return USAGE.format(examples="\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in EXAMPLES.items()))
 
 
-def default_runner(context: CommandContext) -> str:
-    from importlib.util import find_spec
-
+def default_runner(context: CommandContext, prog: str) -> str:
+    """`cluster` when a ResourceManager is alive in the cluster directory, else `local`
+    (said on stderr, so that nobody mistakes a local run for a cluster run)."""
+    cluster_dir = ClusterDir.resolve(context.dir_flag)
     try:
-        record = ClusterDir.resolve(context.dir_flag).read_daemon(RESOURCE_MANAGER_DAEMON)
-        running = record is not None and process_alive(record.pid)
-        return "cluster" if running and find_spec("mapreduce.runners.cluster") else "local"
-    except (OSError, ImportError):
-        return "local"
+        record = cluster_dir.read_daemon(RESOURCE_MANAGER_DAEMON)
+        if record is not None and process_alive(record.pid):
+            return "cluster"
+    except OSError:
+        pass
+    print(f"{prog}: no cluster is running in {cluster_dir.root}, so this runs on the local runner "
+          f"with local paths (-r local to say so, `emrlab cluster up` to start a cluster)", file=sys.stderr)
+    return "local"
 
 
-def _has_runner_flag(argv: list[str]) -> bool:
+def has_runner_flag(argv: list[str]) -> bool:
     return any(argument in ("-r", "--runner") or argument.startswith(("--runner=", "-r")) for argument in argv)
 
 
@@ -63,6 +67,7 @@ def main(argv: list[str], context: CommandContext) -> int:
     name, rest = argv[0], argv[1:]
     if name not in EXAMPLES:
         raise InvalidArgument(f"unknown example {name!r} (choose from {', '.join(EXAMPLES)})")
-    runner = None if _has_runner_flag(rest) else default_runner(context)
-    return run_job(EXAMPLES[name][0], rest, context, prog=f"emrlab examples {name}", output_positional=True,
+    prog = f"emrlab examples {name}"
+    runner = None if has_runner_flag(rest) else default_runner(context, prog)
+    return run_job(EXAMPLES[name][0], rest, context, prog=prog, output_positional=True,
                    default_runner=runner or "local")

@@ -2,6 +2,8 @@
 
     emrlab streaming -input IN [-input IN2] -output OUT -mapper CMD [-combiner CMD] [-reducer CMD|NONE]
                      [-file F ...] [-numReduceTasks N] [-D key=value] [-r inline|local|cluster]
+
+The default runner is `cluster` when a cluster is running, else `local`, as for `emrlab examples`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import sys
 
 from emrlab_common.command import EXIT_USAGE, CommandContext
 from emrlab_common.errors import InvalidArgument
-from mapreduce.commands.job import DEFAULT_RUNNER, run_job
+from mapreduce.commands.examples import default_runner
+from mapreduce.commands.job import run_job
 from mapreduce.runners import RUNNERS
 from mapreduce.streaming import FILES_KEY
 
@@ -21,7 +24,7 @@ USAGE = """usage: emrlab streaming -input IN -output OUT -mapper CMD [-combiner 
 
 Runs any programs as mapper and reducer, with Hadoop Streaming's conventions: lines in on
 stdin, key<TAB>value lines out on stdout, reporter:counter:G,N,AMOUNT on stderr.
-Runners: {runners} (default {default}).
+Runners: {runners} (default: cluster when a cluster is running, else local).
 
 Example:
   emrlab streaming -input books -output counts -mapper 'python3 map.py' -reducer 'python3 reduce.py' \\
@@ -43,17 +46,18 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("-reducer")
     result.add_argument("-file", action="append", default=[])
     result.add_argument("-numReduceTasks", type=int)
-    result.add_argument("-r", "--runner", default=DEFAULT_RUNNER)
+    result.add_argument("-r", "--runner")
     result.add_argument("-q", "--quiet", action="store_true")
     return result
 
 
 def main(argv: list[str], context: CommandContext) -> int:
     if not argv or argv[0] in ("-h", "--help", "-help"):
-        print(USAGE.format(runners=", ".join(RUNNERS), default=DEFAULT_RUNNER), end="",
+        print(USAGE.format(runners=", ".join(RUNNERS)), end="",
               file=sys.stdout if argv else sys.stderr)
         return 0 if argv else EXIT_USAGE
     options = parser().parse_args(argv)
+    runner = options.runner or default_runner(context, "emrlab streaming")
     for path in options.file:
         if "://" not in path and not os.path.exists(path):
             raise InvalidArgument(f"-file {path}: no such file")
@@ -70,7 +74,7 @@ def main(argv: list[str], context: CommandContext) -> int:
         arguments += ["--combiner", options.combiner]
     if reducer:
         arguments += ["--reducer", reducer]
-    job_argv = ["-r", options.runner, *options.input, "-o", options.output, *arguments]
+    job_argv = ["-r", runner, *options.input, "-o", options.output, *arguments]
     if options.quiet:
         job_argv.append("-q")
     return run_job("mapreduce.streaming:StreamingJob", job_argv, context, prog="emrlab streaming")
