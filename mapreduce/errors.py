@@ -1,6 +1,12 @@
 """MapReduce's operating errors: each reaches the user as one clear line."""
 
+import os
+import traceback
+
 from emrlab_common.errors import Aborted, EmrlabError, FailedPrecondition, InvalidArgument
+
+FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+USER_FRAMES_MAX = 12
 
 
 class JobFailed(EmrlabError):
@@ -38,3 +44,15 @@ def as_pair(record, producer: str) -> tuple:
     if isinstance(record, (tuple, list)) and len(record) == 2:
         return record[0], record[1]
     raise BadRecord(f"the {producer} must yield (key, value) pairs, not {record!r:.80}")
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback of an error in a user's mapper, combiner or reducer, as the user
+    wants to read it: their own frames only (this package's are noise to them), or
+    every frame when the error did not pass through user code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    user_frames = [frame for frame in frames if not frame.filename.startswith(FRAMEWORK_DIR)]
+    shown = (user_frames or frames)[-USER_FRAMES_MAX:]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(shown),
+             *traceback.format_exception_only(type(error), error)]
+    return "".join(lines).rstrip()

@@ -23,13 +23,13 @@ import os
 import sys
 import threading
 import time
-import traceback
 from dataclasses import replace
 from pathlib import Path
 
 from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError
 from mapreduce.counters import Counters
+from mapreduce.errors import user_traceback
 from mapreduce.output import FileOutputCommitter
 from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleFetcher
 from mapreduce.shuffle.mapoutput import map_output_dir
@@ -148,7 +148,7 @@ def run(umbilical: Umbilical, container_id: str) -> int:
     except BaseException as error:
         reporter.close()
         diagnostics = (error.message if isinstance(error, EmrlabError)
-                       else "".join(traceback.format_exception(error)).rstrip())
+                       else user_traceback(error))
         print(diagnostics, file=sys.stderr)
         umbilical.failed(attempt.attempt_id, diagnostics, stderr_tail(), reporter.counters.to_wire())
         return EXIT_FAILED

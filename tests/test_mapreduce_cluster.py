@@ -139,6 +139,8 @@ def test_a_failing_mapper_fails_the_job_with_its_stderr_and_leaves_no_output(mr_
     assert "failed 2 times" in stderr
     assert "ValueError: this mapper is broken" in stderr
     assert "about to fail on" in stderr  # the attempt's stderr tail
+    assert "broken.py\", line" in stderr and "mapreduce/task.py" not in stderr  # the user's frames only
+    assert stderr.strip().splitlines()[-1] == "emrlab job: the job failed: ValueError: this mapper is broken (details above)"
     assert not mr_cluster.client().exists("/out/broken")
 
 

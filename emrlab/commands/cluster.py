@@ -7,7 +7,7 @@ import shutil
 
 from emrlab import launcher
 from emrlab_common.clusterdir import process_alive
-from emrlab_common.command import CommandContext
+from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_size
 from emrlab_common.errors import InvalidArgument
 
@@ -21,7 +21,7 @@ EPILOG = """examples:
 
 
 def main(argv: list[str], context: CommandContext) -> int:
-    parser = argparse.ArgumentParser(prog="emrlab cluster", description="Start, inspect and stop a cluster.",
+    parser = CommandParser(prog="emrlab cluster", description="Start, inspect and stop a cluster.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True, metavar="up|down|status")
     start = actions.add_parser("up", help="start the daemons and wait until the cluster is healthy", epilog=EPILOG,

@@ -19,7 +19,7 @@ from pathlib import Path
 from emrlab import launcher
 from emrlab.corpus import write_corpus
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.command import CommandContext
+from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import format_size, parse_size
 from emrlab_common.errors import InvalidArgument
 
@@ -41,7 +41,7 @@ WORDCOUNT_SOURCE = "mapreduce/examples/wordcount.py"
 
 
 def main(argv: list[str], context: CommandContext) -> int:
-    parser = argparse.ArgumentParser(prog="emrlab demo", description=__doc__.split("\n\n")[0],
+    parser = CommandParser(prog="emrlab demo", description=__doc__.split("\n\n")[0],
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="24m", help="size of the generated corpus (default 24m)")
     parser.add_argument("--core", type=int, default=4,

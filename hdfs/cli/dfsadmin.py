@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from emrlab_common.command import CommandContext
+from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import format_size
 from hdfs import Client
 
@@ -22,7 +22,7 @@ def sized(value: int) -> str:
 
 
 def main(argv: list[str], context: CommandContext) -> int:
-    parser = argparse.ArgumentParser(prog="emrlab dfsadmin", description="HDFS administration.", epilog=EPILOG,
+    parser = CommandParser(prog="emrlab dfsadmin", description="HDFS administration.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("-report", action="store_true", help="capacity, usage and every DataNode")

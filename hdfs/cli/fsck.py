@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from emrlab_common.command import CommandContext
+from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.rpc import current_user
 from hdfs import Client
 from hdfs.protocol import FileStatus
@@ -27,7 +27,7 @@ def percent(part: int, whole: int) -> str:
 
 
 def main(argv: list[str], context: CommandContext) -> int:
-    parser = argparse.ArgumentParser(prog="emrlab fsck", description="Check the health of files in HDFS.",
+    parser = CommandParser(prog="emrlab fsck", description="Check the health of files in HDFS.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", nargs="?", default="/")
     parser.add_argument("-files", action="store_true", help="print every file checked")

@@ -22,7 +22,6 @@ import time
 
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2
-from emrlab_common.rpc import call
 from hdfs import checksum
 from hdfs.pipeline import PipelineStream, first_failed_node
 

@@ -101,7 +101,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
             try:
                 downstream = PipelineStream(self.datanode.peer(header.downstream[0].address), next_header,
                                             PIPELINE_TIMEOUT_S, peer=header.downstream[0].node_id)
-            except EmrlabError as error:
+            except EmrlabError:
                 self.datanode.storage.abort(writer)
                 yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
                                                   message=f"cannot reach {header.downstream[0].node_id}")

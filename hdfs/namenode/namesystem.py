@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emrlab_common.errors import InvalidArgument
-from hdfs import paths
 from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, SafeMode
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState

@@ -50,9 +50,11 @@ class TaskUmbilicalServicer(mapreduce_pb2_grpc.TaskUmbilicalServicer):
 
     @servicer_method
     def Failed(self, request, context):
-        diagnostics = request.diagnostics
-        if request.stderr_tail.strip():
-            diagnostics += f"\n--- last lines of stderr ---\n{request.stderr_tail.rstrip()}"
+        diagnostics, tail = request.diagnostics.strip(), request.stderr_tail.rstrip()
+        if tail.endswith(diagnostics):
+            diagnostics = tail  # the task printed its error last: its stderr tail tells it once, in context
+        elif tail:
+            diagnostics += f"\n--- last lines of stderr ---\n{tail}"
         self.master.handle(AttemptFailed(request.attempt_id, diagnostics, self.master.decode_counters(request.counters)))
         return mapreduce_pb2.FailedResponse()
 

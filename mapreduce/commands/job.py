@@ -13,9 +13,10 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from emrlab_common.command import EXIT_USAGE, CommandContext, run_command
+from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser, run_command
 from emrlab_common.errors import InvalidArgument
 from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
+from mapreduce.errors import JobFailed
 from mapreduce.job import passthru_argv
 from mapreduce.loader import instantiate, load_job_class, reference_of
 from mapreduce.monitor import JobMonitor
@@ -35,16 +36,9 @@ Example:
 """
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """Usage errors become one clear line (through run_command), not argparse's exit."""
-
-    def error(self, message: str):
-        raise InvalidArgument(f"{message} (see --help)")
-
-
 def runner_parser(prog: str, output_positional: bool = False) -> argparse.ArgumentParser:
     shape = "INPUT... OUTPUT" if output_positional else "INPUT... -o OUTPUT"
-    parser = _ArgumentParser(prog=prog, add_help=True,
+    parser = CommandParser(prog=prog, add_help=True,
                              usage=f"{prog} [-r RUNNER] {shape} [--reducers N] [-D key=value] [job args]")
     parser.add_argument("-r", "--runner", default=DEFAULT_RUNNER, help=f"one of {', '.join(RUNNERS)}")
     if not output_positional:
@@ -81,7 +75,14 @@ def run_job(reference: str, argv: list[str], context: CommandContext, prog: str 
                    job_arguments=tuple(passthru_argv(actions, options)), properties=properties,
                    cluster_dir=context.dir_flag, job_name=job_class.__name__)
     runner = runner_class(options.runner)()
-    result = runner.run(spec, JobMonitor(quiet=options.quiet))
+    try:
+        result = runner.run(spec, JobMonitor(quiet=options.quiet))
+    except JobFailed as error:
+        if options.quiet:
+            raise
+        # The monitor has printed the whole story; end with its last line, not a second copy.
+        last_line = error.message.rstrip().splitlines()[-1].strip() if error.message.strip() else "failed"
+        raise JobFailed(f"the job failed: {last_line} (details above)") from None
     if not options.quiet:
         print(f"Output: {result.output_dir}", file=sys.stderr)
     return 0

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from emrlab_common.command import EXIT_USAGE, CommandContext
+from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser
 from emrlab_common.errors import InvalidArgument
 from mapreduce.commands.examples import default_runner
 from mapreduce.commands.job import run_job
@@ -32,13 +32,8 @@ Example:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise InvalidArgument(f"{message} (see --help)")
-
-
 def parser() -> argparse.ArgumentParser:
-    result = _Parser(prog="emrlab streaming", add_help=False)
+    result = CommandParser(prog="emrlab streaming", add_help=False)
     result.add_argument("-input", action="append", required=True)
     result.add_argument("-output", required=True)
     result.add_argument("-mapper", required=True)

@@ -40,7 +40,6 @@ from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.streaming import FILES_KEY
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
-JOB_FILE = "job.py"
 HISTORY_POLL_S = 0.2
 AM_CALL_TIMEOUT_S = 10.0
 
@@ -113,9 +112,10 @@ def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output
     if location.endswith(".py"):
         if not os.path.isfile(location):
             raise NotFound(f"job file {location} does not exist")
-        hdfs.upload(location, f"{directory}/{JOB_FILE}")
-        local_resources[JOB_FILE] = f"hdfs://{directory}/{JOB_FILE}"
-        job_reference = f"{JOB_FILE}{separator}{class_name}"
+        job_file = os.path.basename(location)  # its own name, so that tracebacks name the user's file
+        hdfs.upload(location, f"{directory}/{job_file}")
+        local_resources[job_file] = f"hdfs://{directory}/{job_file}"
+        job_reference = f"{job_file}{separator}{class_name}"
     properties = dict(spec.properties)
     if properties.get(FILES_KEY):
         properties[FILES_KEY] = stage_files(hdfs, directory, properties[FILES_KEY], local_resources)
@@ -133,7 +133,7 @@ def stage_files(hdfs, directory: str, files: str, local_resources: dict) -> str:
     names = []
     for path in filter(None, files.split(",")):
         name = os.path.basename(path.rstrip("/"))
-        if name in local_resources or name in (JOB_FILE, DESCRIPTION_FILE):
+        if name in local_resources or name == DESCRIPTION_FILE:
             raise InvalidArgument(f"-file {path}: two files named {name}")
         if path.startswith("hdfs://"):
             local_resources[name] = path

@@ -8,14 +8,12 @@ here first. A failed attempt fails the job at once, with the user's traceback.
 
 from __future__ import annotations
 
-import traceback
 
 from mapreduce import counters as names
-from mapreduce.errors import JobFailed
+from mapreduce.errors import JobFailed, user_traceback
 from mapreduce.runners.engine import LocalEngine
 from mapreduce.task import NullReporter, run_map_attempt, run_reduce_attempt
 
-TRACEBACK_LINES_MAX = 12
 
 
 class InlineRunner(LocalEngine):
@@ -36,14 +34,9 @@ class InlineRunner(LocalEngine):
                 failed = names.NUM_FAILED_MAPS if kind == "map" else names.NUM_FAILED_REDUCES
                 job_counters.increment(names.JOB_COUNTER, failed)
                 raise JobFailed(f"Task failed {attempt.task_id}: {attempt.attempt_id} failed: "
-                                f"{_traceback_tail(error)}") from error
+                                f"{user_traceback(error)}") from error
             if commit is not None:
                 commit(attempt)
             results.append(result)
             progress((task_index + 1) / count)
         return results
-
-
-def _traceback_tail(error: BaseException) -> str:
-    lines = "".join(traceback.format_exception(error)).rstrip().splitlines()
-    return "\n".join(lines[-TRACEBACK_LINES_MAX:])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 import msgpack
 
 from mapreduce.counters import Counters
+from mapreduce.errors import user_traceback
 from mapreduce.fs import filesystem_for
 from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
 
@@ -53,9 +53,8 @@ def attempt_main(wire: bytes, source, shared_progress) -> None:
             result = run_map_attempt(attempt, fs, reporter)
         else:
             result = run_reduce_attempt(attempt, fs, source, reporter)
-    except Exception:
-        traceback.print_exc()
-        sys.stderr.flush()
+    except Exception as error:
+        print(user_traceback(error), file=sys.stderr, flush=True)
         os._exit(1)
     write_result(attempt, result)
     sys.stdout.flush()
