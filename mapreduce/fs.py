@@ -11,6 +11,7 @@ FILE_BYTES_READ for the local disk, HDFS_BYTES_READ for HDFS.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class FileSystem(Protocol):
     def exists(self, path: str) -> bool: ...
     def status(self, path: str) -> PathStatus: ...
     def list(self, path: str) -> list[PathStatus]: ...
+    def glob(self, pattern: str) -> list[str]: ...
     def mkdirs(self, path: str) -> None: ...
     def delete(self, path: str, recursive: bool = False) -> None: ...
     def rename(self, source: str, destination: str) -> None: ...
@@ -105,6 +107,9 @@ class LocalFileSystem:
         if not top.is_directory:
             return [top]
         return [self.status(os.path.join(top.path, name)) for name in sorted(os.listdir(top.path))]
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(glob.glob(strip_file_scheme(pattern)))
 
     def mkdirs(self, path: str) -> None:
         os.makedirs(strip_file_scheme(path), exist_ok=True)
@@ -163,6 +168,9 @@ class HdfsFileSystem:
     def list(self, path: str) -> list[PathStatus]:
         return [_from_hdfs(status) for status in self.client.list(path)]
 
+    def glob(self, pattern: str) -> list[str]:
+        return ["hdfs://" + path for path in self.client.glob(pattern)]
+
     def mkdirs(self, path: str) -> None:
         self.client.mkdirs(path)
 
@@ -192,6 +200,11 @@ def _from_hdfs(status) -> PathStatus:
     # As a URI, so that whoever gets this path (a split, in another process) knows it is in HDFS.
     return PathStatus("hdfs://" + status.path, status.is_directory, status.length_bytes, status.block_size_bytes,
                       status.modification_time_ms)
+
+
+def has_glob(path: str) -> bool:
+    """Whether an input path is a pattern (`/logs/2026-*/part-*`), as FileInputFormat expands them."""
+    return any(character in path for character in "*?[")
 
 
 def is_hdfs(uri: str) -> bool:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_int, parse_size
 from emrlab_common.errors import NotFound
+from mapreduce.fs import has_glob
 
 SPLIT_SLOP = 1.1
 READ_CHUNK_BYTES = 1 << 20
@@ -57,17 +58,31 @@ def is_hidden(name: str) -> bool:
 
 
 def input_files(fs, paths: list[str]) -> list:
-    """The files under `paths` (directories expand one level, hidden names skipped), sorted."""
+    """The files under `paths` (patterns expand, directories expand one level, hidden
+    names skipped), as Hadoop's FileInputFormat lists its input."""
     files = []
-    for path in paths:
+    for path in expand_patterns(fs, paths):
         if not fs.exists(path):
-            raise NotFound(f"input path does not exist: {path}")
+            raise NotFound(f"Input path does not exist: {path}")
         status = fs.status(path)
         if status.is_directory:
             files += [entry for entry in fs.list(path) if not entry.is_directory and not is_hidden(entry.name)]
         else:
             files.append(status)
     return files
+
+
+def expand_patterns(fs, paths) -> list[str]:
+    expanded = []
+    for path in paths:
+        if not has_glob(path):
+            expanded.append(path)
+            continue
+        matches = fs.glob(path)
+        if not matches:
+            raise NotFound(f"Input Pattern {path} matches 0 files")
+        expanded += matches
+    return expanded
 
 
 def split_size(block_size: int, properties: dict[str, str], total_bytes: int) -> int:

@@ -97,7 +97,8 @@ def words_input(mr_cluster):
 def test_wordcount_on_the_cluster_matches_the_reference(mr_cluster, words_input):
     path, data = words_input
     assert len(mr_cluster.client().block_locations(path)) == 3
-    result = run_on_cluster(mr_cluster, "mapreduce.examples.wordcount:WordCount", [path], "/out/wordcount",
+    # The input as a pattern, which the client checks and the AM expands, as FileInputFormat does.
+    result = run_on_cluster(mr_cluster, "mapreduce.examples.wordcount:WordCount", ["/data/w*.txt"], "/out/wordcount",
                             {"mapreduce.job.reduces": "2"})
     client = mr_cluster.client()
     lines = output_of(client, "/out/wordcount")
@@ -150,6 +151,11 @@ def test_bad_paths_are_one_clear_line(mr_cluster, words_input):
     assert missing.returncode != 0
     assert missing.stderr.decode().strip().splitlines()[-1] == (
         "emrlab job: Input path does not exist: hdfs:///no/such/input")
+    no_match = mr_cluster.emrlab("job", "run", "mapreduce/examples/wordcount.py", "-r", "cluster", "/data/nothing-*",
+                                 "-o", "/out/never")
+    assert no_match.returncode != 0
+    assert no_match.stderr.decode().strip().splitlines()[-1] == (
+        "emrlab job: Input Pattern hdfs:///data/nothing-* matches 0 files")
     mr_cluster.client().mkdirs("/out/exists")
     exists = mr_cluster.emrlab("job", "run", "mapreduce/examples/wordcount.py", "-r", "cluster", words_input[0],
                                "-o", "/out/exists")

@@ -40,6 +40,18 @@ def test_job_run_prints_progress_and_counters(tmp_path, corpus):
     assert len(list((tmp_path / "out").glob("part-r-*"))) == 3
 
 
+def test_input_patterns_expand_as_in_file_input_format(tmp_path, corpus):
+    (tmp_path / "in" / "notes.log").write_text("not words to count\n")
+    done = emrlab("job", "run", "mapreduce/examples/wordcount.py", "-r", "local", tmp_path / "in" / "doc-*.txt",
+                  "-o", tmp_path / "out", "-q", cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    got = {word: int(count) for word, count in (line.split("\t") for line in output_lines(tmp_path / "out"))}
+    assert got == word_counts(corpus)
+    nothing = emrlab("job", "run", "mapreduce/examples/wordcount.py", "-r", "local", tmp_path / "in" / "x*",
+                     "-o", tmp_path / "out2", cwd=Path(__file__).parent.parent)
+    assert nothing.returncode != 0 and "matches 0 files" in nothing.stderr
+
+
 def test_a_job_file_is_its_own_command_line(tmp_path, corpus):
     done = subprocess.run([sys.executable, "mapreduce/examples/wordcount.py",
                            "-r", "inline", *map(str, corpus), "-o", str(tmp_path / "out"), "-q"],
@@ -54,7 +66,7 @@ def test_a_job_file_is_its_own_command_line(tmp_path, corpus):
     (["job", "run", "mapreduce/__init__.py", "-r", "local", "IN", "-o", "OUT"], "defines no job class"),
     (["job", "run", "mapreduce/examples/wordcount.py", "-r", "nowhere", "IN", "-o", "OUT"], "unknown runner"),
     (["job", "run", "mapreduce/examples/wordcount.py", "-r", "local", "missing-input", "-o", "OUT"],
-     "input path does not exist"),
+     "Input path does not exist"),
     (["job", "run", "mapreduce/examples/wordcount.py", "-r", "local", "IN"], "required: -o"),
     (["examples", "nosuch", "IN", "OUT"], "unknown example"),
     (["streaming", "-input", "IN", "-output", "OUT"], "required: -mapper"),

@@ -34,6 +34,7 @@ from mapreduce.appmaster.records import application_id_for, job_id_for, step_job
 from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed, JobKilled
 from mapreduce.fs import HDFS_SCHEME
+from mapreduce.fs import has_glob
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners.plan import client_job
 from mapreduce.runners.spec import JobResult, JobSpec
@@ -96,7 +97,10 @@ class ClusterRunner:
 
 def check_paths(hdfs, input_paths: tuple[str, ...], output_dir: str) -> None:
     for path in input_paths:
-        if not hdfs.exists(path):
+        if has_glob(path):
+            if not hdfs.glob(path):
+                raise NotFound(f"Input Pattern {path} matches 0 files")
+        elif not hdfs.exists(path):
             raise NotFound(f"Input path does not exist: {path}")
     if hdfs.exists(output_dir):
         raise AlreadyExists(f"Output directory {output_dir} already exists")
