@@ -17,6 +17,11 @@ COMPONENT_BYTES_MAX = 255
 DEPTH_MAX = 1000
 
 
+def has_glob(path: str) -> bool:
+    """Whether a path is a pattern (`/out/part-*`, `?`, `[0-4]`), as Hadoop's globStatus takes them."""
+    return any(character in path for character in "*?[")
+
+
 def home_directory(user: str) -> str:
     return f"/user/{user}"
 

@@ -202,11 +202,6 @@ def _from_hdfs(status) -> PathStatus:
                       status.modification_time_ms)
 
 
-def has_glob(path: str) -> bool:
-    """Whether an input path is a pattern (`/logs/2026-*/part-*`), as FileInputFormat expands them."""
-    return any(character in path for character in "*?[")
-
-
 def is_hdfs(uri: str) -> bool:
     return uri.startswith(HDFS_SCHEME)
 

@@ -136,7 +136,7 @@ class MapOutputBuffer:
         output_bytes = 0
         for key, values in self.groups.items():
             if type(key) is str:
-                encoded = b"\x05" + key.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00"
+                encoded = encode_key(key)
             else:
                 encoded, key = key, decode_key(key)
             if self.sort_values and len(values) > 1:

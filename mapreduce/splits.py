@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_int, parse_size
 from emrlab_common.errors import NotFound
-from mapreduce.fs import has_glob
+from hdfs.paths import has_glob
 
 SPLIT_SLOP = 1.1
 READ_CHUNK_BYTES = 1 << 20
@@ -62,9 +62,10 @@ def input_files(fs, paths: list[str]) -> list:
     names skipped), as Hadoop's FileInputFormat lists its input."""
     files = []
     for path in expand_patterns(fs, paths):
-        if not fs.exists(path):
-            raise NotFound(f"Input path does not exist: {path}")
-        status = fs.status(path)
+        try:
+            status = fs.status(path)
+        except NotFound:
+            raise NotFound(f"Input path does not exist: {path}") from None
         if status.is_directory:
             files += [entry for entry in fs.list(path) if not entry.is_directory and not is_hidden(entry.name)]
         else:

@@ -192,11 +192,13 @@ def _msgpack_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tu
     counters = context.counters
     with fs.open(split.path) as stream:
         unpacker = msgpack.Unpacker(stream, raw=False, strict_map_key=False, read_size=1 << 20)
-        for index, record in enumerate(unpacker):
-            counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS)
+        records = 0
+        for records, record in enumerate(unpacker, start=1):
             yield record[0], record[1]
-            if index % 4096 == 4095:
+            if records % 4096 == 0:
+                counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, 4096)
                 context.report(min(stream.tell() / max(split.length, 1), 1.0))
+        counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, records % 4096)
     counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(fs.name), split.length)
 
 

@@ -135,8 +135,7 @@ def _show_top_words(cluster_dir: ClusterDir, output_path: str) -> None:
 
     counts: list[tuple[int, str]] = []
     with Client.for_cluster(cluster_dir) as client:
-        parts = sorted(status.path for status in client.list(output_path)
-                       if status.path.rsplit("/", 1)[-1].startswith("part-"))
+        parts = client.glob(f"{output_path}/part-*")
         for part in parts:
             for line in client.read_bytes(part).decode().splitlines():
                 word, _, count = line.partition("\t")

@@ -18,8 +18,8 @@ from emrlab_common.config import format_size
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from emrlab_common.progress import ProgressLine
 from hdfs import Client
-from hdfs.client.client import has_glob
 from hdfs.cli.modes import parse_mode
+from hdfs.paths import has_glob
 from hdfs.errors import FileAlreadyExists, FileNotFound, PathIsDirectory
 from hdfs.protocol import FileStatus
 

@@ -30,6 +30,7 @@ from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user, stream
 from hdfs import paths
+from hdfs.paths import has_glob
 from hdfs.client.config import ClientConfig
 from hdfs.client.reader import InputStream
 from hdfs.client.writer import OutputStream
@@ -40,10 +41,6 @@ NAMENODE_DEADLINE_S = 30.0
 IDEMPOTENT_ATTEMPTS = 3
 COPY_CHUNK_BYTES = 1 << 20
 NODE_ID_ENVIRONMENT_VARIABLE = "EMRLAB_NODE_ID"
-
-
-def has_glob(path: str) -> bool:
-    return any(character in path for character in "*?[")
 
 
 @dataclass(frozen=True)
@@ -151,23 +148,23 @@ class Client:
         `*`, `?` and `[...]` match within one path component. A pattern with no
         such characters matches itself if it exists."""
         pattern = self.resolve(pattern)
-        candidates = ["/"]
+        candidates, listed = ["/"], True  # listed: every candidate came from a listing, so it exists
         for component in pattern.strip("/").split("/"):
             if not component:
                 continue
             if not has_glob(component):
-                candidates = [f"{base.rstrip('/')}/{component}" for base in candidates]
+                candidates, listed = [f"{base.rstrip('/')}/{component}" for base in candidates], False
                 continue
             matched = []
             for base in candidates:
                 try:
-                    entries = self.list(base) if self.status(base).is_directory else []
+                    entries = self.list(base)
                 except FileNotFound:
                     continue
-                matched += [entry.path for entry in entries
-                            if fnmatch.fnmatchcase(entry.path.rsplit("/", 1)[-1], component)]
-            candidates = matched
-        return sorted(path for path in candidates if self.exists(path))
+                matched += [entry.path for entry in entries  # a file lists as itself: it has no children
+                            if entry.path != base and fnmatch.fnmatchcase(entry.path.rsplit("/", 1)[-1], component)]
+            candidates, listed = matched, True
+        return sorted(path for path in candidates if listed or self.exists(path))
 
     def walk(self, path: str) -> Iterator[tuple[FileStatus, list[FileStatus], list[FileStatus]]]:
         """Like os.walk: (directory, its subdirectories, its files), top down."""

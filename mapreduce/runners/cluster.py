@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from emrlab_common import rpc
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load, parse_milliseconds, setting
-from emrlab_common.errors import AlreadyExists, EmrlabError, InvalidArgument, NotFound
+from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
@@ -33,11 +33,11 @@ from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
 from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed, JobKilled
-from mapreduce.fs import HDFS_SCHEME
-from mapreduce.fs import has_glob
+from mapreduce.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.monitor import JobMonitor
-from mapreduce.runners.plan import client_job
+from mapreduce.runners.plan import check_output_absent, client_job
 from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.splits import input_files
 from mapreduce.streaming import FILES_KEY
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
@@ -96,14 +96,9 @@ class ClusterRunner:
 
 
 def check_paths(hdfs, input_paths: tuple[str, ...], output_dir: str) -> None:
-    for path in input_paths:
-        if has_glob(path):
-            if not hdfs.glob(path):
-                raise NotFound(f"Input Pattern {path} matches 0 files")
-        elif not hdfs.exists(path):
-            raise NotFound(f"Input path does not exist: {path}")
-    if hdfs.exists(output_dir):
-        raise AlreadyExists(f"Output directory {output_dir} already exists")
+    fs = HdfsFileSystem(hdfs)
+    input_files(fs, list(input_paths))
+    check_output_absent(fs, output_dir)
 
 
 def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output_dir: str) -> JobDescription:
