@@ -52,10 +52,11 @@ def gather_logs(cluster_dir: ClusterDir, nodes, application_id: str, container_i
     files = []
     for node in nodes:
         try:
-            stub = yarn_pb2_grpc.ContainerManagementProtocolStub(connect(node.address))
-            response = call(stub.GetContainerLogs, yarn_pb2.GetContainerLogsRequest(
-                application_id=application_id, container_id=container_id, bytes_max=bytes_max),
-                timeout_s=NM_DEADLINE_S, peer=f"nodemanager-{node.node_id}")
+            with connect(node.address) as channel:
+                stub = yarn_pb2_grpc.ContainerManagementProtocolStub(channel)
+                response = call(stub.GetContainerLogs, yarn_pb2.GetContainerLogsRequest(
+                    application_id=application_id, container_id=container_id, bytes_max=bytes_max),
+                    timeout_s=NM_DEADLINE_S, peer=f"nodemanager-{node.node_id}")
             files += [LogFile(node.node_id, item.container_id, item.name, item.content, item.length_bytes)
                       for item in response.files]
         except (Unavailable, DeadlineExceeded):

@@ -14,12 +14,13 @@ import sys
 import time
 
 from emrlab_common.command import CommandContext, CommandParser
-from emrlab_common.config import parse_milliseconds
+from emrlab_common.config import load
 from emrlab_common.errors import Aborted, DeadlineExceeded, InvalidArgument, Unavailable
 from yarn.client import YarnClient
 from yarn.containerlogs import gather_logs
 from yarn.distributedshell.appmaster import COMMAND_VARIABLE
 from yarn.errors import InvalidResourceRequest
+from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.records import (
     ApplicationSubmissionContext,
     ContainerLaunchContext,
@@ -33,7 +34,6 @@ EPILOG = """examples:
   emrlab distributedshell --num-containers 2 --container-memory 256 -- 'echo $CONTAINER_ID on $EMRLAB_NODE_ID'
   emrlab distributedshell --num-containers 1 --timeout 30 -- sleep 10
 """
-HEARTBEAT_KEY = "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms"
 POLL_S = 0.2
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str], context: CommandContext) -> int:
         if "=" not in item:
             raise InvalidArgument(f"--shell-env expects KEY=VALUE, got {item!r}")
     shell_command = command[0] if len(command) == 1 else shlex.join(command)
-    heartbeat_ms = int(parse_milliseconds(context.properties().get(HEARTBEAT_KEY, "1000")) * 1000)
+    heartbeat_ms = int(load(ResourceManagerConfig, context.properties()).heartbeat_interval_s * 1000)
     with YarnClient.for_cluster(context.cluster_dir) as client:
         _check_fits(client, args)
         app_id = client.new_application()

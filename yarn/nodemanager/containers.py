@@ -33,6 +33,7 @@ from yarn.records import (
     ContainerLaunchContext,
     ContainerState,
     ContainerStatus,
+    application_of_container,
     attempt_of_container,
 )
 
@@ -64,7 +65,7 @@ def container_environment(container: Container, context: ContainerLaunchContext,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "CONTAINER_ID": container.id,
-        "APPLICATION_ID": "application_" + container.id.removeprefix("container_").rsplit("_", 2)[0],
+        "APPLICATION_ID": application_of_container(container.id),
         "APPLICATION_ATTEMPT_ID": attempt_of_container(container.id),
         "NM_HOST": host,
         "NM_PORT": port,
@@ -114,7 +115,7 @@ class ContainerProcess:
 
     @property
     def application_id(self) -> str:
-        return "application_" + self.container.id.removeprefix("container_").rsplit("_", 2)[0]
+        return application_of_container(self.container.id)
 
     def status(self) -> ContainerStatus:
         if self.phase is ContainerPhase.DONE:

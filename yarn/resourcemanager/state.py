@@ -299,9 +299,9 @@ class ResourceManagerState:
     def _check_decommissioning(self, node: RMNode, now_s: float) -> None:
         if node.state is not NodeState.DECOMMISSIONING:
             return
-        if not node.containers and not (self.config.decommission_waits_for_applications and node.applications):
-            self._node_gone(node, NodeEvent.DECOMMISSION, "decommissioned", now_s)
-        elif node.decommission_deadline_s is not None and now_s >= node.decommission_deadline_s:
+        drained = not node.containers and not (self.config.decommission_waits_for_applications and node.applications)
+        timed_out = node.decommission_deadline_s is not None and now_s >= node.decommission_deadline_s
+        if drained or timed_out:
             self._node_gone(node, NodeEvent.DECOMMISSION, "decommissioned", now_s)
 
     # ================================================================ ApplicationMasters
