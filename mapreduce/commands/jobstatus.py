@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from emrlab_common.command import CommandContext
-from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument
+from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, NotFound
 from mapreduce.appmaster.description import APPLICATION_TYPE
 from mapreduce.appmaster.history import read_history, summary_from_report
 from mapreduce.appmaster.records import application_id_for, is_job_id, job_id_for
@@ -54,6 +54,10 @@ def job_summary(hdfs, yarn, job_id: str) -> dict:
             pass
     if report is not None and report.state in (ApplicationState.NEW, ApplicationState.SUBMITTED,
                                                ApplicationState.ACCEPTED, ApplicationState.RUNNING):
+        try:
+            return read_history(hdfs, job_id)  # the AM has written it and is on its way out
+        except NotFound:
+            pass  # not started yet (or not registered): the job is being prepared
         return {"job_id": job_id, "name": report.name, "user": report.user, "state": "PREP",
                 "map_progress": 0.0, "reduce_progress": 0.0, "counters": {}, "attempts": [], "diagnostics": ""}
     return read_history(hdfs, job_id)
