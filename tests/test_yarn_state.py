@@ -22,7 +22,7 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.lifecycle import InvalidTransition
+from emrlab_common.lifecycle import InvalidTransition
 from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
 from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
 

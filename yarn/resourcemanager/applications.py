@@ -34,7 +34,7 @@ from yarn.records import (
     Resource,
     attempt_id,
 )
-from yarn.resourcemanager.lifecycle import next_state
+from emrlab_common.lifecycle import next_state
 
 
 class ApplicationEvent(enum.Enum):

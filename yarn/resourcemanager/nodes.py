@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass, field
 
 from yarn.records import NodeReport, NodeState, Resource
-from yarn.resourcemanager.lifecycle import next_state
+from emrlab_common.lifecycle import next_state
 
 
 class NodeEvent(enum.Enum):
