@@ -71,6 +71,11 @@ class ClientProtocolStub:
                 request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CreateRequest.SerializeToString,
                 response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CreateResponse.FromString,
                 _registered_method=True)
+        self.Append = channel.unary_unary(
+                '/emrlab.hdfs.ClientProtocol/Append',
+                request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.AppendRequest.SerializeToString,
+                response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.AppendResponse.FromString,
+                _registered_method=True)
         self.AddBlock = channel.unary_unary(
                 '/emrlab.hdfs.ClientProtocol/AddBlock',
                 request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.AddBlockRequest.SerializeToString,
@@ -187,6 +192,15 @@ class ClientProtocolServicer:
 
     def Create(self, request, context):
         """Opens a new file for writing and grants the caller a lease on it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Append(self, request, context):
+        """Reopens a closed file for writing at its end and grants the caller a lease on it
+        (Hadoop's append with CreateFlag.NEW_BLOCK: what is written goes into new blocks;
+        the finalized last block is never touched). Not idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +332,11 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.Create,
                     request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CreateRequest.FromString,
                     response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CreateResponse.SerializeToString,
+            ),
+            'Append': grpc.unary_unary_rpc_method_handler(
+                    servicer.Append,
+                    request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.AppendRequest.FromString,
+                    response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.AppendResponse.SerializeToString,
             ),
             'AddBlock': grpc.unary_unary_rpc_method_handler(
                     servicer.AddBlock,
@@ -576,6 +595,33 @@ class ClientProtocol:
             '/emrlab.hdfs.ClientProtocol/Create',
             emrlab__common_dot_protos_dot_hdfs__pb2.CreateRequest.SerializeToString,
             emrlab__common_dot_protos_dot_hdfs__pb2.CreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Append(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emrlab.hdfs.ClientProtocol/Append',
+            emrlab__common_dot_protos_dot_hdfs__pb2.AppendRequest.SerializeToString,
+            emrlab__common_dot_protos_dot_hdfs__pb2.AppendResponse.FromString,
             options,
             channel_credentials,
             insecure,
