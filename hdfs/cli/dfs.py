@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from collections.abc import Callable
 from pathlib import Path
 
@@ -298,6 +299,21 @@ def put(client: Client, arguments: list[str], on_warning=None) -> int:
     return each(sources, put_one, "put")
 
 
+def append_to_file(client: Client, arguments: list[str]) -> int:
+    """Hadoop's -appendToFile: local files (or - for stdin) appended in order; the file is made if missing."""
+    require(arguments, 2)
+    sources, destination = arguments[:-1], arguments[-1]
+    for source in sources:
+        if source != "-" and not Path(source).is_file():
+            raise FileNotFound(f"`{source}': No such file or directory")
+    with (client.append(destination) if client.exists(destination) else client.create(destination)) as target:
+        for source in sources:
+            with (open(source, "rb") if source != "-" else nullcontext(sys.stdin.buffer)) as stream:
+                while chunk := stream.read(1 << 20):
+                    target.write(chunk)
+    return 0
+
+
 def _upload_tree(client: Client, local: Path, target: str, overwrite: bool, on_warning) -> None:
     if local.is_dir():
         client.mkdirs(target)
@@ -496,6 +512,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "-copyToLocal": (get, "[-f] <src> ... <localdst>"),
     "-put": (put, "[-f] <localsrc> ... <dst>   (localsrc - reads stdin)"),
     "-copyFromLocal": (put, "[-f] <localsrc> ... <dst>"),
+    "-appendToFile": (append_to_file, "<localsrc> ... <dst>   (localsrc - reads stdin)"),
     "-mkdir": (mkdir, "[-p] <path> ..."),
     "-touchz": (touchz, "<path> ..."),
     "-rm": (rm, "[-f] [-r|-R] [-skipTrash] <src> ..."),

@@ -250,7 +250,19 @@ class Client:
         response = self._call(self._namenode.Create, request, idempotent=False)
         if response.warning and on_warning:
             on_warning(response.warning)
-        writer = OutputStream(self, path, FileStatus.from_proto(response.status), defaults, response.status.replication)
+        return self._writer(path, response.status, defaults)
+
+    def append(self, path: str) -> OutputStream:
+        """Open an existing file for writing at its end (`-appendToFile`); new bytes go into new blocks."""
+        path = self.resolve(path)
+        defaults = self.server_defaults()
+        response = self._call(self._namenode.Append, hdfs_pb2.AppendRequest(path=path, client_name=self.client_name),
+                              idempotent=False)
+        return self._writer(path, response.status, defaults, response.last_block if response.has_last_block else None)
+
+    def _writer(self, path: str, status: hdfs_pb2.FileStatus, defaults: dict,
+                previous: hdfs_pb2.Block | None = None) -> OutputStream:
+        writer = OutputStream(self, path, FileStatus.from_proto(status), defaults, status.replication, previous)
         with self._lock:
             self._open_writers.add(writer)
             self._start_lease_renewer(defaults["lease_hard_limit_s"])

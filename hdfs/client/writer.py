@@ -69,7 +69,8 @@ class _AckReader:
 
 
 class OutputStream(io.RawIOBase):
-    def __init__(self, client, path: str, status, defaults: dict, replication: int):
+    def __init__(self, client, path: str, status, defaults: dict, replication: int,
+                 previous: hdfs_pb2.Block | None = None):
         self.client = client
         self.path = path
         self.block_size_bytes = status.block_size_bytes
@@ -78,7 +79,7 @@ class OutputStream(io.RawIOBase):
         packet = defaults["write_packet_size_bytes"]
         self.packet_bytes = max(self.bytes_per_checksum, packet - packet % self.bytes_per_checksum)
         self._buffer = bytearray()
-        self._previous: hdfs_pb2.Block | None = None
+        self._previous = previous  # an append's first new block follows the file's last block
         self._block: hdfs_pb2.LocatedBlock | None = None
         self._stream: PipelineStream | None = None
         self._acks: _AckReader | None = None

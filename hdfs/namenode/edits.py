@@ -105,7 +105,23 @@ class SetOwner:
     group: str  # "" = unchanged
 
 
-Edit = Mkdir | AddFile | AddBlock | AbandonBlock | CloseFile | UpdateBlock | Rename | Delete | SetReplication | SetPermission | SetOwner
+@dataclass(frozen=True)
+class ReopenFile:
+    """Append: a closed file is under construction again, leased to `client_name`; new bytes go in new blocks."""
+
+    path: str
+    time_ms: int
+    client_name: str
+
+
+@dataclass(frozen=True)
+class SetTimes:
+    path: str
+    modification_time_ms: int  # -1 = unchanged
+
+
+Edit = (Mkdir | AddFile | AddBlock | AbandonBlock | CloseFile | UpdateBlock | Rename | Delete | SetReplication
+        | SetPermission | SetOwner | ReopenFile | SetTimes)
 
 TAGS: dict[type, int] = {
     Mkdir: 1,
@@ -119,6 +135,8 @@ TAGS: dict[type, int] = {
     SetReplication: 9,
     SetPermission: 10,
     SetOwner: 11,
+    ReopenFile: 12,
+    SetTimes: 13,
 }
 TYPES_BY_TAG: dict[int, type] = {tag: edit_type for edit_type, tag in TAGS.items()}
 

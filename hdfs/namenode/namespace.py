@@ -116,6 +116,19 @@ class Namespace:
         result.append(edits.AddFile(path, checker.user, group, permission, replication, block_size_bytes, time_ms, client_name))
         return result
 
+    def reopen(self, checker: PermissionChecker, path: str, client_name: str, time_ms: int) -> list:
+        """Append: the file must exist, be closed, and be writable by the caller."""
+        inodes = self.resolve(path)
+        inode = inodes[-1]
+        if inode is None:
+            raise FileNotFound(f"{path}: No such file or directory")
+        if not isinstance(inode, INodeFile):
+            raise PathIsDirectory(f"{path}: Is a directory")
+        if inode.under_construction:
+            raise AlreadyBeingCreated(f"{path}: Failed to APPEND_FILE: already being written by {inode.client_name}")
+        checker.check(inodes, target=Access.WRITE)
+        return [edits.ReopenFile(path, time_ms, client_name)]
+
     def rename(self, checker: PermissionChecker, source: str, destination: str, time_ms: int) -> list:
         if source == "/":
             raise InvalidPath("/: cannot rename the root")
@@ -216,6 +229,15 @@ class Namespace:
                 inode = self.get(path)
                 inode.owner = owner or inode.owner
                 inode.group = group or inode.group
+            case edits.ReopenFile(path, time_ms, client_name):
+                inode = self.get_file(path)
+                assert not inode.under_construction, path
+                inode.client_name = client_name
+                inode.modification_time_ms = time_ms
+            case edits.SetTimes(path, modification_time_ms):
+                inode = self.get(path)
+                if modification_time_ms >= 0:
+                    inode.modification_time_ms = modification_time_ms
             case _:
                 raise AssertionError(f"unknown edit {edit!r}")
         return []

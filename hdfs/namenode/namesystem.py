@@ -252,6 +252,27 @@ class Namesystem:
         logger.info("create %s by %s (%s) replication=%d block size=%d", path, user, client_name, replication, block_size_bytes)
         return self._status(inode), warning
 
+    def append(self, user: str, path: str, client_name: str) -> tuple[FileStatus, BlockRef | None]:
+        """Reopen a closed file for writing at its end; returns its last block, which new blocks follow.
+
+        As Hadoop's append with CreateFlag.NEW_BLOCK: the finalized last block stays as
+        it is (a file may then hold a short block in the middle) and the new bytes go
+        into new blocks, so no finalized replica is ever reopened."""
+        self._refuse_in_safe_mode("append to file", path)
+        for edit in self.namespace.reopen(self._checker(user), path, client_name, self._now_ms()):
+            self._commit(edit)
+        inode = self.namespace.get_file(path)
+        self.leases.add(client_name, inode, self.clock())
+        logger.info("append to %s by %s (%s) at %d bytes", path, user, client_name, inode.length_bytes())
+        return self._status(inode), (inode.blocks[-1].ref() if inode.blocks else None)
+
+    def set_times(self, user: str, path: str, modification_time_ms: int) -> None:
+        self._refuse_in_safe_mode("set times for", path)
+        inodes = self.namespace.resolve(path)
+        self.namespace.get(path)
+        self._checker(user).check(inodes, target=Access.WRITE)
+        self._commit(edits.SetTimes(path, modification_time_ms))
+
     def add_block(self, path: str, client_name: str, previous: BlockRef | None,
                   excluded_uuids: set[str], favored_node_id: str) -> LocatedBlock:
         self._refuse_in_safe_mode("add block to", path)

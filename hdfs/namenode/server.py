@@ -200,6 +200,15 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
         return hdfs_pb2.CreateResponse(status=status.to_proto(), warning=warning)
 
     @servicer_method
+    def Append(self, request, context):
+        with self.namenode.operation() as namesystem:
+            status, last = namesystem.append(caller_user(context), paths.validate(request.path), request.client_name)
+        response = hdfs_pb2.AppendResponse(status=status.to_proto(), has_last_block=last is not None)
+        if last is not None:
+            response.last_block.CopyFrom(block_to_proto(last))
+        return response
+
+    @servicer_method
     def AddBlock(self, request, context):
         previous = block_from_proto(request.previous) if request.has_previous else None
         with self.namenode.operation() as namesystem:
