@@ -55,6 +55,21 @@ class ContainerState(enum.Enum):
     COMPLETE = "COMPLETE"
 
 
+class NodeAction(enum.Enum):
+    """What the ResourceManager tells a NodeManager on register and heartbeat (a proto enum on the wire)."""
+
+    NORMAL = "NORMAL"
+    RESYNC = "RESYNC"  # the RM does not know the node: stop every container and register again
+    SHUTDOWN = "SHUTDOWN"  # excluded or decommissioned: stop the NodeManager
+
+    def to_proto(self) -> int:
+        return yarn_pb2.NodeAction.Value(self.value)
+
+    @classmethod
+    def from_proto(cls, value: int) -> NodeAction:
+        return cls(yarn_pb2.NodeAction.Name(value))
+
+
 class ContainerExitStatus:
     """Exit statuses YARN itself gives a container (a process's own exit code is >= 0)."""
 

@@ -20,7 +20,7 @@ from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
 from yarn.nodemanager.node import NodeManager
-from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext
+from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, NodeAction
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ResourceManagerActor:
         response = call(self._rm().RegisterNodeManager, yarn_pb2.RegisterNodeManagerRequest(
             node_id=node.node_id, address=node.address, label=node.label, capability=node.capability.to_proto()),
             timeout_s=RM_CALL_TIMEOUT_S, peer="resourcemanager")
-        if response.action == "SHUTDOWN":
+        if NodeAction.from_proto(response.action) is NodeAction.SHUTDOWN:
             logger.info("the ResourceManager refuses this node: %s", response.diagnostics)
             self.on_shutdown()
             return
@@ -75,15 +75,15 @@ class ResourceManagerActor:
             node_id=self.node.node_id, container_statuses=[status.to_proto() for status in statuses],
             healthy=healthy, health_report=report), timeout_s=RM_CALL_TIMEOUT_S, peer="resourcemanager")
         self.node.heartbeat_delivered(statuses)
-        match response.action:
-            case "RESYNC":
+        match NodeAction.from_proto(response.action):
+            case NodeAction.RESYNC:
                 logger.info("the ResourceManager asks us to register again (%s); stopping all containers",
                             response.diagnostics)
                 self.node.stop_all(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "Container killed on resync")
                 self.node.forget_all()
                 self.registered = False
                 return
-            case "SHUTDOWN":
+            case NodeAction.SHUTDOWN:
                 logger.info("the ResourceManager says shut down: %s", response.diagnostics)
                 self.on_shutdown()
                 return

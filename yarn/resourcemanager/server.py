@@ -166,7 +166,7 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
             action, diagnostics = self.rm.state.register_node(
                 request.node_id, request.address, request.label, Resource.from_proto(request.capability),
                 self.rm.clock())
-        return yarn_pb2.RegisterNodeManagerResponse(action=action, diagnostics=diagnostics,
+        return yarn_pb2.RegisterNodeManagerResponse(action=action.to_proto(), diagnostics=diagnostics,
                                                     cluster_timestamp_ms=self.rm.state.cluster_timestamp_ms)
 
     @servicer_method
@@ -176,7 +176,7 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
             result = self.rm.state.node_heartbeat(request.node_id, statuses, request.healthy, request.health_report,
                                                   self.rm.clock())
         return yarn_pb2.NodeHeartbeatResponse(
-            action=result.action, diagnostics=result.diagnostics,
+            action=result.action.to_proto(), diagnostics=result.diagnostics,
             containers_to_launch=[yarn_pb2.LaunchContainer(container=launch.container.to_proto(),
                                                            launch_context=launch.launch_context.to_proto(),
                                                            user=launch.user) for launch in result.launches],

@@ -42,6 +42,7 @@ from yarn.records import (
     ContainerState,
     ContainerStatus,
     FinalApplicationStatus,
+    NodeAction,
     NodeReport,
     NodeState,
     Resource,
@@ -57,7 +58,7 @@ from yarn.resourcemanager.scheduler import AM_REQUEST_ID, Assignment, Scheduler
 
 logger = logging.getLogger(__name__)
 
-NORMAL, RESYNC, SHUTDOWN = "NORMAL", "RESYNC", "SHUTDOWN"
+NORMAL, RESYNC, SHUTDOWN = NodeAction.NORMAL, NodeAction.RESYNC, NodeAction.SHUTDOWN
 UNCOUNTED_ATTEMPTS_MAX = 10  # attempts lost with their node do not count, but even those are bounded
 
 
@@ -70,7 +71,7 @@ class LaunchCommand:
 
 @dataclass(frozen=True)
 class HeartbeatResult:
-    action: str
+    action: NodeAction
     launches: list[LaunchCommand] = field(default_factory=list)
     cleanup_containers: list[str] = field(default_factory=list)
     cleanup_applications: list[str] = field(default_factory=list)
@@ -108,7 +109,7 @@ class ResourceManagerState:
 
     # ================================================================ NodeManagers
 
-    def register_node(self, node_id: str, address: str, label: str, capability: Resource, now_s: float) -> tuple[str, str]:
+    def register_node(self, node_id: str, address: str, label: str, capability: Resource, now_s: float) -> tuple[NodeAction, str]:
         """A NodeManager (re)starts; returns (action, diagnostics)."""
         if node_id in self.excluded:
             return SHUTDOWN, f"node {node_id} is in the exclude list (decommissioned)"
