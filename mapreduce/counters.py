@@ -49,6 +49,10 @@ RACK_LOCAL_MAPS = "RACK_LOCAL_MAPS"
 OTHER_LOCAL_MAPS = "OTHER_LOCAL_MAPS"
 MILLIS_MAPS = "MILLIS_MAPS"
 MILLIS_REDUCES = "MILLIS_REDUCES"
+# emrlab's own: finished maps run again because their output was lost (node gone, fetch failures)
+NUM_MAPS_RERUN_OUTPUT_LOST = "NUM_MAPS_RERUN_OUTPUT_LOST"
+# emrlab's own: attempts killed because their node was decommissioned or lost (spot interruptions)
+NUM_PREEMPTED_ATTEMPTS = "NUM_PREEMPTED_ATTEMPTS"
 
 # Shuffle Errors (Hadoop's group of that display name)
 IO_ERROR = "IO_ERROR"
@@ -89,6 +93,8 @@ COUNTER_DISPLAY_NAMES = {
     OTHER_LOCAL_MAPS: "Other local map tasks",
     MILLIS_MAPS: "Total time spent by all map tasks (ms)",
     MILLIS_REDUCES: "Total time spent by all reduce tasks (ms)",
+    NUM_MAPS_RERUN_OUTPUT_LOST: "Finished maps run again (output lost)",
+    NUM_PREEMPTED_ATTEMPTS: "Attempts killed by a lost or decommissioned node",
     MAP_INPUT_RECORDS: "Map input records",
     MAP_OUTPUT_RECORDS: "Map output records",
     MAP_OUTPUT_BYTES: "Map output bytes",
