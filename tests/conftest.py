@@ -28,6 +28,7 @@ FAST_PROPERTIES = {
     "dfs.namenode.reconstruction.pending.timeout-sec": "5",
     "dfs.namenode.lease-hard-limit-sec": "3",
     "dfs.namenode.lease-recheck-interval-ms": "200",
+    "dfs.namenode.decommission.interval": "0.3",
 }
 WAIT_TIMEOUT_S = 60.0
 # YARN here: NodeManagers heartbeat every 0.1 s and are LOST after 3 s of silence; nodes offer 1 GiB.

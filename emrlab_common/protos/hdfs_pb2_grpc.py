@@ -141,6 +141,16 @@ class ClientProtocolStub:
                 request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeRequest.SerializeToString,
                 response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeResponse.FromString,
                 _registered_method=True)
+        self.RefreshNodes = channel.unary_unary(
+                '/emrlab.hdfs.ClientProtocol/RefreshNodes',
+                request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesRequest.SerializeToString,
+                response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesResponse.FromString,
+                _registered_method=True)
+        self.CheckDecommission = channel.unary_unary(
+                '/emrlab.hdfs.ClientProtocol/CheckDecommission',
+                request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.SerializeToString,
+                response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -295,6 +305,25 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshNodes(self, request, context):
+        """Idempotent. Re-read the exclude file (dfs.hosts.exclude): listed DataNodes start
+        decommissioning, DataNodes no longer listed are recommissioned. Superuser only.
+        Refused (FAILED_PRECONDITION, nothing changes) if the new decommissions would leave
+        fewer in-service DataNodes than some file's replication.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckDecommission(self, request, context):
+        """Idempotent. Could these DataNodes be decommissioned without leaving fewer in-service
+        DataNodes than the replication of any file? (Asked by a cluster controller before it
+        shrinks the core group; Hadoop has no such question.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -402,6 +431,16 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.SetSafeMode,
                     request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeRequest.FromString,
                     response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeResponse.SerializeToString,
+            ),
+            'RefreshNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshNodes,
+                    request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesRequest.FromString,
+                    response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesResponse.SerializeToString,
+            ),
+            'CheckDecommission': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckDecommission,
+                    request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.FromString,
+                    response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -973,6 +1012,60 @@ class ClientProtocol:
             '/emrlab.hdfs.ClientProtocol/SetSafeMode',
             emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeRequest.SerializeToString,
             emrlab__common_dot_protos_dot_hdfs__pb2.SetSafeModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emrlab.hdfs.ClientProtocol/RefreshNodes',
+            emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesRequest.SerializeToString,
+            emrlab__common_dot_protos_dot_hdfs__pb2.RefreshNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckDecommission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emrlab.hdfs.ClientProtocol/CheckDecommission',
+            emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.SerializeToString,
+            emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.FromString,
             options,
             channel_credentials,
             insecure,

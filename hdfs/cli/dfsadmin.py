@@ -1,4 +1,9 @@
-"""`emrlab dfsadmin -report | -safemode get|enter|leave|wait`: HDFS administration."""
+"""`emrlab dfsadmin -report | -refreshNodes | -safemode get|enter|leave|wait`: HDFS administration.
+
+`-refreshNodes` makes the NameNode re-read its exclude file (`dfs.hosts.exclude`,
+<cluster dir>/dfs.exclude by default): listed DataNodes are decommissioned
+(their replicas copied to other nodes first), the others recommissioned.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,21 @@ import time
 
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import format_size
+from emrlab_common.protos import hdfs_pb2
 from hdfs import Client
 
 EPILOG = """examples:
   emrlab dfsadmin -report
   emrlab dfsadmin -safemode get
   emrlab dfsadmin -safemode enter     # read-only, for maintenance (superuser)
+  echo core-3 >> ~/.emrlab/cluster/dfs.exclude
+  emrlab dfsadmin -refreshNodes       # core-3: Decommission in progress, then Decommissioned
 """
+DECOMMISSION_STATUS = {
+    hdfs_pb2.DatanodeInfo.NORMAL: "Normal",
+    hdfs_pb2.DatanodeInfo.DECOMMISSION_INPROGRESS: "Decommission in progress",
+    hdfs_pb2.DatanodeInfo.DECOMMISSIONED: "Decommissioned",
+}
 SAFE_MODE_WAIT_POLL_S = 0.5
 
 
@@ -26,6 +39,7 @@ def main(argv: list[str], context: CommandContext) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("-report", action="store_true", help="capacity, usage and every DataNode")
+    group.add_argument("-refreshNodes", action="store_true", help="re-read the exclude file (dfs.hosts.exclude)")
     group.add_argument("-safemode", choices=["get", "enter", "leave", "wait"], help="query or change safe mode")
     args = parser.parse_args(argv)
     with Client.for_cluster(context.cluster_dir, properties=context.definitions) as client:
@@ -39,6 +53,14 @@ def main(argv: list[str], context: CommandContext) -> int:
             print(f"Safe mode is {'ON' if on else 'OFF'}")
             if on and args.safemode == "get":
                 print(status)
+            return 0
+        if args.refreshNodes:
+            response = client.refresh_nodes()
+            print(f"Refresh nodes successful (read {response.exclude_path})")
+            for title, node_ids in (("decommissioning", response.decommissioning),
+                                    ("recommissioned", response.recommissioned)):
+                if node_ids:
+                    print(f"{title}: {', '.join(node_ids)}")
             return 0
         report(client.datanode_report())
     return 0
@@ -68,7 +90,7 @@ def report(response) -> None:
             node_capacity = node.capacity_bytes or 1
             print(f"Name: {node.id.address} ({node.id.node_id})")
             print(f"Hostname: {node.id.node_id}")
-            print("Decommission Status : Normal")
+            print(f"Decommission Status : {DECOMMISSION_STATUS[node.admin_state]}")
             print(f"Configured Capacity: {sized(node.capacity_bytes)}")
             print(f"DFS Used: {sized(node.dfs_used_bytes)}")
             print(f"Non DFS Used: {sized(max(0, node.capacity_bytes - node.dfs_used_bytes - node.remaining_bytes))}")

@@ -102,18 +102,21 @@ def _check_file(entry, status: FileStatus, totals: dict, args) -> tuple[list[str
     for index, block in enumerate(entry.blocks):
         name = f"blk_{block.block.block_id}_{block.block.generation_stamp}"
         live = len(block.live_replicas)
+        leaving = len(block.decommissioning_replicas) + len(block.decommissioned_replicas)
         totals["blocks"] += 1
         totals["replicas"] += live
-        if live >= 1:
+        if live + leaving >= 1:
             totals["minimal"] += 1
         if live > block.expected_replication:
             totals["over"] += 1
-        if 0 < live < block.expected_replication:
+        if live < block.expected_replication and live + leaving > 0:
             totals["under"] += 1
             totals["missing_replicas"] += block.expected_replication - live
             lines.append(f"{status.path}: Under replicated {name}. Target Replicas is "
-                         f"{block.expected_replication} but found {live} live replica(s).")
-        if live == 0 and not status.under_construction:
+                         f"{block.expected_replication} but found {live} live replica(s), "
+                         f"{len(block.decommissioned_replicas)} decommissioned replica(s), and "
+                         f"{len(block.decommissioning_replicas)} decommissioning replica(s).")
+        if live + leaving == 0 and not status.under_construction:
             healthy = False
             totals["missing_replicas"] += block.expected_replication
             if block.corrupt_replicas:
@@ -125,6 +128,10 @@ def _check_file(entry, status: FileStatus, totals: dict, args) -> tuple[list[str
                 missing.append(block.block.length_bytes)
         if args.blocks:
             line = f"{index}. {name} len={block.block.length_bytes} Live_repl={live}"
+            if block.decommissioning_replicas:
+                line += f" Decommissioning_repl={len(block.decommissioning_replicas)}"
+            if block.decommissioned_replicas:
+                line += f" Decommissioned_repl={len(block.decommissioned_replicas)}"
             if block.corrupt_replicas:
                 line += f" Corrupt_repl={len(block.corrupt_replicas)}"
             if args.locations:

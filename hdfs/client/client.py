@@ -317,6 +317,20 @@ class Client:
     def datanode_report(self) -> hdfs_pb2.GetDatanodeReportResponse:
         return self._call(self._namenode.GetDatanodeReport, hdfs_pb2.GetDatanodeReportRequest())
 
+    def admin_states(self) -> dict[str, str]:
+        """Each DataNode's admin state by node id: "NORMAL", "DECOMMISSION_INPROGRESS" or "DECOMMISSIONED"."""
+        return {node.id.node_id: hdfs_pb2.DatanodeInfo.AdminState.Name(node.admin_state)
+                for node in self.datanode_report().datanodes}
+
+    def refresh_nodes(self) -> hdfs_pb2.RefreshNodesResponse:
+        """Make the NameNode re-read its exclude file (`hdfs dfsadmin -refreshNodes`)."""
+        return self._call(self._namenode.RefreshNodes, hdfs_pb2.RefreshNodesRequest())
+
+    def decommission_check(self, node_ids: list[str]) -> str:
+        """Why decommissioning these DataNodes would leave a file short of replicas, or "" if it would not."""
+        response = self._call(self._namenode.CheckDecommission, hdfs_pb2.CheckDecommissionRequest(node_ids=node_ids))
+        return response.reason
+
     def safe_mode(self, action: str = "get") -> tuple[bool, str]:
         actions = {"get": hdfs_pb2.SAFEMODE_GET, "enter": hdfs_pb2.SAFEMODE_ENTER, "leave": hdfs_pb2.SAFEMODE_LEAVE}
         response = self._call(self._namenode.SetSafeMode, hdfs_pb2.SetSafeModeRequest(action=actions[action]))

@@ -1,6 +1,7 @@
 """`python -m hdfs.namenode --dir CLUSTER_DIR [-D key=value ...]`: run the NameNode."""
 
 import threading
+from pathlib import Path
 
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
@@ -9,19 +10,21 @@ from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.server import NameNode, register_servicers
 
 SHUTDOWN_GRACE_S = 2.0
+EXCLUDE_FILE_NAME = "dfs.exclude"
 
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("hdfs.namenode", argv) as process:
         config = load(NameNodeConfig, process.properties)
         superuser = process.cluster_dir.read_spec().get("superuser") or current_user()
-        namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser)
+        exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
+        namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser, exclude_path=exclude_path)
         server, port = create_server(config.rpc_address, register_servicers(namenode), name="namenode")
         stop_monitors = threading.Event()
         monitors = threading.Thread(target=namenode.run_monitors, args=(stop_monitors,), name="monitors", daemon=True)
         monitors.start()
         host = config.rpc_address.rsplit(":", 1)[0]
-        process.publish(f"{host}:{port}")
+        process.publish(f"{host}:{port}", exclude_path=str(exclude_path))
         process.wait_for_stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
         stop_monitors.set()

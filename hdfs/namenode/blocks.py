@@ -7,6 +7,11 @@ DataNode deaths. From those, the replication monitor (`compute_work`)
 schedules copies of under-replicated blocks, deletes excess and corrupt
 replicas, and re-schedules copies that never arrived.
 
+Replicas on decommissioning or decommissioned DataNodes still serve reads and
+may be copied from, but do not count towards a block's replication: a block
+whose other replicas are too few is under-replicated, and its copies go to
+in-service nodes only.
+
 A block's life: UNDER_CONSTRUCTION while its pipeline writes it; COMMITTED
 when the client says its final length; COMPLETE once a replica is reported
 (or the file is closed); UNDER_RECOVERY while lease recovery settles a block
@@ -187,6 +192,10 @@ class BlockManager:
         nodes = (self.datanodes.get(uuid) for uuid in self.locations.get(block.block_id, ()))
         return [node for node in nodes if node is not None and node.live]
 
+    def in_service_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
+        """The replicas that count towards the block's replication."""
+        return [node for node in self.live_replicas(block) if node.in_service]
+
     def corrupt_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
         nodes = (self.datanodes.get(uuid) for uuid in self.corrupt.get(block.block_id, ()))
         return [node for node in nodes if node is not None and node.live]
@@ -197,13 +206,12 @@ class BlockManager:
         for block in self.blocks.values():
             if block.is_under_construction or block.file is None:
                 continue
-            live = len(self.live_replicas(block))
-            if live == 0:
+            if not self.live_replicas(block):
                 if self.corrupt_replicas(block):
                     corrupt += 1
                 else:
                     missing += 1
-            elif live < block.file.replication:
+            elif len(self.in_service_replicas(block)) < block.file.replication:
                 under += 1
         return {"under_replicated": under, "corrupt": corrupt, "missing": missing}
 
@@ -245,7 +253,7 @@ class BlockManager:
             self.under_replicated.discard(block_id)
             return
         expected = block.file.replication
-        live = self.live_replicas(block)
+        live = self.in_service_replicas(block)
         if len(live) < expected:
             self.under_replicated.add(block_id)
             return
@@ -265,17 +273,18 @@ class BlockManager:
         live = self.live_replicas(block)
         pending = self.pending.get(block.block_id)
         pending_targets = pending.targets if pending else set()
-        needed = block.file.replication - len(live) - len(pending_targets)
+        needed = block.file.replication - len(self.in_service_replicas(block)) - len(pending_targets)
         if not live or needed <= 0:
             return False
         sources = [node for node in live if len(node.transfers) + node.active_transfers < self.config.replication_streams_max]
         if not sources:
             return False
-        source = min(sources, key=lambda node: len(node.transfers) + node.active_transfers)
+        # A decommissioning node is the preferred source, as in Hadoop: it takes no writes, so it has time.
+        source = min(sources, key=lambda node: (node.in_service, len(node.transfers) + node.active_transfers))
         excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
         # A node still due to delete an old replica of this block must not receive a new one yet.
         excluded |= {node.uuid for node in self.datanodes.live() if block.block_id in node.invalidations}
-        targets = choose_targets(needed, self.datanodes.live(), excluded, None, block.length_bytes, self.rng)
+        targets = choose_targets(needed, self.datanodes.in_service(), excluded, None, block.length_bytes, self.rng)
         if not targets:
             # Every other node already holds the block, some only a corrupt replica: delete those
             # first, so that their nodes can take a good copy on the next pass.
@@ -289,6 +298,20 @@ class BlockManager:
         logger.info("scheduled copy of %s from %s to %s (has %d of %d)", block, source,
                     ", ".join(map(str, targets)), len(live), block.file.replication)
         return True
+
+    def replicas_safe_elsewhere(self, datanode: DatanodeDescriptor) -> bool:
+        """Whether every block this DataNode holds or is writing has its replication on in-service nodes."""
+        for block_id in datanode.block_ids:
+            block = self.blocks.get(block_id)
+            if block is not None and block.file is not None and not block.is_under_construction \
+                    and len(self.in_service_replicas(block)) < block.file.replication:
+                return False
+        return not any(block.is_under_construction and datanode.uuid in block.expected_locations
+                       for block in self.blocks.values())
+
+    def check_datanode_blocks(self, datanode: DatanodeDescriptor) -> None:
+        """Its admin state changed: look at the replication of every block it holds."""
+        self.to_check.update(datanode.block_ids)
 
     def _complete_if_replicated(self, block: BlockInfo) -> None:
         if block.state is BlockState.COMMITTED and len(self.live_replicas(block)) >= self.config.replication_min:

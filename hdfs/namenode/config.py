@@ -65,6 +65,13 @@ class NameNodeConfig:
         "dfs.namenode.reconstruction.pending.timeout-sec", 300.0, parse_seconds,
         "A scheduled re-replication not confirmed by then is scheduled again.",
         aliases=("dfs.namenode.replication.pending.timeout-sec",))
+    exclude_path: str = setting(
+        "dfs.hosts.exclude", "", parse_text,
+        "File naming DataNodes to decommission (node id, host:port or host, one a line; # comments), "
+        "read at start and by `dfsadmin -refreshNodes`; empty = <cluster dir>/dfs.exclude.")
+    decommission_interval_s: float = setting(
+        "dfs.namenode.decommission.interval", 30.0, parse_seconds,
+        "How often decommissioning DataNodes are checked for blocks still needing copies elsewhere.")
     invalidate_limit: int = setting(
         "dfs.block.invalidate.limit", 1000, parse_int, "Replica deletions sent to a DataNode per heartbeat.")
     lease_hard_limit_s: float = setting(

@@ -4,14 +4,22 @@ Rebuilt at start, never stored: DataNodes register and heartbeat, and a
 DataNode silent for `2 * recheck-interval + 10 * heartbeat-interval` is dead
 (Hadoop's formula). The NameNode never calls a DataNode; commands queue here
 and leave on the DataNode's next heartbeat response, a bounded number at a time.
+
+Each DataNode also has an admin state (Hadoop's AdminStates): NORMAL, or,
+once the exclude file (`dfs.hosts.exclude`) names it, DECOMMISSION_INPROGRESS
+(no new replicas go there, its replicas are copied elsewhere, it still serves
+reads) and then DECOMMISSIONED. The exclude list is re-read from the file at
+start and on `dfsadmin -refreshNodes`; it is not stored in the namespace.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from emrlab_common.lifecycle import next_state
 from hdfs.namenode.config import NameNodeConfig
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,28 @@ class RegisterCommand:
 DatanodeCommand = TransferCommand | InvalidateCommand | RecoverCommand | RegisterCommand
 
 
+class AdminState(enum.Enum):
+    """The words `dfsadmin -report` prints after "Decommission Status : "."""
+
+    NORMAL = "Normal"
+    DECOMMISSION_INPROGRESS = "Decommission in progress"
+    DECOMMISSIONED = "Decommissioned"
+
+
+class AdminEvent(enum.Enum):
+    EXCLUDE = "excluded"
+    REPLICATED = "replicas safe elsewhere"
+    INCLUDE = "no longer excluded"
+
+
+ADMIN_TRANSITIONS = {
+    (AdminState.NORMAL, AdminEvent.EXCLUDE): AdminState.DECOMMISSION_INPROGRESS,
+    (AdminState.DECOMMISSION_INPROGRESS, AdminEvent.REPLICATED): AdminState.DECOMMISSIONED,
+    (AdminState.DECOMMISSION_INPROGRESS, AdminEvent.INCLUDE): AdminState.NORMAL,
+    (AdminState.DECOMMISSIONED, AdminEvent.INCLUDE): AdminState.NORMAL,
+}
+
+
 @dataclass(eq=False)
 class DatanodeDescriptor:
     uuid: str
@@ -63,6 +93,7 @@ class DatanodeDescriptor:
     active_transfers: int = 0
     last_heartbeat_s: float = 0.0
     live: bool = True
+    admin_state: AdminState = AdminState.NORMAL
     block_ids: set[int] = field(default_factory=set, repr=False)
     transfers: deque[TransferCommand] = field(default_factory=deque, repr=False)
     invalidations: dict[int, BlockRef] = field(default_factory=dict, repr=False)
@@ -70,6 +101,18 @@ class DatanodeDescriptor:
 
     def __hash__(self) -> int:
         return hash(self.uuid)
+
+    @property
+    def in_service(self) -> bool:
+        """Live and not being decommissioned: may take new replicas, and its replicas count."""
+        return self.live and self.admin_state is AdminState.NORMAL
+
+    def names(self) -> set[str]:
+        """What an exclude file may call this DataNode: its node id, address, host or uuid."""
+        return {self.node_id, self.address, self.address.rsplit(":", 1)[0], self.uuid}
+
+    def admin(self, event: AdminEvent, cause: str = "") -> None:
+        self.admin_state = next_state(ADMIN_TRANSITIONS, self.admin_state, event, f"datanode {self}", cause)
 
     def __str__(self) -> str:
         return f"{self.node_id}({self.address})"
@@ -80,6 +123,7 @@ class DatanodeManager:
         self.config = config
         self.by_uuid: dict[str, DatanodeDescriptor] = {}
         self.expire_interval_s = 2 * config.heartbeat_recheck_interval_s + 10 * config.heartbeat_interval_s
+        self.excluded: set[str] = set()  # names from the exclude file
 
     def register(self, uuid: str, node_id: str, address: str, capacity_bytes: int, now_s: float) -> DatanodeDescriptor:
         """Add a DataNode, or bring back one we knew (a restart, or after being declared dead)."""
@@ -96,7 +140,26 @@ class DatanodeManager:
         datanode.capacity_bytes = capacity_bytes
         datanode.live = True
         datanode.last_heartbeat_s = now_s
+        if self.is_excluded(datanode) and datanode.admin_state is AdminState.NORMAL:
+            datanode.admin(AdminEvent.EXCLUDE, "registered while in the exclude file")
         return datanode
+
+    def is_excluded(self, datanode: DatanodeDescriptor) -> bool:
+        return not self.excluded.isdisjoint(datanode.names())
+
+    def refresh(self, excluded: set[str]) -> tuple[list[DatanodeDescriptor], list[DatanodeDescriptor]]:
+        """Take a new exclude list: (DataNodes now decommissioning, DataNodes recommissioned)."""
+        self.excluded = set(excluded)
+        started, recommissioned = [], []
+        for datanode in sorted(self.by_uuid.values(), key=lambda node: node.node_id):
+            excluded_now = self.is_excluded(datanode)
+            if excluded_now and datanode.admin_state is AdminState.NORMAL:
+                datanode.admin(AdminEvent.EXCLUDE, "in the exclude file")
+                started.append(datanode)
+            elif not excluded_now and datanode.admin_state is not AdminState.NORMAL:
+                datanode.admin(AdminEvent.INCLUDE, "removed from the exclude file")
+                recommissioned.append(datanode)
+        return started, recommissioned
 
     def heartbeat(self, uuid: str, capacity_bytes: int, dfs_used_bytes: int, remaining_bytes: int,
                   active_transfers: int, now_s: float) -> DatanodeDescriptor | None:
@@ -129,6 +192,9 @@ class DatanodeManager:
 
     def live(self) -> list[DatanodeDescriptor]:
         return [datanode for datanode in self.by_uuid.values() if datanode.live]
+
+    def in_service(self) -> list[DatanodeDescriptor]:
+        return [datanode for datanode in self.by_uuid.values() if datanode.in_service]
 
     def dead(self) -> list[DatanodeDescriptor]:
         return [datanode for datanode in self.by_uuid.values() if not datanode.live]

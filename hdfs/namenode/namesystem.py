@@ -21,12 +21,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emrlab_common.errors import InvalidArgument
+from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, SafeMode
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import (
+    AdminEvent,
+    AdminState,
     BlockRef,
     DatanodeCommand,
     DatanodeDescriptor,
@@ -57,9 +59,11 @@ class LocatedBlock:
 @dataclass(frozen=True)
 class FsckBlock:
     block: BlockRef
-    live: tuple[DatanodeDescriptor, ...]
+    live: tuple[DatanodeDescriptor, ...]  # in service: these count towards replication
     corrupt: tuple[DatanodeDescriptor, ...]
     expected_replication: int
+    decommissioning: tuple[DatanodeDescriptor, ...] = ()  # readable, but not counted
+    decommissioned: tuple[DatanodeDescriptor, ...] = ()
 
 
 class Namesystem:
@@ -78,7 +82,7 @@ class Namesystem:
         self.safe_mode = SafeModeMonitor(config)
         self.next_block_id = 1 << 30  # Hadoop's block ids start high too; any start works
         self.generation_stamp = 1000
-        self.last_monitor_s = {"heartbeats": 0.0, "redundancy": 0.0, "leases": 0.0}
+        self.last_monitor_s = {"heartbeats": 0.0, "redundancy": 0.0, "leases": 0.0, "decommission": 0.0}
 
     # ------------------------------------------------------------ edits in, edits out
 
@@ -203,7 +207,8 @@ class Namesystem:
     def _locate(self, block: BlockInfo, offset: int, client_node_id: str) -> LocatedBlock:
         live = self.blocks.live_replicas(block)
         self.rng.shuffle(live)
-        live.sort(key=lambda node: node.node_id != client_node_id)  # a replica on the reader's node first
+        # A replica on the reader's node first, decommissioning nodes last (they are going away).
+        live.sort(key=lambda node: (not node.in_service, node.node_id != client_node_id))
         if live:
             return LocatedBlock(block.ref(), offset, tuple(live))
         return LocatedBlock(block.ref(), offset, tuple(self.blocks.corrupt_replicas(block)), corrupt=True)
@@ -278,7 +283,7 @@ class Namesystem:
         self._refuse_in_safe_mode("add block to", path)
         inode = self._leased_file(path, client_name)
         self._check_previous(inode, previous)
-        live = self.datanodes.live()
+        live = self.datanodes.in_service()
         favored = next((node for node in live if node.node_id == favored_node_id), None)
         targets = choose_targets(inode.replication, live, excluded_uuids, favored, inode.block_size_bytes, self.rng)
         if not targets:
@@ -403,6 +408,51 @@ class Namesystem:
         for ref in deleted:
             self.blocks.replica_deleted(datanode, ref.block_id)
 
+    # ------------------------------------------------------------ decommissioning
+
+    def decommission_check(self, names: set[str]) -> str:
+        """Why decommissioning these DataNodes would strand a block, or "" if it is safe.
+
+        Hadoop would start it anyway and wait for ever; a cluster controller
+        shrinking the core group asks first.
+        """
+        unknown = sorted(name for name in names
+                         if not any(name in node.names() for node in self.datanodes.by_uuid.values()))
+        if unknown:
+            return f"no DataNode called {', '.join(unknown)}"
+        remaining = [node for node in self.datanodes.in_service() if node.names().isdisjoint(names)]
+        widest = max((inode for inode in self.namespace.files() if inode.blocks),
+                     key=lambda inode: inode.replication, default=None)
+        if widest is not None and len(remaining) < widest.replication:
+            return (f"decommissioning {', '.join(sorted(names))} would leave {len(remaining)} in-service "
+                    f"DataNode(s), fewer than the replication {widest.replication} of {widest.path()}: "
+                    f"lower its replication (dfs -setrep) or add DataNodes first")
+        return ""
+
+    def refresh_nodes(self, excluded: set[str]) -> tuple[list[str], list[str]]:
+        """A new exclude list (`dfsadmin -refreshNodes`): (node ids now decommissioning, recommissioned)."""
+        newly = {name for name in excluded
+                 if any(name in node.names() and node.admin_state is AdminState.NORMAL
+                        for node in self.datanodes.by_uuid.values())}
+        if newly:
+            reason = self.decommission_check(newly)
+            if reason:
+                raise FailedPrecondition(f"refreshNodes refused: {reason}")
+        started, recommissioned = self.datanodes.refresh(excluded)
+        for datanode in started + recommissioned:
+            self.blocks.check_datanode_blocks(datanode)
+        return [node.node_id for node in started], [node.node_id for node in recommissioned]
+
+    def _check_decommissioning(self) -> None:
+        """Hadoop's DatanodeAdminManager monitor: finish decommissions whose replicas are safe elsewhere."""
+        for datanode in self.datanodes.by_uuid.values():
+            if datanode.admin_state is not AdminState.DECOMMISSION_INPROGRESS:
+                continue
+            if not datanode.live:
+                datanode.admin(AdminEvent.REPLICATED, "dead: its replicas no longer count")
+            elif self.blocks.replicas_safe_elsewhere(datanode):
+                datanode.admin(AdminEvent.REPLICATED, f"all {len(datanode.block_ids)} blocks replicated on other nodes")
+
     def report_bad_blocks(self, uuid: str, refs: list[BlockRef]) -> None:
         datanode = self.datanodes.get(uuid)
         if datanode is None:
@@ -451,6 +501,8 @@ class Namesystem:
             return
         if self._due("redundancy", self.config.redundancy_interval_s, now_s):
             self.blocks.compute_work(now_s)
+        if self._due("decommission", self.config.decommission_interval_s, now_s):
+            self._check_decommissioning()
         if self._due("leases", self.config.lease_recheck_interval_s, now_s):
             self._recover_expired_leases(now_s)
 
@@ -513,7 +565,11 @@ class Namesystem:
             blocks = []
             if isinstance(node, INodeFile):
                 for block in node.blocks:
-                    blocks.append(FsckBlock(block.ref(), tuple(self.blocks.live_replicas(block)),
-                                            tuple(self.blocks.corrupt_replicas(block)), node.replication))
+                    live = self.blocks.live_replicas(block)
+                    blocks.append(FsckBlock(
+                        block.ref(), tuple(replica for replica in live if replica.in_service),
+                        tuple(self.blocks.corrupt_replicas(block)), node.replication,
+                        tuple(replica for replica in live if replica.admin_state is AdminState.DECOMMISSION_INPROGRESS),
+                        tuple(replica for replica in live if replica.admin_state is AdminState.DECOMMISSIONED)))
             report.append((self._status(node), blocks))
         return report

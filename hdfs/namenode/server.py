@@ -19,11 +19,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from hdfs import paths
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import (
+    AdminState,
     BlockRef,
     DatanodeDescriptor,
     InvalidateCommand,
@@ -56,15 +58,21 @@ def os_groups(user: str) -> frozenset[str]:
 
 
 class NameNode:
-    def __init__(self, config: NameNodeConfig, name_dir: Path, superuser: str, clock=time.time):
+    def __init__(self, config: NameNodeConfig, name_dir: Path, superuser: str, clock=time.time,
+                 exclude_path: Path | None = None):
         self.config = config
         self.clock = clock
+        self.exclude_path = exclude_path
         self.lock = threading.RLock()
         self.editlog = EditLog(name_dir)
         self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups)
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
         self.namesystem.after_load()
+        self.namesystem.refresh_nodes(self.excluded())  # no DataNode yet: they meet the list as they register
         self.last_checkpoint_s = clock()
+
+    def excluded(self) -> set[str]:
+        return read_hosts_file(self.exclude_path) if self.exclude_path is not None else set()
 
     @contextmanager
     def operation(self):
@@ -115,6 +123,13 @@ def block_from_proto(message: hdfs_pb2.Block) -> BlockRef:
 
 def datanode_to_proto(datanode: DatanodeDescriptor) -> hdfs_pb2.DatanodeId:
     return hdfs_pb2.DatanodeId(datanode_uuid=datanode.uuid, node_id=datanode.node_id, address=datanode.address)
+
+
+ADMIN_STATE_TO_PROTO = {
+    AdminState.NORMAL: hdfs_pb2.DatanodeInfo.NORMAL,
+    AdminState.DECOMMISSION_INPROGRESS: hdfs_pb2.DatanodeInfo.DECOMMISSION_INPROGRESS,
+    AdminState.DECOMMISSIONED: hdfs_pb2.DatanodeInfo.DECOMMISSIONED,
+}
 
 
 def located_to_proto(located: LocatedBlock) -> hdfs_pb2.LocatedBlock:
@@ -286,7 +301,9 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
                     block=block_to_proto(block.block),
                     live_replicas=[datanode_to_proto(node) for node in block.live],
                     corrupt_replicas=[datanode_to_proto(node) for node in block.corrupt],
-                    expected_replication=block.expected_replication)
+                    expected_replication=block.expected_replication,
+                    decommissioning_replicas=[datanode_to_proto(node) for node in block.decommissioning],
+                    decommissioned_replicas=[datanode_to_proto(node) for node in block.decommissioned])
                 for block in blocks]))
         yield hdfs_pb2.FsckResponse(summary=summary)
 
@@ -299,7 +316,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
                     id=datanode_to_proto(node), live=node.live, capacity_bytes=node.capacity_bytes,
                     dfs_used_bytes=node.dfs_used_bytes, remaining_bytes=node.remaining_bytes,
                     block_count=len(node.block_ids), last_heartbeat_age_s=now_s - node.last_heartbeat_s,
-                    active_transfers=node.active_transfers)
+                    active_transfers=node.active_transfers, admin_state=ADMIN_STATE_TO_PROTO[node.admin_state])
                 for node in sorted(namesystem.datanodes.by_uuid.values(), key=lambda node: node.node_id)
             ]
             counts = namesystem.blocks.counts()
@@ -316,6 +333,21 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
                 namesystem.require_superuser(caller_user(context), f"safemode {action}")
             safe_mode, status = namesystem.set_safe_mode(action)
         return hdfs_pb2.SetSafeModeResponse(safe_mode=safe_mode, status=status)
+
+    @servicer_method
+    def RefreshNodes(self, request, context):
+        excluded = self.namenode.excluded()
+        with self.namenode.operation() as namesystem:
+            namesystem.require_superuser(caller_user(context), "refreshNodes")
+            decommissioning, recommissioned = namesystem.refresh_nodes(excluded)
+        return hdfs_pb2.RefreshNodesResponse(decommissioning=decommissioning, recommissioned=recommissioned,
+                                             exclude_path=str(self.namenode.exclude_path or ""))
+
+    @servicer_method
+    def CheckDecommission(self, request, context):
+        with self.namenode.operation() as namesystem:
+            reason = namesystem.decommission_check(set(request.node_ids))
+        return hdfs_pb2.CheckDecommissionResponse(allowed=not reason, reason=reason)
 
 
 class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
