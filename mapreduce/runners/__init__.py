@@ -1,9 +1,9 @@
-"""Runners: where a job runs, chosen by name (`-r inline|local|cluster`).
+"""Runners: where a job runs, chosen by name (`-r inline|local|cluster|spark`).
 
 A runner is a class with `run(spec: JobSpec, monitor: JobMonitor) -> JobResult`
 that raises `JobFailed`. The registry maps names to "module:Class" so that a
 runner's module (and its dependencies, e.g. YARN's client for `cluster`) is
-imported only when used; a `spark` runner slots in the same way.
+imported only when used (`spark` needs PySpark, an optional extra).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ RUNNERS: dict[str, str] = {
     "inline": "mapreduce.runners.inline:InlineRunner",
     "local": "mapreduce.runners.local:LocalRunner",
     "cluster": "mapreduce.runners.cluster:ClusterRunner",
+    "spark": "mapreduce.runners.spark:SparkRunner",
 }
 
 __all__ = ["RUNNERS", "JobResult", "JobSpec", "runner_class"]
