@@ -6,8 +6,10 @@ from pathlib import Path
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server
+from emrlab_common.web import start_http_server
 from hdfs.datanode.actor import NameNodeActor
 from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.http import DataNodeHttpConfig, DataNodeWeb
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.scanner import BlockScanner
 from hdfs.datanode.transfer import register_servicer
@@ -31,8 +33,13 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for thread in threads:
             thread.start()
-        process.publish(datanode.address, datanode_uuid=datanode.uuid, data_dir=str(data_dir))
+        http_config = load(DataNodeHttpConfig, process.properties)
+        http_server, http_port = start_http_server(http_config.http_address, DataNodeWeb(datanode).routes(),
+                                                   name="datanode")
+        process.publish(datanode.address, datanode_uuid=datanode.uuid, data_dir=str(data_dir),
+                        http_address=f"{http_config.http_address.rsplit(':', 1)[0]}:{http_port}")
         process.wait_for_stop()
+        http_server.stop()
         stop.set()
         server.stop(SHUTDOWN_GRACE_S).wait()
 

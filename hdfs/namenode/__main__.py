@@ -6,7 +6,9 @@ from pathlib import Path
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server, current_user
+from emrlab_common.web import start_http_server
 from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.http import NameNodeHttpConfig, NameNodeWeb
 from hdfs.namenode.server import NameNode, register_servicers
 
 SHUTDOWN_GRACE_S = 2.0
@@ -24,8 +26,13 @@ def main(argv: list[str] | None = None) -> None:
         monitors = threading.Thread(target=namenode.run_monitors, args=(stop_monitors,), name="monitors", daemon=True)
         monitors.start()
         host = config.rpc_address.rsplit(":", 1)[0]
-        process.publish(f"{host}:{port}", exclude_path=str(exclude_path))
+        http_config = load(NameNodeHttpConfig, process.properties)
+        web = NameNodeWeb(namenode, process.cluster_dir, f"{host}:{port}")
+        http_server, http_port = start_http_server(http_config.http_address, web.routes(), name="namenode")
+        process.publish(f"{host}:{port}", exclude_path=str(exclude_path),
+                        http_address=f"{http_config.http_address.rsplit(':', 1)[0]}:{http_port}")
         process.wait_for_stop()
+        http_server.stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
         stop_monitors.set()
         monitors.join()
