@@ -14,7 +14,9 @@ from hdfs.errors import InvalidPath
 
 SCHEME = "hdfs://"
 COMPONENT_BYTES_MAX = 255
-DEPTH_MAX = 1000
+DEPTH_MAX = 1000            # Hadoop's MAX_PATH_DEPTH
+LENGTH_MAX = 8000           # Hadoop's MAX_PATH_LENGTH, in characters
+SHOWN_CHARACTERS_MAX = 200  # of a path in an error message, which must fit gRPC's metadata limit
 
 
 def has_glob(path: str) -> bool:
@@ -46,22 +48,29 @@ def resolve(path: str, user: str) -> str:
     return validate(normalized)
 
 
+def shown(text: str) -> str:
+    """A path (or name) cut short enough for an error message."""
+    if len(text) <= SHOWN_CHARACTERS_MAX:
+        return text
+    return f"{text[:SHOWN_CHARACTERS_MAX]}... ({len(text)} characters)"
+
+
 def validate(path: str) -> str:
     """Return `path` if it is a valid normalized absolute path, else raise InvalidPath."""
     if not path.startswith("/"):
-        raise InvalidPath(f"{path}: not an absolute path")
+        raise InvalidPath(f"{shown(path)}: not an absolute path")
     if path == "/":
         return path
     components = path[1:].split("/")
-    if len(components) > DEPTH_MAX:
-        raise InvalidPath(f"{path}: deeper than {DEPTH_MAX} levels")
+    if len(path) > LENGTH_MAX or len(components) > DEPTH_MAX:
+        raise InvalidPath(f"{shown(path)}: Pathname too long.  Limit {LENGTH_MAX} characters, {DEPTH_MAX} levels.")
     for component in components:
         if component in ("", ".", ".."):
-            raise InvalidPath(f"{path}: invalid path component {component!r}")
+            raise InvalidPath(f"{shown(path)}: invalid path component {shown(component)!r}")
         if ":" in component or "\x00" in component:
-            raise InvalidPath(f"{path}: invalid character in {component!r}")
+            raise InvalidPath(f"{shown(path)}: invalid character in {shown(component)!r}")
         if len(component.encode()) > COMPONENT_BYTES_MAX:
-            raise InvalidPath(f"{path}: component longer than {COMPONENT_BYTES_MAX} bytes")
+            raise InvalidPath(f"{shown(path)}: component longer than {COMPONENT_BYTES_MAX} bytes")
     return path
 
 

@@ -110,11 +110,16 @@ def ls(client: Client, arguments: list[str]) -> int:
 
 
 def descendants(client: Client, path: str):
-    """Everything under a directory, depth first, each directory's entries in name order."""
-    for entry in client.list(path):
+    """Everything under a directory, depth first, each directory's entries in name order (a loop: no recursion)."""
+    listings = [iter(client.list(path))]
+    while listings:
+        entry = next(listings[-1], None)
+        if entry is None:
+            listings.pop()
+            continue
         yield entry
         if entry.is_directory:
-            yield from descendants(client, entry.path)
+            listings.append(iter(client.list(entry.path)))
 
 
 def print_listing(entries: list[FileStatus], human: bool = False) -> None:

@@ -167,15 +167,17 @@ class Client:
         return sorted(path for path in candidates if listed or self.exists(path))
 
     def walk(self, path: str) -> Iterator[tuple[FileStatus, list[FileStatus], list[FileStatus]]]:
-        """Like os.walk: (directory, its subdirectories, its files), top down."""
+        """Like os.walk: (directory, its subdirectories, its files), top down (a loop: no recursion on depth)."""
         top = self.status(path)
         if not top.is_directory:
             return
-        entries = self.list(top.path)
-        directories = [entry for entry in entries if entry.is_directory]
-        yield top, directories, [entry for entry in entries if not entry.is_directory]
-        for directory in directories:
-            yield from self.walk(directory.path)
+        pending = [top]
+        while pending:
+            directory = pending.pop()
+            entries = self.list(directory.path)
+            directories = [entry for entry in entries if entry.is_directory]
+            yield directory, directories, [entry for entry in entries if not entry.is_directory]
+            pending.extend(reversed(directories))
 
     def mkdirs(self, path: str, permission: int = 0o777, create_parent: bool = True) -> None:
         self._call(self._namenode.Mkdirs, hdfs_pb2.MkdirsRequest(

@@ -31,6 +31,12 @@ class NameNodeConfig:
     block_size_min_bytes: int = setting(
         "dfs.namenode.fs-limits.min-block-size", 1 * MiB, parse_size,
         "Smallest block size a file may ask for (tiny blocks flood the NameNode with metadata).")
+    component_length_max: int = setting(
+        "dfs.namenode.fs-limits.max-component-length", 255, parse_int,
+        "Longest name (in UTF-8 bytes) a new file or directory may have.")
+    directory_items_max: int = setting(
+        "dfs.namenode.fs-limits.max-directory-items", 1024 * 1024, parse_int,
+        "Most entries one directory may hold (a huge directory makes every listing and image slow).")
     bytes_per_checksum: int = setting(
         "dfs.bytes-per-checksum", 512, parse_size, "Bytes covered by each CRC32C checksum.")
     write_packet_size_bytes: int = setting(

@@ -88,11 +88,28 @@ class INodeFile(INode):
 
 
 def subtree(inode: INode):
-    """The inode and everything below it, parents before children."""
-    yield inode
-    if isinstance(inode, INodeDirectory):
-        for child in list(inode.children.values()):
-            yield from subtree(child)
+    """The inode and everything below it, parents before children.
+
+    A loop over a stack, not recursion: any user can make a directory 1,000
+    levels deep, and Python's recursion limit is about that.
+    """
+    stack = [inode]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, INodeDirectory):
+            stack.extend(reversed(list(node.children.values())))
+
+
+def subtree_height(inode: INode) -> int:
+    """Levels below `inode` (0 for a file or an empty directory)."""
+    height, stack = 0, [(inode, 0)]
+    while stack:
+        node, depth = stack.pop()
+        height = max(height, depth)
+        if isinstance(node, INodeDirectory):
+            stack.extend((child, depth + 1) for child in node.children.values())
+    return height
 
 
 class PermissionChecker:

@@ -21,7 +21,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emrlab_common.errors import FailedPrecondition, InvalidArgument
+from emrlab_common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from hdfs import paths
 from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, SafeMode
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState
@@ -36,7 +37,7 @@ from hdfs.namenode.datanodes import (
     RecoverCommand,
     RegisterCommand,
 )
-from hdfs.namenode.inodes import Access, INode, INodeDirectory, INodeFile, PermissionChecker, subtree
+from hdfs.namenode.inodes import Access, INode, INodeDirectory, INodeFile, PermissionChecker, subtree, subtree_height
 from hdfs.namenode.leases import LeaseManager
 from hdfs.namenode.namespace import Namespace
 from hdfs.namenode.placement import choose_targets
@@ -153,6 +154,25 @@ class Namesystem:
             return live, f"replication {requested} capped to {live}: only {live} live datanode(s)"
         return requested, ""
 
+    def _check_fs_limits(self, path: str) -> None:
+        """Hadoop's fs-limits for the inodes a change would add on the way to `path`, with its messages."""
+        inodes = self.namespace.resolve(path)
+        if inodes[-1] is not None:
+            return
+        names = paths.components(path)
+        first_missing = inodes.index(None)
+        for index in range(first_missing - 1, len(names)):
+            name = names[index]
+            if len(name.encode()) > self.config.component_length_max:
+                raise InvalidArgument(
+                    f"The maximum path component name limit of {paths.shown(name)} in directory "
+                    f"{paths.shown('/' + '/'.join(names[:index]))} is exceeded: "
+                    f"limit={self.config.component_length_max} length={len(name.encode())}")
+        parent = inodes[first_missing - 1]
+        if isinstance(parent, INodeDirectory) and len(parent.children) >= self.config.directory_items_max:
+            raise ResourceExhausted(f"The directory item limit of {paths.shown(parent.path())} is exceeded: "
+                                    f"limit={self.config.directory_items_max} items={len(parent.children)}")
+
     def _leased_file(self, path: str, client_name: str) -> INodeFile:
         inode = self.namespace.get_file(path)
         if inode.client_name != client_name:
@@ -231,12 +251,14 @@ class Namesystem:
 
     def mkdirs(self, user: str, path: str, permission: int, create_parent: bool) -> None:
         self._refuse_in_safe_mode("create directory", path)
+        self._check_fs_limits(path)
         for edit in self.namespace.mkdirs(self._checker(user), path, permission, create_parent, self._now_ms()):
             self._commit(edit)
 
     def create(self, user: str, path: str, permission: int, client_name: str, overwrite: bool,
                create_parent: bool, replication: int, block_size_bytes: int) -> tuple[FileStatus, str]:
         self._refuse_in_safe_mode("create file", path)
+        self._check_fs_limits(path)
         replication, warning = self._capped_replication(replication or self.config.replication)
         block_size_bytes = block_size_bytes or self.config.block_size_bytes
         if block_size_bytes < self.config.block_size_min_bytes:
@@ -334,6 +356,13 @@ class Namesystem:
     def rename(self, user: str, source: str, destination: str) -> str:
         self._refuse_in_safe_mode("rename", source)
         renames = self.namespace.rename(self._checker(user), source, destination, self._now_ms())
+        if renames:
+            final = renames[0].destination
+            self._check_fs_limits(final)
+            levels = len(paths.components(final)) + subtree_height(self.namespace.get(source))
+            if levels > paths.DEPTH_MAX:
+                raise InvalidArgument(f"rename {paths.shown(source)} to {paths.shown(final)}: its deepest entry "
+                                      f"would be {levels} levels deep; the limit is {paths.DEPTH_MAX}")
         for edit in renames:
             self._commit(edit)
         return renames[0].destination if renames else source
