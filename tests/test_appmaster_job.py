@@ -50,7 +50,7 @@ class Harness:
     def __init__(self, config: AppMasterConfig | None = None, step_count: int = 1):
         self.machine = JobStateMachine(JOB_ID, step_count, config or AppMasterConfig())
         self.now_s = 0.0
-        self.requests: dict[str, RequestContainer] = {}
+        self.asked: dict[int, RequestContainer] = {}  # what YARN holds, by allocation request id
         self.launched: dict[str, str] = {}  # attempt id -> container id
         self.stopped: list[str] = []
         self.released: list[str] = []
@@ -64,9 +64,10 @@ class Harness:
         for command in commands:
             match command:
                 case RequestContainer():
-                    self.requests[command.attempt_id] = command
+                    assert command.request_id > 0 and command.request_id not in self.asked
+                    self.asked[command.request_id] = command
                 case CancelRequest():
-                    self.requests.pop(command.attempt_id, None)
+                    del self.asked[command.request_id]
                 case LaunchAttempt():
                     self.launched[command.attempt_id] = command.container_id
                 case StopContainer():
@@ -80,17 +81,24 @@ class Harness:
                 case PlanStep():
                     self.plan_steps.append(command.step_index)
         self.machine.validate_state()
+        assert set(self.asked) == {self.machine.requests.request_of(a) for a in self.machine.requests.attempts()}
         return commands
+
+    @property
+    def requests(self) -> dict[str, RequestContainer]:
+        """The requests YARN holds, by the attempt each now serves."""
+        return {self.machine.requests._attempt_of[request_id]: request for request_id, request in self.asked.items()}
 
     def start(self, map_hosts=(("core-1",), ("core-2",)), reduces=2):
         self.send(StartJob())
         self.send(StepPlanned(0, tuple(map_hosts), reduces))
 
     def allocate(self, attempt_id: str, node_id: str | None = None) -> str:
-        request = self.requests[attempt_id]
+        request_id = self.machine.requests.request_of(attempt_id)
+        request = self.asked.pop(request_id)  # YARN forgets a request it satisfied
         node_id = node_id or (request.hosts[0] if request.hosts else NODES[0])
         container_id = f"container_{next(self._container_ids):06d}"
-        self.send(ContainerAllocated(container_id, node_id, f"{node_id}:9", request.priority))
+        self.send(ContainerAllocated(container_id, node_id, f"{node_id}:9", request.priority, request_id))
         return container_id
 
     def run_to_success(self, attempt_id: str, node_id: str | None = None, counters=None):
@@ -154,9 +162,13 @@ def test_slow_start_requests_reducers_after_the_configured_fraction_of_maps():
 def test_a_container_goes_to_the_map_whose_split_is_on_its_node():
     harness = Harness()
     harness.start(map_hosts=[("core-1",), ("core-2",)])
-    harness.send(ContainerAllocated("c1", "core-2", "core-2:9", harness.requests[attempt(MAP, 0)].priority))
+    request_id = harness.machine.requests.request_of(attempt(MAP, 0))
+    request = harness.asked.pop(request_id)  # YARN satisfies map 0's request on core-2
+    harness.send(ContainerAllocated("c1", "core-2", "core-2:9", request.priority, request_id))
     assert harness.launched == {attempt(MAP, 1): "c1"}
     assert harness.machine.attempts[attempt(MAP, 1)].locality == "DATA_LOCAL"
+    # Map 0 waits on, under the request map 1 no longer needs: nothing cancelled, nothing asked again.
+    assert list(harness.requests) == [attempt(MAP, 0)]
 
 
 def test_an_unneeded_container_is_released():

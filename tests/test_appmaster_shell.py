@@ -7,13 +7,10 @@ belongs to which attempt, what a task pulls, commit, history, cleanup).
 
 from __future__ import annotations
 
-import itertools
 import json
-from dataclasses import replace
 
 import pytest
 
-from mapreduce.appmaster import master as master_module
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.master import MRAppMaster
@@ -26,17 +23,16 @@ JOB_ID = "job_1700000000000_0042"
 
 
 class PretendRM:
-    """AMRMClient's surface: requests get ids; allocate hands out what the test queued."""
+    """AMRMClient's surface: requests keep the ids the AM chose; allocate hands out what the test queued."""
 
     def __init__(self):
         self.pending: dict[int, object] = {}
         self.removed: list[int] = []
         self.released: list[str] = []
         self.responses: list[AllocateResponse] = []
-        self._ids = itertools.count(1)
 
     def add_request(self, request):
-        request = replace(request, allocation_request_id=next(self._ids))
+        assert request.allocation_request_id > 0 and request.allocation_request_id not in self.pending
         self.pending[request.allocation_request_id] = request
         return request
 
@@ -94,8 +90,7 @@ class PretendHdfs:
 
 
 @pytest.fixture
-def appmaster(tmp_path, monkeypatch):
-    monkeypatch.setattr(master_module, "LINGER_S", 0)
+def appmaster(tmp_path):
     for index in range(2):
         (tmp_path / "in").mkdir(exist_ok=True)
         (tmp_path / "in" / f"part-{index}.txt").write_text("a b a\nc a\n" * 10)
@@ -106,7 +101,7 @@ def appmaster(tmp_path, monkeypatch):
         properties={"mapreduce.job.reduces": "1"})
     master = MRAppMaster(description, AppMasterConfig(reduce_slowstart_completed_maps=1.0), amrm=PretendRM(),
                          nm=PretendNM(), fs=LocalFileSystem(), hdfs_client=PretendHdfs(),
-                         task_launch_context=lambda attempt_id: None)
+                         task_launch_context=lambda attempt_id: None, sleep=lambda seconds: None)
     master.handle(StartJob())
     master._execute_pending()
     return master
@@ -125,15 +120,17 @@ def attempt(kind: str, index: int, number: int = 0) -> str:
 def test_a_container_given_for_one_map_can_run_another_and_no_request_is_lost(appmaster):
     rm, nm = appmaster.amrm, appmaster.nm
     assert sorted(rm.pending) == [1, 2]  # one request per map
-    first_request, second_request = appmaster._requests[attempt("m", 0)], appmaster._requests[attempt("m", 1)]
+    requests = appmaster.machine.requests
+    first_request, second_request = requests.request_of(attempt("m", 0)), requests.request_of(attempt("m", 1))
     # YARN satisfies map 1's request; the machine gives the container to map 0, the oldest waiting.
-    rm.give("c1", "core-1", second_request.allocation_request_id)
+    rm.give("c1", "core-1", second_request)
     step(appmaster)
     assert appmaster.machine.attempt_for_container("c1").attempt_id == attempt("m", 0)
     assert nm.started == ["c1"] and rm.removed == []
     # Map 1 now owns map 0's still-pending request, and gets the next container.
-    assert appmaster._requests == {attempt("m", 1): first_request}
-    rm.give("c2", "core-2", first_request.allocation_request_id)
+    assert requests.request_of(attempt("m", 1)) == first_request and requests.attempts() == {attempt("m", 1)}
+    assert set(appmaster._asked) == {first_request}
+    rm.give("c2", "core-2", first_request)
     step(appmaster)
     assert appmaster.machine.attempt_for_container("c2").attempt_id == attempt("m", 1)
     assert nm.started == ["c1", "c2"] and rm.removed == [] and rm.pending == {}
@@ -184,4 +181,4 @@ def test_a_lost_node_and_a_failed_container_reach_the_machine(appmaster):
     assert machine.attempts[attempt("m", 0)].state.value == "KILLED"  # its node was lost: not its fault
     assert machine.attempts[attempt("m", 1)].state.value == "FAILED"
     assert sorted(nm.stopped) == ["c1", "c2"]
-    assert {attempt("m", 0, 1), attempt("m", 1, 1)} == set(appmaster._requests)
+    assert {attempt("m", 0, 1), attempt("m", 1, 1)} == appmaster.machine.requests.attempts()

@@ -15,7 +15,12 @@ Inside the AM's container (the NodeManager set up its environment):
     rm.finish("SUCCEEDED")
 
 A satisfied request is gone by itself (the container names it in
-`allocation_request_id`); `remove_request` cancels one still pending.
+`allocation_request_id`); `remove_request` cancels one still pending. An AM
+that keeps its own books (the MapReduce AM) chooses the ids itself: a request
+that arrives with a non-zero `allocation_request_id` keeps it.
+`updated_nodes` in an allocate answer are the nodes whose state changed since
+the last one (DECOMMISSIONING: graceful decommission, no new containers
+there; LOST, DECOMMISSIONED: gone with their containers).
 Asks, cancellations and releases are sent on the next `allocate`, and kept
 for the one after if that call fails.
 """
@@ -88,10 +93,14 @@ class AMRMClient:
         self.queue = response.queue
 
     def add_request(self, request: ContainerRequest) -> ContainerRequest:
-        """Ask for one container; returns the request with its allocation_request_id filled in."""
+        """Ask for one container; returns the request with its allocation_request_id filled in
+        (the caller's, if it chose one: ids are unique per application, 0 is the AM's own)."""
         with self._lock:
+            request_id = request.allocation_request_id or next(self._request_ids)
+            if request_id in self.pending:
+                raise FailedPrecondition(f"allocation request id {request_id} is already pending")
             request = ContainerRequest(request.resource, tuple(request.nodes), request.relax_locality,
-                                       request.priority, next(self._request_ids))
+                                       request.priority, request_id)
             self._asks[request.allocation_request_id] = request
             self.pending[request.allocation_request_id] = request
             return request

@@ -16,9 +16,13 @@ What it decides, as Hadoop's MRAppMaster does:
 - an attempt that fails is retried until `maxattempts` failed attempts; an
   attempt killed through no fault of its own (lost node, preemption) is
   retried without counting;
+- a node going DECOMMISSIONING (graceful decommission, a spot notice): its
+  running maps move elsewhere at once; its finished maps' output is about to
+  vanish, so a fetch failure there re-runs the map at once;
 - an attempt silent for `mapreduce.task.timeout` fails;
 - a finished map whose node is lost, or whose output reducers keep failing to
-  fetch, runs again while the step's reducers still need it;
+  fetch, runs again while a reducer of its step still needs it (one not yet
+  past its copy phase; a later reduce attempt re-runs what it needs);
 - the commit protocol: one attempt per task may commit its output;
 - counters are the sum over each task's one succeeded attempt.
 """
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.records import (
@@ -50,6 +53,7 @@ from mapreduce.appmaster.records import (
     CommitStep,
     ContainerAllocated,
     ContainerCompleted,
+    EndCause,
     Event,
     FetchFailed,
     FinishJob,
@@ -57,7 +61,9 @@ from mapreduce.appmaster.records import (
     JobState,
     KillJob,
     LaunchAttempt,
+    NodesDecommissioning,
     NodesLost,
+    NodesRecommissioned,
     PlanStep,
     ReleaseContainer,
     RequestContainer,
@@ -71,71 +77,15 @@ from mapreduce.appmaster.records import (
     attempt_id_text,
     task_id_text,
 )
+from mapreduce.appmaster.requests import RequestBook
+from mapreduce.appmaster.tasks import Attempt, MapCompletionEvent, Task
+
+__all__ = ["JOB_COUNTER_GROUP", "JobStateMachine", "Attempt", "Task", "MapCompletionEvent"]
 
 logger = logging.getLogger(__name__)
 
 JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.counters.JOB_COUNTER
 DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
-
-
-@dataclass(frozen=True)
-class MapCompletionEvent:
-    """What reducers poll for: where a map's output is, or that it is gone (OBSOLETE)."""
-
-    event_index: int
-    map_index: int
-    attempt_id: str
-    status: str  # SUCCEEDED, OBSOLETE, FAILED, KILLED
-    shuffle_address: str
-
-
-@dataclass(eq=False)
-class Attempt:
-    attempt_id: str
-    key: TaskKey
-    attempt_index: int
-    state: AttemptState = AttemptState.NEW
-    priority: int = MAP_PRIORITY
-    container_id: str = ""
-    node_id: str = ""
-    node_address: str = ""
-    locality: str = ""
-    progress: float = 0.0
-    status: str = ""
-    counters: dict = field(default_factory=dict)
-    diagnostics: str = ""
-    start_time_s: float = 0.0
-    finish_time_s: float = 0.0
-    last_progress_s: float = 0.0
-    fetch_failures: int = 0
-
-    @property
-    def active(self) -> bool:
-        """Holds or waits for a container."""
-        return not self.state.final and self.state is not AttemptState.NEW
-
-
-@dataclass(eq=False)
-class Task:
-    key: TaskKey
-    hosts: tuple[str, ...] = ()
-    state: TaskState = TaskState.NEW
-    attempts: list[Attempt] = field(default_factory=list)
-    commit_attempt_id: str | None = None
-    failed_attempts: int = 0
-    killed_attempts: int = 0
-
-    @property
-    def progress(self) -> float:
-        if self.state is TaskState.SUCCEEDED:
-            return 1.0
-        running = [attempt.progress for attempt in self.attempts if attempt.active]
-        return max(running, default=0.0)
-
-    def succeeded_attempt(self) -> Attempt | None:
-        succeeded = [attempt for attempt in self.attempts if attempt.state is AttemptState.SUCCEEDED]
-        assert len(succeeded) <= 1, f"{self.key} has {len(succeeded)} succeeded attempts"
-        return succeeded[0] if succeeded else None
 
 
 class JobStateMachine:
@@ -150,6 +100,8 @@ class JobStateMachine:
         self.tasks: dict[TaskKey, Task] = {}
         self.attempts: dict[str, Attempt] = {}
         self.attempts_by_container: dict[str, Attempt] = {}
+        self.requests = RequestBook()
+        self.decommissioning_nodes: set[str] = set()
         self.completion_events: dict[int, list[MapCompletionEvent]] = defaultdict(list)
         self.job_counters: dict[str, int] = defaultdict(int)
         self.start_time_s = 0.0
@@ -217,6 +169,10 @@ class JobStateMachine:
                 self._on_container_completed(event, now_s, commands)
             case NodesLost():
                 self._on_nodes_lost(event, now_s, commands)
+            case NodesDecommissioning():
+                self._on_nodes_decommissioning(event, now_s, commands)
+            case NodesRecommissioned():
+                self.decommissioning_nodes -= set(event.node_ids)
             case AttemptStarted():
                 attempt = self.attempts.get(event.attempt_id)
                 if attempt is not None and attempt.state is AttemptState.ASSIGNED:
@@ -241,7 +197,7 @@ class JobStateMachine:
                 if attempt is not None and attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING,
                                                              AttemptState.COMMIT_PENDING):
                     attempt.counters = event.counters or attempt.counters
-                    self._attempt_failed(attempt, event.diagnostics, now_s, commands)
+                    self._attempt_failed(attempt, EndCause.TASK_FAILED, event.diagnostics, now_s, commands)
             case FetchFailed():
                 self._on_fetch_failed(event, now_s, commands)
             case StepCommitted():
@@ -309,26 +265,37 @@ class JobStateMachine:
 
     # ------------------------------------------------------------ containers
 
-    def _schedule_attempt(self, task: Task, priority: int, now_s: float, commands: list[Command]) -> None:
+    def _schedule_attempt(self, task: Task, priority: int, now_s: float, commands: list[Command],
+                          cause: str = "") -> None:
         if task.state is not TaskState.SCHEDULED:
             self._move_task(task, TaskState.SCHEDULED)
         key = task.key
         attempt = Attempt(attempt_id_text(self.job_id, key, len(task.attempts)), key, len(task.attempts),
-                          priority=priority)
+                          priority=priority, cause=cause)
         task.attempts.append(attempt)
         self.attempts[attempt.attempt_id] = attempt
-        self._move_attempt(attempt, AttemptState.UNASSIGNED, "container requested")
-        commands.append(RequestContainer(attempt.attempt_id, key.kind, task.hosts, priority))
+        self._move_attempt(attempt, AttemptState.UNASSIGNED, cause or "container requested")
+        commands.append(RequestContainer(attempt.attempt_id, key.kind, task.hosts, priority,
+                                         self.requests.open(attempt.attempt_id)))
+        if key.kind == REDUCE and attempt.attempt_index > 0:
+            self._rerun_lost_map_outputs(now_s, commands)  # a new reduce attempt copies every map's output again
 
     def _on_container_allocated(self, event: ContainerAllocated, now_s: float, commands: list[Command]) -> None:
+        owner = self.attempts.get(self.requests.satisfied(event.allocation_request_id) or "")
         waiting = [attempt for attempt in self.attempts.values()
                    if attempt.state is AttemptState.UNASSIGNED and attempt.priority == event.priority]
         if self.state is not JobState.RUNNING or not waiting:
-            commands.append(ReleaseContainer(event.container_id))
+            commands.append(ReleaseContainer(event.container_id))  # (an owner still waiting would be in `waiting`)
             return
         # Hadoop's assignment order: a map whose split is on this node, else the oldest request.
         local = [attempt for attempt in waiting if event.node_id in self.tasks[attempt.key].hosts]
         attempt = (local or waiting)[0]
+        if attempt is not owner:
+            request_id = self.requests.close(attempt.attempt_id)
+            if owner is not None and owner.state is AttemptState.UNASSIGNED:
+                self.requests.hand_over(request_id, owner.attempt_id)  # YARN used the owner's request
+            elif request_id is not None:
+                commands.append(CancelRequest(attempt.attempt_id, request_id))
         if attempt.key.kind == MAP:
             attempt.locality = DATA_LOCAL if local else OFF_SWITCH
             self.job_counters["DATA_LOCAL_MAPS" if local else "OTHER_LOCAL_MAPS"] += 1
@@ -339,7 +306,6 @@ class JobStateMachine:
         attempt.start_time_s = attempt.last_progress_s = now_s
         self.attempts_by_container[event.container_id] = attempt
         self._move_attempt(attempt, AttemptState.ASSIGNED, f"container {event.container_id} on {event.node_id}")
-        commands.append(CancelRequest(attempt.attempt_id))
         commands.append(LaunchAttempt(attempt.attempt_id, event.container_id))
 
     def _on_container_completed(self, event: ContainerCompleted, now_s: float, commands: list[Command]) -> None:
@@ -350,20 +316,30 @@ class JobStateMachine:
         diagnostics = f"Container {event.container_id} exited with status {event.exit_status}" + (
             f": {event.diagnostics}" if event.diagnostics else "")
         if event.lost:
-            self._attempt_killed(attempt, diagnostics, now_s, commands)
+            self._attempt_killed(attempt, EndCause.NODE_LOST, diagnostics, now_s, commands)
         else:
-            self._attempt_failed(attempt, diagnostics, now_s, commands)
+            self._attempt_failed(attempt, EndCause.TASK_FAILED, diagnostics, now_s, commands)
 
     def _on_nodes_lost(self, event: NodesLost, now_s: float, commands: list[Command]) -> None:
         lost = set(event.node_ids)
+        self.decommissioning_nodes -= lost
         for attempt in list(self.attempts.values()):
             if attempt.node_id not in lost or attempt.key.step_index != self.step_index:
                 continue
             if attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING):
-                self._attempt_killed(attempt, f"node {attempt.node_id} lost", now_s, commands)
-            elif attempt.state is AttemptState.SUCCEEDED and self._map_output_needed(attempt):
-                self._map_output_lost(attempt, AttemptState.KILLED,
-                                      f"map output lost with node {attempt.node_id}", now_s, commands)
+                self._attempt_killed(attempt, EndCause.NODE_LOST, f"node {attempt.node_id} lost", now_s, commands)
+            elif attempt.state is AttemptState.SUCCEEDED and attempt.key.kind == MAP and not attempt.output_lost:
+                self._map_output_gone(attempt, f"map output lost with node {attempt.node_id}", now_s, commands)
+
+    def _on_nodes_decommissioning(self, event: NodesDecommissioning, now_s: float, commands: list[Command]) -> None:
+        """The node goes soon: running maps start again elsewhere now (a reducer may well finish in time)."""
+        noticed = set(event.node_ids) - self.decommissioning_nodes
+        self.decommissioning_nodes |= noticed
+        for attempt in list(self.attempts.values()):
+            if (attempt.node_id in noticed and attempt.key.kind == MAP
+                    and attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING)):
+                self._attempt_killed(attempt, EndCause.NODE_DECOMMISSIONING,
+                                     f"node {attempt.node_id} decommissioning: moved to another node", now_s, commands)
 
     # ------------------------------------------------------------ attempts
 
@@ -384,7 +360,8 @@ class JobStateMachine:
         task = self.tasks[attempt.key]
         if task.commit_attempt_id not in (None, attempt.attempt_id):
             # Output belongs to another attempt; this one must not count.
-            self._attempt_killed(attempt, "another attempt committed", now_s, commands)
+            self._attempt_killed(attempt, EndCause.ANOTHER_ATTEMPT_COMMITTED, "another attempt committed", now_s,
+                                 commands)
             return
         attempt.counters = event.counters or attempt.counters
         attempt.progress = 1.0
@@ -397,9 +374,10 @@ class JobStateMachine:
         self._maybe_schedule_reduces(now_s, commands)
         self._maybe_step_done(commands)
 
-    def _attempt_failed(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+    def _attempt_failed(self, attempt: Attempt, cause: EndCause, diagnostics: str, now_s: float,
+                        commands: list[Command]) -> None:
         task = self.tasks[attempt.key]
-        self._finish_attempt(attempt, AttemptState.FAILED, diagnostics, now_s, commands)
+        self._finish_attempt(attempt, AttemptState.FAILED, cause, diagnostics, now_s, commands)
         task.failed_attempts += 1
         self.job_counters["NUM_FAILED_MAPS" if attempt.key.kind == MAP else "NUM_FAILED_REDUCES"] += 1
         attempts_max = self.config.map_attempts_max if attempt.key.kind == MAP else self.config.reduce_attempts_max
@@ -408,23 +386,35 @@ class JobStateMachine:
                                     f"times; last attempt {attempt.attempt_id}: {diagnostics}", now_s, commands)
         else:
             priority = FAST_FAIL_MAP_PRIORITY if attempt.key.kind == MAP else REDUCE_PRIORITY
-            self._schedule_attempt(task, priority, now_s, commands)
+            self._schedule_attempt(task, priority, now_s, commands, f"after {attempt.attempt_id} failed")
 
-    def _attempt_killed(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+    def _attempt_killed(self, attempt: Attempt, cause: EndCause, diagnostics: str, now_s: float,
+                        commands: list[Command]) -> None:
         task = self.tasks[attempt.key]
-        self._finish_attempt(attempt, AttemptState.KILLED, diagnostics, now_s, commands)
-        task.killed_attempts += 1
+        self._finish_attempt(attempt, AttemptState.KILLED, cause, diagnostics, now_s, commands)
         self.job_counters["NUM_KILLED_MAPS" if attempt.key.kind == MAP else "NUM_KILLED_REDUCES"] += 1
+        if self._count_kill(task, cause, now_s, commands):
+            self._schedule_attempt(task, attempt.priority, now_s, commands,
+                                   f"after {attempt.attempt_id} was killed ({cause.value} on {attempt.node_id}, "
+                                   f"in {attempt.end_phase})")
+
+    def _count_kill(self, task: Task, cause: EndCause, now_s: float, commands: list[Command]) -> bool:
+        """Count a killed attempt; False if the task gave up. Preemptions never count (any number of them)."""
+        if cause.preemption:
+            self.job_counters["NUM_PREEMPTED_ATTEMPTS"] += 1
+            return True
+        task.killed_attempts += 1
         if task.killed_attempts > self.config.killed_attempts_max:
             self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} was killed "
                                     f"{task.killed_attempts} times", now_s, commands)
-        else:
-            self._schedule_attempt(task, attempt.priority, now_s, commands)
+            return False
+        return True
 
-    def _finish_attempt(self, attempt: Attempt, state: AttemptState, diagnostics: str, now_s: float,
-                        commands: list[Command]) -> None:
+    def _finish_attempt(self, attempt: Attempt, state: AttemptState, cause: EndCause, diagnostics: str,
+                        now_s: float, commands: list[Command]) -> None:
         """Move an unfinished attempt to FAILED or KILLED and free what it holds."""
         previous = attempt.state
+        attempt.end_cause, attempt.end_phase = cause, attempt.phase()
         attempt.diagnostics = diagnostics
         attempt.finish_time_s = now_s
         self._count_time(attempt)
@@ -433,24 +423,50 @@ class JobStateMachine:
         if task.commit_attempt_id == attempt.attempt_id:
             task.commit_attempt_id = None
         if previous is AttemptState.UNASSIGNED:
-            commands.append(CancelRequest(attempt.attempt_id))
+            request_id = self.requests.close(attempt.attempt_id)
+            if request_id is not None:
+                commands.append(CancelRequest(attempt.attempt_id, request_id))
         elif attempt.container_id:
             commands.append(StopContainer(attempt.container_id, attempt.attempt_id))
 
-    def _map_output_needed(self, attempt: Attempt) -> bool:
-        """A finished map's output matters while some reducer of its step has not finished."""
-        reduces = self.step_tasks(REDUCE, attempt.key.step_index)
-        return (attempt.key.kind == MAP and self.state is JobState.RUNNING
-                and any(task.state is not TaskState.SUCCEEDED for task in reduces))
+    # ------------------------------------------------------------ map output
 
-    def _map_output_lost(self, attempt: Attempt, state: AttemptState, diagnostics: str, now_s: float,
-                         commands: list[Command]) -> None:
+    def _reducers_left(self, step_index: int) -> list[Task]:
+        if self.state is not JobState.RUNNING or step_index != self.step_index:
+            return []
+        return [task for task in self.step_tasks(REDUCE, step_index) if task.state is not TaskState.SUCCEEDED]
+
+    def _map_output_gone(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        """A succeeded map's output went with its node: run it again if a reducer still has to copy it,
+        else remember, so that a reduce attempt started later gets it run again first."""
+        reducers = self._reducers_left(attempt.key.step_index)
+        if not reducers:
+            return
+        if all(task.has_map_output() for task in reducers):
+            attempt.output_lost = True
+            attempt.diagnostics = diagnostics
+            logger.info("%s: %s; every reducer left has copied it", attempt.attempt_id, diagnostics)
+            return
+        self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, diagnostics, now_s, commands)
+
+    def _rerun_lost_map_outputs(self, now_s: float, commands: list[Command]) -> None:
+        for task in self.step_tasks(MAP):
+            attempt = task.succeeded_attempt()
+            if attempt is not None and attempt.output_lost:
+                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, attempt.diagnostics, now_s,
+                                      commands)
+
+    def _map_output_lost(self, attempt: Attempt, state: AttemptState, cause: EndCause, diagnostics: str,
+                         now_s: float, commands: list[Command]) -> None:
+        """SUCCEEDED -> KILLED or FAILED: reducers hear OBSOLETE now and SUCCEEDED when the re-run is done."""
         task = self.tasks[attempt.key]
         attempt.diagnostics = diagnostics
+        attempt.end_cause, attempt.end_phase = cause, attempt.phase()
         self._move_attempt(attempt, state, diagnostics)
         self._add_completion_event(attempt, "OBSOLETE")
         self._move_task(task, TaskState.SCHEDULED)
         task.commit_attempt_id = None
+        self.job_counters["NUM_MAPS_RERUN_OUTPUT_LOST"] += 1
         if state is AttemptState.FAILED:
             task.failed_attempts += 1
             self.job_counters["NUM_FAILED_MAPS"] += 1
@@ -459,21 +475,35 @@ class JobStateMachine:
                                         f"{task.failed_attempts} times: {diagnostics}", now_s, commands)
                 return
         else:
-            task.killed_attempts += 1
             self.job_counters["NUM_KILLED_MAPS"] += 1
-        self._schedule_attempt(task, FAST_FAIL_MAP_PRIORITY, now_s, commands)
+            if not self._count_kill(task, cause, now_s, commands):
+                return
+        self._schedule_attempt(task, FAST_FAIL_MAP_PRIORITY, now_s, commands,
+                               f"map output of {attempt.attempt_id} lost ({cause.value} on {attempt.node_id})")
 
     def _on_fetch_failed(self, event: FetchFailed, now_s: float, commands: list[Command]) -> None:
         attempt = self.attempts.get(event.map_attempt_id)
-        if attempt is None or attempt.state is not AttemptState.SUCCEEDED or not self._map_output_needed(attempt):
+        if (attempt is None or attempt.state is not AttemptState.SUCCEEDED
+                or not self._reducers_left(attempt.key.step_index)):
             return
         attempt.fetch_failures += 1
-        logger.info("%s: fetch failure %d reported by %s", attempt.attempt_id, attempt.fetch_failures,
-                    event.reduce_attempt_id)
-        if attempt.fetch_failures >= self.config.fetch_failures_max:
-            self._map_output_lost(attempt, AttemptState.FAILED,
-                                  f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
-                                  now_s, commands)
+        attempt.unreachable_fetch_failures += event.node_unreachable
+        logger.info("%s: fetch failure %d reported by %s%s", attempt.attempt_id, attempt.fetch_failures,
+                    event.reduce_attempt_id, " (node unreachable)" if event.node_unreachable else "")
+        if attempt.node_id in self.decommissioning_nodes or attempt.output_lost:
+            # Its node has notice (or is gone): the output is about to vanish, not the map's fault.
+            self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_DECOMMISSIONING,
+                                  f"map output on decommissioning node {attempt.node_id} unreadable", now_s, commands)
+        elif attempt.fetch_failures >= self.config.fetch_failures_max:
+            if attempt.unreachable_fetch_failures == attempt.fetch_failures:
+                # The node itself does not answer: most likely gone, which YARN will say soon.
+                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_UNREACHABLE,
+                                      f"Too many fetch failures ({attempt.fetch_failures}), node {attempt.node_id} "
+                                      f"unreachable; running the map again", now_s, commands)
+            else:
+                self._map_output_lost(attempt, AttemptState.FAILED, EndCause.FETCH_FAILURES,
+                                      f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
+                                      now_s, commands)
 
     def _check_timeouts(self, now_s: float, commands: list[Command]) -> None:
         timeout_s = self.config.task_timeout_s
@@ -482,8 +512,8 @@ class JobStateMachine:
         for attempt in list(self.attempts.values()):
             if (attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
                     and now_s - attempt.last_progress_s > timeout_s):
-                self._attempt_failed(attempt, f"Task attempt {attempt.attempt_id} timed out after "
-                                              f"{timeout_s:.0f} secs", now_s, commands)
+                self._attempt_failed(attempt, EndCause.TIMED_OUT, f"Task attempt {attempt.attempt_id} timed out "
+                                                                   f"after {timeout_s:.0f} secs", now_s, commands)
 
     # ------------------------------------------------------------ the end
 
@@ -496,7 +526,8 @@ class JobStateMachine:
             return
         for attempt in list(self.attempts.values()):
             if attempt.active:
-                self._finish_attempt(attempt, AttemptState.KILLED, f"job {state.value.lower()}", now_s, commands)
+                self._finish_attempt(attempt, AttemptState.KILLED, EndCause.JOB_ENDED, f"job {state.value.lower()}",
+                                     now_s, commands)
         for task in self.tasks.values():
             if task.state in (TaskState.NEW, TaskState.SCHEDULED):
                 self._move_task(task, TaskState.KILLED)
@@ -533,7 +564,11 @@ class JobStateMachine:
         attempt.state = state
 
     def validate_state(self) -> None:
-        """Invariants, for tests: at most one live attempt and one succeeded attempt per task."""
+        """Invariants, for tests: at most one live attempt and one succeeded attempt per task, and
+        exactly the attempts waiting for a container hold a request."""
+        self.requests.validate_state()
+        waiting = {attempt.attempt_id for attempt in self.attempts.values() if attempt.state is AttemptState.UNASSIGNED}
+        assert self.requests.attempts() == waiting, (self.requests.attempts(), waiting)
         for task in self.tasks.values():
             live = [attempt for attempt in task.attempts if attempt.active]
             assert len(live) <= 1, f"{task.key}: {len(live)} live attempts"

@@ -9,7 +9,14 @@ Three kinds of threads meet here, and one lock keeps them apart:
   requests, launches and stops, planning and committing steps, finishing.
 
 Commands queue under the lock and run on the main thread without it, so a
-slow NodeManager or NameNode never blocks a task's heartbeat.
+slow NodeManager or NameNode never blocks a task's heartbeat. The queue has a
+bound (`COMMANDS_QUEUED_MAX`): while it is full, tasks and clients are told
+to retry (ResourceExhausted) instead of adding more; the main thread's own
+events always go in, since it is the one that empties the queue.
+
+Which attempt a container request is for is the machine's business
+(`JobStateMachine.requests`); the shell only keeps what it sent to YARN, by
+allocation request id, so that it can cancel it.
 
 Nothing here is durable but the output and the job history written at the
 end; a restarted AM runs the job again.
@@ -24,7 +31,7 @@ from collections import deque
 
 import msgpack
 
-from emrlab_common.errors import EmrlabError, NotFound
+from emrlab_common.errors import EmrlabError, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
@@ -32,7 +39,6 @@ from mapreduce.appmaster.history import job_summary, report_from_summary, write_
 from mapreduce.appmaster.job import JobStateMachine
 from mapreduce.appmaster.records import (
     MAP,
-    AttemptState,
     CancelRequest,
     CommitStep,
     ContainerAllocated,
@@ -41,7 +47,9 @@ from mapreduce.appmaster.records import (
     JobError,
     JobState,
     LaunchAttempt,
+    NodesDecommissioning,
     NodesLost,
+    NodesRecommissioned,
     PlanStep,
     ReleaseContainer,
     RequestContainer,
@@ -58,21 +66,24 @@ from mapreduce.runners.spec import JobSpec
 from mapreduce.splits import InputSplit, compute_splits
 from mapreduce.task import TaskAttempt
 from yarn.amclient import ContainerRequest
-from yarn.records import ContainerExitStatus, Resource
+from yarn.records import ContainerExitStatus, NodeState, Resource
 
 logger = logging.getLogger(__name__)
 
 SHUFFLE_SERVICE = "mapreduce_shuffle"
-LOST_NODE_STATES = ("LOST", "DECOMMISSIONED", "UNHEALTHY")  # Hadoop: the node is unusable
+UNUSABLE_NODE_STATES = (NodeState.LOST, NodeState.DECOMMISSIONED, NodeState.UNHEALTHY)  # Hadoop's "unusable"
 # After the job ends the AM stays a moment so that a polling client sees the final report.
 LINGER_S = 1.5
+# Commands waiting for the main thread; tasks and clients are refused beyond it (they retry).
+COMMANDS_QUEUED_MAX = 10_000
 
 
 class MRAppMaster:
     def __init__(self, description: JobDescription, config: AppMasterConfig, *, amrm, nm, fs, hdfs_client,
-                 task_launch_context, properties: dict | None = None, clock=time.time):
+                 task_launch_context, properties: dict | None = None, clock=time.time, sleep=time.sleep):
         """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command;
-        `properties` are the cluster's with the job's on top (what tasks see, as mapred-site.xml + -D)."""
+        `properties` are the cluster's with the job's on top (what tasks see, as mapred-site.xml + -D);
+        `clock() -> seconds` and `sleep(seconds)` are the world's time (a test passes its own)."""
         self.description = description
         self.properties = dict(properties if properties is not None else description.properties)
         self.job_id = description.job_id
@@ -83,6 +94,7 @@ class MRAppMaster:
         self.hdfs_client = hdfs_client
         self.task_launch_context = task_launch_context
         self.clock = clock
+        self.sleep = sleep
         self.job = client_job(self._spec())
         self.machine = JobStateMachine(self.job_id, len(self.job.steps()), config)
         self.final_state: JobState | None = None
@@ -91,9 +103,7 @@ class MRAppMaster:
         self._plans: dict[int, StepPlan] = {}
         self._splits: dict[int, list[InputSplit]] = {}
         self._containers: dict[str, object] = {}  # container id -> yarn.records.Container
-        self._requests: dict[str, ContainerRequest] = {}  # attempt id -> its pending request
-        self._request_attempts: dict[int, str] = {}  # allocation request id -> attempt id
-        self._orphans: list[str] = []  # attempts whose request was satisfied by a container given to another
+        self._asked: dict[int, ContainerRequest] = {}  # allocation request id -> what YARN holds
 
     def _spec(self) -> JobSpec:
         description = self.description
@@ -103,6 +113,15 @@ class MRAppMaster:
     # ------------------------------------------------------------ for the servicers (any thread)
 
     def handle(self, event) -> None:
+        """An event from a task or a client (a gRPC thread): refused while the command queue is full."""
+        with self._lock:
+            if len(self._pending) >= COMMANDS_QUEUED_MAX:
+                raise ResourceExhausted(f"the ApplicationMaster is busy ({len(self._pending)} commands queued); "
+                                        f"try again")
+            self._pending.extend(self.machine.handle(event, self.clock()))
+
+    def _handle_own(self, event) -> None:
+        """An event of the main thread's (YARN's answers, the clock): always taken, it drains the queue."""
         with self._lock:
             self._pending.extend(self.machine.handle(event, self.clock()))
 
@@ -152,15 +171,15 @@ class MRAppMaster:
 
     def run(self) -> JobState:
         """Drive the job to its end; returns the final state."""
-        self.handle(StartJob())
+        self._handle_own(StartJob())
         while self.final_state is None:
             self._execute_pending()
             if self.final_state is not None:
                 break
             self._heartbeat()
-            self.handle(Tick())
+            self._handle_own(Tick())
             self._execute_pending()
-            time.sleep(self.config.scheduler_heartbeat_interval_s)
+            self.sleep(self.config.scheduler_heartbeat_interval_s)
         return self.final_state
 
     def _progress(self) -> float:
@@ -175,19 +194,24 @@ class MRAppMaster:
             return
         for container in response.allocated:
             self._containers[container.id] = container
-            satisfied = self._request_attempts.pop(container.allocation_request_id, None)
-            if satisfied is not None and self._requests.pop(satisfied, None) is not None:
-                self._orphans.append(satisfied)
-            self.handle(ContainerAllocated(container.id, container.node_id, container.node_address,
-                                           container.priority))
+            self._asked.pop(container.allocation_request_id, None)  # YARN forgets a satisfied request
+            self._handle_own(ContainerAllocated(container.id, container.node_id, container.node_address,
+                                                container.priority, container.allocation_request_id))
         for status in response.completed:
-            self.handle(ContainerCompleted(status.container_id, status.exit_status, status.diagnostics,
-                                           lost=ContainerExitStatus.is_lost(status.exit_status)))
-        lost = tuple(report.node_id for report in response.updated_nodes
-                     if getattr(report.state, "value", str(report.state)) in LOST_NODE_STATES)
-        if lost:
-            logger.info("nodes lost: %s", ", ".join(lost))
-            self.handle(NodesLost(lost))
+            self._handle_own(ContainerCompleted(status.container_id, status.exit_status, status.diagnostics,
+                                                lost=ContainerExitStatus.is_lost(status.exit_status)))
+        updates = {NodesDecommissioning: [], NodesLost: [], NodesRecommissioned: []}
+        for report in response.updated_nodes:
+            if report.state is NodeState.DECOMMISSIONING:
+                updates[NodesDecommissioning].append(report.node_id)
+            elif report.state in UNUSABLE_NODE_STATES:
+                updates[NodesLost].append(report.node_id)
+            elif report.state is NodeState.RUNNING:
+                updates[NodesRecommissioned].append(report.node_id)
+        for event_class, node_ids in updates.items():
+            if node_ids:
+                logger.info("%s: %s", event_class.__name__, ", ".join(node_ids))
+                self._handle_own(event_class(tuple(node_ids)))
 
     def _execute_pending(self) -> None:
         while True:
@@ -200,9 +224,9 @@ class MRAppMaster:
             except EmrlabError as error:
                 logger.error("%s failed: %s", command, error.message)
                 if isinstance(command, (PlanStep, CommitStep)):
-                    self.handle(JobError(f"{type(command).__name__} failed: {error.message}"))
+                    self._handle_own(JobError(f"{type(command).__name__} failed: {error.message}"))
                 elif isinstance(command, LaunchAttempt):
-                    self.handle(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
+                    self._handle_own(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
 
     def _execute(self, command) -> None:
         match command:
@@ -210,12 +234,13 @@ class MRAppMaster:
                 self._plan(command.step_index)
             case RequestContainer():
                 memory_mb = self.config.map_memory_mb if command.kind == MAP else self.config.reduce_memory_mb
-                request = self.amrm.add_request(ContainerRequest(
-                    Resource(memory_mb, 1), nodes=command.hosts, relax_locality=True, priority=command.priority))
-                self._requests[command.attempt_id] = request
-                self._request_attempts[request.allocation_request_id] = command.attempt_id
+                self._asked[command.request_id] = self.amrm.add_request(ContainerRequest(
+                    Resource(memory_mb, 1), nodes=command.hosts, relax_locality=True, priority=command.priority,
+                    allocation_request_id=command.request_id))
             case CancelRequest():
-                self._cancel_request(command.attempt_id)
+                request = self._asked.pop(command.request_id, None)
+                if request is not None:
+                    self.amrm.remove_request(request)
             case LaunchAttempt():
                 container = self._containers[command.container_id]
                 self.nm.start_container(container, self.task_launch_context(command.attempt_id))
@@ -231,29 +256,11 @@ class MRAppMaster:
                         logger.info("could not stop %s: %s", command.container_id, error.message)
             case CommitStep():
                 FileOutputCommitter(self.fs, self._plans[command.step_index].output_dir).commit_job()
-                self.handle(StepCommitted(command.step_index))
+                self._handle_own(StepCommitted(command.step_index))
             case FinishJob():
                 self._finish(command)
             case _:
                 raise AssertionError(f"unknown command {command!r}")
-
-    def _cancel_request(self, attempt_id: str) -> None:
-        """The attempt no longer needs its request. YARN pairs a container with the request it
-        satisfied, but the machine may give it to another attempt of the same priority (one on
-        the container's node): then that attempt's still-pending request goes to the orphan."""
-        request = self._requests.pop(attempt_id, None)
-        if request is None:
-            return
-        with self._lock:
-            self._orphans = [orphan for orphan in self._orphans
-                             if self.machine.attempts[orphan].state is AttemptState.UNASSIGNED]
-            orphan = self._orphans.pop(0) if self._orphans else None
-        if orphan is not None:
-            self._requests[orphan] = request
-            self._request_attempts[request.allocation_request_id] = orphan
-        else:
-            self._request_attempts.pop(request.allocation_request_id, None)
-            self.amrm.remove_request(request)
 
     def _plan(self, step_index: int) -> None:
         plan = plan_step(self.job, self._spec(), step_index, self.fs, self.description.staging_dir)
@@ -263,7 +270,7 @@ class MRAppMaster:
             self._plans[step_index], self._splits[step_index] = plan, splits
         logger.info("%s step %d: %d maps, %d reduces, output %s", self.job_id, step_index, len(splits),
                     plan.num_reduces, plan.output_dir)
-        self.handle(StepPlanned(step_index, tuple(tuple(split.hosts) for split in splits), plan.num_reduces))
+        self._handle_own(StepPlanned(step_index, tuple(tuple(split.hosts) for split in splits), plan.num_reduces))
 
     def _finish(self, command: FinishJob) -> None:
         if command.state is not JobState.SUCCEEDED:
@@ -278,7 +285,7 @@ class MRAppMaster:
             logger.info("history written to %s", write_history(self.hdfs_client, summary))
         except EmrlabError as error:
             logger.error("could not write the job history: %s", error.message)
-        time.sleep(LINGER_S)
+        self.sleep(LINGER_S)
         try:
             self.fs.delete(self.description.staging_dir, recursive=True)
         except EmrlabError as error:

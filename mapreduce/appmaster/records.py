@@ -55,6 +55,24 @@ class AttemptState(enum.Enum):
         return self in (AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.KILLED)
 
 
+class EndCause(enum.Enum):
+    """Why an attempt ended other than by succeeding, as the history shows it."""
+
+    TASK_FAILED = "TASK_FAILED"                    # the task reported an error, or its container exited non-zero
+    TIMED_OUT = "TIMED_OUT"                        # silent for mapreduce.task.timeout
+    NODE_DECOMMISSIONING = "NODE_DECOMMISSIONING"  # its node got notice (graceful decommission): moved at once
+    NODE_LOST = "NODE_LOST"                        # node lost or decommissioned, container aborted or preempted
+    FETCH_FAILURES = "FETCH_FAILURES"              # reducers could not read its map output
+    NODE_UNREACHABLE = "NODE_UNREACHABLE"          # reducers could not reach its node at all
+    ANOTHER_ATTEMPT_COMMITTED = "ANOTHER_ATTEMPT_COMMITTED"
+    JOB_ENDED = "JOB_ENDED"                        # the job failed or was killed
+
+    @property
+    def preemption(self) -> bool:
+        """The node went away under the attempt: never the task's fault, never counted against it."""
+        return self in (EndCause.NODE_DECOMMISSIONING, EndCause.NODE_LOST)
+
+
 _A = AttemptState
 ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
     _A.NEW: frozenset({_A.UNASSIGNED, _A.KILLED}),
@@ -152,6 +170,7 @@ class ContainerAllocated:
     node_id: str
     node_address: str  # the NodeManager: where the container runs and its map output is served
     priority: int
+    allocation_request_id: int = 0  # the request YARN satisfied with it (0: none known)
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,22 @@ class ContainerCompleted:
 
 @dataclass(frozen=True)
 class NodesLost:
+    """LOST, DECOMMISSIONED or UNHEALTHY in the allocate response's updated nodes: the node is gone."""
+
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodesDecommissioning:
+    """DECOMMISSIONING (graceful decommission, a spot notice): the node will go soon."""
+
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodesRecommissioned:
+    """RUNNING again after DECOMMISSIONING: its map output stays."""
+
     node_ids: tuple[str, ...]
 
 
@@ -205,6 +240,7 @@ class AttemptFailed:
 class FetchFailed:
     reduce_attempt_id: str
     map_attempt_id: str
+    node_unreachable: bool = False  # the reducer could not reach the map's node at all (it may be gone)
 
 
 @dataclass(frozen=True)
@@ -229,8 +265,8 @@ class JobError:
     diagnostics: str
 
 
-Event = (StartJob | StepPlanned | ContainerAllocated | ContainerCompleted | NodesLost | AttemptStarted
-         | AttemptStatus | CommitRequested | AttemptSucceeded | AttemptFailed | FetchFailed | StepCommitted
+Event = (StartJob | StepPlanned | ContainerAllocated | ContainerCompleted | NodesLost | NodesDecommissioning
+         | NodesRecommissioned | AttemptStarted | AttemptStatus | CommitRequested | AttemptSucceeded | AttemptFailed | FetchFailed | StepCommitted
          | Tick | KillJob | JobError)
 
 
@@ -243,17 +279,21 @@ class PlanStep:
 
 @dataclass(frozen=True)
 class RequestContainer:
+    """Ask YARN for one container, under an allocation request id the machine chose."""
+
     attempt_id: str
     kind: str
     hosts: tuple[str, ...]
     priority: int
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """The attempt no longer needs the container it asked for (got one, or was killed)."""
+    """Nobody needs this request any more (its attempt got a container, or was killed)."""
 
     attempt_id: str
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
