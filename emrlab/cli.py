@@ -12,6 +12,7 @@ import sys
 
 from emrlab_common.command import EXIT_USAGE, run_command
 from emrlab_common.logs import configure_command_logging
+from emrlab_common.shadowing import hdfs_shadowed
 
 # name -> (module with main(argv, context), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"emrlab: unknown command {argv[position]!r}", file=sys.stderr)
         print(usage(), file=sys.stdout if asked_for_help else sys.stderr, end="")
         return 0 if asked_for_help else EXIT_USAGE
+    if problem := hdfs_shadowed():
+        print(f"emrlab: {problem}", file=sys.stderr)
+        return 1
     name = argv[position]
     module_name, _ = COMMANDS[name]
     command = importlib.import_module(module_name).main
