@@ -1,4 +1,4 @@
-"""One container on this node: its environment, its process group, its end.
+"""One container on this node as the operating system sees it: its environment, its process group, its pid file.
 
 A container runs `bash -c "<commands joined by &&>"` as a child process in a
 new session (so its own process group): stopping it signals the whole group,
@@ -10,51 +10,21 @@ The pid of every running container is written to `<local dir>/pids/`, so that
 `emrlab cluster down` can kill containers whose NodeManager was killed -9
 (`kill_leftover_containers`).
 
-Lifecycle: NEW -> LOCALIZING -> RUNNING -> DONE (reported as COMPLETE with an
-exit status: the process's own, or one of YARN's negative ContainerExitStatus
-values when the NodeManager ended it).
+The container's lifecycle is in `state.py`; `executor.py` starts and signals
+the process with the functions here.
 """
 
 from __future__ import annotations
 
-import enum
-import logging
 import os
 import signal
-import subprocess
 import sys
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-from yarn.records import (
-    Container,
-    ContainerExitStatus,
-    ContainerLaunchContext,
-    ContainerState,
-    ContainerStatus,
-    application_of_container,
-    attempt_of_container,
-)
-
-logger = logging.getLogger(__name__)
+from yarn.nodemanager.state import ContainerPaths
+from yarn.records import Container, ContainerLaunchContext, application_of_container, attempt_of_container
 
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-class ContainerPhase(enum.Enum):
-    NEW = "NEW"
-    LOCALIZING = "LOCALIZING"
-    RUNNING = "RUNNING"
-    KILLING = "KILLING"
-    DONE = "DONE"
-
-
-@dataclass(frozen=True)
-class ContainerPaths:
-    work_dir: Path
-    log_dir: Path
-    pid_file: Path
 
 
 def container_environment(container: Container, context: ContainerLaunchContext, user: str, *, node_address: str,
@@ -95,100 +65,8 @@ def expand_command(command: str, paths: ContainerPaths) -> str:
     return command.replace("<LOG_DIR>", str(paths.log_dir))
 
 
-class ContainerProcess:
-    """The running side of one container. Thread-safe; `on_done` is called once, with its final status."""
-
-    def __init__(self, container: Container, context: ContainerLaunchContext, user: str, paths: ContainerPaths,
-                 sigkill_delay_s: float):
-        self.container = container
-        self.context = context
-        self.user = user
-        self.paths = paths
-        self.sigkill_delay_s = sigkill_delay_s
-        self.phase = ContainerPhase.NEW
-        self.pid = 0
-        self.exit_status = ContainerExitStatus.INVALID
-        self.diagnostics = ""
-        self._kill_reason: tuple[int, str] | None = None
-        self._lock = threading.Lock()
-        self.done = threading.Event()
-
-    @property
-    def application_id(self) -> str:
-        return application_of_container(self.container.id)
-
-    def status(self) -> ContainerStatus:
-        if self.phase is ContainerPhase.DONE:
-            return ContainerStatus(self.container.id, ContainerState.COMPLETE, self.exit_status, self.diagnostics)
-        state = ContainerState.RUNNING if self.phase in (ContainerPhase.RUNNING, ContainerPhase.KILLING) else ContainerState.NEW
-        return ContainerStatus(self.container.id, state, ContainerExitStatus.INVALID, "")
-
-    def begin_localizing(self) -> None:
-        with self._lock:
-            if self.phase is ContainerPhase.NEW:
-                self.phase = ContainerPhase.LOCALIZING
-
-    def launch(self, environment: dict[str, str]) -> None:
-        """Start the process (after localization); a thread waits for it to end."""
-        with self._lock:
-            if self._kill_reason is not None:
-                self._finish(*self._kill_reason)
-                return
-            command = " && ".join(expand_command(item, self.paths) for item in self.context.commands) or "true"
-            self.paths.log_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.paths.log_dir / "stdout", "ab") as stdout, open(self.paths.log_dir / "stderr", "ab") as stderr:
-                process = subprocess.Popen(["bash", "-c", command], cwd=self.paths.work_dir, env=environment,
-                                           stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                           start_new_session=True)
-            self.pid = process.pid
-            self.phase = ContainerPhase.RUNNING
-            write_pid_file(self.paths.pid_file, process.pid)
-        logger.info("%s launched, pid %d: %s", self.container.id, process.pid, command)
-        threading.Thread(target=self._wait, args=(process,), name=f"wait-{self.container.id}", daemon=True).start()
-
-    def fail(self, exit_status: int, diagnostics: str) -> None:
-        """End a container that never ran (localization failed)."""
-        with self._lock:
-            self._finish(exit_status, diagnostics)
-
-    def _wait(self, process: subprocess.Popen) -> None:
-        code = process.wait()
-        _kill_group(process.pid, signal.SIGKILL)  # whatever the command left running in its group
-        with self._lock:
-            if self._kill_reason is not None:
-                self._finish(*self._kill_reason)
-            else:
-                diagnostics = "" if code == 0 else f"Exception from container-launch. Exit code: {code}"
-                self._finish(code if code >= 0 else 128 - code, diagnostics)
-
-    def _finish(self, exit_status: int, diagnostics: str) -> None:
-        if self.phase is ContainerPhase.DONE:
-            return
-        self.exit_status, self.diagnostics, self.phase = exit_status, diagnostics, ContainerPhase.DONE
-        self.paths.pid_file.unlink(missing_ok=True)
-        logger.info("%s completed, exit status %d%s", self.container.id, exit_status,
-                    f": {diagnostics}" if diagnostics else "")
-        self.done.set()
-
-    def stop(self, exit_status: int, diagnostics: str) -> None:
-        """SIGTERM the container's process group, then SIGKILL after the grace delay. Idempotent."""
-        with self._lock:
-            if self.phase is ContainerPhase.DONE or self._kill_reason is not None:
-                return
-            self._kill_reason = (exit_status, diagnostics)
-            if self.phase is not ContainerPhase.RUNNING:
-                if self.phase is ContainerPhase.NEW:
-                    self._finish(exit_status, diagnostics)
-                return  # a localizing container finishes when `launch` sees the kill reason
-            self.phase = ContainerPhase.KILLING
-            pid = self.pid
-        logger.info("%s stopping (%s)", self.container.id, diagnostics)
-        _kill_group(pid, signal.SIGTERM)
-        if not self.done.wait(self.sigkill_delay_s):
-            _kill_group(pid, signal.SIGKILL)
-
-
-def _kill_group(pid: int, sig: int) -> None:
+def kill_group(pid: int, sig: int) -> None:
+    """Signal a container's whole process group; one that is gone already is fine."""
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
@@ -210,17 +88,17 @@ def write_pid_file(path: Path, pid: int) -> None:
     path.write_text(f"{pid} {_start_time(pid)}\n")
 
 
-def kill_leftover_containers(root: Path) -> int:
-    """Kill every container process group recorded in pid files under `root`; returns how many."""
+def kill_leftover_containers(root: Path, node_id: str = "*") -> int:
+    """Kill every container process group recorded in pid files under `root` (of one node, or all); returns how many."""
     killed = 0
-    for pid_file in root.glob("nodes/*/nm-local-dir/pids/*.pid"):
+    for pid_file in root.glob(f"nodes/{node_id}/nm-local-dir/pids/*.pid"):
         try:
             pid_text, _, started = pid_file.read_text().strip().partition(" ")
             pid = int(pid_text)
         except (OSError, ValueError):
             continue
         if started and _start_time(pid) == started:
-            _kill_group(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGKILL)
             killed += 1
         pid_file.unlink(missing_ok=True)
     return killed
