@@ -21,6 +21,7 @@ Hadoop's conventions, so that scripts written for Hadoop run unchanged:
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import subprocess
@@ -32,8 +33,12 @@ from mapreduce.errors import TaskFailed
 from mapreduce.job import Job, Step
 from mapreduce.phases import Phases, group_function, map_function, subprocess_environment
 
-FILES_KEY = "emrlab.job.files"  # comma-separated files each attempt finds in its working directory
+# Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
+# distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).
+FILES_KEY = "emrlab.job.files"
+ARCHIVES_KEY = "emrlab.job.archives"
 OUTPUT_BATCH_LINES = 1024
+STDERR_TAIL_LINES = 5  # of a failed command, in its attempt's error
 REPORTER_PREFIX = b"reporter:"
 
 
@@ -68,20 +73,59 @@ def _line(key, value) -> bytes:
 
 
 def working_directory(properties: dict, local_dir: str, fs_for) -> str:
-    """The attempt's working directory, holding every `-file` (symlinked, or copied from HDFS)."""
+    """The attempt's working directory, holding every shipped file under its name
+    (`path#name`, else the file's own name) and every archive unpacked under its name.
+
+    Local files are symlinked (the local runners); bare names are YARN local resources
+    in the container's directory (the cluster runner), made executable as Hadoop's
+    localizer makes them; hdfs:// files are copied."""
     work = os.path.join(local_dir, "work")
     os.makedirs(work, exist_ok=True)
-    for path in filter(None, properties.get(FILES_KEY, "").split(",")):
-        target = os.path.join(work, os.path.basename(path.rstrip("/")))
+    for path, name in shipped(properties.get(FILES_KEY, "")):
+        target = os.path.join(work, name)
         if os.path.lexists(target):
             continue
         if path.startswith("hdfs://"):
-            with fs_for(path).open(path) as source, open(target, "wb") as copy:
-                shutil.copyfileobj(source, copy)
+            _copy_from(fs_for, path, target)
             os.chmod(target, 0o755)
         else:
-            os.symlink(os.path.abspath(path), target)
+            source = os.path.abspath(path)
+            if not os.path.isabs(path) and os.path.isfile(source):
+                os.chmod(source, os.stat(source).st_mode | 0o500)
+            os.symlink(source, target)
+    for path, name in shipped(properties.get(ARCHIVES_KEY, "")):
+        target = os.path.join(work, name)
+        if os.path.lexists(target):
+            continue
+        if path.startswith("hdfs://"):
+            local_copy = os.path.join(local_dir, os.path.basename(path))
+            _copy_from(fs_for, path, local_copy)
+            path = local_copy
+        unpack_archive(path, target)
     return work
+
+
+def shipped(entries: str) -> list[tuple[str, str]]:
+    """(path, name) of each comma-separated `path[#name]` entry."""
+    result = []
+    for entry in filter(None, entries.split(",")):
+        path, _, name = entry.partition("#")
+        result.append((path, name or os.path.basename(path.rstrip("/"))))
+    return result
+
+
+def unpack_archive(path: str, target: str) -> None:
+    """An archive (.zip, .tar, .tar.gz, .tgz, .jar) unpacked into `target`, as Hadoop's -archives."""
+    archive_format = "zip" if path.endswith((".zip", ".jar")) else None
+    try:
+        shutil.unpack_archive(path, target, format=archive_format)
+    except (shutil.ReadError, ValueError) as error:
+        raise TaskFailed(f"cannot unpack archive {os.path.basename(path)}: {error}") from None
+
+
+def _copy_from(fs_for, path: str, target: str) -> None:
+    with fs_for(path).open(path) as source, open(target, "wb") as copy:
+        shutil.copyfileobj(source, copy)
 
 
 class CommandStage:
@@ -95,6 +139,7 @@ class CommandStage:
         self.process = subprocess.Popen(["bash", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=environment, cwd=cwd)
         self.input_error: BaseException | None = None
+        self.stderr_tail: collections.deque[bytes] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
     def run(self, lines: Iterator[bytes]) -> Iterator[list[tuple]]:
         """Batches of (key, value) from the command's stdout, while lines go in on stdin."""
@@ -116,8 +161,9 @@ class CommandStage:
         if self.input_error is not None:
             raise self.input_error
         if code != 0:
+            tail = b"".join(self.stderr_tail).decode("utf-8", "replace").rstrip()
             raise TaskFailed(f"PipeMapRed.waitOutputThreads(): subprocess failed with code {code}"
-                             f" (command: {self.command})")
+                             f" (command: {self.command})" + (f"; the end of its stderr:\n{tail}" if tail else ""))
 
     def _feed(self, lines: Iterator[bytes]) -> None:
         stdin = self.process.stdin
@@ -145,6 +191,7 @@ class CommandStage:
             if line.startswith(REPORTER_PREFIX):
                 self._reporter_line(line[len(REPORTER_PREFIX):].rstrip(b"\n").decode("utf-8", "replace"))
             else:
+                self.stderr_tail.append(line)
                 sys.stderr.buffer.write(line)
                 sys.stderr.flush()
 

@@ -13,23 +13,25 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser, run_command
 from emrlab_common.errors import InvalidArgument
 from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
 from mapreduce.errors import JobFailed
 from mapreduce.job import passthru_argv
-from mapreduce.loader import instantiate, load_job_class, reference_of
+from mapreduce.loader import instantiate, is_mrjob_class, load_job_class, reference_of
 from mapreduce.monitor import JobMonitor
+from mapreduce.mrjob_compat import add_upload_switches, argument_actions, upload_argv
 from mapreduce.runners import RUNNERS, runner_class
 from mapreduce.runners.spec import JobSpec
 
-DEFAULT_RUNNER = "local"
+RESOURCE_MANAGER_DAEMON = "resourcemanager"
 
 USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]
        emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID   (jobs on the cluster)
 
 Runs a MapReduce job: a Python file with a subclass of mapreduce.Job (or of mrjob's MRJob).
-Runners: {runners} (default {default}).
+Runners: {runners} (default: cluster when a cluster is running, else local).
 
 Example:
   emrlab job run wordcount.py -r local books/*.txt -o counts --reducers 4
@@ -40,7 +42,8 @@ def runner_parser(prog: str, output_positional: bool = False) -> argparse.Argume
     shape = "INPUT... OUTPUT" if output_positional else "INPUT... -o OUTPUT"
     parser = CommandParser(prog=prog, add_help=True,
                              usage=f"{prog} [-r RUNNER] {shape} [--reducers N] [-D key=value] [job args]")
-    parser.add_argument("-r", "--runner", default=DEFAULT_RUNNER, help=f"one of {', '.join(RUNNERS)}")
+    parser.add_argument("-r", "--runner", help=f"one of {', '.join(RUNNERS)} (default: the cluster when one is "
+                        "running, else local)")
     if not output_positional:
         parser.add_argument("-o", "--output-dir", required=True, help="the job's output directory (must not exist)")
     parser.add_argument("--reducers", "--num-reducers", type=int, dest="reducers",
@@ -52,16 +55,18 @@ def runner_parser(prog: str, output_positional: bool = False) -> argparse.Argume
 
 
 def run_job(reference: str, argv: list[str], context: CommandContext, prog: str = "emrlab job run",
-            output_positional: bool = False, default_runner: str = DEFAULT_RUNNER) -> int:
+            output_positional: bool = False, default_runner: str | None = None) -> int:
     """Parse runner and job arguments, run the job, print where its output is.
 
-    With `output_positional` the last plain argument is the output (`emrlab examples`)."""
+    With `output_positional` the last plain argument is the output (`emrlab examples`).
+    Without -r, the runner is `default_runner`, else the cluster when one is running."""
     job_class = load_job_class(reference)
     parser = runner_parser(prog, output_positional)
-    parser.set_defaults(runner=default_runner)
-    actions = list(getattr(instantiate(job_class, []), "passthru_actions", []))
+    actions = job_actions(job_class)
     for action in actions:
         parser._add_action(action)
+    if is_mrjob_class(job_class):
+        add_upload_switches(parser)
     options = parser.parse_intermixed_args(argv)
     if output_positional:
         if len(options.inputs) < 2:
@@ -72,12 +77,18 @@ def run_job(reference: str, argv: list[str], context: CommandContext, prog: str 
         if options.reducers < 0:
             raise InvalidArgument("--reducers must be 0 or more")
         properties["mapreduce.job.reduces"] = str(options.reducers)
-    if options.spark_master:
-        properties["spark.master"] = options.spark_master
+    job_arguments = passthru_argv(actions, options)
+    if is_mrjob_class(job_class):
+        job_arguments += upload_argv(options)
+    # The job built with its real arguments before anything else, as mrjob builds it.
+    job = instantiate(job_class, job_arguments)
+    for warning in getattr(job, "client_warnings", list)():
+        print(f"{prog}: warning: {warning}", file=sys.stderr)
+    runner_name = options.runner or default_runner or choose_runner(context, prog)
     spec = JobSpec(job_reference=reference, input_paths=tuple(options.inputs), output_dir=options.output_dir,
-                   job_arguments=tuple(passthru_argv(actions, options)), properties=properties,
+                   job_arguments=tuple(job_arguments), properties=properties,
                    cluster_dir=context.dir_flag, job_name=job_class.__name__)
-    runner = runner_class(options.runner)()
+    runner = runner_class(runner_name)()
     try:
         result = runner.run(spec, JobMonitor(quiet=options.quiet))
     except JobFailed as error:
@@ -91,9 +102,34 @@ def run_job(reference: str, argv: list[str], context: CommandContext, prog: str 
     return 0
 
 
+def job_actions(job_class: type) -> list:
+    """The job's own command-line switches, read without building the job (whose
+    required arguments are not parsed yet)."""
+    if is_mrjob_class(job_class):
+        return argument_actions(job_class)
+    return list(job_class(args=None).passthru_actions)
+
+
+def choose_runner(context: CommandContext, prog: str) -> str:
+    """`cluster` when a ResourceManager is alive in the cluster directory, else `local`
+    (said on stderr in one line, so that nobody mistakes a local run for a cluster run)."""
+    cluster_dir = ClusterDir.resolve(context.dir_flag)
+    try:
+        record = cluster_dir.read_daemon(RESOURCE_MANAGER_DAEMON)
+        if record is not None and process_alive(record.pid):
+            print(f"{prog}: a cluster is running in {cluster_dir.root}, so this runs on the cluster runner "
+                  f"(-r local to run here)", file=sys.stderr)
+            return "cluster"
+    except OSError:
+        pass
+    print(f"{prog}: no cluster is running in {cluster_dir.root}, so this runs on the local runner "
+          f"with local paths (-r local to say so, `emrlab cluster up` to start a cluster)", file=sys.stderr)
+    return "local"
+
+
 def run_main(argv: list[str], context: CommandContext) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE.format(runners=", ".join(RUNNERS), default=DEFAULT_RUNNER), end="")
+        print(USAGE.format(runners=", ".join(RUNNERS)), end="")
         return 0 if argv else EXIT_USAGE
     location = argv[0]
     if not location.partition(":")[0].endswith(".py"):
@@ -112,7 +148,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str], CommandContext], int]] = {
 
 def main(argv: list[str], context: CommandContext) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE.format(runners=", ".join(RUNNERS), default=DEFAULT_RUNNER), end="",
+        print(USAGE.format(runners=", ".join(RUNNERS)), end="",
               file=sys.stdout if argv else sys.stderr)
         return 0 if argv else EXIT_USAGE
     if argv[0] not in SUBCOMMANDS:

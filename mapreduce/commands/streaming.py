@@ -14,8 +14,7 @@ import sys
 
 from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser
 from emrlab_common.errors import InvalidArgument
-from mapreduce.commands.examples import default_runner
-from mapreduce.commands.job import run_job
+from mapreduce.commands.job import choose_runner, run_job
 from mapreduce.runners import RUNNERS
 from mapreduce.streaming import FILES_KEY
 
@@ -52,7 +51,7 @@ def main(argv: list[str], context: CommandContext) -> int:
               file=sys.stdout if argv else sys.stderr)
         return 0 if argv else EXIT_USAGE
     options = parser().parse_args(argv)
-    runner = options.runner or default_runner(context, "emrlab streaming")
+    runner = options.runner or choose_runner(context, "emrlab streaming")
     for path in options.file:
         if "://" not in path and not os.path.exists(path):
             raise InvalidArgument(f"-file {path}: no such file")

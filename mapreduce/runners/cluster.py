@@ -35,10 +35,10 @@ from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed, JobKilled
 from mapreduce.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.monitor import JobMonitor
-from mapreduce.runners.plan import check_output_absent, client_job
+from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.splits import input_files
-from mapreduce.streaming import FILES_KEY
+from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY, shipped
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
@@ -70,6 +70,7 @@ class ClusterRunner:
             input_paths = tuple(HDFS_SCHEME + hdfs.resolve(path) for path in spec.input_paths)
             check_paths(hdfs, input_paths, output_dir)
             job = client_job(spec)
+            spec = with_support_files(job, spec)
             application_id = yarn.new_application()
             job_id = job_id_for(application_id)
             description = stage(hdfs, spec, job_id, input_paths, output_dir)
@@ -118,6 +119,8 @@ def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output
     properties = dict(spec.properties)
     if properties.get(FILES_KEY):
         properties[FILES_KEY] = stage_files(hdfs, directory, properties[FILES_KEY], local_resources)
+    if properties.get(ARCHIVES_KEY):
+        properties[ARCHIVES_KEY] = stage_archives(hdfs, directory, properties[ARCHIVES_KEY], local_resources)
     description = JobDescription(
         job_id=job_id, name=spec.job_name, user=hdfs.user, job_reference=job_reference, input_paths=input_paths,
         output_dir=output_dir, staging_dir=directory, job_arguments=tuple(spec.job_arguments),
@@ -127,22 +130,55 @@ def stage(hdfs, spec: JobSpec, job_id: str, input_paths: tuple[str, ...], output
 
 
 def stage_files(hdfs, directory: str, files: str, local_resources: dict) -> str:
-    """Streaming's -file files, as Hadoop's distributed cache: copied to the staging dir,
-    localized by YARN into every task's working dir; tasks find them there by name."""
+    """Shipped files (`path[#name]`: -file, -files, mrjob's FILES), as Hadoop's distributed
+    cache: copied to the staging dir, localized by YARN into every task's working dir;
+    tasks find them there by name. A directory (mrjob's DIRS) is staged whole."""
     names = []
-    for path in filter(None, files.split(",")):
-        name = os.path.basename(path.rstrip("/"))
-        if name in local_resources or name == DESCRIPTION_FILE:
-            raise InvalidArgument(f"-file {path}: two files named {name}")
+    for path, name in shipped(files):
+        _claim(name, path, local_resources)
         if path.startswith("hdfs://"):
             local_resources[name] = path
         else:
-            if not os.path.isfile(path):
+            if not os.path.exists(path):
                 raise NotFound(f"-file {path}: no such file")
-            hdfs.upload(path, f"{directory}/files/{name}")
+            _upload(hdfs, path, f"{directory}/files/{name}")
             local_resources[name] = f"hdfs://{directory}/files/{name}"
         names.append(name)
     return ",".join(names)
+
+
+def stage_archives(hdfs, directory: str, archives: str, local_resources: dict) -> str:
+    """-archives (`path[#name]`): staged and localized as files, unpacked by each task under `name`."""
+    entries = []
+    for path, name in shipped(archives):
+        resource = "archive-" + os.path.basename(path)
+        _claim(resource, path, local_resources)
+        if path.startswith("hdfs://"):
+            local_resources[resource] = path
+        else:
+            if not os.path.isfile(path):
+                raise NotFound(f"-archives {path}: no such file")
+            hdfs.upload(path, f"{directory}/archives/{os.path.basename(path)}")
+            local_resources[resource] = f"hdfs://{directory}/archives/{os.path.basename(path)}"
+        entries.append(f"{resource}#{name}")
+    return ",".join(entries)
+
+
+def _claim(name: str, path: str, local_resources: dict) -> None:
+    if name in local_resources or name == DESCRIPTION_FILE:
+        raise InvalidArgument(f"{path}: two shipped files named {name} (rename one with #NAME)")
+
+
+def _upload(hdfs, path: str, target: str) -> None:
+    if not os.path.isdir(path):
+        hdfs.upload(path, target)
+        return
+    for root, _, files in os.walk(path):
+        relative = os.path.relpath(root, path)
+        destination = target if relative == "." else f"{target}/{relative}"
+        hdfs.mkdirs(destination)
+        for file_name in files:
+            hdfs.upload(os.path.join(root, file_name), f"{destination}/{file_name}")
 
 
 def submit(yarn, description: JobDescription, properties: dict, name: str) -> None:

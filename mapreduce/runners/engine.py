@@ -24,7 +24,8 @@ from emrlab_common.clusterdir import ClusterDir
 from mapreduce.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.monitor import JobMonitor
 from mapreduce.output import FileOutputCommitter
-from mapreduce.runners.plan import StepPlan, check_output_absent, client_job, plan_step, scratch_uri
+from mapreduce.runners.plan import (StepPlan, check_output_absent, client_job, plan_step, scratch_uri,
+                                   with_support_files)
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.segments import Segment, read_index
 from mapreduce.splits import compute_splits, input_files
@@ -82,6 +83,7 @@ class LocalEngine:
     def _run_job(self, spec: JobSpec, monitor: JobMonitor, input_fs, fs) -> JobResult:
         started = time.monotonic()
         job = client_job(spec)
+        spec = with_support_files(job, spec)
         check_output_absent(fs, spec.output_dir)
         input_files(input_fs, list(spec.input_paths))
         defaults = dict(LOCAL_DEFAULTS)

@@ -12,11 +12,13 @@ Configuration, weakest first: the runner's defaults, the job's `JOBCONF`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 from emrlab_common.config import parse_int
-from emrlab_common.errors import AlreadyExists
+from emrlab_common.errors import AlreadyExists, NotFound
 from mapreduce.loader import instantiate, load_job_class
+from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY
 from mapreduce.task import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 
 REDUCES_KEY = "mapreduce.job.reduces"
@@ -54,6 +56,24 @@ class StepPlan:
 def client_job(spec):
     """The job object on the client side: for its steps and its step_properties hook."""
     return instantiate(load_job_class(spec.job_reference), list(spec.job_arguments))
+
+
+def with_support_files(job, spec):
+    """`spec` with the job's support files (an mrjob job's FILES, DIRS, ARCHIVES, file
+    arguments and --files/--dirs/--archives) added to what every task's working directory
+    holds; each local one must exist."""
+    support_files = getattr(job, "support_files", None)
+    if support_files is None:
+        return spec
+    properties = dict(spec.properties)
+    for key, entries in zip((FILES_KEY, ARCHIVES_KEY), support_files()):
+        for entry in entries:
+            path = entry.partition("#")[0]
+            if "://" not in path and not os.path.exists(path):
+                raise NotFound(f"{path}: no such file (a support file of the job)")
+        if entries:
+            properties[key] = ",".join(filter(None, [properties.get(key, ""), *entries]))
+    return replace(spec, properties=properties)
 
 
 def check_output_absent(fs, output_dir: str) -> None:
