@@ -1,22 +1,26 @@
 """A reproducible text corpus for the demo and the benchmarks.
 
 Real text is heavy to ship and its licence must be checked; what a word count
-needs from it is only its shape: a few words that are very common and a long
-tail of rare ones (Zipf's law), in lines of uneven length. So the corpus is
-drawn from a fixed vocabulary with Zipfian frequencies and a seeded generator:
-the same seed and size give the same bytes on every machine, which is what a
-benchmark and a test need.
+needs from it is only its shape, and that shape decides how much a combiner
+can fold away: a few words that are very common and a long tail of rare ones
+(Zipf's law) over a large vocabulary, punctuation glued to words, capitals at
+sentence starts (after . ! ?), and lines of very uneven length. So the corpus is drawn with
+a seeded generator from a fixed vocabulary of VOCABULARY_SIZE words (the most
+common English words first, then made-up words, shorter ones more frequent,
+as in real text): the same seed and size give the same bytes on every
+machine, which is what a benchmark and a test need.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy
 
-# The most frequent English words, in rank order, then some that give the tail
-# a recognisable theme.
+# The most frequent English words, in rank order, then some that give the
+# vocabulary a recognisable theme; made-up words fill it up to VOCABULARY_SIZE.
 COMMON_WORDS = """
 the of and to a in is it you that he was for on are with as his they be at one have this from or
 had by not word but what some we can out other were all there when up use your how said an each she
@@ -37,13 +41,48 @@ block replica datanode namenode heartbeat container mapper reducer shuffle parti
 combiner counter attempt cluster primary core task spot preemption scheduler queue lease checkpoint
 journal image safemode pipeline packet checksum scanner locality rack yarn hadoop elastic mapreduce
 """.split()
-VOCABULARY = COMMON_WORDS + THEME_WORDS
-ZIPF_EXPONENT = 1.1
-WORDS_PER_LINE_MIN, WORDS_PER_LINE_MAX = 4, 16
+VOCABULARY_SIZE = 100_000
+VOCABULARY_SEED = 2026
+ZIPF_EXPONENT = 1.05
+WORDS_PER_LINE_MEAN = 10  # geometric: most lines short, a few very long
+WORDS_PER_LINE_MAX = 80
+BLANK_LINE_PROBABILITY = 0.02
+# Marks glued to the word before them, with their probabilities; after . ! ? a capital follows.
+MARKS = ["", ",", ".", ";", ":", "!", "?"]
+MARK_PROBABILITIES = [0.87, 0.06, 0.05, 0.005, 0.005, 0.005, 0.005]
+SENTENCE_ENDS = (2, 5, 6)
 WORDS_PER_BATCH = 1 << 18
+_ONSETS = "b c d f g h j k l m n p r s t v w z br ch cl dr fl gr pl pr sh st th tr".split()
+_VOWELS = "a e i o u ai ea ee ie oo ou".split()
+_CODAS = ["", "", "", "n", "r", "s", "t", "l", "nd", "st", "ng"]
 
 
-def word_probabilities(vocabulary_size: int = len(VOCABULARY), exponent: float = ZIPF_EXPONENT) -> numpy.ndarray:
+@lru_cache(maxsize=1)
+def vocabulary() -> tuple[str, ...]:
+    """The common and theme words, then made-up words (syllable, syllable, ending), shortest first."""
+    words = list(dict.fromkeys(COMMON_WORDS + THEME_WORDS))
+    known = set(words)
+    syllables = [onset + vowel for onset in _ONSETS for vowel in _VOWELS]
+    endings = len(syllables) * len(_CODAS)
+    # Draw more than needed: some spell a real word ("sea") or another made-up one, and are skipped.
+    drawn = numpy.random.default_rng(VOCABULARY_SEED).choice(
+        len(syllables) * endings, size=VOCABULARY_SIZE * 5 // 4, replace=False)
+    made_up = []
+    for index in drawn.tolist():
+        first, rest = divmod(index, endings)
+        second, coda = divmod(rest, len(_CODAS))
+        word = syllables[first] + syllables[second] + _CODAS[coda]
+        if word not in known:
+            known.add(word)
+            made_up.append(word)
+    made_up = sorted(made_up[:VOCABULARY_SIZE - len(words)], key=len)
+    return tuple(words + made_up)
+
+
+VOCABULARY = vocabulary()
+
+
+def word_probabilities(vocabulary_size: int = VOCABULARY_SIZE, exponent: float = ZIPF_EXPONENT) -> numpy.ndarray:
     ranks = numpy.arange(1, vocabulary_size + 1, dtype=numpy.float64)
     weights = ranks ** -exponent
     return weights / weights.sum()
@@ -53,15 +92,22 @@ def corpus_chunks(size_bytes: int, seed: int = 1) -> Iterator[bytes]:
     """Yield chunks of whole lines whose total length is exactly `size_bytes`."""
     random = numpy.random.default_rng(seed)
     probabilities = word_probabilities()
-    words = numpy.array(VOCABULARY, dtype=object)
+    lower = numpy.array(VOCABULARY, dtype=object)
+    capital = numpy.array([word.capitalize() for word in VOCABULARY], dtype=object)
+    marks = numpy.array(MARKS, dtype=object)
     remaining = size_bytes
     while remaining > 0:
-        drawn = words[random.choice(len(VOCABULARY), size=WORDS_PER_BATCH, p=probabilities)]
-        lengths = random.integers(WORDS_PER_LINE_MIN, WORDS_PER_LINE_MAX + 1, size=WORDS_PER_BATCH // WORDS_PER_LINE_MIN)
+        drawn = random.choice(len(VOCABULARY), size=WORDS_PER_BATCH, p=probabilities)
+        mark = random.choice(len(MARKS), size=WORDS_PER_BATCH, p=MARK_PROBABILITIES)
+        lengths = numpy.minimum(random.geometric(1 / WORDS_PER_LINE_MEAN, size=WORDS_PER_BATCH), WORDS_PER_LINE_MAX)
+        lengths[random.random(WORDS_PER_BATCH) < BLANK_LINE_PROBABILITY] = 0
         ends = numpy.cumsum(lengths)
         ends = ends[ends <= WORDS_PER_BATCH]
         starts = numpy.concatenate(([0], ends[:-1]))
-        text = "".join(" ".join(drawn[start:end]) + "\n" for start, end in zip(starts, ends)).encode()
+        capitalised = numpy.zeros(WORDS_PER_BATCH, dtype=bool)
+        capitalised[1:] = numpy.isin(mark[:-1], SENTENCE_ENDS)
+        words = numpy.where(capitalised, capital[drawn], lower[drawn]) + marks[mark]
+        text = "".join(" ".join(words[start:end]) + "\n" for start, end in zip(starts, ends)).encode()
         chunk = text if len(text) <= remaining else _fill_to(text[:text.rfind(b"\n", 0, remaining) + 1], remaining)
         remaining -= len(chunk)
         yield chunk
