@@ -16,6 +16,8 @@ import struct
 
 from crc32c import crc32c
 
+from hdfs.errors import ChecksumMismatch
+
 CHECKSUM_BYTES = 4
 META_VERSION = 1
 META_HEADER = struct.Struct(">HBI")  # version, checksum type (2 = CRC32C as in Hadoop), bytes per checksum
@@ -49,8 +51,11 @@ def meta_header(bytes_per_checksum: int) -> bytes:
 
 
 def parse_meta_header(header: bytes) -> int:
-    """The bytes-per-checksum of a `.meta` file, from its header."""
+    """The bytes-per-checksum of a `.meta` file, from its header; ChecksumMismatch if it is damaged."""
+    if len(header) != META_HEADER.size:
+        raise ChecksumMismatch(f"meta header is {len(header)} bytes, not {META_HEADER.size}: the .meta file is damaged")
     version, checksum_type, bytes_per_checksum = META_HEADER.unpack(header)
     if version != META_VERSION or checksum_type != CHECKSUM_TYPE_CRC32C or bytes_per_checksum == 0:
-        raise ValueError(f"unsupported meta header {version}/{checksum_type}/{bytes_per_checksum}")
+        raise ChecksumMismatch(f"unsupported meta header {version}/{checksum_type}/{bytes_per_checksum}: "
+                               f"the .meta file is damaged")
     return bytes_per_checksum

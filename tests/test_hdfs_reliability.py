@@ -94,3 +94,95 @@ def test_client_walk_and_dfs_descendants_do_not_recurse_on_depth():
     client = FakeNamenode()
     assert sum(1 for _ in client.walk("/")) == DEEP_LEVELS + 1
     assert sum(1 for _ in descendants(client, "/")) == DEEP_LEVELS
+
+
+# ---------------------------------------------------------------- 2. every replica corrupt; 3. a damaged .meta header
+
+class FakeReplicaClient:
+    """What InputStream needs of a Client, with DataNodes that serve bytes whose checksums never match."""
+
+    BLOCK = 1024
+
+    def __init__(self, tmp_path=None, node_id=""):
+        from hdfs.client.config import ClientConfig
+
+        self.config = ClientConfig()
+        self.node_id = node_id
+        self.client_name = "DFSClient_test"
+        self.user = "alice"
+        self.lookups = self.reports = 0
+        self.tmp_path = tmp_path
+
+    def located(self):
+        from emrlab_common.protos import hdfs_pb2
+
+        replicas = [hdfs_pb2.DatanodeId(datanode_uuid=f"uuid-{index}", node_id=f"core-{index}", address=f"127.0.0.1:{index}")
+                    for index in (1, 2)]
+        block = hdfs_pb2.Block(block_id=7, generation_stamp=1001, length_bytes=self.BLOCK)
+        return hdfs_pb2.GetBlockLocationsResponse(
+            file_length_bytes=self.BLOCK, blocks=[hdfs_pb2.LocatedBlock(block=block, offset_bytes=0, locations=replicas)])
+
+    def _block_locations(self, path):
+        self.lookups += 1
+        return self.located()
+
+    def _report_bad_block(self, block, datanode_uuid):
+        self.reports += 1
+
+    def _datanode(self, address):
+        from emrlab_common.protos import hdfs_pb2
+
+        client = self
+
+        class Stub:
+            def ReadBlock(self, request, timeout, metadata):
+                return iter([hdfs_pb2.ReadBlockResponse(offset_in_block=0, data=b"x" * client.BLOCK,
+                                                        checksums=b"\0\0\0\0" * 2, bytes_per_checksum=512)])
+
+            def RequestShortCircuitAccess(self, request, timeout, metadata):
+                block_path, meta_path = client.tmp_path / "blk_7", client.tmp_path / "blk_7_1001.meta"
+                block_path.write_bytes(b"y" * client.BLOCK)
+                meta_path.write_bytes(b"\x00\x01")  # a header cut short
+                return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(block_path), meta_path=str(meta_path))
+
+        return Stub()
+
+
+def read_in_thread(stream, timeout_s=20.0):
+    import threading
+
+    outcome = {}
+
+    def read():
+        try:
+            outcome["data"] = stream.read()
+        except Exception as error:  # what the test looks at
+            outcome["error"] = error
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), "the read hangs"
+    return outcome
+
+
+def test_a_block_whose_replicas_are_all_corrupt_fails_the_read_with_block_missing():
+    from hdfs.client.reader import InputStream
+    from hdfs.errors import BlockMissing
+
+    client = FakeReplicaClient()
+    outcome = read_in_thread(InputStream(client, "/f", client.located()))
+    assert isinstance(outcome.get("error"), BlockMissing), outcome
+    assert "Could not obtain block: blk_7 file=/f" in str(outcome["error"])
+    retries = client.config.read_block_retries
+    assert client.lookups == retries and client.reports == 2 * (retries + 1)  # each replica once per round
+
+
+def test_a_damaged_meta_header_falls_back_from_the_short_circuit_read(tmp_path):
+    from hdfs.client.reader import InputStream
+    from hdfs.errors import BlockMissing
+
+    client = FakeReplicaClient(tmp_path, node_id="core-1")
+    outcome = read_in_thread(InputStream(client, "/f", client.located()))
+    # The short-circuit read is refused cleanly and the network read is tried (whose bytes are bad too).
+    assert isinstance(outcome.get("error"), BlockMissing), outcome

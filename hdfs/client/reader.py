@@ -8,6 +8,9 @@ the bytes skip the DataNode process and the socket entirely, which is most of
 the cost of a local read). Otherwise the DataNode streams packets. Either
 way the client checks each chunk against its CRC32C: a mismatch is reported
 to the NameNode as a corrupt replica, and the read goes on from another one.
+When every replica of a block has failed, the client asks the NameNode for
+fresh locations, at most `dfs.client.max.block.acquire.failures` times for
+that block, then fails the read with BlockMissing, as Hadoop does.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class InputStream(io.RawIOBase):
         self._pending = b""        # bytes from the current chunk not yet returned
         self._pending_offset = 0
         self._dead: dict[int, set[str]] = {}  # block id -> replicas that failed us
+        self._rounds_failed: dict[int, int] = {}  # block id -> times every replica failed
 
     # ------------------------------------------------------------ io.RawIOBase
 
@@ -122,22 +126,33 @@ class InputStream(io.RawIOBase):
         raise EmrlabError(f"{self.path}: no block covers offset {position}")
 
     def _open_block_at(self, position: int):
+        """A checked stream of the block at `position` from a replica not yet failed.
+
+        A replica may also fail later, while its stream is read (a checksum
+        mismatch): it is then marked dead and this is called again, so the
+        count of failed rounds lives in the stream, not in this call.
+        """
         located = self._block_at(position)
-        for attempt in range(self.client.config.read_block_retries + 1):
-            dead = self._dead.setdefault(located.block.block_id, set())
+        block_id = located.block.block_id
+        while True:
+            dead = self._dead.setdefault(block_id, set())
             for replica in located.locations:
                 if replica.datanode_uuid in dead:
                     continue
                 try:
                     return self._replica_chunks(located, replica, position)
                 except EmrlabError as error:
-                    logger.info("replica of blk_%d on %s failed: %s", located.block.block_id, replica.node_id, error.message)
+                    logger.info("replica of blk_%d on %s failed: %s", block_id, replica.node_id, error.message)
                     dead.add(replica.datanode_uuid)
-            # Every known replica failed: ask the NameNode again (it may know new ones), then give up.
-            self._dead[located.block.block_id] = set()
+            # Every known replica failed: ask the NameNode again (it may know new ones), a bounded number of times.
+            self._rounds_failed[block_id] = self._rounds_failed.get(block_id, 0) + 1
+            if self._rounds_failed[block_id] > self.client.config.read_block_retries:
+                raise BlockMissing(f"Could not obtain block: blk_{block_id} file={self.path}: no live replica "
+                                   f"could be read (dfs.client.max.block.acquire.failures="
+                                   f"{self.client.config.read_block_retries})")
+            self._dead[block_id] = set()
             self.blocks = list(self.client._block_locations(self.path).blocks)
             located = self._block_at(position)
-        raise BlockMissing(f"Could not obtain block: blk_{located.block.block_id} file={self.path}")
 
     def _replica_chunks(self, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId, position: int):
         """Start reading a replica (errors here mean "try another"); return an iterator of checked chunks."""
