@@ -54,7 +54,8 @@ class Umbilical:
         return self._call(self._stub.GetMapCompletionEvents, mapreduce_pb2.GetMapCompletionEventsRequest(
             attempt_id=attempt_id, from_event_index=from_index, events_max=EVENTS_PER_CALL_MAX))
 
-    def report_fetch_failure(self, reduce_attempt_id: str, map_attempt_id: str, diagnostics: str) -> None:
+    def report_fetch_failure(self, reduce_attempt_id: str, map_attempt_id: str, diagnostics: str, *,
+                             node_unreachable: bool = False) -> None:
         self._call(self._stub.ReportFetchFailure, mapreduce_pb2.ReportFetchFailureRequest(
-            reduce_attempt_id=reduce_attempt_id, map_attempt_id=map_attempt_id, diagnostics=diagnostics),
-            idempotent=False)
+            reduce_attempt_id=reduce_attempt_id, map_attempt_id=map_attempt_id, diagnostics=diagnostics,
+            node_unreachable=node_unreachable), idempotent=False)

@@ -74,6 +74,7 @@ class PretendAM:
     def __init__(self):
         self.events: list[mapreduce_pb2.MapCompletionEvent] = []
         self.fetch_failures: list[str] = []
+        self.unreachable: list[bool] = []
         self.on_failure = lambda map_attempt_id: None
 
     def add(self, map_index: int, attempt_id: str, status: str, address: str) -> None:
@@ -84,8 +85,10 @@ class PretendAM:
     def map_completion_events(self, attempt_id: str, from_index: int):
         return SimpleNamespace(events=self.events[from_index:], stop=False)
 
-    def report_fetch_failure(self, reduce_attempt_id: str, map_attempt_id: str, diagnostics: str) -> None:
+    def report_fetch_failure(self, reduce_attempt_id: str, map_attempt_id: str, diagnostics: str, *,
+                             node_unreachable: bool = False) -> None:
         self.fetch_failures.append(map_attempt_id)
+        self.unreachable.append(node_unreachable)
         self.on_failure(map_attempt_id)
 
 
@@ -160,6 +163,7 @@ def test_a_lost_map_output_is_reported_and_fetched_again_where_the_map_ran_again
     segments = fetcher(am, tmp_path, 2).fetch(0, counters)
     assert fetched_records(segments) == expected_records(2, 0)
     assert am.fetch_failures == [map_attempt(1)] * 3
+    assert am.unreachable == [True] * 3  # nothing answers at 127.0.0.1:1: the AM hears the node may be gone
     assert counters.task(names.FAILED_SHUFFLE) == 3
     assert counters.task(names.SHUFFLED_MAPS) == 2
 

@@ -70,7 +70,7 @@ class TaskUmbilicalServicer(mapreduce_pb2_grpc.TaskUmbilicalServicer):
 
     @servicer_method
     def ReportFetchFailure(self, request, context):
-        self.master.handle(FetchFailed(request.reduce_attempt_id, request.map_attempt_id))
+        self.master.handle(FetchFailed(request.reduce_attempt_id, request.map_attempt_id, request.node_unreachable))
         return mapreduce_pb2.ReportFetchFailureResponse()
 
 

@@ -1,0 +1,166 @@
+"""The reducer's shuffle scheduler: which map output to copy next, from which host, and when to give up.
+
+As Hadoop's ShuffleSchedulerImpl: map completion events from the AM say where
+each finished map's output is (SUCCEEDED) or that it is gone (OBSOLETE, when
+its node was lost or the AM ran the map again); the scheduler hands out
+copies up to `parallelcopies` at a time, taking hosts in turn; a failed copy
+penalizes its host with a backoff that doubles up to a limit (computed from
+`now_s`, so a test passes the time); the fetcher reports every failure to
+the AM. A reducer gives up after `failures_max` failed copies, not counting
+those of outputs the AM has since declared OBSOLETE: a node that went away is
+not the reducer's fault.
+
+    scheduler = ShuffleScheduler(map_count, config)
+    scheduler.on_event(map_index, attempt_id, "SUCCEEDED", address)
+    for location in scheduler.next_copies(now_s): ...   # copy them
+    scheduler.copy_succeeded(location) / scheduler.copy_failed(location, now_s)
+
+Pure: no network, no threads, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emrlab_common.config import parse_float, parse_int, parse_milliseconds, setting
+from emrlab_common.errors import EmrlabError
+
+
+@dataclass(frozen=True)
+class ShuffleConfig:
+    parallel_copies: int = setting(
+        "mapreduce.reduce.shuffle.parallelcopies", 5, parse_int, "Map outputs a reducer copies at once.")
+    reduce_memory_mb: int = setting("mapreduce.reduce.memory.mb", 512, parse_int, "Memory of a reduce container.")
+    input_buffer_fraction: float = setting(
+        "mapreduce.reduce.shuffle.input.buffer.percent", 0.70, parse_float,
+        "Fraction of the reducer's memory that may hold copied map output.")
+    memory_limit_fraction: float = setting(
+        "mapreduce.reduce.shuffle.memory.limit.percent", 0.25, parse_float,
+        "Largest single map output kept in memory, as a fraction of that buffer; larger ones go to disk.")
+    retry_interval_s: float = setting(
+        "mapreduce.reduce.shuffle.fetch.retry.interval-ms", 1.0, parse_milliseconds,
+        "First wait before copying from a host again after a failure (doubles each time).")
+    retry_interval_max_s: float = setting(
+        "emrlab.reduce.shuffle.fetch.retry.interval-max-ms", 10.0, parse_milliseconds,
+        "Longest wait before copying from a failing host again.")
+    failures_max: int = setting(
+        "emrlab.reduce.shuffle.failures.max", 30, parse_int,
+        "Failed copies (all maps together, not counting outputs the AM declared lost) after which the "
+        "reduce attempt gives up.")
+    events_poll_interval_s: float = setting(
+        "emrlab.reduce.shuffle.events.poll-ms", 0.5, parse_milliseconds,
+        "How often the reducer asks the AM for newly finished maps.")
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        return int(self.reduce_memory_mb * (1 << 20) * self.input_buffer_fraction)
+
+    @property
+    def segment_in_memory_max_bytes(self) -> int:
+        return int(self.memory_budget_bytes * self.memory_limit_fraction)
+
+
+class ShuffleError(EmrlabError):
+    """The reducer could not copy its input."""
+
+
+@dataclass(frozen=True)
+class MapOutputLocation:
+    map_index: int
+    attempt_id: str
+    address: str  # the shuffle service of the NodeManager where the map ran
+
+
+class ShuffleScheduler:
+    def __init__(self, map_count: int, config: ShuffleConfig):
+        self.map_count = map_count
+        self.config = config
+        self.copied: set[int] = set()
+        self.failures_total = 0  # of outputs still current
+        self._latest: dict[int, MapOutputLocation] = {}  # map index -> where its output is now, until copied
+        self._in_flight: dict[int, MapOutputLocation] = {}
+        self._attempt_failures: dict[str, int] = {}
+        self._host_failures: dict[str, int] = {}
+        self._penalized_until_s: dict[str, float] = {}
+        self._last_host = ""
+
+    @property
+    def done(self) -> bool:
+        return len(self.copied) == self.map_count
+
+    @property
+    def progress(self) -> float:
+        return len(self.copied) / self.map_count if self.map_count else 1.0
+
+    def on_event(self, map_index: int, attempt_id: str, status: str, address: str) -> None:
+        """A map completion event: SUCCEEDED says where the output is; anything else that it is gone."""
+        if status == "SUCCEEDED":
+            if map_index not in self.copied:
+                self._latest[map_index] = MapOutputLocation(map_index, attempt_id, address)
+            return
+        current = self._latest.get(map_index)
+        if current is not None and current.attempt_id == attempt_id:
+            del self._latest[map_index]  # OBSOLETE: wait for the map to run again
+        # Failures copying a lost output were not the reducer's fault.
+        self.failures_total -= self._attempt_failures.pop(attempt_id, 0)
+
+    def next_copies(self, now_s: float) -> list[MapOutputLocation]:
+        """Copies to start now (marked in flight): up to `parallelcopies`, from hosts not penalized, in turn."""
+        free = self.config.parallel_copies - len(self._in_flight)
+        by_host: dict[str, list[MapOutputLocation]] = {}
+        for map_index, location in sorted(self._latest.items()):
+            if map_index not in self._in_flight and self._penalized_until_s.get(location.address, 0.0) <= now_s:
+                by_host.setdefault(location.address, []).append(location)
+        # Start after the host served last, so that every host gets its turn.
+        hosts = sorted(by_host)
+        start = next((index for index, host in enumerate(hosts) if host > self._last_host), 0)
+        hosts = hosts[start:] + hosts[:start]
+        chosen: list[MapOutputLocation] = []
+        while free > 0 and any(by_host.values()):
+            for host in hosts:
+                if free > 0 and by_host[host]:
+                    chosen.append(by_host[host].pop(0))
+                    free -= 1
+        for location in chosen:
+            self._in_flight[location.map_index] = location
+        if chosen:
+            self._last_host = chosen[-1].address
+        return chosen
+
+    def copy_succeeded(self, location: MapOutputLocation) -> None:
+        self._finish(location)
+        self.copied.add(location.map_index)
+        self._latest.pop(location.map_index, None)
+        self._host_failures.pop(location.address, None)
+        self._penalized_until_s.pop(location.address, None)
+
+    def copy_failed(self, location: MapOutputLocation, now_s: float) -> None:
+        """Penalize the host; raises ShuffleError when the reducer has failed too often."""
+        self._finish(location)
+        if self._latest.get(location.map_index) == location:  # (an output declared OBSOLETE meanwhile is forgiven)
+            self.failures_total += 1
+            self._attempt_failures[location.attempt_id] = self._attempt_failures.get(location.attempt_id, 0) + 1
+        host_failures = self._host_failures[location.address] = self._host_failures.get(location.address, 0) + 1
+        self._penalized_until_s[location.address] = now_s + min(
+            self.config.retry_interval_s * 2 ** (host_failures - 1), self.config.retry_interval_max_s)
+        if self.failures_total >= self.config.failures_max:
+            raise ShuffleError(f"shuffle failed {self.failures_total} times; last from {location.address} "
+                               f"({location.attempt_id})")
+
+    def attempt_failures(self, attempt_id: str) -> int:
+        return self._attempt_failures.get(attempt_id, 0)
+
+    def wait_s(self, now_s: float) -> float | None:
+        """How long until a penalized host may be tried again (None: no host waits)."""
+        waiting = [until - now_s for until in self._penalized_until_s.values() if until > now_s]
+        return min(waiting) if waiting else None
+
+    def _finish(self, location: MapOutputLocation) -> None:
+        assert self._in_flight.get(location.map_index) == location, f"{location} is not being copied"
+        del self._in_flight[location.map_index]
+
+    def validate_state(self) -> None:
+        assert len(self._in_flight) <= self.config.parallel_copies
+        assert not (self.copied & set(self._latest)), "a copied output is still wanted"
+        assert self.failures_total == sum(self._attempt_failures.values()), "failures out of step"
+        assert self.failures_total >= 0
