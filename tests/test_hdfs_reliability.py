@@ -186,3 +186,105 @@ def test_a_damaged_meta_header_falls_back_from_the_short_circuit_read(tmp_path):
     outcome = read_in_thread(InputStream(client, "/f", client.located()))
     # The short-circuit read is refused cleanly and the network read is tried (whose bytes are bad too).
     assert isinstance(outcome.get("error"), BlockMissing), outcome
+
+
+# ---------------------------------------------------------------- 3. damaged, missing and grown replica files
+
+def datanode_with_replicas(tmp_path, count=3, length=1500):
+    """A DataNode's storage with `count` finalized replicas, and outboxes that record what it reports."""
+    from types import SimpleNamespace
+
+    from emrlab_common.config import load
+    from hdfs import checksum
+    from hdfs.datanode.config import DataNodeConfig
+    from hdfs.datanode.storage import Storage
+
+    storage = Storage(tmp_path)
+    for block_id in range(1, count + 1):
+        writer = storage.create_rbw(block_id, 1001, 512)
+        data = bytes([block_id]) * length
+        writer.write(0, data, checksum.chunk_checksums(data, 512))
+        storage.finalize(writer)
+    config = load(DataNodeConfig, {"dfs.datanode.scan.period.hours": "0.2s", "dfs.datanode.directoryscan.interval": "0.1s",
+                                   "dfs.block.scanner.volume.bytes.per.second": "100m"})
+    reports = {"bad": [], "deleted": [], "received": []}
+    return SimpleNamespace(storage=storage, config=config, reports=reports,
+                           bad_block_found=lambda replica: reports["bad"].append(replica.block_id),
+                           block_deleted=lambda replica: reports["deleted"].append(replica.block_id),
+                           block_received=lambda replica: reports["received"].append(replica.block_id))
+
+
+def test_the_block_scanner_survives_a_damaged_meta_header_and_reports_it(tmp_path):
+    import threading
+    import time
+
+    from hdfs.datanode.scanner import BlockScanner
+
+    datanode = datanode_with_replicas(tmp_path)
+    datanode.storage.get(2).meta_path.write_bytes(b"\x00\x01")  # a header cut short
+    scanner = BlockScanner(datanode)
+    stop = threading.Event()
+    thread = threading.Thread(target=scanner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (len(scanner.last_scanned_s) == 3 and datanode.reports["bad"]):
+            time.sleep(0.05)
+        assert thread.is_alive()
+        assert set(scanner.last_scanned_s) == {1, 2, 3} and set(datanode.reports["bad"]) == {2}
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_the_directory_scan_reports_deleted_grown_and_unknown_replica_files(tmp_path):
+    import shutil
+
+    from hdfs.datanode.directoryscan import DirectoryScanner
+    from hdfs.datanode.storage import Storage
+
+    datanode = datanode_with_replicas(tmp_path, count=4)
+    storage = datanode.storage
+    storage.get(1).block_path.unlink()
+    storage.get(2).meta_path.unlink()
+    with open(storage.get(3).block_path, "ab") as grown:
+        grown.write(b"appended behind the DataNode's back")
+    scanner = DirectoryScanner(datanode)
+    assert scanner.scan_once()
+    assert sorted(datanode.reports["deleted"]) == [1, 2] and datanode.reports["bad"] == [3]
+    assert storage.get(1) is None and storage.get(2) is None and storage.get(3) is not None
+    assert not scanner.scan_once()  # said once; memory now matches the disk
+    # A replica file the DataNode does not know (restored by hand, say) is adopted and reported.
+    other = datanode_with_replicas(tmp_path / "other", count=5)
+    source = other.storage.get(5)
+    shutil.copy(source.block_path, storage.get(4).block_path.parent / source.block_path.name)
+    shutil.copy(source.meta_path, storage.get(4).block_path.parent / source.meta_path.name)
+    scanner.scan_once()
+    assert datanode.reports["received"] == [5] and storage.get(5).length_bytes == 1500
+    assert set(Storage(tmp_path).replicas) == {3, 4, 5}
+
+
+@pytest.mark.cluster
+def test_a_deleted_and_a_grown_replica_file_are_found_by_the_directory_scan_and_healed(cluster_factory):
+    import os
+
+    from tests.conftest import wait_until
+
+    cluster = cluster_factory(core=3, properties={"dfs.datanode.directoryscan.interval": "0.3"})
+    client = cluster.client()
+    data = os.urandom(700_000)
+    client.write_bytes("/scanned.bin", data, replication=3)
+
+    def block_file(node_id):
+        (path,) = [path for path in cluster.node_data_dir(node_id).rglob("blk_*") if path.suffix != ".meta"]
+        return path
+
+    deleted, grown = block_file("core-1"), block_file("core-2")
+    deleted.unlink()
+    with open(grown, "ab") as file:
+        file.write(b"appended behind the DataNode's back")
+    # Each node holds the block again, intact: the only place a third copy can go is where it was lost.
+    wait_until(lambda: block_file("core-1").read_bytes() == data, what="core-1's replica copied back")
+    wait_until(lambda: block_file("core-2").read_bytes() == data, what="core-2's grown replica replaced")
+    assert "directory scan" in cluster.log("datanode-core-1") and "directory scan" in cluster.log("datanode-core-2")
+    assert client.read_bytes("/scanned.bin") == data

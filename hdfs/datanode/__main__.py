@@ -9,6 +9,7 @@ from emrlab_common.rpc import create_server
 from emrlab_common.web import start_http_server
 from hdfs.datanode.actor import NameNodeActor
 from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.directoryscan import DirectoryScanner
 from hdfs.datanode.http import DataNodeHttpConfig, DataNodeWeb
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.scanner import BlockScanner
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         threads = [
             threading.Thread(target=NameNodeActor(datanode).run, args=(stop,), name="actor", daemon=True),
             threading.Thread(target=BlockScanner(datanode).run, args=(stop,), name="scanner", daemon=True),
+            threading.Thread(target=DirectoryScanner(datanode).run, args=(stop,), name="directory-scanner", daemon=True),
         ]
         for thread in threads:
             thread.start()

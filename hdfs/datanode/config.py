@@ -31,6 +31,10 @@ class DataNodeConfig:
     scan_period_s: float = setting(
         "dfs.datanode.scan.period.hours", 504 * 3600.0, duration_parser("h"),
         "The block scanner verifies every replica once per period (hours; `30s` works too). 0 disables it.")
+    directory_scan_interval_s: float = setting(
+        "dfs.datanode.directoryscan.interval", 21600.0, parse_seconds,
+        "How often the files on disk are compared with the replicas the DataNode believes it holds "
+        "(missing, grown or unknown replica files are reported). 0 disables it.")
     scan_bytes_per_second: int = setting(
         "dfs.block.scanner.volume.bytes.per.second", 1 * MiB, parse_size,
         "The scanner's read budget, so it never competes with real work.")

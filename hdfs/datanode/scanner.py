@@ -16,6 +16,7 @@ import time
 from hdfs import checksum
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.storage import Replica, ReplicaState
+from hdfs.errors import ChecksumMismatch
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def replica_is_intact(replica: Replica, bytes_per_checksum: int, throttle=None) 
                 if throttle:
                     throttle(len(data))
             return total == replica.length_bytes and not meta_file.read(1)
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
@@ -56,7 +57,12 @@ class BlockScanner:
             if due is None:
                 stop.wait(IDLE_POLL_S)
                 continue
-            self._scan(due, stop)
+            try:
+                self._scan(due, stop)
+            except Exception:  # one replica must not end the scanner: report it and go on with the rest
+                logger.exception("scanning %s failed; reporting it as corrupt", due)
+                self.last_scanned_s[due.block_id] = time.monotonic()
+                self.datanode.bad_block_found(due)
 
     def _next_due(self, period_s: float) -> Replica | None:
         now = time.monotonic()
@@ -73,7 +79,7 @@ class BlockScanner:
         self.last_scanned_s[replica.block_id] = time.monotonic()
         try:
             bytes_per_checksum = self.datanode.storage.read_bytes_per_checksum(replica)
-        except (OSError, ValueError):
+        except (OSError, ChecksumMismatch):
             bytes_per_checksum = 0
         current = self.datanode.storage.get(replica.block_id)
         if current is not replica:

@@ -97,19 +97,31 @@ class Storage:
         return datanode_uuid
 
     def _scan_disk(self) -> None:
-        for state, directory in ((ReplicaState.FINALIZED, self.root / "finalized"), (ReplicaState.RBW, self.root / "rbw")):
-            for meta_path in directory.rglob("blk_*.meta"):
-                match = _META_FILE.match(meta_path.name)
-                block_path = meta_path.with_name(f"blk_{match.group(1)}") if match else None
-                if block_path is None or not block_path.exists():
-                    continue
-                block_id, generation_stamp = int(match.group(1)), int(match.group(2))
-                length = block_path.stat().st_size
-                known = self.replicas.get(block_id)
-                if known is not None and known.generation_stamp >= generation_stamp:
-                    continue
-                self.replicas[block_id] = Replica(block_id, generation_stamp, length, state, block_path, meta_path)
+        self.replicas = self._replicas_on_disk(ReplicaState.FINALIZED)
+        for block_id, replica in self._replicas_on_disk(ReplicaState.RBW).items():
+            known = self.replicas.get(block_id)
+            if known is None or replica.generation_stamp > known.generation_stamp:
+                self.replicas[block_id] = replica
         logger.info("found %d replicas on disk", len(self.replicas))
+
+    def finalized_on_disk(self) -> dict[int, Replica]:
+        """The finalized replicas the files say we have (for the directory scanner; call under `lock`)."""
+        return self._replicas_on_disk(ReplicaState.FINALIZED)
+
+    def _replicas_on_disk(self, state: ReplicaState) -> dict[int, Replica]:
+        found: dict[int, Replica] = {}
+        directory = self.root / ("finalized" if state is ReplicaState.FINALIZED else "rbw")
+        for meta_path in directory.rglob("blk_*.meta"):
+            match = _META_FILE.match(meta_path.name)
+            block_path = meta_path.with_name(f"blk_{match.group(1)}") if match else None
+            if block_path is None or not block_path.exists():
+                continue
+            block_id, generation_stamp = int(match.group(1)), int(match.group(2))
+            known = found.get(block_id)
+            if known is not None and known.generation_stamp >= generation_stamp:
+                continue
+            found[block_id] = Replica(block_id, generation_stamp, block_path.stat().st_size, state, block_path, meta_path)
+        return found
 
     def _paths(self, block_id: int, generation_stamp: int, state: ReplicaState) -> tuple[Path, Path]:
         assert isinstance(block_id, int) and isinstance(generation_stamp, int)

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import queue
 import threading
+from contextlib import contextmanager
 
 from emrlab_common.errors import EmrlabError, InvalidArgument, PermissionDenied
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
@@ -22,6 +23,7 @@ from emrlab_common.rpc import servicer_method
 from hdfs import checksum
 from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import Replica
+from hdfs.errors import ChecksumMismatch
 from hdfs.pipeline import PipelineStream, first_failed_node
 
 logger = logging.getLogger(__name__)
@@ -48,19 +50,32 @@ def read_packets(replica: Replica, bytes_per_checksum: int, start: int, end: int
             position += len(data)
 
 
+@contextmanager
+def damage_reported(datanode: DataNode, replica: Replica):
+    """Reading a replica's files: one missing or damaged is reported corrupt, and refused as ChecksumMismatch."""
+    try:
+        yield
+    except (OSError, ChecksumMismatch) as error:
+        datanode.bad_block_found(replica)
+        raise ChecksumMismatch(f"replica {replica} on {datanode.node_id} is damaged: {error}") from None
+
+
 def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.DatanodeId]) -> None:
     """Copy a finalized replica to `targets` through a pipeline (re-replication)."""
-    bytes_per_checksum = datanode.storage.read_bytes_per_checksum(replica)
+    with damage_reported(datanode, replica):
+        bytes_per_checksum = datanode.storage.read_bytes_per_checksum(replica)
     header = hdfs_pb2.WriteBlockHeader(
         block=block_message(replica), downstream=targets[1:], client_name=f"datanode-{datanode.node_id}",
         stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum)
     stream = PipelineStream(datanode.peer(targets[0].address), header, PIPELINE_TIMEOUT_S, peer=targets[0].node_id)
     try:
         sequence_number = 0
-        for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
-                                               datanode.config.read_packet_bytes):
-            stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=offset, data=data, checksums=sums))
-            sequence_number += 1
+        with damage_reported(datanode, replica):
+            for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
+                                                   datanode.config.read_packet_bytes):
+                stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=offset, data=data,
+                                            checksums=sums))
+                sequence_number += 1
         stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=replica.length_bytes,
                                     last_packet_in_block=True))
         stream.finish_sending()
@@ -180,16 +195,19 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
         replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
         if request.offset_bytes > replica.length_bytes:
             raise InvalidArgument(f"offset {request.offset_bytes} is past the end of {replica} ({replica.length_bytes})")
-        bytes_per_checksum = storage.read_bytes_per_checksum(replica)
+        with damage_reported(self.datanode, replica):
+            bytes_per_checksum = storage.read_bytes_per_checksum(replica)
         end = replica.length_bytes
         if request.length_bytes:
             end = min(end, request.offset_bytes + request.length_bytes)
         start = request.offset_bytes - request.offset_bytes % bytes_per_checksum
         self.datanode.active_transfers += 1
         try:
-            for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end, self.datanode.config.read_packet_bytes):
-                yield hdfs_pb2.ReadBlockResponse(offset_in_block=offset, data=data, checksums=sums,
-                                                 bytes_per_checksum=bytes_per_checksum)
+            with damage_reported(self.datanode, replica):
+                for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end,
+                                                       self.datanode.config.read_packet_bytes):
+                    yield hdfs_pb2.ReadBlockResponse(offset_in_block=offset, data=data, checksums=sums,
+                                                     bytes_per_checksum=bytes_per_checksum)
         finally:
             self.datanode.active_transfers -= 1
 
@@ -197,7 +215,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
     def BlockChecksum(self, request, context):
         storage = self.datanode.storage
         replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
-        with open(replica.meta_path, "rb") as meta:
+        with damage_reported(self.datanode, replica), open(replica.meta_path, "rb") as meta:
             bytes_per_checksum = checksum.parse_meta_header(meta.read(checksum.META_HEADER.size))
             sums = meta.read()
         return hdfs_pb2.BlockChecksumResponse(md5_of_checksums=hashlib.md5(sums).digest(),
