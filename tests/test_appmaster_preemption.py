@@ -251,3 +251,28 @@ def test_with_one_attempt_per_task_a_job_survives_any_node_losses(actions, map_c
             harness.send(StepCommitted(0))
     assert machine.state is JobState.SUCCEEDED, machine.diagnostics
     assert "NUM_FAILED_MAPS" not in counters(harness) and "NUM_FAILED_REDUCES" not in counters(harness)
+
+
+def test_the_history_shows_each_preemption_and_each_rerun_with_its_cause(capsys):
+    from mapreduce.appmaster.history import job_summary, preemptions, reruns, report_from_summary, summary_from_report
+    from mapreduce.commands.jobstatus import _print_preemptions_and_reruns
+
+    harness = Harness(AppMasterConfig(map_attempts_max=1, reduce_attempts_max=1, reduce_slowstart_completed_maps=0))
+    harness.start(map_hosts=[("core-1",), ("core-1",)], reduces=1)
+    harness.run_to_success(attempt(MAP, 0), node_id="task-1")
+    running(harness, attempt(MAP, 1), "task-2")
+    harness.send(NodesDecommissioning(("task-2",)))
+    running(harness, attempt(REDUCE, 0), "core-2")
+    harness.send(NodesLost(("task-1",)))
+    summary = job_summary(harness.machine, "wordcount", "alice")
+    assert summary_from_report(report_from_summary(summary, include_attempts=True))["attempts"] == [
+        {key: value for key, value in item.items() if key != "task_id"} for item in summary["attempts"]]
+    assert [(a["attempt_id"], a["node_id"], a["end_phase"], a["end_cause"]) for a in preemptions(summary)] == [
+        (attempt(MAP, 0), "task-1", "map output", "NODE_LOST"),
+        (attempt(MAP, 1), "task-2", "map", "NODE_DECOMMISSIONING")]
+    assert {a["attempt_id"] for a in reruns(summary)} == {attempt(MAP, 0, 1), attempt(MAP, 1, 1)}
+    _print_preemptions_and_reruns(summary)
+    printed = capsys.readouterr().out
+    assert "Preemptions (2)" in printed and "Re-runs (2)" in printed
+    assert f"map output of {attempt(MAP, 0)} lost (NODE_LOST on task-1)" in printed
+    assert counters(harness)["NUM_MAPS_RERUN_OUTPUT_LOST"] == 1

@@ -8,6 +8,10 @@ summary document):
 
 It is the only durable record of a job's counters and attempts once the AM
 has exited. A running job is described by the same summary, built live.
+Each attempt says why it ran (`cause`: empty for a task's first attempt, else
+what became of the one before) and why it ended if it did not succeed
+(`end_cause`, `end_phase`): preemptions (NODE_LOST, NODE_DECOMMISSIONING)
+and re-runs of maps whose output was lost can be read off it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import msgpack
 from emrlab_common.errors import NotFound
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.job import JobStateMachine
-from mapreduce.appmaster.records import MAP, REDUCE, task_id_text
+from mapreduce.appmaster.records import MAP, REDUCE, EndCause, task_id_text
 
 HISTORY_DONE_DIR = "/tmp/hadoop-yarn/staging/history/done"
 
@@ -39,7 +43,8 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
                 "state": attempt.state.value, "progress": attempt.progress, "status": attempt.status,
                 "node_id": attempt.node_id, "container_id": attempt.container_id,
                 "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
-                "diagnostics": attempt.diagnostics, "locality": attempt.locality,
+                "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
+                "end_cause": attempt.end_cause.value if attempt.end_cause else "", "end_phase": attempt.end_phase,
             })
     return {
         "job_id": machine.job_id, "name": name, "user": user, "state": machine.state.value,
@@ -79,9 +84,21 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
             "task_index": attempt.task_index, "state": attempt.state, "progress": attempt.progress,
             "status": attempt.status, "node_id": attempt.node_id, "container_id": attempt.container_id,
             "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
-            "diagnostics": attempt.diagnostics, "locality": attempt.locality,
+            "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
+            "end_cause": attempt.end_cause, "end_phase": attempt.end_phase,
         } for attempt in report.attempts],
     }
+
+
+def preemptions(summary: dict) -> list[dict]:
+    """Attempts ended because their node went away (lost, or decommissioned: a spot interruption)."""
+    return [attempt for attempt in summary.get("attempts", [])
+            if attempt.get("end_cause") in (EndCause.NODE_LOST.value, EndCause.NODE_DECOMMISSIONING.value)]
+
+
+def reruns(summary: dict) -> list[dict]:
+    """Attempts that are not their task's first, each with its cause."""
+    return [attempt for attempt in summary.get("attempts", []) if attempt.get("cause")]
 
 
 def write_history(client, summary: dict) -> str:

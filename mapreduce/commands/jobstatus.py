@@ -16,7 +16,7 @@ import time
 from emrlab_common.command import CommandContext
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, NotFound
 from mapreduce.appmaster.description import APPLICATION_TYPE
-from mapreduce.appmaster.history import read_history, summary_from_report
+from mapreduce.appmaster.history import preemptions, read_history, reruns, summary_from_report
 from mapreduce.appmaster.records import application_id_for, is_job_id, job_id_for
 from mapreduce.counters import Counters
 from mapreduce.runners.cluster import am_report, kill_job
@@ -140,7 +140,26 @@ def history_main(argv: list[str], context: CommandContext) -> int:
         print(f"{attempt['attempt_id']:<46} {attempt['state']:<10} {attempt['node_id'] or '-':<8} "
               f"{_clock(attempt['start_time_s']):<9} {_clock(attempt['finish_time_s']):<9} {duration:>7}  "
               f"{note[0] if note else ''}")
+    _print_preemptions_and_reruns(summary)
     return 0
+
+
+def _print_preemptions_and_reruns(summary: dict) -> None:
+    """What the spot lab looks for: attempts lost with their node, and what ran again and why."""
+    lost = preemptions(summary)
+    if lost:
+        print()
+        print(f"Preemptions ({len(lost)}): attempts killed because their node was lost or decommissioned")
+        print(f"{'Node':<10} {'Task attempt':<46} {'Phase':<11} Cause")
+        for attempt in lost:
+            print(f"{attempt['node_id'] or '-':<10} {attempt['attempt_id']:<46} {attempt['end_phase'] or '-':<11} "
+                  f"{attempt['end_cause']}")
+    again = reruns(summary)
+    if again:
+        print()
+        print(f"Re-runs ({len(again)}):")
+        for attempt in again:
+            print(f"{attempt['attempt_id']:<46} {attempt['cause']}")
 
 
 # `emrlab job` subcommands this module adds (mapreduce.commands.job.SUBCOMMANDS)

@@ -3,7 +3,8 @@
     handler.py    ShuffleHandler, the NodeManager aux service "mapreduce_shuffle"
     service.py    its gRPC servicer: one partition of one map attempt's output
     mapoutput.py  where map output lives on a node, read safely
-    fetcher.py    the reducer's side: copy its partition from every finished map
+    scheduler.py  the reducer's side, decisions: which output next, host penalties, when to give up
+    fetcher.py    the reducer's side, I/O: copy its partition from every finished map
 
 A NodeManager loads the handler as `mapreduce.shuffle:ShuffleHandler`
 (yarn.nodemanager.aux-services.mapreduce_shuffle.class, as on EMR).
