@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, Unavailable
@@ -179,20 +180,22 @@ def wait_healthy(cluster_dir: ClusterDir, spec: dict, service: Service, timeout_
 
 # ---------------------------------------------------------------- single daemons
 
-def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_arguments: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Start one daemon process in the background (its own session, output to logs/<name>.out)."""
+def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_arguments: tuple[str, ...] = (),
+          log_dir: Path | None = None) -> subprocess.Popen:
+    """Start one daemon process in the background (its own session, output to <log dir>/<name>.out)."""
     name = daemon_name(module, node_id)
-    cluster_dir.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = log_dir or cluster_dir.logs_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", module, "--dir", str(cluster_dir.root), *(["--node", node_id] if node_id else []),
-               *extra_arguments]
-    with open(cluster_dir.logs_dir / f"{name}.out", "ab") as output:
+               *(["--log-dir", str(log_dir)] if log_dir != cluster_dir.logs_dir else []), *extra_arguments]
+    with open(log_dir / f"{name}.out", "ab") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=_daemon_environment())
+                                   start_new_session=True, env=daemon_environment())
     logger.info("spawned %s (pid %d)", name, process.pid)
     return process
 
 
-def _daemon_environment() -> dict[str, str]:
+def daemon_environment() -> dict[str, str]:
     environment = dict(os.environ)
     # Daemons must import this very checkout, even when started from elsewhere.
     source_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -200,7 +203,8 @@ def _daemon_environment() -> dict[str, str]:
     return environment
 
 
-def wait_published(cluster_dir: ClusterDir, name: str, timeout_s: float, process: subprocess.Popen | None = None) -> str:
+def wait_published(cluster_dir: ClusterDir, name: str, timeout_s: float, process: subprocess.Popen | None = None,
+                   log_dir: Path | None = None) -> str:
     """Wait until a daemon has bound its port and written its record; return its address."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -210,18 +214,18 @@ def wait_published(cluster_dir: ClusterDir, name: str, timeout_s: float, process
         if process is not None and process.poll() is not None:
             break
         time.sleep(POLL_S)
-    raise Unavailable(f"{name} did not start: {_log_tail(cluster_dir, name)}")
+    raise Unavailable(f"{name} did not start: {_log_tail(name, log_dir or cluster_dir.logs_dir)}")
 
 
-def _log_tail(cluster_dir: ClusterDir, name: str) -> str:
-    for path in (cluster_dir.logs_dir / f"{name}.out", cluster_dir.log_path(name)):
+def _log_tail(name: str, log_dir: Path) -> str:
+    for path in (log_dir / f"{name}.out", log_dir / f"{name}.log"):
         try:
             lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
         except FileNotFoundError:
             continue
         if lines:
             return lines[-1].strip()
-    return f"no output (see {cluster_dir.logs_dir})"
+    return f"no output (see {log_dir})"
 
 
 def start_daemon(cluster_dir: ClusterDir, module: str, node_id: str = "", *, timeout_s: float = START_TIMEOUT_S,
@@ -246,6 +250,7 @@ def kill_daemon(cluster_dir: ClusterDir, name: str, sig: int = signal.SIGKILL) -
 
 def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     """Stop every daemon: SIGTERM, then SIGKILL after `timeout_s`. Data stays on disk."""
+    stopped = _stop_controller(cluster_dir, timeout_s)
     records = running_daemons(cluster_dir)
     for record in records:
         try:
@@ -262,7 +267,25 @@ def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str
     for record in records:
         cluster_dir.withdraw_daemon(record.name, record.pid)
     _kill_leftover_containers(cluster_dir)
-    return [record.name for record in records]
+    return stopped + [record.name for record in records]
+
+
+def _stop_controller(cluster_dir: ClusterDir, timeout_s: float) -> list[str]:
+    """A managed cluster's controller goes first, stopping its instances itself, so that it replaces none."""
+    from emrlab.controller.client import CONTROLLER, ControllerClient, controller_running
+
+    record = cluster_dir.read_daemon(CONTROLLER)
+    if record is None or not controller_running(cluster_dir):
+        return []
+    running = [daemon.name for daemon in running_daemons(cluster_dir)]
+    try:
+        with ControllerClient(cluster_dir) as client:
+            client.stop()
+    except EmrlabError as error:
+        logger.warning("the controller did not stop the cluster (%s); stopping its daemons directly", error.message)
+        os.kill(record.pid, signal.SIGTERM)
+    _wait_gone([record.pid], timeout_s * 3)
+    return [name for name in running if cluster_dir.read_daemon(name) is None]
 
 
 def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir, DaemonRecord
 from emrlab_common.config import parse_definition
@@ -44,6 +45,8 @@ class DaemonProcess:
         parser = argparse.ArgumentParser(prog=f"python -m {kind}", description=f"Run one {kind} daemon.")
         parser.add_argument("--dir", required=True, help="the cluster directory")
         parser.add_argument("--node", default="", help="the node this daemon runs on, e.g. core-1")
+        parser.add_argument("--log-dir", help="where its log goes (default <dir>/logs; the controller gives each "
+                                              "instance its own, as EMR does)")
         parser.add_argument("-D", dest="definitions", action="append", default=[], metavar="KEY=VALUE")
         args = parser.parse_args(argv)
         cluster_dir = ClusterDir(args.dir)
@@ -53,7 +56,7 @@ class DaemonProcess:
             properties.update(parse_definition(text) for text in args.definitions)
         except EmrlabError as error:
             sys.exit(f"{name}: {error.message}")
-        configure_daemon_logging(cluster_dir.log_path(name))
+        configure_daemon_logging(Path(args.log_dir) / f"{name}.log" if args.log_dir else cluster_dir.log_path(name))
         process = cls(name, cluster_dir, args.node, properties)
         signal.signal(signal.SIGTERM, process._on_signal)
         signal.signal(signal.SIGINT, process._on_signal)

@@ -1,86 +1,272 @@
-"""`emrlab cluster up | down | status`: a cluster's whole life from the command line."""
+"""`emrlab cluster ...`: a managed cluster's whole life, in `aws emr`'s words.
+
+    up [--config cluster.json | --core N --task M ...]   create (or bring back) a cluster; return once it runs
+    down [--delete]                                       stop its processes; `up` brings the same cluster back
+    status | describe | list-instances | list            what it is and what it has
+    resize | modify | terminate | wait                    change it, end it, wait for it
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import sys
+import time
 
 from emrlab import launcher
-from emrlab_common.clusterdir import process_alive
+from emrlab.controller import views
+from emrlab.controller.client import ControllerClient, controller_dir, controller_running, is_managed
+from emrlab.controller.definition import (
+    ClusterDefinition,
+    definition_from_flags,
+    load_definition_file,
+    parse_definition,
+    to_document,
+)
+from emrlab.controller.records import Role, TERMINAL_CLUSTER_STATES, ClusterState
+from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
 from emrlab_common.command import CommandContext, CommandParser
-from emrlab_common.config import parse_size
-from emrlab_common.errors import InvalidArgument
+from emrlab_common.config import parse_seconds, parse_size
+from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from emrlab_common.rpc import current_user
 
 EPILOG = """examples:
-  emrlab cluster up --core 3 --block-size 1m       # a small cluster in ~/.emrlab/cluster
-  emrlab --dir /tmp/lab cluster up --core 4 --task 2 -D dfs.replication=2
-  emrlab cluster status
-  emrlab cluster down            # stop the daemons; HDFS data stays for the next `up`
-  emrlab cluster down --delete   # ... and remove the cluster directory
+  emrlab cluster up --core 3 --task 1 --block-size 1m      # a cluster in ~/.emrlab/cluster
+  emrlab cluster up --config cluster.json                   # RunJobFlow's JSON, as for `aws emr create-cluster`
+  emrlab --dir /tmp/lab cluster up --core 4 -D dfs.replication=2
+  emrlab cluster describe --output json
+  emrlab cluster list-instances
+  emrlab cluster resize --group task --count 3
+  emrlab cluster down            # stop the processes; HDFS data and the journal stay for the next `up`
+  emrlab cluster terminate       # end the cluster for good (its logs stay)
 """
+UP_TIMEOUT_S = 300.0
+POLL_S = 0.25
+WAIT_STATES = {"running": ("RUNNING", "WAITING"), "terminated": ("TERMINATED", "TERMINATED_WITH_ERRORS")}
+
+
+def _parser() -> CommandParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = CommandParser(prog="emrlab cluster", description="Create, inspect, change and end a managed cluster.",
+                           epilog=EPILOG, formatter_class=formatter)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="create a cluster (or bring a stopped one back) and wait until it runs",
+                            epilog=EPILOG, formatter_class=formatter)
+    up.add_argument("--config", metavar="FILE", help="a RunJobFlow JSON definition (PATH or file://PATH)")
+    up.add_argument("--name", default="emrlab cluster", help="the cluster's Name")
+    up.add_argument("--core", "--datanodes", type=int, default=3, dest="core",
+                    help="core nodes (a DataNode and a NodeManager each; default 3)")
+    up.add_argument("--task", type=int, default=0, help="task nodes (a NodeManager each, no HDFS data; default 0)")
+    up.add_argument("--instance-type", default="m5.xlarge", help="EC2 instance type of every node (default m5.xlarge)")
+    up.add_argument("--bootstrap-action", action="append", default=[], metavar="PATH",
+                    help="a script to run on every instance before its daemons start (repeatable)")
+    up.add_argument("--block-size", help="dfs.blocksize for new files, e.g. 1m or 128m")
+    up.add_argument("--replication", type=int, help="dfs.replication (default: sized to the core group, as EMR does)")
+    up.add_argument("--auto-terminate", action="store_true", help="end the cluster when its steps are done")
+    up.add_argument("--termination-protected", action="store_true", help="refuse `terminate` until it is lifted")
+    up.add_argument("--auto-termination-idle-timeout", metavar="DURATION",
+                    help="end the cluster after it has been idle this long, e.g. 60s")
+    up.add_argument("--step-concurrency-level", type=int, default=1, help="steps run at once (default 1)")
+    up.add_argument("--timeout", default="300s", help="how long to wait for the cluster to run (default 300s)")
+    down = actions.add_parser("down", help="stop every process of the cluster (it comes back with `up`)")
+    down.add_argument("--delete", action="store_true", help="also delete the cluster directory and its data")
+    actions.add_parser("status", help="the cluster's state, its instances and their daemons")
+    for name, summary in (("describe", "the cluster, as `aws emr describe-cluster`"),
+                          ("list-instances", "its instances, as `aws emr list-instances`")):
+        action = actions.add_parser(name, help=summary)
+        action.add_argument("--output", choices=("table", "json"), default="table")
+        if name == "list-instances":
+            action.add_argument("--instance-group-type", choices=("MASTER", "CORE", "TASK"))
+    listing = actions.add_parser("list", help="the clusters under a parent directory and their states")
+    listing.add_argument("parent", nargs="?", help="where to look (default: the cluster directory's parent)")
+    resize = actions.add_parser("resize", help="change an instance group's count (graceful decommission to shrink)")
+    which = resize.add_mutually_exclusive_group(required=True)
+    which.add_argument("--instance-group-id", help="the group's id (ig-...)")
+    which.add_argument("--group", choices=("core", "task"), help="the group by its role")
+    resize.add_argument("--count", type=int, required=True, help="the new instance count")
+    resize.add_argument("--decommission-timeout", default="60s",
+                        help="how long a shrinking node may finish its containers (default 60s)")
+    modify = actions.add_parser("modify", help="change the cluster's settings")
+    modify.add_argument("--termination-protected", choices=("true", "false"), required=True)
+    actions.add_parser("terminate", help="end the cluster: cancel its steps, stop its instances (logs stay)")
+    wait = actions.add_parser("wait", help="wait for a state, as `aws emr wait`: running | terminated | step-complete ID")
+    wait.add_argument("what", choices=("running", "terminated", "step-complete"))
+    wait.add_argument("step_id", nargs="?", help="the step, for step-complete")
+    wait.add_argument("--timeout", default="600s", help="give up after this long (default 600s)")
+    urls = actions.add_parser("urls", help="the web pages of the cluster's daemons")
+    urls.add_argument("--output", choices=("table", "json"), default="table")
+    return parser
 
 
 def main(argv: list[str], context: CommandContext) -> int:
-    parser = CommandParser(prog="emrlab cluster", description="Start, inspect and stop a cluster.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = parser.add_subparsers(dest="action", required=True, metavar="up|down|status")
-    start = actions.add_parser("up", help="start the daemons and wait until the cluster is healthy", epilog=EPILOG,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    start.add_argument("--core", "--datanodes", type=int, default=3, dest="core",
-                       help="core nodes (a DataNode and a NodeManager each; default 3)")
-    start.add_argument("--task", type=int, default=0, help="task nodes (a NodeManager each, no HDFS data; default 0)")
-    start.add_argument("--block-size", help="dfs.blocksize for new files, e.g. 1m or 128m")
-    start.add_argument("--replication", type=int, help="dfs.replication for new files")
-    start.add_argument("--services", default=",".join(launcher.SERVICES),
-                       help=f"which services to run (default {','.join(launcher.SERVICES)})")
-    stop = actions.add_parser("down", help="stop every daemon of the cluster")
-    stop.add_argument("--delete", action="store_true", help="also delete the cluster directory and its data")
-    actions.add_parser("status", help="show the cluster's daemons")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     cluster_dir = context.cluster_dir
-    if args.action == "up":
-        return _up(args, context)
-    if args.action == "down":
-        stopped = launcher.down(cluster_dir)
-        print(f"stopped {len(stopped)} daemon(s) in {cluster_dir.root}")
-        if args.delete and cluster_dir.root.exists():
-            shutil.rmtree(cluster_dir.root)
-            print(f"deleted {cluster_dir.root}")
-        return 0
-    return _status(context)
+    match args.action:
+        case "up":
+            return _up(args, context)
+        case "down":
+            return _down(args, cluster_dir)
+        case "status":
+            return _status(cluster_dir)
+        case "describe":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                return _print(client.describe_cluster(), args.output, views.cluster_table)
+        case "list-instances":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                return _print(client.list_instances(args.instance_group_type or ""), args.output,
+                              views.instances_table)
+        case "list":
+            return _list(args, cluster_dir)
+        case "resize":
+            return _resize(args, cluster_dir)
+        case "modify":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                client.set_termination_protection(args.termination_protected == "true")
+            print(f"termination protection {'on' if args.termination_protected == 'true' else 'off'}")
+            return 0
+        case "terminate":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                client.terminate()
+                cluster = client.describe_cluster()["Cluster"]
+            print(f"terminating {cluster['Id']} (wait with `emrlab cluster wait terminated`)")
+            return 0
+        case "wait":
+            return _wait(args, cluster_dir)
+        case "urls":
+            return _urls(args, cluster_dir)
+    raise AssertionError(args.action)
 
 
-def _up(args, context: CommandContext) -> int:
-    properties = dict(context.definitions)
+def _print(document: dict, output: str, table) -> int:
+    print(json.dumps(document, indent=2) if output == "json" else table(document))
+    return 0
+
+
+# ---------------------------------------------------------------- up
+
+
+def _definition(args, context: CommandContext) -> ClusterDefinition:
+    if args.config:
+        definition = parse_definition(load_definition_file(args.config))
+        for warning in definition.warnings:
+            print(f"emrlab: warning: {warning}", file=sys.stderr)
+    else:
+        if args.core < 1:
+            raise InvalidArgument("a cluster needs at least one core node (--core 1)")
+        if args.task < 0:
+            raise InvalidArgument("--task cannot be negative")
+        definition = definition_from_flags(
+            name=args.name, core=args.core, task=args.task, instance_type_name=args.instance_type,
+            bootstrap_paths=args.bootstrap_action, keep_alive=not args.auto_terminate,
+            termination_protected=args.termination_protected, step_concurrency_level=args.step_concurrency_level,
+            idle_timeout_s=parse_seconds(args.auto_termination_idle_timeout)
+            if args.auto_termination_idle_timeout else None)
+    return definition
+
+
+def _properties(args, context: CommandContext, definition: ClusterDefinition) -> dict[str, str]:
+    """Service defaults, then the definition's Configurations, then the flags and -D (last wins)."""
+    properties = {key: value for service in launcher.SERVICES.values()
+                  for key, value in service.default_properties.items()}
+    properties.update(definition.properties)
     if args.block_size:
         properties["dfs.blocksize"] = str(parse_size(args.block_size))
     if args.replication is not None:
         if args.replication < 1:
             raise InvalidArgument("--replication must be at least 1")
         properties["dfs.replication"] = str(args.replication)
-    services = tuple(name.strip() for name in args.services.split(",") if name.strip())
-    unknown = [name for name in services if name not in launcher.SERVICES]
-    if unknown:
-        raise InvalidArgument(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(launcher.SERVICES)}")
+    properties.update(context.definitions)
+    core = next(group.count for group in definition.groups if group.role is Role.CORE)
+    # EMR sizes dfs.replication to the core group: 1 below 4 core nodes, 2 below 10, else 3.
+    properties.setdefault("dfs.replication", "1" if core < 4 else "2" if core < 10 else "3")
+    return properties
+
+
+def _up(args, context: CommandContext) -> int:
     cluster_dir = context.cluster_dir
-    print(f"starting a cluster in {cluster_dir.root}: 1 primary, {args.core} core, {args.task} task node(s)")
-    launcher.up(cluster_dir, core=args.core, task=args.task, properties=properties, services=services,
-                progress=lambda line: print(f"  {line}", flush=True))
-    print(f"cluster is up. Logs: {cluster_dir.logs_dir}")
-    if context.dir_flag:
-        print(f"tip: export EMRLAB_CLUSTER={cluster_dir.root} to skip --dir in later commands")
+    timeout_s = parse_seconds(args.timeout)
+    if controller_running(cluster_dir) or (launcher.running_daemons(cluster_dir) and not is_managed(cluster_dir)):
+        raise FailedPrecondition(f"a cluster is already running in {cluster_dir.root} (`emrlab cluster status`)")
+    if is_managed(cluster_dir):
+        with ControllerClient(cluster_dir) as client:
+            cluster = client.describe_cluster()["Cluster"]
+        if ClusterState(cluster["Status"]["State"]) in TERMINAL_CLUSTER_STATES:
+            raise FailedPrecondition(f"{cluster['Id']} in {cluster_dir.root} is {cluster['Status']['State']}; a "
+                                     "terminated cluster does not start again: use another --dir, or remove it with "
+                                     "`emrlab cluster down --delete`")
+        what = "adopting its running instances" if launcher.running_daemons(cluster_dir) else "starting its instances"
+        print(f"bringing {cluster['Id']} back in {cluster_dir.root}, {what} (its definition is in its journal)")
+    else:
+        definition = _definition(args, context)
+        properties = _properties(args, context, definition)
+        cluster_dir.root.mkdir(parents=True, exist_ok=True)
+        cluster_dir.write_spec({"nodes": [], "properties": properties, "superuser": current_user(),
+                                "services": list(launcher.SERVICES), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json_atomically(controller_dir(cluster_dir) / "definition.json", to_document(definition))
+        counts = ", ".join(f"{group.count} {group.role.value.lower()} ({group.instance_type}, {group.market.value})"
+                           for group in definition.groups)
+        print(f"creating {definition.name!r} in {cluster_dir.root}: {counts}")
+    launcher.start_daemon(cluster_dir, "emrlab.controller")
+    state = _follow(cluster_dir, timeout_s)
+    if state in ("RUNNING", "WAITING"):
+        print(f"cluster is {state}. Logs: {cluster_dir.logs_dir}")
+        if context.dir_flag:
+            print(f"tip: export EMRLAB_CLUSTER={cluster_dir.root} to skip --dir in later commands")
+        return 0
+    return 1
+
+
+def _follow(cluster_dir: ClusterDir, timeout_s: float) -> str:
+    """Print the cluster's and instances' state changes until it runs or ends; return its state."""
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, str] = {}
+    with ControllerClient(cluster_dir) as client:
+        while True:
+            cluster = client.describe_cluster()["Cluster"]
+            state = cluster["Status"]["State"]
+            if seen.get(cluster["Id"]) != state:
+                reason = views._reason_text(cluster["Status"])
+                print(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""), flush=True)
+                seen[cluster["Id"]] = state
+            for instance in client.list_instances()["Instances"]:
+                instance_state = instance["Status"]["State"]
+                if seen.get(instance["Id"]) != instance_state:
+                    print(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
+                          f"{instance['Id']} {instance_state}", flush=True)
+                    seen[instance["Id"]] = instance_state
+            if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+                return state
+            if not controller_running(cluster_dir):
+                raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"the cluster is still {state} after {timeout_s:.0f}s "
+                                       f"(it goes on starting; see `emrlab cluster status`)")
+            time.sleep(POLL_S)
+
+
+# ---------------------------------------------------------------- down, status, list
+
+
+def _down(args, cluster_dir: ClusterDir) -> int:
+    stopped = launcher.down(cluster_dir)
+    print(f"stopped {len(stopped)} daemon(s) in {cluster_dir.root}")
+    if args.delete and cluster_dir.root.exists():
+        shutil.rmtree(cluster_dir.root)
+        print(f"deleted {cluster_dir.root}")
     return 0
 
 
-def _status(context: CommandContext) -> int:
-    cluster_dir = context.cluster_dir
+def _status(cluster_dir: ClusterDir) -> int:
     spec = cluster_dir.read_spec()
-    records = cluster_dir.daemons()
-    groups = {}
-    for node in spec["nodes"]:
-        groups.setdefault(node["group"], []).append(node["id"])
     print(f"cluster {cluster_dir.root} (superuser {spec['superuser']})")
-    print("nodes: " + ", ".join(f"{group} {len(ids)}" for group, ids in groups.items()))
+    if is_managed(cluster_dir):
+        with ControllerClient(cluster_dir) as client:
+            print(views.cluster_table(client.describe_cluster()))
+            print()
+            print(views.instances_table(client.list_instances()))
+        print()
+    records = cluster_dir.daemons()
     if not records:
         print("no daemons running (start them with `emrlab cluster up`)")
         return 1
@@ -92,3 +278,89 @@ def _status(context: CommandContext) -> int:
         print(f"{record.name:<26} {record.pid:>7}  {record.address:<22} {'running' if alive else 'dead'}")
     print(f"logs: {cluster_dir.logs_dir}")
     return 1 if dead else 0
+
+
+def _list(args, cluster_dir: ClusterDir) -> int:
+    parent = ClusterDir(args.parent).root if args.parent else cluster_dir.root.parent
+    rows = []
+    for candidate in sorted(path for path in parent.iterdir() if path.is_dir()) if parent.is_dir() else []:
+        directory = ClusterDir(candidate)
+        if not is_managed(directory):
+            continue
+        with ControllerClient(directory) as client:
+            cluster = client.describe_cluster()["Cluster"]
+        running = "up" if controller_running(directory) else "down"
+        rows.append((cluster["Id"], cluster["Name"], cluster["Status"]["State"], running, str(candidate)))
+    if not rows:
+        print(f"no clusters under {parent}")
+        return 0
+    print(views._table(("ID", "NAME", "STATE", "PROCESSES", "DIRECTORY"), rows))
+    return 0
+
+
+# ---------------------------------------------------------------- resize, wait, urls
+
+
+def _resize(args, cluster_dir: ClusterDir) -> int:
+    with ControllerClient.for_cluster(cluster_dir) as client:
+        groups = client.describe_cluster()["Cluster"]["InstanceGroups"]
+        if args.group:
+            matches = [group for group in groups if group["InstanceGroupType"] == args.group.upper()]
+            if not matches:
+                raise InvalidArgument(f"the cluster has no {args.group.upper()} instance group")
+            group_id = matches[0]["Id"]
+        else:
+            group_id = args.instance_group_id
+        client.modify_instance_group(group_id, args.count, parse_seconds(args.decommission_timeout))
+    print(f"resizing {group_id} to {args.count} instance(s) (watch with `emrlab cluster list-instances`)")
+    return 0
+
+
+def _wait(args, cluster_dir: ClusterDir) -> int:
+    if args.what == "step-complete" and not args.step_id:
+        raise InvalidArgument("wait step-complete needs the step's id")
+    deadline = time.monotonic() + parse_seconds(args.timeout)
+    while True:
+        with ControllerClient.for_cluster(cluster_dir) as client:
+            if args.what == "step-complete":
+                steps = client.list_steps([args.step_id])["Steps"]
+                if not steps:
+                    raise InvalidArgument(f"no step {args.step_id} in the cluster")
+                state = steps[0]["Status"]["State"]
+                if state == "COMPLETED":
+                    return 0
+                if state in ("CANCELLED", "FAILED", "INTERRUPTED"):
+                    raise FailedPrecondition(f"step {args.step_id} is {state}: it will not complete")
+            else:
+                state = client.describe_cluster()["Cluster"]["Status"]["State"]
+                if state in WAIT_STATES[args.what]:
+                    return 0
+                if args.what == "running" and state.startswith("TERMINAT"):
+                    raise FailedPrecondition(f"the cluster is {state}: it will not run")
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"still {state} after {args.timeout}")
+        time.sleep(POLL_S * 2)
+
+
+def cluster_urls(cluster_dir: ClusterDir) -> dict[str, str]:
+    """The web pages the running daemons publish (their records' http_address)."""
+    urls = {}
+    for name in ("namenode", "resourcemanager", "controller"):
+        record = cluster_dir.read_daemon(name)
+        if record is not None and process_alive(record.pid) and record.extra.get("http_address"):
+            urls[name] = f"http://{record.extra['http_address']}"
+    if "namenode" in urls:
+        urls["webhdfs"] = f"{urls['namenode']}/webhdfs/v1"
+    return urls
+
+
+def _urls(args, cluster_dir: ClusterDir) -> int:
+    urls = cluster_urls(cluster_dir)
+    if not urls:
+        raise FailedPrecondition(f"no daemon serves a web page in {cluster_dir.root} (is the cluster up?)")
+    if args.output == "json":
+        print(json.dumps(urls, indent=2))
+    else:
+        for name, url in urls.items():
+            print(f"{name:<16} {url}")
+    return 0

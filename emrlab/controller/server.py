@@ -1,0 +1,114 @@
+"""The controller's gRPC servicer: requests in as events, answers out in `aws emr`'s JSON shapes.
+
+Thin on purpose: each method turns a request into an event for the shell (which
+journals before it returns) or reads the state under the shell's lock.
+"""
+
+from __future__ import annotations
+
+import json
+
+from emrlab.controller import views
+from emrlab.controller.records import (
+    ActionOnFailure,
+    AddSteps,
+    CancelSteps,
+    ResizeGroup,
+    SetTerminationProtection,
+    StepDefinition,
+    StepState,
+    StopCluster,
+    Terminate,
+)
+from emrlab.controller.shell import ControllerShell
+from emrlab_common.errors import InvalidArgument
+from emrlab_common.protos import emr_pb2, emr_pb2_grpc
+from emrlab_common.rpc import servicer_method
+
+STEP_ARGUMENTS_MAX = 4096
+
+
+def step_definition(config: emr_pb2.StepConfig) -> StepDefinition:
+    if not config.name or not config.args:
+        raise InvalidArgument("a step needs a name and a command (emrlab step add --name NAME -- COMMAND ...)")
+    if len(config.args) > STEP_ARGUMENTS_MAX:
+        raise InvalidArgument(f"a step has at most {STEP_ARGUMENTS_MAX} arguments")
+    try:
+        action = ActionOnFailure(config.action_on_failure or "CONTINUE")
+    except ValueError:
+        raise InvalidArgument(f"--action-on-failure must be one of {', '.join(item.value for item in ActionOnFailure)}"
+                              f", not {config.action_on_failure!r}") from None
+    return StepDefinition(config.name, tuple(config.args), action)
+
+
+class ElasticMapReduceServicer(emr_pb2_grpc.ElasticMapReduceServicer):
+    def __init__(self, shell: ControllerShell):
+        self.shell = shell
+
+    def _view(self, build, *args) -> str:
+        with self.shell.lock:
+            return json.dumps(build(self.shell.state, *args))
+
+    @servicer_method
+    def DescribeCluster(self, request, context):
+        return emr_pb2.DescribeClusterResponse(cluster_json=self._view(views.describe_cluster))
+
+    @servicer_method
+    def ListInstances(self, request, context):
+        return emr_pb2.ListInstancesResponse(instances_json=self._view(views.list_instances,
+                                                                       request.instance_group_type))
+
+    @servicer_method
+    def ListSteps(self, request, context):
+        return emr_pb2.ListStepsResponse(steps_json=self._view(views.list_steps, tuple(request.step_ids)))
+
+    @servicer_method
+    def AddSteps(self, request, context):
+        definitions = tuple(step_definition(config) for config in request.steps)
+        with self.shell.lock:
+            self.shell.submit(AddSteps(definitions))
+            step_ids = list(self.shell.state.last_added_step_ids)
+        return emr_pb2.AddStepsResponse(step_ids=step_ids)
+
+    @servicer_method
+    def CancelSteps(self, request, context):
+        with self.shell.lock:
+            before = {step_id: step.state for step_id, step in self.shell.state.steps.items()}
+            self.shell.submit(CancelSteps(tuple(request.step_ids)))
+            results = []
+            for step_id in request.step_ids:
+                was, now = before[step_id], self.shell.state.steps[step_id].state
+                submitted = now in (StepState.CANCELLED, StepState.CANCEL_PENDING) and was != now
+                results.append({"StepId": step_id, "Status": "SUBMITTED" if submitted else "FAILED",
+                                "Reason": "" if submitted else f"the step is {now.value}"})
+        return emr_pb2.CancelStepsResponse(cancel_steps_json=json.dumps({"CancelStepsInfoList": results}))
+
+    @servicer_method
+    def ModifyInstanceGroup(self, request, context):
+        if request.decommission_timeout_s < 0:
+            raise InvalidArgument("--decommission-timeout cannot be negative")
+        self.shell.submit(ResizeGroup(request.instance_group_id, request.instance_count,
+                                      request.decommission_timeout_s))
+        return emr_pb2.ModifyInstanceGroupResponse()
+
+    @servicer_method
+    def SetTerminationProtection(self, request, context):
+        self.shell.submit(SetTerminationProtection(request.termination_protected))
+        return emr_pb2.SetTerminationProtectionResponse()
+
+    @servicer_method
+    def TerminateJobFlow(self, request, context):
+        self.shell.submit(Terminate())
+        return emr_pb2.TerminateResponse()
+
+    @servicer_method
+    def Stop(self, request, context):
+        self.shell.submit(StopCluster())
+        return emr_pb2.StopResponse()
+
+
+def register_servicers(shell: ControllerShell):
+    def register(server) -> None:
+        emr_pb2_grpc.add_ElasticMapReduceServicer_to_server(ElasticMapReduceServicer(shell), server)
+
+    return register
