@@ -38,9 +38,10 @@ import subprocess
 import sys
 import tempfile
 
+from emrlab_common.config import load
 from emrlab_common.errors import InvalidArgument
 from mapreduce.job import Step
-from mapreduce.partitioners import HashPartitioner
+from mapreduce.streaming import StreamingConfig, output_text
 
 # One split per file (FileInputFormat's rule with a minimum split size larger than any file).
 WHOLE_FILE_SPLIT_BYTES = str(2**63 - 1)
@@ -112,14 +113,18 @@ class MRJobAdapter:
         return [self._step(index, description) for index, description in enumerate(self.mrjob._steps_desc())]
 
     def partitioner(self):
-        return HashPartitioner()
+        """The job's PARTITIONER (Hadoop's KeyFieldBasedPartitioner, with its jobconf options) or a hash."""
+        properties = dict(self.config)
+        if self.mrjob.partitioner() and not self.SORT_VALUES:
+            properties["mapreduce.job.partitioner.class"] = self.mrjob.partitioner()
+        return load(StreamingConfig, properties).partitioner()
 
     def step_properties(self, step_index: int, context) -> dict:
         return {}
 
     def format_output(self, key, value) -> str:
         """The last step's lines are written as the job wrote them (mrjob's OUTPUT_PROTOCOL)."""
-        return key if value is None else f"{key}\t{value}"
+        return output_text(key, value)
 
     def support_files(self) -> tuple[list[str], list[str]]:
         """("path#name" files and directories, "path#name" archives) for every task's working
@@ -139,8 +144,6 @@ class MRJobAdapter:
                 warnings.append(f"{what} {value} has no equivalent in emrlab; the job reads and writes text lines")
         if self.mrjob.libjars():
             warnings.append("LIBJARS are ignored: emrlab runs no Java")
-        if self.mrjob.partitioner() and not self.SORT_VALUES:
-            warnings.append(f"PARTITIONER {self.mrjob.partitioner()} is ignored; keys are hash-partitioned")
         return warnings
 
     # ------------------------------------------------------------ steps as commands

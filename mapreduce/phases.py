@@ -69,7 +69,7 @@ def map_function(step: Step):
             yield records  # the identity mapper: records pass straight through
         else:
             for key, value in records:
-                yield mapper(key, value)
+                yield mapper(key, value) or ()  # a mapper may count and return None
         if mapper_final is not None:
             yield iterate(mapper_final)
 

@@ -176,7 +176,7 @@ def _skip_first_line(stream, chunk_bytes: int) -> int:
 def split_lines(chunk: bytes) -> list[str]:
     """Lines of a chunk from `read_line_chunks`, decoded as UTF-8, without their line endings
     (a trailing carriage return goes too, as Hadoop's LineRecordReader drops CR LF)."""
-    text = chunk.decode("utf-8", "replace")
+    text = chunk.decode("utf-8", "surrogateescape")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()

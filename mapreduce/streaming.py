@@ -28,9 +28,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from emrlab_common.config import load, parse_bool, parse_int, parse_text, setting
+from emrlab_common.errors import InvalidArgument
 from mapreduce.errors import TaskFailed
 from mapreduce.job import Job, Step
+from mapreduce.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
+                                 KeyFieldComparator, parse_specs)
+from mapreduce.partitioners import HashPartitioner
 from mapreduce.phases import Phases, group_function, map_function, subprocess_environment
 
 # Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
@@ -40,6 +46,84 @@ ARCHIVES_KEY = "emrlab.job.archives"
 OUTPUT_BATCH_LINES = 1024
 STDERR_TAIL_LINES = 5  # of a failed command, in its attempt's error
 REPORTER_PREFIX = b"reporter:"
+HASH_PARTITIONERS = {"org.apache.hadoop.mapred.lib.HashPartitioner",
+                     "org.apache.hadoop.mapreduce.lib.partition.HashPartitioner"}
+TEXT_COMPARATORS = {"org.apache.hadoop.io.Text$Comparator", "org.apache.hadoop.io.Text.Comparator"}
+
+
+def _separator(text: str) -> bytes:
+    if not text:
+        raise InvalidArgument("a field separator cannot be empty")
+    return text.encode("utf-8").decode("unicode_escape").encode("latin-1") if "\\" in text else text.encode()
+
+
+def parse_positive_int(text: str) -> int:
+    value = parse_int(text)
+    if value < 1:
+        raise InvalidArgument(f"must be 1 or more, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """How lines become (key, value) records and back, and how keys are partitioned and sorted."""
+
+    map_output_separator: bytes = setting(
+        "stream.map.output.field.separator", b"\t", _separator,
+        "Where a mapper's (or combiner's) output line is cut into key and value.")
+    map_output_key_fields: int = setting(
+        "stream.num.map.output.key.fields", 1, parse_positive_int,
+        "How many separated fields of a mapper's output line are the key; the rest is the value.")
+    reduce_input_separator: bytes = setting(
+        "stream.reduce.input.field.separator", b"\t", _separator,
+        "Between key and value in the lines a reducer (or combiner) reads.")
+    reduce_output_separator: bytes = setting(
+        "stream.reduce.output.field.separator", b"\t", _separator,
+        "Where a reducer's output line is cut into key and value.")
+    reduce_output_key_fields: int = setting(
+        "stream.num.reduce.output.key.fields", 1, parse_positive_int,
+        "How many separated fields of a reducer's output line are the key.")
+    non_zero_exit_is_failure: bool = setting(
+        "stream.non.zero.exit.is.failure", True, parse_bool,
+        "Whether a command's non-zero exit fails its attempt.")
+    partitioner_class: str = setting(
+        "mapreduce.job.partitioner.class", "", parse_text,
+        "-partitioner: Hadoop's KeyFieldBasedPartitioner, or the default hash partitioner.")
+    partitioner_options: str = setting(
+        "mapreduce.partition.keypartitioner.options", "", parse_text,
+        "KeyFieldBasedPartitioner's -k specs (which key fields choose the reducer).")
+    comparator_class: str = setting(
+        "mapreduce.job.output.key.comparator.class", "", parse_text,
+        "KeyFieldBasedComparator, or keys sorted by their bytes (Hadoop's Text order).")
+    comparator_options: str = setting(
+        "mapreduce.partition.keycomparator.options", "", parse_text,
+        "KeyFieldBasedComparator's -k specs (which key fields sort, numerically with n, reversed with r).")
+    key_field_separator: bytes = setting(
+        "mapreduce.map.output.key.field.separator", b"\t", _separator,
+        "Between the fields of a key, for the key field partitioner and comparator.")
+
+    def __post_init__(self):
+        if self.partitioner_class and self.partitioner_class not in KEY_FIELD_PARTITIONERS | HASH_PARTITIONERS:
+            raise InvalidArgument(f"-partitioner {self.partitioner_class} is not supported (supported: "
+                                  f"{', '.join(sorted(KEY_FIELD_PARTITIONERS | HASH_PARTITIONERS))})")
+        if self.comparator_class and self.comparator_class not in KEY_FIELD_COMPARATORS | TEXT_COMPARATORS:
+            raise InvalidArgument(f"mapreduce.job.output.key.comparator.class {self.comparator_class} is not "
+                                  f"supported (supported: {', '.join(sorted(KEY_FIELD_COMPARATORS | TEXT_COMPARATORS))})")
+        parse_specs(self.partitioner_options, "mapreduce.partition.keypartitioner.options")
+        parse_specs(self.comparator_options, "mapreduce.partition.keycomparator.options")
+
+    def partitioner(self):
+        if self.partitioner_class in KEY_FIELD_PARTITIONERS:
+            return KeyFieldBasedPartitioner(parse_specs(self.partitioner_options,
+                                                        "mapreduce.partition.keypartitioner.options"),
+                                            self.key_field_separator)
+        return HashPartitioner()
+
+    def comparator(self) -> KeyFieldComparator | None:
+        if self.comparator_class in KEY_FIELD_COMPARATORS:
+            return KeyFieldComparator(parse_specs(self.comparator_options, "mapreduce.partition.keycomparator.options"),
+                                      self.key_field_separator)
+        return None
 
 
 class StreamingJob(Job):
@@ -57,19 +141,47 @@ class StreamingJob(Job):
         return [Step(mapper_cmd=self.options.mapper, combiner_cmd=self.options.combiner,
                      reducer_cmd=reducer or "cat")]
 
+    def partitioner(self):
+        return load(StreamingConfig, self.config).partitioner()
+
     def format_output(self, key, value) -> str:
-        return key if value is None else f"{key}\t{value}"
+        return output_text(key, value)
 
 
-def parse_line(line: bytes) -> tuple[str, str | None]:
-    text = line.rstrip(b"\n").decode("utf-8", "surrogateescape")
-    key, tab, value = text.partition("\t")
-    return (key, value) if tab else (text, None)
+def output_text(key, value) -> str:
+    """A record as TextOutputFormat writes it (key<TAB>value; a key alone when there was no
+    value), bytes kept as they came (decoded so that encoding gives them back)."""
+    if isinstance(key, list):
+        key = key[-1]  # a comparator's sort key around the key
+    text = _text(key)
+    return text if value is None else f"{text}\t{_text(value)}"
 
 
-def _line(key, value) -> bytes:
-    text = key if value is None else f"{key}\t{value}"
-    return (str(text) + "\n").encode("utf-8", "surrogateescape")
+def _text(value) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def split_line(line: bytes, separator: bytes, key_fields: int) -> tuple[bytes, bytes | None]:
+    """A command's output line as (key, value): the key is up to the `key_fields`-th separator;
+    a line with fewer separators is all key."""
+    line = line.rstrip(b"\n")
+    position = -len(separator)
+    for _ in range(key_fields):
+        position = line.find(separator, position + len(separator))
+        if position < 0:
+            return line, None
+    return line[:position], line[position + len(separator):]
+
+
+def _line(key, value, separator: bytes = b"\t") -> bytes:
+    """A record as a command's input line (bytes as they are, text as UTF-8)."""
+    if isinstance(key, list):
+        key = key[-1]
+    key_bytes = key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
+    if value is None:
+        return key_bytes + b"\n"
+    value_bytes = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
+    return key_bytes + separator + value_bytes + b"\n"
 
 
 def working_directory(properties: dict, local_dir: str, fs_for) -> str:
@@ -131,9 +243,11 @@ def _copy_from(fs_for, path: str, target: str) -> None:
 class CommandStage:
     """One run of a command: feed it lines from a thread, read its stdout, watch its stderr."""
 
-    def __init__(self, command: str, environment: dict, cwd: str, context):
+    def __init__(self, command: str, environment: dict, cwd: str, context, to_record, exit_is_failure: bool = True):
         self.command = command
         self.context = context
+        self.to_record = to_record
+        self.exit_is_failure = exit_is_failure
         environment = dict(environment)
         environment["PATH"] = cwd + os.pathsep + environment.get("PATH", "")
         self.process = subprocess.Popen(["bash", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -148,8 +262,9 @@ class CommandStage:
         feeder.start()
         watcher.start()
         batch: list[tuple] = []
+        to_record = self.to_record
         for line in self.process.stdout:
-            batch.append(parse_line(line))
+            batch.append(to_record(line))
             if len(batch) >= OUTPUT_BATCH_LINES:
                 yield batch
                 batch = []
@@ -160,7 +275,7 @@ class CommandStage:
         watcher.join()
         if self.input_error is not None:
             raise self.input_error
-        if code != 0:
+        if code != 0 and self.exit_is_failure:
             tail = b"".join(self.stderr_tail).decode("utf-8", "replace").rstrip()
             raise TaskFailed(f"PipeMapRed.waitOutputThreads(): subprocess failed with code {code}"
                              f" (command: {self.command})" + (f"; the end of its stderr:\n{tail}" if tail else ""))
@@ -215,25 +330,34 @@ def _flatten(batches) -> Iterator[tuple]:
 def command_phases(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
     from mapreduce.fs import filesystem_for
 
+    config = load(StreamingConfig, properties)
     environment = subprocess_environment(properties)
     cwd = working_directory(properties, local_dir, filesystem_for)
+    comparator = config.comparator() if parse_int(properties.get("mapreduce.job.reduces", "0")) > 0 else None
 
-    def run_stage(command: str, lines: Iterator[bytes]) -> Iterator[list[tuple]]:
-        return CommandStage(command, environment, cwd, context).run(lines)
+    def map_record(line: bytes) -> tuple:
+        key, value = split_line(line, config.map_output_separator, config.map_output_key_fields)
+        return (comparator.sort_key(key), value) if comparator is not None else (key, value)
+
+    def reduce_record(line: bytes) -> tuple:
+        return split_line(line, config.reduce_output_separator, config.reduce_output_key_fields)
+
+    def run_stage(command: str, lines: Iterator[bytes], to_record) -> Iterator[list[tuple]]:
+        return CommandStage(command, environment, cwd, context, to_record, config.non_zero_exit_is_failure).run(lines)
 
     def command_map(records: Iterator[tuple]):
         return run_stage(step.mapper_cmd, (_line(value, None) if key is None else _line(key, value)
-                                           for key, value in records))
+                                           for key, value in records), map_record)
 
-    def command_groups(command: str):
+    def command_groups(command: str, to_record):
         def run(groups: Iterator[tuple]) -> Iterator[tuple]:
-            lines = (_line(key, value) for key, values in groups for value in values)
-            return _flatten(run_stage(command, lines))
+            lines = (_line(key, value, config.reduce_input_separator) for key, values in groups for value in values)
+            return _flatten(run_stage(command, lines, to_record))
         return run
 
     mapper = command_map if step.mapper_cmd else map_function(step)
-    combine = (command_groups(step.combiner_cmd) if step.combiner_cmd
+    combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
                else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
-    reduce = (command_groups(step.reducer_cmd) if step.reducer_cmd
+    reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd
               else group_function(step.reducer, step.reducer_init, step.reducer_final))
     return Phases(map=mapper, combine=combine, reduce=reduce, sort_values=bool(getattr(job, "SORT_VALUES", False)))
