@@ -288,3 +288,69 @@ def test_a_deleted_and_a_grown_replica_file_are_found_by_the_directory_scan_and_
     wait_until(lambda: block_file("core-2").read_bytes() == data, what="core-2's grown replica replaced")
     assert "directory scan" in cluster.log("datanode-core-1") and "directory scan" in cluster.log("datanode-core-2")
     assert client.read_bytes("/scanned.bin") == data
+
+
+# ---------------------------------------------------------------- 4. replication asked while DataNodes are down
+
+def test_a_file_written_while_datanodes_are_down_keeps_its_replication_and_is_copied_when_they_return():
+    from hdfs.namenode.datanodes import TransferCommand
+    from tests.namenode_fixtures import add_datanodes
+    from tests.test_namenode_state import write_file
+
+    namesystem = make_namesystem()
+    add_datanodes(namesystem, 2)
+    status, warning = namesystem.create(SUPERUSER, "/early", 0o644, "c0", False, True, 3, 0)
+    assert status.replication == 3 and "under-replicated until more DataNodes join" in warning
+    namesystem.delete(SUPERUSER, "/early", False)
+    write_file(namesystem, "/f", [100], replication=3)
+    assert namesystem.file_info(SUPERUSER, "/f").replication == 3
+    assert namesystem.blocks.counts()["under_replicated"] == 1
+    namesystem.register_datanode("uuid-3", "core-3", "127.0.0.1:9003", 1 << 40)
+    namesystem.heartbeat("uuid-3", 1 << 40, 0, 1 << 40, 0)
+    namesystem.clock.tick(2)
+    namesystem.tick()
+    commands = [command for uuid in ("uuid-1", "uuid-2") for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)]
+    (transfer,) = [command for command in commands if isinstance(command, TransferCommand)]
+    assert [target.uuid for target in transfer.targets] == ["uuid-3"]
+
+
+def test_blocks_with_one_replica_are_copied_first_and_may_use_the_hard_stream_limit():
+    from hdfs.namenode.datanodes import TransferCommand
+    from tests.namenode_fixtures import add_datanodes
+
+    namesystem = make_namesystem(properties={"dfs.namenode.replication.work.multiplier.per.iteration": "1"})
+    add_datanodes(namesystem, 4)
+    lonely, common = [], []
+    for index in range(6):  # one replica each, all on core-1 (the writer's node)
+        path = f"/lonely-{index}"
+        namesystem.create(SUPERUSER, path, 0o644, "c1", False, True, 1, 0)
+        located = namesystem.add_block(path, "c1", None, set(), "core-1")
+        ref = type(located.block)(located.block.block_id, located.block.generation_stamp, 100)
+        namesystem.blocks_received_and_deleted("uuid-1", [ref], [])
+        assert namesystem.complete(path, "c1", ref)
+        lonely.append(located.block.block_id)
+    from tests.test_namenode_state import write_file
+    for index in range(6):
+        write_file(namesystem, f"/common-{index}", [100], replication=3)
+    for index in range(6):
+        namesystem.set_replication(SUPERUSER, f"/lonely-{index}", 3)
+    for index in range(6):
+        namesystem.set_replication(SUPERUSER, f"/common-{index}", 4)
+    namesystem.clock.tick(2)
+    namesystem.tick()  # a budget of 4 (1 per live DataNode): every one goes to a block with one replica
+    scheduled = [command.block.block_id for datanode in namesystem.datanodes.live() for command in datanode.transfers]
+    assert len(scheduled) == 4 and set(scheduled) <= set(lonely)
+    # core-1 is the only source of those: it may run the hard limit (4) of streams, not max-streams (2).
+    commands = namesystem.heartbeat("uuid-1", 1 << 40, 0, 1 << 40, 0)
+    assert len([command for command in commands if isinstance(command, TransferCommand)]) == 4
+
+
+def test_the_default_replication_is_sized_to_the_clusters_core_nodes_unless_set():
+    from hdfs.namenode.__main__ import sized_to_the_cluster
+
+    config = load(NameNodeConfig, {})
+    two_cores = {"nodes": [{"id": "core-1", "group": "CORE"}, {"id": "core-2", "group": "CORE"},
+                           {"id": "task-1", "group": "TASK"}]}
+    assert sized_to_the_cluster(config, {}, two_cores).replication == 2
+    assert sized_to_the_cluster(config, {"dfs.replication": "3"}, two_cores).replication == 3
+    assert sized_to_the_cluster(config, {}, {"nodes": [{"id": f"core-{i}", "group": "CORE"} for i in range(5)]}).replication == 3

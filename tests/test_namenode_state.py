@@ -71,11 +71,11 @@ def test_no_datanodes_is_a_clear_error():
         namesystem.add_block("/f", "c1", None, set(), "")
 
 
-def test_replication_is_capped_by_live_datanodes_with_a_warning():
+def test_replication_above_the_datanodes_in_service_is_kept_with_a_warning():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 2)
     status, warning = namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0)
-    assert status.replication == 2 and "capped to 2" in warning
+    assert status.replication == 3 and "only 2 DataNode(s) in service" in warning
 
 
 def test_permissions_follow_owner_group_other_and_superuser_passes():

@@ -65,6 +65,15 @@ class BlockInfo:
         return f"blk_{self.block_id}_{self.generation_stamp}"
 
 
+class Priority(enum.IntEnum):
+    """Hadoop's LowRedundancyBlocks queues: the block closest to being lost is copied first."""
+
+    HIGHEST = 0       # one replica left (or only replicas on decommissioning nodes)
+    VERY_LOW = 1      # fewer than a third of its replicas
+    LOW = 2           # any other under-replicated block
+    CORRUPT = 4       # no good replica to copy from
+
+
 @dataclass
 class PendingReplication:
     targets: set[str]
@@ -241,11 +250,22 @@ class BlockManager:
         while self.to_check:
             self._classify(self.to_check.pop())
         budget = self.config.replication_work_multiplier * max(1, len(self.datanodes.live()))
-        for block_id in sorted(self.under_replicated, key=lambda block_id: len(self.locations.get(block_id, ()))):
-            if budget <= 0:
+        queued = sorted((self.priority(self.blocks[block_id]), block_id) for block_id in self.under_replicated)
+        for priority, block_id in queued:
+            if budget <= 0 or priority is Priority.CORRUPT:
                 break
-            if self._schedule_replication(self.blocks[block_id], now_s):
+            if self._schedule_replication(self.blocks[block_id], now_s, priority):
                 budget -= 1
+
+    def priority(self, block: BlockInfo) -> Priority:
+        in_service = len(self.in_service_replicas(block))
+        if not self.live_replicas(block):
+            return Priority.CORRUPT
+        if in_service <= 1:
+            return Priority.HIGHEST
+        if in_service * 3 < block.file.replication:
+            return Priority.VERY_LOW
+        return Priority.LOW
 
     def _classify(self, block_id: int) -> None:
         block = self.blocks.get(block_id)
@@ -269,14 +289,16 @@ class BlockManager:
                 datanode.block_ids.discard(block_id)
                 self._invalidate(datanode.uuid, block.ref())
 
-    def _schedule_replication(self, block: BlockInfo, now_s: float) -> bool:
+    def _schedule_replication(self, block: BlockInfo, now_s: float, priority: Priority) -> bool:
         live = self.live_replicas(block)
         pending = self.pending.get(block.block_id)
         pending_targets = pending.targets if pending else set()
         needed = block.file.replication - len(self.in_service_replicas(block)) - len(pending_targets)
         if not live or needed <= 0:
             return False
-        sources = [node for node in live if len(node.transfers) + node.active_transfers < self.config.replication_streams_max]
+        streams_max = (self.config.replication_streams_hard_limit if priority is Priority.HIGHEST
+                       else self.config.replication_streams_max)
+        sources = [node for node in live if len(node.transfers) + node.active_transfers < streams_max]
         if not sources:
             return False
         # A decommissioning node is the preferred source, as in Hadoop: it takes no writes, so it has time.

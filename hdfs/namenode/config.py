@@ -64,6 +64,9 @@ class NameNodeConfig:
     replication_streams_max: int = setting(
         "dfs.namenode.replication.max-streams", 2, parse_int,
         "Re-replications a DataNode may be asked to do at once.")
+    replication_streams_hard_limit: int = setting(
+        "dfs.namenode.replication.max-streams-hard-limit", 4, parse_int,
+        "... and at most this many when the copies are of blocks with a single replica left (copied first).")
     replication_work_multiplier: int = setting(
         "dfs.namenode.replication.work.multiplier.per.iteration", 2, parse_int,
         "Blocks scheduled for re-replication per live DataNode per monitor pass.")

@@ -204,7 +204,8 @@ class DatanodeManager:
         commands: list[DatanodeCommand] = []
         while datanode.recoveries:
             commands.append(datanode.recoveries.popleft())
-        streams_free = max(0, self.config.replication_streams_max - datanode.active_transfers)
+        # The monitor queues at most max-streams (hard limit for blocks with one replica); this bounds the sum.
+        streams_free = max(0, self.config.replication_streams_hard_limit - datanode.active_transfers)
         while datanode.transfers and streams_free > 0:
             commands.append(datanode.transfers.popleft())
             streams_free -= 1

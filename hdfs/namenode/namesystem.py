@@ -145,13 +145,14 @@ class Namesystem:
                           inode.owner, inode.group, inode.permission, inode.modification_time_ms,
                           inode.modification_time_ms, 0, inode.under_construction)
 
-    def _capped_replication(self, requested: int) -> tuple[int, str]:
-        """Replication capped by the live DataNodes, as EMR does for small clusters."""
+    def _checked_replication(self, requested: int) -> tuple[int, str]:
+        """The replication asked for, kept as asked (DataNodes down now may return), and a warning if it is short."""
         if not 1 <= requested <= self.config.replication_max:
             raise InvalidArgument(f"replication {requested} is not between 1 and {self.config.replication_max}")
-        live = len(self.datanodes.live())
-        if 0 < live < requested:
-            return live, f"replication {requested} capped to {live}: only {live} live datanode(s)"
+        in_service = len(self.datanodes.in_service())
+        if in_service < requested:
+            return requested, (f"replication {requested} but only {in_service} DataNode(s) in service: its blocks "
+                               f"stay under-replicated until more DataNodes join")
         return requested, ""
 
     def _check_fs_limits(self, path: str) -> None:
@@ -259,7 +260,7 @@ class Namesystem:
                create_parent: bool, replication: int, block_size_bytes: int) -> tuple[FileStatus, str]:
         self._refuse_in_safe_mode("create file", path)
         self._check_fs_limits(path)
-        replication, warning = self._capped_replication(replication or self.config.replication)
+        replication, warning = self._checked_replication(replication or self.config.replication)
         block_size_bytes = block_size_bytes or self.config.block_size_bytes
         if block_size_bytes < self.config.block_size_min_bytes:
             raise InvalidArgument(f"Specified block size {block_size_bytes} is less than the configured minimum "
@@ -381,7 +382,7 @@ class Namesystem:
         inodes = self.namespace.resolve(path)
         self.namespace.get_file(path)
         self._checker(user).check(inodes, target=Access.WRITE)
-        replication, warning = self._capped_replication(replication)
+        replication, warning = self._checked_replication(replication)
         self._commit(edits.SetReplication(path, replication))
         return warning
 
