@@ -131,17 +131,24 @@ def escape(value) -> str:
 def table(headings: list[str], rows: Iterable[Iterable], row_class: Callable[[list], str] | None = None) -> str:
     """An HTML table; cells are escaped unless they are `Markup`."""
     head = "".join(f"<th>{escape(heading)}</th>" for heading in headings)
+    head = f"<thead><tr>{head}</tr></thead>" if any(headings) else ""
     body = []
     for row in rows:
         row = list(row)
         cells = "".join(f"<td>{cell if isinstance(cell, Markup) else escape(cell)}</td>" for cell in row)
         css = f' class="{row_class(row)}"' if row_class else ""
         body.append(f"<tr{css}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 class Markup(str):
     """HTML that is already safe (built from escaped parts) and goes into a page as it is."""
+
+
+def progress_bar(fraction: float) -> Markup:
+    """A small horizontal bar filled to `fraction` (0.0 .. 1.0)."""
+    percent = max(0.0, min(1.0, fraction)) * 100
+    return Markup(f'<span class="progress"><span style="width:{percent:.0f}%"></span></span>')
 
 
 def link(href: str, text) -> Markup:
@@ -159,7 +166,7 @@ th{background:#eef}tr.dead td,tr.LOST td{color:#a00}tr.decommissioning td{color:
 .FAILED{background:repeating-linear-gradient(45deg,#c00,#c00 3px,#f66 3px,#f66 6px)}
 .KILLED{background:#888}.PREEMPTED{background:repeating-linear-gradient(45deg,#777,#777 3px,#bbb 3px,#bbb 6px)}
 .RUNNING{opacity:.5}
-.lane{position:relative;height:18px;border-bottom:1px dotted #ccc;background:#fafafa}
+.lane{position:relative;border-bottom:1px dotted #ccc;background:#fafafa}
 .progress{display:inline-block;width:8em;height:.8em;border:1px solid #999}
 .progress span{display:block;height:100%;background:#3a7bd5}
 """

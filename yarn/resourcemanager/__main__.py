@@ -6,7 +6,9 @@ from pathlib import Path
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server
+from emrlab_common.web import start_http_server
 from yarn.resourcemanager.config import ResourceManagerConfig
+from yarn.resourcemanager.http import ResourceManagerHttpConfig, ResourceManagerWeb
 from yarn.resourcemanager.server import ResourceManager, register_servicers
 
 SHUTDOWN_GRACE_S = 1.0
@@ -22,9 +24,14 @@ def main(argv: list[str] | None = None) -> None:
         stop = threading.Event()
         monitor = threading.Thread(target=rm.run_monitor, args=(stop,), name="monitor", daemon=True)
         monitor.start()
+        http_config = load(ResourceManagerHttpConfig, process.properties)
+        http_server, http_port = start_http_server(
+            http_config.webapp_address, ResourceManagerWeb(rm, process.cluster_dir).routes(), name="resourcemanager")
         process.publish(f"{config.address.rsplit(':', 1)[0]}:{port}",
-                        cluster_timestamp_ms=rm.state.cluster_timestamp_ms, exclude_path=str(exclude_path))
+                        cluster_timestamp_ms=rm.state.cluster_timestamp_ms, exclude_path=str(exclude_path),
+                        http_address=f"{http_config.webapp_address.rsplit(':', 1)[0]}:{http_port}")
         process.wait_for_stop()
+        http_server.stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
         stop.set()
         monitor.join()
