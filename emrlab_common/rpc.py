@@ -40,6 +40,7 @@ USER_METADATA_KEY = "emrlab-user"
 DEFAULT_DEADLINE_S = 30.0
 MESSAGE_BYTES_MAX = 64 << 20
 SERVER_THREADS_MAX = 32
+ERROR_MESSAGE_CHARACTERS_MAX = 4000  # an error travels in metadata, which gRPC caps at 16 KiB (8 KiB by default)
 RETRY_BACKOFF_S = 0.2
 
 _OPTIONS = [
@@ -96,7 +97,10 @@ def servicer_method(method):
 
     def abort(context, error: EmrlabError):
         context.set_trailing_metadata(((ERROR_CLASS_METADATA_KEY, type(error).__name__),))
-        context.abort(error.status, error.message)
+        message = error.message
+        if len(message) > ERROR_MESSAGE_CHARACTERS_MAX:
+            message = f"{message[:ERROR_MESSAGE_CHARACTERS_MAX - 40]}... ({len(message)} characters in all)"
+        context.abort(error.status, message)
 
     if inspect.isgeneratorfunction(method):
 

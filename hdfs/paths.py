@@ -68,7 +68,10 @@ def validate(path: str) -> str:
         if component in ("", ".", ".."):
             raise InvalidPath(f"{shown(path)}: invalid path component {shown(component)!r}")
         if ":" in component or "\x00" in component:
-            raise InvalidPath(f"{shown(path)}: invalid character in {shown(component)!r}")
+            raise InvalidPath(f"{shown(path)!r}: invalid character in {shown(component)!r}")
+        if any(ord(character) < 0x20 or 0x7f <= ord(character) < 0xa0 for character in component):
+            # A newline or a terminal escape in a name could fake lines of a listing or drive the terminal.
+            raise InvalidPath(f"{shown(path)!r}: a control character in {shown(component)!r} is not allowed in a name")
         if len(component.encode()) > COMPONENT_BYTES_MAX:
             raise InvalidPath(f"{shown(path)}: component longer than {COMPONENT_BYTES_MAX} bytes")
     return path

@@ -354,3 +354,70 @@ def test_the_default_replication_is_sized_to_the_clusters_core_nodes_unless_set(
     assert sized_to_the_cluster(config, {}, two_cores).replication == 2
     assert sized_to_the_cluster(config, {"dfs.replication": "3"}, two_cores).replication == 3
     assert sized_to_the_cluster(config, {}, {"nodes": [{"id": f"core-{i}", "group": "CORE"} for i in range(5)]}).replication == 3
+
+
+# ---------------------------------------------------------------- 6. bad input at the edge
+
+@pytest.fixture
+def namenode_server(tmp_path):
+    """A real NameNode servicer on a loopback port, in this process, and a stub to it."""
+    from emrlab_common.protos import hdfs_pb2_grpc
+    from emrlab_common.rpc import connect, create_server
+    from hdfs.namenode.server import register_servicers
+
+    namenode = NameNode(load(NameNodeConfig, TEST_PROPERTIES), tmp_path, SUPERUSER)
+    with namenode.operation() as namesystem:
+        namesystem.set_safe_mode("leave")
+    server, port = create_server("127.0.0.1:0", register_servicers(namenode))
+    channel = connect(f"127.0.0.1:{port}")
+    yield hdfs_pb2_grpc.ClientProtocolStub(channel)
+    channel.close()
+    server.stop(0).wait()
+    namenode.close()
+
+
+def rpc(method, request):
+    from emrlab_common.rpc import call
+
+    return call(method, request, timeout_s=10, user=SUPERUSER)
+
+
+def test_an_out_of_range_enum_is_an_invalid_argument(namenode_server):
+    from emrlab_common.protos import hdfs_pb2
+
+    with pytest.raises(InvalidArgument, match="no safe mode action 99"):
+        rpc(namenode_server.SetSafeMode, hdfs_pb2.SetSafeModeRequest(action=99))
+
+
+def test_an_error_about_a_huge_name_still_reaches_the_client_in_one_short_line(namenode_server):
+    from emrlab_common.protos import hdfs_pb2
+
+    huge = "/" + "x" * (1 << 20)
+    with pytest.raises(InvalidPath) as error:
+        rpc(namenode_server.Mkdirs, hdfs_pb2.MkdirsRequest(path=huge, permission=0o755, create_parent=True))
+    assert len(str(error.value)) < 400
+    from hdfs.errors import LeaseExpired
+
+    rpc(namenode_server.Create, hdfs_pb2.CreateRequest(path="/f", permission=0o644, client_name="c1", replication=1))
+    with pytest.raises(LeaseExpired, match="No lease on /f") as error:  # the message names the caller's client
+        rpc(namenode_server.AddBlock, hdfs_pb2.AddBlockRequest(path="/f", client_name="c" * (1 << 20)))
+    assert len(str(error.value)) <= 4096
+
+
+@pytest.mark.parametrize("name", ["line\nbreak", "escape\x1b[2J", "tab\there", "bell\x07", "delete\x7f"])
+def test_names_with_control_characters_are_refused(name):
+    with pytest.raises(InvalidPath, match="control character"):
+        paths.validate(f"/tmp/{name}")
+
+
+def test_absurd_modes_and_block_sizes_are_refused():
+    namesystem = make_namesystem()
+    with pytest.raises(InvalidArgument, match="not a permission"):
+        namesystem.mkdirs(SUPERUSER, "/m", 0xFFFFFFFF, True)
+    with pytest.raises(InvalidArgument, match="not a permission"):
+        namesystem.create(SUPERUSER, "/f", 0o10000, "c1", False, True, 1, 0)
+    with pytest.raises(InvalidArgument, match="not a permission"):
+        namesystem.set_permission(SUPERUSER, "/", 0xFFFFFFFF)
+    with pytest.raises(InvalidArgument, match="block size"):
+        namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, (1 << 64) - 512)
+    assert namesystem.file_info(SUPERUSER, "/f") is None and namesystem.file_info(SUPERUSER, "/m") is None

@@ -47,6 +47,8 @@ from hdfs.protocol import ContentSummary, FileStatus
 logger = logging.getLogger(__name__)
 
 GroupsOf = Callable[[str], frozenset[str]]
+PERMISSION_MAX = 0o7777       # setuid, setgid and sticky bits, then rwxrwxrwx: what a mode can hold
+BLOCK_SIZE_MAX_BYTES = 1 << 40  # 1 TiB: a block must fit on one DataNode's disk
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,11 @@ class Namesystem:
             raise ResourceExhausted(f"The directory item limit of {paths.shown(parent.path())} is exceeded: "
                                     f"limit={self.config.directory_items_max} items={len(parent.children)}")
 
+    @staticmethod
+    def _check_permission(permission: int) -> None:
+        if not 0 <= permission <= PERMISSION_MAX:
+            raise InvalidArgument(f"{permission:#o} is not a permission (at most {PERMISSION_MAX:#o}: sticky bit and rwxrwxrwx)")
+
     def _leased_file(self, path: str, client_name: str) -> INodeFile:
         inode = self.namespace.get_file(path)
         if inode.client_name != client_name:
@@ -252,6 +259,7 @@ class Namesystem:
 
     def mkdirs(self, user: str, path: str, permission: int, create_parent: bool) -> None:
         self._refuse_in_safe_mode("create directory", path)
+        self._check_permission(permission)
         self._check_fs_limits(path)
         for edit in self.namespace.mkdirs(self._checker(user), path, permission, create_parent, self._now_ms()):
             self._commit(edit)
@@ -259,9 +267,13 @@ class Namesystem:
     def create(self, user: str, path: str, permission: int, client_name: str, overwrite: bool,
                create_parent: bool, replication: int, block_size_bytes: int) -> tuple[FileStatus, str]:
         self._refuse_in_safe_mode("create file", path)
+        self._check_permission(permission)
         self._check_fs_limits(path)
         replication, warning = self._checked_replication(replication or self.config.replication)
         block_size_bytes = block_size_bytes or self.config.block_size_bytes
+        if block_size_bytes > BLOCK_SIZE_MAX_BYTES:
+            raise InvalidArgument(f"Specified block size {block_size_bytes} is more than the largest a DataNode "
+                                  f"here can hold ({BLOCK_SIZE_MAX_BYTES})")
         if block_size_bytes < self.config.block_size_min_bytes:
             raise InvalidArgument(f"Specified block size {block_size_bytes} is less than the configured minimum "
                                   f"{self.config.block_size_min_bytes} (dfs.namenode.fs-limits.min-block-size)")
@@ -388,6 +400,7 @@ class Namesystem:
 
     def set_permission(self, user: str, path: str, permission: int) -> None:
         self._refuse_in_safe_mode("set permission for", path)
+        self._check_permission(permission)
         inodes = self.namespace.resolve(path)
         checker = self._checker(user)
         checker.check(inodes)

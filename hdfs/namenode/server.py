@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from emrlab_common.errors import InvalidArgument
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
@@ -125,6 +126,7 @@ def datanode_to_proto(datanode: DatanodeDescriptor) -> hdfs_pb2.DatanodeId:
     return hdfs_pb2.DatanodeId(datanode_uuid=datanode.uuid, node_id=datanode.node_id, address=datanode.address)
 
 
+SAFE_MODE_ACTIONS = {hdfs_pb2.SAFEMODE_GET: "get", hdfs_pb2.SAFEMODE_ENTER: "enter", hdfs_pb2.SAFEMODE_LEAVE: "leave"}
 ADMIN_STATE_TO_PROTO = {
     AdminState.NORMAL: hdfs_pb2.DatanodeInfo.NORMAL,
     AdminState.DECOMMISSION_INPROGRESS: hdfs_pb2.DatanodeInfo.DECOMMISSION_INPROGRESS,
@@ -327,7 +329,9 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
 
     @servicer_method
     def SetSafeMode(self, request, context):
-        action = {hdfs_pb2.SAFEMODE_GET: "get", hdfs_pb2.SAFEMODE_ENTER: "enter", hdfs_pb2.SAFEMODE_LEAVE: "leave"}[request.action]
+        action = SAFE_MODE_ACTIONS.get(request.action)
+        if action is None:
+            raise InvalidArgument(f"no safe mode action {request.action} (get, enter or leave)")
         with self.namenode.operation() as namesystem:
             if action != "get":
                 namesystem.require_superuser(caller_user(context), f"safemode {action}")
