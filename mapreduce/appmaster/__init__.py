@@ -1,7 +1,10 @@
 """The MapReduce ApplicationMaster: one per job, in the job's first YARN container.
 
     records.py      ids, lifecycles (with their transition tables), events and commands
-    job.py          JobStateMachine: the pure state of a job, its tasks and attempts
+    tasks.py        Task, Attempt and TaskBook: the tasks and attempts, their queries and moves
+    requests.py     RequestBook: which attempt each YARN container request is for
+    job.py          JobStateMachine: the pure state of a job: steps, assignment, retries
+    preemption.py   what lost and decommissioning nodes mean for attempts and map output
     config.py       AppMasterConfig: Hadoop's keys for attempts, slow start, timeouts, memory
     description.py  the job as the client stages it (job.json)
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)

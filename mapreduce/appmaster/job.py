@@ -25,23 +25,25 @@ What it decides, as Hadoop's MRAppMaster does:
   past its copy phase; a later reduce attempt re-runs what it needs);
 - the commit protocol: one attempt per task may commit its output;
 - counters are the sum over each task's one succeeded attempt.
+
+The machine is three pieces: `TaskBook` (tasks.py) holds the tasks and
+attempts and moves them along their lifecycles; this class decides steps,
+assignment and retries; `NodeLossHandling` (preemption.py) decides what lost
+and decommissioning nodes mean for attempts and map output.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.records import (
-    ATTEMPT_TRANSITIONS,
     FAST_FAIL_MAP_PRIORITY,
     JOB_TRANSITIONS,
     MAP,
     MAP_PRIORITY,
     REDUCE,
     REDUCE_PRIORITY,
-    TASK_TRANSITIONS,
     AttemptFailed,
     AttemptStarted,
     AttemptState,
@@ -77,81 +79,39 @@ from mapreduce.appmaster.records import (
     attempt_id_text,
     task_id_text,
 )
+from mapreduce.appmaster.preemption import NodeLossHandling
 from mapreduce.appmaster.requests import RequestBook
-from mapreduce.appmaster.tasks import Attempt, MapCompletionEvent, Task
+from mapreduce.appmaster.tasks import JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
 
 __all__ = ["JOB_COUNTER_GROUP", "JobStateMachine", "Attempt", "Task", "MapCompletionEvent"]
 
 logger = logging.getLogger(__name__)
 
-JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.counters.JOB_COUNTER
 DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
 
 
-class JobStateMachine:
+class JobStateMachine(NodeLossHandling, TaskBook):
     def __init__(self, job_id: str, step_count: int, config: AppMasterConfig):
         assert step_count >= 1
+        super().__init__()
         self.job_id = job_id
         self.step_count = step_count
         self.config = config
         self.state = JobState.NEW
-        self.step_index = 0
         self.diagnostics = ""
-        self.tasks: dict[TaskKey, Task] = {}
-        self.attempts: dict[str, Attempt] = {}
-        self.attempts_by_container: dict[str, Attempt] = {}
         self.requests = RequestBook()
         self.decommissioning_nodes: set[str] = set()
-        self.completion_events: dict[int, list[MapCompletionEvent]] = defaultdict(list)
-        self.job_counters: dict[str, int] = defaultdict(int)
         self.start_time_s = 0.0
         self.finish_time_s = 0.0
         self._reduces_requested = False
 
     # ------------------------------------------------------------ queries
 
-    def step_tasks(self, kind: str, step_index: int | None = None) -> list[Task]:
-        step_index = self.step_index if step_index is None else step_index
-        return sorted((task for task in self.tasks.values() if task.key.step_index == step_index and task.key.kind == kind),
-                      key=lambda task: task.key)
-
     def progress(self, kind: str) -> float:
         tasks = self.step_tasks(kind)
         if not tasks:
             return 1.0 if self.state in (JobState.COMMITTING, JobState.SUCCEEDED) else 0.0
         return sum(task.progress for task in tasks) / len(tasks)
-
-    def attempt_should_stop(self, attempt_id: str) -> bool:
-        """True when the task running `attempt_id` should exit: the AM gave up on it."""
-        attempt = self.attempts.get(attempt_id)
-        return attempt is None or attempt.state in (AttemptState.FAILED, AttemptState.KILLED)
-
-    def commit_granted(self, attempt_id: str) -> bool:
-        attempt = self.attempts.get(attempt_id)
-        return attempt is not None and self.tasks[attempt.key].commit_attempt_id == attempt_id
-
-    def attempt_for_container(self, container_id: str) -> Attempt | None:
-        return self.attempts_by_container.get(container_id)
-
-    def map_completion_events(self, step_index: int, from_index: int, count_max: int) -> list[MapCompletionEvent]:
-        return self.completion_events[step_index][from_index:from_index + count_max]
-
-    def map_count(self, step_index: int) -> int:
-        return len(self.step_tasks(MAP, step_index))
-
-    def counters(self) -> dict[str, dict[str, int]]:
-        """Every task's succeeded attempt's counters, summed, plus the job counters."""
-        total: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for task in self.tasks.values():
-            attempt = task.succeeded_attempt()
-            if attempt is None:
-                continue
-            for group, names in attempt.counters.items():
-                for name, value in names.items():
-                    total[group][name] += value
-        for name, value in self.job_counters.items():
-            total[JOB_COUNTER_GROUP][name] += value
-        return {group: dict(names) for group, names in total.items()}
 
     # ------------------------------------------------------------ events
 
@@ -320,27 +280,6 @@ class JobStateMachine:
         else:
             self._attempt_failed(attempt, EndCause.TASK_FAILED, diagnostics, now_s, commands)
 
-    def _on_nodes_lost(self, event: NodesLost, now_s: float, commands: list[Command]) -> None:
-        lost = set(event.node_ids)
-        self.decommissioning_nodes -= lost
-        for attempt in list(self.attempts.values()):
-            if attempt.node_id not in lost or attempt.key.step_index != self.step_index:
-                continue
-            if attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING):
-                self._attempt_killed(attempt, EndCause.NODE_LOST, f"node {attempt.node_id} lost", now_s, commands)
-            elif attempt.state is AttemptState.SUCCEEDED and attempt.key.kind == MAP and not attempt.output_lost:
-                self._map_output_gone(attempt, f"map output lost with node {attempt.node_id}", now_s, commands)
-
-    def _on_nodes_decommissioning(self, event: NodesDecommissioning, now_s: float, commands: list[Command]) -> None:
-        """The node goes soon: running maps start again elsewhere now (a reducer may well finish in time)."""
-        noticed = set(event.node_ids) - self.decommissioning_nodes
-        self.decommissioning_nodes |= noticed
-        for attempt in list(self.attempts.values()):
-            if (attempt.node_id in noticed and attempt.key.kind == MAP
-                    and attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING)):
-                self._attempt_killed(attempt, EndCause.NODE_DECOMMISSIONING,
-                                     f"node {attempt.node_id} decommissioning: moved to another node", now_s, commands)
-
     # ------------------------------------------------------------ attempts
 
     def _on_commit_requested(self, event: CommitRequested) -> None:
@@ -429,82 +368,6 @@ class JobStateMachine:
         elif attempt.container_id:
             commands.append(StopContainer(attempt.container_id, attempt.attempt_id))
 
-    # ------------------------------------------------------------ map output
-
-    def _reducers_left(self, step_index: int) -> list[Task]:
-        if self.state is not JobState.RUNNING or step_index != self.step_index:
-            return []
-        return [task for task in self.step_tasks(REDUCE, step_index) if task.state is not TaskState.SUCCEEDED]
-
-    def _map_output_gone(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
-        """A succeeded map's output went with its node: run it again if a reducer still has to copy it,
-        else remember, so that a reduce attempt started later gets it run again first."""
-        reducers = self._reducers_left(attempt.key.step_index)
-        if not reducers:
-            return
-        if all(task.has_map_output() for task in reducers):
-            attempt.output_lost = True
-            attempt.diagnostics = diagnostics
-            logger.info("%s: %s; every reducer left has copied it", attempt.attempt_id, diagnostics)
-            return
-        self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, diagnostics, now_s, commands)
-
-    def _rerun_lost_map_outputs(self, now_s: float, commands: list[Command]) -> None:
-        for task in self.step_tasks(MAP):
-            attempt = task.succeeded_attempt()
-            if attempt is not None and attempt.output_lost:
-                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, attempt.diagnostics, now_s,
-                                      commands)
-
-    def _map_output_lost(self, attempt: Attempt, state: AttemptState, cause: EndCause, diagnostics: str,
-                         now_s: float, commands: list[Command]) -> None:
-        """SUCCEEDED -> KILLED or FAILED: reducers hear OBSOLETE now and SUCCEEDED when the re-run is done."""
-        task = self.tasks[attempt.key]
-        attempt.diagnostics = diagnostics
-        attempt.end_cause, attempt.end_phase = cause, attempt.phase()
-        self._move_attempt(attempt, state, diagnostics)
-        self._add_completion_event(attempt, "OBSOLETE")
-        self._move_task(task, TaskState.SCHEDULED)
-        task.commit_attempt_id = None
-        self.job_counters["NUM_MAPS_RERUN_OUTPUT_LOST"] += 1
-        if state is AttemptState.FAILED:
-            task.failed_attempts += 1
-            self.job_counters["NUM_FAILED_MAPS"] += 1
-            if task.failed_attempts >= self.config.map_attempts_max:
-                self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} failed "
-                                        f"{task.failed_attempts} times: {diagnostics}", now_s, commands)
-                return
-        else:
-            self.job_counters["NUM_KILLED_MAPS"] += 1
-            if not self._count_kill(task, cause, now_s, commands):
-                return
-        self._schedule_attempt(task, FAST_FAIL_MAP_PRIORITY, now_s, commands,
-                               f"map output of {attempt.attempt_id} lost ({cause.value} on {attempt.node_id})")
-
-    def _on_fetch_failed(self, event: FetchFailed, now_s: float, commands: list[Command]) -> None:
-        attempt = self.attempts.get(event.map_attempt_id)
-        if (attempt is None or attempt.state is not AttemptState.SUCCEEDED
-                or not self._reducers_left(attempt.key.step_index)):
-            return
-        attempt.fetch_failures += 1
-        attempt.unreachable_fetch_failures += event.node_unreachable
-        logger.info("%s: fetch failure %d reported by %s%s", attempt.attempt_id, attempt.fetch_failures,
-                    event.reduce_attempt_id, " (node unreachable)" if event.node_unreachable else "")
-        if attempt.node_id in self.decommissioning_nodes or attempt.output_lost:
-            # Its node has notice (or is gone): the output is about to vanish, not the map's fault.
-            self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_DECOMMISSIONING,
-                                  f"map output on decommissioning node {attempt.node_id} unreadable", now_s, commands)
-        elif attempt.fetch_failures >= self.config.fetch_failures_max:
-            if attempt.unreachable_fetch_failures == attempt.fetch_failures:
-                # The node itself does not answer: most likely gone, which YARN will say soon.
-                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_UNREACHABLE,
-                                      f"Too many fetch failures ({attempt.fetch_failures}), node {attempt.node_id} "
-                                      f"unreachable; running the map again", now_s, commands)
-            else:
-                self._map_output_lost(attempt, AttemptState.FAILED, EndCause.FETCH_FAILURES,
-                                      f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
-                                      now_s, commands)
-
     def _check_timeouts(self, now_s: float, commands: list[Command]) -> None:
         timeout_s = self.config.task_timeout_s
         if timeout_s <= 0 or self.state is not JobState.RUNNING:
@@ -538,30 +401,10 @@ class JobStateMachine:
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _count_time(self, attempt: Attempt) -> None:
-        """Hadoop's MILLIS_MAPS / MILLIS_REDUCES: time in containers, over every attempt that ran."""
-        if attempt.start_time_s:
-            name = "MILLIS_MAPS" if attempt.key.kind == MAP else "MILLIS_REDUCES"
-            self.job_counters[name] += int((attempt.finish_time_s - attempt.start_time_s) * 1000)
-
-    def _add_completion_event(self, attempt: Attempt, status: str) -> None:
-        events = self.completion_events[attempt.key.step_index]
-        events.append(MapCompletionEvent(len(events), attempt.key.task_index, attempt.attempt_id, status,
-                                         attempt.node_address))
-
     def _move_job(self, state: JobState, cause: str) -> None:
         assert state in JOB_TRANSITIONS[self.state], f"job {self.state} -> {state}"
         logger.info("%s: %s -> %s (%s)", self.job_id, self.state.value, state.value, cause)
         self.state = state
-
-    def _move_task(self, task: Task, state: TaskState) -> None:
-        assert state in TASK_TRANSITIONS[task.state], f"{task.key}: {task.state} -> {state}"
-        task.state = state
-
-    def _move_attempt(self, attempt: Attempt, state: AttemptState, cause: str) -> None:
-        assert state in ATTEMPT_TRANSITIONS[attempt.state], f"{attempt.attempt_id}: {attempt.state} -> {state}"
-        logger.info("%s: %s -> %s (%s)", attempt.attempt_id, attempt.state.value, state.value, cause)
-        attempt.state = state
 
     def validate_state(self) -> None:
         """Invariants, for tests: at most one live attempt and one succeeded attempt per task, and
@@ -569,11 +412,4 @@ class JobStateMachine:
         self.requests.validate_state()
         waiting = {attempt.attempt_id for attempt in self.attempts.values() if attempt.state is AttemptState.UNASSIGNED}
         assert self.requests.attempts() == waiting, (self.requests.attempts(), waiting)
-        for task in self.tasks.values():
-            live = [attempt for attempt in task.attempts if attempt.active]
-            assert len(live) <= 1, f"{task.key}: {len(live)} live attempts"
-            succeeded = task.succeeded_attempt()
-            assert (succeeded is not None) == (task.state is TaskState.SUCCEEDED), task.key
-            if task.commit_attempt_id is not None:
-                holder = self.attempts[task.commit_attempt_id]
-                assert holder.state in (AttemptState.COMMIT_PENDING, AttemptState.SUCCEEDED), task.key
+        self.validate_tasks()

@@ -1,16 +1,33 @@
-"""Tasks and their attempts as the job state machine keeps them (job.py changes them).
+"""Tasks and their attempts as the job state machine keeps them (job.py decides what happens to them).
 
 A task is one split's map or one partition's reduce; each try at it is an
 attempt with its own container. Attempts remember why they were started
 (`cause`) and why they ended (`end_cause`, `end_phase`), which is what the
-job history shows for a preempted attempt or a re-run map.
+job history shows for a preempted attempt or a re-run map. `TaskBook` holds
+them all, answers questions about them, and moves them along their
+lifecycles (records.py's transition tables), checking every move.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from mapreduce.appmaster.records import MAP, MAP_PRIORITY, AttemptState, EndCause, TaskKey, TaskState
+from mapreduce.appmaster.records import (
+    ATTEMPT_TRANSITIONS,
+    MAP,
+    MAP_PRIORITY,
+    TASK_TRANSITIONS,
+    AttemptState,
+    EndCause,
+    TaskKey,
+    TaskState,
+)
+
+logger = logging.getLogger(__name__)
+
+JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.counters.JOB_COUNTER
 
 # A reduce attempt's progress runs to 1/3 while it copies map output, then sorts (merges) to 2/3,
 # then reduces (Hadoop's three phases; mapreduce.yarnchild reports 0.33 when the copy is done).
@@ -101,3 +118,85 @@ class Task:
     def has_map_output(self) -> bool:
         """A reduce task done, or with a live attempt that copied all it needs."""
         return self.state is TaskState.SUCCEEDED or any(attempt.has_map_output for attempt in self.attempts)
+
+
+class TaskBook:
+    """Every task and attempt of a job, by key, attempt id and container id; the job's own counters."""
+
+    def __init__(self):
+        self.step_index = 0
+        self.tasks: dict[TaskKey, Task] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self.attempts_by_container: dict[str, Attempt] = {}
+        self.completion_events: dict[int, list[MapCompletionEvent]] = defaultdict(list)
+        self.job_counters: dict[str, int] = defaultdict(int)
+
+    def step_tasks(self, kind: str, step_index: int | None = None) -> list[Task]:
+        step_index = self.step_index if step_index is None else step_index
+        return sorted((task for task in self.tasks.values() if task.key.step_index == step_index and task.key.kind == kind),
+                      key=lambda task: task.key)
+
+    def attempt_should_stop(self, attempt_id: str) -> bool:
+        """True when the task running `attempt_id` should exit: the AM gave up on it."""
+        attempt = self.attempts.get(attempt_id)
+        return attempt is None or attempt.state in (AttemptState.FAILED, AttemptState.KILLED)
+
+    def commit_granted(self, attempt_id: str) -> bool:
+        attempt = self.attempts.get(attempt_id)
+        return attempt is not None and self.tasks[attempt.key].commit_attempt_id == attempt_id
+
+    def attempt_for_container(self, container_id: str) -> Attempt | None:
+        return self.attempts_by_container.get(container_id)
+
+    def map_completion_events(self, step_index: int, from_index: int, count_max: int) -> list[MapCompletionEvent]:
+        return self.completion_events[step_index][from_index:from_index + count_max]
+
+    def map_count(self, step_index: int) -> int:
+        return len(self.step_tasks(MAP, step_index))
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every task's succeeded attempt's counters, summed, plus the job counters."""
+        total: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for task in self.tasks.values():
+            attempt = task.succeeded_attempt()
+            if attempt is None:
+                continue
+            for group, names in attempt.counters.items():
+                for name, value in names.items():
+                    total[group][name] += value
+        for name, value in self.job_counters.items():
+            total[JOB_COUNTER_GROUP][name] += value
+        return {group: dict(names) for group, names in total.items()}
+
+    # ------------------------------------------------------------ changes
+
+    def _count_time(self, attempt: Attempt) -> None:
+        """Hadoop's MILLIS_MAPS / MILLIS_REDUCES: time in containers, over every attempt that ran."""
+        if attempt.start_time_s:
+            name = "MILLIS_MAPS" if attempt.key.kind == MAP else "MILLIS_REDUCES"
+            self.job_counters[name] += int((attempt.finish_time_s - attempt.start_time_s) * 1000)
+
+    def _add_completion_event(self, attempt: Attempt, status: str) -> None:
+        events = self.completion_events[attempt.key.step_index]
+        events.append(MapCompletionEvent(len(events), attempt.key.task_index, attempt.attempt_id, status,
+                                         attempt.node_address))
+
+    def _move_task(self, task: Task, state: TaskState) -> None:
+        assert state in TASK_TRANSITIONS[task.state], f"{task.key}: {task.state} -> {state}"
+        task.state = state
+
+    def _move_attempt(self, attempt: Attempt, state: AttemptState, cause: str) -> None:
+        assert state in ATTEMPT_TRANSITIONS[attempt.state], f"{attempt.attempt_id}: {attempt.state} -> {state}"
+        logger.info("%s: %s -> %s (%s)", attempt.attempt_id, attempt.state.value, state.value, cause)
+        attempt.state = state
+
+    def validate_tasks(self) -> None:
+        """At most one live attempt and one succeeded attempt per task; commit rights held rightly."""
+        for task in self.tasks.values():
+            live = [attempt for attempt in task.attempts if attempt.active]
+            assert len(live) <= 1, f"{task.key}: {len(live)} live attempts"
+            succeeded = task.succeeded_attempt()
+            assert (succeeded is not None) == (task.state is TaskState.SUCCEEDED), task.key
+            if task.commit_attempt_id is not None:
+                holder = self.attempts[task.commit_attempt_id]
+                assert holder.state in (AttemptState.COMMIT_PENDING, AttemptState.SUCCEEDED), task.key

@@ -1,0 +1,140 @@
+"""What the job state machine does when nodes go away: spot interruptions, graceful decommission, lost nodes.
+
+Part of `JobStateMachine` (job.py), kept apart so that the lesson reads in one
+place, as Hadoop's JobImpl and TaskAttemptImpl do it:
+- a node LOST (or DECOMMISSIONED, UNHEALTHY): its running attempts are KILLED,
+  never FAILED, and run again elsewhere without using up `maxattempts`;
+- a node DECOMMISSIONING (its notice): its running maps move elsewhere at once;
+  its reducers carry on (they may finish in time); its finished maps' output
+  is about to vanish, so the first fetch failure there runs the map again;
+- a finished map whose output went with its node runs again only while a
+  reducer still has to copy it (one not past its copy phase); otherwise it is
+  marked, and a reduce attempt started later runs it again first;
+- reducers that cannot fetch a map's output report it: three reports (from a
+  node that answers) fail the map as Hadoop does; from a node that does not
+  answer at all, the map is KILLED and runs again.
+Reducers hear of it all through map completion events: OBSOLETE for the lost
+output, then SUCCEEDED with the re-run's address.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mapreduce.appmaster.records import (
+    FAST_FAIL_MAP_PRIORITY,
+    MAP,
+    REDUCE,
+    AttemptState,
+    Command,
+    EndCause,
+    FetchFailed,
+    JobState,
+    NodesDecommissioning,
+    NodesLost,
+    TaskState,
+    task_id_text,
+)
+from mapreduce.appmaster.tasks import Attempt, Task
+
+logger = logging.getLogger(__name__)
+
+
+class NodeLossHandling:
+    """The node-loss half of JobStateMachine; it uses the machine's attempt and task moves."""
+
+    def _on_nodes_lost(self, event: NodesLost, now_s: float, commands: list[Command]) -> None:
+        lost = set(event.node_ids)
+        self.decommissioning_nodes -= lost
+        for attempt in list(self.attempts.values()):
+            if attempt.node_id not in lost or attempt.key.step_index != self.step_index:
+                continue
+            if attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING):
+                self._attempt_killed(attempt, EndCause.NODE_LOST, f"node {attempt.node_id} lost", now_s, commands)
+            elif attempt.state is AttemptState.SUCCEEDED and attempt.key.kind == MAP and not attempt.output_lost:
+                self._map_output_gone(attempt, f"map output lost with node {attempt.node_id}", now_s, commands)
+
+    def _on_nodes_decommissioning(self, event: NodesDecommissioning, now_s: float, commands: list[Command]) -> None:
+        """The node goes soon: running maps start again elsewhere now (a reducer may well finish in time)."""
+        noticed = set(event.node_ids) - self.decommissioning_nodes
+        self.decommissioning_nodes |= noticed
+        for attempt in list(self.attempts.values()):
+            if (attempt.node_id in noticed and attempt.key.kind == MAP
+                    and attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING)):
+                self._attempt_killed(attempt, EndCause.NODE_DECOMMISSIONING,
+                                     f"node {attempt.node_id} decommissioning: moved to another node", now_s, commands)
+
+    def _reducers_left(self, step_index: int) -> list[Task]:
+        if self.state is not JobState.RUNNING or step_index != self.step_index:
+            return []
+        return [task for task in self.step_tasks(REDUCE, step_index) if task.state is not TaskState.SUCCEEDED]
+
+    def _map_output_gone(self, attempt: Attempt, diagnostics: str, now_s: float, commands: list[Command]) -> None:
+        """A succeeded map's output went with its node: run it again if a reducer still has to copy it,
+        else remember, so that a reduce attempt started later gets it run again first."""
+        reducers = self._reducers_left(attempt.key.step_index)
+        if not reducers:
+            return
+        if all(task.has_map_output() for task in reducers):
+            attempt.output_lost = True
+            attempt.diagnostics = diagnostics
+            logger.info("%s: %s; every reducer left has copied it", attempt.attempt_id, diagnostics)
+            return
+        self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, diagnostics, now_s, commands)
+
+    def _rerun_lost_map_outputs(self, now_s: float, commands: list[Command]) -> None:
+        for task in self.step_tasks(MAP):
+            attempt = task.succeeded_attempt()
+            if attempt is not None and attempt.output_lost:
+                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, attempt.diagnostics, now_s,
+                                      commands)
+
+    def _map_output_lost(self, attempt: Attempt, state: AttemptState, cause: EndCause, diagnostics: str,
+                         now_s: float, commands: list[Command]) -> None:
+        """SUCCEEDED -> KILLED or FAILED: reducers hear OBSOLETE now and SUCCEEDED when the re-run is done."""
+        task = self.tasks[attempt.key]
+        attempt.diagnostics = diagnostics
+        attempt.end_cause, attempt.end_phase = cause, attempt.phase()
+        self._move_attempt(attempt, state, diagnostics)
+        self._add_completion_event(attempt, "OBSOLETE")
+        self._move_task(task, TaskState.SCHEDULED)
+        task.commit_attempt_id = None
+        self.job_counters["NUM_MAPS_RERUN_OUTPUT_LOST"] += 1
+        if state is AttemptState.FAILED:
+            task.failed_attempts += 1
+            self.job_counters["NUM_FAILED_MAPS"] += 1
+            if task.failed_attempts >= self.config.map_attempts_max:
+                self._task_failed(task, f"Task {task_id_text(self.job_id, task.key)} failed "
+                                        f"{task.failed_attempts} times: {diagnostics}", now_s, commands)
+                return
+        else:
+            self.job_counters["NUM_KILLED_MAPS"] += 1
+            if not self._count_kill(task, cause, now_s, commands):
+                return
+        self._schedule_attempt(task, FAST_FAIL_MAP_PRIORITY, now_s, commands,
+                               f"map output of {attempt.attempt_id} lost ({cause.value} on {attempt.node_id})")
+
+    def _on_fetch_failed(self, event: FetchFailed, now_s: float, commands: list[Command]) -> None:
+        attempt = self.attempts.get(event.map_attempt_id)
+        if (attempt is None or attempt.state is not AttemptState.SUCCEEDED
+                or not self._reducers_left(attempt.key.step_index)):
+            return
+        attempt.fetch_failures += 1
+        attempt.unreachable_fetch_failures += event.node_unreachable
+        logger.info("%s: fetch failure %d reported by %s%s", attempt.attempt_id, attempt.fetch_failures,
+                    event.reduce_attempt_id, " (node unreachable)" if event.node_unreachable else "")
+        if attempt.node_id in self.decommissioning_nodes or attempt.output_lost:
+            # Its node has notice (or is gone): the output is about to vanish, not the map's fault.
+            self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_DECOMMISSIONING,
+                                  f"map output on decommissioning node {attempt.node_id} unreadable", now_s, commands)
+        elif attempt.fetch_failures >= self.config.fetch_failures_max:
+            if attempt.unreachable_fetch_failures == attempt.fetch_failures:
+                # The node itself does not answer: most likely gone, which YARN will say soon.
+                self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_UNREACHABLE,
+                                      f"Too many fetch failures ({attempt.fetch_failures}), node {attempt.node_id} "
+                                      f"unreachable; running the map again", now_s, commands)
+            else:
+                self._map_output_lost(attempt, AttemptState.FAILED, EndCause.FETCH_FAILURES,
+                                      f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
+                                      now_s, commands)
+
