@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from mapreduce.appmaster import master as master_module
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.master import MRAppMaster
@@ -182,3 +183,33 @@ def test_a_lost_node_and_a_failed_container_reach_the_machine(appmaster):
     assert machine.attempts[attempt("m", 1)].state.value == "FAILED"
     assert sorted(nm.stopped) == ["c1", "c2"]
     assert {attempt("m", 0, 1), attempt("m", 1, 1)} == appmaster.machine.requests.attempts()
+
+
+def test_a_decommissioning_node_reaches_the_machine_as_an_enum_state(appmaster):
+    rm, nm = appmaster.amrm, appmaster.nm
+    rm.give("c1", "task-1", 1)
+    step(appmaster)
+    appmaster.handle(AttemptStarted(attempt("m", 0)))
+    rm.responses.append(AllocateResponse(
+        [], [], [NodeReport("task-1", "task-1:9", NodeState.DECOMMISSIONING, "TASK", Resource(0, 0), Resource(0, 0), 1)],
+        Resource(0, 0), 3))
+    step(appmaster)
+    machine = appmaster.machine
+    assert machine.decommissioning_nodes == {"task-1"}
+    moved = machine.attempts[attempt("m", 0)]
+    assert moved.state.value == "KILLED" and moved.end_cause.value == "NODE_DECOMMISSIONING"
+    assert nm.stopped == ["c1"] and attempt("m", 0, 1) in machine.requests.attempts()
+    # The new attempt's request went to YARN under the id the machine chose.
+    assert machine.requests.request_of(attempt("m", 0, 1)) in rm.pending
+
+
+def test_tasks_and_clients_are_refused_while_the_command_queue_is_full(appmaster, monkeypatch):
+    from emrlab_common.errors import ResourceExhausted
+    from mapreduce.appmaster.records import Tick
+
+    monkeypatch.setattr(master_module, "COMMANDS_QUEUED_MAX", 2)
+    appmaster._pending.extend([Tick(), Tick()])  # stand-ins for commands the main thread has not run yet
+    with pytest.raises(ResourceExhausted, match="busy"):
+        appmaster.handle(AttemptStarted(attempt("m", 0)))
+    appmaster._handle_own(Tick())  # the main thread's own events always go in
+    assert len(appmaster._pending) == 2
