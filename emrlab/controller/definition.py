@@ -107,6 +107,10 @@ def load_definition_file(path_text: str) -> dict:
         raise InvalidArgument(f"{path}: no such file") from None
     except json.JSONDecodeError as error:
         raise InvalidArgument(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except OSError as error:
+        raise InvalidArgument(f"{path}: cannot be read ({error.strerror})") from None
 
 
 def parse_definition(document: dict) -> ClusterDefinition:
