@@ -12,14 +12,12 @@ from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import InvalidArgument
 from tests.conftest import wait_until
 from yarn.nodemanager.auxservices import AuxiliaryService, load_aux_services
-from yarn.nodemanager.containers import (
-    ContainerPaths,
-    ContainerProcess,
-    container_environment,
-    kill_leftover_containers,
-)
+from yarn.nodemanager.config import NodeManagerConfig
+from yarn.nodemanager.containers import container_environment, kill_leftover_containers
 from yarn.nodemanager.localizer import LocalizationFailed, Localizer
 from yarn.nodemanager.monitor import over_limit_diagnostics, resident_bytes_by_session
+from yarn.nodemanager.node import NodeManager
+from yarn.nodemanager.records import ContainerLifecycle, ContainerPaths
 from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
 
 CONTAINER = Container("container_1700000000000_0007_02_000003", "core-1", "127.0.0.1:4242", Resource(128, 1))
@@ -31,12 +29,26 @@ def make_paths(tmp_path) -> ContainerPaths:
     return ContainerPaths(work_dir, tmp_path / "logs", tmp_path / "nodes/core-1/nm-local-dir/pids" / f"{CONTAINER.id}.pid")
 
 
-def start(tmp_path, command: str) -> ContainerProcess:
-    paths = make_paths(tmp_path)
-    process = ContainerProcess(CONTAINER, ContainerLaunchContext([command]), "alice", paths, sigkill_delay_s=0.5)
-    process.launch(container_environment(CONTAINER, process.context, "alice", node_address=CONTAINER.node_address,
-                                         cluster_dir=str(tmp_path), local_dirs=[str(tmp_path)], paths=paths))
-    return process
+@pytest.fixture
+def node(tmp_path):
+    """A NodeManager's shell, state and executor with no servers: containers are real processes."""
+    node = NodeManager(NodeManagerConfig(sigkill_delay_s=0.5), ClusterDir(tmp_path), "core-1", "CORE")
+    yield node
+    node.stop_all(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "the test is over")
+    node.close()
+    node.state.validate_state()
+
+
+def start(node: NodeManager, command: str):
+    """Start one container running `command`; returns its record in the node's state."""
+    node.start_container(CONTAINER, ContainerLaunchContext([command]), "alice")
+    return node.state.containers[CONTAINER.id]
+
+
+def wait_done(node: NodeManager, timeout_s: float = 10.0):
+    wait_until(lambda: node.state.containers[CONTAINER.id].state is ContainerLifecycle.DONE, timeout_s,
+               what="the container to be DONE")
+    return node.container_status(CONTAINER.id)
 
 
 def test_container_environment_names_the_container_its_attempt_and_its_node(tmp_path):
@@ -51,34 +63,44 @@ def test_container_environment_names_the_container_its_attempt_and_its_node(tmp_
     assert environment["EMRLAB_CLUSTER"] == "/c" and os.path.exists(environment["EMRLAB_PYTHON"])
 
 
-def test_a_container_reports_its_exit_code_and_output_goes_to_its_log_dir(tmp_path):
-    process = start(tmp_path, "echo out; echo err >&2; exit 3")
-    assert process.done.wait(10)
-    status = process.status()
+def test_a_container_reports_its_exit_code_and_output_goes_to_its_log_dir(node):
+    known = start(node, "echo out; echo err >&2; exit 3")
+    status = wait_done(node)
     assert (status.state, status.exit_status) == (ContainerState.COMPLETE, 3)
-    assert (tmp_path / "logs/stdout").read_text() == "out\n" and (tmp_path / "logs/stderr").read_text() == "err\n"
-    assert not process.paths.pid_file.exists()
+    assert (known.paths.log_dir / "stdout").read_text() == "out\n" and (known.paths.log_dir / "stderr").read_text() == "err\n"
+    assert known.paths.log_dir == node.log_dir / "application_1700000000000_0007" / CONTAINER.id
+    assert not known.paths.pid_file.exists()
 
 
-def test_stopping_a_container_kills_its_whole_process_group(tmp_path):
-    process = start(tmp_path, "sleep 300 & echo $! > child; trap '' TERM; sleep 300")
-    child_file = process.paths.work_dir / "child"
+def test_stopping_a_container_kills_its_whole_process_group(node):
+    known = start(node, "sleep 300 & echo $! > child; trap '' TERM; sleep 300")
+    child_file = known.paths.work_dir / "child"
     child = wait_until(lambda: child_file.exists() and child_file.read_text().strip() and int(child_file.read_text()),
                        what="the background child")
-    process.stop(ContainerExitStatus.KILLED_BY_APPMASTER, "stopped by the test")  # bash ignores TERM: needs KILL
-    assert process.done.wait(10)
-    assert process.status().exit_status == ContainerExitStatus.KILLED_BY_APPMASTER
+    node.stop_container(CONTAINER.id, ContainerExitStatus.KILLED_BY_APPMASTER, "stopped by the test")  # needs KILL
+    assert wait_done(node).exit_status == ContainerExitStatus.KILLED_BY_APPMASTER
     wait_until(lambda: not process_alive(child), what="the background child to die with its group")
 
 
-def test_leftover_containers_are_killed_from_their_pid_files(tmp_path):
-    process = start(tmp_path, "sleep 300")
-    wait_until(lambda: process.paths.pid_file.exists(), what="the pid file")
-    pid = process.pid
+def test_leftover_containers_are_killed_from_their_pid_files(node, tmp_path):
+    known = start(node, "sleep 300")
+    wait_until(lambda: known.paths.pid_file.exists() and known.pid, what="the pid file")
+    pid = known.pid
     os.kill(pid, 0)
     assert kill_leftover_containers(tmp_path) == 1
-    assert process.done.wait(10) and not process_alive(pid)
-    assert process.status().exit_status == 128 + signal.SIGKILL
+    assert wait_done(node).exit_status == 128 + signal.SIGKILL
+    assert not process_alive(pid)
+
+
+def test_a_finished_application_stops_its_containers_and_loses_its_local_dir(node):
+    known = start(node, "sleep 300")
+    wait_until(lambda: known.state is ContainerLifecycle.RUNNING, what="the container running")
+    application_dir = known.paths.work_dir.parent
+    assert application_dir.is_dir()
+    node.cleanup_application("application_1700000000000_0007")
+    wait_until(lambda: CONTAINER.id not in node.state.containers, what="the application to be forgotten")
+    assert known.exit_status == ContainerExitStatus.KILLED_AFTER_APP_COMPLETION
+    assert not application_dir.exists() and (known.paths.log_dir / "stdout").exists()  # logs stay
 
 
 def test_pmem_diagnostics_are_hadoops():
@@ -129,12 +151,3 @@ def test_aux_services_load_by_class_path_and_bad_ones_are_clear_errors():
         load_aux_services({}, "missing", lambda name: name)
     with pytest.raises(InvalidArgument, match="cannot load aux service bad"):
         load_aux_services({"yarn.nodemanager.aux-services.bad.class": "no.such.module:X"}, "bad", lambda name: name)
-
-
-def test_a_container_stopped_before_it_launched_never_runs(tmp_path):
-    paths = make_paths(tmp_path)
-    process = ContainerProcess(CONTAINER, ContainerLaunchContext(["touch ran"]), "alice", paths, sigkill_delay_s=0.1)
-    process.stop(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "killed early")
-    process.launch({"PATH": os.environ["PATH"]})
-    assert process.status().exit_status == ContainerExitStatus.KILLED_BY_RESOURCEMANAGER
-    assert not (paths.work_dir / "ran").exists()

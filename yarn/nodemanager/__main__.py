@@ -1,6 +1,5 @@
 """`python -m yarn.nodemanager --dir CLUSTER_DIR --node core-1 [-D key=value ...]`: run a NodeManager."""
 
-import logging
 import threading
 
 from emrlab_common.config import load
@@ -50,15 +49,13 @@ def main(argv: list[str] | None = None) -> None:
         node.stop_all(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "Container killed: the NodeManager is stopping")
         for service in node.aux_services.values():
             service.close()
+        node.close()
         server.stop(SHUTDOWN_GRACE_S).wait()
 
 
 def _monitor(node: NodeManager, stop: threading.Event) -> None:
     while not stop.wait(node.config.monitor_interval_s):
-        try:
-            node.check_memory()
-        except Exception:
-            logging.getLogger(__name__).exception("memory check failed")
+        node.check_memory()
 
 
 if __name__ == "__main__":

@@ -91,12 +91,10 @@ class ResourceManagerActor:
             self.node.start_container(Container.from_proto(launch.container),
                                       ContainerLaunchContext.from_proto(launch.launch_context), launch.user)
         for container_id in response.containers_to_cleanup:
-            if container_id in self.node.containers:
-                self.node.stop_container(container_id, ContainerExitStatus.KILLED_BY_RESOURCEMANAGER,
-                                         "Container killed by the ResourceManager")
+            self.node.stop_container(container_id, ContainerExitStatus.KILLED_BY_RESOURCEMANAGER,
+                                     "Container killed by the ResourceManager", missing_ok=True)
         for application_id in response.applications_to_cleanup:
-            threading.Thread(target=self.node.cleanup_application, args=(application_id,), daemon=True,
-                             name=f"cleanup-{application_id}").start()
+            self.node.cleanup_application(application_id)
 
     def _check_health(self) -> tuple[bool, str]:
         """Disks must be writable; an optional script may say ERROR (Hadoop's NodeHealthScriptRunner)."""

@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from yarn.nodemanager.state import ContainerPaths
+from yarn.nodemanager.records import ContainerPaths
 from yarn.records import Container, ContainerLaunchContext, application_of_container, attempt_of_container
 
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])

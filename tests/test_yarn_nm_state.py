@@ -1,0 +1,260 @@
+"""Unit tests of the NodeManager's pure state: the container lifecycle table, kills at every stage, the pmem
+check, heartbeats, application cleanup, and random runs with a pretend executor checked by validate_state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emrlab_common.lifecycle import InvalidTransition
+from yarn.nodemanager.records import (
+    CONTAINER_TRANSITIONS,
+    ApplicationFinished,
+    CleanUpContainer,
+    ContainerCleanedUp,
+    ContainerEvent,
+    ContainerLifecycle,
+    DeleteApplicationDir,
+    HeartbeatDelivered,
+    InitializeAuxApplication,
+    KillProcessGroup,
+    LaunchFailed,
+    LaunchProcess,
+    LocalizeResources,
+    MemoryMeasured,
+    ProcessExited,
+    ProcessLaunched,
+    ResourcesFailed,
+    ResourcesLocalized,
+    Resynced,
+    StartContainer,
+    StopAllContainers,
+    StopAuxApplication,
+    StopContainer,
+    Tick,
+)
+from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
+from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
+
+APPLICATION = "application_1700000000000_0007"
+SIGKILL_DELAY_S = 0.25
+
+
+def container(sequence: int = 2, memory_mb: int = 128) -> Container:
+    return Container(f"container_1700000000000_0007_01_{sequence:06d}", "core-1", "127.0.0.1:4242",
+                     Resource(memory_mb, 1))
+
+
+def new_state(delete_delay_s: float = 0.0, aux: tuple[str, ...] = ("mapreduce_shuffle",)) -> NodeManagerState:
+    return NodeManagerState(NodeManagerLayout(Path("/nm/local"), Path("/nm/logs"), SIGKILL_DELAY_S, True,
+                                              delete_delay_s), aux)
+
+
+def start(state: NodeManagerState, item: Container, data: bytes = b"") -> list:
+    context = ContainerLaunchContext(["sleep 1"], local_resources={"job.py": "file:///job.py"},
+                                     service_data={"mapreduce_shuffle": data} if data else {})
+    return state.handle(StartContainer(item, context, "alice"), 0.0)
+
+
+def run(state: NodeManagerState, item: Container, pid: int = 4242) -> None:
+    start(state, item)
+    state.handle(ResourcesLocalized(item.id), 0.1)
+    state.handle(ProcessLaunched(item.id, pid), 0.2)
+
+
+def test_the_transition_table_is_hadoops_trimmed():
+    _C, _E = ContainerLifecycle, ContainerEvent
+    assert CONTAINER_TRANSITIONS[(_C.NEW, _E.INIT)] is _C.LOCALIZING
+    assert CONTAINER_TRANSITIONS[(_C.LOCALIZING, _E.LOCALIZED)] is _C.SCHEDULED
+    assert CONTAINER_TRANSITIONS[(_C.SCHEDULED, _E.LAUNCHED)] is _C.RUNNING
+    assert CONTAINER_TRANSITIONS[(_C.RUNNING, _E.EXITED_WITH_SUCCESS)] is _C.EXITED_WITH_SUCCESS
+    assert CONTAINER_TRANSITIONS[(_C.RUNNING, _E.KILL)] is _C.KILLING
+    assert CONTAINER_TRANSITIONS[(_C.KILLING, _E.EXITED_WITH_SUCCESS)] is _C.EXITED_WITH_FAILURE
+    assert CONTAINER_TRANSITIONS[(_C.EXITED_WITH_FAILURE, _E.CLEANED_UP)] is _C.DONE
+    assert not any(state is _C.DONE for state, _ in CONTAINER_TRANSITIONS)  # DONE is final
+    reachable = {_C.NEW} | set(CONTAINER_TRANSITIONS.values())
+    assert reachable == set(_C)
+
+
+def test_a_container_localizes_launches_runs_and_is_reported_complete_once():
+    state, item = new_state(), container()
+    commands = start(state, item)
+    assert isinstance(commands[0], InitializeAuxApplication) and commands[0].application_id == APPLICATION
+    (localize,) = commands[1:]
+    assert isinstance(localize, LocalizeResources) and localize.local_resources == {"job.py": "file:///job.py"}
+    assert localize.paths.work_dir == Path(f"/nm/local/usercache/alice/appcache/{APPLICATION}/{item.id}")
+    assert state.status(item.id).state is ContainerState.NEW
+    (launch,) = state.handle(ResourcesLocalized(item.id), 0.1)
+    assert isinstance(launch, LaunchProcess) and launch.container == item
+    assert state.handle(ProcessLaunched(item.id, 4242), 0.2) == []
+    assert state.status(item.id).state is ContainerState.RUNNING
+    (cleanup,) = state.handle(ProcessExited(item.id, 0), 5.0)
+    assert cleanup == CleanUpContainer(item.id, Path(f"/nm/local/pids/{item.id}.pid"))
+    assert state.status(item.id) == state.statuses_for_heartbeat()[0]
+    assert (state.status(item.id).state, state.status(item.id).exit_status) == (ContainerState.COMPLETE, 0)
+    state.handle(ContainerCleanedUp(item.id), 5.1)
+    state.handle(HeartbeatDelivered(tuple(state.statuses_for_heartbeat())), 6.0)
+    assert state.statuses_for_heartbeat() == []  # the RM heard it once
+    state.validate_state()
+
+
+def test_exit_codes_become_exit_statuses_with_hadoops_diagnostics():
+    state, item = new_state(), container()
+    run(state, item)
+    state.handle(ProcessExited(item.id, -9), 1.0)  # killed by signal 9 from outside
+    status = state.status(item.id)
+    assert status.exit_status == 137 and status.diagnostics == "Exception from container-launch. Exit code: 137"
+
+
+def test_a_container_killed_while_localizing_never_launches_and_ends_with_the_kills_status():
+    state, item = new_state(), container()
+    start(state, item)
+    assert state.handle(StopContainer(item.id, ContainerExitStatus.KILLED_BY_APPMASTER, "stop"), 0.1) == []
+    assert state.containers[item.id].state is ContainerLifecycle.KILLING
+    commands = state.handle(ResourcesLocalized(item.id), 0.2)
+    assert not any(isinstance(command, LaunchProcess) for command in commands)
+    assert state.status(item.id).exit_status == ContainerExitStatus.KILLED_BY_APPMASTER
+    assert state.status(item.id).diagnostics == "stop"
+
+
+def test_a_container_killed_while_its_launch_is_under_way_is_stopped_once_it_has_a_pid():
+    state, item = new_state(), container()
+    start(state, item)
+    state.handle(ResourcesLocalized(item.id), 0.1)
+    assert state.handle(StopContainer(item.id, ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "resync"), 0.2) == []
+    assert state.handle(ProcessLaunched(item.id, 77), 0.3) == [KillProcessGroup(item.id, 77, SIGKILL_DELAY_S)]
+    state.handle(ProcessExited(item.id, 0), 0.4)  # even a clean exit: it was killed
+    assert state.status(item.id).exit_status == ContainerExitStatus.KILLED_BY_RESOURCEMANAGER
+
+
+def test_a_running_container_is_killed_once_however_often_it_is_stopped():
+    state, item = new_state(), container()
+    run(state, item, pid=99)
+    assert state.handle(StopContainer(item.id, ContainerExitStatus.KILLED_BY_APPMASTER, "a"), 1.0) == [
+        KillProcessGroup(item.id, 99, SIGKILL_DELAY_S)]
+    assert state.handle(StopContainer(item.id, ContainerExitStatus.KILLED_BY_APPMASTER, "b"), 1.1) == []
+    assert state.status(item.id).state is ContainerState.RUNNING  # until its process is gone
+    state.handle(ProcessExited(item.id, -15), 1.2)
+    assert (state.status(item.id).exit_status, state.status(item.id).diagnostics) == (
+        ContainerExitStatus.KILLED_BY_APPMASTER, "a")
+    assert state.handle(StopContainer("container_1700000000000_0007_01_000099", -105, "unknown"), 1.3) == []
+
+
+def test_localization_and_launch_failures_end_the_container_as_invalid():
+    state, first, second = new_state(), container(2), container(3)
+    start(state, first)
+    start(state, second)
+    state.handle(ResourcesFailed(first.id, "cannot localize job.py"), 0.1)
+    assert (state.status(first.id).exit_status, state.status(first.id).diagnostics) == (
+        ContainerExitStatus.INVALID, "cannot localize job.py")
+    state.handle(ResourcesLocalized(second.id), 0.1)
+    state.handle(LaunchFailed(second.id, "no bash"), 0.2)
+    assert state.status(second.id).diagnostics == "cannot launch container: no bash"
+
+
+def test_an_event_the_lifecycle_does_not_take_is_a_loud_bug():
+    state, item = new_state(), container()
+    start(state, item)
+    with pytest.raises(InvalidTransition, match="EXITED_WITH_SUCCESS in state LOCALIZING"):
+        state.handle(ProcessExited(item.id, 0), 0.1)
+
+
+def test_the_pmem_check_kills_only_a_running_container_over_its_memory():
+    state, small, large = new_state(), container(2, memory_mb=128), container(3, memory_mb=512)
+    run(state, small, pid=10)
+    run(state, large, pid=11)
+    commands = state.handle(MemoryMeasured({10: 200 << 20, 11: 200 << 20}), 3.0)
+    assert commands == [KillProcessGroup(small.id, 10, SIGKILL_DELAY_S)]
+    state.handle(ProcessExited(small.id, -15), 3.1)
+    assert state.status(small.id).exit_status == ContainerExitStatus.KILLED_EXCEEDED_PMEM
+    assert "running beyond physical memory limits" in state.status(small.id).diagnostics
+
+
+def test_aux_services_hear_an_application_once_and_again_only_for_new_data():
+    state = new_state()
+    assert sum(isinstance(command, InitializeAuxApplication) for command in start(state, container(2), b"t1")) == 1
+    assert not any(isinstance(command, InitializeAuxApplication) for command in start(state, container(3), b"t1"))
+    (again, _) = start(state, container(4), b"t2")
+    assert again == InitializeAuxApplication("mapreduce_shuffle", APPLICATION, "alice", b"t2")
+
+
+def test_a_finished_application_waits_for_its_containers_then_cleans_up_and_is_forgotten():
+    state, item = new_state(delete_delay_s=10.0), container()
+    run(state, item, pid=5)
+    assert state.handle(ApplicationFinished(APPLICATION), 1.0) == [KillProcessGroup(item.id, 5, SIGKILL_DELAY_S)]
+    state.handle(ProcessExited(item.id, -15), 1.1)
+    assert state.status(item.id).exit_status == ContainerExitStatus.KILLED_AFTER_APP_COMPLETION
+    assert state.handle(ContainerCleanedUp(item.id), 1.2) == [StopAuxApplication("mapreduce_shuffle", APPLICATION)]
+    assert state.containers == {} and state.applications == {}
+    assert state.handle(Tick(), 5.0) == []  # yarn.nodemanager.delete.debug-delay-sec
+    assert state.handle(Tick(), 11.2) == [
+        DeleteApplicationDir(APPLICATION, Path(f"/nm/local/usercache/alice/appcache/{APPLICATION}"))]
+    assert state.handle(ApplicationFinished(APPLICATION), 12.0) == []  # said twice: nothing more to do
+
+
+def test_after_a_resync_finished_containers_are_forgotten():
+    state, done, running = new_state(), container(2), container(3)
+    run(state, done)
+    run(state, running, pid=7)
+    state.handle(ProcessExited(done.id, 0), 1.0)
+    state.handle(ContainerCleanedUp(done.id), 1.0)
+    commands = state.handle(StopAllContainers(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "resync"), 2.0)
+    assert commands == [KillProcessGroup(running.id, 7, SIGKILL_DELAY_S)]
+    state.handle(Resynced(), 2.1)
+    assert set(state.containers) == {running.id}
+    state.validate_state()
+
+
+# ---------------------------------------------------------------- random runs with a pretend executor
+
+RESULTS = {  # what an executor may report for each command it was given
+    LocalizeResources: lambda command, draw: draw(st.sampled_from([
+        ResourcesLocalized(command.container_id), ResourcesFailed(command.container_id, "gone")])),
+    LaunchProcess: lambda command, draw: draw(st.sampled_from([
+        ProcessLaunched(command.container.id, 1000 + int(command.container.id[-2:])),
+        LaunchFailed(command.container.id, "no bash")])),
+    CleanUpContainer: lambda command, draw: ContainerCleanedUp(command.container_id),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_random_runs_keep_the_state_consistent(data):
+    state = new_state()
+    pending: list = []  # commands the pretend executor has not answered yet
+    running: set[str] = set()  # containers whose process was launched and has not exited
+    now_s = 0.0
+    for _ in range(data.draw(st.integers(5, 40))):
+        now_s += 0.1
+        choice = data.draw(st.sampled_from(["start", "stop", "answer", "exit", "finish", "memory", "heartbeat"]))
+        if choice == "start":
+            event = StartContainer(container(data.draw(st.integers(2, 6))), ContainerLaunchContext(["true"]), "alice")
+        elif choice == "stop" and state.containers:
+            event = StopContainer(data.draw(st.sampled_from(sorted(state.containers))), -105, "stop")
+        elif choice == "answer" and pending:
+            command = pending.pop(data.draw(st.integers(0, len(pending) - 1)))
+            if type(command) not in RESULTS:
+                continue
+            event = RESULTS[type(command)](command, data.draw)
+        elif choice == "exit" and running:
+            event = ProcessExited(data.draw(st.sampled_from(sorted(running))), data.draw(st.sampled_from([0, 1, -15])))
+        elif choice == "finish":
+            event = ApplicationFinished(APPLICATION)
+        elif choice == "memory":
+            event = MemoryMeasured({1000 + sequence: 1 << 40 for sequence in range(2, 7)})
+        elif choice == "heartbeat":
+            event = HeartbeatDelivered(tuple(state.statuses_for_heartbeat()))
+        else:
+            continue
+        if isinstance(event, ProcessLaunched):
+            running.add(event.container_id)
+        if isinstance(event, ProcessExited):
+            running.discard(event.container_id)
+        pending += state.handle(event, now_s)
+        state.validate_state()
+        for known in state.containers.values():
+            if known.container_id in running:
+                assert known.state in (ContainerLifecycle.RUNNING, ContainerLifecycle.KILLING)
