@@ -224,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
+        if not self._java_reading_json(response):
+            self.send_header("Content-Type", response.content_type)
         for name, value in response.headers.items():
             self.send_header(name, value)
         if isinstance(response.body, bytes):
@@ -245,6 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(chunks, "close", None)
             if close:
                 close()
+
+    def _java_reading_json(self, response: Response) -> bool:
+        """Hadoop's Java WebHdfsFileSystem checks a JSON Content-Type with JAX-RS's MediaType, which the
+        shaded Hadoop client in PySpark's jars cannot load (ClassNotFoundException: ...RuntimeDelegateImpl);
+        with no Content-Type it parses the body as JSON straight away. So Java clients get JSON without one."""
+        return response.content_type == "application/json" and self.headers.get("User-Agent", "").startswith("Java/")
 
     def log_message(self, format, *args) -> None:
         logger.debug("%s %s", self.address_string(), format % args)

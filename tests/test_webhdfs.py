@@ -165,6 +165,30 @@ def test_fsspec_webhdfs_reads_writes_lists_globs_and_deletes(webhdfs, superuser,
         fs.cat_file("/fsspec/data/part-0")
 
 
+# ---------------------------------------------------------------- Spark, with its own Hadoop client
+
+def test_spark_reads_and_writes_webhdfs_with_its_own_hadoop_client(webhdfs, cluster):
+    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -e '.[test]' installs it)")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for PySpark (.ci/run installs one)")
+    from pyspark.sql import SparkSession
+
+    lines = [f"line {index} " + "x" * (index % 90) for index in range(40000)]  # ~2.5 MiB: three blocks
+    cluster.client().write_bytes("/spark/in/lines.txt", ("\n".join(lines) + "\n").encode())
+    namenode = urlsplit(webhdfs).netloc
+    spark = (SparkSession.builder.master("local[2]").appName("webhdfs").config("spark.ui.enabled", "false")
+             .config("spark.hadoop.dfs.replication", "2").getOrCreate())
+    try:
+        read = spark.sparkContext.textFile(f"webhdfs://{namenode}/spark/in").collect()
+        assert read == lines
+        spark.sparkContext.parallelize(["a", "b", "c"], 2).saveAsTextFile(f"webhdfs://{namenode}/spark/out")
+    finally:
+        spark.stop()
+    client = cluster.client()
+    assert client.exists("/spark/out/_SUCCESS")
+    assert sorted(b"".join(client.read_bytes(path) for path in client.glob("/spark/out/part-*")).split()) == [b"a", b"b", b"c"]
+
+
 # ---------------------------------------------------------------- append through emrlab's own client
 
 def test_append_to_file_and_client_append_across_blocks(cluster, tmp_path):
