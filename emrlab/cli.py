@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("emrlab.commands.demo", "the whole stack in one command: a cluster, HDFS, a word count on YARN"),
     "cluster": ("emrlab.commands.cluster", "a managed cluster: up | down | status | describe | list-instances | resize | terminate | ..."),
     "step": ("emrlab.commands.step", "steps on a cluster, as `aws emr add-steps`: add | list | describe | cancel"),
+    "spot": ("emrlab.commands.spot", "spot instances: interrupt them, and the spot lab (experiment)"),
     "dfs": ("hdfs.cli.dfs", "file system commands, as `hdfs dfs`: -put, -get, -ls, -cat, -rm, ..."),
     "fsck": ("hdfs.cli.fsck", "check HDFS health: blocks, replicas, corruption"),
     "dfsadmin": ("hdfs.cli.dfsadmin", "HDFS administration: -report, -safemode"),

@@ -24,7 +24,9 @@ from emrlab.controller.definition import (
     parse_definition,
     to_document,
 )
-from emrlab.controller.records import Role, TERMINAL_CLUSTER_STATES, ClusterState
+from emrlab.controller.cost import cost_table
+from emrlab.controller.market import settings_from_properties
+from emrlab.controller.records import TERMINAL_CLUSTER_STATES, ClusterState, Market, Role
 from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_seconds, parse_size
@@ -59,6 +61,12 @@ def _parser() -> CommandParser:
                     help="core nodes (a DataNode and a NodeManager each; default 3)")
     up.add_argument("--task", type=int, default=0, help="task nodes (a NodeManager each, no HDFS data; default 0)")
     up.add_argument("--instance-type", default="m5.xlarge", help="EC2 instance type of every node (default m5.xlarge)")
+    up.add_argument("--task-market", choices=("on_demand", "spot"), default="on_demand", type=str.lower,
+                    help="buy the task nodes on demand (default) or on the spot market")
+    up.add_argument("--spot-notice", metavar="DURATION", help="an interruption's notice (EC2: 2m; labs: 10s)")
+    up.add_argument("--spot-interruption-rate", metavar="RATE",
+                    help="per spot instance: 2/min, 10/h, or an Advisor bucket such as '5-10%%' (per month)")
+    up.add_argument("--spot-seed", type=int, help="the market's seed: the same seed, the same interruptions")
     up.add_argument("--bootstrap-action", action="append", default=[], metavar="PATH",
                     help="a script to run on every instance before its daemons start (repeatable)")
     up.add_argument("--block-size", help="dfs.blocksize for new files, e.g. 1m or 128m")
@@ -94,6 +102,8 @@ def _parser() -> CommandParser:
     wait.add_argument("what", choices=("running", "terminated", "step-complete"))
     wait.add_argument("step_id", nargs="?", help="the step, for step-complete")
     wait.add_argument("--timeout", default="600s", help="give up after this long (default 600s)")
+    cost = actions.add_parser("cost", help="the bill so far by group, market and instance type")
+    cost.add_argument("--output", choices=("table", "json"), default="table")
     urls = actions.add_parser("urls", help="the web pages of the cluster's daemons")
     urls.add_argument("--output", choices=("table", "json"), default="table")
     return parser
@@ -133,6 +143,9 @@ def main(argv: list[str], context: CommandContext) -> int:
             return 0
         case "wait":
             return _wait(args, cluster_dir)
+        case "cost":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                return _print(client.cost(), args.output, cost_table)
         case "urls":
             return _urls(args, cluster_dir)
     raise AssertionError(args.action)
@@ -149,8 +162,6 @@ def _print(document: dict, output: str, table) -> int:
 def _definition(args, context: CommandContext) -> ClusterDefinition:
     if args.config:
         definition = parse_definition(load_definition_file(args.config))
-        for warning in definition.warnings:
-            print(f"emrlab: warning: {warning}", file=sys.stderr)
     else:
         if args.core < 1:
             raise InvalidArgument("a cluster needs at least one core node (--core 1)")
@@ -158,10 +169,18 @@ def _definition(args, context: CommandContext) -> ClusterDefinition:
             raise InvalidArgument("--task cannot be negative")
         definition = definition_from_flags(
             name=args.name, core=args.core, task=args.task, instance_type_name=args.instance_type,
+            task_market=args.task_market,
             bootstrap_paths=args.bootstrap_action, keep_alive=not args.auto_terminate,
             termination_protected=args.termination_protected, step_concurrency_level=args.step_concurrency_level,
             idle_timeout_s=parse_seconds(args.auto_termination_idle_timeout)
             if args.auto_termination_idle_timeout else None)
+    for warning in definition.warnings:
+        print(f"emrlab: warning: {warning}", file=sys.stderr)
+    for group in definition.groups:
+        if group.market is Market.SPOT and group.role is not Role.TASK:
+            at_risk = "the whole cluster" if group.role is Role.MASTER else "HDFS data"
+            print(f"emrlab: warning: the {group.role.value} group is on spot: an interruption puts {at_risk} at risk "
+                  "(EMR advises on-demand master and core nodes)", file=sys.stderr)
     return definition
 
 
@@ -176,7 +195,12 @@ def _properties(args, context: CommandContext, definition: ClusterDefinition) ->
         if args.replication < 1:
             raise InvalidArgument("--replication must be at least 1")
         properties["dfs.replication"] = str(args.replication)
+    for flag, key in (("spot_notice", "emrlab.spot.notice"), ("spot_interruption_rate", "emrlab.spot.interruption-rate"),
+                      ("spot_seed", "emrlab.spot.seed")):
+        if getattr(args, flag) is not None:
+            properties[key] = str(getattr(args, flag))
     properties.update(context.definitions)
+    settings_from_properties(properties)  # refuse a bad rate or notice here, not in the controller
     core = next(group.count for group in definition.groups if group.role is Role.CORE)
     # EMR sizes dfs.replication to the core group: 1 below 4 core nodes, 2 below 10, else 3.
     properties.setdefault("dfs.replication", "1" if core < 4 else "2" if core < 10 else "3")

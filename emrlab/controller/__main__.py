@@ -12,6 +12,7 @@ import time
 
 from emrlab.controller.definition import parse_definition
 from emrlab.controller.journal import Journal
+from emrlab.controller.market import settings_from_properties
 from emrlab.controller.records import ClusterCreated, StartCluster, derived_id
 from emrlab.controller.server import register_servicers
 from emrlab.controller.shell import ControllerShell
@@ -62,7 +63,8 @@ def _create(shell: ControllerShell, directory) -> None:
     created = ClusterCreated(cluster_id, definition.name, now_s, definition.keep_alive,
                              definition.termination_protected, definition.step_concurrency_level,
                              definition.idle_timeout_s, definition.bootstrap_actions, definition.groups,
-                             tuple(derived_id("ig-", cluster_id, index) for index in range(len(definition.groups))))
+                             tuple(derived_id("ig-", cluster_id, index) for index in range(len(definition.groups))),
+                             settings_from_properties(shell.properties))
     with shell.lock:
         shell.state.create(created, definition.steps, now_s)
         shell.journal.append(shell.state.take_edits())

@@ -12,8 +12,10 @@ down): the journal on disk holds everything `describe`, `list-instances` and
 from __future__ import annotations
 
 import json
+import time
 
 from emrlab.controller import views
+from emrlab.controller.cost import cluster_cost
 from emrlab.controller.journal import read_state
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import FailedPrecondition, Unavailable
@@ -115,6 +117,15 @@ class ControllerClient:
 
     def terminate(self) -> None:
         call(self._live().TerminateJobFlow, emr_pb2.TerminateRequest(), peer=CONTROLLER)
+
+    def interrupt(self, instance_ids=(), instance_group_id: str = "", count: int = 0) -> list[str]:
+        response = call(self._live().InterruptInstances, emr_pb2.InterruptInstancesRequest(
+            instance_ids=list(instance_ids), instance_group_id=instance_group_id, count=count), peer=CONTROLLER)
+        return list(response.instance_ids)
+
+    def cost(self) -> dict:
+        """The bill so far, computed from the journal (so it answers after termination too)."""
+        return cluster_cost(read_state(controller_dir(self.cluster_dir)), time.time())
 
     def stop(self) -> None:
         call(self._live().Stop, emr_pb2.StopRequest(), peer=CONTROLLER)

@@ -36,7 +36,7 @@ RECORD_BYTES_MAX = 16 << 20
 EDIT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     records.ClusterCreated, records.ClusterStateChanged, records.GroupChanged, records.InstanceAdded,
     records.InstanceChanged, records.StepAdded, records.StepChanged, records.ProtectionChanged,
-    records.StoppedChanged, records.IdleSince,
+    records.StoppedChanged, records.IdleSince, records.SpotNoticed,
 )}
 
 

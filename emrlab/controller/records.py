@@ -21,6 +21,8 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
+from emrlab.controller.market import SPOT_TERMINATION, SpotSettings
+
 # ---------------------------------------------------------------- states
 
 
@@ -246,14 +248,23 @@ class Instance:
     market: Market
     state: InstanceState = InstanceState.AWAITING_FULFILLMENT
     reason: Reason = Reason()
+    launch_number: int = 0           # the group's n-th instance: what the spot market's draws are keyed by
     created_s: float = 0.0
+    launched_s: float | None = None  # fulfilled: billing starts
     ready_s: float | None = None
     ended_s: float | None = None
     decommissioning: bool = False
+    fulfill_at_s: float | None = None  # a spot replacement waits for capacity until then
+    notice_s: float | None = None      # when its spot interruption notice came
 
     @property
     def ec2_instance_id(self) -> str:
         return ec2_instance_id(self.instance_id)
+
+    @property
+    def interrupted(self) -> bool:
+        """EC2 took it back (a spot interruption), as opposed to failing or being terminated by the user."""
+        return self.reason.message.startswith(SPOT_TERMINATION)
 
 
 @dataclass
@@ -354,6 +365,15 @@ class StopCluster(Event):
 
 
 @dataclass(frozen=True)
+class InterruptInstances(Event):
+    """`emrlab spot interrupt`: a notice now for these spot instances, or for `count` of a group's."""
+
+    instance_ids: tuple[str, ...] = ()
+    instance_group_id: str = ""
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class Tick(Event):
     pass
 
@@ -373,6 +393,7 @@ class ClusterCreated:
     bootstrap_actions: tuple[BootstrapAction, ...]
     groups: tuple[GroupDefinition, ...]
     group_ids: tuple[str, ...]
+    spot: SpotSettings = SpotSettings()
 
 
 @dataclass(frozen=True)
@@ -395,6 +416,14 @@ class InstanceAdded:
     instance_id: str
     instance_group_id: str
     node_name: str
+    time_s: float
+    launch_number: int = 0
+    fulfill_at_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SpotNoticed:
+    instance_id: str
     time_s: float
 
 
@@ -483,6 +512,25 @@ class TerminateInstance(Command):
     instance_id: str
     node_name: str
     remove_data: bool = True
+
+
+@dataclass(frozen=True)
+class SpotNotice(Command):
+    """Tell the instance (its instance-action file) and start a graceful decommission that must end by the deadline."""
+
+    instance_id: str
+    node_name: str
+    role: Role
+    notice_s: float
+    deadline_s: float
+
+
+@dataclass(frozen=True)
+class KillInstance(Command):
+    """EC2 takes the instance back: every process SIGKILLed, no goodbye; then clean up as TerminateInstance does."""
+
+    instance_id: str
+    node_name: str
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from emrlab.controller.records import (
     ActionOnFailure,
     AddSteps,
     CancelSteps,
+    InterruptInstances,
     ResizeGroup,
     SetTerminationProtection,
     StepDefinition,
@@ -100,6 +101,15 @@ class ElasticMapReduceServicer(emr_pb2_grpc.ElasticMapReduceServicer):
     def TerminateJobFlow(self, request, context):
         self.shell.submit(Terminate())
         return emr_pb2.TerminateResponse()
+
+    @servicer_method
+    def InterruptInstances(self, request, context):
+        if request.count < 0:
+            raise InvalidArgument("--count cannot be negative")
+        with self.shell.lock:
+            commands = self.shell.submit(InterruptInstances(tuple(request.instance_ids), request.instance_group_id,
+                                                            request.count))
+        return emr_pb2.InterruptInstancesResponse(instance_ids=[command.instance_id for command in commands])
 
     @servicer_method
     def Stop(self, request, context):

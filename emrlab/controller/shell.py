@@ -46,8 +46,10 @@ from emrlab.controller.records import (
     InstanceStarted,
     InstanceState,
     InstanceStopped,
+    KillInstance,
     LaunchInstance,
     Role,
+    SpotNotice,
     StartStep,
     StepExited,
     StopController,
@@ -57,8 +59,9 @@ from emrlab.controller.records import (
     WatchStep,
 )
 from emrlab.controller.state import ControllerState
-from emrlab_common.clusterdir import ClusterDir, process_alive
+from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
 from emrlab_common.errors import EmrlabError
+from yarn.nodemanager.containers import kill_leftover_containers
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,12 @@ class ControllerShell:
             case TerminateInstance():
                 self.stopping.add(command.instance_id)
                 self.workers.submit(self._guarded, self._terminate_instance, command)
+            case SpotNotice():
+                self.workers.submit(self._guarded, self._spot_notice, command)
+            case KillInstance():
+                self.stopping.add(command.instance_id)
+                self.workers.submit(self._guarded, self._terminate_instance,
+                                    TerminateInstance(command.instance_id, command.node_name), signal.SIGKILL)
             case StartStep():
                 self._start_step(command)
             case CancelStep():
@@ -255,14 +264,14 @@ class ControllerShell:
                 launcher._wait_gone([record.pid], launcher.STOP_TIMEOUT_S)
                 self.cluster_dir.withdraw_daemon(name, record.pid)
 
-    def _terminate_instance(self, command: TerminateInstance) -> None:
+    def _terminate_instance(self, command: TerminateInstance, sig: int = signal.SIGTERM) -> None:
+        """Stop the instance's processes (SIGTERM, SIGKILL after a while; at once for `sig` SIGKILL), then clean up."""
         instance = self.state.instances[command.instance_id]
         names = self._daemon_names(command.node_name, instance.role)
         records = [record for name in names if (record := self.cluster_dir.read_daemon(name)) is not None]
-        graceful = not command.remove_data or instance.role is Role.MASTER
         for record in records:
             try:
-                os.kill(record.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+                os.kill(record.pid, sig)
             except ProcessLookupError:
                 pass
         survivors = launcher._wait_gone([record.pid for record in records], launcher.STOP_TIMEOUT_S)
@@ -274,14 +283,29 @@ class ControllerShell:
         launcher._wait_gone(survivors, launcher.STOP_TIMEOUT_S)
         for record in records:
             self.cluster_dir.withdraw_daemon(record.name, record.pid)
-        from yarn.nodemanager.containers import kill_leftover_containers
-
         node_dir = self.cluster_dir.node_dir(command.node_name)
-        kill_leftover_containers(self.cluster_dir.root, command.node_name)
+        kill_leftover_containers(self.cluster_dir.root, command.node_name)  # their NodeManager can no longer
         if command.remove_data and instance.role is not Role.MASTER:
             shutil.rmtree(node_dir, ignore_errors=True)
         self.stopping.discard(command.instance_id)
         self._report(InstanceStopped(command.instance_id))
+
+    def _spot_notice(self, command: SpotNotice) -> None:
+        """EC2's two-minute warning: the instance-action document, and a graceful decommission that races the kill."""
+        from emrlab.controller.views import timestamp
+        from yarn.client import YarnClient
+
+        action = self.cluster_dir.node_dir(command.node_name) / "spot" / "instance-action"
+        write_json_atomically(action, {"action": "terminate", "time": timestamp(command.deadline_s)})
+        superuser = self.cluster_dir.read_spec()["superuser"]
+        remaining_s = max(0.0, command.deadline_s - time.time())
+        try:
+            if command.role is Role.CORE:
+                self._exclude_datanode(command.node_name, superuser)
+            with YarnClient.for_cluster(self.cluster_dir, user=superuser) as client:
+                client.decommission_nodes([command.node_name], graceful=True, timeout_s=remaining_s)
+        except EmrlabError as error:
+            logger.warning("spot notice for %s: decommission did not start: %s", command.node_name, error.message)
 
     def _decommission(self, command: DecommissionInstance) -> None:
         """YARN graceful decommission (and HDFS decommission for a core node), then report."""
@@ -303,14 +327,22 @@ class ControllerShell:
             logger.warning("decommissioning %s in YARN: %s", command.node_name, error.message)
         self._report(InstanceDecommissioned(command.instance_id))
 
-    def _decommission_datanode(self, node_name: str, superuser: str, deadline: float) -> None:
+    def _exclude_datanode(self, node_name: str, superuser: str) -> None:
+        """Add the node to the NameNode's exclude file (dfs.hosts.exclude) and have it re-read (-refreshNodes)."""
         from hdfs import Client
 
-        exclude = Path(self.properties.get("dfs.hosts.exclude") or self.cluster_dir.root / "dfs.exclude")
+        record = self.cluster_dir.read_daemon("namenode")
+        exclude = Path(record.extra.get("exclude_path") if record else self.cluster_dir.root / "dfs.exclude")
         names = set(exclude.read_text().split()) if exclude.exists() else set()
         exclude.write_text("".join(f"{name}\n" for name in sorted(names | {node_name})))
         with Client.for_cluster(self.cluster_dir, user=superuser) as client:
             client.refresh_nodes()
+
+    def _decommission_datanode(self, node_name: str, superuser: str, deadline: float) -> None:
+        from hdfs import Client
+
+        self._exclude_datanode(node_name, superuser)
+        with Client.for_cluster(self.cluster_dir, user=superuser) as client:
             while time.monotonic() < deadline:
                 if client.admin_states().get(node_name, "DECOMMISSIONED") == "DECOMMISSIONED":
                     return
@@ -385,7 +417,7 @@ class ControllerShell:
                 return
             watched = [instance for instance in self.state.instances.values()
                        if instance.state is InstanceState.RUNNING and not instance.decommissioning
-                       and instance.instance_id not in self.launching | self.stopping | self.state.restarting]
+                       and instance.notice_s is None and instance.instance_id not in self.launching | self.stopping | self.state.restarting]
         for instance in watched:
             dead = [name for name in self._daemon_names(instance.node_name, instance.role)
                     if (record := self.cluster_dir.read_daemon(name)) is None or not process_alive(record.pid)]

@@ -34,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from emrlab.controller import market
+from emrlab.controller.market import SPOT_TERMINATION, SpotSettings
 from emrlab.controller.records import (
     ALIVE_CLUSTER_STATES,
     CLUSTER_TRANSITIONS,
@@ -69,12 +71,17 @@ from emrlab.controller.records import (
     InstanceStarted,
     InstanceState,
     InstanceStopped,
+    InterruptInstances,
+    KillInstance,
     LaunchInstance,
+    Market,
     ProtectionChanged,
     Reason,
     ResizeGroup,
     Role,
     SetTerminationProtection,
+    SpotNotice,
+    SpotNoticed,
     StartCluster,
     StartStep,
     Step,
@@ -119,6 +126,7 @@ class ControllerState:
         self.idle_timeout_s: float | None = None
         self.idle_since_s: float | None = None
         self.bootstrap_actions = ()
+        self.spot = SpotSettings()
         self.stopped = False
         self.groups: dict[str, InstanceGroup] = {}
         self.instances: dict[str, Instance] = {}
@@ -172,7 +180,7 @@ class ControllerState:
                 self.cluster_id, self.name, self.created_s = edit.cluster_id, edit.name, edit.time_s
                 self.keep_alive, self.termination_protected = edit.keep_alive, edit.termination_protected
                 self.step_concurrency_level, self.idle_timeout_s = edit.step_concurrency_level, edit.idle_timeout_s
-                self.bootstrap_actions = edit.bootstrap_actions
+                self.bootstrap_actions, self.spot = edit.bootstrap_actions, edit.spot
                 for group_id, definition in zip(edit.group_ids, edit.groups, strict=True):
                     self.groups[group_id] = InstanceGroup(group_id, definition.name, definition.role,
                                                           definition.instance_type, definition.market,
@@ -191,11 +199,14 @@ class ControllerState:
                 group = self.groups[edit.instance_group_id]
                 self.instances[edit.instance_id] = Instance(edit.instance_id, group.instance_group_id, group.role,
                                                             edit.node_name, group.instance_type, group.market,
-                                                            created_s=edit.time_s)
+                                                            launch_number=edit.launch_number,
+                                                            created_s=edit.time_s, fulfill_at_s=edit.fulfill_at_s)
             case InstanceChanged():
                 instance = self.instances[edit.instance_id]
                 instance.state, instance.reason = edit.state, edit.reason
                 instance.decommissioning = edit.decommissioning
+                if edit.state is InstanceState.PROVISIONING:
+                    instance.launched_s = edit.time_s
                 if edit.state is InstanceState.RUNNING and instance.ready_s is None:
                     instance.ready_s = edit.time_s
                 if edit.state is InstanceState.TERMINATED:
@@ -215,6 +226,8 @@ class ControllerState:
                 self.stopped = edit.stopped
             case IdleSince():
                 self.idle_since_s = edit.time_s
+            case SpotNoticed():
+                self.instances[edit.instance_id].notice_s = edit.time_s
             case _:
                 raise AssertionError(f"unknown edit {edit!r}")
 
@@ -229,13 +242,20 @@ class ControllerState:
                 self._add_instance(group, now_s)
         self._add_steps(steps, now_s)
 
-    def _add_instance(self, group: InstanceGroup, now_s: float) -> Instance:
+    def _add_instance(self, group: InstanceGroup, now_s: float, from_market: bool = False) -> Instance:
+        """A new instance; `from_market`: a spot replacement, which waits for capacity as the market decides."""
         launched = group.launched + 1
         node_name = "master" if group.role is Role.MASTER and launched == 1 else f"{group.role.value.lower()}-{launched}"
         instance_id = derived_id("ci-", self.cluster_id, group.instance_group_id, launched)
+        fulfill_at_s = None
+        if from_market and group.market is Market.SPOT:
+            fulfill_at_s = now_s + market.fulfillment_delay_s(self.spot, group.instance_group_id, launched)
         self._record(GroupChanged(group.instance_group_id, group.state, group.requested_instance_count, launched))
-        self._record(InstanceAdded(instance_id, group.instance_group_id, node_name, now_s))
+        self._record(InstanceAdded(instance_id, group.instance_group_id, node_name, now_s, launched, fulfill_at_s))
         return self.instances[instance_id]
+
+    def _fulfillable(self, instance: Instance, now_s: float) -> bool:
+        return instance.fulfill_at_s is None or instance.fulfill_at_s <= now_s
 
     def _add_steps(self, definitions, now_s: float) -> list[str]:
         if len(self.steps_in(StepState.PENDING, StepState.RUNNING)) + len(definitions) > STEPS_MAX:
@@ -287,6 +307,8 @@ class ControllerState:
                 return self._terminate(ClusterReason.USER_REQUEST, "Terminated by user request", now_s)
             case StopCluster():
                 return self._stop(now_s)
+            case InterruptInstances():
+                return self._interrupt_request(event, now_s)
             case Tick():
                 return self._tick(now_s)
             case _:
@@ -313,7 +335,8 @@ class ControllerState:
                 commands.append(self._decommission_command(instance, 0.0))
             elif instance.state is InstanceState.RUNNING:
                 continue  # adopted: the shell watches its processes and reports their death
-            elif instance is master or (master is not None and master.state is InstanceState.RUNNING):
+            elif instance is master or (master is not None and master.state is InstanceState.RUNNING
+                                        and self._fulfillable(instance, now_s)):
                 commands.append(self._launch(instance, now_s))
         return commands + self._check_ready(now_s)
 
@@ -360,7 +383,7 @@ class ControllerState:
         commands: list[Command] = []
         if instance.role is Role.MASTER and event is InstanceEvent.DAEMONS_STARTED:
             for other in self.instances.values():
-                if other.state is InstanceState.AWAITING_FULFILLMENT:
+                if other.state is InstanceState.AWAITING_FULFILLMENT and self._fulfillable(other, now_s):
                     commands.append(self._launch(other, now_s))
         self._refresh_groups()
         return commands + self._check_ready(now_s)
@@ -398,13 +421,13 @@ class ControllerState:
         self._refresh_groups()
         return commands
 
-    def _replace_missing(self, group: InstanceGroup, now_s: float) -> list[Command]:
+    def _replace_missing(self, group: InstanceGroup, now_s: float, from_market: bool = False) -> list[Command]:
         """Launch instances until the group has its requested count again (after a failure or a resize)."""
         commands: list[Command] = []
         master = self.master()
         while len(self.live_instances(group.instance_group_id)) < group.requested_instance_count:
-            instance = self._add_instance(group, now_s)
-            if master is not None and master.state is InstanceState.RUNNING:
+            instance = self._add_instance(group, now_s, from_market)
+            if master is not None and master.state is InstanceState.RUNNING and self._fulfillable(instance, now_s):
                 commands.append(self._launch(instance, now_s))
         return commands
 
@@ -627,12 +650,100 @@ class ControllerState:
         return [StopController()]
 
     def _tick(self, now_s: float) -> list[Command]:
+        commands = self._run_market(now_s) if self.alive and not self.stopped else []
+        return commands + self._idle_check(now_s)
+
+    def _idle_check(self, now_s: float) -> list[Command]:
         if (self.state is ClusterState.WAITING and self.idle_timeout_s is not None and self.idle_since_s is not None
                 and not self.stopped and now_s - self.idle_since_s >= self.idle_timeout_s):
             return self._terminate(ClusterReason.ALL_STEPS_COMPLETED,
                                    f"Auto-terminated after {self.idle_timeout_s:.0f}s idle (AutoTerminationPolicy)",
                                    now_s)
         return []
+
+    # ------------------------------------------------------------ the spot market
+
+    def interruption_due_s(self, instance: Instance) -> float | None:
+        """When the market's seeded schedule sends this spot instance its notice (None: never)."""
+        if instance.market is not Market.SPOT or instance.ready_s is None:
+            return None
+        delay = market.interruption_delay_s(self.spot, instance.instance_group_id, instance.launch_number)
+        return None if delay is None else instance.ready_s + delay
+
+    def _run_market(self, now_s: float) -> list[Command]:
+        commands: list[Command] = []
+        master = self.master()
+        for instance in list(self.instances.values()):
+            if instance.state is InstanceState.AWAITING_FULFILLMENT and instance.fulfill_at_s is not None:
+                if instance.fulfill_at_s <= now_s and master is not None and master.state is InstanceState.RUNNING:
+                    commands.append(self._launch(instance, now_s))
+            elif instance.state is InstanceState.RUNNING and instance.notice_s is None and not instance.decommissioning:
+                due_s = self.interruption_due_s(instance)
+                if due_s is not None and due_s <= now_s:
+                    commands += self._notice(instance, now_s, "the market's seeded schedule")
+            elif instance.notice_s is not None and instance.state is not InstanceState.TERMINATED:
+                if now_s >= instance.notice_s + self.spot.notice_s:
+                    commands += self._kill(instance, now_s)
+        return commands
+
+    def _notice(self, instance: Instance, now_s: float, cause: str) -> list[Command]:
+        logger.info("spot: %s (%s) gets its interruption notice (%s); killed at +%.0fs", instance.instance_id,
+                    instance.node_name, cause, self.spot.notice_s)
+        self._record(SpotNoticed(instance.instance_id, now_s))
+        return [SpotNotice(instance.instance_id, instance.node_name, instance.role, now_s,
+                           now_s + self.spot.notice_s)]
+
+    def _kill(self, instance: Instance, now_s: float) -> list[Command]:
+        logger.info("spot: %s (%s) interrupted: every process killed", instance.instance_id, instance.node_name)
+        self._change_instance(instance, InstanceEvent.TERMINATE, now_s,
+                              Reason(InstanceReason.INSTANCE_FAILURE.value,
+                                     f"{SPOT_TERMINATION}: Spot instance termination (EC2 took the capacity back)"),
+                              decommissioning=False)
+        commands: list[Command] = [KillInstance(instance.instance_id, instance.node_name)]
+        if instance.role is Role.MASTER:
+            return commands + self._terminate(ClusterReason.INSTANCE_FAILURE,
+                                              "The master node was interrupted by EC2 (spot)", now_s, errors=True)
+        commands += self._replace_missing(self.groups[instance.instance_group_id], now_s, from_market=True)
+        self._refresh_groups()
+        return commands
+
+    def _interrupt_request(self, event: InterruptInstances, now_s: float) -> list[Command]:
+        if not self.alive:
+            raise FailedPrecondition(f"{self.cluster_id} is {self.state.value}")
+        targets: list[Instance] = []
+        for instance_id in event.instance_ids:
+            instance = self.instances.get(instance_id) or next(
+                (item for item in self.instances.values() if item.node_name == instance_id
+                 and item.state is not InstanceState.TERMINATED), None)
+            if instance is None:
+                raise NotFound(f"no instance {instance_id} in {self.cluster_id} (`emrlab cluster list-instances`)")
+            if instance.market is not Market.SPOT:
+                raise FailedPrecondition(f"{instance.instance_id} ({instance.node_name}) is ON_DEMAND: only spot "
+                                         "instances are interrupted")
+            if instance.state is not InstanceState.RUNNING or instance.notice_s is not None:
+                raise FailedPrecondition(f"{instance.instance_id} ({instance.node_name}) is {instance.state.value}"
+                                         + (" and already has its notice" if instance.notice_s is not None else ""))
+            targets.append(instance)
+        if event.instance_group_id:
+            group = self.groups.get(event.instance_group_id)
+            if group is None:
+                raise NotFound(f"no instance group {event.instance_group_id} in {self.cluster_id}")
+            if group.market is not Market.SPOT:
+                raise FailedPrecondition(f"the {group.role.value} group is ON_DEMAND: only spot instances are "
+                                         "interrupted (put it on spot with Market SPOT or --task-market spot)")
+            candidates = [instance.instance_id for instance in self.group_instances(group.instance_group_id,
+                                                                                     (InstanceState.RUNNING,))
+                          if instance.notice_s is None and not instance.decommissioning]
+            if event.count > len(candidates):
+                raise FailedPrecondition(f"only {len(candidates)} running spot instance(s) in {group.instance_group_id}"
+                                         f" can be interrupted, not {event.count}")
+            noticed = sum(instance.notice_s is not None for instance in self.instances.values())
+            targets += [self.instances[instance_id]
+                        for instance_id in market.choose(self.spot, candidates, event.count, noticed)]
+        commands: list[Command] = []
+        for instance in targets:
+            commands += self._notice(instance, now_s, "on command")
+        return commands
 
     # ------------------------------------------------------------ checks
 
