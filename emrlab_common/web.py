@@ -42,9 +42,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
-REQUEST_HEADER_BYTES_MAX = 64 * 1024
 CHUNK_LINE_BYTES_MAX = 1024
 SHUTDOWN_TIMEOUT_S = 5.0
+SOCKET_TIMEOUT_S = 120.0
 
 
 class RequestBody:
@@ -62,7 +62,10 @@ class RequestBody:
             return b""
         if self._remaining == 0:  # chunked: read the next chunk's size line
             line = self._stream.readline(CHUNK_LINE_BYTES_MAX)
-            self._remaining = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            try:
+                self._remaining = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            except ValueError:
+                raise ConnectionError(f"malformed chunk size line {line[:40]!r}") from None
             if self._remaining == 0:
                 while self._stream.readline(CHUNK_LINE_BYTES_MAX) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -187,6 +190,7 @@ def page(title: str, body: str, nav: list[tuple[str, str]] = (), refresh_s: floa
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "emrlab"
+    timeout = SOCKET_TIMEOUT_S  # a client silent this long loses its connection (and its thread)
     routes: dict[str, Handler] = {}
 
     def do_GET(self):
@@ -209,12 +213,17 @@ class _Handler(BaseHTTPRequestHandler):
         handler = self._route(path)
         try:
             response = handler(request) if handler else Response(404, f"no page at {path}\n".encode())
+        except ConnectionError as error:  # the request's body broke off or was malformed
+            logger.info("%s %s: bad request body (%s)", self.command, self.path, error)
+            response = Response(400, f"bad request body: {error}\n".encode(), headers={"Connection": "close"})
+            self.close_connection = True
         except Exception as error:
             logger.exception("%s %s failed", self.command, self.path)
             response = Response(500, f"{type(error).__name__}: {error}\n".encode())
         try:
             self._send(response)
-            body.drain()  # keep-alive needs the whole request read, even one we did not want
+            if not self.close_connection:
+                body.drain()  # keep-alive needs the whole request read, even one we did not want
         except (ConnectionError, TimeoutError) as error:
             logger.info("%s %s: client went away (%s)", self.command, self.path, error)
             self.close_connection = True
