@@ -70,6 +70,16 @@ class DaemonProcess:
     def request_stop(self) -> None:
         self._stop_requested.set()
 
+    def stop_when_a_thread_crashes(self) -> None:
+        """A thread that dies of a bug (say, an InvalidTransition) stops the daemon instead of leaving it half alive."""
+
+        def on_crash(args: threading.ExceptHookArgs) -> None:
+            logger.critical("%s: thread %s crashed; stopping", self.name, args.thread.name if args.thread else "?",
+                            exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+            self.request_stop()
+
+        threading.excepthook = on_crash
+
     @property
     def stopping(self) -> bool:
         return self._stop_requested.is_set()

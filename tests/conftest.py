@@ -13,10 +13,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
 
 from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.errors import EmrlabError
 
 # Liveness here: a DataNode is dead after 2 * 0.3 s + 10 * 0.2 s = 2.6 s of silence.
 FAST_PROPERTIES = {
@@ -40,6 +42,11 @@ YARN_FAST_PROPERTIES = {
 }
 
 
+# What a predicate may meet while a cluster is mid-change (a daemon restarting, a file not written yet):
+# keep polling. Anything else is a bug in the test or the code, raised at once.
+EXPECTED_WHILE_WAITING = (EmrlabError, grpc.RpcError, OSError)
+
+
 def wait_until(predicate, timeout_s: float = WAIT_TIMEOUT_S, what: str = "condition", poll_s: float = 0.1):
     """Poll `predicate` until it returns something truthy; fail with `what` after the timeout."""
     deadline = time.monotonic() + timeout_s
@@ -49,7 +56,7 @@ def wait_until(predicate, timeout_s: float = WAIT_TIMEOUT_S, what: str = "condit
             result = predicate()
             if result:
                 return result
-        except Exception as error:  # the cluster may be mid-change; keep polling
+        except EXPECTED_WHILE_WAITING as error:
             last_error = error
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last error: {last_error!r})")

@@ -31,6 +31,8 @@ import itertools
 import os
 import threading
 
+import grpc
+
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import EmrlabError, FailedPrecondition
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
@@ -153,17 +155,27 @@ class NMClient:
 
     def __init__(self, user: str | None = None):
         self.user = user or current_user()
-        self._stubs: dict[str, yarn_pb2_grpc.ContainerManagementProtocolStub] = {}
+        self._channels: dict[str, tuple[grpc.Channel, yarn_pb2_grpc.ContainerManagementProtocolStub]] = {}
         self._lock = threading.Lock()
 
     def _stub(self, address: str) -> yarn_pb2_grpc.ContainerManagementProtocolStub:
+        """One channel per NodeManager, at most NM_CHANNELS_MAX: the least recently used is closed."""
         with self._lock:
-            stub = self._stubs.get(address)
-            if stub is None:
-                if len(self._stubs) >= NM_CHANNELS_MAX:
-                    self._stubs.pop(next(iter(self._stubs)))
-                stub = self._stubs[address] = yarn_pb2_grpc.ContainerManagementProtocolStub(connect(address))
-            return stub
+            entry = self._channels.pop(address, None)
+            if entry is None:
+                if len(self._channels) >= NM_CHANNELS_MAX:
+                    oldest = next(iter(self._channels))
+                    self._channels.pop(oldest)[0].close()
+                channel = connect(address)
+                entry = (channel, yarn_pb2_grpc.ContainerManagementProtocolStub(channel))
+            self._channels[address] = entry  # now the most recently used
+            return entry[1]
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._channels = self._channels, {}
+        for channel, _ in channels.values():
+            channel.close()
 
     def _call(self, container: Container, method, request):
         return call(method, request, timeout_s=NM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,

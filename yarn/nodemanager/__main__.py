@@ -27,6 +27,7 @@ def node_label(process: DaemonProcess, config: NodeManagerConfig) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("yarn.nodemanager", argv) as process:
+        process.stop_when_a_thread_crashes()
         config = load(NodeManagerConfig, process.properties)
         node_id = process.node_id or "nodemanager"
         node = NodeManager(config, process.cluster_dir, node_id, node_label(process, config))

@@ -16,6 +16,8 @@ import subprocess
 import threading
 import time
 
+import grpc
+
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
@@ -33,7 +35,8 @@ class ResourceManagerActor:
         self.node = node
         self.on_shutdown = on_shutdown
         self.registered = False
-        self._stub = None
+        self._channel: grpc.Channel | None = None
+        self._stub: yarn_pb2_grpc.ResourceTrackerStub | None = None
         self._health = (True, "")
         self._next_health_check_s = 0.0
 
@@ -47,14 +50,22 @@ class ResourceManagerActor:
                 stop.wait(self.node.config.heartbeat_interval_s)
             except EmrlabError as error:
                 logger.warning("ResourceManager call failed (%s); retrying", error.message)
-                self._stub = None
+                self._disconnect()
                 stop.wait(RETRY_PAUSE_S)
+        self._disconnect()
 
     def _rm(self) -> yarn_pb2_grpc.ResourceTrackerStub:
         if self._stub is None:
             address = self.node.cluster_dir.address_of("resourcemanager")
-            self._stub = yarn_pb2_grpc.ResourceTrackerStub(connect(address))
+            self._channel = connect(address)
+            self._stub = yarn_pb2_grpc.ResourceTrackerStub(self._channel)
         return self._stub
+
+    def _disconnect(self) -> None:
+        """Forget the channel (the RM may have moved): the next call reads its address again."""
+        if self._channel is not None:
+            self._channel.close()
+        self._channel, self._stub = None, None
 
     def _register(self) -> None:
         node = self.node

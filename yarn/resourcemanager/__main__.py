@@ -17,6 +17,7 @@ EXCLUDE_FILE_NAME = "yarn.exclude"
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("yarn.resourcemanager", argv) as process:
+        process.stop_when_a_thread_crashes()
         config = load(ResourceManagerConfig, process.properties)
         exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
         rm = ResourceManager(config, exclude_path)
