@@ -1,12 +1,19 @@
-"""HDFS put/get throughput against `cp`, measured in one run on this machine.
+"""HDFS put/get throughput against `cp` and a plain Python socket copy, measured in one run on this machine.
 
     python -m benchmarks.hdfs_throughput                 # 1 GiB, 3 DataNodes, 128 MiB blocks, 3 runs
     python -m benchmarks.hdfs_throughput --size 256m --runs 5
 
 Starts a real 3-core-node cluster in a temporary directory, then times
 `emrlab dfs -put` at replication 1 and 3 and `emrlab dfs -get` (the commands a
-user types, process start-up included) against `cp` of the same file, and
-prints medians and ratios. The data is random, so nothing compresses.
+user types, process start-up included) against two references on the same
+file, and prints medians and ratios. The data is random, so nothing compresses.
+
+- `cp` (copy_file_range: the bytes never leave the kernel, so it says little
+  about what a user-space data path can reach);
+- a socket copy: this process reads the file and sends it over a loopback TCP
+  connection to a second Python process that writes it to a new file, 1 MiB
+  at a time: the physical reference for any data path in Python that crosses
+  a process boundary, as every HDFS byte does.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +34,16 @@ from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import parse_size
 
 WRITE_CHUNK_BYTES = 16 << 20
+COPY_CHUNK_BYTES = 1 << 20
+RECEIVER = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+connection, _ = listener.accept()
+with open(sys.argv[1], "wb") as output:
+    while data := connection.recv(1 << 20):
+        output.write(data)
+"""
 
 
 def timed(command: list[str], environment: dict | None = None) -> float:
@@ -33,6 +51,19 @@ def timed(command: list[str], environment: dict | None = None) -> float:
     os.sync()
     started = time.perf_counter()
     subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def socket_copy_s(source: Path, target: Path) -> float:
+    """Seconds to copy `source` to `target` through a loopback socket between two processes."""
+    os.sync()
+    started = time.perf_counter()
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(target)], stdout=subprocess.PIPE, text=True)
+    port = int(receiver.stdout.readline())
+    with socket.create_connection(("127.0.0.1", port), timeout=600) as connection, open(source, "rb") as file:
+        while chunk := file.read(COPY_CHUNK_BYTES):
+            connection.sendall(chunk)
+    receiver.wait(timeout=600)
     return time.perf_counter() - started
 
 
@@ -66,6 +97,9 @@ def main() -> None:
             copy = work / "copy.bin"
             results.setdefault("cp", []).append(timed(["cp", str(source), str(copy)]))
             copy.unlink()
+            results.setdefault("socket copy", []).append(socket_copy_s(source, copy))
+            assert copy.stat().st_size == size
+            copy.unlink()
             subprocess.run([*emrlab, "dfs", "-mkdir", "-p", "/bench"], env=environment, check=True)
             for replication in (1, 3):
                 target = f"/bench/r{replication}-{run}.bin"
@@ -76,12 +110,14 @@ def main() -> None:
             copy.unlink()
             subprocess.run([*emrlab, "dfs", "-rm", "-r", "/bench"], env=environment, check=True, stdout=subprocess.DEVNULL)
         baseline = statistics.median(results["cp"])
+        socket_s = statistics.median(results["socket copy"])
         print(f"\nHDFS throughput: {args.size} file, {args.datanodes} DataNodes, {args.block_size} blocks, "
               f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
-        print(f"{'operation':<22} {'median s':>9} {'MB/s':>8} {'vs cp':>7}")
+        print(f"{'operation':<22} {'median s':>9} {'MB/s':>8} {'vs cp':>7} {'vs socket':>10}")
         for name, seconds in results.items():
             median = statistics.median(seconds)
-            print(f"{name:<22} {median:9.2f} {size / median / 1e6:8.0f} {baseline / median:7.0%}")
+            print(f"{name:<22} {median:9.2f} {size / median / 1e6:8.0f} {baseline / median:7.0%} "
+                  f"{socket_s / median:10.0%}")
     finally:
         launcher.down(cluster_dir)
         shutil.rmtree(work, ignore_errors=True)

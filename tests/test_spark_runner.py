@@ -13,29 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from emrlab_common.errors import Unavailable
 from mapreduce import counters as names
 from mapreduce.errors import JobFailed
+from mapreduce.runners.spark import spark_missing
 from tests.mapreduce_helpers import run_job, write_corpus
 
 JOBS = Path(__file__).parent / "mr_jobs"
 
 
-def _spark_missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "PySpark is not installed (pip install 'emrlab[spark]')"
-    from mapreduce.runners.spark import check_java
-
-    try:
-        check_java()
-    except Unavailable as error:
-        return error.message
-    return None
-
-
-pytestmark = pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing()))
+pytestmark = pytest.mark.skipif(spark_missing() is not None, reason=str(spark_missing()))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -88,6 +88,19 @@ def check_java() -> None:
                           f"at {java} ({INSTALL_JAVA})")
 
 
+def spark_missing() -> str | None:
+    """Why the spark runner cannot run here (PySpark or Java missing), or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return INSTALL_PYSPARK
+    try:
+        check_java()
+    except Unavailable as error:
+        return error.message
+    return None
+
+
 def spark_context(properties: dict):
     """(SparkContext, whether we started it): the one running in this process, or a new one
     with the job's spark.* keys (local[CPUs] unless spark.master says otherwise)."""

@@ -1,0 +1,213 @@
+"""The engines the suite compares, each running a job the way its users would.
+
+    emrlab-cluster  emrlab job run JOB -r cluster, on a cluster the suite starts (the corpus in HDFS first)
+    emrlab-local    emrlab job run JOB -r local
+    spark-rdd       PySpark's RDD API, local[CPUs]    (benchmarks/spark_jobs.py)
+    spark-df        PySpark's DataFrame API           (benchmarks/spark_jobs.py)
+    python          one process: collections.Counter and friends (benchmarks/python_jobs.py)
+    python-mp       a multiprocessing pool of CPUs processes (benchmarks/python_jobs.py)
+    mrjob           mrjob's own local runner          (benchmarks/mrjob_jobs/)
+
+Each engine is a small class: `missing()` says why it cannot run here (or None),
+`start()` does and times any start-up (the cluster's `up`), `run()` measures one
+job, `output_lines()` reads its output's part files in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.jobs import emrlab_job
+from benchmarks.measure import Measurement, measure
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+EMRLAB_REDUCERS = "2"
+
+
+def _environment() -> dict:
+    """Tasks of every engine can import `benchmarks` (the job files live there)."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), SPARK_LOCAL_IP="127.0.0.1")
+
+
+def _local_parts(output: str) -> Iterator[bytes]:
+    for part in sorted(Path(output).glob("part-*")):
+        with open(part, "rb") as file:
+            for line in file:
+                yield line.rstrip(b"\n")
+
+
+class Engine:
+    name = ""
+    startup_s: float | None = None  # measured by start(), reported apart from the jobs
+
+    def missing(self) -> str | None:
+        return None
+
+    def start(self, corpora: dict[str, list[Path]], work: Path) -> None:
+        self.work = work
+
+    def output(self, label: str) -> str:
+        return str(self.work / f"{self.name}-{label}")
+
+    def command(self, job: str, inputs: list[str], output: str) -> list[str]:
+        raise NotImplementedError
+
+    def inputs(self, size_label: str, files: list[Path]) -> list[str]:
+        return [str(path) for path in files]
+
+    def run(self, job: str, size_label: str, files: list[Path], output: str) -> Measurement:
+        return measure(self.command(job, self.inputs(size_label, files), output), environment=_environment(),
+                       cwd=str(ROOT))
+
+    def output_lines(self, output: str) -> Iterator[bytes]:
+        return _local_parts(output)
+
+    def remove(self, output: str) -> None:
+        shutil.rmtree(output, ignore_errors=True)
+
+    def stop(self) -> None:
+        pass
+
+
+class EmrlabLocal(Engine):
+    name = "emrlab-local"
+    runner = "local"
+    global_options: list[str] = []
+
+    def command(self, job, inputs, output):
+        job_file, arguments = emrlab_job(job)
+        return [PYTHON, "-m", "emrlab", *self.global_options, "job", "run", job_file, "-r", self.runner, *inputs,
+                "-o", output, "--reducers", EMRLAB_REDUCERS, "-q", *arguments]
+
+
+class EmrlabCluster(EmrlabLocal):
+    """A cluster of `core_nodes` in the work directory; its start-up is timed, the corpus put in HDFS untimed."""
+
+    name = "emrlab-cluster"
+    runner = "cluster"
+
+    def __init__(self, core_nodes: int = 3, block_size: str = "64m", replication: int = 1):
+        self.core_nodes, self.block_size, self.replication = core_nodes, block_size, replication
+
+    def start(self, corpora, work):
+        import time
+
+        from emrlab import launcher
+        from emrlab_common.clusterdir import ClusterDir
+        from hdfs import Client
+
+        super().start(corpora, work)
+        self.cluster_dir = ClusterDir(work / "cluster")
+        started = time.perf_counter()
+        launcher.up(self.cluster_dir, core=self.core_nodes, properties={
+            "dfs.blocksize": self.block_size, "dfs.replication": str(self.replication)})
+        self.startup_s = time.perf_counter() - started
+        self.client = Client.for_cluster(self.cluster_dir)
+        for label, files in corpora.items():
+            self.client.mkdirs(f"/bench/corpus-{label}")
+            for path in files:
+                self.client.upload(path, f"/bench/corpus-{label}/{path.name}")
+        self.global_options = ["--dir", str(self.cluster_dir.root)]
+        self.daemon_pids = tuple(record.pid for record in launcher.running_daemons(self.cluster_dir))
+
+    def inputs(self, size_label, files):
+        return [f"/bench/corpus-{size_label}/{path.name}" for path in files]
+
+    def output(self, label):
+        return f"/bench/out-{label}"
+
+    def run(self, job, size_label, files, output):
+        return measure(self.command(job, self.inputs(size_label, files), output), daemon_pids=self.daemon_pids,
+                       environment=_environment(), cwd=str(ROOT))
+
+    def output_lines(self, output):
+        for path in sorted(self.client.glob(f"{output}/part-*")):
+            yield from self.client.read_bytes(path).split(b"\n")[:-1]
+
+    def remove(self, output):
+        if self.client.exists(output):
+            self.client.delete(output, recursive=True)
+
+    def stop(self):
+        from emrlab import launcher
+
+        if hasattr(self, "client"):
+            self.client.close()
+        if hasattr(self, "cluster_dir"):
+            launcher.down(self.cluster_dir)
+
+
+class Spark(Engine):
+    """The job's wall time is the job's own (timed inside the script); the SparkContext's start is apart."""
+
+    def __init__(self, api: str):
+        self.api = api
+        self.name = f"spark-{api}"
+        self.startups: list[float] = []
+
+    def missing(self):
+        from mapreduce.runners.spark import spark_missing
+
+        return spark_missing()
+
+    def command(self, job, inputs, output):
+        return [PYTHON, "-m", "benchmarks.spark_jobs", self.api, job, output, *inputs]
+
+    def run(self, job, size_label, files, output):
+        import json
+        from dataclasses import replace
+
+        measured = super().run(job, size_label, files, output)
+        times = json.loads(measured.stdout.strip().splitlines()[-1])
+        self.startups.append(times["startup_s"])
+        self.startup_s = sorted(self.startups)[len(self.startups) // 2]
+        return replace(measured, wall_s=times["job_s"])
+
+
+class PlainPython(Engine):
+    def __init__(self, processes: int = 1):
+        self.processes = processes
+        self.name = "python-mp" if processes > 1 else "python"
+
+    def command(self, job, inputs, output):
+        return [PYTHON, "-m", "benchmarks.python_jobs", job, output, *inputs, "--processes", str(self.processes)]
+
+
+class MRJob(Engine):
+    name = "mrjob"
+
+    def missing(self):
+        try:
+            import mrjob  # noqa: F401
+        except ImportError:
+            return "mrjob is not installed (pip install 'emrlab[mrjob]')"
+        return None
+
+    def command(self, job, inputs, output):
+        return [PYTHON, str(ROOT / "benchmarks" / "mrjob_jobs" / f"{job}.py"), "-r", "local", "--output-dir", output,
+                "--no-output", *inputs]
+
+
+def make_engines(names: list[str], core_nodes: int, block_size: str) -> list[Engine]:
+    factories = {
+        "emrlab-cluster": lambda: EmrlabCluster(core_nodes, block_size),
+        "emrlab-local": EmrlabLocal,
+        "spark-rdd": lambda: Spark("rdd"),
+        "spark-df": lambda: Spark("df"),
+        "python": PlainPython,
+        "python-mp": lambda: PlainPython(os.cpu_count() or 2),
+        "mrjob": MRJob,
+    }
+    unknown = [name for name in names if name not in factories]
+    if unknown:
+        raise ValueError(f"unknown engine {unknown[0]!r} (choose from {', '.join(factories)})")
+    return [factories[name]() for name in names]
+
+
+ENGINES = ("emrlab-cluster", "emrlab-local", "spark-rdd", "spark-df", "python", "python-mp", "mrjob")

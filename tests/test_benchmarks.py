@@ -1,0 +1,66 @@
+"""The benchmark suite: a tiny run of the real command, and the checks that make it honest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.suite import (
+    BenchmarkFailed,
+    cached_corpus,
+    check_sorted_and_complete,
+    fingerprint,
+    input_fingerprint,
+    same_output,
+)
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_a_tiny_run_checks_every_job_and_writes_a_table_and_json(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--sizes", "48k,96k", "--engines", "python,python-mp,emrlab-local",
+         "--runs", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "wordcount" in done.stdout and "emrlab-local" in done.stdout and "ratio" in done.stdout
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {(row["job"], row["engine"]) for row in results["summary"]} == {
+        (job, engine) for job in ("wordcount", "grep", "sort", "invertedindex")
+        for engine in ("python", "python-mp", "emrlab-local")}
+    assert all(row["wall_s"] > 0 and row["cpu_s"] > 0 for row in results["summary"])
+    assert results["machine"]["cpus"] >= 1
+
+
+def test_a_bad_engine_or_job_is_one_clear_line(tmp_path):
+    for flag, value in (("--engines", "hadoop"), ("--jobs", "pagerank")):
+        done = subprocess.run([sys.executable, "-m", "benchmarks", "run", flag, value, "--sizes", "8k",
+                               "--cache-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert value in done.stderr.strip().splitlines()[-1]
+
+
+def test_engines_that_disagree_fail_the_run():
+    same = fingerprint([b"a\t1", b"b\t2"])
+    same_output("wordcount", {"python": same, "emrlab-local": fingerprint([b"b\t2", b"a\t1"])})  # any order
+    with pytest.raises(BenchmarkFailed, match="emrlab-local's output differs from python's"):
+        same_output("wordcount", {"python": same, "emrlab-local": fingerprint([b"a\t1", b"b\t3"])})
+    with pytest.raises(BenchmarkFailed):
+        same_output("sort", {"python": same, "spark-df": fingerprint([b"b\t2", b"a\t1"])})  # order matters
+
+
+def test_sort_output_must_be_ordered_and_complete(tmp_path):
+    files = cached_corpus(tmp_path, 20_000, seed=3)
+    assert cached_corpus(tmp_path, 20_000, seed=3) == files and len(files) == 4  # cached, not rewritten
+    assert sum(path.stat().st_size for path in files) == 20_000
+    lines = [line for path in files for line in path.read_bytes().split(b"\n")[:-1]]
+    source = input_fingerprint(files)
+    check_sorted_and_complete(fingerprint(sorted(lines)), source)
+    with pytest.raises(BenchmarkFailed, match="not in order"):
+        check_sorted_and_complete(fingerprint(lines), source)
+    with pytest.raises(BenchmarkFailed, match="exactly the input"):
+        check_sorted_and_complete(fingerprint(sorted(lines)[1:]), source)
