@@ -22,6 +22,9 @@ from emrlab_common.errors import AlreadyExists
 TEMPORARY_DIR = "_temporary"
 SUCCESS_FILE = "_SUCCESS"
 
+# -lazyOutput: a task that writes nothing leaves no part file (Hadoop's LazyOutputFormat wraps this class).
+LAZY_OUTPUT_KEY = "mapreduce.output.lazyoutputformat.outputformat"
+
 logger = logging.getLogger(__name__)
 
 

@@ -40,7 +40,7 @@ from mapreduce.fs import filesystem_for, same_kind
 from mapreduce.keys import decode_key
 from mapreduce.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.merger import BoundedMerger, MergeSettings
-from mapreduce.output import FileOutputCommitter, part_file_name
+from mapreduce.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name
 from mapreduce.phases import load_step
 from mapreduce.segments import Segment
 from mapreduce.splits import InputSplit, read_line_chunks, split_lines
@@ -205,8 +205,11 @@ def _msgpack_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tu
 class OutputWriter:
     """Writes a task's output records to its part file, as text lines or msgpack records."""
 
-    def __init__(self, fs, path: str, job, output_format: str, counters: Counters, records_counter: str):
+    def __init__(self, fs, path: str, job, output_format: str, counters: Counters, records_counter: str,
+                 lazy: bool = False):
         self.fs = fs
+        self.path = path
+        self.lazy = lazy  # LazyOutputFormat: no part file for a task that writes nothing
         self.file = fs.create(path)
         self.job = job
         self.records_format = output_format == RECORDS_FORMAT
@@ -241,6 +244,8 @@ class OutputWriter:
 
     def close(self) -> None:
         self.file.close()
+        if self.lazy and self.written_bytes == 0:
+            self.fs.delete(self.path)
         self.counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_written(self.fs.name), self.written_bytes)
 
 
@@ -268,7 +273,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
         committer = FileOutputCommitter(output_fs, attempt.output_dir)
         path = output_fs.join(committer.task_attempt_dir(attempt), part_file_name("map", attempt.task_index))
         writer = OutputWriter(output_fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
-                              names.MAP_OUTPUT_RECORDS)
+                              names.MAP_OUTPUT_RECORDS, lazy=bool(properties.get(LAZY_OUTPUT_KEY)))
         try:
             writer.write_all(pair for batch in phases.map(read(fs, attempt.split, context))
                              for pair in batch)
@@ -337,7 +342,7 @@ def run_reduce_attempt(attempt: TaskAttempt, fs, source: MapOutputSource, report
     committer = FileOutputCommitter(fs, attempt.output_dir)
     path = fs.join(committer.task_attempt_dir(attempt), part_file_name("reduce", attempt.task_index))
     writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
-                          names.REDUCE_OUTPUT_RECORDS)
+                          names.REDUCE_OUTPUT_RECORDS, lazy=bool(properties.get(LAZY_OUTPUT_KEY)))
     try:
         writer.write_all(phases.reduce(_groups(records, counters, context, total_records)))
     finally:
