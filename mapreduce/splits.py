@@ -96,12 +96,14 @@ def split_size(block_size: int, properties: dict[str, str], total_bytes: int) ->
 
 
 def compute_splits(fs, paths: list[str], properties: dict[str, str], splittable: bool = True) -> list[InputSplit]:
-    """Splits of every input file, in file order; an empty file gives no split."""
+    """Splits of every input file, in file order; an empty file gives one empty split (as
+    Hadoop's FileInputFormat: a map-only job over it writes an empty part-m-00000)."""
     files = input_files(fs, paths)
     total = sum(status.length_bytes for status in files)
     splits = []
     for status in files:
         if status.length_bytes == 0:
+            splits.append(InputSplit(status.path, 0, 0))
             continue
         blocks = fs.block_locations(status.path)
         if not splittable:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from emrlab_common.config import load, parse_bool, parse_int, parse_text, setting
 from emrlab_common.errors import InvalidArgument
+from mapreduce.deprecation import TASK_KEYS_OLD_NAMES
 from mapreduce.errors import TaskFailed
 from mapreduce.job import Job, Step
 from mapreduce.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
@@ -43,6 +44,8 @@ from mapreduce.phases import Phases, group_function, map_function, subprocess_en
 # distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).
 FILES_KEY = "emrlab.job.files"
 ARCHIVES_KEY = "emrlab.job.archives"
+# -cmdenv NAME=VALUE, space-separated, as Hadoop keeps them.
+CMDENV_KEY = "stream.addenvironment"
 OUTPUT_BATCH_LINES = 1024
 STDERR_TAIL_LINES = 5  # of a failed command, in its attempt's error
 REPORTER_PREFIX = b"reporter:"
@@ -327,11 +330,23 @@ def _flatten(batches) -> Iterator[tuple]:
         yield from batch
 
 
+def command_environment(properties: dict) -> dict[str, str]:
+    """The task's configuration as variables (also under the old names old scripts read,
+    `map_input_file`), then the -cmdenv variables."""
+    named = dict(properties)
+    named.update({old: properties[new] for new, old in TASK_KEYS_OLD_NAMES.items() if new in properties})
+    environment = subprocess_environment(named)
+    for assignment in properties.get(CMDENV_KEY, "").split():
+        name, _, value = assignment.partition("=")
+        environment[name] = value
+    return environment
+
+
 def command_phases(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
     from mapreduce.fs import filesystem_for
 
     config = load(StreamingConfig, properties)
-    environment = subprocess_environment(properties)
+    environment = command_environment(properties)
     cwd = working_directory(properties, local_dir, filesystem_for)
     comparator = config.comparator() if parse_int(properties.get("mapreduce.job.reduces", "0")) > 0 else None
 

@@ -17,6 +17,7 @@ from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser, run_command
 from emrlab_common.errors import InvalidArgument
 from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
+from mapreduce.deprecation import translate, warn_on_stderr
 from mapreduce.errors import JobFailed
 from mapreduce.job import passthru_argv
 from mapreduce.loader import instantiate, is_mrjob_class, load_job_class, reference_of
@@ -72,7 +73,7 @@ def run_job(reference: str, argv: list[str], context: CommandContext, prog: str 
         if len(options.inputs) < 2:
             raise InvalidArgument(f"usage: {prog} INPUT... OUTPUT")
         options.inputs, options.output_dir = options.inputs[:-1], options.inputs[-1]
-    properties = dict(context.definitions)
+    properties = translate(dict(context.definitions), warn=warn_on_stderr)
     if options.reducers is not None:
         if options.reducers < 0:
             raise InvalidArgument("--reducers must be 0 or more")

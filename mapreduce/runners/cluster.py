@@ -37,6 +37,7 @@ from mapreduce.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.monitor import JobMonitor
 from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.submission import check_job
 from mapreduce.splits import input_files
 from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY, shipped
 
@@ -70,6 +71,7 @@ class ClusterRunner:
             input_paths = tuple(HDFS_SCHEME + hdfs.resolve(path) for path in spec.input_paths)
             check_paths(hdfs, input_paths, output_dir)
             job = client_job(spec)
+            check_job(job, spec)
             spec = with_support_files(job, spec)
             application_id = yarn.new_application()
             job_id = job_id_for(application_id)

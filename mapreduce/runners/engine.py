@@ -27,6 +27,7 @@ from mapreduce.output import FileOutputCommitter
 from mapreduce.runners.plan import (StepPlan, check_output_absent, client_job, plan_step, scratch_uri,
                                    with_support_files)
 from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.submission import check_job
 from mapreduce.segments import Segment, read_index
 from mapreduce.splits import compute_splits, input_files
 from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt
@@ -83,6 +84,7 @@ class LocalEngine:
     def _run_job(self, spec: JobSpec, monitor: JobMonitor, input_fs, fs) -> JobResult:
         started = time.monotonic()
         job = client_job(spec)
+        check_job(job, spec)
         spec = with_support_files(job, spec)
         check_output_absent(fs, spec.output_dir)
         input_files(input_fs, list(spec.input_paths))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from emrlab_common.config import parse_int
 from emrlab_common.errors import AlreadyExists, NotFound
+from mapreduce.deprecation import translate
 from mapreduce.loader import instantiate, load_job_class
 from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY
 from mapreduce.task import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
@@ -101,6 +102,7 @@ def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict |
     properties.update({key: str(value) for key, value in getattr(job, "JOBCONF", {}).items()})
     properties.update(spec.properties)
     properties.update({key: str(value) for key, value in step.jobconf.items()})
+    properties = translate(properties)  # mapred.reduce.tasks in an old job's JOBCONF means mapreduce.job.reduces
     # As on Hadoop, zero reducers make a step map-only even if it has a reducer.
     num_reduces = 0 if step.map_only else max(0, parse_int(properties.get(REDUCES_KEY, "1")))
     inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(fs, scratch_dir, step_index - 1),)
