@@ -16,22 +16,22 @@ import time
 
 from emrlab import launcher
 from emrlab.controller import views
-from emrlab.controller.client import ControllerClient, controller_dir, controller_running, is_managed
+from emrlab.controller.client import ControllerClient, controller_running, is_managed
 from emrlab.controller.definition import (
     ClusterDefinition,
     definition_from_flags,
     load_definition_file,
     parse_definition,
-    to_document,
 )
+from emrlab.controller.launch import follow, write_definition
 from emrlab.controller.cost import cost_table
+from emrlab.controller.instancetypes import instance_type, machine_capacity, scaled_resources
 from emrlab.controller.market import settings_from_properties
 from emrlab.controller.records import TERMINAL_CLUSTER_STATES, ClusterState, Market, Role
-from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
+from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_seconds, parse_size
 from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
-from emrlab_common.rpc import current_user
 
 EPILOG = """examples:
   emrlab cluster up --core 3 --task 1 --block-size 1m      # a cluster in ~/.emrlab/cluster
@@ -224,15 +224,13 @@ def _up(args, context: CommandContext) -> int:
     else:
         definition = _definition(args, context)
         properties = _properties(args, context, definition)
-        cluster_dir.root.mkdir(parents=True, exist_ok=True)
-        cluster_dir.write_spec({"nodes": [], "properties": properties, "superuser": current_user(),
-                                "services": list(launcher.SERVICES), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        write_json_atomically(controller_dir(cluster_dir) / "definition.json", to_document(definition))
         counts = ", ".join(f"{group.count} {group.role.value.lower()} ({group.instance_type}, {group.market.value})"
                            for group in definition.groups)
         print(f"creating {definition.name!r} in {cluster_dir.root}: {counts}")
+        print(f"  {_scaling_note(definition, properties)}")
+        write_definition(cluster_dir, definition, properties)
     launcher.start_daemon(cluster_dir, "emrlab.controller")
-    state = _follow(cluster_dir, timeout_s)
+    state = follow(cluster_dir, timeout_s, print)
     if state in ("RUNNING", "WAITING"):
         print(f"cluster is {state}. Logs: {cluster_dir.logs_dir}")
         if context.dir_flag:
@@ -241,32 +239,20 @@ def _up(args, context: CommandContext) -> int:
     return 1
 
 
-def _follow(cluster_dir: ClusterDir, timeout_s: float) -> str:
-    """Print the cluster's and instances' state changes until it runs or ends; return its state."""
-    deadline = time.monotonic() + timeout_s
-    seen: dict[str, str] = {}
-    with ControllerClient(cluster_dir) as client:
-        while True:
-            cluster = client.describe_cluster()["Cluster"]
-            state = cluster["Status"]["State"]
-            if seen.get(cluster["Id"]) != state:
-                reason = views._reason_text(cluster["Status"])
-                print(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""), flush=True)
-                seen[cluster["Id"]] = state
-            for instance in client.list_instances()["Instances"]:
-                instance_state = instance["Status"]["State"]
-                if seen.get(instance["Id"]) != instance_state:
-                    print(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
-                          f"{instance['Id']} {instance_state}", flush=True)
-                    seen[instance["Id"]] = instance_state
-            if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
-                return state
-            if not controller_running(cluster_dir):
-                raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(f"the cluster is still {state} after {timeout_s:.0f}s "
-                                       f"(it goes on starting; see `emrlab cluster status`)")
-            time.sleep(POLL_S)
+def _scaling_note(definition: ClusterDefinition, properties: dict[str, str]) -> str:
+    """Say what the NodeManagers will really offer: their instance types, scaled down to this machine."""
+    workers = [instance_type(group.instance_type) for group in definition.groups if group.role is not Role.MASTER
+               for _ in range(group.count)]
+    cores, memory_mb = machine_capacity()
+    resources, factor = scaled_resources(workers, cores, memory_mb)
+    offers = sorted({(kind.name, kind.vcpus, kind.memory_gib, resource.vcores, resource.memory_mb)
+                     for kind, resource in zip(workers, resources)})
+    text = "; ".join(f"{name} ({vcpus} vCPU, {memory:g} GiB) offers {vcores} vcore(s), {offered} MB"
+                     for name, vcpus, memory, vcores, offered in offers)
+    if "yarn.nodemanager.resource.memory-mb" in properties or "yarn.nodemanager.resource.cpu-vcores" in properties:
+        text += " (but yarn.nodemanager.resource.* from -D win)"
+    return (f"NodeManagers: {text}, scaled by {factor:.2f} to fit this machine's {cores} cores and "
+            f"{memory_mb // 1024} GiB" if factor < 1 else f"NodeManagers: {text}")
 
 
 # ---------------------------------------------------------------- down, status, list

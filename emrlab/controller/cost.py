@@ -119,3 +119,33 @@ def cost_table(document: dict) -> str:
     lines.append(f"all on demand, the same instance-seconds would cost ${on_demand:.4f}"
                  + (f": spot saved ${saved:.4f} ({saved / on_demand:.0%})" if on_demand and saved > 1e-9 else ""))
     return "\n".join(lines)
+
+
+def window_cost(state: ControllerState, start_s: float, end_s: float) -> dict[str, float]:
+    """What the cluster's instances cost while [start, end) lasted (a job's share), and the same all on demand.
+
+    Each instance's seconds inside the window, at its market's price then; no minimums (they belong to the
+    instance's whole life, not to one job), and a spot instance EC2 interrupted in its first hour is free.
+    """
+    total = {"Ec2": 0.0, "EmrFee": 0.0, "Total": 0.0, "InstanceSeconds": 0.0, "OnDemandEquivalent": 0.0}
+    for instance in state.instances.values():
+        if instance.launched_s is None:
+            continue
+        kind = instance_type(instance.instance_type)
+        begin = max(start_s, instance.launched_s)
+        end = min(end_s, instance.ended_s if instance.ended_s is not None else end_s)
+        if end <= begin:
+            continue
+        seconds = end - begin
+        if instance.market is Market.SPOT:
+            free = instance.interrupted and instance_seconds(instance, end_s) < FREE_INTERRUPTION_WINDOW_S
+            ec2 = 0.0 if free else _spot_ec2_usd(state, kind, begin, end)
+        else:
+            ec2 = kind.on_demand_usd_per_hour * seconds / 3600.0
+        fee = kind.emr_usd_per_hour * seconds / 3600.0
+        total["Ec2"] += ec2
+        total["EmrFee"] += fee
+        total["Total"] += ec2 + fee
+        total["InstanceSeconds"] += seconds
+        total["OnDemandEquivalent"] += (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) * seconds / 3600.0
+    return total

@@ -1,0 +1,65 @@
+"""Creating a managed cluster and following it until it runs: what `cluster up`, the demo and the spot lab share.
+
+    write_definition(cluster_dir, definition, properties)   # cluster.json and controller/definition.json
+    launcher.start_daemon(cluster_dir, "emrlab.controller")  # the controller takes it from there
+    follow(cluster_dir, timeout_s, print)                    # -> "WAITING"
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from emrlab import launcher
+from emrlab.controller import views
+from emrlab.controller.client import ControllerClient, controller_dir, controller_running
+from emrlab.controller.definition import ClusterDefinition, to_document
+from emrlab_common.clusterdir import ClusterDir, write_json_atomically
+from emrlab_common.errors import DeadlineExceeded, FailedPrecondition
+from emrlab_common.rpc import current_user
+
+POLL_S = 0.25
+
+
+def write_definition(cluster_dir: ClusterDir, definition: ClusterDefinition, properties: dict[str, str]) -> None:
+    """What the controller reads at its first start: the cluster spec and the RunJobFlow-shaped definition."""
+    cluster_dir.root.mkdir(parents=True, exist_ok=True)
+    cluster_dir.write_spec({"nodes": [], "properties": properties, "superuser": current_user(),
+                            "services": list(launcher.SERVICES), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json_atomically(controller_dir(cluster_dir) / "definition.json", to_document(definition))
+
+
+def start(cluster_dir: ClusterDir, definition: ClusterDefinition, properties: dict[str, str], timeout_s: float,
+          echo: Callable[[str], None] = lambda line: None) -> str:
+    """Create the cluster, start its controller, and return its state once it runs (or ends)."""
+    write_definition(cluster_dir, definition, properties)
+    launcher.start_daemon(cluster_dir, "emrlab.controller")
+    return follow(cluster_dir, timeout_s, echo)
+
+
+def follow(cluster_dir: ClusterDir, timeout_s: float, echo: Callable[[str], None]) -> str:
+    """Print the cluster's and instances' state changes until it runs or ends; return its state."""
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, str] = {}
+    with ControllerClient(cluster_dir) as client:
+        while True:
+            cluster = client.describe_cluster()["Cluster"]
+            state = cluster["Status"]["State"]
+            if seen.get(cluster["Id"]) != state:
+                reason = views._reason_text(cluster["Status"])
+                echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
+                seen[cluster["Id"]] = state
+            for instance in client.list_instances()["Instances"]:
+                instance_state = instance["Status"]["State"]
+                if seen.get(instance["Id"]) != instance_state:
+                    echo(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
+                          f"{instance['Id']} {instance_state}")
+                    seen[instance["Id"]] = instance_state
+            if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+                return state
+            if not controller_running(cluster_dir):
+                raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"the cluster is still {state} after {timeout_s:.0f}s "
+                                       f"(it goes on starting; see `emrlab cluster status`)")
+            time.sleep(POLL_S)
