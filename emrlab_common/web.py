@@ -237,11 +237,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        if isinstance(response.body, bytes):
-            self.send_header("Content-Length", str(len(response.body)))
+        if isinstance(response.body, bytes) or self.command == "HEAD":
+            body = response.body if isinstance(response.body, bytes) else b""
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                self.wfile.write(body)
+            close = getattr(response.body, "close", None)
+            if close:
+                close()
             return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
@@ -293,16 +297,20 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     return running, running.port
 
 
-def cluster_urls(cluster_dir) -> dict[str, str]:
+MAIN_DAEMONS = ("namenode", "resourcemanager", "controller")
+
+
+def cluster_urls(cluster_dir, include_nodes: bool = False) -> dict[str, str]:
     """The web addresses of a cluster's running daemons, from their records in the cluster directory:
     {"namenode": "http://…", "resourcemanager": "http://…", "controller": "http://…", "webhdfs": "http://…/webhdfs/v1"}
-    with only the daemons that are up; DataNodes and NodeManagers as "datanode-core-1" and so on."""
+    (only the daemons that are up). `include_nodes` adds each node's daemons ("datanode-core-1": "http://…")."""
     from emrlab_common.clusterdir import process_alive
 
     urls = {}
     for record in cluster_dir.daemons():
         http_address = record.extra.get("http_address")
-        if http_address and process_alive(record.pid):
+        wanted = include_nodes or record.name in MAIN_DAEMONS
+        if http_address and wanted and process_alive(record.pid):
             urls[record.name] = f"http://{http_address}"
     if "namenode" in urls:
         urls["webhdfs"] = urls["namenode"] + "/webhdfs/v1"

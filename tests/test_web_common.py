@@ -110,8 +110,11 @@ def test_cluster_urls_come_from_the_daemon_records(tmp_path):
                                             extra={"http_address": "127.0.0.1:4"}))
     cluster_dir.publish_daemon(DaemonRecord("datanode-core-1", 2 ** 22 + 12345, "127.0.0.1:5",
                                             extra={"http_address": "127.0.0.1:6"}))  # not running
+    cluster_dir.publish_daemon(DaemonRecord("datanode-core-2", os.getpid(), "127.0.0.1:7",
+                                            extra={"http_address": "127.0.0.1:8"}))
     assert web.cluster_urls(cluster_dir) == {"namenode": "http://127.0.0.1:2", "resourcemanager": "http://127.0.0.1:4",
                                              "webhdfs": "http://127.0.0.1:2/webhdfs/v1"}
+    assert web.cluster_urls(cluster_dir, include_nodes=True)["datanode-core-2"] == "http://127.0.0.1:8"
 
 
 def test_pages_escape_what_they_show():

@@ -72,7 +72,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def urls(cluster) -> dict[str, str]:
-    return cluster_urls(cluster.cluster_dir)
+    return cluster_urls(cluster.cluster_dir, include_nodes=True)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def job(cluster, urls, words_input, tmp_path_factory):
 
 
 def test_every_daemon_publishes_its_web_address(urls, cluster):
-    assert {"namenode", "resourcemanager", "webhdfs", "datanode-core-1", "datanode-core-2"} <= set(urls)
+    assert {"namenode", "resourcemanager", "webhdfs", "datanode-core-1", "nodemanager-core-2"} <= set(urls)
     for name, url in urls.items():
         if name != "webhdfs":
             beans = get_json(url + "/jmx")["beans"]

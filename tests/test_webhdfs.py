@@ -34,7 +34,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def webhdfs(cluster) -> str:
-    return cluster_urls(cluster.cluster_dir)["webhdfs"]
+    return cluster_urls(cluster.cluster_dir, include_nodes=True)["webhdfs"]
 
 
 @pytest.fixture(scope="module")

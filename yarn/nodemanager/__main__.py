@@ -5,9 +5,11 @@ import threading
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server
+from emrlab_common.web import start_http_server
 from yarn.nodemanager.actor import ResourceManagerActor
 from yarn.nodemanager.auxservices import AuxServiceContext, load_aux_services
 from yarn.nodemanager.config import NodeManagerConfig
+from yarn.nodemanager.http import NodeManagerHttpConfig, NodeManagerWeb
 from yarn.nodemanager.node import NodeManager
 from yarn.nodemanager.server import register_servicers
 from yarn.records import ContainerExitStatus
@@ -43,9 +45,14 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for thread in threads:
             thread.start()
+        http_config = load(NodeManagerHttpConfig, process.properties)
+        http_server, http_port = start_http_server(http_config.webapp_address, NodeManagerWeb(node).routes(),
+                                                   name="nodemanager")
         process.publish(node.address, label=node.label, memory_mb=config.memory_mb, vcores=config.vcores,
-                        local_dir=str(node.local_dir), log_dir=str(node.log_dir))
+                        local_dir=str(node.local_dir), log_dir=str(node.log_dir),
+                        http_address=f"{http_config.webapp_address.rsplit(':', 1)[0]}:{http_port}")
         process.wait_for_stop()
+        http_server.stop()
         stop.set()
         node.stop_all(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "Container killed: the NodeManager is stopping")
         for service in node.aux_services.values():
