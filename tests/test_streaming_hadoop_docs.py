@@ -185,3 +185,12 @@ def test_file_keeps_the_execute_bit_and_files_aliases_work_on_the_cluster(stream
            cwd=tmp_path)
     assert sorted(output_of(client, "/out/alias")) == sorted(
         pipeline("cat input.txt | ./mapper.py | sort | cut -f1 | grep -v -x -F -f stop.txt", work))
+
+
+@pytest.mark.cluster
+def test_a_container_larger_than_the_maximum_allocation_fails_the_job_with_the_reason(streaming_cluster, tmp_path):
+    done = emrlab("--dir", str(streaming_cluster.cluster_dir.root), "streaming", "-D", "mapreduce.map.memory.mb=999999",
+                  "-input", "/in/input.txt", "-output", "/out/huge", "-mapper", "cat", "-r", "cluster", "-q",
+                  cwd=tmp_path, check=False)
+    assert done.returncode != 0 and "maximum allocation" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "refused a container request" in done.stderr, done.stderr

@@ -31,7 +31,7 @@ from collections import deque
 
 import msgpack
 
-from emrlab_common.errors import EmrlabError, NotFound, ResourceExhausted
+from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
@@ -189,6 +189,11 @@ class MRAppMaster:
     def _heartbeat(self) -> None:
         try:
             response = self.amrm.allocate(self._progress())
+        except InvalidArgument as error:
+            # A request YARN will never grant (larger than the maximum allocation): Hadoop fails the job.
+            logger.error("allocate refused: %s", error.message)
+            self._handle_own(JobError(f"the ResourceManager refused a container request: {error.message}"))
+            return
         except EmrlabError as error:
             logger.warning("allocate failed: %s", error.message)
             return
