@@ -236,7 +236,13 @@ def _up(args, context: CommandContext) -> int:
         if context.dir_flag:
             print(f"tip: export EMRLAB_CLUSTER={cluster_dir.root} to skip --dir in later commands")
         return 0
-    return 1
+    with ControllerClient(cluster_dir) as client:
+        status = client.describe_cluster()["Cluster"]["Status"]
+    if status["StateChangeReason"].get("Code") == "ALL_STEPS_COMPLETED":
+        print(f"cluster is {state}: it ran its steps and ended, as a transient cluster does. Logs: {cluster_dir.logs_dir}")
+        return 0
+    raise FailedPrecondition(f"the cluster ended {state} ({views._reason_text(status)}); its logs are in "
+                             f"{cluster_dir.logs_dir}")
 
 
 def _scaling_note(definition: ClusterDefinition, properties: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from emrlab.controller import views
 from emrlab.controller.client import ControllerClient, controller_dir, controller_running
 from emrlab.controller.definition import ClusterDefinition, to_document
 from emrlab_common.clusterdir import ClusterDir, write_json_atomically
-from emrlab_common.errors import DeadlineExceeded, FailedPrecondition
+from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from emrlab_common.rpc import current_user
 
 POLL_S = 0.25
@@ -41,25 +41,32 @@ def follow(cluster_dir: ClusterDir, timeout_s: float, echo: Callable[[str], None
     """Print the cluster's and instances' state changes until it runs or ends; return its state."""
     deadline = time.monotonic() + timeout_s
     seen: dict[str, str] = {}
-    with ControllerClient(cluster_dir) as client:
-        while True:
-            cluster = client.describe_cluster()["Cluster"]
-            state = cluster["Status"]["State"]
-            if seen.get(cluster["Id"]) != state:
-                reason = views._reason_text(cluster["Status"])
-                echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
-                seen[cluster["Id"]] = state
-            for instance in client.list_instances()["Instances"]:
-                instance_state = instance["Status"]["State"]
-                if seen.get(instance["Id"]) != instance_state:
-                    echo(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
-                          f"{instance['Id']} {instance_state}")
-                    seen[instance["Id"]] = instance_state
-            if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
-                return state
-            if not controller_running(cluster_dir):
-                raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(f"the cluster is still {state} after {timeout_s:.0f}s "
-                                       f"(it goes on starting; see `emrlab cluster status`)")
-            time.sleep(POLL_S)
+    while True:
+        try:
+            # A new client each time: a cluster that ends stops its controller, and then its journal answers.
+            with ControllerClient(cluster_dir) as client:
+                cluster = client.describe_cluster()["Cluster"]
+                instances = client.list_instances()["Instances"]
+        except Unavailable:
+            if controller_running(cluster_dir):
+                raise
+            continue  # it exited between the look and the call
+        state = cluster["Status"]["State"]
+        if seen.get(cluster["Id"]) != state:
+            reason = views._reason_text(cluster["Status"])
+            echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
+            seen[cluster["Id"]] = state
+        for instance in instances:
+            instance_state = instance["Status"]["State"]
+            if seen.get(instance["Id"]) != instance_state:
+                echo(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
+                     f"{instance['Id']} {instance_state}")
+                seen[instance["Id"]] = instance_state
+        if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+            return state
+        if not controller_running(cluster_dir):
+            raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"the cluster is still {state} after {timeout_s:.0f}s "
+                                   f"(it goes on starting; see `emrlab cluster status`)")
+        time.sleep(POLL_S)
