@@ -45,6 +45,7 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
                 "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
                 "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
                 "end_cause": attempt.end_cause.value if attempt.end_cause else "", "end_phase": attempt.end_phase,
+                "output_lost": attempt.output_lost,
             })
     return {
         "job_id": machine.job_id, "name": name, "user": user, "state": machine.state.value,
@@ -85,7 +86,7 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
             "status": attempt.status, "node_id": attempt.node_id, "container_id": attempt.container_id,
             "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
             "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
-            "end_cause": attempt.end_cause, "end_phase": attempt.end_phase,
+            "end_cause": attempt.end_cause, "end_phase": attempt.end_phase, "output_lost": attempt.output_lost,
         } for attempt in report.attempts],
     }
 
