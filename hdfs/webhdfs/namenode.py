@@ -28,7 +28,7 @@ DEFAULT_FILE_PERMISSION = 0o644
 FORWARDED = ("user.name", "doas", "offset", "length", "buffersize", "overwrite", "blocksize", "replication",
              "permission")
 GET_OPERATIONS = {"OPEN", "GETFILESTATUS", "LISTSTATUS", "LISTSTATUS_BATCH", "GETCONTENTSUMMARY",
-                  "GETFILECHECKSUM", "GETHOMEDIRECTORY", "GETFILEBLOCKLOCATIONS", "GET_BLOCK_LOCATIONS"}
+                  "GETFILECHECKSUM", "GETHOMEDIRECTORY", "GETFILEBLOCKLOCATIONS"}
 PUT_OPERATIONS = {"CREATE", "MKDIRS", "RENAME", "SETREPLICATION", "SETPERMISSION", "SETOWNER", "SETTIMES"}
 POST_OPERATIONS = {"APPEND", "TRUNCATE", "CONCAT"}
 DELETE_OPERATIONS = {"DELETE"}
@@ -93,7 +93,7 @@ class NameNodeWebHdfs:
                 return web.json_response(shapes.content_summary(summary))
             case "GETHOMEDIRECTORY":
                 return web.json_response({"Path": f"/user/{user}"})
-            case "GETFILEBLOCKLOCATIONS" | "GET_BLOCK_LOCATIONS":
+            case "GETFILEBLOCKLOCATIONS":
                 return web.json_response(self._block_locations(user, path, query))
             case "OPEN" | "GETFILECHECKSUM":
                 return self._redirect(operation, path, request, self._reader_datanode(user, path, query))
