@@ -112,6 +112,7 @@ class FakeReplicaClient:
         self.user = "alice"
         self.lookups = self.reports = 0
         self.tmp_path = tmp_path
+        self._locality_proofs = {}
 
     def located(self):
         from emrlab_common.protos import hdfs_pb2
@@ -276,8 +277,10 @@ def test_a_deleted_and_a_grown_replica_file_are_found_by_the_directory_scan_and_
     client.write_bytes("/scanned.bin", data, replication=3)
 
     def block_file(node_id):
-        (path,) = [path for path in cluster.node_data_dir(node_id).rglob("blk_*") if path.suffix != ".meta"]
-        return path
+        found = [path for path in cluster.node_data_dir(node_id).rglob("blk_*") if path.suffix != ".meta"]
+        if len(found) != 1:
+            raise FileNotFoundError(f"{len(found)} replica files on {node_id}")  # yet: wait_until keeps polling
+        return found[0]
 
     deleted, grown = block_file("core-1"), block_file("core-2")
     deleted.unlink()

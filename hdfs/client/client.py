@@ -60,6 +60,7 @@ class Client:
         self.client_name = f"DFSClient_{os.getpid()}_{uuid_module.uuid4().hex[:8]}"
         self._namenode = hdfs_pb2_grpc.ClientProtocolStub(connect(namenode_address))
         self._datanode_channels: dict[str, object] = {}
+        self._locality_proofs: dict[str, bytes] = {}  # DataNode address -> its short-circuit secret, once read
         self._lock = threading.Lock()
         self._open_writers: set[OutputStream] = set()
         self._renewer: threading.Thread | None = None
@@ -224,7 +225,8 @@ class Client:
             for location in block.locations:
                 try:
                     response = call(self._datanode(location.address).BlockChecksum,
-                                    hdfs_pb2.BlockChecksumRequest(block=block.block), user=self.user, peer=location.node_id)
+                                    hdfs_pb2.BlockChecksumRequest(block=block.block, block_token=block.block_token),
+                                    user=self.user, peer=location.node_id)
                     block_digests.append(response.md5_of_checksums)
                     break
                 except EmrlabError:

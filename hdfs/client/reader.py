@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import grpc
 
@@ -159,9 +160,7 @@ class InputStream(io.RawIOBase):
         offset_in_block = position - located.offset_bytes
         if self.client.node_id and replica.node_id == self.client.node_id and self.client.config.short_circuit_reads:
             try:
-                access = call(self.client._datanode(replica.address).RequestShortCircuitAccess,
-                              hdfs_pb2.RequestShortCircuitAccessRequest(block=located.block, client_node_id=self.client.node_id),
-                              timeout_s=self.client.config.socket_timeout_s, peer=replica.node_id)
+                access = self._short_circuit_access(located, replica)
                 source = _read_files(access.block_path, access.meta_path, offset_in_block, located.block.length_bytes)
             except (EmrlabError, OSError) as error:
                 logger.info("short-circuit read of blk_%d not possible (%s); reading over the network",
@@ -171,13 +170,27 @@ class InputStream(io.RawIOBase):
         stream = self.client._datanode(replica.address).ReadBlock(
             hdfs_pb2.ReadBlockRequest(block=located.block, offset_bytes=offset_in_block,
                                       length_bytes=located.block.length_bytes - offset_in_block,
-                                      client_name=self.client.client_name),
+                                      client_name=self.client.client_name, block_token=located.block_token),
             timeout=self.client.config.socket_timeout_s * 10, metadata=metadata_for(self.client.user))
         source = _network_packets(stream, replica.node_id)
         first = next(source, None)  # surfaces "no such replica" or "unreachable" now, while we can try another
         if first is None:
             raise EmrlabError(f"{replica.node_id} sent no data for blk_{located.block.block_id}")
         return self._checked(_prepend(first, source), located, replica)
+
+    def _short_circuit_access(self, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId):
+        """The replica's file paths, once we have shown the DataNode we can read its node-local secret."""
+        proofs = self.client._locality_proofs
+        for _ in range(2):  # the first contact (or a restarted DataNode) asks for the proof once
+            access = call(self.client._datanode(replica.address).RequestShortCircuitAccess,
+                          hdfs_pb2.RequestShortCircuitAccessRequest(
+                              block=located.block, client_node_id=self.client.node_id,
+                              locality_proof=proofs.get(replica.address, b""), block_token=located.block_token),
+                          timeout_s=self.client.config.socket_timeout_s, peer=replica.node_id)
+            if not access.proof_path:
+                return access
+            proofs[replica.address] = Path(access.proof_path).read_bytes()
+        raise EmrlabError(f"{replica.node_id} does not accept our proof of being on its node")
 
     def _checked(self, source, located: hdfs_pb2.LocatedBlock, replica: hdfs_pb2.DatanodeId):
         """Verify each packet; on a mismatch report the replica and stop (the caller tries another)."""

@@ -160,7 +160,8 @@ class OutputStream(io.RawIOBase):
         block = self._block
         header = hdfs_pb2.WriteBlockHeader(
             block=block.block, downstream=block.locations[1:], client_name=self.client.client_name,
-            stage=hdfs_pb2.PIPELINE_SETUP_CREATE, bytes_per_checksum=self.bytes_per_checksum)
+            stage=hdfs_pb2.PIPELINE_SETUP_CREATE, bytes_per_checksum=self.bytes_per_checksum,
+            block_token=block.block_token)
         first = block.locations[0]
         self._acks = None
         try:

@@ -19,6 +19,7 @@ import time
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
+from hdfs.blocktoken import BlockKey
 from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import ReplicaState
 from hdfs.datanode.transfer import transfer_block
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 NAMENODE_CALL_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.5
+
+
+def block_key_from_proto(key: hdfs_pb2.BlockKey) -> BlockKey:
+    return BlockKey(key.key_id, key.secret, key.expiry_unix_s)
 
 
 class NameNodeActor:
@@ -75,8 +80,9 @@ class NameNodeActor:
 
     def _register(self) -> None:
         capacity, _, _ = self.datanode.space()
-        self._call(self._namenode().RegisterDatanode, hdfs_pb2.RegisterDatanodeRequest(id=self.datanode.datanode_id(),
-                                                                        capacity_bytes=capacity))
+        response = self._call(self._namenode().RegisterDatanode, hdfs_pb2.RegisterDatanodeRequest(
+            id=self.datanode.datanode_id(), capacity_bytes=capacity))
+        self.datanode.set_block_keys([block_key_from_proto(key) for key in response.block_keys])
         self.registered = True
         self._next_block_report_s = 0.0
         self._next_heartbeat_s = 0.0
@@ -135,6 +141,8 @@ class NameNodeActor:
                 self._in_background(self._transfer, command.transfer)
             case "recover":
                 self._in_background(self._recover, command.recover)
+            case "key_update":
+                self.datanode.set_block_keys([block_key_from_proto(key) for key in command.key_update.block_keys])
 
     def _in_background(self, function, argument) -> None:
         threading.Thread(target=function, args=(argument,), daemon=True, name=function.__name__).start()
@@ -143,7 +151,7 @@ class NameNodeActor:
         self.datanode.active_transfers += 1
         try:
             replica = self.datanode.storage.get_finalized(command.block.block_id, command.block.generation_stamp)
-            transfer_block(self.datanode, replica, list(command.targets))
+            transfer_block(self.datanode, replica, list(command.targets), command.block_token)
         except EmrlabError as error:
             logger.warning("copy of blk_%d failed: %s", command.block.block_id, error.message)
         finally:

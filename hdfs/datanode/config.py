@@ -44,6 +44,9 @@ class DataNodeConfig:
     short_circuit_reads: bool = setting(
         "dfs.client.read.shortcircuit", True, parse_bool,
         "Let clients on this node read replica files directly.")
+    block_access_token_enabled: bool = setting(
+        "dfs.block.access.token.enable", False, parse_bool,
+        "Refuse reads, writes, copies and short-circuit access without a valid block token from the NameNode.")
     capacity_bytes: int = setting(
         "emrlab.datanode.capacity", 0, parse_size,
         "Capacity to report; 0 means the size of the disk holding the data dir.")

@@ -9,20 +9,26 @@ rot. Nothing here is durable beyond the replica files themselves.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
+import secrets
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import connect
+from hdfs.blocktoken import AccessMode, BlockKey, verify
 from hdfs.datanode.config import DataNodeConfig
 from hdfs.datanode.storage import Replica, Storage
 
 logger = logging.getLogger(__name__)
 
 PEER_CHANNELS_MAX = 64
+LOCALITY_SECRET_FILE_NAME = "shortcircuit.secret"
 
 
 def block_message(replica: Replica) -> hdfs_pb2.Block:
@@ -46,6 +52,23 @@ class DataNode:
         self.outbox_ready = threading.Event()
         self._channels: dict[str, object] = {}
         self._channels_lock = threading.Lock()
+        self.block_keys: dict[int, BlockKey] = {}  # from the NameNode, at registration and on heartbeats
+        self.locality_secret_path, self.locality_secret = write_locality_secret(data_dir)
+
+    # ------------------------------------------------------------ who may do what
+
+    def set_block_keys(self, keys: list[BlockKey]) -> None:
+        self.block_keys = {key.key_id: key for key in keys}
+        logger.info("block keys now %s", sorted(self.block_keys))
+
+    def check_block_token(self, token: bytes, block: hdfs_pb2.Block, mode: AccessMode) -> None:
+        """InvalidBlockToken unless tokens are off or `token` allows `mode` on this block."""
+        if self.config.block_access_token_enabled:
+            verify(self.block_keys, token, block.block_id, block.generation_stamp, mode, time.time())
+
+    def is_local(self, proof: bytes) -> bool:
+        """Whether a caller read the secret file only processes on this node can read."""
+        return hmac.compare_digest(proof, self.locality_secret)
 
     def datanode_id(self) -> hdfs_pb2.DatanodeId:
         return hdfs_pb2.DatanodeId(datanode_uuid=self.uuid, node_id=self.node_id, address=self.address)
@@ -99,3 +122,16 @@ class DataNode:
                     self._channels.pop(next(iter(self._channels))).close()
                 channel = self._channels[address] = connect(address)
             return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
+
+
+def write_locality_secret(data_dir: Path) -> tuple[Path, bytes]:
+    """A new random secret in a file only this node's processes (and only its user) can read."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCALITY_SECRET_FILE_NAME
+    secret = secrets.token_hex(32).encode()
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(secret)
+    os.replace(temporary, path)
+    return path, secret

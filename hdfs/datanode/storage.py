@@ -134,10 +134,15 @@ class Storage:
     # ------------------------------------------------------------ writing
 
     def create_rbw(self, block_id: int, generation_stamp: int, bytes_per_checksum: int) -> ReplicaWriter:
+        """A new replica being written. It never replaces a finalized replica (only block recovery
+        changes one, and a stale one is deleted when the NameNode says so), nor one being written at
+        the same or a newer generation stamp: a stranger's write cannot destroy data."""
         with self.lock:
             existing = self.replicas.get(block_id)
-            if existing is not None and existing.state is ReplicaState.FINALIZED and existing.generation_stamp >= generation_stamp:
-                raise FileAlreadyExists(f"replica {existing} already exists")
+            if existing is not None and (existing.state is ReplicaState.FINALIZED
+                                         or existing.generation_stamp >= generation_stamp):
+                raise FileAlreadyExists(f"replica {existing} already exists ({existing.state.value}): "
+                                        f"a write may not replace it")
             if existing is not None:
                 self._delete_files(existing)
             block_path, meta_path = self._paths(block_id, generation_stamp, ReplicaState.RBW)

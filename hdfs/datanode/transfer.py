@@ -21,6 +21,7 @@ from emrlab_common.errors import EmrlabError, InvalidArgument, PermissionDenied
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import servicer_method
 from hdfs import checksum
+from hdfs.blocktoken import AccessMode
 from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import Replica
 from hdfs.errors import ChecksumMismatch
@@ -60,13 +61,14 @@ def damage_reported(datanode: DataNode, replica: Replica):
         raise ChecksumMismatch(f"replica {replica} on {datanode.node_id} is damaged: {error}") from None
 
 
-def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.DatanodeId]) -> None:
-    """Copy a finalized replica to `targets` through a pipeline (re-replication)."""
+def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.DatanodeId],
+                   block_token: bytes = b"") -> None:
+    """Copy a finalized replica to `targets` through a pipeline (re-replication; the token is the NameNode's)."""
     with damage_reported(datanode, replica):
         bytes_per_checksum = datanode.storage.read_bytes_per_checksum(replica)
     header = hdfs_pb2.WriteBlockHeader(
         block=block_message(replica), downstream=targets[1:], client_name=f"datanode-{datanode.node_id}",
-        stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum)
+        stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum, block_token=block_token)
     stream = PipelineStream(datanode.peer(targets[0].address), header, PIPELINE_TIMEOUT_S, peer=targets[0].node_id)
     try:
         sequence_number = 0
@@ -106,6 +108,8 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
             raise InvalidArgument("a write pipeline must start with a header")
         header = first.header
         block = header.block
+        mode = AccessMode.COPY if header.stage == hdfs_pb2.TRANSFER else AccessMode.WRITE
+        self.datanode.check_block_token(header.block_token, block, mode)
         writer = self.datanode.storage.create_rbw(block.block_id, block.generation_stamp, header.bytes_per_checksum)
         downstream = None
         if header.downstream:
@@ -192,6 +196,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
     @servicer_method
     def ReadBlock(self, request, context):
         storage = self.datanode.storage
+        self.datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
         replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
         if request.offset_bytes > replica.length_bytes:
             raise InvalidArgument(f"offset {request.offset_bytes} is past the end of {replica} ({replica.length_bytes})")
@@ -214,6 +219,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
     @servicer_method
     def BlockChecksum(self, request, context):
         storage = self.datanode.storage
+        self.datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
         replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
         with damage_reported(self.datanode, replica), open(replica.meta_path, "rb") as meta:
             bytes_per_checksum = checksum.parse_meta_header(meta.read(checksum.META_HEADER.size))
@@ -228,6 +234,10 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
             raise PermissionDenied("short-circuit reads are disabled on this DataNode (dfs.client.read.shortcircuit)")
         if request.client_node_id != self.datanode.node_id:
             raise PermissionDenied(f"short-circuit reads are for clients on {self.datanode.node_id} only")
+        if not self.datanode.is_local(request.locality_proof):
+            # The node id is only a claim: the proof is reading a file only this node's processes can read.
+            return hdfs_pb2.RequestShortCircuitAccessResponse(proof_path=str(self.datanode.locality_secret_path))
+        self.datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
         replica = self.datanode.storage.get_finalized(request.block.block_id, request.block.generation_stamp)
         logger.info("short-circuit access to %s for a client on %s", replica, request.client_node_id)
         return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(replica.block_path),

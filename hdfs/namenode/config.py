@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from emrlab_common.config import (
     MiB,
+    duration_parser,
     parse_bool,
     parse_float,
     parse_int,
@@ -81,6 +82,15 @@ class NameNodeConfig:
     decommission_interval_s: float = setting(
         "dfs.namenode.decommission.interval", 30.0, parse_seconds,
         "How often decommissioning DataNodes are checked for blocks still needing copies elsewhere.")
+    block_access_token_enabled: bool = setting(
+        "dfs.block.access.token.enable", False, parse_bool,
+        "Sign a token for every block a client may read or write; DataNodes refuse requests without one.")
+    block_key_update_interval_s: float = setting(
+        "dfs.block.access.key.update.interval", 600 * 60.0, duration_parser("m"),
+        "How often the NameNode makes a new key to sign block tokens with (minutes).")
+    block_token_lifetime_s: float = setting(
+        "dfs.block.access.token.lifetime", 600 * 60.0, duration_parser("m"),
+        "How long a block token is good for (minutes).")
     invalidate_limit: int = setting(
         "dfs.block.invalidate.limit", 1000, parse_int, "Replica deletions sent to a DataNode per heartbeat.")
     lease_hard_limit_s: float = setting(

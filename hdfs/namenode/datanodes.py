@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from emrlab_common.lifecycle import next_state
+from hdfs.blocktoken import BlockKey
 from hdfs.namenode.config import NameNodeConfig
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class BlockRef:
 class TransferCommand:
     block: BlockRef
     targets: tuple[DatanodeDescriptor, ...]
+    block_token: bytes = b""  # signed as the command leaves, so that it is fresh
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,12 @@ class RegisterCommand:
     pass
 
 
-DatanodeCommand = TransferCommand | InvalidateCommand | RecoverCommand | RegisterCommand
+@dataclass(frozen=True)
+class KeyUpdateCommand:
+    block_keys: tuple[BlockKey, ...]
+
+
+DatanodeCommand = TransferCommand | InvalidateCommand | RecoverCommand | RegisterCommand | KeyUpdateCommand
 
 
 class AdminState(enum.Enum):
@@ -94,6 +101,7 @@ class DatanodeDescriptor:
     last_heartbeat_s: float = 0.0
     live: bool = True
     admin_state: AdminState = AdminState.NORMAL
+    block_key_id: int = 0  # the newest block key it has been sent
     block_ids: set[int] = field(default_factory=set, repr=False)
     transfers: deque[TransferCommand] = field(default_factory=deque, repr=False)
     invalidations: dict[int, BlockRef] = field(default_factory=dict, repr=False)

@@ -16,13 +16,16 @@ under one lock and syncs the edit log before answering, so a client hears
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from emrlab_common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from hdfs import paths
+from hdfs.blocktoken import AccessMode, BlockKey, BlockKeyManager
 from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, SafeMode
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState
@@ -34,8 +37,10 @@ from hdfs.namenode.datanodes import (
     DatanodeCommand,
     DatanodeDescriptor,
     DatanodeManager,
+    KeyUpdateCommand,
     RecoverCommand,
     RegisterCommand,
+    TransferCommand,
 )
 from hdfs.namenode.inodes import Access, INode, INodeDirectory, INodeFile, PermissionChecker, subtree, subtree_height
 from hdfs.namenode.leases import LeaseManager
@@ -71,7 +76,8 @@ class FsckBlock:
 
 class Namesystem:
     def __init__(self, config: NameNodeConfig, superuser: str, clock: Callable[[], float],
-                 journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random | None = None):
+                 journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random | None = None,
+                 secret_source: Callable[[int], bytes] = secrets.token_bytes):
         self.config = config
         self.superuser = superuser
         self.clock = clock
@@ -86,6 +92,9 @@ class Namesystem:
         self.next_block_id = 1 << 30  # Hadoop's block ids start high too; any start works
         self.generation_stamp = 1000
         self.last_monitor_s = {"heartbeats": 0.0, "redundancy": 0.0, "leases": 0.0, "decommission": 0.0}
+        self.block_keys = (BlockKeyManager(config.block_key_update_interval_s, config.block_token_lifetime_s,
+                                           secret_source, clock())
+                           if config.block_access_token_enabled else None)
 
     # ------------------------------------------------------------ edits in, edits out
 
@@ -422,9 +431,20 @@ class Namesystem:
 
     # ------------------------------------------------------------ DataNodes
 
-    def register_datanode(self, uuid: str, node_id: str, address: str, capacity_bytes: int) -> None:
+    def block_token(self, user: str, block: BlockRef, modes: AccessMode) -> bytes:
+        """A signed token letting `user` do `modes` to this block; b"" when tokens are off."""
+        if self.block_keys is None:
+            return b""
+        return self.block_keys.issue(user, block.block_id, block.generation_stamp, modes, self.clock())
+
+    def register_datanode(self, uuid: str, node_id: str, address: str, capacity_bytes: int) -> list[BlockKey]:
+        """Returns the block keys the DataNode must verify tokens with (none when tokens are off)."""
         datanode = self.datanodes.register(uuid, node_id, address, capacity_bytes, self.clock())
         self.blocks.datanode_dead(datanode)  # forget stale replicas; its block report follows
+        if self.block_keys is None:
+            return []
+        datanode.block_key_id = self.block_keys.current.key_id
+        return list(self.block_keys.keys.values())
 
     def heartbeat(self, uuid: str, capacity_bytes: int, dfs_used_bytes: int, remaining_bytes: int,
                   active_transfers: int) -> list[DatanodeCommand]:
@@ -432,7 +452,15 @@ class Namesystem:
                                             active_transfers, self.clock())
         if datanode is None:
             return [RegisterCommand()]
-        return self.datanodes.take_commands(datanode)
+        commands = self.datanodes.take_commands(datanode)
+        if self.block_keys is None:
+            return commands
+        commands = [dataclasses.replace(command, block_token=self.block_token("datanode", command.block, AccessMode.COPY))
+                    if isinstance(command, TransferCommand) else command for command in commands]
+        if datanode.block_key_id != self.block_keys.current.key_id:
+            datanode.block_key_id = self.block_keys.current.key_id
+            commands.insert(0, KeyUpdateCommand(tuple(self.block_keys.keys.values())))
+        return commands
 
     def block_report(self, uuid: str, replicas: list[tuple[BlockRef, bool]]) -> list[DatanodeCommand]:
         datanode = self.datanodes.get(uuid)
@@ -534,6 +562,8 @@ class Namesystem:
     def tick(self) -> None:
         """Run whichever background monitors are due (called a few times a second)."""
         now_s = self.clock()
+        if self.block_keys is not None and self.block_keys.roll_if_due(now_s):
+            logger.info("rolled block keys: key %d signs now", self.block_keys.current.key_id)
         if self._due("heartbeats", self.config.heartbeat_recheck_interval_s, now_s):
             for datanode in self.datanodes.find_dead(now_s):
                 self.blocks.datanode_dead(datanode)

@@ -24,12 +24,14 @@ from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from hdfs import paths
+from hdfs.blocktoken import AccessMode
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import (
     AdminState,
     BlockRef,
     DatanodeDescriptor,
     InvalidateCommand,
+    KeyUpdateCommand,
     RecoverCommand,
     RegisterCommand,
     TransferCommand,
@@ -134,18 +136,27 @@ ADMIN_STATE_TO_PROTO = {
 }
 
 
-def located_to_proto(located: LocatedBlock) -> hdfs_pb2.LocatedBlock:
+def located_to_proto(located: LocatedBlock, block_token: bytes = b"") -> hdfs_pb2.LocatedBlock:
     return hdfs_pb2.LocatedBlock(
         block=block_to_proto(located.block), offset_bytes=located.offset_bytes,
         locations=[datanode_to_proto(node) for node in located.locations], corrupt=located.corrupt,
+        block_token=block_token,
     )
+
+
+def block_key_to_proto(key) -> hdfs_pb2.BlockKey:
+    return hdfs_pb2.BlockKey(key_id=key.key_id, secret=key.secret, expiry_unix_s=key.expiry_s)
 
 
 def command_to_proto(command) -> hdfs_pb2.DatanodeCommand:
     match command:
-        case TransferCommand(block, targets):
+        case TransferCommand(block, targets, block_token):
             return hdfs_pb2.DatanodeCommand(transfer=hdfs_pb2.TransferCommand(
-                block=block_to_proto(block), targets=[datanode_to_proto(node) for node in targets]))
+                block=block_to_proto(block), targets=[datanode_to_proto(node) for node in targets],
+                block_token=block_token))
+        case KeyUpdateCommand(block_keys):
+            return hdfs_pb2.DatanodeCommand(key_update=hdfs_pb2.KeyUpdateCommand(
+                block_keys=[block_key_to_proto(key) for key in block_keys]))
         case InvalidateCommand(blocks):
             return hdfs_pb2.DatanodeCommand(invalidate=hdfs_pb2.InvalidateCommand(
                 blocks=[block_to_proto(block) for block in blocks]))
@@ -186,13 +197,15 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
 
     @servicer_method
     def GetBlockLocations(self, request, context):
+        user = caller_user(context)
         with self.namenode.operation() as namesystem:
             length, located, under_construction = namesystem.block_locations(
-                caller_user(context), paths.validate(request.path), request.offset_bytes, request.length_bytes,
+                user, paths.validate(request.path), request.offset_bytes, request.length_bytes,
                 request.client_node_id)
-        return hdfs_pb2.GetBlockLocationsResponse(
-            file_length_bytes=length, blocks=[located_to_proto(block) for block in located],
-            under_construction=under_construction)
+            blocks = [located_to_proto(block, namesystem.block_token(user, block.block, AccessMode.READ))
+                      for block in located]
+        return hdfs_pb2.GetBlockLocationsResponse(file_length_bytes=length, blocks=blocks,
+                                                  under_construction=under_construction)
 
     @servicer_method
     def GetContentSummary(self, request, context):
@@ -232,7 +245,8 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
             located = namesystem.add_block(
                 paths.validate(request.path), request.client_name, previous,
                 set(request.excluded_datanode_uuids), request.favored_node_id)
-        return hdfs_pb2.AddBlockResponse(block=located_to_proto(located))
+            block_token = namesystem.block_token(caller_user(context), located.block, AccessMode.WRITE)
+        return hdfs_pb2.AddBlockResponse(block=located_to_proto(located, block_token))
 
     @servicer_method
     def AbandonBlock(self, request, context):
@@ -361,9 +375,9 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
     @servicer_method
     def RegisterDatanode(self, request, context):
         with self.namenode.operation() as namesystem:
-            namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id, request.id.address,
-                                         request.capacity_bytes)
-        return hdfs_pb2.RegisterDatanodeResponse()
+            block_keys = namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id,
+                                                      request.id.address, request.capacity_bytes)
+        return hdfs_pb2.RegisterDatanodeResponse(block_keys=[block_key_to_proto(key) for key in block_keys])
 
     @servicer_method
     def SendHeartbeat(self, request, context):

@@ -1,0 +1,132 @@
+"""Block access tokens (dfs.block.access.token.enable) and the writes that may never destroy a replica."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdfs.blocktoken import AccessMode, BlockKey, BlockKeyManager, InvalidBlockToken, TokenIdentifier, sign, verify
+from tests.namenode_fixtures import SUPERUSER, add_datanodes, make_namesystem
+
+MiB = 1 << 20
+KEY = BlockKey(1, b"k" * 32, expiry_s=2000.0)
+
+
+def token(block_id=7, stamp=1001, modes=AccessMode.READ, expiry_s=1500.0, key=KEY):
+    return sign(key, TokenIdentifier(key.key_id, expiry_s, "alice", block_id, stamp, modes))
+
+
+@pytest.mark.parametrize("presented, block_id, stamp, mode, now_s, message", [
+    (b"", 7, 1001, AccessMode.READ, 1000.0, "no block token"),
+    (token(block_id=8), 7, 1001, AccessMode.READ, 1000.0, "is for blk_8_1001"),
+    (token(stamp=1000), 7, 1001, AccessMode.READ, 1000.0, "is for blk_7_1000"),
+    (token(modes=AccessMode.READ), 7, 1001, AccessMode.WRITE, 1000.0, "not WRITE"),
+    (token(), 7, 1001, AccessMode.READ, 1600.0, "has expired"),
+    (token()[:-1] + b"x", 7, 1001, AccessMode.READ, 1000.0, "bad signature"),
+    (token(key=BlockKey(2, b"o" * 32, 2000.0)), 7, 1001, AccessMode.READ, 1000.0, "does not have"),
+    (b"\xc1" * 40, 7, 1001, AccessMode.READ, 1000.0, "malformed"),
+])
+def test_a_token_is_refused_for_another_block_stamp_mode_time_key_or_signature(presented, block_id, stamp, mode,
+                                                                                now_s, message):
+    with pytest.raises(InvalidBlockToken, match=message):
+        verify({KEY.key_id: KEY}, presented, block_id, stamp, mode, now_s)
+
+
+def test_a_good_token_is_accepted_and_keys_roll_while_old_tokens_stay_valid():
+    assert verify({1: KEY}, token(modes=AccessMode.READ | AccessMode.WRITE), 7, 1001, AccessMode.WRITE, 1000.0).user == "alice"
+    manager = BlockKeyManager(update_interval_s=10, token_lifetime_s=30, secret_source=lambda n: bytes(n), now_s=0.0)
+    issued = manager.issue("bob", 7, 1001, AccessMode.READ, now_s=1.0)
+    assert manager.roll_if_due(11.0) and manager.current.key_id == 2
+    assert verify(manager.keys, issued, 7, 1001, AccessMode.READ, 20.0).user == "bob"
+
+
+def test_the_namenode_hands_keys_to_datanodes_and_signs_copies_it_asks_for():
+    from hdfs.namenode.datanodes import KeyUpdateCommand, TransferCommand
+    from tests.test_namenode_state import write_file
+
+    namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true",
+                                             "dfs.block.access.key.update.interval": "1"})  # minutes
+    keys = namesystem.register_datanode("uuid-9", "core-9", "127.0.0.1:9999", 1 << 40)
+    assert [key.key_id for key in keys] == [namesystem.block_keys.current.key_id]
+    add_datanodes(namesystem, 3)
+    write_file(namesystem, "/f", [100], replication=2)
+    namesystem.set_replication(SUPERUSER, "/f", 3)
+    namesystem.clock.tick(61)  # past the key update interval
+    for uuid in ("uuid-1", "uuid-2", "uuid-3"):
+        namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)  # still alive
+    namesystem.tick()
+    commands = [command for uuid in ("uuid-1", "uuid-2", "uuid-3")
+                for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)]
+    updates = [command for command in commands if isinstance(command, KeyUpdateCommand)]
+    assert len(updates) == 3 and {key.key_id for key in updates[0].block_keys} == {1, 2}
+    (transfer,) = [command for command in commands if isinstance(command, TransferCommand)]
+    key_ring = {key.key_id: key for key in updates[0].block_keys}
+    verify(key_ring, transfer.block_token, transfer.block.block_id, transfer.block.generation_stamp, AccessMode.COPY,
+           namesystem.clock())
+
+
+def test_a_write_never_replaces_a_finalized_replica_whatever_its_stamp(tmp_path):
+    from hdfs import checksum
+    from hdfs.datanode.storage import Storage
+    from hdfs.errors import FileAlreadyExists
+
+    storage = Storage(tmp_path)
+    writer = storage.create_rbw(7, 1001, 512)
+    writer.write(0, b"precious", checksum.chunk_checksums(b"precious", 512))
+    storage.finalize(writer)
+    for stamp in (1001, 1002, 1 << 62):
+        with pytest.raises(FileAlreadyExists, match="a write may not replace it"):
+            storage.create_rbw(7, stamp, 512)
+    assert storage.get(7).block_path.read_bytes() == b"precious"
+
+
+# ---------------------------------------------------------------- a real cluster with tokens on
+
+@pytest.mark.cluster
+def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_cluster_still_heals(cluster_factory):
+    import os
+
+    from emrlab_common.errors import EmrlabError, PermissionDenied
+    from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
+    from emrlab_common.rpc import call, connect, stream
+    from hdfs.pipeline import PipelineStream
+    from tests.conftest import wait_until
+    from tests.test_hdfs_cluster import fsck_is_healthy_with
+
+    cluster = cluster_factory(core=4, properties={"dfs.block.access.token.enable": "true"})
+    superuser = cluster.client()
+    superuser.mkdirs("/user/alice")
+    superuser.chown("/user/alice", "alice")
+    owner = cluster.client(user="alice")
+    data = os.urandom(MiB + 1000)
+    owner.write_bytes("/user/alice/secret.bin", data, replication=3)
+    owner.chmod("/user/alice/secret.bin", 0o600)
+    assert owner.read_bytes("/user/alice/secret.bin") == data  # the owner's tokens work
+    located = owner._block_locations("/user/alice/secret.bin").blocks[0]
+    replica = located.locations[0]
+    stub = hdfs_pb2_grpc.DataTransferProtocolStub(connect(replica.address))
+    # A stranger who guessed the block id: no token, or a made-up one, reads nothing.
+    for forged in (b"", b"\x96" + b"x" * 60):
+        request = hdfs_pb2.ReadBlockRequest(block=located.block, length_bytes=10, block_token=forged)
+        with pytest.raises(PermissionDenied, match="block token"):
+            list(stream(stub.ReadBlock, request, timeout_s=10))
+    # Three header-only writes with a higher stamp, with and without a token stolen for reading: nothing is lost.
+    stolen = located.block_token
+    for block_token in (b"", stolen, stolen):
+        header = hdfs_pb2.WriteBlockHeader(
+            block=hdfs_pb2.Block(block_id=located.block.block_id, generation_stamp=located.block.generation_stamp + 99),
+            stage=hdfs_pb2.PIPELINE_SETUP_CREATE, bytes_per_checksum=512, block_token=block_token)
+        with pytest.raises(EmrlabError):
+            stream = PipelineStream(stub, header, 10.0, peer=replica.node_id)
+            stream.cancel()
+    assert owner.read_bytes("/user/alice/secret.bin") == data
+    # A client that only claims to be on the replica's node gets the name of a proof, not the replica's files.
+    access = call(stub.RequestShortCircuitAccess, hdfs_pb2.RequestShortCircuitAccessRequest(
+        block=located.block, client_node_id=replica.node_id, block_token=stolen), timeout_s=10)
+    assert access.proof_path and not access.block_path
+    local = cluster.client(user="alice", node_id=replica.node_id)
+    assert local.read_bytes("/user/alice/secret.bin") == data
+    assert "short-circuit access" in cluster.log(f"datanode-{replica.node_id}")
+    # Re-replication carries the NameNode's COPY tokens: a killed DataNode is healed around.
+    cluster.kill(f"datanode-{replica.node_id}")
+    wait_until(lambda: fsck_is_healthy_with(cluster, 3), what="fsck HEALTHY with 3 replicas per block")
+    assert owner.read_bytes("/user/alice/secret.bin") == data
