@@ -92,12 +92,11 @@ class MapOutputBuffer:
                 for key, value in pairs:
                     if type(key) is not str:
                         key = encode_key(key)
-                    values = groups.get(key)
-                    if values is None:
+                    try:  # most records repeat a key already seen (Zipf): the cheap path first
+                        groups[key].append(value)
+                    except KeyError:
                         groups[key] = [value]
                         key_bytes += len(key)
-                    else:
-                        values.append(value)
                     records += 1
                 if records >= next_check:
                     self._account(records, key_bytes, value)
@@ -132,8 +131,9 @@ class MapOutputBuffer:
         """(partition, encoded key, key, values), sorted by partition then key bytes."""
         partition = self.partitioner.partition
         count = self.num_partitions
-        entries = []
+        buckets: list[list[tuple]] = [[] for _ in range(count)]
         output_bytes = 0
+        pack = msgpack.Packer().pack  # one packer for all: msgpack.packb builds a new one per call
         for key, values in self.groups.items():
             if type(key) is str:
                 encoded = encode_key(key)
@@ -141,9 +141,13 @@ class MapOutputBuffer:
                 encoded, key = key, decode_key(key)
             if self.sort_values and len(values) > 1:
                 values.sort(key=encode_key)
-            entries.append((partition(encoded, key, count), encoded, key, values))
-            output_bytes += len(encoded) * len(values) + len(msgpack.packb(values)) - _array_header_bytes(len(values))
-        entries.sort(key=itemgetter(0, 1))
+            index = partition(encoded, key, count)
+            buckets[index].append((index, encoded, key, values))
+            output_bytes += len(encoded) * len(values) + len(pack(values)) - _array_header_bytes(len(values))
+        entries = []
+        for bucket in buckets:  # partitions in order; within one, a sort on the key bytes alone
+            bucket.sort(key=itemgetter(1))
+            entries += bucket
         self.counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_BYTES, output_bytes)
         return entries
 

@@ -1,0 +1,72 @@
+"""CPU time of one map attempt on the benchmark corpus, and where it goes.
+
+    python -m benchmarks.profile_map [--size 16m] [--job wordcount] [--profile]
+
+Runs one map task of the job in this process (no runner, no daemons) on a
+corpus file and prints its CPU seconds (time.process_time: steadier than wall
+time on a shared machine), then with --profile cProfile's top functions. For
+comparing a change to the map side (task.py, mapbuffer.py, keys.py, the record
+reader) before and after, on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.jobs import emrlab_job
+from emrlab.corpus import write_corpus
+from emrlab_common.config import parse_size
+from mapreduce.fs import LocalFileSystem
+from mapreduce.splits import InputSplit
+from mapreduce.task import INPUT_FORMAT_KEY, TEXT_FORMAT, NullReporter, TaskAttempt, run_map_attempt
+
+
+def map_attempt(job: str, path: Path, local_dir: str) -> TaskAttempt:
+    job_file, arguments = emrlab_job(job)
+    reference = job_file if ":" in job_file else f"{job_file}:{_class_name(job)}"
+    return TaskAttempt(job_id="job_profile_0001", step_index=0, kind="map", task_index=0, attempt_index=0,
+                       job_reference=reference, job_arguments=tuple(arguments),
+                       properties={INPUT_FORMAT_KEY: TEXT_FORMAT, "emrlab.sort.boundaries": "[]"},
+                       split=InputSplit(str(path), 0, path.stat().st_size), num_reduces=2, num_maps=1,
+                       local_dir=local_dir, output_dir=os.path.join(local_dir, "out"))
+
+
+def _class_name(job: str) -> str:
+    return {"wordcount": "WordCount", "sort": "Sort", "invertedindex": "InvertedIndex"}[job]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="16m")
+    parser.add_argument("--job", default="wordcount", choices=["wordcount", "grep", "sort", "invertedindex"])
+    parser.add_argument("--profile", action="store_true")
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="emrlab-profile-map-"))
+    try:
+        corpus = write_corpus(work / "corpus.txt", parse_size(options.size))
+        attempt = map_attempt(options.job, corpus, str(work / "task"))
+        profiler = cProfile.Profile() if options.profile else None
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        result = run_map_attempt(attempt, LocalFileSystem(), NullReporter())
+        if profiler:
+            profiler.disable()
+        cpu_s = time.process_time() - started
+        print(f"{options.job} map of {options.size}: {cpu_s:.2f} CPU s, "
+              f"{result.counters.task('MAP_OUTPUT_RECORDS')} records out")
+        if profiler:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
