@@ -1,7 +1,9 @@
 """HDFS's operating errors, named as Hadoop names them where it can.
 
 Each maps to one gRPC status through its base class in `emrlab_common.errors`,
-and reaches the user as one line.
+and reaches the user as one line. Each is also the matching Python built-in
+(`FileNotFound` is a `FileNotFoundError`, `AccessControl` a `PermissionError`,
+...), so that ordinary Python code catches them as it catches local file errors.
 """
 
 from emrlab_common.errors import (
@@ -14,31 +16,31 @@ from emrlab_common.errors import (
 )
 
 
-class FileNotFound(NotFound):
+class FileNotFound(NotFound, FileNotFoundError):
     """FileNotFoundException: no file or directory at that path."""
 
 
-class FileAlreadyExists(AlreadyExists):
+class FileAlreadyExists(AlreadyExists, FileExistsError):
     """FileAlreadyExistsException."""
 
 
-class ParentNotDirectory(FailedPrecondition):
+class ParentNotDirectory(FailedPrecondition, NotADirectoryError):
     """A path goes through a file as if it were a directory."""
 
 
-class PathIsNotEmptyDirectory(FailedPrecondition):
+class PathIsNotEmptyDirectory(FailedPrecondition, OSError):
     """Deleting a non-empty directory without `recursive`."""
 
 
-class PathIsDirectory(FailedPrecondition):
+class PathIsDirectory(FailedPrecondition, IsADirectoryError):
     """An operation on files only was given a directory."""
 
 
-class InvalidPath(InvalidArgument):
+class InvalidPath(InvalidArgument, ValueError):
     """Malformed path (relative where absolute is needed, `..`, empty component, ...)."""
 
 
-class AccessControl(PermissionDenied):
+class AccessControl(PermissionDenied, PermissionError):
     """AccessControlException: the permission check said no."""
 
 
@@ -58,9 +60,9 @@ class NoDatanodes(ResourceExhausted):
     """Could only be written to 0 of the minimum replicas: no live DataNode can take a block."""
 
 
-class BlockMissing(NotFound):
+class BlockMissing(NotFound, OSError):
     """BlockMissingException: no live, uncorrupt replica of a block could be read."""
 
 
-class ChecksumMismatch(FailedPrecondition):
+class ChecksumMismatch(FailedPrecondition, OSError):
     """ChecksumException: bytes read do not match their stored checksum."""

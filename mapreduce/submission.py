@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 from emrlab_common.config import load, parse_float, parse_int, parse_size, setting
 from emrlab_common.errors import InvalidArgument
+from hdfs.cli.dfs import check_definitions
 from hdfs.client.config import ClientConfig as HdfsClientConfig
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.shuffle.scheduler import ShuffleConfig
 from mapreduce.streaming import StreamingConfig
-
-REPLICATION_MAX = 512  # dfs.replication.max's default
-
 
 @dataclass(frozen=True)
 class TaskConfig:
@@ -69,11 +67,8 @@ def check_job_properties(properties: dict[str, str]) -> None:
                        ("yarn.app.mapreduce.am.resource.mb", am.am_memory_mb)):
         if value < 0:
             raise InvalidArgument(f"{key}: {value} MB; a container's memory cannot be negative")
+    check_definitions(properties)  # the HDFS client's keys (dfs.replication), as `dfs` checks them
     hdfs = load(HdfsClientConfig, properties)
-    if "dfs.replication" in properties and not 1 <= hdfs.replication <= REPLICATION_MAX:
-        bound = "less than the required minimum of 1" if hdfs.replication < 1 else \
-            f"exceeds maximum of {REPLICATION_MAX}"
-        raise InvalidArgument(f"dfs.replication: Requested replication factor of {hdfs.replication} {bound}")
     if "dfs.blocksize" in properties and hdfs.block_size_bytes <= 0:
         raise InvalidArgument(f"dfs.blocksize: {properties['dfs.blocksize']}; a block must be more than 0 bytes")
 

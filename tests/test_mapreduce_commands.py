@@ -67,7 +67,7 @@ def test_a_job_file_is_its_own_command_line(tmp_path, corpus):
     (["job", "run", "mapreduce/examples/wordcount.py", "-r", "nowhere", "IN", "-o", "OUT"], "unknown runner"),
     (["job", "run", "mapreduce/examples/wordcount.py", "-r", "local", "missing-input", "-o", "OUT"],
      "Input path does not exist"),
-    (["job", "run", "mapreduce/examples/wordcount.py", "-r", "local", "IN"], "required: -o"),
+    (["job", "run", "mapreduce/examples/wordcount.py", "-r", "local", "IN", "--reducers", "-1"], "must be 0 or more"),
     (["examples", "nosuch", "IN", "OUT"], "unknown example"),
     (["streaming", "-input", "IN", "-output", "OUT"], "required: -mapper"),
 ])

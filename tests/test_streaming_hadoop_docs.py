@@ -194,3 +194,21 @@ def test_a_container_larger_than_the_maximum_allocation_fails_the_job_with_the_r
                   cwd=tmp_path, check=False)
     assert done.returncode != 0 and "maximum allocation" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "refused a container request" in done.stderr, done.stderr
+
+
+@pytest.mark.cluster
+def test_dfs_get_into_a_missing_directory_and_bad_replication_are_one_line(streaming_cluster, tmp_path):
+    directory = str(streaming_cluster.cluster_dir.root)
+    for destination in (tmp_path / "missing", tmp_path / "missing" / "x"):
+        done = emrlab("--dir", directory, "dfs", "-get", "/in/input.txt", f"{destination}/", cwd=tmp_path, check=False)
+        assert done.returncode != 0 and "No such file or directory" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "missing").exists()
+    (tmp_path / "local.txt").write_text("x\n")
+    for replication in ("-2", "0"):
+        done = emrlab("--dir", directory, "dfs", "-D", f"dfs.replication={replication}", "-put", tmp_path / "local.txt",
+                      "/in/r.txt", cwd=tmp_path, check=False)
+        assert done.returncode != 0 and "less than the required minimum of 1" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    unknown = emrlab("--dir", directory, "dfs", "-lss", "/", cwd=tmp_path, check=False)
+    assert unknown.returncode != 0 and unknown.stderr.strip().splitlines() == [
+        "-lss: Unknown command (did you mean -ls? emrlab dfs -help lists the commands)"]

@@ -8,6 +8,7 @@ several paths goes on after an error with one of them, prints
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from contextlib import nullcontext
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emrlab_common.command import CommandContext
-from emrlab_common.config import format_size
+from emrlab_common.config import format_size, load
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from emrlab_common.progress import ProgressLine
 from hdfs import Client
 from hdfs.cli.modes import parse_mode
+from hdfs.client.config import ClientConfig
 from hdfs.paths import has_glob
 from hdfs.errors import FileAlreadyExists, FileNotFound, PathIsDirectory
 from hdfs.protocol import FileStatus
@@ -27,6 +29,9 @@ from hdfs.protocol import FileStatus
 PROGRESS_MIN_BYTES = 8 << 20
 TAIL_BYTES = 1024
 SETREP_WAIT_POLL_S = 0.5
+
+
+REPLICATION_MAX = 512  # dfs.replication.max's default
 
 
 class UsageError(InvalidArgument):
@@ -255,9 +260,13 @@ def tail(client: Client, arguments: list[str]) -> int:
 def get(client: Client, arguments: list[str]) -> int:
     flags, operands = take_flags(arguments, "fpc")
     require(operands, 1)
-    sources, destination = (operands[:-1], Path(operands[-1])) if len(operands) > 1 else (operands, Path("."))
+    sources, named = (operands[:-1], operands[-1]) if len(operands) > 1 else (operands, ".")
+    destination = Path(named)
     if len(sources) > 1 and not destination.is_dir():
-        raise UsageError(f"`{destination}': Is not a directory")
+        raise UsageError(f"`{named}': Is not a directory")
+    # As FsShell: a destination that names a directory (a trailing /) or lies in a missing one is not created.
+    if not destination.is_dir() and (named.endswith("/") or not destination.parent.is_dir()):
+        raise FileNotFound(f"`{named}': No such file or directory")
 
     def get_one(source: str) -> None:
         status = client.status(source)
@@ -552,16 +561,35 @@ def usage() -> str:
     return USAGE.format(commands="\n".join(f"  {name} {synopsis}" for name, (_, synopsis) in COMMANDS.items()))
 
 
+def replication_problem(replication: int) -> str | None:
+    """Hadoop's words for a replication factor no file can have, else None."""
+    if replication < 1:
+        return f"Requested replication factor of {replication} is less than the required minimum of 1"
+    if replication > REPLICATION_MAX:
+        return f"Requested replication factor of {replication} exceeds maximum of {REPLICATION_MAX}"
+    return None
+
+
+def check_definitions(definitions: dict[str, str]) -> None:
+    """-D values the client will use, checked before anything is written."""
+    config = load(ClientConfig, definitions)
+    problem = "dfs.replication" in definitions and replication_problem(config.replication)
+    if problem:
+        raise InvalidArgument(f"dfs.replication: {problem}")
+
+
 def main(argv: list[str], context: CommandContext) -> int:
     if not argv or argv[0] in ("-help", "-usage", "--help", "-h"):
         print(usage(), end="")
         return 0 if argv else 2
     name, arguments = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"{name}: Unknown command", file=sys.stderr)
-        print(usage(), end="", file=sys.stderr)
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        print(f"{name}: Unknown command ({hint}emrlab dfs -help lists the commands)", file=sys.stderr)
         return 2
     handler, synopsis = COMMANDS[name]
+    check_definitions(context.definitions)
     client = Client.for_cluster(context.cluster_dir, properties=context.definitions)
     try:
         if handler in WARNS:

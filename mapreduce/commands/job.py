@@ -10,7 +10,11 @@ A job file run as a script (`python job.py -r local IN -o OUT`, through
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 
 from emrlab_common.clusterdir import ClusterDir, process_alive
@@ -27,6 +31,7 @@ from mapreduce.runners import RUNNERS, runner_class
 from mapreduce.runners.spec import JobSpec
 
 RESOURCE_MANAGER_DAEMON = "resourcemanager"
+STDIN = STDOUT = "-"
 
 USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]
        emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID   (jobs on the cluster)
@@ -46,7 +51,9 @@ def runner_parser(prog: str, output_positional: bool = False) -> argparse.Argume
     parser.add_argument("-r", "--runner", help=f"one of {', '.join(RUNNERS)} (default: the cluster when one is "
                         "running, else local)")
     if not output_positional:
-        parser.add_argument("-o", "--output-dir", required=True, help="the job's output directory (must not exist)")
+        parser.add_argument("-o", "--output-dir", default=STDOUT,
+                            help="the job's output directory (must not exist); without it (or -), "
+                                 "the output is written to stdout when the job is done")
     parser.add_argument("--reducers", "--num-reducers", type=int, dest="reducers",
                         help="number of reduce tasks (mapreduce.job.reduces)")
     parser.add_argument("--spark-master", help="with -r spark: the Spark master URL (spark.master; default local[CPUs])")
@@ -86,21 +93,95 @@ def run_job(reference: str, argv: list[str], context: CommandContext, prog: str 
     for warning in getattr(job, "client_warnings", list)():
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     runner_name = options.runner or default_runner or choose_runner(context, prog)
-    spec = JobSpec(job_reference=reference, input_paths=tuple(options.inputs), output_dir=options.output_dir,
-                   job_arguments=tuple(job_arguments), properties=properties,
-                   cluster_dir=context.dir_flag, job_name=job_class.__name__)
-    runner = runner_class(runner_name)()
-    try:
-        result = runner.run(spec, JobMonitor(quiet=options.quiet))
-    except JobFailed as error:
-        if options.quiet:
-            raise
-        # The monitor has printed the whole story; end with its last line, not a second copy.
-        last_line = error.message.rstrip().splitlines()[-1].strip() if error.message.strip() else "failed"
-        raise JobFailed(f"the job failed: {last_line} (details above)") from None
-    if not options.quiet:
-        print(f"Output: {result.output_dir}", file=sys.stderr)
+    with StandardStreams(runner_name, context) as streams:
+        inputs = tuple(streams.input_path() if path == STDIN else path for path in options.inputs)
+        to_stdout = options.output_dir == STDOUT
+        output_dir = streams.output_dir() if to_stdout else options.output_dir
+        spec = JobSpec(job_reference=reference, input_paths=inputs, output_dir=output_dir,
+                       job_arguments=tuple(job_arguments), properties=properties,
+                       cluster_dir=context.dir_flag, job_name=job_class.__name__)
+        runner = runner_class(runner_name)()
+        try:
+            result = runner.run(spec, JobMonitor(quiet=options.quiet))
+        except JobFailed as error:
+            if options.quiet:
+                raise
+            # The monitor has printed the whole story; end with its last line, not a second copy.
+            last_line = error.message.rstrip().splitlines()[-1].strip() if error.message.strip() else "failed"
+            raise JobFailed(f"the job failed: {last_line} (details above)") from None
+        if to_stdout:
+            streams.write_output(output_dir)
+        elif not options.quiet:
+            print(f"Output: {result.output_dir}", file=sys.stderr)
     return 0
+
+class StandardStreams:
+    """`-` as an input (standard input, copied where the runner reads) and no output (a
+    temporary output directory, written to stdout when the job is done), as mrjob does;
+    whatever this makes is removed at the end."""
+
+    def __init__(self, runner_name: str, context: CommandContext):
+        self.on_cluster = runner_name == "cluster"
+        self.context = context
+        self.local_dir: str | None = None
+        self.cluster_paths: list[str] = []
+        self._client = None
+
+    def __enter__(self) -> StandardStreams:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.local_dir:
+            shutil.rmtree(self.local_dir, ignore_errors=True)
+        if self._client is not None:
+            for path in self.cluster_paths:
+                self._client.delete(path, recursive=True)
+            self._client.close()
+
+    def input_path(self) -> str:
+        data = sys.stdin.buffer.read()
+        if self.on_cluster:
+            path = self._cluster_path("stdin")
+            self.client().write_bytes(path, data)
+            return path
+        path = os.path.join(self._local(), "stdin")
+        with open(path, "wb") as copy:
+            copy.write(data)
+        return path
+
+    def output_dir(self) -> str:
+        return self._cluster_path("output") if self.on_cluster else os.path.join(self._local(), "output")
+
+    def write_output(self, output_dir: str) -> None:
+        out = sys.stdout.buffer
+        if self.on_cluster:
+            client = self.client()
+            for status in sorted(client.list(output_dir), key=lambda status: status.name):
+                if status.name.startswith("part-"):
+                    out.write(client.read_bytes(status.path))
+        else:
+            for name in sorted(os.listdir(output_dir)):
+                if name.startswith("part-"):
+                    with open(os.path.join(output_dir, name), "rb") as part:
+                        shutil.copyfileobj(part, out)
+        out.flush()
+
+    def client(self):
+        if self._client is None:
+            from hdfs import Client
+
+            self._client = Client.for_cluster(ClusterDir.resolve(self.context.dir_flag))
+        return self._client
+
+    def _local(self) -> str:
+        if self.local_dir is None:
+            self.local_dir = tempfile.mkdtemp(prefix="emrlab-job-streams-")
+        return self.local_dir
+
+    def _cluster_path(self, name: str) -> str:
+        path = f"/tmp/emrlab-{name}-{secrets.token_hex(6)}"
+        self.cluster_paths.append(path)
+        return path
 
 
 def job_actions(job_class: type) -> list:
