@@ -7,6 +7,7 @@ copy it; a job with one attempt per task survives any number of such losses.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -276,3 +277,31 @@ def test_the_history_shows_each_preemption_and_each_rerun_with_its_cause(capsys)
     assert "Preemptions (2)" in printed and "Re-runs (2)" in printed
     assert f"map output of {attempt(MAP, 0)} lost (NODE_LOST on task-1)" in printed
     assert counters(harness)["NUM_MAPS_RERUN_OUTPUT_LOST"] == 1
+
+
+def test_a_fetch_failure_for_output_kept_as_lost_runs_the_map_again_as_node_lost():
+    harness = Harness(ONE_ATTEMPT)
+    harness.start(map_hosts=[("core-1",)], reduces=1)
+    harness.run_to_success(attempt(MAP, 0), node_id="task-1")
+    running(harness, attempt(REDUCE, 0), "core-2", progress=0.5)
+    harness.send(NodesLost(("task-1",)))
+    assert harness.machine.attempts[attempt(MAP, 0)].output_lost
+    harness.send(FetchFailed(attempt(REDUCE, 0), attempt(MAP, 0), node_unreachable=True))
+    gone = harness.machine.attempts[attempt(MAP, 0)]
+    assert (gone.state, gone.end_cause) == (AttemptState.KILLED, EndCause.NODE_LOST)
+    assert harness.pending(MAP) == [attempt(MAP, 0, 1)]
+
+
+def test_the_am_client_keeps_the_allocation_request_ids_its_caller_chose():
+    from emrlab_common.errors import FailedPrecondition
+    from yarn.amclient import AMRMClient, ContainerRequest
+    from yarn.records import Resource
+
+    client = AMRMClient("127.0.0.1:1", "appattempt_1700000000000_0001_000001", user="alice")
+    try:
+        assert client.add_request(ContainerRequest(Resource(256, 1), allocation_request_id=7)).allocation_request_id == 7
+        assert client.add_request(ContainerRequest(Resource(256, 1))).allocation_request_id == 1  # chosen for it
+        with pytest.raises(FailedPrecondition, match="already pending"):
+            client.add_request(ContainerRequest(Resource(256, 1), allocation_request_id=7))
+    finally:
+        client.close()

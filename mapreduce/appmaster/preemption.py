@@ -123,8 +123,11 @@ class NodeLossHandling:
         attempt.unreachable_fetch_failures += event.node_unreachable
         logger.info("%s: fetch failure %d reported by %s%s", attempt.attempt_id, attempt.fetch_failures,
                     event.reduce_attempt_id, " (node unreachable)" if event.node_unreachable else "")
-        if attempt.node_id in self.decommissioning_nodes or attempt.output_lost:
-            # Its node has notice (or is gone): the output is about to vanish, not the map's fault.
+        if attempt.output_lost:  # gone with its node, and now a reducer wants it after all
+            self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_LOST, attempt.diagnostics, now_s,
+                                  commands)
+        elif attempt.node_id in self.decommissioning_nodes:
+            # Its node has notice: the output is about to vanish, not the map's fault.
             self._map_output_lost(attempt, AttemptState.KILLED, EndCause.NODE_DECOMMISSIONING,
                                   f"map output on decommissioning node {attempt.node_id} unreadable", now_s, commands)
         elif attempt.fetch_failures >= self.config.fetch_failures_max:
