@@ -232,7 +232,11 @@ def _up(args, context: CommandContext) -> int:
     launcher.start_daemon(cluster_dir, "emrlab.controller")
     state = follow(cluster_dir, timeout_s, print)
     if state in ("RUNNING", "WAITING"):
+        from emrlab_common.web import cluster_urls
+
         print(f"cluster is {state}. Logs: {cluster_dir.logs_dir}")
+        for name, url in cluster_urls(cluster_dir).items():
+            print(f"  {name:<16} {url}")
         if context.dir_flag:
             print(f"tip: export EMRLAB_CLUSTER={cluster_dir.root} to skip --dir in later commands")
         return 0
@@ -358,19 +362,9 @@ def _wait(args, cluster_dir: ClusterDir) -> int:
         time.sleep(POLL_S * 2)
 
 
-def cluster_urls(cluster_dir: ClusterDir) -> dict[str, str]:
-    """The web pages the running daemons publish (their records' http_address)."""
-    urls = {}
-    for name in ("namenode", "resourcemanager", "controller"):
-        record = cluster_dir.read_daemon(name)
-        if record is not None and process_alive(record.pid) and record.extra.get("http_address"):
-            urls[name] = f"http://{record.extra['http_address']}"
-    if "namenode" in urls:
-        urls["webhdfs"] = f"{urls['namenode']}/webhdfs/v1"
-    return urls
-
-
 def _urls(args, cluster_dir: ClusterDir) -> int:
+    from emrlab_common.web import cluster_urls
+
     urls = cluster_urls(cluster_dir)
     if not urls:
         raise FailedPrecondition(f"no daemon serves a web page in {cluster_dir.root} (is the cluster up?)")

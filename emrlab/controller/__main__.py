@@ -11,16 +11,18 @@ import threading
 import time
 
 from emrlab.controller.definition import parse_definition
+from emrlab.controller.http import ControllerHttpConfig, ControllerWeb
 from emrlab.controller.journal import Journal
 from emrlab.controller.market import settings_from_properties
 from emrlab.controller.records import ClusterCreated, StartCluster, derived_id
 from emrlab.controller.server import register_servicers
 from emrlab.controller.shell import ControllerShell
 from emrlab.controller.state import ControllerState
-from emrlab_common.config import parse_int
+from emrlab_common.config import load, parse_int
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.errors import FailedPrecondition
 from emrlab_common.rpc import create_server
+from emrlab_common.web import start_http_server
 
 SHUTDOWN_GRACE_S = 1.0
 ADDRESS_KEY = "emrlab.controller.address"
@@ -41,12 +43,17 @@ def main(argv: list[str] | None = None) -> None:
             _create(shell, directory)
         server, port = create_server(process.properties.get(ADDRESS_KEY, "127.0.0.1:0"), register_servicers(shell),
                                      name="controller")
-        process.publish(f"127.0.0.1:{port}", cluster_id=state.cluster_id)
+        http_config = load(ControllerHttpConfig, process.properties)
+        http_server, http_port = start_http_server(http_config.http_address, ControllerWeb(shell).routes(),
+                                                   name="controller")
+        process.publish(f"127.0.0.1:{port}", cluster_id=state.cluster_id,
+                        http_address=f"{http_config.http_address.rsplit(':', 1)[0]}:{http_port}")
         shell.submit(StartCluster())
         monitor = threading.Thread(target=shell.run_monitor, name="monitor", daemon=True)
         monitor.start()
         while not process.stopping and not shell.stopped.is_set():
             time.sleep(0.2)
+        http_server.stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
         shell.stopped.set()
         monitor.join()
