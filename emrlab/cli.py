@@ -8,6 +8,7 @@ is imported only when used, so `emrlab --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import difflib
 import sys
 
 from emrlab_common.command import EXIT_USAGE, run_command
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     if position is None or argv[position] not in COMMANDS:
         asked_for_help = position is not None and argv[position] in ("-h", "--help", "help")
         if position is not None and not asked_for_help:
-            print(f"emrlab: unknown command {argv[position]!r}", file=sys.stderr)
+            close = difflib.get_close_matches(argv[position], COMMANDS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            print(f"emrlab: unknown command {argv[position]!r} ({hint}emrlab --help lists the commands)",
+                  file=sys.stderr)
+            return EXIT_USAGE
         print(usage(), file=sys.stdout if asked_for_help else sys.stderr, end="")
         return 0 if asked_for_help else EXIT_USAGE
     if problem := hdfs_shadowed():

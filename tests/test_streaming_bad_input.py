@@ -70,3 +70,9 @@ def test_hdfs_errors_are_the_matching_python_built_ins():
     assert isinstance(InvalidPath("bad"), ValueError)
     with pytest.raises(OSError, match="does not exist"):
         raise FileNotFound("File /x does not exist")
+
+
+def test_an_unknown_command_is_one_line_with_a_hint(tmp_path):
+    done = emrlab("stremaing", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "emrlab: unknown command 'stremaing' (did you mean streaming? emrlab --help lists the commands)"]
