@@ -211,9 +211,11 @@ def test_append_to_file_and_client_append_across_blocks(cluster, tmp_path):
 def hdfscli_python(tmp_path_factory) -> str:
     """A virtual environment with HdfsCLI (PyPI's `hdfs`), which must not share one with emrlab."""
     directory = tmp_path_factory.mktemp("hdfscli-venv")
-    venv.create(directory, with_pip=True)
+    venv.create(directory, with_pip=False)
     python = str(directory / "bin" / "python")
-    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", "hdfs"], capture_output=True, timeout=300)
+    # This environment's pip installs into that one (pip --python), which saves bootstrapping a pip there.
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "hdfs"],
+                               capture_output=True, timeout=300)
     if installed.returncode != 0:
         pytest.skip(f"could not install HdfsCLI into its own venv: {installed.stderr.decode()[-300:]}")
     return python
