@@ -107,7 +107,7 @@ class ContainerExecutor:
             self.submit(ResourcesFailed(command.container_id, f"more than {LOCALIZATIONS_PENDING_MAX} "
                                                                  "containers are waiting to be localized"))
             return
-        self._localizers.submit(self._localize, command)
+        self._localizers.submit(self._localize, command).add_done_callback(_raise_in_hook)
 
     def _localize(self, command: LocalizeResources) -> None:
         try:
@@ -181,3 +181,10 @@ class ContainerExecutor:
             method(*arguments)
         except Exception:  # another package's plug-in: a broken one must not take the NodeManager down
             logger.exception("aux service %s failed in %s", name, method_name)
+
+
+def _raise_in_hook(future) -> None:
+    """A pool task that died of a bug is as loud as a thread that did (the pool would keep it quiet)."""
+    error = future.exception() if not future.cancelled() else None
+    if error is not None:
+        threading.excepthook(threading.ExceptHookArgs((type(error), error, error.__traceback__, None)))
