@@ -36,6 +36,7 @@ class AccessMode(enum.IntFlag):
     READ = 1
     WRITE = 2
     COPY = 4  # a DataNode receiving a replica for re-replication
+    RECOVER = 8  # DataNodes settling the last block of a file whose writer went away
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def test_the_namenode_hands_keys_to_datanodes_and_signs_copies_it_asks_for():
 def test_a_write_never_replaces_a_finalized_replica_whatever_its_stamp(tmp_path):
     from hdfs import checksum
     from hdfs.datanode.storage import Storage
+    from emrlab_common.errors import FailedPrecondition
     from hdfs.errors import FileAlreadyExists
 
     storage = Storage(tmp_path)
@@ -77,6 +78,13 @@ def test_a_write_never_replaces_a_finalized_replica_whatever_its_stamp(tmp_path)
         with pytest.raises(FileAlreadyExists, match="a write may not replace it"):
             storage.create_rbw(7, stamp, 512)
     assert storage.get(7).block_path.read_bytes() == b"precious"
+    # Nor does a recovery nobody began: only InitReplicaRecovery's recovery id may truncate it.
+    with pytest.raises(FailedPrecondition, match="InitReplicaRecovery comes first"):
+        storage.recover(7, 1002, 3)
+    with pytest.raises(FailedPrecondition, match="not newer"):
+        storage.begin_recovery(storage.get(7), 1001)
+    storage.begin_recovery(storage.get(7), 1002)
+    assert storage.recover(7, 1002, 3).block_path.read_bytes() == b"pre"
 
 
 # ---------------------------------------------------------------- a real cluster with tokens on
@@ -123,6 +131,14 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
     access = call(stub.RequestShortCircuitAccess, hdfs_pb2.RequestShortCircuitAccessRequest(
         block=located.block, client_node_id=replica.node_id, block_token=stolen), timeout_s=10)
     assert access.proof_path and not access.block_path
+    # Nor can a stranger truncate it through block recovery, which takes the NameNode's RECOVER token.
+    for method, request in ((stub.InitReplicaRecovery, hdfs_pb2.InitReplicaRecoveryRequest(
+                                 block=located.block, recovery_id=located.block.generation_stamp + 5, block_token=stolen)),
+                            (stub.UpdateReplicaUnderRecovery, hdfs_pb2.UpdateReplicaUnderRecoveryRequest(
+                                 block=located.block, recovery_id=located.block.generation_stamp + 5, new_length_bytes=1,
+                                 block_token=stolen))):
+        with pytest.raises(PermissionDenied, match="not RECOVER"):
+            call(method, request, timeout_s=10)
     local = cluster.client(user="alice", node_id=replica.node_id)
     assert local.read_bytes("/user/alice/secret.bin") == data
     assert "short-circuit access" in cluster.log(f"datanode-{replica.node_id}")
@@ -130,3 +146,22 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
     cluster.kill(f"datanode-{replica.node_id}")
     wait_until(lambda: fsck_is_healthy_with(cluster, 3), what="fsck HEALTHY with 3 replicas per block")
     assert owner.read_bytes("/user/alice/secret.bin") == data
+
+
+def test_a_lease_recovery_command_carries_a_recover_token_for_the_block():
+    from hdfs.namenode.datanodes import KeyUpdateCommand, RecoverCommand
+
+    namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true"})
+    uuids = add_datanodes(namesystem, 3)
+    namesystem.create(SUPERUSER, "/abandoned", 0o644, "gone", False, True, 3, 0)
+    located = namesystem.add_block("/abandoned", "gone", None, set(), "")
+    commands = []
+    for _ in range(14):  # the writer is silent past the lease hard limit; the DataNodes are not
+        namesystem.clock.tick(1)
+        for uuid in uuids:
+            commands += namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
+        namesystem.tick()
+    (recover,) = [command for command in commands if isinstance(command, RecoverCommand)]
+    assert not any(isinstance(command, KeyUpdateCommand) for command in commands)  # keys came at registration
+    verify(namesystem.block_keys.keys, recover.block_token, located.block.block_id, located.block.generation_stamp,
+           AccessMode.RECOVER, namesystem.clock())

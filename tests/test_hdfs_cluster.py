@@ -272,8 +272,9 @@ WRITER_THAT_DIES = textwrap.dedent("""
 """)
 
 
-def test_a_crashed_writers_file_is_closed_by_lease_recovery(cluster_factory):
-    cluster = cluster_factory(core=3, properties=SMALL_PACKETS)
+@pytest.mark.parametrize("block_tokens", ["false", "true"], ids=["simple", "block-tokens"])
+def test_a_crashed_writers_file_is_closed_by_lease_recovery(cluster_factory, block_tokens):
+    cluster = cluster_factory(core=3, properties={**SMALL_PACKETS, "dfs.block.access.token.enable": block_tokens})
     client = cluster.client()
     writer = subprocess.Popen([sys.executable, "-c", WRITER_THAT_DIES, str(cluster.cluster_dir.root)],
                               stdout=subprocess.PIPE)

@@ -165,7 +165,8 @@ class NameNodeActor:
             for location in command.locations:
                 try:
                     response = call(self.datanode.peer(location.address).InitReplicaRecovery,
-                                    hdfs_pb2.InitReplicaRecoveryRequest(block=block, recovery_id=command.new_generation_stamp),
+                                    hdfs_pb2.InitReplicaRecoveryRequest(block=block, recovery_id=command.new_generation_stamp,
+                                                                        block_token=command.block_token),
                                     timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
                 except EmrlabError as error:
                     logger.info("recovery of blk_%d skips %s: %s", block.block_id, location.node_id, error.message)
@@ -180,7 +181,7 @@ class NameNodeActor:
             for location, _ in lengths.values():
                 call(self.datanode.peer(location.address).UpdateReplicaUnderRecovery,
                      hdfs_pb2.UpdateReplicaUnderRecoveryRequest(block=block, recovery_id=command.new_generation_stamp,
-                                                                new_length_bytes=agreed),
+                                                                new_length_bytes=agreed, block_token=command.block_token),
                      timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
             recovered = hdfs_pb2.Block(block_id=block.block_id, generation_stamp=command.new_generation_stamp,
                                        length_bytes=agreed)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdfs import checksum
+from emrlab_common.errors import FailedPrecondition
 from hdfs.errors import FileAlreadyExists, FileNotFound
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Storage:
         self.sync_on_close = sync_on_close
         self.lock = threading.Lock()
         self.replicas: dict[int, Replica] = {}
+        self.recovery_ids: dict[int, int] = {}  # block id -> the recovery it is under (Hadoop's RUR)
         (self.root / "rbw").mkdir(parents=True, exist_ok=True)
         (self.root / "finalized").mkdir(parents=True, exist_ok=True)
         self.datanode_uuid = self._load_or_create_uuid()
@@ -215,12 +217,23 @@ class Storage:
         chunks = (replica.meta_path.stat().st_size - checksum.META_HEADER.size) // checksum.CHECKSUM_BYTES
         return min(data_bytes, chunks * bytes_per_checksum)
 
+    def begin_recovery(self, replica: Replica, recovery_id: int) -> None:
+        """Put a replica under recovery `recovery_id` (a newer stamp): only that recovery may change it."""
+        with self.lock:
+            if recovery_id <= replica.generation_stamp:
+                raise FailedPrecondition(f"recovery {recovery_id} of {replica} is not newer than the replica")
+            self.recovery_ids[replica.block_id] = recovery_id
+
     def recover(self, block_id: int, new_generation_stamp: int, new_length: int) -> Replica:
-        """Truncate a replica to the agreed length, give it the new stamp, finalize it."""
+        """Truncate a replica under this recovery to the agreed length, give it the new stamp, finalize it."""
         with self.lock:
             replica = self.replicas.get(block_id)
             if replica is None:
                 raise FileNotFound(f"replica blk_{block_id} not found for recovery")
+            if self.recovery_ids.get(block_id) != new_generation_stamp:
+                raise FailedPrecondition(f"{replica} is not under recovery {new_generation_stamp}: "
+                                         f"InitReplicaRecovery comes first")
+            del self.recovery_ids[block_id]
             bytes_per_checksum = self.read_bytes_per_checksum(replica)
             chunks = (new_length + bytes_per_checksum - 1) // bytes_per_checksum
             with open(replica.block_path, "r+b") as block_file:

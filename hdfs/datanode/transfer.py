@@ -247,15 +247,18 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
 
     @servicer_method
     def InitReplicaRecovery(self, request, context):
+        self.datanode.check_block_token(request.block_token, request.block, AccessMode.RECOVER)
         replica = self.datanode.storage.get(request.block.block_id)
         if replica is None or replica.generation_stamp < request.block.generation_stamp:
             return hdfs_pb2.InitReplicaRecoveryResponse(has_replica=False)
+        self.datanode.storage.begin_recovery(replica, request.recovery_id)
         length = self.datanode.storage.recoverable_length(replica)
         return hdfs_pb2.InitReplicaRecoveryResponse(has_replica=True, replica=hdfs_pb2.Block(
             block_id=replica.block_id, generation_stamp=replica.generation_stamp, length_bytes=length))
 
     @servicer_method
     def UpdateReplicaUnderRecovery(self, request, context):
+        self.datanode.check_block_token(request.block_token, request.block, AccessMode.RECOVER)
         replica = self.datanode.storage.recover(request.block.block_id, request.recovery_id, request.new_length_bytes)
         self.datanode.block_received(replica)
         logger.info("recovered %s at %d bytes", replica, replica.length_bytes)

@@ -52,6 +52,7 @@ class RecoverCommand:
     block: BlockRef
     new_generation_stamp: int
     locations: tuple[DatanodeDescriptor, ...]
+    block_token: bytes = b""
 
 
 @dataclass(frozen=True)

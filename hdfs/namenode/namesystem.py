@@ -455,8 +455,9 @@ class Namesystem:
         commands = self.datanodes.take_commands(datanode)
         if self.block_keys is None:
             return commands
-        commands = [dataclasses.replace(command, block_token=self.block_token("datanode", command.block, AccessMode.COPY))
-                    if isinstance(command, TransferCommand) else command for command in commands]
+        modes = {TransferCommand: AccessMode.COPY, RecoverCommand: AccessMode.RECOVER}
+        commands = [dataclasses.replace(command, block_token=self.block_token("datanode", command.block, modes[type(command)]))
+                    if type(command) in modes else command for command in commands]
         if datanode.block_key_id != self.block_keys.current.key_id:
             datanode.block_key_id = self.block_keys.current.key_id
             commands.insert(0, KeyUpdateCommand(tuple(self.block_keys.keys.values())))

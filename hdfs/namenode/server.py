@@ -160,10 +160,10 @@ def command_to_proto(command) -> hdfs_pb2.DatanodeCommand:
         case InvalidateCommand(blocks):
             return hdfs_pb2.DatanodeCommand(invalidate=hdfs_pb2.InvalidateCommand(
                 blocks=[block_to_proto(block) for block in blocks]))
-        case RecoverCommand(block, new_generation_stamp, locations):
+        case RecoverCommand(block, new_generation_stamp, locations, block_token):
             return hdfs_pb2.DatanodeCommand(recover=hdfs_pb2.RecoverBlockCommand(
                 block=block_to_proto(block), new_generation_stamp=new_generation_stamp,
-                locations=[datanode_to_proto(node) for node in locations]))
+                locations=[datanode_to_proto(node) for node in locations], block_token=block_token))
         case RegisterCommand():
             return hdfs_pb2.DatanodeCommand(register=hdfs_pb2.RegisterCommand())
     raise AssertionError(f"unknown command {command!r}")
