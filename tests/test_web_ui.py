@@ -40,7 +40,7 @@ SLOW_WORDS = """
 
     class SlowWords(Job):
         def mapper(self, key, line):
-            time.sleep(0.0004)
+            time.sleep(0.001)
             for word in line.split():
                 yield word, 1
 
@@ -130,34 +130,6 @@ def test_namenode_overview_jmx_and_file_browser(urls, cluster):
     assert file_page.count("blk_") == 2 and "core-1" in file_page and "core-2" in file_page
 
 
-def test_resourcemanager_json_has_yarns_field_names(urls, job):
-    rm = urls["resourcemanager"]
-    assert get_json(rm + "/ws/v1/cluster/info")["clusterInfo"]["state"] == "STARTED"
-    metrics = get_json(rm + "/ws/v1/cluster/metrics")["clusterMetrics"]
-    assert metrics["activeNodes"] == 2 and metrics["appsSubmitted"] >= 1 and metrics["totalMB"] == 2048
-    assert {"appsRunning", "appsCompleted", "appsFailed", "appsKilled", "allocatedMB", "availableVirtualCores",
-            "lostNodes", "decommissioningNodes"} <= set(metrics)
-    nodes = get_json(rm + "/ws/v1/cluster/nodes")["nodes"]["node"]
-    assert sorted(node["id"] for node in nodes) == ["core-1", "core-2"]
-    assert all(node["state"] == "RUNNING" and node["nodeLabels"] == ["CORE"] for node in nodes)
-    app = get_json(rm + f"/ws/v1/cluster/apps/{job}")["app"]
-    assert app["applicationType"] == "MAPREDUCE" and app["state"] in ("RUNNING", "FINISHED")
-    status, body = get(rm + "/ws/v1/cluster/apps/application_1_0001")
-    assert status == 404 and "RemoteException" in json.loads(body)
-
-
-def test_application_page_shows_progress_timeline_counters(urls, job):
-    rm = urls["resourcemanager"]
-    assert job in get(rm + "/cluster")[1].decode()
-    page = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()).count('class="bar map') >= 1 and text,
-                      what="a map attempt on the timeline")
-    assert 'id="timeline"' in page and "http-equiv=\"refresh\"" in page
-    done = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()) and 'id="job-state">SUCCEEDED<' in text and text,
-                      what="the job to succeed", timeout_s=120)
-    assert done.count('class="bar map SUCCEEDED"') == 3 and done.count('class="bar reduce SUCCEEDED"') == 2
-    assert "MAP_INPUT_RECORDS" in done and "37000" in done
-
-
 # ---------------------------------------------------------------- the browser
 
 @pytest.fixture(scope="module")
@@ -190,7 +162,7 @@ def reloaded(page, predicate):
     return predicate()
 
 
-def test_a_browser_sees_the_datanodes_and_a_job_moving_on_its_timeline(browser, urls, cluster, words_input, tmp_path):
+def test_a_browser_sees_the_datanodes_and_a_job_moving_on_its_timeline(browser, urls, job, tmp_path):
     artifacts = artifacts_dir(tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
     page = browser
@@ -199,33 +171,69 @@ def test_a_browser_sees_the_datanodes_and_a_job_moving_on_its_timeline(browser, 
     assert page.locator("tr:has-text('core-1')").count() >= 1
     page.screenshot(path=str(artifacts / "namenode.png"), full_page=True)
 
-    process = start_job(cluster, tmp_path, words_input, "/web/browser-out")
-    try:
-        page.goto(urls["resourcemanager"] + "/cluster")
-        running = "table:nth-of-type(3) tr:has-text('RUNNING') a[href^='/cluster/app/']"
-        wait_until(lambda: reloaded(page, lambda: page.locator(running).count() == 1),
-                   what="a RUNNING application in the browser")
-        page.locator(running).click()
-        seen = set()  # what a person watching reads in the job's line: it must move
+    page.goto(urls["resourcemanager"] + "/cluster")
+    running = f"table:nth-of-type(3) tr:has-text('RUNNING') a[href='/cluster/app/{job}']"
+    wait_until(lambda: reloaded(page, lambda: page.locator(running).count() == 1),
+               what="the job's application RUNNING in the browser")
+    page.locator(running).click()
+    seen = set()  # what a person watching reads in the job's line: it must move
 
-        def job_line_says(predicate) -> bool:
-            line = page.locator("#job-line").inner_text()
-            seen.add(line)
-            return predicate(line)
+    def job_line_says(predicate) -> bool:
+        line = page.locator("#job-line").inner_text()
+        seen.add(line)
+        return predicate(line)
 
-        wait_until(lambda: reloaded(page, lambda: job_line_says(lambda line: "RUNNING" in line)
-                                    and page.locator("#timeline .bar.map").count() >= 1),
-                   what="a map bar on the timeline")
-        page.screenshot(path=str(artifacts / "job-running.png"), full_page=True)
-        wait_until(lambda: reloaded(page, lambda: job_line_says(lambda line: "SUCCEEDED" in line)),
-                   what="the job to succeed in the browser", timeout_s=120)
-        assert len(seen) >= 2, seen
-        assert page.locator("#timeline .bar.map.SUCCEEDED").count() == 3
-        assert page.locator("#timeline .bar.reduce.SUCCEEDED").count() == 2
-        assert page.locator("text=MAP_INPUT_RECORDS").count() == 1
-        page.screenshot(path=str(artifacts / "job-done.png"), full_page=True)
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    wait_until(lambda: reloaded(page, lambda: job_line_says(lambda line: "RUNNING" in line)
+                                and page.locator("#timeline .bar.map").count() >= 1),
+               what="a map bar on the timeline")
+    page.screenshot(path=str(artifacts / "job-running.png"), full_page=True)
+    wait_until(lambda: reloaded(page, lambda: job_line_says(lambda line: "SUCCEEDED" in line)),
+               what="the job to succeed in the browser", timeout_s=120)
+    assert len(seen) >= 2, seen
+    assert page.locator("#timeline .bar.map.SUCCEEDED").count() == 3
+    assert page.locator("#timeline .bar.reduce.SUCCEEDED").count() == 2
+    assert page.locator("text=MAP_INPUT_RECORDS").count() == 1
+    page.screenshot(path=str(artifacts / "job-done.png"), full_page=True)
+
+
+def test_resourcemanager_json_has_yarns_field_names(urls, job):
+    rm = urls["resourcemanager"]
+    assert get_json(rm + "/ws/v1/cluster/info")["clusterInfo"]["state"] == "STARTED"
+    metrics = get_json(rm + "/ws/v1/cluster/metrics")["clusterMetrics"]
+    assert metrics["activeNodes"] == 2 and metrics["appsSubmitted"] >= 1 and metrics["totalMB"] == 2048
+    assert {"appsRunning", "appsCompleted", "appsFailed", "appsKilled", "allocatedMB", "availableVirtualCores",
+            "lostNodes", "decommissioningNodes"} <= set(metrics)
+    nodes = get_json(rm + "/ws/v1/cluster/nodes")["nodes"]["node"]
+    assert sorted(node["id"] for node in nodes) == ["core-1", "core-2"]
+    assert all(node["state"] == "RUNNING" and node["nodeLabels"] == ["CORE"] for node in nodes)
+    app = get_json(rm + f"/ws/v1/cluster/apps/{job}")["app"]
+    assert app["applicationType"] == "MAPREDUCE" and app["state"] in ("RUNNING", "FINISHED")
+    status, body = get(rm + "/ws/v1/cluster/apps/application_1_0001")
+    assert status == 404 and "RemoteException" in json.loads(body)
+
+
+def test_application_page_shows_progress_timeline_counters(urls, job):
+    rm = urls["resourcemanager"]
+    overview = get(rm + "/cluster")[1].decode()
+    assert job in overview and 'http-equiv="refresh"' in overview
+    page = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()).count('class="bar map') >= 1 and text,
+                      what="a map attempt on the timeline")
+    assert 'id="timeline"' in page
+    done = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()) and 'id="job-state">SUCCEEDED<' in text and text,
+                      what="the job to succeed", timeout_s=120)
+    assert done.count('class="bar map SUCCEEDED"') == 3 and done.count('class="bar reduce SUCCEEDED"') == 2
+    assert "MAP_INPUT_RECORDS" in done and "37000" in done
+
+
+# ---------------------------------------------------------------- breaks the cluster: runs last
+
+def test_a_killed_datanode_shows_as_dead(urls, cluster):
+    cluster.kill("datanode-core-2")
+
+    def overview_says_dead():
+        page = get(urls["namenode"] + "/")[1].decode()
+        return "Dead Nodes</td><td>1<" in page and "Live Nodes</td><td>1<" in page and page
+    page = wait_until(overview_says_dead, what="the NameNode page to show one dead DataNode")
+    assert '<tr class="dead"><td>core-2</td>' in page
+    [bean] = get_json(urls["namenode"] + "/jmx?qry=Hadoop:service=NameNode,name=FSNamesystem")["beans"]
+    assert (bean["NumLiveDataNodes"], bean["NumDeadDataNodes"]) == (1, 1)
