@@ -42,7 +42,11 @@ def test_demo_counts_words_right_and_can_keep_then_reuse_its_cluster(demo_dir):
     job_output = first.stderr  # progress and counters go to stderr, as Hadoop's client prints them
     assert "completed successfully" in job_output
     assert "map 100% reduce 100%" in job_output
-    assert "Launched map tasks=2" in job_output
+    # Two blocks, two maps; an attempt killed with the interrupted spot node is launched again.
+    assert int(re.search(r"Launched map tasks=(\d+)", job_output).group(1)) >= 2
+    assert "EC2 interrupts task-1" in first.stdout
+    assert "Server.SpotInstanceTermination" in first.stdout  # task-1's line in the instance list
+    assert "spot saved" in first.stdout
     reference = Counter(b"".join(corpus_chunks(5 << 20)).decode().split())
     top = printed_top_words(first.stdout)
     assert len(top) == 10
