@@ -109,6 +109,6 @@ def spot_price(settings: SpotSettings, base_usd_per_hour: float, instance_type: 
 
 
 def choose(settings: SpotSettings, candidates: list[str], count: int, nonce: int) -> list[str]:
-    """`count` of `candidates` (instance ids), as the market would pick them for `spot interrupt --count`."""
+    """`count` of `candidates` (node names), as the market would pick them for `spot interrupt --count`."""
     ordered = sorted(candidates)
     return _rng(settings, "choose", nonce).sample(ordered, min(count, len(ordered)))

@@ -249,7 +249,8 @@ class ControllerState:
         instance_id = derived_id("ci-", self.cluster_id, group.instance_group_id, launched)
         fulfill_at_s = None
         if from_market and group.market is Market.SPOT:
-            fulfill_at_s = now_s + market.fulfillment_delay_s(self.spot, group.instance_group_id, launched)
+            fulfill_at_s = now_s + market.fulfillment_delay_s(self.spot, self.market_key(group.instance_group_id),
+                                                              launched)
         self._record(GroupChanged(group.instance_group_id, group.state, group.requested_instance_count, launched))
         self._record(InstanceAdded(instance_id, group.instance_group_id, node_name, now_s, launched, fulfill_at_s))
         return self.instances[instance_id]
@@ -667,8 +668,14 @@ class ControllerState:
         """When the market's seeded schedule sends this spot instance its notice (None: never)."""
         if instance.market is not Market.SPOT or instance.ready_s is None:
             return None
-        delay = market.interruption_delay_s(self.spot, instance.instance_group_id, instance.launch_number)
+        delay = market.interruption_delay_s(self.spot, self.market_key(instance.instance_group_id),
+                                            instance.launch_number)
         return None if delay is None else instance.ready_s + delay
+
+    def market_key(self, group_id: str) -> str:
+        """What the market's draws know a group by: its role and place in the definition, the same in every
+        cluster made from it (its ig- id is derived from the cluster id, so another run's would differ)."""
+        return f"{self.groups[group_id].role.value}-{list(self.groups).index(group_id)}"
 
     def _run_market(self, now_s: float) -> list[Command]:
         commands: list[Command] = []
@@ -731,15 +738,15 @@ class ControllerState:
             if group.market is not Market.SPOT:
                 raise FailedPrecondition(f"the {group.role.value} group is ON_DEMAND: only spot instances are "
                                          "interrupted (put it on spot with Market SPOT or --task-market spot)")
-            candidates = [instance.instance_id for instance in self.group_instances(group.instance_group_id,
-                                                                                     (InstanceState.RUNNING,))
-                          if instance.notice_s is None and not instance.decommissioning]
+            candidates = {instance.node_name: instance for instance in self.group_instances(group.instance_group_id,
+                                                                                             (InstanceState.RUNNING,))
+                          if instance.notice_s is None and not instance.decommissioning}
             if event.count > len(candidates):
                 raise FailedPrecondition(f"only {len(candidates)} running spot instance(s) in {group.instance_group_id}"
                                          f" can be interrupted, not {event.count}")
             noticed = sum(instance.notice_s is not None for instance in self.instances.values())
-            targets += [self.instances[instance_id]
-                        for instance_id in market.choose(self.spot, candidates, event.count, noticed)]
+            # By node name (the group's n-th instance), not by id: the same seed picks the same in every cluster.
+            targets += [candidates[name] for name in market.choose(self.spot, list(candidates), event.count, noticed)]
         commands: list[Command] = []
         for instance in targets:
             commands += self._notice(instance, now_s, "on command")
