@@ -4,6 +4,9 @@
   descendant that was waited for (a JVM's Python workers, a runner's task
   processes), plus, for a cluster, what its daemons spent meanwhile
   (`/proc/PID/stat`: their own time and that of the containers they reaped).
+  The suite's process is made a child subreaper (prctl), so that a process
+  orphaned on the way (PySpark's JVM outlives its Python driver for a moment)
+  comes back to it, is waited for, and its CPU time counted too.
 - Peak memory: the largest sum of resident set sizes of the command's process
   tree (and the daemons' trees), sampled every SAMPLE_INTERVAL_S.
 
@@ -20,6 +23,8 @@ import time
 from dataclasses import dataclass
 
 SAMPLE_INTERVAL_S = 0.1
+ORPHANS_WAIT_S = 60
+PR_SET_CHILD_SUBREAPER = 36
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
@@ -74,6 +79,37 @@ def tree_memory_bytes(roots: list[int]) -> int:
     return total
 
 
+def become_subreaper() -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _children_of(parent: int) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat_fields(int(name))
+            if fields is not None and int(fields[1]) == parent:
+                pids.append(int(name))
+    return pids
+
+
+def reap_orphans(keep: tuple[int, ...]) -> None:
+    """Wait for descendants orphaned to this process (not the daemons in `keep`) to end."""
+    deadline = time.monotonic() + ORPHANS_WAIT_S
+    while time.monotonic() < deadline:
+        orphans = [pid for pid in _children_of(os.getpid()) if pid not in keep]
+        if not orphans:
+            return
+        for pid in orphans:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+
+
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -82,6 +118,7 @@ def _children_cpu_s() -> float:
 def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: dict | None = None,
             cwd: str | None = None, timeout_s: float = 3600) -> Measurement:
     """Run `command` to its end; raise CommandFailed with its last stderr line if it fails."""
+    become_subreaper()
     cpu_before = _children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, cwd=cwd,
@@ -105,6 +142,7 @@ def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: 
         done.set()
         sampler.join()
     wall_s = time.perf_counter() - started
+    reap_orphans(keep=daemon_pids)
     cpu_s = _children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids) - cpu_before
     if process.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
