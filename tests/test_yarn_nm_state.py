@@ -36,7 +36,7 @@ from yarn.nodemanager.records import (
     StopContainer,
     Tick,
 )
-from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
+from yarn.nodemanager.state import CONTAINERS_MAX, NodeManagerLayout, NodeManagerState
 from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
 
 APPLICATION = "application_1700000000000_0007"
@@ -206,6 +206,18 @@ def test_after_a_resync_finished_containers_are_forgotten():
     state.handle(Resynced(), 2.1)
     assert set(state.containers) == {running.id}
     state.validate_state()
+
+
+def test_a_node_holds_a_bounded_number_of_containers():
+    state = new_state(aux=())
+    for sequence in range(2, CONTAINERS_MAX + 2):
+        start(state, container(sequence))
+    assert not state.has_room()
+    state.handle(ApplicationFinished(APPLICATION), 1.0)
+    for known in list(state.containers.values()):
+        state.handle(ResourcesLocalized(known.container_id), 1.1)  # killed while localizing: never launched
+        state.handle(ContainerCleanedUp(known.container_id), 1.2)
+    assert state.has_room() and state.containers == {}
 
 
 # ---------------------------------------------------------------- random runs with a pretend executor

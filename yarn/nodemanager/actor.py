@@ -18,7 +18,7 @@ import time
 
 import grpc
 
-from emrlab_common.errors import EmrlabError
+from emrlab_common.errors import EmrlabError, ResourceExhausted
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
 from yarn.nodemanager.node import NodeManager
@@ -99,8 +99,11 @@ class ResourceManagerActor:
                 self.on_shutdown()
                 return
         for launch in response.containers_to_launch:
-            self.node.start_container(Container.from_proto(launch.container),
-                                      ContainerLaunchContext.from_proto(launch.launch_context), launch.user)
+            try:
+                self.node.start_container(Container.from_proto(launch.container),
+                                          ContainerLaunchContext.from_proto(launch.launch_context), launch.user)
+            except ResourceExhausted as error:  # the RM's AM attempt times out and is retried elsewhere
+                logger.warning("cannot launch %s: %s", launch.container.id, error.message)
         for container_id in response.containers_to_cleanup:
             self.node.stop_container(container_id, ContainerExitStatus.KILLED_BY_RESOURCEMANAGER,
                                      "Container killed by the ResourceManager", missing_ok=True)

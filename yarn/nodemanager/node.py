@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.errors import ResourceExhausted
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.auxservices import AuxiliaryService
 from yarn.nodemanager.config import NodeManagerConfig
@@ -44,7 +45,7 @@ from yarn.nodemanager.records import (
     StopContainer,
     Tick,
 )
-from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
+from yarn.nodemanager.state import CONTAINERS_MAX, NodeManagerLayout, NodeManagerState
 from yarn.records import Container, ContainerLaunchContext, ContainerStatus, Resource
 
 STOP_ALL_MARGIN_S = 5.0  # beyond the SIGKILL delay, how long stopping every container may take
@@ -96,6 +97,9 @@ class NodeManager:
 
     def start_container(self, container: Container, context: ContainerLaunchContext, user: str) -> None:
         """Accept a container; it localizes and launches in the background. Idempotent per container id."""
+        with self._lock:
+            if container.id not in self.state.containers and not self.state.has_room():
+                raise ResourceExhausted(f"{self.node_id} already holds {CONTAINERS_MAX} containers")
         self.submit(StartContainer(container, context, user))
 
     def stop_container(self, container_id: str, exit_status: int, diagnostics: str, missing_ok: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from emrlab_common.errors import ResourceExhausted
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from yarn.containerlogs import read_logs
@@ -22,8 +23,12 @@ class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServi
             if container.node_id != self.node.node_id:
                 failed[container.id] = f"container {container.id} is for node {container.node_id}, not {self.node.node_id}"
                 continue
-            self.node.start_container(container, ContainerLaunchContext.from_proto(launch.launch_context),
-                                      launch.user or caller_user(context))
+            try:
+                self.node.start_container(container, ContainerLaunchContext.from_proto(launch.launch_context),
+                                          launch.user or caller_user(context))
+            except ResourceExhausted as error:
+                failed[container.id] = error.message
+                continue
             succeeded.append(container.id)
         return yarn_pb2.StartContainersResponse(succeeded=succeeded, failed=failed)
 

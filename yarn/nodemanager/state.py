@@ -65,6 +65,10 @@ from yarn.records import (
     application_of_container,
 )
 
+# Containers one NodeManager keeps (running, or done and not yet forgotten). The RM never gives a node this
+# many; more would be an ApplicationMaster starting containers it was not given.
+CONTAINERS_MAX = 1024
+
 
 @dataclass(eq=False)
 class NMContainer:
@@ -192,6 +196,9 @@ class NodeManagerState:
         """Every container's status; completed ones until the ResourceManager has heard them once."""
         return [status for status in (known.status() for known in self.containers.values())
                 if status.state is not ContainerState.COMPLETE or status.container_id not in self.reported]
+
+    def has_room(self) -> bool:
+        return len(self.containers) < CONTAINERS_MAX
 
     def any_running(self) -> bool:
         return any(known.state is ContainerLifecycle.RUNNING for known in self.containers.values())
