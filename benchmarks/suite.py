@@ -182,8 +182,10 @@ def run_suite(options) -> dict:
             engine.stop()
         shutil.rmtree(work, ignore_errors=True)
     startup = {engine.name: engine.startup_s for engine in engines if engine.startup_s is not None}
-    return {"machine": machine(), "options": vars(options), "startup_s": startup, "runs": runs,
+    results = {"machine": machine(), "options": vars(options), "startup_s": startup, "runs": runs,
             "summary": summarize(runs, [engine.name for engine in engines])}
+    results["scaling"] = scaling(results["summary"])
+    return results
 
 
 def summarize(runs: list[dict], engine_names: list[str]) -> list[dict]:
@@ -208,6 +210,29 @@ def summarize(runs: list[dict], engine_names: list[str]) -> list[dict]:
     return rows
 
 
+def scaling(summary: list[dict]) -> list[dict]:
+    """How time grows with input, per job and engine (with two sizes or more): a least-squares
+    line t = fixed_s + size x per-MB cost, and, between the two largest sizes, the growth
+    (t(big) - fixed) / (k (t(small) - fixed)) for k = big / small: 1.0 is linear."""
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for row in summary:
+        groups.setdefault((row["job"], row["engine"]), []).append((row["size_bytes"] / 1e6, row["wall_s"]))
+    rows = []
+    for (job, engine), points in groups.items():
+        if len(points) < 2:
+            continue
+        points.sort()
+        sizes, times = [size for size, _ in points], [wall for _, wall in points]
+        mean_size, mean_time = statistics.fmean(sizes), statistics.fmean(times)
+        spread = sum((size - mean_size) ** 2 for size in sizes)
+        per_mb_s = sum((size - mean_size) * (wall - mean_time) for size, wall in points) / spread
+        fixed_s = max(0.0, mean_time - per_mb_s * mean_size)
+        (small, t_small), (big, t_big) = points[-2], points[-1]
+        growth = (t_big - fixed_s) / ((big / small) * (t_small - fixed_s)) if t_small > fixed_s else None
+        rows.append({"job": job, "engine": engine, "fixed_s": fixed_s, "per_mb_s": per_mb_s, "growth": growth})
+    return rows
+
+
 def print_table(results: dict) -> None:
     info = results["machine"]
     print(f"\n{info['cpus']} CPUs, {format_size(info['memory_bytes'])}B memory, {info['platform']}, "
@@ -225,6 +250,13 @@ def print_table(results: dict) -> None:
         ratio = f"{row['ratio_to_reference']:.2f}" if row["ratio_to_reference"] is not None else "-"
         print(f"{row['job']:<13} {row['size']:>6} {row['engine']:<15} {row['wall_s']:8.2f} {row['cpu_s']:8.2f} "
               f"{row['peak_memory_bytes'] / 1e6:8.0f} {row['throughput_mb_per_s']:7.1f} {ratio:>6}")
+    if results.get("scaling"):
+        print("\nhow time grows with input (least squares t = fixed + size x cost; growth between the two "
+              "largest sizes, 1.00 = linear)")
+        for row in results["scaling"]:
+            growth = f"{row['growth']:.2f}" if row["growth"] is not None else "-"
+            print(f"{row['job']:<13} {row['engine']:<15} fixed {row['fixed_s']:6.2f} s  "
+                  f"{row['per_mb_s'] * 1000:8.1f} ms/MB  growth {growth}")
     if results["startup_s"]:
         print("\nstart-up, not in the times above: " + ", ".join(
             f"{name} {seconds:.1f} s" for name, seconds in results["startup_s"].items()))

@@ -16,6 +16,7 @@ from benchmarks.suite import (
     fingerprint,
     input_fingerprint,
     same_output,
+    scaling,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -64,3 +65,13 @@ def test_sort_output_must_be_ordered_and_complete(tmp_path):
         check_sorted_and_complete(fingerprint(lines), source)
     with pytest.raises(BenchmarkFailed, match="exactly the input"):
         check_sorted_and_complete(fingerprint(sorted(lines)[1:]), source)
+
+
+def test_scaling_finds_the_fixed_cost_and_says_whether_time_grows_linearly():
+    def rows(wall):
+        return [{"job": "sort", "engine": "python", "size_bytes": size * 1e6, "wall_s": wall(size)} for size in (4, 16, 64)]
+
+    (linear,) = scaling(rows(lambda size: 2 + 0.5 * size))
+    assert abs(linear["fixed_s"] - 2) < 1e-9 and abs(linear["per_mb_s"] - 0.5) < 1e-9 and abs(linear["growth"] - 1) < 1e-9
+    (quadratic,) = scaling(rows(lambda size: 2 + 0.5 * size + 0.01 * size * size))
+    assert quadratic["growth"] > 1.15
