@@ -324,6 +324,7 @@ class ApplicationReport:
     attempts: int = 0
     used: Resource = NO_RESOURCE
     running_containers: int = 0
+    pending_containers: int = 0
 
     @property
     def am_address(self) -> str:
@@ -338,7 +339,7 @@ class ApplicationReport:
             tracking_url=self.tracking_url, start_time_ms=self.start_time_ms, finish_time_ms=self.finish_time_ms,
             current_attempt_id=self.current_attempt_id, am_container_id=self.am_container_id,
             am_node_id=self.am_node_id, attempts=self.attempts, used=self.used.to_proto(),
-            running_containers=self.running_containers)
+            running_containers=self.running_containers, pending_containers=self.pending_containers)
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.ApplicationReport) -> ApplicationReport:
@@ -347,7 +348,8 @@ class ApplicationReport:
             ApplicationState(message.state), FinalApplicationStatus(message.final_status), message.diagnostics,
             message.progress, message.host, message.rpc_port, message.tracking_url, message.start_time_ms,
             message.finish_time_ms, message.current_attempt_id, message.am_container_id, message.am_node_id,
-            message.attempts, Resource.from_proto(message.used), message.running_containers)
+            message.attempts, Resource.from_proto(message.used), message.running_containers,
+            message.pending_containers)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ class RMApp:
     def counted_attempts(self) -> int:
         return sum(1 for attempt in self.attempts if attempt.counts_toward_max)
 
-    def report(self, used: Resource, running_containers: int) -> ApplicationReport:
+    def report(self, used: Resource, running_containers: int, pending_containers: int = 0) -> ApplicationReport:
         attempt = self.current_attempt
         am = attempt.am_container if attempt else None
         progress = 1.0 if self.state is ApplicationState.FINISHED else (attempt.progress if attempt else 0.0)
@@ -133,4 +133,4 @@ class RMApp:
             attempt.host if attempt else "", attempt.rpc_port if attempt else 0,
             attempt.tracking_url if attempt else "", self.submit_time_ms, self.finish_time_ms,
             attempt.attempt_id if attempt else "", am.id if am else "", am.node_id if am else "",
-            len(self.attempts), used, running_containers)
+            len(self.attempts), used, running_containers, pending_containers)

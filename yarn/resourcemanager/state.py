@@ -203,7 +203,7 @@ class ResourceManagerState:
     def application_report(self, application: str) -> ApplicationReport:
         app = self.application(application)
         used = sum((self.containers[cid].container.resource for cid in app.containers), Resource(0, 0))
-        return app.report(used, len(app.containers))
+        return app.report(used, len(app.containers), len(self.scheduler.pending(app.application_id)))
 
     def application_reports(self, states: Iterable[ApplicationState] = ()) -> list[ApplicationReport]:
         wanted = set(states)
