@@ -124,6 +124,7 @@ def test_namespace_operations(webhdfs, superuser):
     assert curl("-X", "PUT", f"{webhdfs}/ns/b?op=SETPERMISSION&permission=700&{user}")[0] == 200
     assert curl("-X", "PUT", f"{webhdfs}/ns/b?op=SETOWNER&owner=alice&group=staff&{user}")[0] == 200
     assert curl("-X", "PUT", f"{webhdfs}/ns/b?op=SETTIMES&modificationtime=86400000&{user}")[0] == 200
+    assert curl("-X", "PUT", f"{webhdfs}/ns/b?op=SETTIMES&modificationtime=soon&{user}")[0] == 400
     status = json.loads(curl(f"{webhdfs}/ns/b?op=GETFILESTATUS&{user}")[1])["FileStatus"]
     assert (status["owner"], status["group"], status["permission"], status["modificationTime"]) == (
         "alice", "staff", "700", 86400000)

@@ -141,7 +141,7 @@ class NameNodeWebHdfs:
                     namesystem.set_owner(user, path, query.get("owner", ""), query.get("group", ""))
                 return web.Response(200)
             case "SETTIMES":
-                modification_time_ms = int(query.get("modificationtime") or -1)
+                modification_time_ms = parse_int(query, "modificationtime", -1) if query.get("modificationtime") != "-1" else -1
                 with self.namenode.operation() as namesystem:
                     namesystem.set_times(user, path, modification_time_ms)
                 return web.Response(200)
