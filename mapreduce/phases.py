@@ -53,27 +53,47 @@ def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Pha
         from mapreduce.streaming import command_phases
 
         return command_phases(job, step, properties, context, local_dir)
-    return Phases(map=map_function(step), combine=group_function(step.combiner, step.combiner_init,
+    return Phases(map=map_function(step, is_text_input(properties)), combine=group_function(step.combiner, step.combiner_init,
                                                                   step.combiner_final) if step.combiner else None,
                   reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),
                   sort_values=bool(getattr(job, "SORT_VALUES", False)))
 
 
-def map_function(step: Step):
+def map_function(step: Step, text_input: bool = False):
+    """The map phase of Python methods. With `text_input`, a line that is not UTF-8 (its bad
+    bytes kept by the reader as surrogates, for Streaming) reaches the mapper decoded as
+    latin-1, as mrjob decodes it, rather than with its bytes silently replaced."""
     mapper, mapper_init, mapper_final = step.mapper, step.mapper_init, step.mapper_final
 
     def run(records: Iterator[tuple]) -> Iterator[Iterable[tuple]]:
         if mapper_init is not None:
             yield iterate(mapper_init)
         if mapper is None:
-            yield records  # the identity mapper: records pass straight through
+            # the identity mapper: records pass straight through
+            yield ((key, _decodable(value)) for key, value in records) if text_input else records
         else:
             for key, value in records:
+                if text_input and not value.isascii():
+                    value = _decodable(value)
                 yield mapper(key, value) or ()  # a mapper may count and return None
         if mapper_final is not None:
             yield iterate(mapper_final)
 
     return run
+
+
+def _decodable(line: str) -> str:
+    try:
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def is_text_input(properties: dict) -> bool:
+    from mapreduce.task import INPUT_FORMAT_KEY, TEXT_FORMAT
+
+    return properties.get(INPUT_FORMAT_KEY, TEXT_FORMAT) == TEXT_FORMAT
 
 
 def group_function(function, function_init, function_final):

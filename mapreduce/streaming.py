@@ -38,7 +38,7 @@ from mapreduce.job import Job, Step
 from mapreduce.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
                                  KeyFieldComparator, parse_specs)
 from mapreduce.partitioners import HashPartitioner
-from mapreduce.phases import Phases, group_function, map_function, subprocess_environment
+from mapreduce.phases import Phases, group_function, is_text_input, map_function, subprocess_environment
 
 # Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
 # distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).
@@ -370,7 +370,7 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
             return _flatten(run_stage(command, lines, to_record))
         return run
 
-    mapper = command_map if step.mapper_cmd else map_function(step)
+    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties))
     combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
                else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
     reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd

@@ -76,3 +76,25 @@ def test_an_unknown_command_is_one_line_with_a_hint(tmp_path):
     done = emrlab("stremaing", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "emrlab: unknown command 'stremaing' (did you mean streaming? emrlab --help lists the commands)"]
+
+
+def test_undecodable_lines_reach_a_python_mapper_as_mrjob_decodes_them(tmp_path):
+    source = tmp_path / "bad.txt"
+    source.write_bytes(b"caf\xe9 ok\nna\xefve caf\xc3\xa9\n")
+    done = emrlab("examples", "wordcount", source, "-", "-r", "inline", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # UTF-8 where the line is UTF-8, else latin-1 for the whole line (mrjob's RawValueProtocol)
+    assert sorted(done.stdout.splitlines()) == sorted(["café\t1", "ok\t1", "naïve\t1", "cafÃ©\t1"])
+
+
+def test_a_python_mapper_that_counts_and_returns_none(tmp_path):
+    job = tmp_path / "count_lines.py"
+    job.write_text("from mapreduce import Job\n\n\nclass CountLines(Job):\n"
+                   "    def mapper_init(self):\n        self.lines = 0\n\n"
+                   "    def mapper(self, _, line):\n        self.lines += 1\n\n"
+                   "    def mapper_final(self):\n        yield 'lines', self.lines\n\n"
+                   "    def reducer(self, key, counts):\n        yield key, sum(counts)\n")
+    (tmp_path / "in.txt").write_text("a\nb\nc\n")
+    done = emrlab("job", "run", job, tmp_path / "in.txt", "-r", "local", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["lines\t3"]
