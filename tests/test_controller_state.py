@@ -6,37 +6,33 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from emrlab.controller.journal import Journal, decode, encode
-from emrlab.controller.records import (
-    ActionOnFailure,
+from emrlab.controller.messages import (
     AddSteps,
-    BootstrapAction,
     CancelStep,
     CancelSteps,
     ClusterCreated,
     ClusterHealthy,
-    ClusterState,
     DecommissionInstance,
-    GroupDefinition,
     InstanceDecommissioned,
     InstanceFailed,
-    InstanceGroupState,
     InstanceProvisioned,
-    InstanceReason,
     InstanceStarted,
-    InstanceState,
     InstanceStopped,
     LaunchInstance,
     ResizeGroup,
-    Role,
     SetTerminationProtection,
     StartCluster,
     StartStep,
-    StepDefinition,
     StepExited,
-    StepState,
     StopCluster,
     StopController,
     Terminate,
@@ -44,6 +40,18 @@ from emrlab.controller.records import (
     Tick,
     WaitHealthy,
     WatchStep,
+)
+from emrlab.controller.records import (
+    ActionOnFailure,
+    BootstrapAction,
+    ClusterState,
+    GroupDefinition,
+    InstanceGroupState,
+    InstanceReason,
+    InstanceState,
+    Role,
+    StepDefinition,
+    StepState,
     derived_id,
 )
 from emrlab.controller.state import ControllerState, snapshot

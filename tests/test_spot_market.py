@@ -11,21 +11,23 @@ from emrlab.controller import market
 from emrlab.controller.cost import cluster_cost, instance_bill, window_cost
 from emrlab.controller.instancetypes import instance_type, scaled_resources
 from emrlab.controller.market import SpotSettings, parse_rate, settings_from_properties
-from emrlab.controller.records import (
+from emrlab.controller.messages import (
     ClusterCreated,
     ClusterHealthy,
-    GroupDefinition,
     InstanceProvisioned,
     InstanceStarted,
-    InstanceState,
     InterruptInstances,
     KillInstance,
     LaunchInstance,
-    Market,
-    Role,
     SpotNotice,
     StartCluster,
     Tick,
+)
+from emrlab.controller.records import (
+    GroupDefinition,
+    InstanceState,
+    Market,
+    Role,
     derived_id,
 )
 from emrlab.controller.state import ControllerState

@@ -17,17 +17,26 @@ import time
 from emrlab import launcher
 from emrlab.controller import views
 from emrlab.controller.client import ControllerClient, controller_running, is_managed
+from emrlab.controller.cost import cost_table
 from emrlab.controller.definition import (
     ClusterDefinition,
     definition_from_flags,
     load_definition_file,
     parse_definition,
 )
+from emrlab.controller.instancetypes import (
+    instance_type,
+    machine_capacity,
+    scaled_resources,
+)
 from emrlab.controller.launch import follow, write_definition
-from emrlab.controller.cost import cost_table
-from emrlab.controller.instancetypes import instance_type, machine_capacity, scaled_resources
 from emrlab.controller.market import settings_from_properties
-from emrlab.controller.records import TERMINAL_CLUSTER_STATES, ClusterState, Market, Role
+from emrlab.controller.records import (
+    TERMINAL_CLUSTER_STATES,
+    ClusterState,
+    Market,
+    Role,
+)
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_seconds, parse_size

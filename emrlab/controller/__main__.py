@@ -14,7 +14,8 @@ from emrlab.controller.definition import parse_definition
 from emrlab.controller.http import ControllerHttpConfig, ControllerWeb
 from emrlab.controller.journal import Journal
 from emrlab.controller.market import settings_from_properties
-from emrlab.controller.records import ClusterCreated, StartCluster, derived_id
+from emrlab.controller.messages import ClusterCreated, StartCluster
+from emrlab.controller.records import derived_id
 from emrlab.controller.server import register_servicers
 from emrlab.controller.shell import ControllerShell
 from emrlab.controller.state import ControllerState

@@ -25,7 +25,7 @@ from pathlib import Path
 import msgpack
 from crc32c import crc32c
 
-from emrlab.controller import records
+from emrlab.controller import messages
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,9 @@ RECORD_BYTES_MAX = 16 << 20
 
 # Tags on disk are these class names; never rename one without keeping its old name here.
 EDIT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    records.ClusterCreated, records.ClusterStateChanged, records.GroupChanged, records.InstanceAdded,
-    records.InstanceChanged, records.StepAdded, records.StepChanged, records.ProtectionChanged,
-    records.StoppedChanged, records.IdleSince, records.SpotNoticed,
+    messages.ClusterCreated, messages.ClusterStateChanged, messages.GroupChanged, messages.InstanceAdded,
+    messages.InstanceChanged, messages.StepAdded, messages.StepChanged, messages.ProtectionChanged,
+    messages.StoppedChanged, messages.IdleSince, messages.SpotNoticed, messages.ScalingPolicyChanged,
 )}
 
 

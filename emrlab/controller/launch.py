@@ -12,7 +12,11 @@ from collections.abc import Callable
 
 from emrlab import launcher
 from emrlab.controller import views
-from emrlab.controller.client import ControllerClient, controller_dir, controller_running
+from emrlab.controller.client import (
+    ControllerClient,
+    controller_dir,
+    controller_running,
+)
 from emrlab.controller.definition import ClusterDefinition, to_document
 from emrlab_common.clusterdir import ClusterDir, write_json_atomically
 from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, Unavailable

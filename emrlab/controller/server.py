@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 
 from emrlab.controller import views
-from emrlab.controller.records import (
-    ActionOnFailure,
+from emrlab.controller.messages import (
     AddSteps,
     CancelSteps,
     InterruptInstances,
     ResizeGroup,
     SetTerminationProtection,
-    StepDefinition,
-    StepState,
     StopCluster,
     Terminate,
 )
+from emrlab.controller.records import ActionOnFailure, StepDefinition, StepState
 from emrlab.controller.shell import ControllerShell
 from emrlab_common.errors import InvalidArgument
 from emrlab_common.protos import emr_pb2, emr_pb2_grpc

@@ -33,22 +33,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from emrlab import launcher
-from emrlab.controller.instancetypes import instance_type, machine_capacity, scaled_resources
+from emrlab.controller.instancetypes import (
+    instance_type,
+    machine_capacity,
+    scaled_resources,
+)
 from emrlab.controller.journal import Journal
-from emrlab.controller.records import (
+from emrlab.controller.messages import (
     CancelStep,
     ClusterHealthy,
     DecommissionInstance,
     InstanceDecommissioned,
     InstanceFailed,
     InstanceProvisioned,
-    InstanceReason,
     InstanceStarted,
-    InstanceState,
     InstanceStopped,
     KillInstance,
     LaunchInstance,
-    Role,
     SpotNotice,
     StartStep,
     StepExited,
@@ -58,6 +59,7 @@ from emrlab.controller.records import (
     WaitHealthy,
     WatchStep,
 )
+from emrlab.controller.records import InstanceReason, InstanceState, Role
 from emrlab.controller.state import ControllerState
 from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
 from emrlab_common.errors import EmrlabError
