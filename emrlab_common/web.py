@@ -38,6 +38,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "emrlab"
     timeout = SOCKET_TIMEOUT_S  # a client silent this long loses its connection (and its thread)
-    routes: dict[str, Handler] = {}
+    routes: ClassVar[dict[str, Handler]] = {}  # each server's subclass sets its own
 
     def do_GET(self):
         self._serve()

@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
+
 from emrlab_common.web import cluster_urls
 
 pytestmark = pytest.mark.cluster

@@ -1,6 +1,6 @@
 """WebHDFS against clients nobody here wrote: curl, fsspec's webhdfs filesystem, HdfsCLI in its own venv.
 
-One small cluster (three DataNodes, 1 MiB blocks) serves the whole module;
+One small cluster (conftest's shared_cluster: four DataNodes, 1 MiB blocks) serves the module;
 every round trip crosses block boundaries and must come back byte-identical.
 """
 
@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from emrlab_common.web import cluster_urls
-from tests.conftest import ClusterPool
 
 pytestmark = pytest.mark.cluster
 
@@ -26,10 +25,8 @@ CURL_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    pool = ClusterPool(lambda: tmp_path_factory.mktemp("webhdfs"))
-    yield pool.start(core=3)
-    pool.close()
+def cluster(shared_cluster):
+    return shared_cluster
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +213,7 @@ def hdfscli_python(tmp_path_factory) -> str:
     python = str(directory / "bin" / "python")
     # This environment's pip installs into that one (pip --python), which saves bootstrapping a pip there.
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "hdfs"],
-                               capture_output=True, timeout=300)
+                               capture_output=True, timeout=300, check=False)
     if installed.returncode != 0:
         pytest.skip(f"could not install HdfsCLI into its own venv: {installed.stderr.decode()[-300:]}")
     return python
@@ -244,7 +241,7 @@ print("ok")
 def test_hdfscli_from_its_own_venv(hdfscli_python, webhdfs, superuser, tmp_path):
     namenode_url = webhdfs.removesuffix("/webhdfs/v1")
     result = subprocess.run([hdfscli_python, "-c", HDFSCLI_SCRIPT, namenode_url, superuser], capture_output=True,
-                            timeout=120, cwd=tmp_path)
+                            timeout=120, cwd=tmp_path, check=False)
     assert result.returncode == 0 and result.stdout.strip() == b"ok", result.stderr.decode()[-2000:]
 
 
@@ -254,6 +251,6 @@ def test_emrlab_says_what_happened_when_hdfscli_shadows_it(tmp_path):
     (shadow / "__init__.py").write_text("class InsecureClient:\n    pass\n")
     environment = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
     result = subprocess.run([sys.executable, "-m", "emrlab", "dfs", "-ls", "/"], capture_output=True, cwd=tmp_path,
-                            env=environment, timeout=60)
+                            env=environment, timeout=60, check=False)
     lines = result.stderr.decode().strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and "HdfsCLI" in lines[0] and "virtual environment" in lines[0]

@@ -2,7 +2,12 @@
 
 import pytest
 
-from hdfs.errors import AccessControl, AlreadyBeingCreated, FileNotFound, PathIsDirectory
+from hdfs.errors import (
+    AccessControl,
+    AlreadyBeingCreated,
+    FileNotFound,
+    PathIsDirectory,
+)
 from hdfs.namenode.blocks import BlockState
 from hdfs.namenode.datanodes import BlockRef
 from tests.namenode_fixtures import SUPERUSER, add_datanodes, make_namesystem
@@ -51,7 +56,7 @@ def test_an_empty_append_closes_again_and_an_empty_file_appends_from_no_block():
     add_datanodes(namesystem, 1)
     namesystem.create(SUPERUSER, "/e", 0o644, "c1", False, True, 1, 0)
     assert namesystem.complete("/e", "c1", None)
-    status, last = namesystem.append(SUPERUSER, "/e", "c2")
+    _, last = namesystem.append(SUPERUSER, "/e", "c2")
     assert last is None
     assert namesystem.complete("/e", "c2", write_blocks(namesystem, "/e", "c2", None, [10]))
     _, last = namesystem.append(SUPERUSER, "/e", "c3")

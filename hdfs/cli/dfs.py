@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import sys
 import time
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from emrlab_common.command import CommandContext

@@ -126,9 +126,9 @@ class NameNodeWeb:
         numbers = self.snapshot()
         summary = [
             ("Safe mode", numbers["safe_mode_status"]),
-            ("Files and directories", f"{numbers['files'] + numbers['directories']} files and directories, "
-                                      f"{numbers['blocks']} blocks = "
-                                      f"{numbers['files'] + numbers['directories'] + numbers['blocks']} total filesystem object(s)"),
+            ("Files and directories", (f"{numbers['files'] + numbers['directories']} files and directories, "
+                                       f"{numbers['blocks']} blocks = "
+                                       f"{numbers['files'] + numbers['directories'] + numbers['blocks']} total filesystem object(s)")),
             ("Configured Capacity", format_size(numbers["capacity_bytes"])),
             ("DFS Used", format_size(numbers["used_bytes"])),
             ("DFS Remaining", format_size(numbers["remaining_bytes"])),

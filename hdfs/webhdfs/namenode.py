@@ -17,7 +17,14 @@ from emrlab_common import web
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from hdfs import paths
-from hdfs.errors import FileAlreadyExists, FileNotFound, InvalidPath, NoDatanodes, ParentNotDirectory, PathIsDirectory
+from hdfs.errors import (
+    FileAlreadyExists,
+    FileNotFound,
+    InvalidPath,
+    NoDatanodes,
+    ParentNotDirectory,
+    PathIsDirectory,
+)
 from hdfs.webhdfs import shapes
 from hdfs.webhdfs.shapes import parse_bool, parse_int, user_of
 
@@ -192,7 +199,7 @@ class NameNodeWebHdfs:
     def _reader_datanode(self, user: str, path: str, query: dict[str, str]) -> str:
         offset = parse_int(query, "offset", 0)
         with self.namenode.operation() as namesystem:
-            length, located, _ = namesystem.block_locations(user, path, offset, 1, "")
+            _, located, _ = namesystem.block_locations(user, path, offset, 1, "")
         for block in located:
             for node in block.locations:
                 address = self._http_address(node.uuid)
