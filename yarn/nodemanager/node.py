@@ -115,14 +115,6 @@ class NodeManager:
             raise ContainerNotFound(f"no container {container_id} on {self.node_id}")
         return status
 
-    def wait_for_status(self, container_id: str, predicate, timeout_s: float) -> ContainerStatus | None:
-        """The container's status once `predicate(status)` holds, or None after the timeout."""
-        with self._changed:
-            if self._changed.wait_for(lambda: (status := self.state.status(container_id)) is not None
-                                      and predicate(status), timeout_s):
-                return self.state.status(container_id)
-        return None
-
     def statuses_for_heartbeat(self) -> list[ContainerStatus]:
         with self._lock:
             return self.state.statuses_for_heartbeat()
