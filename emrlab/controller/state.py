@@ -34,8 +34,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from emrlab.controller import market
-from emrlab.controller.market import SPOT_TERMINATION, SpotSettings
+from emrlab.controller.capacity import CapacityRules
+from emrlab.controller.instances import InstanceRules
+from emrlab.controller.market import SpotSettings
 from emrlab.controller.messages import (
     AddSteps,
     CancelStep,
@@ -44,7 +45,6 @@ from emrlab.controller.messages import (
     ClusterHealthy,
     ClusterStateChanged,
     Command,
-    DecommissionInstance,
     Event,
     GroupChanged,
     IdleSince,
@@ -56,15 +56,14 @@ from emrlab.controller.messages import (
     InstanceStarted,
     InstanceStopped,
     InterruptInstances,
-    KillInstance,
     LaunchInstance,
     ProtectionChanged,
+    PutScalingPolicy,
     ResizeGroup,
+    ScalingPolicyChanged,
     SetTerminationProtection,
-    SpotNotice,
     SpotNoticed,
     StartCluster,
-    StartStep,
     StepAdded,
     StepChanged,
     StepExited,
@@ -74,17 +73,14 @@ from emrlab.controller.messages import (
     Terminate,
     TerminateInstance,
     Tick,
-    WaitHealthy,
     WatchStep,
+    YarnLoad,
 )
 from emrlab.controller.records import (
     ALIVE_CLUSTER_STATES,
     CLUSTER_TRANSITIONS,
     FINISHED_STEP_STATES,
-    INSTANCE_TRANSITIONS,
-    STEP_TRANSITIONS,
     TERMINAL_CLUSTER_STATES,
-    ActionOnFailure,
     ClusterEvent,
     ClusterReason,
     ClusterState,
@@ -92,27 +88,28 @@ from emrlab.controller.records import (
     InstanceEvent,
     InstanceGroup,
     InstanceGroupState,
-    InstanceReason,
     InstanceState,
-    Market,
+    ManagedScalingPolicy,
     Reason,
     Role,
     Step,
     StepEvent,
     StepState,
-    derived_id,
 )
-from emrlab_common.errors import FailedPrecondition, InvalidArgument, NotFound
+from emrlab.controller.spotrules import MarketRules
+from emrlab.controller.steps import StepRules
+from emrlab_common.errors import FailedPrecondition
 from emrlab_common.lifecycle import next_state
 
 logger = logging.getLogger(__name__)
 
-STEPS_MAX = 256                 # EMR keeps 256 active steps per cluster
-INSTANCES_PER_GROUP_MAX = 64    # a laptop's worth; each instance is a few OS processes
 EDITS_PENDING_MAX = 10_000      # the shell journals after every event; more means it stopped doing so
 
 
-class ControllerState:
+class ControllerState(InstanceRules, StepRules, CapacityRules, MarketRules):
+    """The cluster's lifecycle; its rules for instances, steps, capacity and the spot market are in
+    instances.py, steps.py, capacity.py and spotrules.py."""
+
     def __init__(self, replication: int = 1):
         self.replication = replication  # dfs.replication: core nodes HDFS needs
         self.cluster_id = ""
@@ -129,6 +126,7 @@ class ControllerState:
         self.idle_since_s: float | None = None
         self.bootstrap_actions = ()
         self.spot = SpotSettings()
+        self.scaling: ManagedScalingPolicy | None = None
         self.stopped = False
         self.groups: dict[str, InstanceGroup] = {}
         self.instances: dict[str, Instance] = {}
@@ -136,6 +134,8 @@ class ControllerState:
         self.last_added_step_ids: list[str] = []
         # Not durable: instances whose daemons `cluster up` is starting again after `cluster down`.
         self.restarting: set[str] = set()
+        self.idle_since: dict[str, float] = {}   # not durable: task nodes with no container, since when
+        self.last_scaling_s = float("-inf")
         self._edits: list = []
 
     # ------------------------------------------------------------ lookups
@@ -182,7 +182,7 @@ class ControllerState:
                 self.cluster_id, self.name, self.created_s = edit.cluster_id, edit.name, edit.time_s
                 self.keep_alive, self.termination_protected = edit.keep_alive, edit.termination_protected
                 self.step_concurrency_level, self.idle_timeout_s = edit.step_concurrency_level, edit.idle_timeout_s
-                self.bootstrap_actions, self.spot = edit.bootstrap_actions, edit.spot
+                self.bootstrap_actions, self.spot, self.scaling = edit.bootstrap_actions, edit.spot, edit.scaling
                 for group_id, definition in zip(edit.group_ids, edit.groups, strict=True):
                     self.groups[group_id] = InstanceGroup(group_id, definition.name, definition.role,
                                                           definition.instance_type, definition.market,
@@ -230,6 +230,8 @@ class ControllerState:
                 self.idle_since_s = edit.time_s
             case SpotNoticed():
                 self.instances[edit.instance_id].notice_s = edit.time_s
+            case ScalingPolicyChanged():
+                self.scaling = edit.policy
             case _:
                 raise AssertionError(f"unknown edit {edit!r}")
 
@@ -243,32 +245,6 @@ class ControllerState:
             for _ in range(group.requested_instance_count):
                 self._add_instance(group, now_s)
         self._add_steps(steps, now_s)
-
-    def _add_instance(self, group: InstanceGroup, now_s: float, from_market: bool = False) -> Instance:
-        """A new instance; `from_market`: a spot replacement, which waits for capacity as the market decides."""
-        launched = group.launched + 1
-        node_name = "master" if group.role is Role.MASTER and launched == 1 else f"{group.role.value.lower()}-{launched}"
-        instance_id = derived_id("ci-", self.cluster_id, group.instance_group_id, launched)
-        fulfill_at_s = None
-        if from_market and group.market is Market.SPOT:
-            fulfill_at_s = now_s + market.fulfillment_delay_s(self.spot, self.market_key(group.instance_group_id),
-                                                              launched)
-        self._record(GroupChanged(group.instance_group_id, group.state, group.requested_instance_count, launched))
-        self._record(InstanceAdded(instance_id, group.instance_group_id, node_name, now_s, launched, fulfill_at_s))
-        return self.instances[instance_id]
-
-    def _fulfillable(self, instance: Instance, now_s: float) -> bool:
-        return instance.fulfill_at_s is None or instance.fulfill_at_s <= now_s
-
-    def _add_steps(self, definitions, now_s: float) -> list[str]:
-        if len(self.steps_in(StepState.PENDING, StepState.RUNNING)) + len(definitions) > STEPS_MAX:
-            raise FailedPrecondition(f"a cluster has at most {STEPS_MAX} active steps")
-        step_ids = []
-        for definition in definitions:
-            step_id = derived_id("s-", self.cluster_id, len(self.steps) + 1)
-            self._record(StepAdded(step_id, definition, now_s))
-            step_ids.append(step_id)
-        return step_ids
 
     # ------------------------------------------------------------ events
 
@@ -312,6 +288,10 @@ class ControllerState:
                 return self._stop(now_s)
             case InterruptInstances():
                 return self._interrupt_request(event, now_s)
+            case PutScalingPolicy():
+                return self._put_scaling_policy(event, now_s)
+            case YarnLoad():
+                return self._scale(event, now_s)
             case Tick():
                 return self._tick(now_s)
             case _:
@@ -361,260 +341,6 @@ class ControllerState:
                 commands.append(TerminateInstance(instance.instance_id, instance.node_name, remove_data=False))
         return commands + [StopController()]
 
-    # ------------------------------------------------------------ instances
-
-    def _change_instance(self, instance: Instance, event: InstanceEvent, now_s: float, reason: Reason = Reason(),
-                         decommissioning: bool | None = None) -> None:
-        state = next_state(INSTANCE_TRANSITIONS, instance.state, event, f"instance {instance.instance_id}",
-                           reason.message)
-        self._record(InstanceChanged(instance.instance_id, state, reason, now_s,
-                                     instance.decommissioning if decommissioning is None else decommissioning))
-
-    def _instance_event(self, instance_id: str, event: InstanceEvent, now_s: float) -> list[Command]:
-        instance = self.instances[instance_id]
-        if instance.state is InstanceState.TERMINATED:
-            return []  # a late report from a launch the cluster no longer wants
-        if instance.state is InstanceState.RUNNING and event is InstanceEvent.DAEMONS_STARTED:
-            return self._restarted(instance, now_s)
-        if instance.state is InstanceState.BOOTSTRAPPING and event is InstanceEvent.PROVISIONED:
-            return []  # launched again after a controller crash: it was provisioned the first time
-        self._change_instance(instance, event, now_s)
-        if event is InstanceEvent.DAEMONS_STARTED and instance.instance_id in self.restarting:
-            return self._restarted(instance, now_s)
-        if event is InstanceEvent.PROVISIONED and self.state is ClusterState.STARTING:
-            self._change_cluster(ClusterEvent.BOOTSTRAP_STARTED, Reason(), now_s)
-        commands: list[Command] = []
-        if instance.role is Role.MASTER and event is InstanceEvent.DAEMONS_STARTED:
-            for other in self.instances.values():
-                if other.state is InstanceState.AWAITING_FULFILLMENT and self._fulfillable(other, now_s):
-                    commands.append(self._launch(other, now_s))
-        self._refresh_groups()
-        return commands + self._check_ready(now_s)
-
-    def _restarted(self, instance: Instance, now_s: float) -> list[Command]:
-        """One instance is back after `cluster down`; the master's return lets the others start."""
-        self.restarting.discard(instance.instance_id)
-        commands: list[Command] = []
-        if instance.role is Role.MASTER:
-            for other in self.instances.values():
-                if other.instance_id in self.restarting:
-                    commands.append(self._launch(other, now_s, restart=other.state is InstanceState.RUNNING))
-        if not self.restarting:
-            commands.append(WaitHealthy(first_start=False))
-        return commands
-
-    def _instance_failed(self, event: InstanceFailed, now_s: float) -> list[Command]:
-        instance = self.instances[event.instance_id]
-        if instance.state is InstanceState.TERMINATED or (self.stopped and self.alive):
-            return []
-        self._change_instance(instance, InstanceEvent.TERMINATE, now_s, Reason(event.code.value, event.message),
-                              decommissioning=False)
-        commands: list[Command] = [TerminateInstance(instance.instance_id, instance.node_name)]
-        if not self.alive:
-            return commands + self._finish_termination(now_s)
-        if event.code is InstanceReason.BOOTSTRAP_FAILURE and self.ready_s is None:
-            return commands + self._terminate(
-                ClusterReason.BOOTSTRAP_FAILURE,
-                f"On the {instance.role.value.lower()} instance ({instance.ec2_instance_id}), {event.message}", now_s,
-                errors=True)
-        if instance.role is Role.MASTER:
-            return commands + self._terminate(ClusterReason.INSTANCE_FAILURE,
-                                              f"The master node was terminated: {event.message}", now_s, errors=True)
-        commands += self._replace_missing(self.groups[instance.instance_group_id], now_s)
-        self._refresh_groups()
-        return commands
-
-    def _replace_missing(self, group: InstanceGroup, now_s: float, from_market: bool = False) -> list[Command]:
-        """Launch instances until the group has its requested count again (after a failure or a resize)."""
-        commands: list[Command] = []
-        master = self.master()
-        while len(self.live_instances(group.instance_group_id)) < group.requested_instance_count:
-            instance = self._add_instance(group, now_s, from_market)
-            if master is not None and master.state is InstanceState.RUNNING and self._fulfillable(instance, now_s):
-                commands.append(self._launch(instance, now_s))
-        return commands
-
-    def _instance_decommissioned(self, instance_id: str, now_s: float) -> list[Command]:
-        instance = self.instances[instance_id]
-        if instance.state is InstanceState.TERMINATED:
-            return []
-        self._change_instance(instance, InstanceEvent.TERMINATE, now_s,
-                              Reason("", "Instance group was resized: the instance was decommissioned"),
-                              decommissioning=False)
-        self._refresh_groups()
-        return [TerminateInstance(instance.instance_id, instance.node_name)] + self._check_ready(now_s)
-
-    def _instance_stopped(self, instance_id: str, now_s: float) -> list[Command]:
-        instance = self.instances[instance_id]
-        if self.state is ClusterState.TERMINATING and instance.state is not InstanceState.TERMINATED:
-            self._change_instance(instance, InstanceEvent.TERMINATE, now_s,
-                                  Reason("CLUSTER_TERMINATED", "Instance was terminated with the cluster"),
-                                  decommissioning=False)
-        return self._finish_termination(now_s) if self.state is ClusterState.TERMINATING else []
-
-    def _refresh_groups(self) -> None:
-        for group in self.groups.values():
-            if group.state is InstanceGroupState.TERMINATED:
-                continue
-            instances = [instance for instance in self.group_instances(group.instance_group_id)
-                         if instance.state is not InstanceState.TERMINATED]
-            running = [instance for instance in instances if instance.state is InstanceState.RUNNING
-                       and not instance.decommissioning]
-            if self.state is ClusterState.TERMINATING:
-                state = group.state
-            elif self.ready_s is None and len(running) < group.requested_instance_count:
-                bootstrapping = any(instance.state in (InstanceState.BOOTSTRAPPING, InstanceState.RUNNING)
-                                    for instance in instances)
-                state = InstanceGroupState.BOOTSTRAPPING if bootstrapping else InstanceGroupState.PROVISIONING
-            elif len(running) == group.requested_instance_count and len(instances) == len(running):
-                state = InstanceGroupState.RUNNING
-            else:
-                state = InstanceGroupState.RESIZING
-            if state is not group.state:
-                logger.info("instance group %s %s -> %s", group.instance_group_id, group.state.value, state.value)
-                self._record(GroupChanged(group.instance_group_id, state, group.requested_instance_count,
-                                          group.launched))
-
-    # ------------------------------------------------------------ readiness and steps
-
-    def _check_ready(self, now_s: float) -> list[Command]:
-        """On first start: once every instance is up, wait for HDFS and YARN to see them."""
-        if self.state is not ClusterState.BOOTSTRAPPING or self.stopped:
-            return []
-        instances = [instance for instance in self.instances.values() if instance.state is not InstanceState.TERMINATED]
-        if instances and all(instance.state is InstanceState.RUNNING for instance in instances):
-            return [WaitHealthy(first_start=True)]
-        return []
-
-    def _cluster_healthy(self, now_s: float) -> list[Command]:
-        if self.stopped and not self.restarting:
-            self._record(StoppedChanged(False, now_s))
-            return self._schedule_steps(now_s)
-        if self.state is not ClusterState.BOOTSTRAPPING:
-            return []
-        self._change_cluster(ClusterEvent.READY, Reason(), now_s)
-        self._refresh_groups()
-        return self._schedule_steps(now_s)
-
-    def _add_steps_request(self, definitions, now_s: float) -> list[Command]:
-        if not self.alive:
-            raise FailedPrecondition(f"{self.cluster_id} is {self.state.value}: steps cannot be added")
-        if self.step_concurrency_level > 1:
-            for definition in definitions:
-                if definition.action_on_failure is not ActionOnFailure.CONTINUE:
-                    raise InvalidArgument(
-                        f"ActionOnFailure {definition.action_on_failure.value} is not valid when StepConcurrencyLevel "
-                        f"is {self.step_concurrency_level}: only CONTINUE")
-        self.last_added_step_ids = self._add_steps(definitions, now_s)
-        return self._schedule_steps(now_s)
-
-    def _schedule_steps(self, now_s: float) -> list[Command]:
-        if self.state not in (ClusterState.RUNNING, ClusterState.WAITING) or self.stopped:
-            return []
-        commands: list[Command] = []
-        running = len(self.steps_in(StepState.RUNNING, StepState.CANCEL_PENDING))
-        for step in self.steps_in(StepState.PENDING):
-            if running >= self.step_concurrency_level:
-                break
-            self._change_step(step, StepEvent.START, now_s)
-            commands.append(StartStep(step.step_id, step.definition.args))
-            running += 1
-        if running and self.state is ClusterState.WAITING:
-            self._change_cluster(ClusterEvent.STEP_STARTED, Reason(), now_s)
-            self._record(IdleSince(None))
-        if not running:
-            if not self.keep_alive:
-                return commands + self._terminate(ClusterReason.ALL_STEPS_COMPLETED, "Steps completed", now_s)
-            if self.state is ClusterState.RUNNING:
-                self._change_cluster(ClusterEvent.STEPS_DONE, Reason(), now_s)
-            if self.idle_since_s is None:
-                self._record(IdleSince(now_s))
-        return commands
-
-    def _change_step(self, step: Step, event: StepEvent, now_s: float, reason: Reason = Reason(),
-                     exit_code: int | None = None) -> None:
-        state = next_state(STEP_TRANSITIONS, step.state, event, f"step {step.step_id}", reason.message)
-        self._record(StepChanged(step.step_id, state, reason, now_s, exit_code))
-
-    def _cancel_steps(self, step_ids, now_s: float) -> list[Command]:
-        unknown = [step_id for step_id in step_ids if step_id not in self.steps]
-        if unknown:
-            raise NotFound(f"no step {unknown[0]} in {self.cluster_id}")
-        commands: list[Command] = []
-        for step_id in step_ids:
-            step = self.steps[step_id]
-            if step.state is StepState.PENDING:
-                self._change_step(step, StepEvent.CANCEL, now_s, Reason("", "Cancelled by user request"))
-            elif step.state is StepState.RUNNING:
-                self._change_step(step, StepEvent.CANCEL_RUNNING, now_s, Reason("", "Cancel requested by user"))
-                commands.append(CancelStep(step_id))
-        return commands + self._schedule_steps(now_s)
-
-    def _step_exited(self, event: StepExited, now_s: float) -> list[Command]:
-        step = self.steps[event.step_id]
-        if step.state not in (StepState.RUNNING, StepState.CANCEL_PENDING):
-            return []
-        if event.exit_code == 0:
-            self._change_step(step, StepEvent.EXITED_OK, now_s, exit_code=0)
-        elif event.exit_code is None:
-            self._change_step(step, StepEvent.LOST, now_s, Reason("", "The step's process was lost"))
-        else:
-            self._change_step(step, StepEvent.EXITED_FAILED, now_s,
-                              Reason("", f"Step failed with exitCode {event.exit_code}"), event.exit_code)
-        commands: list[Command] = []
-        if step.state in (StepState.FAILED, StepState.INTERRUPTED) and self.alive:
-            action = step.definition.action_on_failure
-            if action is ActionOnFailure.CANCEL_AND_WAIT:
-                for pending in self.steps_in(StepState.PENDING):
-                    self._change_step(pending, StepEvent.CANCEL, now_s,
-                                      Reason("", f"Cancelled because step {step.step_id} failed (CANCEL_AND_WAIT)"))
-            elif action in (ActionOnFailure.TERMINATE_CLUSTER, ActionOnFailure.TERMINATE_JOB_FLOW):
-                if not self.termination_protected:  # protection keeps a cluster through step errors, as EMR's does
-                    return self._terminate(ClusterReason.STEP_FAILURE, "Shut down as step failed", now_s, errors=True)
-        if self.state is ClusterState.TERMINATING:
-            return commands + self._finish_termination(now_s)
-        return commands + self._schedule_steps(now_s)
-
-    # ------------------------------------------------------------ resize
-
-    def _resize(self, event: ResizeGroup, now_s: float) -> list[Command]:
-        group = self.groups.get(event.instance_group_id)
-        if group is None:
-            raise NotFound(f"no instance group {event.instance_group_id} in {self.cluster_id}")
-        if self.state not in (ClusterState.RUNNING, ClusterState.WAITING):
-            raise FailedPrecondition(f"{self.cluster_id} is {self.state.value}: resize a RUNNING or WAITING cluster")
-        if group.role is Role.MASTER:
-            raise InvalidArgument("the master instance group cannot be resized")
-        if not 0 <= event.count <= INSTANCES_PER_GROUP_MAX:
-            raise InvalidArgument(f"--count must be between 0 and {INSTANCES_PER_GROUP_MAX}")
-        needed = max(1, self.replication)
-        if group.role is Role.CORE and event.count < needed:
-            raise FailedPrecondition(
-                f"cannot shrink the core group to {event.count}: dfs.replication is {self.replication}, so HDFS needs "
-                f"at least {needed} core node(s) (EMR refuses this too)")
-        self._record(GroupChanged(group.instance_group_id, group.state, event.count, group.launched))
-        live = self.live_instances(group.instance_group_id)
-        commands: list[Command] = []
-        if len(live) > event.count:
-            # Shrink the youngest first (least work under way); not-yet-running ones simply go.
-            victims = sorted(live, key=lambda instance: (instance.state is InstanceState.RUNNING, instance.created_s,
-                                                         instance.node_name), reverse=False)
-            for instance in victims[:len(live) - event.count]:
-                if instance.state is InstanceState.RUNNING:
-                    self._record(InstanceChanged(instance.instance_id, instance.state, instance.reason, now_s, True))
-                    commands.append(self._decommission_command(instance, event.decommission_timeout_s))
-                else:
-                    self._change_instance(instance, InstanceEvent.TERMINATE, now_s,
-                                          Reason("", "Instance group was resized"))
-                    commands.append(TerminateInstance(instance.instance_id, instance.node_name))
-        else:
-            commands += self._replace_missing(group, now_s)
-        self._refresh_groups()
-        return commands
-
-    def _decommission_command(self, instance: Instance, timeout_s: float) -> DecommissionInstance:
-        return DecommissionInstance(instance.instance_id, instance.node_name, instance.role, timeout_s)
-
     # ------------------------------------------------------------ termination
 
     def _change_cluster(self, event: ClusterEvent, reason: Reason, now_s: float) -> None:
@@ -663,96 +389,6 @@ class ControllerState:
                                    f"Auto-terminated after {self.idle_timeout_s:.0f}s idle (AutoTerminationPolicy)",
                                    now_s)
         return []
-
-    # ------------------------------------------------------------ the spot market
-
-    def interruption_due_s(self, instance: Instance) -> float | None:
-        """When the market's seeded schedule sends this spot instance its notice (None: never)."""
-        if instance.market is not Market.SPOT or instance.ready_s is None:
-            return None
-        delay = market.interruption_delay_s(self.spot, self.market_key(instance.instance_group_id),
-                                            instance.launch_number)
-        return None if delay is None else instance.ready_s + delay
-
-    def market_key(self, group_id: str) -> str:
-        """What the market's draws know a group by: its role and place in the definition, the same in every
-        cluster made from it (its ig- id is derived from the cluster id, so another run's would differ)."""
-        return f"{self.groups[group_id].role.value}-{list(self.groups).index(group_id)}"
-
-    def _run_market(self, now_s: float) -> list[Command]:
-        commands: list[Command] = []
-        master = self.master()
-        for instance in list(self.instances.values()):
-            if instance.state is InstanceState.AWAITING_FULFILLMENT and instance.fulfill_at_s is not None:
-                if instance.fulfill_at_s <= now_s and master is not None and master.state is InstanceState.RUNNING:
-                    commands.append(self._launch(instance, now_s))
-            elif instance.state is InstanceState.RUNNING and instance.notice_s is None and not instance.decommissioning:
-                due_s = self.interruption_due_s(instance)
-                if due_s is not None and due_s <= now_s:
-                    commands += self._notice(instance, now_s, "the market's seeded schedule")
-            elif instance.notice_s is not None and instance.state is not InstanceState.TERMINATED:
-                if now_s >= instance.notice_s + self.spot.notice_s:
-                    commands += self._kill(instance, now_s)
-        return commands
-
-    def _notice(self, instance: Instance, now_s: float, cause: str) -> list[Command]:
-        logger.info("spot: %s (%s) gets its interruption notice (%s); killed at +%.0fs", instance.instance_id,
-                    instance.node_name, cause, self.spot.notice_s)
-        self._record(SpotNoticed(instance.instance_id, now_s))
-        return [SpotNotice(instance.instance_id, instance.node_name, instance.role, now_s,
-                           now_s + self.spot.notice_s)]
-
-    def _kill(self, instance: Instance, now_s: float) -> list[Command]:
-        logger.info("spot: %s (%s) interrupted: every process killed", instance.instance_id, instance.node_name)
-        self._change_instance(instance, InstanceEvent.TERMINATE, now_s,
-                              Reason(InstanceReason.INSTANCE_FAILURE.value,
-                                     f"{SPOT_TERMINATION}: Spot instance termination (EC2 took the capacity back)"),
-                              decommissioning=False)
-        commands: list[Command] = [KillInstance(instance.instance_id, instance.node_name)]
-        if instance.role is Role.MASTER:
-            return commands + self._terminate(ClusterReason.INSTANCE_FAILURE,
-                                              "The master node was interrupted by EC2 (spot)", now_s, errors=True)
-        commands += self._replace_missing(self.groups[instance.instance_group_id], now_s, from_market=True)
-        self._refresh_groups()
-        return commands
-
-    def _interrupt_request(self, event: InterruptInstances, now_s: float) -> list[Command]:
-        if not self.alive:
-            raise FailedPrecondition(f"{self.cluster_id} is {self.state.value}")
-        targets: list[Instance] = []
-        for instance_id in event.instance_ids:
-            instance = self.instances.get(instance_id) or next(
-                (item for item in self.instances.values() if item.node_name == instance_id
-                 and item.state is not InstanceState.TERMINATED), None)
-            if instance is None:
-                raise NotFound(f"no instance {instance_id} in {self.cluster_id} (`emrlab cluster list-instances`)")
-            if instance.market is not Market.SPOT:
-                raise FailedPrecondition(f"{instance.instance_id} ({instance.node_name}) is ON_DEMAND: only spot "
-                                         "instances are interrupted")
-            if instance.state is not InstanceState.RUNNING or instance.notice_s is not None:
-                raise FailedPrecondition(f"{instance.instance_id} ({instance.node_name}) is {instance.state.value}"
-                                         + (" and already has its notice" if instance.notice_s is not None else ""))
-            targets.append(instance)
-        if event.instance_group_id:
-            group = self.groups.get(event.instance_group_id)
-            if group is None:
-                raise NotFound(f"no instance group {event.instance_group_id} in {self.cluster_id}")
-            if group.market is not Market.SPOT:
-                raise FailedPrecondition(f"the {group.role.value} group is ON_DEMAND: only spot instances are "
-                                         "interrupted (put it on spot with Market SPOT or --task-market spot)")
-            candidates = {instance.node_name: instance for instance in self.group_instances(group.instance_group_id,
-                                                                                             (InstanceState.RUNNING,))
-                          if instance.notice_s is None and not instance.decommissioning}
-            if event.count > len(candidates):
-                raise FailedPrecondition(f"only {len(candidates)} running spot instance(s) in {group.instance_group_id}"
-                                         f" can be interrupted, not {event.count}")
-            noticed = sum(instance.notice_s is not None for instance in self.instances.values())
-            # By node name (the group's n-th instance), not by id: the same seed picks the same in every cluster.
-            targets += [candidates[name] for name in market.choose(self.spot, list(candidates), event.count, noticed)]
-        commands: list[Command] = []
-        for instance in targets:
-            commands += self._notice(instance, now_s, "on command")
-        return commands
 
     # ------------------------------------------------------------ checks
 
