@@ -11,6 +11,13 @@ rename of that directory, which refuses an existing destination, so a second
 (retried or speculative) attempt of the same task can never commit twice. The
 job commit moves the committed files into place and writes `_SUCCESS` last:
 readers (and the next step of a job) wait for it.
+
+A job that fails or is killed is aborted: its output directory goes, with
+`_temporary` (Hadoop's abortJob removes `_temporary`; here nothing a failed
+job wrote stays, so the same output path can be used again at once). A
+later ApplicationMaster attempt sets the same job up again
+(`setup_job(recovering=True)`) and keeps the tasks committed under
+`_temporary/task_...` (appmaster/recovery.py decides which).
 """
 
 from __future__ import annotations
@@ -44,10 +51,25 @@ class FileOutputCommitter:
         self.output_dir = output_dir.rstrip("/") or "/"
         self.temporary_dir = fs.join(self.output_dir, TEMPORARY_DIR)
 
-    def setup_job(self) -> None:
-        if self.fs.exists(self.output_dir):
+    def setup_job(self, recovering: bool = False) -> None:
+        """`recovering`: a previous attempt of this job's AM set this output up; keep what it committed."""
+        if self.fs.exists(self.output_dir) and not (recovering and not self.succeeded()):
             raise AlreadyExists(f"output directory {self.output_dir} already exists")
         self.fs.mkdirs(self.temporary_dir)
+
+    def succeeded(self) -> bool:
+        return self.fs.exists(self.fs.join(self.output_dir, SUCCESS_FILE))
+
+    def committed_task_ids(self) -> set[str]:
+        """The tasks whose output is committed (`_temporary/task_...`), not yet promoted."""
+        if not self.fs.exists(self.temporary_dir):
+            return set()
+        return {entry.name for entry in self.fs.list(self.temporary_dir)
+                if entry.is_directory and entry.name.startswith("task_")}
+
+    def discard_committed_task(self, task_id: str) -> None:
+        """Drop a committed task's output (its task runs again)."""
+        self.fs.delete(self.fs.join(self.temporary_dir, task_id), recursive=True)
 
     def task_attempt_dir(self, attempt) -> str:
         return self.fs.join(self.temporary_dir, attempt.attempt_id)
@@ -87,5 +109,7 @@ class FileOutputCommitter:
         return sorted(promoted)
 
     def abort_job(self) -> None:
-        """Leave no output at all: a failed job's output dir is removed entirely."""
-        self.fs.delete(self.output_dir, recursive=True)
+        """Leave no output at all: a failed job's output dir is removed entirely, `_temporary` and all.
+        A committed output (`_SUCCESS`) is never touched: that job did not fail."""
+        if self.fs.exists(self.output_dir) and not self.succeeded():
+            self.fs.delete(self.output_dir, recursive=True)

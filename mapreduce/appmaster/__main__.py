@@ -4,7 +4,8 @@ YARN starts it in the job's first container with the job's staging files
 (`job.json`, the job's code) localized into its working directory. It
 registers with the ResourceManager, serves the task umbilical and the client
 protocol on one gRPC port, runs the job (`MRAppMaster`), and unregisters with
-the job's final status.
+the job's final status. If its container dies, YARN starts it again (up to
+`mapreduce.am.max-attempts`); attempt 2 on recovers from attempt 1's log.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def hadoop_environment(properties: dict) -> dict[str, str]:
             for key, value in properties.items()}
 
 
+def am_attempt_number(application_attempt_id: str) -> int:
+    """appattempt_T_0001_000002 -> 2."""
+    return int(application_attempt_id.rsplit("_", 1)[1])
+
+
 def main() -> int:
     from hdfs import Client
     from mapreduce.fs import HdfsFileSystem
@@ -64,7 +70,8 @@ def main() -> int:
                                       service_data={SHUFFLE_SERVICE: description.job_id.encode()})
 
     master = MRAppMaster(description, config, amrm=amrm, nm=nm, fs=HdfsFileSystem(client), hdfs_client=client,
-                         task_launch_context=task_launch_context, properties=properties)
+                         task_launch_context=task_launch_context, properties=properties,
+                         am_attempt=am_attempt_number(os.environ["APPLICATION_ATTEMPT_ID"]))
 
     def register(server) -> None:
         mapreduce_pb2_grpc.add_TaskUmbilicalServicer_to_server(TaskUmbilicalServicer(master), server)
@@ -78,6 +85,7 @@ def main() -> int:
         state = master.run()
     except BaseException as error:
         logger.exception("ApplicationMaster crashed")
+        master.abort_outputs()  # it unregisters FAILED: no later attempt will clean up
         amrm.finish("FAILED", f"ApplicationMaster crashed: {error}")
         raise
     finally:

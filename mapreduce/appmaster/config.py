@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emrlab_common.config import parse_float, parse_int, parse_milliseconds, parse_text, setting
+from emrlab_common.config import parse_bool, parse_float, parse_int, parse_milliseconds, parse_text, setting
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class AppMasterConfig:
     task_report_interval_s: float = setting(
         "mapreduce.task.progress-report.interval", 1.0, parse_milliseconds,
         "How often a task reports its progress (its heartbeat to the AM).")
+    am_attempts_max: int = setting(
+        "mapreduce.am.max-attempts", 2, parse_int,
+        "Attempts of the job's ApplicationMaster YARN may start (capped by yarn.resourcemanager.am.max-attempts).")
+    recovery_enabled: bool = setting(
+        "yarn.app.mapreduce.am.job.recovery.enable", True, parse_bool,
+        "A later AM attempt keeps the tasks the previous one finished instead of running them again.")
     am_memory_mb: int = setting(
         "yarn.app.mapreduce.am.resource.mb", 512, parse_int, "Memory of the AM's container.")
     map_memory_mb: int = setting("mapreduce.map.memory.mb", 512, parse_int, "Memory of a map container.")

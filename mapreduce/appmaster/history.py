@@ -11,7 +11,8 @@ has exited. A running job is described by the same summary, built live.
 Each attempt says why it ran (`cause`: empty for a task's first attempt, else
 what became of the one before) and why it ended if it did not succeed
 (`end_cause`, `end_phase`): preemptions (NODE_LOST, NODE_DECOMMISSIONING)
-and re-runs of maps whose output was lost can be read off it.
+and re-runs of maps whose output was lost can be read off it. An attempt a
+later AM attempt took over from the recovery log says `recovered`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
                 "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
                 "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
                 "end_cause": attempt.end_cause.value if attempt.end_cause else "", "end_phase": attempt.end_phase,
-                "output_lost": attempt.output_lost,
+                "output_lost": attempt.output_lost, "recovered": attempt.recovered,
             })
     return {
         "job_id": machine.job_id, "name": name, "user": user, "state": machine.state.value,
@@ -87,6 +88,7 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
             "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
             "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
             "end_cause": attempt.end_cause, "end_phase": attempt.end_phase, "output_lost": attempt.output_lost,
+            "recovered": attempt.recovered,
         } for attempt in report.attempts],
     }
 

@@ -7,8 +7,10 @@
 
 No gRPC, no threads, no clock, no files: events and the time go in, commands
 come out (records.py), so a test drives a whole job, faults and all, by hand.
-Nothing here is durable: if the AM dies, YARN starts a new one that runs the
-job again from the start.
+Nothing here is durable: the shell writes what the next AM attempt needs
+(`RecordTask`, the recovery log) and hands a new attempt's machine what the
+previous one finished (`StartJob`, `StepPlanned.recovered`); those tasks are
+SUCCEEDED at once and never run again (Hadoop's MRAppMaster recovery).
 
 What it decides, as Hadoop's MRAppMaster does:
 - one map task per split, asking for a container on the split's hosts;
@@ -38,6 +40,7 @@ import logging
 
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.records import (
+    ATTEMPT_INDEX_STRIDE,
     FAST_FAIL_MAP_PRIORITY,
     JOB_TRANSITIONS,
     MAP,
@@ -67,6 +70,8 @@ from mapreduce.appmaster.records import (
     NodesLost,
     NodesRecommissioned,
     PlanStep,
+    RecordTask,
+    RecoveredAttempt,
     ReleaseContainer,
     RequestContainer,
     StartJob,
@@ -91,8 +96,11 @@ DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
 
 
 class JobStateMachine(NodeLossHandling, TaskBook):
-    def __init__(self, job_id: str, step_count: int, config: AppMasterConfig):
-        assert step_count >= 1
+    def __init__(self, job_id: str, step_count: int, config: AppMasterConfig, *, am_attempt: int = 1,
+                 first_step_index: int = 0):
+        """`am_attempt`: which YARN attempt of the AM this is (its task attempts are numbered from
+        (am_attempt - 1) * 1000); `first_step_index`: steps before it were committed by an earlier attempt."""
+        assert step_count >= 1 and am_attempt >= 1 and 0 <= first_step_index <= step_count
         super().__init__()
         self.job_id = job_id
         self.step_count = step_count
@@ -104,6 +112,8 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         self.start_time_s = 0.0
         self.finish_time_s = 0.0
         self._reduces_requested = False
+        self.am_attempt = am_attempt
+        self.first_step_index = first_step_index
 
     # ------------------------------------------------------------ queries
 
@@ -120,7 +130,15 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         match event:
             case StartJob():
                 self.start_time_s = now_s
-                commands.append(PlanStep(0))
+                if event.recovery_error:
+                    self._end_job(JobState.FAILED, event.recovery_error, now_s, commands)
+                elif self.first_step_index == self.step_count:
+                    self.step_index = self.step_count - 1
+                    self._move_job(JobState.SUCCEEDED, "every step was committed by the previous AM attempt")
+                    self.finish_time_s = now_s
+                    commands.append(FinishJob(JobState.SUCCEEDED))
+                else:
+                    commands.append(PlanStep(self.first_step_index))
             case StepPlanned():
                 self._on_step_planned(event, now_s, commands)
             case ContainerAllocated():
@@ -184,15 +202,36 @@ class JobStateMachine(NodeLossHandling, TaskBook):
             self.tasks[TaskKey(event.step_index, MAP, index)] = Task(TaskKey(event.step_index, MAP, index), tuple(hosts))
         for index in range(event.reduce_count):
             self.tasks[TaskKey(event.step_index, REDUCE, index)] = Task(TaskKey(event.step_index, REDUCE, index))
+        for recovered in event.recovered:
+            self._recover(recovered, commit=recovered.kind == REDUCE or event.reduce_count == 0)
         self._reduces_requested = False
         self._move_job(JobState.RUNNING, "tasks scheduled")
         for task in self.step_tasks(MAP):
-            self._schedule_attempt(task, MAP_PRIORITY, now_s, commands)
+            if task.state is TaskState.NEW:
+                self._schedule_attempt(task, MAP_PRIORITY, now_s, commands)
         self._maybe_schedule_reduces(now_s, commands)
         self._maybe_step_done(commands)
 
+    def _recover(self, recovered: RecoveredAttempt, commit: bool) -> None:
+        """A task the previous AM attempt finished: SUCCEEDED with its recorded attempt, not run again."""
+        task = self.tasks.get(recovered.key)
+        if task is None or task.state is not TaskState.NEW:
+            return
+        attempt = Attempt(recovered.attempt_id, recovered.key, recovered.attempt_index, node_id=recovered.node_id,
+                          node_address=recovered.node_address, progress=1.0, counters=dict(recovered.counters),
+                          start_time_s=recovered.start_time_s, finish_time_s=recovered.finish_time_s,
+                          recovered=True)
+        task.attempts.append(attempt)
+        self.attempts[attempt.attempt_id] = attempt
+        if commit:
+            task.commit_attempt_id = attempt.attempt_id
+        self._move_attempt(attempt, AttemptState.SUCCEEDED, f"recovered from AM attempt {self.am_attempt - 1}")
+        self._move_task(task, TaskState.SUCCEEDED)
+        if recovered.kind == MAP:
+            self._add_completion_event(attempt, "SUCCEEDED")
+
     def _next_step_index(self) -> int:
-        return 0 if self.state is JobState.NEW else self.step_index + 1
+        return self.first_step_index if self.state is JobState.NEW else self.step_index + 1
 
     def _maybe_schedule_reduces(self, now_s: float, commands: list[Command]) -> None:
         if self._reduces_requested:
@@ -203,7 +242,8 @@ class JobStateMachine(NodeLossHandling, TaskBook):
             return
         self._reduces_requested = True
         for task in self.step_tasks(REDUCE):
-            self._schedule_attempt(task, REDUCE_PRIORITY, now_s, commands)
+            if task.state is TaskState.NEW:
+                self._schedule_attempt(task, REDUCE_PRIORITY, now_s, commands)
 
     def _maybe_step_done(self, commands: list[Command]) -> None:
         if self.state is not JobState.RUNNING:
@@ -230,14 +270,14 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         if task.state is not TaskState.SCHEDULED:
             self._move_task(task, TaskState.SCHEDULED)
         key = task.key
-        attempt = Attempt(attempt_id_text(self.job_id, key, len(task.attempts)), key, len(task.attempts),
-                          priority=priority, cause=cause)
+        index = (self.am_attempt - 1) * ATTEMPT_INDEX_STRIDE + sum(not a.recovered for a in task.attempts)
+        attempt = Attempt(attempt_id_text(self.job_id, key, index), key, index, priority=priority, cause=cause)
         task.attempts.append(attempt)
         self.attempts[attempt.attempt_id] = attempt
         self._move_attempt(attempt, AttemptState.UNASSIGNED, cause or "container requested")
         commands.append(RequestContainer(attempt.attempt_id, key.kind, task.hosts, priority,
                                          self.requests.open(attempt.attempt_id)))
-        if key.kind == REDUCE and attempt.attempt_index > 0:
+        if key.kind == REDUCE and len(task.attempts) > 1:
             self._rerun_lost_map_outputs(now_s, commands)  # a new reduce attempt copies every map's output again
 
     def _on_container_allocated(self, event: ContainerAllocated, now_s: float, commands: list[Command]) -> None:
@@ -310,6 +350,10 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         self._move_task(task, TaskState.SUCCEEDED)
         if attempt.key.kind == MAP:
             self._add_completion_event(attempt, "SUCCEEDED")
+        key = attempt.key
+        commands.append(RecordTask(RecoveredAttempt(
+            attempt.attempt_id, key.step_index, key.kind, key.task_index, attempt.attempt_index, attempt.node_id,
+            attempt.node_address, dict(attempt.counters), attempt.start_time_s, attempt.finish_time_s)))
         self._maybe_schedule_reduces(now_s, commands)
         self._maybe_step_done(commands)
 

@@ -18,8 +18,10 @@ Which attempt a container request is for is the machine's business
 (`JobStateMachine.requests`); the shell only keeps what it sent to YARN, by
 allocation request id, so that it can cancel it.
 
-Nothing here is durable but the output and the job history written at the
-end; a restarted AM runs the job again.
+What is durable: the output, the job history written at the end, and the
+recovery log (recovery.py) written as tasks succeed and steps commit. A
+later attempt of the AM (YARN restarts it, `mapreduce.am.max-attempts`)
+reads that log and hands the machine the tasks it need not run again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
 from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.recovery import COMMIT_STARTED, COMMITTED, SETUP, RecoveredJob, RecoveryLog
 from mapreduce.appmaster.records import (
     MAP,
     CancelRequest,
@@ -51,6 +54,7 @@ from mapreduce.appmaster.records import (
     NodesLost,
     NodesRecommissioned,
     PlanStep,
+    RecordTask,
     ReleaseContainer,
     RequestContainer,
     StartJob,
@@ -60,7 +64,7 @@ from mapreduce.appmaster.records import (
     Tick,
     step_job_id,
 )
-from mapreduce.output import FileOutputCommitter
+from mapreduce.output import FileOutputCommitter, task_id_of
 from mapreduce.runners.plan import StepPlan, client_job, plan_step
 from mapreduce.runners.spec import JobSpec
 from mapreduce.splits import InputSplit, compute_splits
@@ -80,8 +84,10 @@ COMMANDS_QUEUED_MAX = 10_000
 
 class MRAppMaster:
     def __init__(self, description: JobDescription, config: AppMasterConfig, *, amrm, nm, fs, hdfs_client,
-                 task_launch_context, properties: dict | None = None, clock=time.time, sleep=time.sleep):
+                 task_launch_context, properties: dict | None = None, clock=time.time, sleep=time.sleep,
+                 am_attempt: int = 1):
         """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command;
+        `am_attempt`: YARN's attempt number of this AM (from 2 on, it recovers what the last one finished);
         `properties` are the cluster's with the job's on top (what tasks see, as mapred-site.xml + -D);
         `clock() -> seconds` and `sleep(seconds)` are the world's time (a test passes its own)."""
         self.description = description
@@ -96,7 +102,15 @@ class MRAppMaster:
         self.clock = clock
         self.sleep = sleep
         self.job = client_job(self._spec())
-        self.machine = JobStateMachine(self.job_id, len(self.job.steps()), config)
+        self.recovery_log = RecoveryLog(fs, description.staging_dir)
+        self.recovered = self.recovery_log.load() if am_attempt > 1 else RecoveredJob()
+        if not config.recovery_enabled:  # run every task again; still clean up what the last attempt set up
+            self.recovered = RecoveredJob(set_up=self.recovered.set_up)
+        self.machine = JobStateMachine(self.job_id, len(self.job.steps()), config, am_attempt=am_attempt,
+                                       first_step_index=self.recovered.committed_steps())
+        if am_attempt > 1:
+            logger.info("%s: AM attempt %d recovers %d task(s) and %d committed step(s)", self.job_id, am_attempt,
+                        len(self.recovered.tasks), self.recovered.committed_steps())
         self.final_state: JobState | None = None
         self._lock = threading.Lock()
         self._pending: deque = deque()
@@ -169,9 +183,16 @@ class MRAppMaster:
 
     # ------------------------------------------------------------ the main thread
 
+    def start(self) -> None:
+        """The job starts (or, in a later AM attempt, resumes: fails if the last attempt died mid-commit)."""
+        interrupted = self.recovered.commit_interrupted()
+        self._handle_own(StartJob(
+            "" if interrupted is None else f"the previous ApplicationMaster attempt died while committing step "
+                                           f"{interrupted}; its output cannot be recovered"))
+
     def run(self) -> JobState:
         """Drive the job to its end; returns the final state."""
-        self._handle_own(StartJob())
+        self.start()
         while self.final_state is None:
             self._execute_pending()
             if self.final_state is not None:
@@ -260,8 +281,12 @@ class MRAppMaster:
                     except EmrlabError as error:  # its node may be gone; YARN cleans up then
                         logger.info("could not stop %s: %s", command.container_id, error.message)
             case CommitStep():
+                self.recovery_log.record_step(command.step_index, COMMIT_STARTED)
                 FileOutputCommitter(self.fs, self._plans[command.step_index].output_dir).commit_job()
+                self.recovery_log.record_step(command.step_index, COMMITTED)
                 self._handle_own(StepCommitted(command.step_index))
+            case RecordTask():
+                self.recovery_log.record_task(command.attempt)
             case FinishJob():
                 self._finish(command)
             case _:
@@ -270,20 +295,45 @@ class MRAppMaster:
     def _plan(self, step_index: int) -> None:
         plan = plan_step(self.job, self._spec(), step_index, self.fs, self.description.staging_dir)
         splits = compute_splits(self.fs, list(plan.input_paths), plan.properties, splittable=step_index == 0)
-        FileOutputCommitter(self.fs, plan.output_dir).setup_job()
+        committer = FileOutputCommitter(self.fs, plan.output_dir)
+        recovering = step_index in self.recovered.set_up
+        if not recovering:  # first, so that a later attempt knows the directory is this job's
+            self.recovery_log.record_step(step_index, SETUP, plan.output_dir)
+        committer.setup_job(recovering=recovering)
+        recovered = self._recoverable(step_index, plan, committer)
         with self._lock:
             self._plans[step_index], self._splits[step_index] = plan, splits
-        logger.info("%s step %d: %d maps, %d reduces, output %s", self.job_id, step_index, len(splits),
-                    plan.num_reduces, plan.output_dir)
-        self._handle_own(StepPlanned(step_index, tuple(tuple(split.hosts) for split in splits), plan.num_reduces))
+        logger.info("%s step %d: %d maps, %d reduces, output %s%s", self.job_id, step_index, len(splits),
+                    plan.num_reduces, plan.output_dir, f"; {len(recovered)} task(s) recovered" if recovering else "")
+        self._handle_own(StepPlanned(step_index, tuple(tuple(split.hosts) for split in splits), plan.num_reduces,
+                                     recovered))
+
+    def _recoverable(self, step_index: int, plan: StepPlan, committer: FileOutputCommitter) -> tuple:
+        """The recorded tasks of a step whose output is still there; committed output nobody recorded
+        (the AM died between a task's commit and its report) is dropped, and that task runs again."""
+        committed = committer.committed_task_ids()
+        kept = []
+        for attempt in self.recovered.step_attempts(step_index):
+            commits = attempt.kind != MAP or plan.num_reduces == 0
+            if not commits or task_id_of(attempt.attempt_id) in committed:
+                kept.append(attempt)
+        for task_id in committed - {task_id_of(attempt.attempt_id) for attempt in kept}:
+            logger.info("%s: dropping %s's unrecorded committed output; it runs again", self.job_id, task_id)
+            committer.discard_committed_task(task_id)
+        return tuple(kept)
+
+    def abort_outputs(self) -> None:
+        """Hadoop's abortJob for every output this job (in any AM attempt) set up: none is left behind."""
+        output_dirs = {plan.output_dir for plan in self._plans.values()} | set(self.recovered.set_up.values())
+        for output_dir in sorted(output_dirs):
+            try:
+                FileOutputCommitter(self.fs, output_dir).abort_job()
+            except EmrlabError as error:
+                logger.warning("could not clean up %s: %s", output_dir, error.message)
 
     def _finish(self, command: FinishJob) -> None:
         if command.state is not JobState.SUCCEEDED:
-            for plan in self._plans.values():
-                try:
-                    FileOutputCommitter(self.fs, plan.output_dir).abort_job()
-                except EmrlabError as error:
-                    logger.warning("could not clean up %s: %s", plan.output_dir, error.message)
+            self.abort_outputs()
         with self._lock:
             summary = job_summary(self.machine, self.description.name, self.description.user)
         try:

@@ -75,7 +75,8 @@ class EndCause(enum.Enum):
 
 _A = AttemptState
 ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
-    _A.NEW: frozenset({_A.UNASSIGNED, _A.KILLED}),
+    # NEW -> SUCCEEDED: recovered, as the previous AM attempt recorded it (it does not run again).
+    _A.NEW: frozenset({_A.UNASSIGNED, _A.SUCCEEDED, _A.KILLED}),
     _A.UNASSIGNED: frozenset({_A.ASSIGNED, _A.KILLED}),
     _A.ASSIGNED: frozenset({_A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
     _A.RUNNING: frozenset({_A.COMMIT_PENDING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
@@ -89,7 +90,7 @@ ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
 
 _T = TaskState
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    _T.NEW: frozenset({_T.SCHEDULED, _T.KILLED}),
+    _T.NEW: frozenset({_T.SCHEDULED, _T.SUCCEEDED, _T.KILLED}),  # SUCCEEDED: recovered from the last AM attempt
     _T.SCHEDULED: frozenset({_T.SUCCEEDED, _T.FAILED, _T.KILLED}),
     _T.SUCCEEDED: frozenset({_T.SCHEDULED}),  # a map re-runs when its output is lost
     _T.FAILED: frozenset(),
@@ -98,7 +99,8 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 
 _J = JobState
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    _J.NEW: frozenset({_J.INITED, _J.FAILED, _J.KILLED}),
+    # NEW -> SUCCEEDED: the previous AM attempt committed every step and died before it unregistered.
+    _J.NEW: frozenset({_J.INITED, _J.SUCCEEDED, _J.FAILED, _J.KILLED}),
     _J.INITED: frozenset({_J.RUNNING, _J.FAILED, _J.KILLED}),
     _J.RUNNING: frozenset({_J.COMMITTING, _J.FAILED, _J.KILLED}),
     _J.COMMITTING: frozenset({_J.INITED, _J.SUCCEEDED, _J.FAILED, _J.KILLED}),  # INITED: the next step
@@ -148,11 +150,36 @@ def attempt_id_text(job_id: str, key: TaskKey, attempt_index: int) -> str:
     return task_id_text(job_id, key).replace("task_", "attempt_", 1) + f"_{attempt_index}"
 
 
+# AM attempt N numbers its task attempts from (N - 1) * 1000, as Hadoop's TaskImpl does, so that an
+# attempt of the new AM never shares an id (its _temporary dir, its map output) with one of the old.
+ATTEMPT_INDEX_STRIDE = 1000
+
+
+@dataclass(frozen=True)
+class RecoveredAttempt:
+    """A task's succeeded attempt as an AM attempt recorded it for the next one (recovery.py)."""
+
+    attempt_id: str
+    step_index: int
+    kind: str
+    task_index: int
+    attempt_index: int
+    node_id: str = ""
+    node_address: str = ""  # where its map output is served
+    counters: dict = field(default_factory=dict)
+    start_time_s: float = 0.0
+    finish_time_s: float = 0.0
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey(self.step_index, self.kind, self.task_index)
+
+
 # ---------------------------------------------------------------- events
 
 @dataclass(frozen=True)
 class StartJob:
-    pass
+    recovery_error: str = ""  # the previous AM attempt left the job unrecoverable (died mid-commit): fail
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,7 @@ class StepPlanned:
     step_index: int
     map_hosts: tuple[tuple[str, ...], ...]
     reduce_count: int
+    recovered: tuple[RecoveredAttempt, ...] = ()  # tasks the previous AM attempt finished: not run again
 
 
 @dataclass(frozen=True)
@@ -324,10 +352,17 @@ class CommitStep:
 
 
 @dataclass(frozen=True)
+class RecordTask:
+    """Write a succeeded task's attempt to the recovery log, for the next AM attempt."""
+
+    attempt: RecoveredAttempt
+
+
+@dataclass(frozen=True)
 class FinishJob:
     state: JobState
     diagnostics: str = ""
 
 
 Command = (PlanStep | RequestContainer | CancelRequest | LaunchAttempt | ReleaseContainer | StopContainer
-           | CommitStep | FinishJob)
+           | CommitStep | RecordTask | FinishJob)

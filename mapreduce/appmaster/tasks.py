@@ -70,6 +70,7 @@ class Attempt:
     end_cause: EndCause | None = None
     end_phase: str = ""  # what it was doing when it ended (map, map output, shuffle, sort, reduce)
     output_lost: bool = False  # a succeeded map whose output went with its node; run again when needed
+    recovered: bool = False  # finished by the previous AM attempt, taken from its recovery log
 
     @property
     def active(self) -> bool:

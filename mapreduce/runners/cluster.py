@@ -11,6 +11,10 @@ What the client does (Hadoop's JobSubmitter and Job.monitorAndPrintJob):
    it: ` map X% reduce Y%` from the AM while it runs;
 4. at the end reads the job history from HDFS: counters on success, the
    failing attempt's error and stderr tail on failure. Ctrl-C kills the job.
+   If the application ended without the AM finishing the job (its last
+   attempt was killed, or YARN killed the application), nobody else will
+   clean up: the client aborts the job's output as the AM would (no
+   `_temporary` stays) and removes the staging dir, and says so.
 
 Paths without a scheme are HDFS paths here (HDFS is the cluster's default
 file system, as on EMR); relative ones are under /user/<user>.
@@ -35,6 +39,7 @@ from mapreduce.counters import Counters
 from mapreduce.errors import JobFailed, JobKilled
 from mapreduce.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.monitor import JobMonitor
+from mapreduce.output import FileOutputCommitter
 from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.submission import check_job
@@ -86,6 +91,8 @@ class ClusterRunner:
                 monitor.info(f"Killed job {job_id}")
                 raise
             summary = wait_for_history(hdfs, yarn, application_id, job_id)
+            if summary.get("am_did_not_finish"):
+                clean_up_after_am(hdfs, description, monitor)
         job_ids = tuple(step_job_id(job_id, index) for index in range(summary.get("step_count", 1)))
         counters = Counters(summary.get("counters", {}))
         if summary.get("state") == "SUCCEEDED":
@@ -187,13 +194,15 @@ def submit(yarn, description: JobDescription, properties: dict, name: str) -> No
     from yarn.records import ApplicationSubmissionContext, ContainerLaunchContext, Resource
 
     config = load(AppMasterConfig, properties)
+    if config.am_attempts_max < 1:
+        raise InvalidArgument(f"mapreduce.am.max-attempts must be at least 1, not {config.am_attempts_max}")
     resources = dict(description.local_resources)
     resources[DESCRIPTION_FILE] = f"hdfs://{description.staging_dir}/{DESCRIPTION_FILE}"
     am_container = ContainerLaunchContext(commands=[AM_COMMAND], local_resources=resources)
     yarn.submit_application(ApplicationSubmissionContext(
         application_id=application_id_for(description.job_id), name=name, am_container=am_container,
         resource=Resource(config.am_memory_mb, 1), queue=config.queue, application_type=APPLICATION_TYPE,
-        max_app_attempts=1))
+        max_app_attempts=config.am_attempts_max))
 
 
 def am_report(address: str, job_id: str, include_attempts: bool = False) -> mapreduce_pb2.GetJobReportResponse:
@@ -222,6 +231,19 @@ def follow(yarn, application_id: str, job_id: str, monitor: JobMonitor, poll_int
             except EmrlabError:
                 pass  # the AM is starting or finishing; YARN's report decides
         time.sleep(poll_interval_s)
+
+
+def clean_up_after_am(hdfs, description: JobDescription, monitor: JobMonitor) -> None:
+    """The AM's abortJob, done by the client: the application ended and no AM attempt finished the job."""
+    fs = HdfsFileSystem(hdfs)
+    try:
+        FileOutputCommitter(fs, description.output_dir).abort_job()
+        fs.delete(description.staging_dir, recursive=True)  # with it, the recovery log and steps' outputs
+    except EmrlabError as error:
+        monitor.info(f"could not clean up after {description.job_id}: {error.message}")
+        return
+    monitor.info(f"The ApplicationMaster of {description.job_id} ended without finishing the job; "
+                 f"the client removed its output {description.output_dir} and staging dir")
 
 
 def kill_job(yarn, application_id: str, job_id: str) -> None:
@@ -254,6 +276,7 @@ def wait_for_history(hdfs, yarn, application_id: str, job_id: str) -> dict:
                     return read_history(hdfs, job_id)
                 except NotFound:
                     killed = report.final_status.value == "KILLED"
-                    return {"state": "KILLED" if killed else "FAILED", "counters": {}, "diagnostics":
-                            report.diagnostics or f"application {application_id} ended {report.state.value}"}
+                    return {"state": "KILLED" if killed else "FAILED", "counters": {}, "am_did_not_finish": True,
+                            "diagnostics": report.diagnostics
+                            or f"application {application_id} ended {report.state.value}"}
             time.sleep(HISTORY_POLL_S)

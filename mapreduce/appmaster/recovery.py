@@ -1,0 +1,111 @@
+"""The recovery log: what one ApplicationMaster attempt leaves for the next.
+
+YARN starts the AM again when its container dies (`mapreduce.am.max-attempts`,
+default 2). The new attempt reads what the old one wrote here, in the job's
+staging dir, as it went (Hadoop's AM reads the previous attempt's .jhist the
+same way):
+
+    <staging>/recovery/step-0.setup            the step's output was set up (content: its directory)
+    <staging>/recovery/task_..._m_000003.json  a task succeeded: its attempt (id, node, shuffle address, counters)
+    <staging>/recovery/step-0.commit-started   the step's job commit began
+    <staging>/recovery/step-0.committed        ... and ended
+
+Each file is written aside and renamed into place, so a reader sees all of
+it or none. A task in the log is taken as SUCCEEDED without running again,
+if its output is still there: a reduce (or a map of a map-only step) only if
+its committed directory `_temporary/task_...` exists (FileOutputCommitter
+algorithm 1: the commit is one rename); a map of a step with reducers keeps
+its output on its node's local disk until the application ends, and if that
+is gone the reducers' fetch failures run it again. A step whose commit began
+but never ended fails the job (its output is half promoted), as Hadoop's AM
+does when it finds COMMIT_STARTED without COMMIT_SUCCESS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+
+from emrlab_common.errors import EmrlabError
+from mapreduce.appmaster.records import RecoveredAttempt
+from mapreduce.output import task_id_of
+
+logger = logging.getLogger(__name__)
+
+RECOVERY_DIR = "recovery"
+SETUP, COMMIT_STARTED, COMMITTED = "setup", "commit-started", "committed"
+
+
+@dataclass(frozen=True)
+class RecoveredJob:
+    """What the previous AM attempts recorded."""
+
+    tasks: dict[str, RecoveredAttempt] = field(default_factory=dict)  # task id -> its succeeded attempt
+    set_up: dict[int, str] = field(default_factory=dict)              # step -> its output directory
+    commit_started: frozenset[int] = frozenset()
+    committed: frozenset[int] = frozenset()
+
+    def committed_steps(self) -> int:
+        """How many steps, from the first, were committed (the next attempt starts after them)."""
+        count = 0
+        while count in self.committed:
+            count += 1
+        return count
+
+    def commit_interrupted(self) -> int | None:
+        """A step whose commit began and did not end, if any."""
+        return min(self.commit_started - self.committed, default=None)
+
+    def step_attempts(self, step_index: int) -> list[RecoveredAttempt]:
+        return [attempt for attempt in self.tasks.values() if attempt.step_index == step_index]
+
+
+class RecoveryLog:
+    def __init__(self, fs, staging_dir: str):
+        self.fs = fs
+        self.directory = fs.join(staging_dir, RECOVERY_DIR)
+
+    def _write(self, name: str, data: bytes) -> None:
+        path = self.fs.join(self.directory, name)
+        aside = self.fs.join(self.directory, f".{name}.tmp")
+        self.fs.mkdirs(self.directory)
+        with self.fs.create(aside) as file:
+            file.write(data)
+        if self.fs.exists(path):
+            self.fs.delete(path)
+        self.fs.rename(aside, path)
+
+    def record_task(self, attempt: RecoveredAttempt) -> None:
+        self._write(f"{task_id_of(attempt.attempt_id)}.json", json.dumps(asdict(attempt), sort_keys=True).encode())
+
+    def record_step(self, step_index: int, mark: str, content: str = "") -> None:
+        self._write(f"step-{step_index}.{mark}", content.encode())
+
+    def load(self) -> RecoveredJob:
+        """Everything recorded so far; an unreadable entry is skipped (its task runs again)."""
+        if not self.fs.exists(self.directory):
+            return RecoveredJob()
+        tasks, set_up, started, committed = {}, {}, set(), set()
+        for entry in self.fs.list(self.directory):
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                with self.fs.open(entry.path) as file:
+                    data = file.read()
+                if name.startswith("task_") and name.endswith(".json"):
+                    attempt = RecoveredAttempt(**json.loads(data))
+                    tasks[task_id_of(attempt.attempt_id)] = attempt
+                elif name.startswith("step-"):
+                    step_text, _, mark = name.removeprefix("step-").partition(".")
+                    step_index = int(step_text)
+                    if mark == SETUP:
+                        set_up[step_index] = data.decode()
+                    elif mark == COMMIT_STARTED:
+                        started.add(step_index)
+                    elif mark == COMMITTED:
+                        committed.add(step_index)
+            except (EmrlabError, ValueError, TypeError) as error:
+                logger.warning("recovery log: skipping %s: %s", entry.path, error)
+        return RecoveredJob(tasks, set_up, frozenset(started), frozenset(committed))

@@ -1,0 +1,132 @@
+"""A second ApplicationMaster attempt recovers what the first finished: the shell on the local file system.
+
+AM attempt 1 runs part of a job and "dies" (the test drops it); attempt 2 is a
+new MRAppMaster on the same staging dir and output, as YARN would start it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from test_appmaster_shell import PretendHdfs, PretendNM, PretendRM, step
+
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.description import JobDescription
+from mapreduce.appmaster.master import MRAppMaster
+from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState
+from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
+from mapreduce.fs import LocalFileSystem
+from mapreduce.output import FileOutputCommitter
+
+JOB_ID = "job_1700000000000_0042"
+
+
+def attempt(kind: str, index: int, number: int = 0) -> str:
+    return f"attempt_1700000000000_0042_{kind}_{index:06d}_{number}"
+
+
+def start(tmp_path, am_attempt: int, hdfs=None, **config) -> MRAppMaster:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    for index in range(2):
+        (tmp_path / "in" / f"part-{index}.txt").write_text("a b a\nc a\n" * 10)
+    (tmp_path / "staging").mkdir(exist_ok=True)
+    description = JobDescription(
+        job_id=JOB_ID, name="WordCount", user="alice", job_reference="mapreduce.examples.wordcount:WordCount",
+        input_paths=(str(tmp_path / "in"),), output_dir=str(tmp_path / "out"), staging_dir=str(tmp_path / "staging"),
+        properties={"mapreduce.job.reduces": "2"})
+    master = MRAppMaster(description, AppMasterConfig(reduce_slowstart_completed_maps=1.0, **config),
+                         amrm=PretendRM(), nm=PretendNM(), fs=LocalFileSystem(), hdfs_client=hdfs or PretendHdfs(),
+                         task_launch_context=lambda attempt_id: None, sleep=lambda seconds: None,
+                         am_attempt=am_attempt)
+    master.start()
+    master._execute_pending()
+    return master
+
+
+def run_attempt(master, attempt_id: str, node_id: str, commit_dir=None, report: bool = True) -> None:
+    """Give the attempt's request a container, run it; a committing task writes its part file as the
+    task process would (FileOutputCommitter.commit_task) before it reports success."""
+    request_id = master.machine.requests.request_of(attempt_id)
+    master.amrm.give(f"c-{attempt_id}", node_id, request_id)
+    step(master)
+    master.handle(AttemptStarted(attempt_id))
+    if commit_dir is not None:
+        master.handle(CommitRequested(attempt_id))
+        assert master.commit_granted(attempt_id)
+        commit_dir.mkdir(parents=True)
+        (commit_dir / f"part-r-{commit_dir.name[-5:]}").write_text(f"from {attempt_id}\n")
+    if report:
+        master.handle(AttemptSucceeded(attempt_id, {"g": {"n": 1}}))
+    master._execute_pending()
+
+
+def committed_dir(tmp_path, reduce_index: int):
+    return tmp_path / "out" / "_temporary" / f"task_1700000000000_0042_r_{reduce_index:06d}"
+
+
+def first_attempt_dies_after(tmp_path):
+    """Attempt 1: both maps and reduce 0 finish; reduce 1 commits but the AM dies before it hears so."""
+    first = start(tmp_path, am_attempt=1)
+    run_attempt(first, attempt("m", 0), "core-1")
+    run_attempt(first, attempt("m", 1), "core-2")
+    run_attempt(first, attempt("r", 0), "core-1", committed_dir(tmp_path, 0))
+    run_attempt(first, attempt("r", 1), "core-2", committed_dir(tmp_path, 1), report=False)
+    assert first.final_state is None
+    return first
+
+
+def test_a_second_am_attempt_keeps_what_the_first_finished_and_runs_only_the_rest(tmp_path):
+    first_attempt_dies_after(tmp_path)
+    second = start(tmp_path, am_attempt=2)
+    machine = second.machine
+    recovered = {a.attempt_id for a in machine.attempts.values() if a.recovered}
+    assert recovered == {attempt("m", 0), attempt("m", 1), attempt("r", 0)}
+    # Reduce 1's committed output was never recorded: dropped, and only that task runs again, numbered
+    # from 1000 so that it shares nothing with attempt 1's attempts.
+    assert not committed_dir(tmp_path, 1).exists() and committed_dir(tmp_path, 0).exists()
+    assert machine.requests.attempts() == {attempt("r", 1, 1000)}
+    assert len(second.amrm.pending) == 1
+    # Reducers of the new attempt find the recovered maps' output where attempt 1 left it.
+    events = machine.map_completion_events(0, 0, 10)
+    assert [(e.attempt_id, e.shuffle_address) for e in events] == [(attempt("m", 0), "core-1:9"),
+                                                                  (attempt("m", 1), "core-2:9")]
+    run_attempt(second, attempt("r", 1, 1000), "core-3", committed_dir(tmp_path, 1))
+    assert second.final_state is JobState.SUCCEEDED
+    output = tmp_path / "out"
+    assert sorted(path.name for path in output.iterdir()) == ["_SUCCESS", "part-r-00000", "part-r-00001"]
+    assert (output / "part-r-00000").read_text() == f"from {attempt('r', 0)}\n"
+    history = json.loads(second.hdfs_client.files[f"/tmp/hadoop-yarn/staging/history/done/{JOB_ID}.json"])
+    assert history["state"] == "SUCCEEDED"
+    assert history["counters"]["g"] == {"n": 4}  # the recovered attempts' counters count
+    assert {a["attempt_id"] for a in history["attempts"] if a["recovered"]} == recovered
+    assert not (tmp_path / "staging").exists()
+
+
+def test_an_am_attempt_that_died_while_committing_fails_the_job_and_leaves_no_output(tmp_path):
+    first_attempt_dies_after(tmp_path)
+    RecoveryLog(LocalFileSystem(), str(tmp_path / "staging")).record_step(0, COMMIT_STARTED)
+    second = start(tmp_path, am_attempt=2)
+    assert second.final_state is JobState.FAILED
+    assert "died while committing step 0" in second.machine.diagnostics
+    assert not (tmp_path / "out").exists() and not (tmp_path / "staging").exists()
+
+
+def test_without_recovery_the_second_attempt_runs_every_task_again_on_the_same_output(tmp_path):
+    first_attempt_dies_after(tmp_path)
+    second = start(tmp_path, am_attempt=2, recovery_enabled=False)
+    assert not any(a.recovered for a in second.machine.attempts.values())
+    assert second.machine.requests.attempts() == {attempt("m", 0, 1000), attempt("m", 1, 1000)}
+    assert FileOutputCommitter(LocalFileSystem(), str(tmp_path / "out")).committed_task_ids() == set()
+
+
+def test_a_failed_job_aborts_its_output_and_a_committed_one_is_never_aborted(tmp_path):
+    fs = LocalFileSystem()
+    committer = FileOutputCommitter(fs, str(tmp_path / "out"))
+    committer.setup_job()
+    assert (tmp_path / "out" / "_temporary").is_dir()
+    committer.abort_job()
+    assert not (tmp_path / "out").exists()
+    committer.setup_job()  # the same path can be used again
+    committer.commit_job()
+    committer.abort_job()
+    assert (tmp_path / "out" / "_SUCCESS").exists()
