@@ -148,3 +148,32 @@ def test_file_status_json_is_hadoops():
         "storagePolicy": 0, "type": "FILE"}
     listed = shapes.file_statuses("/a/b.txt", [status])["FileStatuses"]["FileStatus"]
     assert listed[0]["pathSuffix"] == ""  # a file lists as itself
+
+
+def attempt(attempt_id: str, kind: str, node_id: str, start_s: float, finish_s: float, state: str,
+            diagnostics: str = "") -> dict:
+    return {"attempt_id": attempt_id, "kind": kind, "node_id": node_id, "start_time_s": start_s,
+            "finish_time_s": finish_s, "state": state, "diagnostics": diagnostics, "locality": "", "progress": 1.0}
+
+
+def test_the_timeline_has_a_row_per_node_and_a_bar_per_attempt_stacked_when_they_overlap():
+    from mapreduce.web import timeline
+
+    attempts = [
+        attempt("m0", "map", "core-1", 100, 110, "SUCCEEDED"),
+        attempt("m1", "map", "core-1", 101, 109, "FAILED"),
+        attempt("m1b", "map", "core-1", 110, 115, "SUCCEEDED"),  # a re-run reuses the free slot
+        attempt("m2", "map", "task-1", 100, 104, "KILLED", "Container preempted: spot interruption"),
+        attempt("r0", "reduce", "core-2", 111, 0, "RUNNING"),
+        attempt("m3", "map", "", 0, 0, "UNASSIGNED"),  # not started: no bar
+    ]
+    html = timeline(attempts, now_s=120)
+    assert html.count('<div class="lane"') == 3
+    assert html.count('data-attempt=') == 5
+    assert 'class="bar map FAILED"' in html and 'class="bar map PREEMPTED"' in html
+    assert 'class="bar reduce RUNNING"' in html and 'data-attempt="m3"' not in html
+    m1b = html[html.index('data-attempt="m1b"'):]
+    assert "top:2px" in m1b.split(">", 1)[0]  # the first slot was free again at 110 s
+    m1 = html[html.index('data-attempt="m1"'):]
+    assert "top:18px" in m1.split(">", 1)[0]  # m1 overlaps m0: the second slot
+    assert "No attempt has started yet" in timeline([attempt("m0", "map", "", 0, 0, "NEW")], now_s=1)
