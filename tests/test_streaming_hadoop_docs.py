@@ -212,3 +212,14 @@ def test_dfs_get_into_a_missing_directory_and_bad_replication_are_one_line(strea
     unknown = emrlab("--dir", directory, "dfs", "-lss", "/", cwd=tmp_path, check=False)
     assert unknown.returncode != 0 and unknown.stderr.strip().splitlines() == [
         "-lss: Unknown command (did you mean -ls? emrlab dfs -help lists the commands)"]
+
+
+@pytest.mark.cluster
+def test_standard_input_and_output_on_the_cluster(streaming_cluster, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "emrlab", "--dir", str(streaming_cluster.cluster_dir.root),
+                           "streaming", "-input", "-", "-mapper", "tr ' ' '\\n'", "-reducer", "uniq -c", "-r", "cluster",
+                           "-q", "-output", "-"], input="b a b\n", capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(line.split() for line in done.stdout.splitlines()) == [["1", "a"], ["2", "b"]]
+    assert not [status.name for status in streaming_cluster.client().list("/tmp") if status.name.startswith("emrlab-")]
