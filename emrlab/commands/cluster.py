@@ -23,6 +23,7 @@ from emrlab.controller.definition import (
     definition_from_flags,
     load_definition_file,
     parse_definition,
+    parse_scaling_policy,
 )
 from emrlab.controller.instancetypes import (
     instance_type,
@@ -111,6 +112,13 @@ def _parser() -> CommandParser:
     wait.add_argument("what", choices=("running", "terminated", "step-complete"))
     wait.add_argument("step_id", nargs="?", help="the step, for step-complete")
     wait.add_argument("--timeout", default="600s", help="give up after this long (default 600s)")
+    put_policy = actions.add_parser("put-managed-scaling-policy",
+                                    help="EMR managed scaling: task capacity follows YARN's pending containers")
+    put_policy.add_argument("--managed-scaling-policy", required=True, metavar="JSON",
+                            help='{"ComputeLimits": {"UnitType": "Instances", "MinimumCapacityUnits": 3, '
+                                 '"MaximumCapacityUnits": 8, "MaximumOnDemandCapacityUnits": 4}} or file://PATH')
+    actions.add_parser("get-managed-scaling-policy", help="the cluster's managed scaling policy, as JSON")
+    actions.add_parser("remove-managed-scaling-policy", help="stop managed scaling")
     cost = actions.add_parser("cost", help="the bill so far by group, market and instance type")
     cost.add_argument("--output", choices=("table", "json"), default="table")
     urls = actions.add_parser("urls", help="the web pages of the cluster's daemons")
@@ -152,12 +160,37 @@ def main(argv: list[str], context: CommandContext) -> int:
             return 0
         case "wait":
             return _wait(args, cluster_dir)
+        case "put-managed-scaling-policy" | "remove-managed-scaling-policy":
+            document = None
+            if args.action == "put-managed-scaling-policy":
+                text = args.managed_scaling_policy
+                document = load_definition_file(text) if text.startswith("file://") else _json_argument(text)
+                document = document.get("ManagedScalingPolicy", document)
+                parse_scaling_policy(document, [])
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                client.put_managed_scaling_policy(document)
+            print("managed scaling " + ("on" if document else "off"))
+            return 0
+        case "get-managed-scaling-policy":
+            with ControllerClient.for_cluster(cluster_dir) as client:
+                print(json.dumps(client.managed_scaling_policy(), indent=2))
+            return 0
         case "cost":
             with ControllerClient.for_cluster(cluster_dir) as client:
                 return _print(client.cost(), args.output, cost_table)
         case "urls":
             return _urls(args, cluster_dir)
     raise AssertionError(args.action)
+
+
+def _json_argument(text: str) -> dict:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidArgument(f"--managed-scaling-policy is not valid JSON ({error.msg}); or give file://PATH") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument("--managed-scaling-policy must be a JSON object")
+    return document
 
 
 def _print(document: dict, output: str, table) -> int:
@@ -337,6 +370,10 @@ def _resize(args, cluster_dir: ClusterDir) -> int:
             matches = [group for group in groups if group["InstanceGroupType"] == args.group.upper()]
             if not matches:
                 raise InvalidArgument(f"the cluster has no {args.group.upper()} instance group")
+            if len(matches) > 1:
+                raise InvalidArgument(f"the cluster has {len(matches)} {args.group.upper()} groups ("
+                                      + ", ".join(f"{group['Id']} {group['Market']}" for group in matches)
+                                      + "): say which with --instance-group-id")
             group_id = matches[0]["Id"]
         else:
             group_id = args.instance_group_id

@@ -44,10 +44,11 @@ def main(argv: list[str], context: CommandContext) -> int:
         group_id = ""
         if args.group:
             groups = client.describe_cluster()["Cluster"]["InstanceGroups"]
-            matches = [group["Id"] for group in groups if group["InstanceGroupType"] == args.group.upper()]
+            matches = [group for group in groups if group["InstanceGroupType"] == args.group.upper()]
             if not matches:
                 raise InvalidArgument(f"the cluster has no {args.group.upper()} instance group")
-            group_id = matches[0]
+            # With an on-demand and a spot task group, the spot one is what can be interrupted.
+            group_id = sorted(matches, key=lambda group: group["Market"] != "SPOT")[0]["Id"]
         noticed = client.interrupt(args.instances, group_id, args.count if args.group else 0)
         instances = {item["Id"]: item for item in client.list_instances()["Instances"]}
     for instance_id in noticed:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 
-from emrlab.controller.definition import parse_definition
+from emrlab.controller.definition import parse_definition, with_lab_timing
 from emrlab.controller.http import ControllerHttpConfig, ControllerWeb
 from emrlab.controller.journal import Journal
 from emrlab.controller.market import settings_from_properties
@@ -72,7 +72,8 @@ def _create(shell: ControllerShell, directory) -> None:
                              definition.termination_protected, definition.step_concurrency_level,
                              definition.idle_timeout_s, definition.bootstrap_actions, definition.groups,
                              tuple(derived_id("ig-", cluster_id, index) for index in range(len(definition.groups))),
-                             settings_from_properties(shell.properties))
+                             settings_from_properties(shell.properties),
+                             with_lab_timing(definition.scaling, shell.properties))
     with shell.lock:
         shell.state.create(created, definition.steps, now_s)
         shell.journal.append(shell.state.take_edits())

@@ -16,6 +16,7 @@ import time
 
 from emrlab.controller import views
 from emrlab.controller.cost import cluster_cost
+from emrlab.controller.definition import scaling_document
 from emrlab.controller.journal import read_state
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import FailedPrecondition, Unavailable
@@ -122,6 +123,16 @@ class ControllerClient:
         response = call(self._live().InterruptInstances, emr_pb2.InterruptInstancesRequest(
             instance_ids=list(instance_ids), instance_group_id=instance_group_id, count=count), peer=CONTROLLER)
         return list(response.instance_ids)
+
+    def put_managed_scaling_policy(self, document: dict | None) -> None:
+        call(self._live().PutManagedScalingPolicy, emr_pb2.PutManagedScalingPolicyRequest(
+            managed_scaling_policy_json=json.dumps(document) if document is not None else ""), peer=CONTROLLER,
+            attempts_max=READ_ATTEMPTS_MAX)
+
+    def managed_scaling_policy(self) -> dict:
+        """As `aws emr get-managed-scaling-policy`: {"ManagedScalingPolicy": {...}}, or {} without one."""
+        policy = read_state(controller_dir(self.cluster_dir)).scaling
+        return {"ManagedScalingPolicy": scaling_document(policy)} if policy is not None else {}
 
     def cost(self) -> dict:
         """The bill so far, computed from the journal (so it answers after termination too)."""

@@ -15,6 +15,7 @@ named in one warning; a wrong type is one clear error. The plain flags of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,12 @@ from emrlab.controller.records import (
     ActionOnFailure,
     BootstrapAction,
     GroupDefinition,
+    ManagedScalingPolicy,
     Market,
     Role,
     StepDefinition,
 )
+from emrlab_common.config import parse_seconds
 from emrlab_common.errors import InvalidArgument
 
 DEFAULT_INSTANCE_TYPE = "m5.xlarge"
@@ -37,7 +40,7 @@ IGNORED_FIELDS = {"ReleaseLabel", "Applications", "ServiceRole", "JobFlowRole", 
                   "VisibleToAllUsers", "Tags", "SecurityConfiguration", "AutoScalingRole", "ScaleDownBehavior",
                   "EbsRootVolumeSize", "CustomAmiId", "OSReleaseLabel", "AmiVersion", "SupportedProducts",
                   "NewSupportedProducts", "AdditionalInfo", "KerberosAttributes", "RepoUpgradeOnBoot",
-                  "PlacementGroupConfigs", "ManagedScalingPolicy", "Ec2KeyName", "Ec2SubnetId", "Placement",
+                  "PlacementGroupConfigs", "Ec2KeyName", "Ec2SubnetId", "Placement",
                   "EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup", "HadoopVersion",
                   "EbsConfiguration", "BidPrice", "AutoScalingPolicy", "CustomAmiId"}
 
@@ -53,6 +56,7 @@ class ClusterDefinition:
     termination_protected: bool = False
     step_concurrency_level: int = 1
     idle_timeout_s: float | None = None
+    scaling: ManagedScalingPolicy | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -137,9 +141,11 @@ def parse_definition(document: dict) -> ClusterDefinition:
         reader.finish()
         if idle_timeout_s <= 0:
             raise InvalidArgument("AutoTerminationPolicy.IdleTimeout must be a positive number of seconds")
+    scaling_document = top.get("ManagedScalingPolicy", dict)
+    scaling = parse_scaling_policy(scaling_document, warnings) if scaling_document is not None else None
     top.finish()
     definition = ClusterDefinition(name, groups, steps, bootstrap, properties, keep_alive, protected, concurrency,
-                                   idle_timeout_s, tuple(warnings))
+                                   idle_timeout_s, scaling, tuple(warnings))
     check_steps_allowed(definition.steps, concurrency)
     return definition
 
@@ -178,8 +184,10 @@ def _checked_groups(groups: list[GroupDefinition]) -> tuple[GroupDefinition, ...
     roles = [group.role for group in groups]
     if roles.count(Role.MASTER) != 1:
         raise InvalidArgument("a cluster needs exactly one MASTER instance group")
-    if roles.count(Role.CORE) > 1 or roles.count(Role.TASK) > 1:
-        raise InvalidArgument("a cluster has at most one CORE and one TASK instance group here")
+    task_markets = [group.market for group in groups if group.role is Role.TASK]
+    if roles.count(Role.CORE) > 1 or len(task_markets) != len(set(task_markets)):
+        raise InvalidArgument("a cluster has one CORE instance group here, and at most one TASK group per market "
+                              "(one ON_DEMAND, one SPOT)")
     for group in groups:
         if group.role is Role.MASTER and group.count != 1:
             raise InvalidArgument("the MASTER instance group has exactly one instance (InstanceCount 1)")
@@ -220,6 +228,37 @@ def parse_steps(items: list, warnings: list[str]) -> tuple[StepDefinition, ...]:
         reader.finish()
         steps.append(StepDefinition(name, tuple(args), action))
     return tuple(steps)
+
+
+def parse_scaling_policy(document: dict, warnings: list[str]) -> ManagedScalingPolicy:
+    """EMR's ManagedScalingPolicy: {"ComputeLimits": {"UnitType": "Instances", "MinimumCapacityUnits": ...}}."""
+    policy = _Reader(document, "ManagedScalingPolicy", warnings)
+    limits = _Reader(policy.get("ComputeLimits", dict, required=True), "ManagedScalingPolicy.ComputeLimits", warnings)
+    unit_type = limits.get("UnitType", str, "Instances")
+    if unit_type != "Instances":
+        raise InvalidArgument(f"ManagedScalingPolicy.ComputeLimits.UnitType {unit_type!r}: only Instances here "
+                              "(InstanceFleetUnits and VCPU need instance fleets)")
+    result = ManagedScalingPolicy(limits.get("MinimumCapacityUnits", int, required=True),
+                                  limits.get("MaximumCapacityUnits", int, required=True),
+                                  limits.get("MaximumOnDemandCapacityUnits", int),
+                                  limits.get("MaximumCoreCapacityUnits", int))
+    limits.finish()
+    policy.finish()
+    if not 1 <= result.minimum_units <= result.maximum_units:
+        raise InvalidArgument("ManagedScalingPolicy: MinimumCapacityUnits must be at least 1 and at most "
+                              "MaximumCapacityUnits")
+    return result
+
+
+def with_lab_timing(policy: ManagedScalingPolicy | None, properties: dict[str, str]) -> ManagedScalingPolicy | None:
+    """emrlab's own scaling keys (how often, how long idle, how long a decommission may wait) on top of EMR's."""
+    if policy is None:
+        return None
+    return dataclasses.replace(
+        policy,
+        cooldown_s=parse_seconds(properties.get("emrlab.scaling.cooldown", "10s")),
+        idle_before_scale_down_s=parse_seconds(properties.get("emrlab.scaling.idle-before-scale-down", "20s")),
+        decommission_timeout_s=parse_seconds(properties.get("emrlab.scaling.decommission-timeout", "3600s")))
 
 
 def check_steps_allowed(steps, concurrency: int) -> None:
@@ -313,7 +352,19 @@ def to_document(definition: ClusterDefinition) -> dict:
     }
     if definition.idle_timeout_s is not None:
         document["AutoTerminationPolicy"] = {"IdleTimeout": definition.idle_timeout_s}
+    if definition.scaling is not None:
+        document["ManagedScalingPolicy"] = scaling_document(definition.scaling)
     return document
+
+
+def scaling_document(policy: ManagedScalingPolicy) -> dict:
+    limits = {"UnitType": "Instances", "MinimumCapacityUnits": policy.minimum_units,
+              "MaximumCapacityUnits": policy.maximum_units}
+    if policy.maximum_on_demand_units is not None:
+        limits["MaximumOnDemandCapacityUnits"] = policy.maximum_on_demand_units
+    if policy.maximum_core_units is not None:
+        limits["MaximumCoreCapacityUnits"] = policy.maximum_core_units
+    return {"ComputeLimits": limits}
 
 
 def step_document(step: StepDefinition) -> dict:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 
 from emrlab.controller import views
+from emrlab.controller.definition import parse_scaling_policy, with_lab_timing
 from emrlab.controller.messages import (
     AddSteps,
     CancelSteps,
     InterruptInstances,
+    PutScalingPolicy,
     ResizeGroup,
     SetTerminationProtection,
     StopCluster,
@@ -99,6 +101,18 @@ class ElasticMapReduceServicer(emr_pb2_grpc.ElasticMapReduceServicer):
     def TerminateJobFlow(self, request, context):
         self.shell.submit(Terminate())
         return emr_pb2.TerminateResponse()
+
+    @servicer_method
+    def PutManagedScalingPolicy(self, request, context):
+        policy = None
+        if request.managed_scaling_policy_json:
+            try:
+                document = json.loads(request.managed_scaling_policy_json)
+            except json.JSONDecodeError as error:
+                raise InvalidArgument(f"the managed scaling policy is not valid JSON ({error.msg})") from None
+            policy = with_lab_timing(parse_scaling_policy(document, []), self.shell.properties)
+        self.shell.submit(PutScalingPolicy(policy))
+        return emr_pb2.PutManagedScalingPolicyResponse()
 
     @servicer_method
     def InterruptInstances(self, request, context):

@@ -58,6 +58,7 @@ from emrlab.controller.messages import (
     Tick,
     WaitHealthy,
     WatchStep,
+    YarnLoad,
 )
 from emrlab.controller.records import InstanceReason, InstanceState, Role
 from emrlab.controller.state import ControllerState
@@ -73,7 +74,7 @@ BOOTSTRAP_TIMEOUT_S = 600.0
 HEALTH_TIMEOUT_S = 120.0
 DECOMMISSION_POLL_S = 0.5
 DECOMMISSION_WAIT_MAX_S = 3600.0
-STEP_STOP_GRACE_S = 10.0
+SCALING_POLL_TICKS = 2  # managed scaling reads YARN every second
 
 ROLE_DAEMONS = {
     Role.MASTER: ("hdfs.namenode", "yarn.resourcemanager"),
@@ -427,11 +428,28 @@ class ControllerShell:
                 self._report(InstanceFailed(instance.instance_id, InstanceReason.INSTANCE_FAILURE,
                                             f"Instance failed: {', '.join(dead)} exited"))
 
+    def _report_yarn_load(self) -> None:
+        """What managed scaling looks at: containers YARN has not placed yet, and which nodes run any."""
+        from yarn.client import YarnClient
+
+        try:
+            with YarnClient.for_cluster(self.cluster_dir, user=self.cluster_dir.read_spec()["superuser"]) as client:
+                pending = sum(report.pending_containers for report in client.applications(("ACCEPTED", "RUNNING")))
+                busy = tuple(node.node_id for node in client.nodes() if node.num_containers > 0)
+        except EmrlabError as error:
+            logger.debug("managed scaling: cannot read YARN (%s)", error.message)
+            return
+        self._report(YarnLoad(pending, busy))
+
     def run_monitor(self) -> None:
+        ticks = 0
         while not self.stopped.wait(MONITOR_INTERVAL_S):
             self._check_instances()
             self._check_steps()
             self._report(Tick())
+            ticks += 1
+            if self.state.scaling is not None and ticks % SCALING_POLL_TICKS == 0:
+                self._report_yarn_load()
 
     def _stop_when_idle(self) -> None:
         """Let the workers stopping instances finish, then let the process exit."""

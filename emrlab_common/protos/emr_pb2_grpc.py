@@ -74,6 +74,11 @@ class ElasticMapReduceStub:
                 request_serializer=emrlab__common_dot_protos_dot_emr__pb2.TerminateRequest.SerializeToString,
                 response_deserializer=emrlab__common_dot_protos_dot_emr__pb2.TerminateResponse.FromString,
                 _registered_method=True)
+        self.PutManagedScalingPolicy = channel.unary_unary(
+                '/emrlab.emr.ElasticMapReduce/PutManagedScalingPolicy',
+                request_serializer=emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyRequest.SerializeToString,
+                response_deserializer=emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyResponse.FromString,
+                _registered_method=True)
         self.InterruptInstances = channel.unary_unary(
                 '/emrlab.emr.ElasticMapReduce/InterruptInstances',
                 request_serializer=emrlab__common_dot_protos_dot_emr__pb2.InterruptInstancesRequest.SerializeToString,
@@ -145,6 +150,13 @@ class ElasticMapReduceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutManagedScalingPolicy(self, request, context):
+        """Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def InterruptInstances(self, request, context):
         """Not idempotent: each call interrupts more instances.
         """
@@ -201,6 +213,11 @@ def add_ElasticMapReduceServicer_to_server(servicer, server):
                     servicer.TerminateJobFlow,
                     request_deserializer=emrlab__common_dot_protos_dot_emr__pb2.TerminateRequest.FromString,
                     response_serializer=emrlab__common_dot_protos_dot_emr__pb2.TerminateResponse.SerializeToString,
+            ),
+            'PutManagedScalingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutManagedScalingPolicy,
+                    request_deserializer=emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyRequest.FromString,
+                    response_serializer=emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyResponse.SerializeToString,
             ),
             'InterruptInstances': grpc.unary_unary_rpc_method_handler(
                     servicer.InterruptInstances,
@@ -429,6 +446,33 @@ class ElasticMapReduce:
             '/emrlab.emr.ElasticMapReduce/TerminateJobFlow',
             emrlab__common_dot_protos_dot_emr__pb2.TerminateRequest.SerializeToString,
             emrlab__common_dot_protos_dot_emr__pb2.TerminateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutManagedScalingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emrlab.emr.ElasticMapReduce/PutManagedScalingPolicy',
+            emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyRequest.SerializeToString,
+            emrlab__common_dot_protos_dot_emr__pb2.PutManagedScalingPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,
