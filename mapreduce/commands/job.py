@@ -33,10 +33,11 @@ from mapreduce.runners.spec import JobSpec
 RESOURCE_MANAGER_DAEMON = "resourcemanager"
 STDIN = STDOUT = "-"
 
-USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... -o OUTPUT [--reducers N] [-D key=value] [job args]
+USAGE = """usage: emrlab job run JOB.py[:Class] [-r RUNNER] INPUT... [-o OUTPUT] [--reducers N] [-D key=value] [job args]
        emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID   (jobs on the cluster)
 
 Runs a MapReduce job: a Python file with a subclass of mapreduce.Job (or of mrjob's MRJob).
+Without -o the output is written to stdout when the job is done; - as an INPUT reads stdin.
 Runners: {runners} (default: cluster when a cluster is running, else local).
 
 Example:
@@ -45,7 +46,7 @@ Example:
 
 
 def runner_parser(prog: str, output_positional: bool = False) -> argparse.ArgumentParser:
-    shape = "INPUT... OUTPUT" if output_positional else "INPUT... -o OUTPUT"
+    shape = "INPUT... OUTPUT" if output_positional else "INPUT... [-o OUTPUT]"
     parser = CommandParser(prog=prog, add_help=True,
                              usage=f"{prog} [-r RUNNER] {shape} [--reducers N] [-D key=value] [job args]")
     parser.add_argument("-r", "--runner", help=f"one of {', '.join(RUNNERS)} (default: the cluster when one is "
