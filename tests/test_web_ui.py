@@ -49,16 +49,16 @@ SLOW_WORDS = """
     """
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str, method: str = "GET") -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
 
 
-def get_json(url: str):
-    status, body = get(url)
+def get_json(url: str, method: str = "GET"):
+    status, body = get(url, method)
     assert status == 200, (url, status, body[:300])
     return json.loads(body)
 
@@ -227,8 +227,11 @@ def test_application_page_shows_progress_timeline_counters(urls, job):
 
 # ---------------------------------------------------------------- breaks the cluster: runs last
 
-def test_a_killed_datanode_shows_as_dead(urls, cluster):
+def test_a_killed_datanode_shows_as_dead_and_webhdfs_sends_nobody_there(urls, cluster):
     cluster.kill("datanode-core-2")
+    for _ in range(10):  # before the NameNode declares it dead, too
+        location = get_json(urls["webhdfs"] + "/web/after-kill?op=CREATE&noredirect=true", "PUT")["Location"]
+        assert location.startswith(urls["datanode-core-1"] + "/"), location
 
     def overview_says_dead():
         page = get(urls["namenode"] + "/")[1].decode()

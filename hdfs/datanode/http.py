@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emrlab_common import web
-from emrlab_common.config import format_size, parse_text, setting
+from emrlab_common.config import format_size, load, parse_text, setting
+from hdfs.client.config import ClientConfig
 from hdfs.webhdfs.datanode import DataNodeWebHdfs
 from hdfs.webhdfs.namenode import PREFIX
 
@@ -26,7 +27,7 @@ class DataNodeHttpConfig:
 class DataNodeWeb:
     def __init__(self, datanode):
         self.datanode = datanode
-        self.webhdfs = DataNodeWebHdfs(datanode.node_id)
+        self.webhdfs = DataNodeWebHdfs(datanode.node_id, load(ClientConfig, datanode.cluster_dir.properties()))
 
     def routes(self) -> dict[str, web.Handler]:
         return {"/": self.page, "/jmx": self.jmx, PREFIX + "/": self.webhdfs.handle}

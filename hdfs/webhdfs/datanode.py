@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from emrlab_common import web
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from hdfs.client import Client
+from hdfs.client.config import ClientConfig
 from hdfs.webhdfs import shapes
 from hdfs.webhdfs.namenode import DEFAULT_FILE_PERMISSION, check_operation, webhdfs_path
 from hdfs.webhdfs.shapes import parse_bool, parse_int, user_of
@@ -27,8 +28,9 @@ DATANODE_OPERATIONS = {"OPEN", "CREATE", "APPEND", "GETFILECHECKSUM"}
 
 
 class DataNodeWebHdfs:
-    def __init__(self, node_id: str):
+    def __init__(self, node_id: str, client_config: ClientConfig):
         self.node_id = node_id
+        self.client_config = client_config  # the cluster's client keys: umask, write retries, timeouts
 
     def handle(self, request: web.Request) -> web.Response:
         client = None
@@ -40,7 +42,7 @@ class DataNodeWebHdfs:
             namenode = request.query.get("namenoderpcaddress")
             if not namenode:
                 raise InvalidArgument('Required param "namenoderpcaddress" for op: ' + operation + ' is null')
-            client = Client(namenode, user=user_of(request.query), node_id=self.node_id)
+            client = Client(namenode, user=user_of(request.query), config=self.client_config, node_id=self.node_id)
             match operation:
                 case "OPEN":
                     response = self._open(client, path, request.query)

@@ -14,7 +14,7 @@ import random
 from urllib.parse import quote, urlencode
 
 from emrlab_common import web
-from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from hdfs import paths
 from hdfs.errors import (
@@ -218,9 +218,9 @@ class NameNodeWebHdfs:
     def _http_address(self, datanode_uuid: str) -> str:
         """A DataNode's web address, from its record in the cluster directory."""
         for record in self.cluster_dir.daemons():
-            if record.extra.get("datanode_uuid") == datanode_uuid:
+            if record.extra.get("datanode_uuid") == datanode_uuid and process_alive(record.pid):
                 return record.extra.get("http_address", "")
-        return ""
+        return ""  # gone, though the NameNode has not declared it dead yet
 
     def _redirect(self, operation: str, path: str, request: web.Request, datanode_http: str) -> web.Response:
         forwarded = {name: request.query[name] for name in FORWARDED if name in request.query}
