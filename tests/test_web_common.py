@@ -177,3 +177,27 @@ def test_the_timeline_has_a_row_per_node_and_a_bar_per_attempt_stacked_when_they
     m1 = html[html.index('data-attempt="m1"'):]
     assert "top:18px" in m1.split(">", 1)[0]  # m1 overlaps m0: the second slot
     assert "No attempt has started yet" in timeline([attempt("m0", "map", "", 0, 0, "NEW")], now_s=1)
+
+
+def test_the_namenode_page_counts_live_dead_and_decommissioning_datanodes():
+    import threading
+    from types import SimpleNamespace
+
+    from hdfs.namenode.datanodes import AdminState
+    from hdfs.namenode.http import NameNodeWeb
+    from tests.namenode_fixtures import add_datanodes, make_namesystem
+
+    namesystem = make_namesystem()
+    first, second, third = (namesystem.datanodes.get(uuid) for uuid in add_datanodes(namesystem, 3))
+    second.admin_state = AdminState.DECOMMISSION_INPROGRESS
+    third.live = False
+    namenode = SimpleNamespace(lock=threading.RLock(), namesystem=namesystem, last_checkpoint_s=0.0,
+                               editlog=SimpleNamespace(last_written_txid=7, transactions_since_checkpoint=7))
+    page_web = NameNodeWeb(namenode, cluster_dir=None, rpc_address="127.0.0.1:1")
+    page = page_web.overview_page(None).body.decode()
+    assert "Live Nodes</td><td>2<" in page and "Dead Nodes</td><td>1<" in page
+    assert "Decommissioning Nodes</td><td>1<" in page and '<tr class="decommissioning"><td>core-2</td>' in page
+    assert '<tr class="dead"><td>core-3</td>' in page and "Last Written Transaction Id</td><td>7<" in page
+    request = web.Request("GET", "/jmx", {"qry": "Hadoop:service=NameNode,name=FSNamesystem"}, {}, None, "")
+    [bean] = json.loads(page_web.jmx(request).body)["beans"]
+    assert (bean["NumLiveDataNodes"], bean["NumDeadDataNodes"], bean["NumDecommissioningDataNodes"]) == (2, 1, 1)

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from emrlab_common import web
 from emrlab_common.config import format_size, parse_text, setting
 from emrlab_common.errors import EmrlabError
+from hdfs.namenode.datanodes import AdminState, DatanodeDescriptor
 from hdfs.namenode.inodes import INodeFile, subtree
 from hdfs.protocol import mode_string
 from hdfs.webhdfs.namenode import PREFIX, NameNodeWebHdfs
@@ -35,15 +36,11 @@ class NameNodeHttpConfig:
         "Where the NameNode's web page and WebHDFS listen (Hadoop: 0.0.0.0:9870); port 0 picks a free one.")
 
 
-def admin_state(datanode) -> str:
-    state = getattr(datanode, "admin_state", None)  # Hadoop's AdminStates, where the NameNode tracks them
-    return state.value if state is not None else "Normal"
-
-
-def datanode_state(datanode) -> str:
+def datanode_state(datanode: DatanodeDescriptor) -> str:
+    """As Hadoop's DataNodes tab: In Service, Decommission in progress, Decommissioned, or Dead."""
     if not datanode.live:
         return "Dead"
-    return {"Normal": "In Service"}.get(admin_state(datanode), admin_state(datanode))
+    return "In Service" if datanode.admin_state is AdminState.NORMAL else datanode.admin_state.value
 
 
 class NameNodeWeb:
@@ -76,7 +73,7 @@ class NameNodeWeb:
                 "used_bytes": sum(node.dfs_used_bytes for node in live),
                 "remaining_bytes": sum(node.remaining_bytes for node in live),
                 "live": len(live), "dead": len(nodes) - len(live),
-                "decommissioning": sum(admin_state(node) == "Decommission in progress" for node in live),
+                "decommissioning": sum(node.admin_state is AdminState.DECOMMISSION_INPROGRESS for node in live),
                 "under_replicated": counts["under_replicated"], "missing": counts["missing"],
                 "corrupt": counts["corrupt"], "total_load": sum(node.active_transfers for node in live),
                 "last_checkpoint_ms": int(self.namenode.last_checkpoint_s * 1000),
@@ -84,7 +81,7 @@ class NameNodeWeb:
                 "transactions_since_checkpoint": self.namenode.editlog.transactions_since_checkpoint,
                 "datanodes": [{
                     "node_id": node.node_id, "address": node.address, "state": datanode_state(node),
-                    "admin_state": admin_state(node), "last_contact_s": round(now_s - node.last_heartbeat_s, 1),
+                    "admin_state": node.admin_state.value, "last_contact_s": round(now_s - node.last_heartbeat_s, 1),
                     "blocks": len(node.block_ids), "capacity_bytes": node.capacity_bytes,
                     "used_bytes": node.dfs_used_bytes, "remaining_bytes": node.remaining_bytes,
                 } for node in nodes],
