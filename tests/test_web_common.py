@@ -188,7 +188,7 @@ def test_the_namenode_page_counts_live_dead_and_decommissioning_datanodes():
     from tests.namenode_fixtures import add_datanodes, make_namesystem
 
     namesystem = make_namesystem()
-    first, second, third = (namesystem.datanodes.get(uuid) for uuid in add_datanodes(namesystem, 3))
+    _, second, third = (namesystem.datanodes.get(uuid) for uuid in add_datanodes(namesystem, 3))
     second.admin_state = AdminState.DECOMMISSION_INPROGRESS
     third.live = False
     namenode = SimpleNamespace(lock=threading.RLock(), namesystem=namesystem, last_checkpoint_s=0.0,
