@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import replace
 from functools import partial
 
@@ -66,6 +67,7 @@ INSTALL_PYSPARK = "the spark runner needs PySpark: pip install 'emrlab[spark]'"
 INSTALL_JAVA = "e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
 # What our tasks put before the user's traceback, so that the driver can find it in Spark's error.
 FAILURE_MARKER = "emrlab task failed: "
+PROGRESS_INTERVAL_S = 0.5
 SPARK_DEFAULTS = {
     "spark.ui.enabled": "false",            # no web server per job unless asked (-D spark.ui.enabled=true)
     "spark.ui.showConsoleProgress": "false",  # the monitor prints Hadoop's map/reduce lines instead
@@ -239,6 +241,39 @@ def failure_message(error: BaseException) -> str:
     return "\n".join(message).rstrip()
 
 
+class _StageProgress:
+    """Hadoop's ` map X% reduce Y%` from Spark's status tracker: a step's Spark job has a map
+    stage and (unless map-only) a reduce stage, the map stage first."""
+
+    def __init__(self, context, group: str, monitor: JobMonitor):
+        self.context, self.group, self.monitor = context, group, monitor
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, name="spark-progress", daemon=True)
+
+    def __enter__(self):
+        self.context.setJobGroup(self.group, self.group)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exception):
+        self.done.set()
+        self.thread.join()
+
+    def _poll(self) -> None:
+        tracker = self.context.statusTracker()
+        while not self.done.wait(PROGRESS_INTERVAL_S):
+            stages = []
+            for job_id in tracker.getJobIdsForGroup(self.group):
+                job = tracker.getJobInfo(job_id)
+                stages += list(job.stageIds) if job is not None else []
+            fractions = []
+            for stage_id in sorted(stages):
+                stage = tracker.getStageInfo(stage_id)
+                fractions.append(stage.numCompletedTasks / stage.numTasks if stage and stage.numTasks else 0.0)
+            if fractions:
+                self.monitor.progress(fractions[0], fractions[1] if len(fractions) > 1 else 0.0)
+
+
 class SparkRunner(LocalEngine):
     name = "spark"
 
@@ -279,13 +314,14 @@ class SparkRunner(LocalEngine):
         counters.increment(names.JOB_COUNTER, names.TOTAL_LAUNCHED_MAPS, len(splits))
         monitor.progress(0.0, 0.0)
         try:
-            if plan.map_only:
-                mapped.count()
-            else:
-                reduces = [attempt("reduce", index) for index in range(plan.num_reduces)]
-                counters.increment(names.JOB_COUNTER, names.TOTAL_LAUNCHED_REDUCES, plan.num_reduces)
-                mapped.repartitionAndSortWithinPartitions(plan.num_reduces, _partition_of) \
-                    .mapPartitionsWithIndex(partial(_reduce_task, accumulator, reduces, self.job_file)).count()
+            with _StageProgress(self.context, job_id, monitor):
+                if plan.map_only:
+                    mapped.count()
+                else:
+                    reduces = [attempt("reduce", index) for index in range(plan.num_reduces)]
+                    counters.increment(names.JOB_COUNTER, names.TOTAL_LAUNCHED_REDUCES, plan.num_reduces)
+                    mapped.repartitionAndSortWithinPartitions(plan.num_reduces, _partition_of) \
+                        .mapPartitionsWithIndex(partial(_reduce_task, accumulator, reduces, self.job_file)).count()
             counters.add(accumulator.value)
             monitor.progress(1.0, 1.0)
             committer.commit_job()
