@@ -130,3 +130,25 @@ def test_a_failed_job_aborts_its_output_and_a_committed_one_is_never_aborted(tmp
     committer.commit_job()
     committer.abort_job()
     assert (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_the_machine_records_each_success_and_resumes_after_the_committed_steps():
+    from mapreduce.appmaster.job import JobStateMachine
+    from mapreduce.appmaster.records import ContainerAllocated, FinishJob, PlanStep, RecordTask, StartJob, StepPlanned
+
+    machine = JobStateMachine(JOB_ID, 2, AppMasterConfig(), am_attempt=2, first_step_index=1)
+    assert machine.handle(StartJob(), 0.0) == [PlanStep(1)]
+    commands = machine.handle(StepPlanned(1, (("core-1",),), 0), 0.0)
+    (request,) = [command for command in commands if type(command).__name__ == "RequestContainer"]
+    assert request.attempt_id == "attempt_1700000000000_0042_step1_m_000000_1000"
+    done = JobStateMachine(JOB_ID, 2, AppMasterConfig(), am_attempt=2, first_step_index=2)
+    assert done.handle(StartJob(), 0.0) == [FinishJob(JobState.SUCCEEDED)]
+    fresh = JobStateMachine(JOB_ID, 1, AppMasterConfig())
+    fresh.handle(StartJob(), 0.0)
+    (ask,) = [c for c in fresh.handle(StepPlanned(0, (("core-1",),), 1), 0.0) if type(c).__name__ == "RequestContainer"]
+    fresh.handle(ContainerAllocated("c1", "core-1", "core-1:9", ask.priority, ask.request_id), 0.0)
+    map_attempt = attempt("m", 0)
+    fresh.handle(AttemptStarted(map_attempt), 0.0)
+    recorded = [c for c in fresh.handle(AttemptSucceeded(map_attempt, {"g": {"n": 2}}), 1.0) if isinstance(c, RecordTask)]
+    assert [(c.attempt.attempt_id, c.attempt.counters) for c in recorded] == [(map_attempt, {"g": {"n": 2}})]
+    fresh.validate_state()

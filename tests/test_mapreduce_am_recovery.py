@@ -1,0 +1,144 @@
+"""A killed MapReduce ApplicationMaster on a real cluster: YARN starts a second attempt that recovers
+the first one's finished maps; on its last attempt the client cleans up the output.
+
+The job is a word count (4 maps, 2 reduces) whose reducers wait for a marker
+file, so the AM can be SIGKILLed (its container's process group, from the
+NodeManager's pid file) once every map has succeeded and before any reduce
+has.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import threading
+
+import pytest
+
+from conftest import ClusterPool, wait_until
+from mapreduce.appmaster.description import staging_dir
+from mapreduce.appmaster.history import read_history
+from mapreduce.appmaster.recovery import RECOVERY_DIR
+from mapreduce.appmaster.records import application_id_for
+from mapreduce.errors import JobFailed
+from test_mapreduce_cluster import (MR_FAST_PROPERTIES, corpus, output_of, read_status_attempts, run_on_cluster,
+                                    running_job_id, write_job)
+
+pytestmark = pytest.mark.cluster
+
+SPLIT_PROPERTIES = {"mapreduce.job.reduces": "2", "mapreduce.input.fileinputformat.split.maxsize": str(128 * 1024)}
+
+
+@pytest.fixture(scope="module")
+def am_cluster(tmp_path_factory):
+    pool = ClusterPool(lambda: tmp_path_factory.mktemp("amrecovery"))
+    cluster = pool.start(core=2, task=0, properties=MR_FAST_PROPERTIES, services=("hdfs", "yarn"))
+    client = cluster.client()
+    data = corpus(14000, seed=7)  # ~0.5 MiB: five 128 KiB splits, so five maps
+    client.mkdirs("/data")
+    client.write_bytes("/data/words.txt", data)
+    yield cluster, data
+    pool.close()
+
+
+def waiting_wordcount(tmp_path) -> tuple[str, object]:
+    marker = tmp_path / "go"
+    job = write_job(tmp_path, "waiting", f"""
+        class WaitingWordCount(Job):
+            def mapper(self, key, line):
+                for word in line.split():
+                    yield word, 1
+
+            def reducer_init(self):
+                deadline = time.time() + 120
+                while not os.path.exists({str(marker)!r}) and time.time() < deadline:
+                    time.sleep(0.1)
+
+            def reducer(self, word, counts):
+                yield word, sum(counts)
+        """)
+    return f"{job}:WaitingWordCount", marker
+
+
+def run_in_background(cluster, reference: str, output_dir: str, properties: dict) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = run_on_cluster(cluster, reference, ["/data/words.txt"], output_dir, properties)
+        except Exception as error:  # the test's assertions report it
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def kill_am_when_maps_are_done(cluster) -> tuple[str, list[str]]:
+    """SIGKILL the job's AM once every map succeeded; returns (job id, the succeeded maps' attempt ids)."""
+    job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount"), what="the job in -list")
+
+    def maps_done():
+        attempts = read_status_attempts(cluster, job_id)
+        maps = [a for a in attempts if a["kind"] == "map"]
+        return maps if len(maps) >= 4 and all(a["state"] == "SUCCEEDED" for a in maps) else None
+
+    maps = wait_until(maps_done, what="every map succeeded")
+    # ... and is in the recovery log (the AM writes it just after it hears of the success).
+    log_dir = f"{staging_dir(cluster.client().user, job_id)}/{RECOVERY_DIR}"
+    wait_until(lambda: len([s for s in cluster.client().list(log_dir) if "_m_" in s.path
+                            and s.path.endswith(".json")]) == len(maps), what="the maps in the recovery log")
+    report = cluster.yarn().application_report(application_id_for(job_id))
+    pid_file = next(cluster.cluster_dir.root.glob(f"nodes/*/nm-local-dir/pids/{report.am_container_id}.pid"))
+    os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+    return job_id, [a["attempt_id"] for a in maps]
+
+
+def test_a_killed_am_is_restarted_and_its_second_attempt_runs_only_the_unfinished_tasks(am_cluster, tmp_path):
+    cluster, data = am_cluster
+    reference, marker = waiting_wordcount(tmp_path)
+    thread, outcome = run_in_background(cluster, reference, "/out/recovered", SPLIT_PROPERTIES)
+    try:
+        job_id, maps = kill_am_when_maps_are_done(cluster)
+        application_id = application_id_for(job_id)
+        wait_until(lambda: cluster.yarn().application_report(application_id).attempts == 2, what="AM attempt 2")
+    finally:
+        marker.touch()
+        thread.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    client = cluster.client()
+    lines = output_of(client, "/out/recovered")
+    assert collections.Counter({word: int(count) for word, count in (line.split("\t") for line in lines)}) \
+        == collections.Counter(data.decode().split())
+    assert not client.exists("/out/recovered/_temporary")
+    history = read_history(client, job_id)
+    assert history["state"] == "SUCCEEDED"
+    history_maps = [a for a in history["attempts"] if a["kind"] == "map"]
+    # Every map is the first attempt's, recovered; none ran again.
+    assert sorted(a["attempt_id"] for a in history_maps) == sorted(maps)
+    assert all(a["recovered"] and a["state"] == "SUCCEEDED" for a in history_maps)
+    reduces = [a for a in history["attempts"] if a["kind"] == "reduce" and a["state"] == "SUCCEEDED"]
+    assert len(reduces) == 2 and all(int(a["attempt_id"].rsplit("_", 1)[1]) >= 1000 for a in reduces)
+    counters = outcome["result"].counters
+    assert counters.get("org.apache.hadoop.mapreduce.JobCounter", "TOTAL_LAUNCHED_MAPS") == 0
+    assert counters.task("MAP_INPUT_RECORDS") == 14000  # the recovered maps' counters count
+    assert cluster.yarn().application_report(application_id).attempts == 2
+
+
+def test_an_am_killed_on_its_last_attempt_leaves_no_temporary_and_the_path_can_be_used_again(am_cluster, tmp_path):
+    cluster, data = am_cluster
+    reference, marker = waiting_wordcount(tmp_path)
+    properties = {**SPLIT_PROPERTIES, "mapreduce.am.max-attempts": "1"}
+    thread, outcome = run_in_background(cluster, reference, "/out/lost-am", properties)
+    try:
+        kill_am_when_maps_are_done(cluster)
+    finally:
+        thread.join(timeout=60)
+    assert isinstance(outcome.get("error"), JobFailed), outcome
+    client = cluster.client()
+    # The client saw the application FAILED with no AM left to abort the job, and did it.
+    assert not client.exists("/out/lost-am")
+    marker.touch()
+    run_on_cluster(cluster, reference, ["/data/words.txt"], "/out/lost-am", SPLIT_PROPERTIES)
+    assert len(output_of(client, "/out/lost-am")) == len(set(data.decode().split()))
