@@ -71,8 +71,8 @@ class InstanceRules:
             return []  # a late report from a launch the cluster no longer wants
         if instance.state is InstanceState.RUNNING and event is InstanceEvent.DAEMONS_STARTED:
             return self._restarted(instance, now_s)
-        if instance.state is InstanceState.BOOTSTRAPPING and event is InstanceEvent.PROVISIONED:
-            return []  # launched again after a controller crash: it was provisioned the first time
+        if instance.state in (InstanceState.BOOTSTRAPPING, InstanceState.RUNNING) and event is InstanceEvent.PROVISIONED:
+            return []  # launched again after a controller crash or `cluster down`: provisioned the first time
         self._change_instance(instance, event, now_s)
         if event is InstanceEvent.DAEMONS_STARTED and instance.instance_id in self.restarting:
             return self._restarted(instance, now_s)

@@ -66,7 +66,8 @@ def follow(cluster_dir: ClusterDir, timeout_s: float, echo: Callable[[str], None
                 echo(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
                      f"{instance['Id']} {instance_state}")
                 seen[instance["Id"]] = instance_state
-        if state in ("RUNNING", "WAITING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+        if state in ("TERMINATED", "TERMINATED_WITH_ERRORS") or (state in ("RUNNING", "WAITING")
+                                                                 and not cluster.get("Down")):
             return state
         if not controller_running(cluster_dir):
             raise FailedPrecondition(f"the cluster controller exited; see {cluster_dir.logs_dir / 'controller.log'}")

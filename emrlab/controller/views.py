@@ -2,8 +2,9 @@
 
 `describe_cluster`, `list_instances` and `list_steps` give what `aws emr
 describe-cluster`, `list-instances` and `list-steps --output json` print,
-field for field where the field means something here (plus `InstanceGroupType`
-on instances, an emrlab addition). The tables are what the same commands
+field for field where the field means something here (plus two emrlab
+additions: `InstanceGroupType` on instances, and `Down` on the cluster, true
+from `cluster down` until `cluster up` has its instances back and healthy). The tables are what the same commands
 print without `--output json`.
 """
 
@@ -59,6 +60,7 @@ def describe_cluster(state: ControllerState) -> dict:
         "TerminationProtected": state.termination_protected,
         "StepConcurrencyLevel": state.step_concurrency_level,
         "MasterPublicDnsName": master.node_name if master else "",
+        "Down": state.stopped,
     }
     if state.idle_timeout_s is not None:
         cluster["AutoTerminationPolicy"] = {"IdleTimeout": int(state.idle_timeout_s)}
