@@ -26,7 +26,10 @@ a `Response` whose body is bytes or an iterator of byte chunks; an iterator is
 sent with chunked transfer encoding as it is produced, so big files stream
 through in bounded memory. `page(...)` wraps HTML in the shared look (inline
 CSS, no scripts or assets from anywhere: pages work offline) and can refresh
-itself. `cluster_urls(cluster_dir)` lists the running daemons' web addresses.
+itself; `table`, `link`, `progress_bar` and `escape` build its parts (cells are
+escaped unless they are `Markup`). `cluster_urls(cluster_dir)` lists the running
+daemons' web addresses. A server serves at most `CONNECTIONS_MAX` connections at
+once, one thread each; a connection idle for `SOCKET_TIMEOUT_S` is closed.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 CHUNK_LINE_BYTES_MAX = 1024
 SHUTDOWN_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 120.0
+CONNECTIONS_MAX = 64
+CONNECTION_WAIT_S = 10.0  # a connection beyond the limit waits this long for a free thread, then is closed
 
 
 class RequestBody:
@@ -271,10 +276,37 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most CONNECTIONS_MAX of them."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(CONNECTIONS_MAX)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(timeout=CONNECTION_WAIT_S):
+            logger.warning("%d connections open: closing one from %s", CONNECTIONS_MAX, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class HttpServer:
     """A running HTTP server; `stop()` ends it and waits for its serving thread."""
 
-    def __init__(self, server: ThreadingHTTPServer, name: str):
+    def __init__(self, server: _BoundedServer, name: str):
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -291,8 +323,7 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     """Serve `routes` on `address` ("host:port", port 0 = any free one); returns the server and its port."""
     host, _, port = address.rpartition(":")
     handler = type(f"{name}_handler", (_Handler,), {"routes": dict(routes)})
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
-    server.daemon_threads = True
+    server = _BoundedServer((host or "127.0.0.1", int(port)), handler)
     running = HttpServer(server, name)
     logger.info("%s web server on http://%s:%d/", name, host or "127.0.0.1", running.port)
     return running, running.port

@@ -201,3 +201,21 @@ def test_the_namenode_page_counts_live_dead_and_decommissioning_datanodes():
     request = web.Request("GET", "/jmx", {"qry": "Hadoop:service=NameNode,name=FSNamesystem"}, {}, None, "")
     [bean] = json.loads(page_web.jmx(request).body)["beans"]
     assert (bean["NumLiveDataNodes"], bean["NumDeadDataNodes"], bean["NumDecommissioningDataNodes"]) == (2, 1, 1)
+
+
+def test_connections_beyond_the_limit_are_closed(monkeypatch):
+    monkeypatch.setattr(web, "CONNECTIONS_MAX", 1)
+    monkeypatch.setattr(web, "CONNECTION_WAIT_S", 0.2)
+    running, port = web.start_http_server("127.0.0.1:0", {"/": lambda request: web.Response(200, b"ok")}, name="one")
+    try:
+        first = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        first.request("GET", "/")
+        assert first.getresponse().read() == b"ok"  # kept alive: it holds the only thread
+        second = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            second.request("GET", "/")
+            second.getresponse()
+        first.close()
+        second.close()
+    finally:
+        running.stop()
