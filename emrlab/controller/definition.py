@@ -320,9 +320,9 @@ def definition_from_flags(*, name: str, core: int, task: int, instance_type_name
     _checked_type(instance_type_name, "--instance-type")
     groups = [GroupDefinition("Master", Role.MASTER, instance_type_name, 1),
               GroupDefinition("Core", Role.CORE, instance_type_name, core)]
-    if task:
-        groups.append(GroupDefinition("Task", Role.TASK, instance_type_name, task,
-                                      _enum(Market, task_market.upper(), "--task-market")))
+    # A task group even of 0 instances, so `resize --group task` and managed scaling have one to grow.
+    groups.append(GroupDefinition("Task", Role.TASK, instance_type_name, task,
+                                  _enum(Market, task_market.upper(), "--task-market")))
     bootstrap = tuple(BootstrapAction(f"bootstrap {index + 1}", bootstrap_path(path))
                       for index, path in enumerate(bootstrap_paths))
     definition = ClusterDefinition(name, _checked_groups(groups), tuple(steps), bootstrap, dict(properties or {}),
