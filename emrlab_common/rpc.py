@@ -151,6 +151,7 @@ def call(
     user: str | None = None,
     attempts_max: int = 1,
     peer: str = "",
+    metadata: tuple[tuple[str, str], ...] = (),
 ):
     """Call a unary method with a deadline; retry on UNAVAILABLE only if `attempts_max` > 1.
 
@@ -160,7 +161,7 @@ def call(
     assert attempts_max >= 1
     for attempt in range(1, attempts_max + 1):
         try:
-            return method(request, timeout=timeout_s, metadata=metadata_for(user))
+            return method(request, timeout=timeout_s, metadata=metadata_for(user) + metadata)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts_max:
                 time.sleep(RETRY_BACKOFF_S * attempt)

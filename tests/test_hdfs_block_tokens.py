@@ -97,6 +97,7 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
     from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
     from emrlab_common.rpc import call, connect, stream
     from hdfs.pipeline import PipelineStream
+    from emrlab_common.credentials import key_path
     from tests.conftest import wait_until
     from tests.test_hdfs_cluster import fsck_is_healthy_with
 
@@ -139,6 +140,13 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
                                  block_token=stolen))):
         with pytest.raises(PermissionDenied, match="not RECOVER"):
             call(method, request, timeout_s=10)
+    # Nor can a stranger pose as a DataNode to be handed the block keys: that takes the cluster key.
+    namenode = hdfs_pb2_grpc.DatanodeProtocolStub(connect(cluster.cluster_dir.address_of("namenode")))
+    impostor = hdfs_pb2.RegisterDatanodeRequest(id=hdfs_pb2.DatanodeId(
+        datanode_uuid="impostor", node_id="core-9", address="127.0.0.1:1"), capacity_bytes=1 << 40)
+    with pytest.raises(PermissionDenied, match="not a daemon of this cluster"):
+        call(namenode.RegisterDatanode, impostor, timeout_s=10)
+    assert oct(key_path(cluster.cluster_dir.root).stat().st_mode & 0o777) == "0o600"
     local = cluster.client(user="alice", node_id=replica.node_id)
     assert local.read_bytes("/user/alice/secret.bin") == data
     assert "short-circuit access" in cluster.log(f"datanode-{replica.node_id}")
@@ -165,3 +173,17 @@ def test_a_lease_recovery_command_carries_a_recover_token_for_the_block():
     assert not any(isinstance(command, KeyUpdateCommand) for command in commands)  # keys came at registration
     verify(namesystem.block_keys.keys, recover.block_token, located.block.block_id, located.block.generation_stamp,
            AccessMode.RECOVER, namesystem.clock())
+
+
+def test_a_daemon_proof_is_signed_with_the_cluster_key_and_expires(tmp_path):
+    from emrlab_common.credentials import ensure_key, proof_metadata, verify_proof
+    from emrlab_common.errors import PermissionDenied
+
+    key = ensure_key(tmp_path)
+    assert ensure_key(tmp_path) == key  # made once, then kept
+    assert verify_proof(key, proof_metadata(key, "datanode core-1", now_s=100.0), now_s=200.0) == "datanode core-1"
+    for metadata, now_s in ((proof_metadata(key, "datanode core-1", now_s=100.0), 1000.0),
+                            (proof_metadata(b"another cluster", "datanode core-1", now_s=100.0), 200.0),
+                            ((), 200.0)):
+        with pytest.raises(PermissionDenied):
+            verify_proof(key, metadata, now_s=now_s)

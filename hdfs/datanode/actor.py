@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 
+from emrlab_common.credentials import ensure_key, proof_metadata
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
@@ -74,7 +75,10 @@ class NameNodeActor:
         return self._stub
 
     def _call(self, method, request):
-        return call(method, request, timeout_s=NAMENODE_CALL_TIMEOUT_S, peer="namenode")
+        metadata = ()
+        if self.datanode.config.block_access_token_enabled:  # the NameNode hands block keys only to its own
+            metadata = proof_metadata(ensure_key(self.datanode.cluster_dir.root), f"datanode {self.datanode.node_id}")
+        return call(method, request, timeout_s=NAMENODE_CALL_TIMEOUT_S, peer="namenode", metadata=metadata)
 
     # ------------------------------------------------------------ messages
 

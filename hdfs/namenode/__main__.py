@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from emrlab_common.config import load
+from emrlab_common.credentials import ensure_key
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server, current_user
 from emrlab_common.web import start_http_server
@@ -35,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         config = sized_to_the_cluster(load(NameNodeConfig, process.properties), process.properties, spec)
         superuser = spec.get("superuser") or current_user()
         exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
-        namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser, exclude_path=exclude_path)
+        cluster_key = ensure_key(process.cluster_dir.root) if config.block_access_token_enabled else None
+        namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser, exclude_path=exclude_path,
+                            cluster_key=cluster_key)
         server, port = create_server(config.rpc_address, register_servicers(namenode), name="namenode")
         stop_monitors = threading.Event()
         monitors = threading.Thread(target=namenode.run_monitors, args=(stop_monitors,), name="monitors", daemon=True)

@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from emrlab_common.credentials import verify_proof
 from emrlab_common.errors import InvalidArgument
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
@@ -62,10 +63,11 @@ def os_groups(user: str) -> frozenset[str]:
 
 class NameNode:
     def __init__(self, config: NameNodeConfig, name_dir: Path, superuser: str, clock=time.time,
-                 exclude_path: Path | None = None):
+                 exclude_path: Path | None = None, cluster_key: bytes | None = None):
         self.config = config
         self.clock = clock
         self.exclude_path = exclude_path
+        self.cluster_key = cluster_key  # with block tokens on: DataNodes must prove they hold it
         self.lock = threading.RLock()
         self.editlog = EditLog(name_dir)
         self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups)
@@ -369,11 +371,19 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
 
 
 class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
+    """Every call is from a DataNode; with block tokens on, it must prove it is one of this cluster's
+    (it gets the block keys), by the cluster key in `emrlab_common.credentials`."""
+
     def __init__(self, namenode: NameNode):
         self.namenode = namenode
 
+    def _authenticate(self, context) -> None:
+        if self.namenode.cluster_key is not None:
+            verify_proof(self.namenode.cluster_key, context.invocation_metadata())
+
     @servicer_method
     def RegisterDatanode(self, request, context):
+        self._authenticate(context)
         with self.namenode.operation() as namesystem:
             block_keys = namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id,
                                                       request.id.address, request.capacity_bytes)
@@ -381,6 +391,7 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
 
     @servicer_method
     def SendHeartbeat(self, request, context):
+        self._authenticate(context)
         with self.namenode.operation() as namesystem:
             commands = namesystem.heartbeat(request.datanode_uuid, request.capacity_bytes, request.dfs_used_bytes,
                                             request.remaining_bytes, request.active_transfers)
@@ -388,6 +399,7 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
 
     @servicer_method
     def BlockReport(self, request, context):
+        self._authenticate(context)
         replicas = [(block_from_proto(replica.block), replica.state == hdfs_pb2.FINALIZED) for replica in request.replicas]
         with self.namenode.operation() as namesystem:
             commands = namesystem.block_report(request.datanode_uuid, replicas)
@@ -395,6 +407,7 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
 
     @servicer_method
     def BlockReceivedAndDeleted(self, request, context):
+        self._authenticate(context)
         with self.namenode.operation() as namesystem:
             namesystem.blocks_received_and_deleted(
                 request.datanode_uuid, [block_from_proto(block) for block in request.received],
@@ -403,12 +416,14 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
 
     @servicer_method
     def ReportBadBlocks(self, request, context):
+        self._authenticate(context)
         with self.namenode.operation() as namesystem:
             namesystem.report_bad_blocks(request.datanode_uuid, [block_from_proto(block) for block in request.blocks])
         return hdfs_pb2.DatanodeReportBadBlocksResponse()
 
     @servicer_method
     def CommitBlockSynchronization(self, request, context):
+        self._authenticate(context)
         with self.namenode.operation() as namesystem:
             namesystem.commit_block_synchronization(
                 block_from_proto(request.block), list(request.datanode_uuids), request.delete_block)
