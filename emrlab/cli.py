@@ -7,8 +7,8 @@ is imported only when used, so `emrlab --help` stays fast.
 
 from __future__ import annotations
 
-import importlib
 import difflib
+import importlib
 import sys
 
 from emrlab_common.command import EXIT_USAGE, run_command
@@ -66,6 +66,15 @@ def command_position(argv: list[str]) -> int | None:
     return None
 
 
+def _register_reporters() -> None:
+    """What the managed cluster adds to the reports of the layers below it (a job's cost share)."""
+    from emrlab.controller.jobcost import job_cost_lines
+    from emrlab_common.hooks import JOB_FINISHED_REPORTERS
+
+    if job_cost_lines not in JOB_FINISHED_REPORTERS:
+        JOB_FINISHED_REPORTERS.append(job_cost_lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     configure_command_logging()
@@ -84,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emrlab: {problem}", file=sys.stderr)
         return 1
     name = argv[position]
+    _register_reporters()
     module_name, _ = COMMANDS[name]
     command = importlib.import_module(module_name).main
     return run_command(command, argv[:position] + argv[position + 1:], prog=f"emrlab {name}")

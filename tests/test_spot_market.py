@@ -216,3 +216,21 @@ def test_instance_types_scale_to_the_machine_and_keep_room_for_an_application_ma
     assert factor == 1 and roomy[0].vcores == 2 and roomy[0].memory_mb == 8 * 1024
     with pytest.raises(InvalidArgument, match="unknown instance type"):
         instance_type("x9.mega")
+
+
+def test_a_jobs_cost_is_its_container_seconds_priced_on_their_instances():
+    from emrlab.controller.jobcost import job_cost
+
+    state = spot_cluster()
+    task = task_instances(state)[0]
+    core = next(instance for instance in state.instances.values() if instance.role is Role.CORE)
+    summary = {"start_time_s": 100.0, "finish_time_s": 160.0, "attempts": [
+        {"node_id": task.node_name, "start_time_s": 110.0, "finish_time_s": 130.0},
+        {"node_id": core.node_name, "start_time_s": 110.0, "finish_time_s": 140.0},
+        {"node_id": "gone-1", "start_time_s": 110.0, "finish_time_s": 140.0}]}
+    share = job_cost(state, summary)
+    assert share["ContainerSeconds"] == 20 + 30 + 60   # the unknown node is skipped; the AM counts on a core node
+    kind = instance_type("m5.xlarge")
+    on_demand_per_s = (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) / 3600
+    assert share["OnDemandEquivalent"] == pytest.approx(110 * on_demand_per_s)
+    assert share["Total"] < share["OnDemandEquivalent"]   # the task node's 20 s were spot

@@ -30,6 +30,7 @@ from emrlab_common import rpc
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound
+from emrlab_common.hooks import job_finished_lines
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
@@ -42,9 +43,9 @@ from mapreduce.monitor import JobMonitor
 from mapreduce.output import FileOutputCommitter
 from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
-from mapreduce.submission import check_job
 from mapreduce.splits import input_files
 from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY, shipped
+from mapreduce.submission import check_job
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
@@ -97,6 +98,8 @@ class ClusterRunner:
         counters = Counters(summary.get("counters", {}))
         if summary.get("state") == "SUCCEEDED":
             monitor.job_succeeded(job_id, counters)
+            for line in job_finished_lines(spec.cluster_dir, summary):
+                monitor.info(line)
             return JobResult(job_ids, spec.output_dir, counters, elapsed_s=time.monotonic() - started)
         message = summary.get("diagnostics") or "the job did not succeed"
         monitor.job_failed(job_id, message, counters)
