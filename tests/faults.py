@@ -223,10 +223,30 @@ def check(cluster_dir: ClusterDir, history: History) -> list[str]:
         [f"not healed after: {fault}" for fault in history.unhealed]
 
 
+def started_pids(cluster_dir: ClusterDir) -> set[int]:
+    return {record.pid for record in cluster_dir.daemons()}
+
+
+def stop_everything(cluster_dir: ClusterDir, pids: set[int]) -> None:
+    """`cluster down`, then SIGKILL any daemon this run started that is somehow still alive.
+
+    By its pid, and only if that pid still runs a daemon of this cluster directory (pids are reused)."""
+    pids = pids | started_pids(cluster_dir)
+    launcher.down(cluster_dir, timeout_s=5)
+    for pid in pids:
+        try:
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(cluster_dir.root).encode() in command_line:
+            os.kill(pid, signal.SIGKILL)
+
+
 def run(seed: int, rounds: int, directory: Path, say=print) -> int:
     """Start a cluster in `directory`, run the schedule, check; returns the number of losses."""
     cluster_dir = ClusterDir(directory)
     launcher.up(cluster_dir, core=CORE_NODES, properties=FAULT_PROPERTIES, services=("hdfs",))
+    pids = started_pids(cluster_dir)
     history = History()
     stop = threading.Event()
     threads = [threading.Thread(target=writer, args=(cluster_dir, history, index, seed, stop), daemon=True)
@@ -238,7 +258,10 @@ def run(seed: int, rounds: int, directory: Path, say=print) -> int:
             thread.start()
         for round_number in range(1, rounds + 1):
             time.sleep(rng.uniform(0.5, 1.5))
-            description = inject(cluster_dir, rng.choice(FAULTS), rng)
+            try:
+                description = inject(cluster_dir, rng.choice(FAULTS), rng)
+            finally:
+                pids |= started_pids(cluster_dir)
             history.faults.append(description)
             healed = wait_healed(cluster_dir)
             if not healed:
@@ -248,9 +271,10 @@ def run(seed: int, rounds: int, directory: Path, say=print) -> int:
         for thread in threads:
             thread.join(60)
         lost = check(cluster_dir, history)
+        pids |= started_pids(cluster_dir)
     finally:
         stop.set()
-        launcher.down(cluster_dir, timeout_s=5)
+        stop_everything(cluster_dir, pids)
     counts = history.counts
     say(f"seed {seed}: operations tried {sum(counts.values())} (ok {counts['ok']}, failed {counts['failed']}, "
         f"unknown {counts['unknown']}), faults injected {len(history.faults)}, "
