@@ -241,7 +241,7 @@ def kill_daemon(cluster_dir: ClusterDir, name: str, sig: int = signal.SIGKILL) -
         raise Unavailable(f"{name} is not running in {cluster_dir.root}")
     os.kill(record.pid, sig)
     if sig == signal.SIGKILL:
-        _wait_gone([record.pid], STOP_TIMEOUT_S)
+        wait_gone([record.pid], STOP_TIMEOUT_S)
         cluster_dir.withdraw_daemon(name, record.pid)
     return record.pid
 
@@ -252,22 +252,27 @@ def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str
     """Stop every daemon: SIGTERM, then SIGKILL after `timeout_s`. Data stays on disk."""
     stopped = _stop_controller(cluster_dir, timeout_s)
     records = running_daemons(cluster_dir)
+    stop_daemons(cluster_dir, records, timeout_s)
+    _kill_leftover_containers(cluster_dir)
+    return stopped + [record.name for record in records]
+
+
+def stop_daemons(cluster_dir: ClusterDir, records, timeout_s: float, sig: int = signal.SIGTERM) -> None:
+    """Signal these daemons (SIGTERM: stop gracefully), SIGKILL each one's session after `timeout_s`, withdraw them."""
     for record in records:
         try:
-            os.kill(record.pid, signal.SIGTERM)
+            os.kill(record.pid, sig)
         except ProcessLookupError:
             pass
-    survivors = _wait_gone([record.pid for record in records], timeout_s)
+    survivors = wait_gone([record.pid for record in records], timeout_s)
     for pid in survivors:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    _wait_gone(survivors, timeout_s)
+    wait_gone(survivors, timeout_s)
     for record in records:
         cluster_dir.withdraw_daemon(record.name, record.pid)
-    _kill_leftover_containers(cluster_dir)
-    return stopped + [record.name for record in records]
 
 
 def _stop_controller(cluster_dir: ClusterDir, timeout_s: float) -> list[str]:
@@ -284,7 +289,7 @@ def _stop_controller(cluster_dir: ClusterDir, timeout_s: float) -> list[str]:
     except EmrlabError as error:
         logger.warning("the controller did not stop the cluster (%s); stopping its daemons directly", error.message)
         os.kill(record.pid, signal.SIGTERM)
-    _wait_gone([record.pid], timeout_s * 3)
+    wait_gone([record.pid], timeout_s * 3)
     return [name for name in running if cluster_dir.read_daemon(name) is None]
 
 
@@ -297,7 +302,7 @@ def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:
         logger.info("killed %d leftover container(s)", killed)
 
 
-def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:
+def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
     deadline = time.monotonic() + timeout_s
     alive = list(pids)
     while alive and time.monotonic() < deadline:

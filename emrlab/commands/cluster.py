@@ -287,7 +287,7 @@ def _up(args, context: CommandContext) -> int:
     if status["StateChangeReason"].get("Code") == "ALL_STEPS_COMPLETED":
         print(f"cluster is {state}: it ran its steps and ended, as a transient cluster does. Logs: {cluster_dir.logs_dir}")
         return 0
-    raise FailedPrecondition(f"the cluster ended {state} ({views._reason_text(status)}); its logs are in "
+    raise FailedPrecondition(f"the cluster ended {state} ({views.reason_text(status)}); its logs are in "
                              f"{cluster_dir.logs_dir}")
 
 
@@ -356,7 +356,7 @@ def _list(args, cluster_dir: ClusterDir) -> int:
     if not rows:
         print(f"no clusters under {parent}")
         return 0
-    print(views._table(("ID", "NAME", "STATE", "PROCESSES", "DIRECTORY"), rows))
+    print(views.text_table(("ID", "NAME", "STATE", "PROCESSES", "DIRECTORY"), rows))
     return 0
 
 

@@ -100,7 +100,7 @@ def _describe(args, client: ControllerClient, context: CommandContext) -> int:
         return 0
     cluster_id = client.describe_cluster()["Cluster"]["Id"]
     status = step["Status"]
-    print(f"{step['Id']}  {step['Name']!r}  {status['State']}  {views._reason_text(status)}".rstrip())
+    print(f"{step['Id']}  {step['Name']!r}  {status['State']}  {views.reason_text(status)}".rstrip())
     print(f"  command:   {' '.join(step['Config']['Args'])}")
     for name, value in status.get("Timeline", {}).items():
         print(f"  {name:<18} {value}")

@@ -85,7 +85,7 @@ class ControllerWeb:
             notices = {instance.instance_id: instance.notice_s for instance in state.instances.values()}
             due = {instance.instance_id: state.interruption_due_s(instance) for instance in state.instances.values()}
         status = cluster["Status"]
-        reason = views._reason_text(status)
+        reason = views.reason_text(status)
         others = {name: url for name, url in web.cluster_urls(self.shell.cluster_dir).items()
                   if name in ("namenode", "resourcemanager")}
         body = [f"<p><b>{web.escape(cluster['Id'])}</b> {web.escape(cluster['Name'])}: <b>{status['State']}</b>"
@@ -109,14 +109,14 @@ class ControllerWeb:
             elif due.get(item["Id"]) is not None and item["Status"]["State"] == "RUNNING":
                 spot = f"interruption due {views.timestamp(due[item['Id']])}"
             rows.append([item["Id"], item["PrivateDnsName"], item["InstanceGroupType"], item["Market"],
-                         item["Status"]["State"], views._reason_text(item["Status"]), spot])
+                         item["Status"]["State"], views.reason_text(item["Status"]), spot])
         body.append(web.table(["Id", "Node", "Group", "Market", "State", "Reason", "Spot"], rows,
                               row_class=lambda row: "dead" if row[4] == "TERMINATED" else
                               "decommissioning" if row[6].startswith("notice") else ""))
         body.append("<h2>Steps</h2>")
         body.append(web.table(["Id", "Name", "Action on failure", "State", "Reason", "Started", "Ended"], [
             [web.link(f"{STEP_PREFIX}{step['Id']}", step["Id"]), step["Name"], step["ActionOnFailure"],
-             step["Status"]["State"], views._reason_text(step["Status"]),
+             step["Status"]["State"], views.reason_text(step["Status"]),
              step["Status"]["Timeline"].get("StartDateTime", ""), step["Status"]["Timeline"].get("EndDateTime", "")]
             for step in steps]))
         total = bill["Total"]
@@ -138,7 +138,7 @@ class ControllerWeb:
             return web.page("No such step", f"<p>{web.escape(step_id)} is not a step of this cluster.</p>", NAV)
         step = steps[0]
         log_dir = self.shell.step_logs(step_id)
-        body = [f"<p><b>{step['Status']['State']}</b> {web.escape(views._reason_text(step['Status']))}</p>",
+        body = [f"<p><b>{step['Status']['State']}</b> {web.escape(views.reason_text(step['Status']))}</p>",
                 f"<p><code>{web.escape(' '.join(step['Config']['Args']))}</code></p>",
                 web.table(["", ""], [[name, value] for name, value in step["Status"]["Timeline"].items()])]
         for name in ("stdout", "stderr", "controller"):

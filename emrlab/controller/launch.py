@@ -57,7 +57,7 @@ def follow(cluster_dir: ClusterDir, timeout_s: float, echo: Callable[[str], None
             continue  # it exited between the look and the call
         state = cluster["Status"]["State"]
         if seen.get(cluster["Id"]) != state:
-            reason = views._reason_text(cluster["Status"])
+            reason = views.reason_text(cluster["Status"])
             echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
             seen[cluster["Id"]] = state
         for instance in instances:

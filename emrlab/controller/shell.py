@@ -259,33 +259,20 @@ class ControllerShell:
     def _daemon_names(self, node_name: str, role: Role) -> list[str]:
         return [launcher.daemon_name(module, "" if role is Role.MASTER else node_name) for module in ROLE_DAEMONS[role]]
 
+    def _daemon_records(self, node_name: str, role: Role) -> list:
+        names = self._daemon_names(node_name, role)
+        return [record for name in names if (record := self.cluster_dir.read_daemon(name)) is not None
+                and process_alive(record.pid)]
+
     def _stop_daemons(self, node_name: str, role: Role) -> None:
-        for name in self._daemon_names(node_name, role):
-            record = self.cluster_dir.read_daemon(name)
-            if record is not None and process_alive(record.pid):
-                os.kill(record.pid, signal.SIGKILL)
-                launcher._wait_gone([record.pid], launcher.STOP_TIMEOUT_S)
-                self.cluster_dir.withdraw_daemon(name, record.pid)
+        launcher.stop_daemons(self.cluster_dir, self._daemon_records(node_name, role), launcher.STOP_TIMEOUT_S,
+                              signal.SIGKILL)
 
     def _terminate_instance(self, command: TerminateInstance, sig: int = signal.SIGTERM) -> None:
         """Stop the instance's processes (SIGTERM, SIGKILL after a while; at once for `sig` SIGKILL), then clean up."""
         instance = self.state.instances[command.instance_id]
-        names = self._daemon_names(command.node_name, instance.role)
-        records = [record for name in names if (record := self.cluster_dir.read_daemon(name)) is not None]
-        for record in records:
-            try:
-                os.kill(record.pid, sig)
-            except ProcessLookupError:
-                pass
-        survivors = launcher._wait_gone([record.pid for record in records], launcher.STOP_TIMEOUT_S)
-        for pid in survivors:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        launcher._wait_gone(survivors, launcher.STOP_TIMEOUT_S)
-        for record in records:
-            self.cluster_dir.withdraw_daemon(record.name, record.pid)
+        launcher.stop_daemons(self.cluster_dir, self._daemon_records(command.node_name, instance.role),
+                              launcher.STOP_TIMEOUT_S, sig)
         node_dir = self.cluster_dir.node_dir(command.node_name)
         kill_leftover_containers(self.cluster_dir.root, command.node_name)  # their NodeManager can no longer
         if command.remove_data and instance.role is not Role.MASTER:

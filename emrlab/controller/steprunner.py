@@ -26,6 +26,7 @@ from pathlib import Path
 from emrlab.launcher import daemon_environment
 from emrlab_common.clusterdir import write_json_atomically
 
+MODULE = "emrlab.controller.steprunner"
 EMRLAB_COMMANDS = {"job", "streaming", "dfs", "fsck", "dfsadmin", "examples", "node", "application", "logs",
                    "rmadmin", "distributedshell"}
 
@@ -42,6 +43,28 @@ def step_command(args: list[str]) -> list[str]:
     if args[0] in EMRLAB_COMMANDS:
         return emrlab + args
     return list(args)
+
+
+def stop_leftover_steps(root: Path) -> list[int]:
+    """Stop the steps a dead controller left running (`cluster down` after a crash); returns their pids.
+
+    A step's pid file names it; its command line (this module, its step directory) tells it from a process
+    that got the same pid later. SIGTERM to its session, as a cancel does: it still writes its exit status.
+    """
+    stopped = []
+    for pid_file in root.glob("logs/*/steps/*/pid"):
+        try:
+            pid = int(pid_file.read_text())
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if MODULE.encode() in command_line and str(pid_file.parent).encode() in command_line:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+                stopped.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return stopped
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,13 +113,13 @@ def list_steps(state: ControllerState, step_ids=()) -> dict:
 # ---------------------------------------------------------------- tables
 
 
-def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+def text_table(header: tuple[str, ...], rows: list[tuple]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
 
 
-def _reason_text(status: dict) -> str:
+def reason_text(status: dict) -> str:
     reason = status.get("StateChangeReason", {})
     return " ".join(filter(None, (reason.get("Code"), reason.get("Message"))))
 
@@ -128,23 +128,23 @@ def cluster_table(document: dict) -> str:
     cluster = document["Cluster"]
     status = cluster["Status"]
     head = (f"{cluster['Id']}  {cluster['Name']!r}  {status['State']}"
-            + (f"  ({_reason_text(status)})" if _reason_text(status) else "")
+            + (f"  ({reason_text(status)})" if reason_text(status) else "")
             + ("  termination-protected" if cluster["TerminationProtected"] else "")
             + ("  auto-terminate" if cluster["AutoTerminate"] else ""))
     rows = [(group["Id"], group["InstanceGroupType"], group["InstanceType"], group["Market"],
              f"{group['RunningInstanceCount']}/{group['RequestedInstanceCount']}", group["Status"]["State"])
             for group in cluster["InstanceGroups"]]
-    return head + "\n" + _table(("INSTANCE GROUP", "TYPE", "INSTANCE TYPE", "MARKET", "RUNNING", "STATE"), rows)
+    return head + "\n" + text_table(("INSTANCE GROUP", "TYPE", "INSTANCE TYPE", "MARKET", "RUNNING", "STATE"), rows)
 
 
 def instances_table(document: dict) -> str:
     rows = [(item["Id"], item["PrivateDnsName"], item["InstanceGroupType"], item["Market"], item["InstanceType"],
-             item["Status"]["State"], _reason_text(item["Status"]))
+             item["Status"]["State"], reason_text(item["Status"]))
             for item in document["Instances"]]
-    return _table(("INSTANCE", "NODE", "GROUP", "MARKET", "TYPE", "STATE", "REASON"), rows)
+    return text_table(("INSTANCE", "NODE", "GROUP", "MARKET", "TYPE", "STATE", "REASON"), rows)
 
 
 def steps_table(document: dict) -> str:
-    rows = [(step["Id"], step["Name"], step["ActionOnFailure"], step["Status"]["State"], _reason_text(step["Status"]))
+    rows = [(step["Id"], step["Name"], step["ActionOnFailure"], step["Status"]["State"], reason_text(step["Status"]))
             for step in document["Steps"]]
-    return _table(("STEP", "NAME", "ACTION ON FAILURE", "STATE", "REASON"), rows)
+    return text_table(("STEP", "NAME", "ACTION ON FAILURE", "STATE", "REASON"), rows)
