@@ -39,12 +39,12 @@ def superuser(cluster) -> str:
     return cluster.spec.get("superuser") or cluster.cluster_dir.read_spec()["superuser"]
 
 
-def curl(*arguments: str) -> tuple[int, bytes]:
+def curl(*arguments: str, input_bytes: bytes | None = None) -> tuple[int, bytes]:
     """Run curl; return the HTTP status of the last response and its body."""
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     result = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", *arguments], capture_output=True,
-                            timeout=CURL_TIMEOUT_S, check=True)
+                            input=input_bytes, timeout=CURL_TIMEOUT_S, check=True)
     body, _, status = result.stdout.rpartition(b"\n")
     return int(status), body
 
@@ -133,6 +133,19 @@ def test_namespace_operations(webhdfs, superuser):
     assert json.loads(curl("-X", "DELETE", f"{webhdfs}/ns/missing?op=DELETE&{user}")[1]) == {"boolean": False}
     status, body = curl("-X", "DELETE", f"{webhdfs}/ns?op=DELETE&{user}")
     assert status == 403 and remote_exception(body)["exception"] == "PathIsNotEmptyDirectoryException"
+
+
+def test_create_options_and_the_file_checksum(webhdfs, superuser, cluster):
+    user = f"user.name={superuser}"
+    data = os.urandom(3 * MiB)
+    status, _ = curl("-L", "-X", "PUT", "--data-binary", "@-", f"{webhdfs}/options/f?op=CREATE&blocksize={2 * MiB}"
+                     f"&replication=2&permission=600&{user}", input_bytes=data)
+    assert status == 201
+    status = json.loads(curl(f"{webhdfs}/options/f?op=GETFILESTATUS&{user}")[1])["FileStatus"]
+    assert (status["blockSize"], status["replication"], status["permission"], status["length"]) == (2 * MiB, 2, "600", len(data))
+    checksum = json.loads(curl("-L", f"{webhdfs}/options/f?op=GETFILECHECKSUM&{user}")[1])["FileChecksum"]
+    assert checksum["algorithm"] == "MD5-of-4096MD5-of-512CRC32C" and checksum["length"] == 28
+    assert checksum["bytes"].endswith(cluster.client().file_checksum("/options/f").split()[-1])
 
 
 # ---------------------------------------------------------------- fsspec
