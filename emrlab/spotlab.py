@@ -32,6 +32,7 @@ from emrlab.controller import launch
 from emrlab.controller.client import controller_dir
 from emrlab.controller.cost import window_cost
 from emrlab.controller.definition import definition_from_flags
+from emrlab.controller.instancetypes import use_table_from
 from emrlab.controller.journal import read_state
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.command import CommandContext
@@ -111,6 +112,7 @@ def run_experiment(args, context: CommandContext) -> int:
     local_input = None if args.input.startswith("hdfs://") else Path(args.input).expanduser()
     if local_input is not None and not local_input.is_file():
         raise InvalidArgument(f"--input {args.input}: no such file")
+    use_table_from(context.properties())
     configurations = _configurations(args.rates)
     results_dir = Path(args.results).expanduser().absolute()
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,7 @@ from emrlab.controller.definition import (
     parse_definition,
     parse_scaling_policy,
 )
-from emrlab.controller.instancetypes import (
-    instance_type,
-    machine_capacity,
-    scaled_resources,
-)
+from emrlab.controller.instancetypes import instance_type, machine_capacity, scaled_resources, use_table_from
 from emrlab.controller.launch import follow, write_definition
 from emrlab.controller.market import settings_from_properties
 from emrlab.controller.records import (
@@ -129,6 +125,7 @@ def _parser() -> CommandParser:
 def main(argv: list[str], context: CommandContext) -> int:
     args = _parser().parse_args(argv)
     cluster_dir = context.cluster_dir
+    use_table_from(context.properties())
     match args.action:
         case "up":
             return _up(args, context)
@@ -243,6 +240,7 @@ def _properties(args, context: CommandContext, definition: ClusterDefinition) ->
             properties[key] = str(getattr(args, flag))
     properties.update(context.definitions)
     settings_from_properties(properties)  # refuse a bad rate or notice here, not in the controller
+    use_table_from(properties)
     core = next(group.count for group in definition.groups if group.role is Role.CORE)
     # EMR sizes dfs.replication to the core group: 1 below 4 core nodes, 2 below 10, else 3.
     properties.setdefault("dfs.replication", "1" if core < 4 else "2" if core < 10 else "3")

@@ -26,6 +26,7 @@ from emrlab.controller import launch
 from emrlab.controller.client import ControllerClient, is_managed
 from emrlab.controller.cost import cost_table
 from emrlab.controller.definition import definition_from_flags
+from emrlab.controller.instancetypes import use_table_from
 from emrlab.corpus import write_corpus
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.command import CommandContext, CommandParser
@@ -104,6 +105,7 @@ def main(argv: list[str], context: CommandContext) -> int:
 
 
 def _start_cluster(cluster_dir: ClusterDir, args, context: CommandContext) -> None:
+    use_table_from(context.definitions)
     definition = definition_from_flags(name="emrlab demo", core=args.core, task=args.task,
                                        instance_type_name="m5.xlarge", task_market="SPOT")
     properties = {**{key: value for service in launcher.SERVICES.values()

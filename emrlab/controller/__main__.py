@@ -12,6 +12,7 @@ import time
 
 from emrlab.controller.definition import parse_definition, with_lab_timing
 from emrlab.controller.http import ControllerHttpConfig, ControllerWeb
+from emrlab.controller.instancetypes import use_table_from
 from emrlab.controller.journal import Journal
 from emrlab.controller.market import settings_from_properties
 from emrlab.controller.messages import ClusterCreated, StartCluster
@@ -36,6 +37,7 @@ def controller_dir(cluster_dir):
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("emrlab.controller", argv) as process:
         directory = controller_dir(process.cluster_dir)
+        use_table_from(process.properties)
         state = ControllerState(replication=parse_int(process.properties.get("dfs.replication", "3")))
         journal = Journal(directory)
         journal.load(state.apply)

@@ -35,6 +35,16 @@ class InstanceType:
     emr_usd_per_hour: float
 
 
+_table_path = ""  # the cluster's emrlab.instance-types.file; set once per process by use_table_from
+
+
+def use_table_from(properties: dict[str, str]) -> None:
+    """Read instance types from the cluster's own table when it names one (emrlab.instance-types.file)."""
+    global _table_path
+    _table_path = properties.get(TABLE_KEY, "")
+    load_table(_table_path)  # a missing or malformed table is one clear error now, not later
+
+
 @lru_cache(maxsize=4)
 def load_table(path_text: str = "") -> dict[str, InstanceType]:
     path = Path(path_text) if path_text else TABLE_PATH
@@ -55,8 +65,8 @@ def load_table(path_text: str = "") -> dict[str, InstanceType]:
     return table
 
 
-def instance_type(name: str, where: str = "InstanceType", table_path: str = "") -> InstanceType:
-    table = load_table(table_path)
+def instance_type(name: str, where: str = "InstanceType") -> InstanceType:
+    table = load_table(_table_path)
     if name not in table:
         raise InvalidArgument(f"{where}: unknown instance type {name!r} (known: {', '.join(sorted(table))})")
     return table[name]

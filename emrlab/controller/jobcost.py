@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emrlab.controller import market
 from emrlab.controller.client import controller_dir, is_managed
-from emrlab.controller.instancetypes import instance_type
+from emrlab.controller.instancetypes import instance_type, use_table_from
 from emrlab.controller.journal import read_state
 from emrlab.controller.records import Instance, Market, Role
 from emrlab.controller.state import ControllerState
@@ -57,6 +57,7 @@ def job_cost_lines(cluster_dir: str, summary: dict) -> list[str]:
     directory = ClusterDir(Path(cluster_dir))
     if not is_managed(directory):
         return []
+    use_table_from(directory.properties())
     share = job_cost(read_state(controller_dir(directory)), summary)
     if not share["ContainerSeconds"]:
         return []
