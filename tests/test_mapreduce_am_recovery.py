@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -142,3 +144,25 @@ def test_an_am_killed_on_its_last_attempt_leaves_no_temporary_and_the_path_can_b
     marker.touch()
     run_on_cluster(cluster, reference, ["/data/words.txt"], "/out/lost-am", SPLIT_PROPERTIES)
     assert len(output_of(client, "/out/lost-am")) == len(set(data.decode().split()))
+
+
+def test_an_application_killed_through_yarn_with_no_client_left_aborts_its_own_output(am_cluster, tmp_path):
+    cluster, _ = am_cluster
+    reference, marker = waiting_wordcount(tmp_path)
+    job_file = reference.rsplit(":", 1)[0]
+    environment = dict(os.environ, EMRLAB_CLUSTER=str(cluster.cluster_dir.root))
+    process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job_file, "-r", "cluster",
+                                "/data/words.txt", "-o", "/out/yarn-killed", "-D", "mapreduce.job.reduces=2"],
+                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount"), what="the job in -list")
+        client = cluster.client()
+        wait_until(lambda: client.exists("/out/yarn-killed/_temporary"), what="the job's output set up")
+    finally:
+        process.kill()  # the client is gone: only the AM can clean up now
+        process.wait()
+    cluster.emrlab("application", "-kill", application_id_for(job_id), check=True)
+    # YARN stops the AM's container (SIGTERM); the AM sees its application ended, and aborts the job.
+    wait_until(lambda: not client.exists("/out/yarn-killed"), what="the killed job's output removed")
+    assert not client.exists(staging_dir(client.user, job_id))
+    marker.touch()

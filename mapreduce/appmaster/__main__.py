@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
+from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import mapreduce_pb2_grpc
 from emrlab_common.rpc import create_server
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
 from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster
-from mapreduce.appmaster.records import JobState
+from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
 from mapreduce.umbilical import AM_ADDRESS_VARIABLE
 from mapreduce.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
+from yarn.client import YarnClient
 from yarn.records import ContainerLaunchContext
 
 logger = logging.getLogger("mapreduce.appmaster")
@@ -39,6 +42,27 @@ def hadoop_environment(properties: dict) -> dict[str, str]:
     """Job configuration as environment variables, dots as underscores (Hadoop Streaming's convention)."""
     return {"".join(c if c.isalnum() or c == "_" else "_" for c in key): str(value)
             for key, value in properties.items()}
+
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM: YARN is stopping this container."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def application_ended(cluster_dir: ClusterDir, description: JobDescription) -> bool:
+    """True if the ResourceManager has ended the application (killed it), not just this attempt."""
+    try:
+        with YarnClient.for_cluster(cluster_dir, user=description.user) as yarn:
+            return yarn.application_report(application_id_for(description.job_id)).state.is_final
+    except EmrlabError as error:
+        logger.warning("cannot ask the ResourceManager about %s: %s", description.job_id, error.message)
+        return False
 
 
 def am_attempt_number(application_attempt_id: str) -> int:
@@ -81,14 +105,26 @@ def main() -> int:
     address_holder.append(f"{host}:{port}")
     amrm.register(host, port, tracking_url=f"{host}:{port}")
     logger.info("%s: ApplicationMaster for %s serving on %s:%d", description.job_id, description.name, host, port)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         state = master.run()
+    except Terminated:
+        # YARN stops the container: the application was killed (clean up: nobody else will), or this
+        # attempt is being replaced (leave everything to the next attempt's recovery).
+        if application_ended(cluster_dir, description):
+            logger.info("%s: the application was killed; aborting its output", description.job_id)
+            master.abort_outputs()
+            master.delete_staging_dir()
+        else:
+            logger.info("%s: stopped; a later AM attempt recovers the job", description.job_id)
+        return EXIT_TERMINATED
     except BaseException as error:
         logger.exception("ApplicationMaster crashed")
         master.abort_outputs()  # it unregisters FAILED: no later attempt will clean up
         amrm.finish("FAILED", f"ApplicationMaster crashed: {error}")
         raise
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once the job is over, a stop is just a stop
         server.stop(1.0)
         client.close()
     amrm.finish(FINAL_STATUS[state], master.machine.diagnostics)

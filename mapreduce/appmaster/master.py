@@ -331,6 +331,13 @@ class MRAppMaster:
             except EmrlabError as error:
                 logger.warning("could not clean up %s: %s", output_dir, error.message)
 
+    def delete_staging_dir(self) -> None:
+        """The job's staged files, its recovery log and its steps' intermediate output."""
+        try:
+            self.fs.delete(self.description.staging_dir, recursive=True)
+        except EmrlabError as error:
+            logger.warning("could not delete the staging dir: %s", error.message)
+
     def _finish(self, command: FinishJob) -> None:
         if command.state is not JobState.SUCCEEDED:
             self.abort_outputs()
@@ -341,8 +348,5 @@ class MRAppMaster:
         except EmrlabError as error:
             logger.error("could not write the job history: %s", error.message)
         self.sleep(LINGER_S)
-        try:
-            self.fs.delete(self.description.staging_dir, recursive=True)
-        except EmrlabError as error:
-            logger.warning("could not delete the staging dir: %s", error.message)
+        self.delete_staging_dir()
         self.final_state = command.state
