@@ -318,6 +318,15 @@ def by_id(attempts: list[dict]) -> dict[str, dict]:
     return {attempt["attempt_id"]: attempt for attempt in attempts}
 
 
+def wait_ended(cluster: SpotCluster, job_id: str, attempts: list[dict], what: str) -> dict[str, dict]:
+    """Wait until every one of `attempts` has ended; the job's attempts then, by id."""
+    def ended():
+        now = by_id(cluster.attempts(job_id))
+        return all(now[attempt["attempt_id"]]["state"] in FINAL for attempt in attempts) and now
+
+    return wait_until(ended, what=what)
+
+
 def check_exact_and_killed_not_failed(cluster: SpotCluster, outcome: dict, data: bytes, output_dir: str) -> dict:
     assert "error" not in outcome, outcome.get("error")
     result = outcome["result"]
@@ -343,7 +352,7 @@ def check_exact_and_killed_not_failed(cluster: SpotCluster, outcome: dict, data:
 def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_factory):
     roots = [tmp_path_factory.mktemp(f"seed{index}") / "cluster" for index in (1, 2)]
     up = ["cluster", "up", "--core", "1", "--task", "2", "--task-market", "spot", "--spot-notice", "1s",
-          "--spot-interruption-rate", "30/min", "--spot-seed", "7",
+          "--spot-interruption-rate", "12/min", "--spot-seed", "7",
           *flags({**FAST_PROPERTIES, "emrlab.spot.replacement-delay": "1s"})]
     try:
         # Side by side, so that the two runs see different timing from the machine, not the market.
@@ -359,8 +368,8 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
             return {instance.node_name: instance.notice_s - instance.ready_s for instance in state.instances.values()
                     if instance.notice_s is not None}
 
-        wait_until(lambda: all(len(noticed(root)) >= 3 for root in roots), WAIT_TIMEOUT_S,
-                   "three interruption notices in each cluster")
+        wait_until(lambda: all(len(noticed(root)) >= 4 for root in roots), WAIT_TIMEOUT_S,
+                   "four interruption notices in each cluster")
     finally:
         for root in roots:
             try:
@@ -373,10 +382,10 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
     for root in roots:
         shutil.rmtree(root, ignore_errors=True)
     common = sorted(set(ages[0]) & set(ages[1]))
-    assert len(common) >= 3, ages
+    assert len(common) >= 3, ages  # lives are exponential with a 5 s mean: chance alone rarely matches three
     assert {"task-1", "task-2"} <= set(common), ages
     for node in common:  # the monitor ticks every 0.5 s: the same age, within a tick or two
-        assert abs(ages[0][node] - ages[1][node]) < 1.2, (node, ages)
+        assert abs(ages[0][node] - ages[1][node]) < 1.5, (node, ages)
     # An instance noticed in one run only was not watched long enough in the other to reach that age.
     for mine, other_state, other_ages in ((ages[0], states[1], ages[1]), (ages[1], states[0], ages[0])):
         others = {instance.node_name: instance for instance in other_state.instances.values()}
@@ -385,7 +394,7 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
             if instance is None or instance.ready_s is None:
                 continue
             watched_s = (instance.ended_s or other_state.ended_s or time.time()) - instance.ready_s
-            assert watched_s < mine[node] + 1.2, (node, mine[node], watched_s)
+            assert watched_s < mine[node] + 1.5, (node, mine[node], watched_s)
     # Only spot instances get notices, and the controller's log names each one.
     for state, root_ages, log in zip(states, ages, logs):
         for instance in state.instances.values():
@@ -444,21 +453,13 @@ def test_word_count_through_interruptions_in_the_map_and_the_reduce_phase(spot, 
     try:
         job_id = wait_until(lambda: spot.new_job_id("SpotWordCount"), what="the job in YARN")
 
-        def held_maps():
-            running = [a for a in spot.attempts(job_id) if a["kind"] == "map" and a["state"] == "RUNNING"
-                       and a["node_id"] in task_nodes]
-            return running
-
-        held = wait_until(held_maps, what="a map running on a task node")
+        held = wait_until(lambda: [a for a in spot.attempts(job_id) if a["kind"] == "map" and a["state"] == "RUNNING"
+                                   and a["node_id"] in task_nodes], what="a map running on a task node")
         map_phase_node = held[0]["node_id"]
         assert spot.interrupt(map_phase_node) == [map_phase_node]
         on_it = [a for a in held if a["node_id"] == map_phase_node]
 
-        def moved():
-            now = by_id(spot.attempts(job_id))
-            return all(now[a["attempt_id"]]["state"] in FINAL for a in on_it) and now
-
-        now = wait_until(moved, what="the AM to move the maps of the noticed node")
+        now = wait_ended(spot, job_id, on_it, "the AM to move the maps of the noticed node")
         # Killed at the notice, while the instance still runs: moved, not waited for.
         assert {(now[a["attempt_id"]]["state"], now[a["attempt_id"]]["end_cause"]) for a in on_it} == {
             ("KILLED", "NODE_DECOMMISSIONING")}
@@ -480,11 +481,7 @@ def test_word_count_through_interruptions_in_the_map_and_the_reduce_phase(spot, 
                      and a["node_id"] in reduce_phase_nodes]
         assert sorted(spot.interrupt(*reduce_phase_nodes)) == reduce_phase_nodes
 
-        def reducers_ended():
-            now = by_id(spot.attempts(job_id))
-            return all(now[a["attempt_id"]]["state"] in FINAL for a in reducers_on_task) and now
-
-        now = wait_until(reducers_ended, what="the reducers of the interrupted nodes to end")
+        now = wait_ended(spot, job_id, reducers_on_task, "the reducers of the interrupted nodes to end")
         # Graceful decommission let them run: they die with their instance at the end of the notice.
         assert {(now[a["attempt_id"]]["state"], now[a["attempt_id"]]["end_cause"]) for a in reducers_on_task} == {
             ("KILLED", "NODE_LOST")}
@@ -532,11 +529,7 @@ def test_losing_every_task_node_still_completes_the_job_on_the_core_nodes(spot, 
         noticed_s = time.time()
         assert sorted(spot.interrupt("--group", "task", "--count", "3")) == sorted(task_nodes)
 
-        def moved():
-            now = by_id(spot.attempts(job_id))
-            return all(now[a["attempt_id"]]["state"] in FINAL for a in held) and now
-
-        wait_until(moved, what="the AM to move the maps of the noticed nodes")
+        wait_ended(spot, job_id, held, "the AM to move the maps of the noticed nodes")
         (gates / "maps").unlink()
     finally:
         (gates / "maps").unlink(missing_ok=True)
