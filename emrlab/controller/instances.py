@@ -78,6 +78,13 @@ class InstanceRules:
             return self._restarted(instance, now_s)
         if event is InstanceEvent.PROVISIONED and self.state is ClusterState.STARTING:
             self._change_cluster(ClusterEvent.BOOTSTRAP_STARTED, Reason(), now_s)
+        if event is InstanceEvent.DAEMONS_STARTED and instance.market is Market.SPOT:
+            due_s = self.interruption_due_s(instance)
+            # The market's schedule, in the log, so that a run can be compared with another of the same seed.
+            logger.info("spot: %s (%s, %s launch %d) %s (seed %d)", instance.instance_id, instance.node_name,
+                        self.market_key(instance.instance_group_id), instance.launch_number,
+                        "is never interrupted by the market" if due_s is None
+                        else f"gets its interruption notice {due_s - now_s:.1f}s after it starts", self.spot.seed)
         commands: list[Command] = []
         if instance.role is Role.MASTER and event is InstanceEvent.DAEMONS_STARTED:
             for other in self.instances.values():

@@ -87,6 +87,10 @@ def list_instances(state: ControllerState, role: str = "") -> dict:
                                       EndDateTime=instance.ended_s),
             },
         })
+        if instance.notice_s is not None:
+            # An emrlab addition: EC2's spot/instance-action document, as the instance itself sees it.
+            instances[-1]["SpotInstanceAction"] = {"Action": "terminate",
+                                                   "Time": timestamp(instance.notice_s + state.spot.notice_s)}
     return {"Instances": instances}
 
 
@@ -139,9 +143,14 @@ def cluster_table(document: dict) -> str:
 
 def instances_table(document: dict) -> str:
     rows = [(item["Id"], item["PrivateDnsName"], item["InstanceGroupType"], item["Market"], item["InstanceType"],
-             item["Status"]["State"], reason_text(item["Status"]))
+             item["Status"]["State"], reason_text(item["Status"]) or _notice_text(item))
             for item in document["Instances"]]
     return text_table(("INSTANCE", "NODE", "GROUP", "MARKET", "TYPE", "STATE", "REASON"), rows)
+
+
+def _notice_text(item: dict) -> str:
+    action = item.get("SpotInstanceAction")
+    return f"spot interruption notice: terminated at {action['Time']}" if action else ""
 
 
 def steps_table(document: dict) -> str:
