@@ -32,6 +32,7 @@ from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import format_size, parse_size
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument
+from emrlab_common.web import cluster_urls
 
 EPILOG = """examples:
   emrlab demo                      # start, run, show, tear down
@@ -83,6 +84,8 @@ def main(argv: list[str], context: CommandContext) -> int:
             _step(1, f"Starting a cluster in {cluster_dir.root}: 1 primary, {args.core} core, {args.task} spot task "
                      "node(s)")
             _start_cluster(cluster_dir, args, context)
+            for name, url in cluster_urls(cluster_dir).items():
+                print(f"      {name:<16} {url}")
         else:
             _step(1, f"Using the cluster already running in {cluster_dir.root}")
         spec = cluster_dir.read_spec()
