@@ -152,3 +152,12 @@ def test_the_machine_records_each_success_and_resumes_after_the_committed_steps(
     recorded = [c for c in fresh.handle(AttemptSucceeded(map_attempt, {"g": {"n": 2}}), 1.0) if isinstance(c, RecordTask)]
     assert [(c.attempt.attempt_id, c.attempt.counters) for c in recorded] == [(map_attempt, {"g": {"n": 2}})]
     fresh.validate_state()
+
+
+def test_a_job_whose_am_died_while_cleaning_up_after_a_kill_ends_killed_again_without_running(tmp_path):
+    first = first_attempt_dies_after(tmp_path)
+    first.recovery_log.record_end("KILLED", "Kill job received from client")  # then it died
+    second = start(tmp_path, am_attempt=2)
+    assert second.final_state is JobState.KILLED and second.machine.diagnostics == "Kill job received from client"
+    assert second.amrm.pending == {}
+    assert not (tmp_path / "out").exists() and not (tmp_path / "staging").exists()

@@ -131,7 +131,8 @@ class JobStateMachine(NodeLossHandling, TaskBook):
             case StartJob():
                 self.start_time_s = now_s
                 if event.recovery_error:
-                    self._end_job(JobState.FAILED, event.recovery_error, now_s, commands)
+                    self._end_job(JobState.KILLED if event.killed else JobState.FAILED, event.recovery_error, now_s,
+                                  commands)
                 elif self.first_step_index == self.step_count:
                     self.step_index = self.step_count - 1
                     self._move_job(JobState.SUCCEEDED, "every step was committed by the previous AM attempt")

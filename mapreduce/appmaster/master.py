@@ -186,6 +186,11 @@ class MRAppMaster:
     def start(self) -> None:
         """The job starts (or, in a later AM attempt, resumes: fails if the last attempt died mid-commit)."""
         interrupted = self.recovered.commit_interrupted()
+        if self.recovered.ended is not None:  # it died while cleaning up after a failure or a kill
+            state, diagnostics = self.recovered.ended
+            self._handle_own(StartJob(diagnostics or f"the job was {state.lower()}",
+                                      killed=state == JobState.KILLED.value))
+            return
         self._handle_own(StartJob(
             "" if interrupted is None else f"the previous ApplicationMaster attempt died while committing step "
                                            f"{interrupted}; its output cannot be recovered"))
@@ -340,6 +345,10 @@ class MRAppMaster:
 
     def _finish(self, command: FinishJob) -> None:
         if command.state is not JobState.SUCCEEDED:
+            try:  # first: a later attempt (this one dies while cleaning up) must not run the job again
+                self.recovery_log.record_end(command.state.value, command.diagnostics)
+            except EmrlabError as error:
+                logger.warning("could not record the job's end: %s", error.message)
             self.abort_outputs()
         with self._lock:
             summary = job_summary(self.machine, self.description.name, self.description.user)

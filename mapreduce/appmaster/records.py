@@ -180,6 +180,7 @@ class RecoveredAttempt:
 @dataclass(frozen=True)
 class StartJob:
     recovery_error: str = ""  # the previous AM attempt left the job unrecoverable (died mid-commit): fail
+    killed: bool = False      # ... or had killed it: end KILLED
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ same way):
     <staging>/recovery/task_..._m_000003.json  a task succeeded: its attempt (id, node, shuffle address, counters)
     <staging>/recovery/step-0.commit-started   the step's job commit began
     <staging>/recovery/step-0.committed        ... and ended
+    <staging>/recovery/job.ended               the job failed or was killed (content: state, diagnostics)
 
 Each file is written aside and renamed into place, so a reader sees all of
 it or none. A task in the log is taken as SUCCEEDED without running again,
@@ -18,7 +19,9 @@ algorithm 1: the commit is one rename); a map of a step with reducers keeps
 its output on its node's local disk until the application ends, and if that
 is gone the reducers' fetch failures run it again. A step whose commit began
 but never ended fails the job (its output is half promoted), as Hadoop's AM
-does when it finds COMMIT_STARTED without COMMIT_SUCCESS.
+does when it finds COMMIT_STARTED without COMMIT_SUCCESS. A job that had
+already failed or been killed (the AM died while cleaning up) ends the same
+way again, without running anything.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 RECOVERY_DIR = "recovery"
 SETUP, COMMIT_STARTED, COMMITTED = "setup", "commit-started", "committed"
+ENDED_FILE = "job.ended"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class RecoveredJob:
     set_up: dict[int, str] = field(default_factory=dict)              # step -> its output directory
     commit_started: frozenset[int] = frozenset()
     committed: frozenset[int] = frozenset()
+    ended: tuple[str, str] | None = None  # (FAILED or KILLED, diagnostics): the job had already ended
 
     def committed_steps(self) -> int:
         """How many steps, from the first, were committed (the next attempt starts after them)."""
@@ -79,6 +84,9 @@ class RecoveryLog:
     def record_task(self, attempt: RecoveredAttempt) -> None:
         self._write(f"{task_id_of(attempt.attempt_id)}.json", json.dumps(asdict(attempt), sort_keys=True).encode())
 
+    def record_end(self, state: str, diagnostics: str) -> None:
+        self._write(ENDED_FILE, json.dumps({"state": state, "diagnostics": diagnostics}).encode())
+
     def record_step(self, step_index: int, mark: str, content: str = "") -> None:
         self._write(f"step-{step_index}.{mark}", content.encode())
 
@@ -86,7 +94,7 @@ class RecoveryLog:
         """Everything recorded so far; an unreadable entry is skipped (its task runs again)."""
         if not self.fs.exists(self.directory):
             return RecoveredJob()
-        tasks, set_up, started, committed = {}, {}, set(), set()
+        tasks, set_up, started, committed, ended = {}, {}, set(), set(), None
         for entry in self.fs.list(self.directory):
             name = entry.name
             if name.startswith("."):
@@ -94,7 +102,10 @@ class RecoveryLog:
             try:
                 with self.fs.open(entry.path) as file:
                     data = file.read()
-                if name.startswith("task_") and name.endswith(".json"):
+                if name == ENDED_FILE:
+                    end = json.loads(data)
+                    ended = (str(end["state"]), str(end["diagnostics"]))
+                elif name.startswith("task_") and name.endswith(".json"):
                     attempt = RecoveredAttempt(**json.loads(data))
                     tasks[task_id_of(attempt.attempt_id)] = attempt
                 elif name.startswith("step-"):
@@ -106,6 +117,6 @@ class RecoveryLog:
                         started.add(step_index)
                     elif mark == COMMITTED:
                         committed.add(step_index)
-            except (EmrlabError, ValueError, TypeError) as error:
+            except (EmrlabError, ValueError, TypeError, KeyError) as error:
                 logger.warning("recovery log: skipping %s: %s", entry.path, error)
-        return RecoveredJob(tasks, set_up, frozenset(started), frozenset(committed))
+        return RecoveredJob(tasks, set_up, frozenset(started), frozenset(committed), ended)
