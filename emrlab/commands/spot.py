@@ -40,6 +40,8 @@ def main(argv: list[str], context: CommandContext) -> int:
         return run_experiment(args, context)
     if not args.instances and not args.group:
         raise InvalidArgument("name the instances to interrupt, or --group task --count K (see --help)")
+    if args.group and args.count < 1:
+        raise InvalidArgument(f"--count must be at least 1 (not {args.count})")
     with ControllerClient.for_cluster(context.cluster_dir) as client:
         group_id = ""
         if args.group:
