@@ -636,3 +636,33 @@ def test_the_bill_matches_the_instances_lifetimes_and_the_price_table(spot):
     assert cost["AllOnDemandEquivalent"] > cost["Total"]["Total"]  # spot saved something
     table = spot.emrlab("cluster", "cost").stdout
     assert "spot saved" in table and groups["TASK"]["InstanceGroupId"] in table
+
+
+def test_bad_spot_commands_are_one_clear_line_each(spot, tmp_path):
+    commands = {
+        ("spot", "interrupt"): "name the instances",
+        ("spot", "interrupt", "core-1"): "ON_DEMAND",
+        ("spot", "interrupt", "no-such-node"): "no instance no-such-node",
+        ("spot", "interrupt", "--group", "core"): "ON_DEMAND",
+        ("spot", "interrupt", "--group", "task", "--count", "9"): "not 9",
+        ("spot", "interrupt", "--group", "task", "--count", "-1"): "count",
+        ("spot", "interrupt", "--group", "task", "--count", "0"): "count",
+        ("spot", "experiment", "--input", str(tmp_path / "missing.txt")): "no such file",
+        ("spot", "experiment", "--input", __file__, "--rates", "0,fast"): "--rates",
+        ("spot", "experiment", "--input", __file__, "--runs", "0"): "at least 1",
+    }
+    environment = {key: value for key, value in os.environ.items() if key != "EMRLAB_CLUSTER"}
+    processes = {arguments: subprocess.Popen([sys.executable, "-m", "emrlab", "--dir", str(spot.root), *arguments],
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                             env=environment, cwd=tmp_path)
+                 for arguments in commands}
+    for arguments, process in processes.items():
+        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_S)
+        lines = stderr.strip().splitlines()
+        assert process.returncode != 0 and len(lines) == 1, (arguments, process.returncode, stdout, stderr)
+        assert "Traceback" not in stderr and "internal error" not in stderr, (arguments, stderr)
+        assert commands[arguments] in lines[0], (arguments, lines[0])
+    # None of it sent a notice.
+    assert all(item["Status"]["State"] == "RUNNING" for item in spot.instances("TASK")
+               if item["PrivateDnsName"] not in spot.interrupted)
+    assert not (tmp_path / "spot-lab").exists()
