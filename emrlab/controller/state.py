@@ -335,6 +335,9 @@ class ControllerState(InstanceRules, StepRules, CapacityRules, MarketRules):
         self._record(StoppedChanged(True, now_s))
         commands: list[Command] = []
         for step in self.steps_in(StepState.RUNNING, StepState.CANCEL_PENDING):
+            # Stopped, not failed: no ActionOnFailure (TERMINATE_CLUSTER would end the cluster for good).
+            self._change_step(step, StepEvent.LOST, now_s, Reason("", "Interrupted: the cluster was stopped "
+                                                                      "(`emrlab cluster down`)"))
             commands.append(CancelStep(step.step_id))
         for instance in self.instances.values():
             if instance.state is not InstanceState.TERMINATED:
