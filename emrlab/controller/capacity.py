@@ -64,10 +64,7 @@ class CapacityRules:
         live = self.live_instances(group.instance_group_id)
         commands: list[Command] = []
         if len(live) > event.count:
-            # Shrink the youngest first (least work under way); not-yet-running ones simply go.
-            victims = sorted(live, key=lambda instance: (instance.state is InstanceState.RUNNING, instance.created_s,
-                                                         instance.node_name), reverse=False)
-            for instance in victims[:len(live) - event.count]:
+            for instance in self.shrink_victims(group.instance_group_id, event.count):
                 if instance.state is InstanceState.RUNNING:
                     self._record(InstanceChanged(instance.instance_id, instance.state, instance.reason, now_s, True))
                     commands.append(self._decommission_command(instance, event.decommission_timeout_s))
@@ -79,6 +76,12 @@ class CapacityRules:
             commands += self._replace_missing(group, now_s)
         self._refresh_groups()
         return commands
+
+    def shrink_victims(self, group_id: str, count: int) -> list[Instance]:
+        """Which instances a shrink to `count` takes: not-yet-running ones first, then the youngest (least work)."""
+        live = self.live_instances(group_id)
+        ordered = sorted(live, key=lambda instance: (instance.state is InstanceState.RUNNING, -instance.launch_number))
+        return ordered[:max(0, len(live) - count)]
 
     def _decommission_command(self, instance: Instance, timeout_s: float) -> DecommissionInstance:
         return DecommissionInstance(instance.instance_id, instance.node_name, instance.role, timeout_s)

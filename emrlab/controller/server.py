@@ -20,9 +20,9 @@ from emrlab.controller.messages import (
     StopCluster,
     Terminate,
 )
-from emrlab.controller.records import ActionOnFailure, StepDefinition, StepState
+from emrlab.controller.records import ActionOnFailure, InstanceState, Role, StepDefinition, StepState
 from emrlab.controller.shell import ControllerShell
-from emrlab_common.errors import InvalidArgument
+from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from emrlab_common.protos import emr_pb2, emr_pb2_grpc
 from emrlab_common.rpc import servicer_method
 
@@ -88,9 +88,26 @@ class ElasticMapReduceServicer(emr_pb2_grpc.ElasticMapReduceServicer):
     def ModifyInstanceGroup(self, request, context):
         if request.decommission_timeout_s < 0:
             raise InvalidArgument("--decommission-timeout cannot be negative")
+        self._check_hdfs_can_lose(request.instance_group_id, request.instance_count)
         self.shell.submit(ResizeGroup(request.instance_group_id, request.instance_count,
                                       request.decommission_timeout_s))
         return emr_pb2.ModifyInstanceGroupResponse()
+
+    def _check_hdfs_can_lose(self, group_id: str, count: int) -> None:
+        """A core shrink must leave every file its replication: ask the NameNode first, as EMR refuses otherwise."""
+        from hdfs import Client
+
+        with self.shell.lock:
+            group = self.shell.state.groups.get(group_id)
+            if group is None or group.role is not Role.CORE:
+                return
+            victims = [instance.node_name for instance in self.shell.state.shrink_victims(group_id, count)
+                       if instance.state is InstanceState.RUNNING]
+        if victims:
+            with Client.for_cluster(self.shell.cluster_dir, user=self.shell.cluster_dir.read_spec()["superuser"]) as client:
+                reason = client.decommission_check(victims)
+            if reason:
+                raise FailedPrecondition(f"cannot shrink the core group to {count}: {reason}")
 
     @servicer_method
     def SetTerminationProtection(self, request, context):
