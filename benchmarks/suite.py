@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -305,8 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         options.sizes, options.runs = FULL_SIZES, FULL_RUNS
     if options.runs < 1:
         parser.error("--runs must be at least 1")
+    # A termination (timeout, kill) unwinds like Ctrl-C, so that a cluster the suite started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         results = run_suite(options)
+    except KeyboardInterrupt:
+        print("python -m benchmarks run: interrupted", file=sys.stderr)
+        return 130
     except (BenchmarkFailed, ValueError) as error:
         print(f"python -m benchmarks run: {error}", file=sys.stderr)
         return 1
