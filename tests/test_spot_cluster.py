@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,7 @@ CLUSTER_PROPERTIES = {
 COMMAND_TIMEOUT_S = 180.0
 FINAL = ("SUCCEEDED", "FAILED", "KILLED")
 SPOT_TERMINATION = "Server.SpotInstanceTermination"
+SCHEDULE_LINE = re.compile(r"spot: \S+ \((\S+), \S+ launch \d+\) gets its interruption notice ([\d.]+)s after it starts")
 # A word count whose tasks wait at the test's gates (bounded, should the test go wrong).
 GATED_WORD_COUNT = """
 import os, re, time
@@ -146,6 +148,7 @@ class Watcher(threading.Thread):
         self.states: dict[str, list[str]] = {}        # instance id -> distinct states, in order
         self.nodes: dict[str, str] = {}               # instance id -> node name
         self.notices: dict[str, dict] = {}            # node -> {"seen_s", "state", "document"} at first sight
+        self.listed_actions: dict[str, dict] = {}     # node -> list-instances' SpotInstanceAction during its notice
         self.done = threading.Event()
         self.errors: list[BaseException] = []
 
@@ -169,6 +172,8 @@ class Watcher(threading.Thread):
                 history.append(state)
             node = instance["PrivateDnsName"]
             self.nodes[instance["Id"]] = node
+            if "SpotInstanceAction" in instance and state == "RUNNING":
+                self.listed_actions.setdefault(node, instance["SpotInstanceAction"])
             action = self.cluster_dir.node_dir(node) / "spot" / "instance-action"
             if node not in self.notices and state != "TERMINATED" and action.exists():
                 try:
@@ -396,12 +401,17 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
             watched_s = (instance.ended_s or other_state.ended_s or time.time()) - instance.ready_s
             assert watched_s < mine[node] + 1.5, (node, mine[node], watched_s)
     # Only spot instances get notices, and the controller's log names each one.
-    for state, root_ages, log in zip(states, ages, logs):
+    # The controller logs each spot instance's schedule as it starts: the same in both, and kept.
+    schedules = [{node: float(seconds) for node, seconds in SCHEDULE_LINE.findall(log)} for log in logs]
+    assert {node: schedules[0][node] for node in common} == {node: schedules[1][node] for node in common}
+    for state, root_ages, log, schedule in zip(states, ages, logs, schedules):
         for instance in state.instances.values():
             if instance.node_name in root_ages:
                 assert instance.role.value == "TASK" and instance.market.value == "SPOT"
                 assert (f"spot: {instance.instance_id} ({instance.node_name}) gets its interruption notice "
                         "(the market's seeded schedule)") in log
+                assert schedule[instance.node_name] - 0.1 <= root_ages[instance.node_name] <= (
+                    schedule[instance.node_name] + 1.5), (instance.node_name, schedule, root_ages)
 
 
 # ---------------------------------------------------------------- the spot lab
@@ -564,6 +574,7 @@ def test_interrupted_instances_end_terminated_and_replacements_restore_the_group
         # The notice file was on the instance while it ran; it went with the instance's disk.
         notice = spot.watcher.notices[node]
         assert notice["state"] == "RUNNING" and notice["document"]["action"] == "terminate"
+        assert spot.watcher.listed_actions[node] == {"Action": "terminate", "Time": notice["document"]["time"]}
         deadline_s = parse_time(notice["document"]["time"])
         ended_s = parse_time(status["Timeline"]["EndDateTime"])
         assert deadline_s - 0.5 <= ended_s <= deadline_s + 5, (node, notice, status)
