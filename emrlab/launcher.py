@@ -254,6 +254,7 @@ def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str
     records = running_daemons(cluster_dir)
     stop_daemons(cluster_dir, records, timeout_s)
     _kill_leftover_containers(cluster_dir)
+    _stop_leftover_steps(cluster_dir, timeout_s)
     return stopped + [record.name for record in records]
 
 
@@ -300,6 +301,16 @@ def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:
     killed = kill_leftover_containers(cluster_dir.root)
     if killed:
         logger.info("killed %d leftover container(s)", killed)
+
+
+def _stop_leftover_steps(cluster_dir: ClusterDir, timeout_s: float) -> None:
+    """Steps run in their own sessions: a controller killed with -9 leaves them running, with nobody to stop them."""
+    from emrlab.controller.steprunner import stop_leftover_steps
+
+    pids = stop_leftover_steps(cluster_dir.root)
+    if pids:
+        logger.info("stopped %d step(s) a dead controller left running", len(pids))
+        wait_gone(pids, timeout_s)
 
 
 def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
