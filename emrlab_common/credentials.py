@@ -19,9 +19,11 @@ from pathlib import Path
 
 import msgpack
 
-from emrlab_common.errors import PermissionDenied
+from emrlab_common.errors import InvalidArgument, PermissionDenied
 
 PROOF_METADATA_KEY = "emrlab-daemon-proof"
+DELEGATION_METADATA_KEY = "emrlab-delegation-token"
+TOKEN_FILE_ENVIRONMENT_VARIABLE = "HADOOP_TOKEN_FILE_LOCATION"  # Hadoop's name for where a token file is
 PROOF_LIFETIME_S = 300.0
 KEY_FILE = Path("credentials") / "cluster.key"
 SIGNATURE_BYTES = 32
@@ -49,23 +51,60 @@ def ensure_key(cluster_root: Path) -> bytes:
     return path.read_bytes()
 
 
-def proof_metadata(key: bytes, name: str, now_s: float | None = None) -> tuple[tuple[str, str], ...]:
-    body = msgpack.packb([name, (now_s if now_s is not None else time.time()) + PROOF_LIFETIME_S])
-    signature = hmac.new(key, body, hashlib.sha256).digest()
-    return ((PROOF_METADATA_KEY, (body + signature).hex()),)
+def sign(key: bytes, kind: str, name: str, expiry_s: float) -> str:
+    """A signed statement "`name` is a `kind` until `expiry_s`", as hex for call metadata."""
+    body = msgpack.packb([kind, name, expiry_s])
+    return (body + hmac.new(key, body, hashlib.sha256).digest()).hex()
 
 
-def verify_proof(key: bytes, metadata, now_s: float | None = None) -> str:
-    """The daemon name a call's metadata proves, or PermissionDenied."""
-    value = next((value for name, value in metadata if name == PROOF_METADATA_KEY), "")
+def verify(key: bytes, statement: str, kind: str, now_s: float | None = None) -> str:
+    """The name in a statement of this kind signed with `key` and not expired; PermissionDenied otherwise."""
     try:
-        raw = bytes.fromhex(value)
+        raw = bytes.fromhex(statement)
         body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
-        if not value or not hmac.compare_digest(signature, hmac.new(key, body, hashlib.sha256).digest()):
+        if not statement or not hmac.compare_digest(signature, hmac.new(key, body, hashlib.sha256).digest()):
             raise ValueError("bad signature")
-        name, expiry_s = msgpack.unpackb(body)
+        statement_kind, name, expiry_s = msgpack.unpackb(body)
     except (ValueError, TypeError, msgpack.UnpackException):
-        raise PermissionDenied("not a daemon of this cluster: no valid proof signed with the cluster key") from None
+        raise PermissionDenied(f"not signed with this cluster's key: no valid {kind} credential") from None
+    if statement_kind != kind:
+        raise PermissionDenied(f"a {statement_kind} credential is not a {kind} credential")
     if (now_s if now_s is not None else time.time()) > float(expiry_s):
-        raise PermissionDenied(f"the proof of {name} has expired")
+        raise PermissionDenied(f"the {kind} credential of {name} has expired")
     return str(name)
+
+
+def proof_metadata(key: bytes, name: str, now_s: float | None = None, kind: str = "daemon") -> tuple[tuple[str, str], ...]:
+    """Call metadata proving the caller holds the cluster key and is `name` (a daemon, or a user)."""
+    expiry_s = (now_s if now_s is not None else time.time()) + PROOF_LIFETIME_S
+    return ((PROOF_METADATA_KEY, sign(key, kind, name, expiry_s)),)
+
+
+def verify_proof(key: bytes, metadata, now_s: float | None = None, kind: str = "daemon") -> str:
+    """The name a call's metadata proves, or PermissionDenied."""
+    value = next((value for name, value in metadata if name == PROOF_METADATA_KEY), "")
+    if not value:
+        raise PermissionDenied("not a daemon of this cluster: no valid proof signed with the cluster key"
+                               if kind == "daemon" else f"no {kind} credential in the call")
+    return verify(key, value, kind, now_s)
+
+
+AUTHENTICATION_MODES = ("simple", "token")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in AUTHENTICATION_MODES:
+        raise InvalidArgument(f"hadoop.security.authentication={mode!r}: use simple or token")
+    return mode
+
+
+def caller_identity(key: bytes, metadata, now_s: float | None = None) -> str:
+    """The user a call is from in secure mode: its delegation token's owner, else its signed user proof."""
+    metadata = tuple(metadata)
+    token = next((value for name, value in metadata if name == DELEGATION_METADATA_KEY), "")
+    if token:
+        return verify(key, token, "delegation", now_s)
+    if not any(name == PROOF_METADATA_KEY for name, _ in metadata):
+        raise PermissionDenied("secure mode (hadoop.security.authentication=token): the call has no delegation "
+                               "token and no proof signed with the cluster key")
+    return verify_proof(key, metadata, now_s, kind="user")

@@ -170,10 +170,11 @@ def call(
     raise AssertionError("unreachable")
 
 
-def stream(method, request, *, timeout_s: float = DEFAULT_DEADLINE_S, user: str | None = None, peer: str = "") -> Iterator:
+def stream(method, request, *, timeout_s: float = DEFAULT_DEADLINE_S, user: str | None = None, peer: str = "",
+           metadata: tuple[tuple[str, str], ...] = ()) -> Iterator:
     """Iterate a server-streaming call, raising operating errors as `EmrlabError`."""
     try:
-        yield from method(request, timeout=timeout_s, metadata=metadata_for(user))
+        yield from method(request, timeout=timeout_s, metadata=metadata_for(user) + metadata)
     except grpc.RpcError as error:
         raise translate(error, peer) from None
 

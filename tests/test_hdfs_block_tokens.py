@@ -187,3 +187,37 @@ def test_a_daemon_proof_is_signed_with_the_cluster_key_and_expires(tmp_path):
                             ((), 200.0)):
         with pytest.raises(PermissionDenied):
             verify_proof(key, metadata, now_s=now_s)
+
+
+# ---------------------------------------------------------------- users: token authentication
+
+@pytest.mark.cluster
+def test_in_token_mode_a_user_is_who_they_can_prove_not_who_they_say(cluster_factory, tmp_path, monkeypatch):
+    from emrlab_common.errors import PermissionDenied
+    from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
+    from emrlab_common.rpc import call, connect
+    from hdfs import Client
+
+    cluster = cluster_factory(core=1, properties={"hadoop.security.authentication": "token"})
+    owner = cluster.client()  # this process can read the cluster key: it proves any user it names
+    owner.write_bytes("/private.txt", b"for the superuser", replication=1)
+    owner.chmod("/private.txt", 0o600)
+    namenode = hdfs_pb2_grpc.ClientProtocolStub(connect(cluster.cluster_dir.address_of("namenode")))
+    with pytest.raises(PermissionDenied, match="no delegation token and no proof"):
+        call(namenode.GetFileInfo, hdfs_pb2.GetFileInfoRequest(path="/private.txt"), user=SUPERUSER, timeout_s=10)
+    # A process that cannot read the key gets in with a delegation token only, as the token's user.
+    alice_token = cluster.client(user="alice").delegation_token()
+    address = cluster.cluster_dir.address_of("namenode")
+    config = cluster.client().config
+    stranger = Client(address, user="root-please", config=config)  # no cluster_root: no key
+    with pytest.raises(PermissionDenied, match="no delegation token"):
+        stranger.exists("/private.txt")
+    token_file = tmp_path / "alice.token"
+    token_file.write_text(alice_token)
+    monkeypatch.setenv("HADOOP_TOKEN_FILE_LOCATION", str(token_file))
+    with pytest.raises(PermissionDenied, match="user=alice"):  # believed as alice, whatever it says
+        stranger.read_bytes("/private.txt")
+    token_file.write_text(alice_token[:-2] + ("00" if not alice_token.endswith("00") else "11"))
+    with pytest.raises(PermissionDenied, match="not signed with this cluster's key"):
+        stranger.exists("/private.txt")
+    stranger.close()

@@ -151,6 +151,11 @@ class ClientProtocolStub:
                 request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.SerializeToString,
                 response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.FromString,
                 _registered_method=True)
+        self.GetDelegationToken = channel.unary_unary(
+                '/emrlab.hdfs.ClientProtocol/GetDelegationToken',
+                request_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenRequest.SerializeToString,
+                response_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -324,6 +329,14 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDelegationToken(self, request, context):
+        """Idempotent. A signed token naming the caller, for a process that cannot prove who it
+        is by itself (hadoop.security.authentication=token): pass it in a token file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -441,6 +454,11 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.CheckDecommission,
                     request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.FromString,
                     response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.SerializeToString,
+            ),
+            'GetDelegationToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDelegationToken,
+                    request_deserializer=emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenRequest.FromString,
+                    response_serializer=emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1066,6 +1084,33 @@ class ClientProtocol:
             '/emrlab.hdfs.ClientProtocol/CheckDecommission',
             emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionRequest.SerializeToString,
             emrlab__common_dot_protos_dot_hdfs__pb2.CheckDecommissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDelegationToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emrlab.hdfs.ClientProtocol/GetDelegationToken',
+            emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenRequest.SerializeToString,
+            emrlab__common_dot_protos_dot_hdfs__pb2.GetDelegationTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

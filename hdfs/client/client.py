@@ -26,7 +26,8 @@ from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
-from emrlab_common.errors import EmrlabError
+from emrlab_common import credentials
+from emrlab_common.errors import EmrlabError, PermissionDenied
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user, stream
 from hdfs import paths
@@ -52,7 +53,7 @@ class BlockLocation:
 
 class Client:
     def __init__(self, namenode_address: str, *, user: str | None = None, config: ClientConfig | None = None,
-                 node_id: str | None = None):
+                 node_id: str | None = None, cluster_root: Path | None = None):
         self.namenode_address = namenode_address
         self.user = user or current_user()
         self.config = config or ClientConfig()
@@ -66,6 +67,7 @@ class Client:
         self._renewer: threading.Thread | None = None
         self._renewer_stop = threading.Event()
         self._defaults: dict | None = None
+        self.cluster_root = cluster_root  # where the cluster key is, for token authentication
 
     @classmethod
     def for_cluster(cls, cluster_dir: ClusterDir | str | None = None, *, user: str | None = None,
@@ -75,7 +77,8 @@ class Client:
             cluster_dir = ClusterDir.resolve(cluster_dir)
         merged = cluster_dir.properties()
         merged.update(properties or {})
-        return cls(cluster_dir.address_of("namenode"), user=user, config=load(ClientConfig, merged))
+        return cls(cluster_dir.address_of("namenode"), user=user, config=load(ClientConfig, merged),
+                   cluster_root=cluster_dir.root)
 
     def close(self) -> None:
         for writer in list(self._open_writers):
@@ -95,8 +98,28 @@ class Client:
 
     # ------------------------------------------------------------ calls
 
+    def _credentials(self) -> tuple[tuple[str, str], ...]:
+        """What proves who we are to the NameNode in token mode: a delegation token file, or the cluster key."""
+        if credentials.check_mode(self.config.authentication) == "simple":
+            return ()
+        token_file = os.environ.get(credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE)
+        if token_file:
+            return ((credentials.DELEGATION_METADATA_KEY, Path(token_file).read_text().strip()),)
+        try:
+            key = credentials.key_path(self.cluster_root).read_bytes() if self.cluster_root else None
+        except OSError:
+            key = None
+        if key is None:
+            raise PermissionDenied(f"secure mode: no delegation token (${credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE}) "
+                                   f"and the cluster key is not readable by this user")
+        return credentials.proof_metadata(key, self.user, kind="user")
+
+    def delegation_token(self) -> str:
+        """A token naming this user that another process can present (write it to a token file)."""
+        return self._call(self._namenode.GetDelegationToken, hdfs_pb2.GetDelegationTokenRequest()).token
+
     def _call(self, method, request, idempotent: bool = True):
-        return call(method, request, timeout_s=NAMENODE_DEADLINE_S, user=self.user,
+        return call(method, request, timeout_s=NAMENODE_DEADLINE_S, user=self.user, metadata=self._credentials(),
                     attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="namenode")
 
     def _datanode(self, address: str) -> hdfs_pb2_grpc.DataTransferProtocolStub:
@@ -311,6 +334,7 @@ class Client:
     def fsck(self, path: str = "/") -> tuple[list[hdfs_pb2.FsckFile], hdfs_pb2.FsckSummary]:
         files, summary = [], None
         for part in stream(self._namenode.Fsck, hdfs_pb2.FsckRequest(path=self.resolve(path)), user=self.user,
+                           metadata=self._credentials(),
                            peer="namenode", timeout_s=NAMENODE_DEADLINE_S * 4):
             if part.HasField("summary"):
                 summary = part.summary

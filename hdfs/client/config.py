@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emrlab_common.config import parse_bool, parse_int, parse_milliseconds, parse_octal, parse_size, setting
+from emrlab_common.config import parse_bool, parse_int, parse_milliseconds, parse_octal, parse_size, parse_text, setting
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class ClientConfig:
     short_circuit_reads: bool = setting(
         "dfs.client.read.shortcircuit", True, parse_bool,
         "Read replicas on this client's own node straight from their files.")
+    authentication: str = setting(
+        "hadoop.security.authentication", "simple", parse_text,
+        "simple: the NameNode believes the user name; token: each call carries a delegation token (from the "
+        "file $HADOOP_TOKEN_FILE_LOCATION) or a proof signed with the cluster key, if this process can read it.")
     read_block_retries: int = setting(
         "dfs.client.max.block.acquire.failures", 3, parse_int,
         "Times the client asks the NameNode for fresh locations before a block is declared missing.")

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 
-from emrlab_common.credentials import ensure_key, proof_metadata
+from emrlab_common.credentials import key_path, proof_metadata
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
@@ -76,8 +76,9 @@ class NameNodeActor:
 
     def _call(self, method, request):
         metadata = ()
-        if self.datanode.config.block_access_token_enabled:  # the NameNode hands block keys only to its own
-            metadata = proof_metadata(ensure_key(self.datanode.cluster_dir.root), f"datanode {self.datanode.node_id}")
+        key_file = key_path(self.datanode.cluster_dir.root)
+        if key_file.exists():  # a secure NameNode made it: it talks (and hands block keys) only to its own
+            metadata = proof_metadata(key_file.read_bytes(), f"datanode {self.datanode.node_id}")
         return call(method, request, timeout_s=NAMENODE_CALL_TIMEOUT_S, peer="namenode", metadata=metadata)
 
     # ------------------------------------------------------------ messages

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from emrlab_common.config import load
-from emrlab_common.credentials import ensure_key
+from emrlab_common.credentials import check_mode, ensure_key
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.rpc import create_server, current_user
 from emrlab_common.web import start_http_server
@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> None:
         config = sized_to_the_cluster(load(NameNodeConfig, process.properties), process.properties, spec)
         superuser = spec.get("superuser") or current_user()
         exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
-        cluster_key = ensure_key(process.cluster_dir.root) if config.block_access_token_enabled else None
+        secure = config.block_access_token_enabled or check_mode(config.authentication) != "simple"
+        cluster_key = ensure_key(process.cluster_dir.root) if secure else None
+        logger.info("authentication: %s", "simple (the user a call names is believed; "
+                    "-D hadoop.security.authentication=token makes callers prove it)"
+                    if config.authentication == "simple" else "token (callers prove who they are)")
         namenode = NameNode(config, process.cluster_dir.namenode_dir, superuser, exclude_path=exclude_path,
                             cluster_key=cluster_key)
         server, port = create_server(config.rpc_address, register_servicers(namenode), name="namenode")

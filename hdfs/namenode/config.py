@@ -82,6 +82,13 @@ class NameNodeConfig:
     decommission_interval_s: float = setting(
         "dfs.namenode.decommission.interval", 30.0, parse_seconds,
         "How often decommissioning DataNodes are checked for blocks still needing copies elsewhere.")
+    authentication: str = setting(
+        "hadoop.security.authentication", "simple", parse_text,
+        "simple: the user a call names is believed (Hadoop's default, for labs); token: a call must carry a "
+        "delegation token or a user proof signed with the cluster key (emrlab's stand-in for kerberos).")
+    delegation_token_lifetime_s: float = setting(
+        "dfs.namenode.delegation.token.renew-interval", 24 * 3600.0, parse_milliseconds,
+        "How long a delegation token from GetDelegationToken is good for (emrlab does not renew them).")
     block_access_token_enabled: bool = setting(
         "dfs.block.access.token.enable", False, parse_bool,
         "Sign a token for every block a client may read or write; DataNodes refuse requests without one.")

@@ -19,8 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from emrlab_common.credentials import verify_proof
-from emrlab_common.errors import InvalidArgument
+from emrlab_common.credentials import caller_identity, sign, verify_proof
+from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
@@ -67,7 +67,8 @@ class NameNode:
         self.config = config
         self.clock = clock
         self.exclude_path = exclude_path
-        self.cluster_key = cluster_key  # with block tokens on: DataNodes must prove they hold it
+        self.cluster_key = cluster_key  # with block tokens or token authentication: callers must prove they hold it
+        assert config.authentication == "simple" or cluster_key is not None
         self.lock = threading.RLock()
         self.editlog = EditLog(name_dir)
         self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups)
@@ -75,6 +76,12 @@ class NameNode:
         self.namesystem.after_load()
         self.namesystem.refresh_nodes(self.excluded())  # no DataNode yet: they meet the list as they register
         self.last_checkpoint_s = clock()
+
+    def caller(self, context) -> str:
+        """Who is calling: believed in simple mode, proved in token mode."""
+        if self.config.authentication == "simple":
+            return caller_user(context)
+        return caller_identity(self.cluster_key, context.invocation_metadata())
 
     def excluded(self) -> set[str]:
         return read_hosts_file(self.exclude_path) if self.exclude_path is not None else set()
@@ -186,7 +193,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def GetFileInfo(self, request, context):
         with self.namenode.operation() as namesystem:
-            status = namesystem.file_info(caller_user(context), paths.validate(request.path))
+            status = namesystem.file_info(self.namenode.caller(context), paths.validate(request.path))
         if status is None:
             return hdfs_pb2.GetFileInfoResponse(exists=False)
         return hdfs_pb2.GetFileInfoResponse(exists=True, status=status.to_proto())
@@ -194,12 +201,12 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def GetListing(self, request, context):
         with self.namenode.operation() as namesystem:
-            entries, remaining = namesystem.listing(caller_user(context), paths.validate(request.path), request.start_after)
+            entries, remaining = namesystem.listing(self.namenode.caller(context), paths.validate(request.path), request.start_after)
         return hdfs_pb2.GetListingResponse(entries=[entry.to_proto() for entry in entries], remaining_entries=remaining)
 
     @servicer_method
     def GetBlockLocations(self, request, context):
-        user = caller_user(context)
+        user = self.namenode.caller(context)
         with self.namenode.operation() as namesystem:
             length, located, under_construction = namesystem.block_locations(
                 user, paths.validate(request.path), request.offset_bytes, request.length_bytes,
@@ -212,7 +219,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def GetContentSummary(self, request, context):
         with self.namenode.operation() as namesystem:
-            summary = namesystem.content_summary(caller_user(context), paths.validate(request.path))
+            summary = namesystem.content_summary(self.namenode.caller(context), paths.validate(request.path))
         return hdfs_pb2.GetContentSummaryResponse(
             length_bytes=summary.length_bytes, file_count=summary.file_count,
             directory_count=summary.directory_count, space_consumed_bytes=summary.space_consumed_bytes)
@@ -220,21 +227,21 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def Mkdirs(self, request, context):
         with self.namenode.operation() as namesystem:
-            namesystem.mkdirs(caller_user(context), paths.validate(request.path), request.permission, request.create_parent)
+            namesystem.mkdirs(self.namenode.caller(context), paths.validate(request.path), request.permission, request.create_parent)
         return hdfs_pb2.MkdirsResponse()
 
     @servicer_method
     def Create(self, request, context):
         with self.namenode.operation() as namesystem:
             status, warning = namesystem.create(
-                caller_user(context), paths.validate(request.path), request.permission, request.client_name,
+                self.namenode.caller(context), paths.validate(request.path), request.permission, request.client_name,
                 request.overwrite, request.create_parent, request.replication, request.block_size_bytes)
         return hdfs_pb2.CreateResponse(status=status.to_proto(), warning=warning)
 
     @servicer_method
     def Append(self, request, context):
         with self.namenode.operation() as namesystem:
-            status, last = namesystem.append(caller_user(context), paths.validate(request.path), request.client_name)
+            status, last = namesystem.append(self.namenode.caller(context), paths.validate(request.path), request.client_name)
         response = hdfs_pb2.AppendResponse(status=status.to_proto(), has_last_block=last is not None)
         if last is not None:
             response.last_block.CopyFrom(block_to_proto(last))
@@ -247,7 +254,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
             located = namesystem.add_block(
                 paths.validate(request.path), request.client_name, previous,
                 set(request.excluded_datanode_uuids), request.favored_node_id)
-            block_token = namesystem.block_token(caller_user(context), located.block, AccessMode.WRITE)
+            block_token = namesystem.block_token(self.namenode.caller(context), located.block, AccessMode.WRITE)
         return hdfs_pb2.AddBlockResponse(block=located_to_proto(located, block_token))
 
     @servicer_method
@@ -273,31 +280,31 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     def Rename(self, request, context):
         with self.namenode.operation() as namesystem:
             final_path = namesystem.rename(
-                caller_user(context), paths.validate(request.source), paths.validate(request.destination))
+                self.namenode.caller(context), paths.validate(request.source), paths.validate(request.destination))
         return hdfs_pb2.RenameResponse(final_path=final_path)
 
     @servicer_method
     def Delete(self, request, context):
         with self.namenode.operation() as namesystem:
-            namesystem.delete(caller_user(context), paths.validate(request.path), request.recursive)
+            namesystem.delete(self.namenode.caller(context), paths.validate(request.path), request.recursive)
         return hdfs_pb2.DeleteResponse()
 
     @servicer_method
     def SetReplication(self, request, context):
         with self.namenode.operation() as namesystem:
-            warning = namesystem.set_replication(caller_user(context), paths.validate(request.path), request.replication)
+            warning = namesystem.set_replication(self.namenode.caller(context), paths.validate(request.path), request.replication)
         return hdfs_pb2.SetReplicationResponse(warning=warning)
 
     @servicer_method
     def SetPermission(self, request, context):
         with self.namenode.operation() as namesystem:
-            namesystem.set_permission(caller_user(context), paths.validate(request.path), request.permission)
+            namesystem.set_permission(self.namenode.caller(context), paths.validate(request.path), request.permission)
         return hdfs_pb2.SetPermissionResponse()
 
     @servicer_method
     def SetOwner(self, request, context):
         with self.namenode.operation() as namesystem:
-            namesystem.set_owner(caller_user(context), paths.validate(request.path), request.owner, request.group)
+            namesystem.set_owner(self.namenode.caller(context), paths.validate(request.path), request.owner, request.group)
         return hdfs_pb2.SetOwnerResponse()
 
     @servicer_method
@@ -309,7 +316,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def Fsck(self, request, context):
         with self.namenode.operation() as namesystem:
-            report = namesystem.fsck(caller_user(context), paths.validate(request.path))
+            report = namesystem.fsck(self.namenode.caller(context), paths.validate(request.path))
             summary = hdfs_pb2.FsckSummary(
                 live_datanodes=len(namesystem.datanodes.live()), dead_datanodes=len(namesystem.datanodes.dead()),
                 default_replication=namesystem.config.replication, safe_mode=namesystem.safe_mode.on)
@@ -350,7 +357,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
             raise InvalidArgument(f"no safe mode action {request.action} (get, enter or leave)")
         with self.namenode.operation() as namesystem:
             if action != "get":
-                namesystem.require_superuser(caller_user(context), f"safemode {action}")
+                namesystem.require_superuser(self.namenode.caller(context), f"safemode {action}")
             safe_mode, status = namesystem.set_safe_mode(action)
         return hdfs_pb2.SetSafeModeResponse(safe_mode=safe_mode, status=status)
 
@@ -358,10 +365,20 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     def RefreshNodes(self, request, context):
         excluded = self.namenode.excluded()
         with self.namenode.operation() as namesystem:
-            namesystem.require_superuser(caller_user(context), "refreshNodes")
+            namesystem.require_superuser(self.namenode.caller(context), "refreshNodes")
             decommissioning, recommissioned = namesystem.refresh_nodes(excluded)
         return hdfs_pb2.RefreshNodesResponse(decommissioning=decommissioning, recommissioned=recommissioned,
                                              exclude_path=str(self.namenode.exclude_path or ""))
+
+    @servicer_method
+    def GetDelegationToken(self, request, context):
+        user = self.namenode.caller(context)
+        if self.namenode.cluster_key is None:
+            raise FailedPrecondition("delegation tokens need hadoop.security.authentication=token")
+        expiry_s = self.namenode.clock() + self.namenode.config.delegation_token_lifetime_s
+        logger.info("delegation token for %s until %.0f", user, expiry_s)
+        return hdfs_pb2.GetDelegationTokenResponse(
+            token=sign(self.namenode.cluster_key, "delegation", user, expiry_s), expiry_unix_s=expiry_s)
 
     @servicer_method
     def CheckDecommission(self, request, context):
