@@ -10,6 +10,7 @@ import json
 import threading
 import time
 
+from emrlab.controller.client import CONTROLLER
 from emrlab.controller.definition import parse_definition, with_lab_timing
 from emrlab.controller.http import ControllerHttpConfig, ControllerWeb
 from emrlab.controller.instancetypes import use_table_from
@@ -20,6 +21,7 @@ from emrlab.controller.records import derived_id
 from emrlab.controller.server import register_servicers
 from emrlab.controller.shell import ControllerShell
 from emrlab.controller.state import ControllerState
+from emrlab_common.clusterdir import process_alive
 from emrlab_common.config import load, parse_int
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.errors import FailedPrecondition
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
                                                    name="controller")
         process.publish(f"127.0.0.1:{port}", cluster_id=state.cluster_id,
                         http_address=f"{http_config.http_address.rsplit(':', 1)[0]}:{http_port}")
-        shell.submit(StartCluster())
+        shell.submit(StartCluster(processes_gone=not any(
+            record.name != CONTROLLER and process_alive(record.pid) for record in process.cluster_dir.daemons())))
         monitor = threading.Thread(target=shell.run_monitor, name="monitor", daemon=True)
         monitor.start()
         while not process.stopping and not shell.stopped.is_set():

@@ -38,6 +38,8 @@ class Event:
 class StartCluster(Event):
     """The controller started (first time or again after `cluster down` / a crash)."""
 
+    processes_gone: bool = False  # no daemon of the cluster runs (a crash, then `cluster down`)
+
 
 @dataclass(frozen=True)
 class InstanceProvisioned(Event):

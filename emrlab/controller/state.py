@@ -250,7 +250,10 @@ class ControllerState(InstanceRules, StepRules, CapacityRules, MarketRules):
 
     def handle(self, event: Event, now_s: float) -> list[Command]:
         match event:
-            case StartCluster():
+            case StartCluster(processes_gone):
+                if processes_gone and self.alive and self.ready_s is not None and not self.stopped:
+                    # The controller died and `cluster down` stopped the rest: back as after a down, not as failures.
+                    self._record(StoppedChanged(True, now_s))
                 return self._start(now_s)
             case InstanceProvisioned(instance_id):
                 return self._instance_event(instance_id, InstanceEvent.PROVISIONED, now_s)
