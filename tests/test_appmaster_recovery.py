@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from test_appmaster_shell import PretendHdfs, PretendNM, PretendRM, step
 
+from emrlab_common.errors import NotFound
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
-from mapreduce.appmaster.master import MRAppMaster
-from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState
+from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.master import MRAppMaster, NoLongerCurrent
+from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, CommitRequested, ContainerAllocated,
+                                         FinishJob, JobState, PlanStep, RecordTask, StartJob, StepPlanned)
 from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
 from mapreduce.fs import LocalFileSystem
 from mapreduce.output import FileOutputCommitter
@@ -133,9 +137,6 @@ def test_a_failed_job_aborts_its_output_and_a_committed_one_is_never_aborted(tmp
 
 
 def test_the_machine_records_each_success_and_resumes_after_the_committed_steps():
-    from mapreduce.appmaster.job import JobStateMachine
-    from mapreduce.appmaster.records import ContainerAllocated, FinishJob, PlanStep, RecordTask, StartJob, StepPlanned
-
     machine = JobStateMachine(JOB_ID, 2, AppMasterConfig(), am_attempt=2, first_step_index=1)
     assert machine.handle(StartJob(), 0.0) == [PlanStep(1)]
     commands = machine.handle(StepPlanned(1, (("core-1",),), 0), 0.0)
@@ -161,3 +162,15 @@ def test_a_job_whose_am_died_while_cleaning_up_after_a_kill_ends_killed_again_wi
     assert second.final_state is JobState.KILLED and second.machine.diagnostics == "Kill job received from client"
     assert second.amrm.pending == {}
     assert not (tmp_path / "out").exists() and not (tmp_path / "staging").exists()
+
+
+def test_an_am_that_is_no_longer_the_current_attempt_stops_at_once(tmp_path):
+    first = start(tmp_path, am_attempt=1)
+
+    def allocate(progress):
+        raise NotFound("appattempt_1700000000000_0042_000001 is not the current attempt of a running application")
+
+    first.amrm.allocate = allocate
+    with pytest.raises(NoLongerCurrent):
+        first._heartbeat()
+    assert (tmp_path / "out" / "_temporary").is_dir()  # left for the attempt that replaced it

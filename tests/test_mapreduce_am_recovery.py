@@ -35,7 +35,9 @@ SPLIT_PROPERTIES = {"mapreduce.job.reduces": "2", "mapreduce.input.fileinputform
 @pytest.fixture(scope="module")
 def am_cluster(tmp_path_factory):
     pool = ClusterPool(lambda: tmp_path_factory.mktemp("amrecovery"))
-    cluster = pool.start(core=2, task=0, properties=MR_FAST_PROPERTIES, services=("hdfs", "yarn"))
+    # An AM stopped by YARN cleans up between SIGTERM and SIGKILL: give it time on a loaded machine.
+    properties = {**MR_FAST_PROPERTIES, "yarn.nodemanager.sleep-delay-before-sigkill.ms": "3000"}
+    cluster = pool.start(core=2, task=0, properties=properties, services=("hdfs", "yarn"))
     client = cluster.client()
     data = corpus(14000, seed=7)  # ~0.5 MiB: five 128 KiB splits, so five maps
     client.mkdirs("/data")

@@ -23,7 +23,7 @@ from emrlab_common.protos import mapreduce_pb2_grpc
 from emrlab_common.rpc import create_server
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
-from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster
+from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
 from mapreduce.umbilical import AM_ADDRESS_VARIABLE
@@ -108,9 +108,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminated)
     try:
         state = master.run()
-    except Terminated:
-        # YARN stops the container: the application was killed (clean up: nobody else will), or this
-        # attempt is being replaced (leave everything to the next attempt's recovery).
+    except (Terminated, NoLongerCurrent):
+        # YARN stops the container, or says this is no longer the current attempt: the application was
+        # killed (clean up: nobody else will), or this attempt is replaced (leave all to the next one).
+        # YARN's SIGKILL follows its SIGTERM within yarn.nodemanager.sleep-delay-before-sigkill.ms: be quick.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if application_ended(cluster_dir, description):
             logger.info("%s: the application was killed; aborting its output", description.job_id)
             master.abort_outputs()

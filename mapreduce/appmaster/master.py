@@ -82,6 +82,11 @@ LINGER_S = 1.5
 COMMANDS_QUEUED_MAX = 10_000
 
 
+class NoLongerCurrent(Exception):
+    """The ResourceManager says this is not the application's current attempt (it started another,
+    or the application ended): this AM must stop at once, and not unregister (Hadoop's AM reboot)."""
+
+
 class MRAppMaster:
     def __init__(self, description: JobDescription, config: AppMasterConfig, *, amrm, nm, fs, hdfs_client,
                  task_launch_context, properties: dict | None = None, clock=time.time, sleep=time.sleep,
@@ -220,6 +225,8 @@ class MRAppMaster:
             logger.error("allocate refused: %s", error.message)
             self._handle_own(JobError(f"the ResourceManager refused a container request: {error.message}"))
             return
+        except NotFound as error:  # ApplicationAttemptNotFound: another attempt took over, or the app ended
+            raise NoLongerCurrent(error.message) from error
         except EmrlabError as error:
             logger.warning("allocate failed: %s", error.message)
             return
