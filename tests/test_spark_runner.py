@@ -15,7 +15,10 @@ import pytest
 
 from mapreduce import counters as names
 from mapreduce.errors import JobFailed
+from mapreduce.monitor import JobMonitor
+from mapreduce.runners import runner_class
 from mapreduce.runners.spark import spark_missing
+from mapreduce.runners.spec import JobSpec
 from tests.mapreduce_helpers import run_job, write_corpus
 
 JOBS = Path(__file__).parent / "mr_jobs"
@@ -107,3 +110,20 @@ def test_the_command_line_without_java_says_what_to_install(tmp_path, corpus):
                           cwd=Path(__file__).parent.parent, timeout=120)
     assert done.returncode != 0
     assert "Java 17+" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.cluster
+def test_a_multi_step_job_from_hdfs_to_hdfs(tmp_path, corpus, cluster_factory):
+    cluster = cluster_factory(core=1)
+    client = cluster.client()
+    client.upload(corpus[0], "/in/words.txt")
+    outputs = {}
+    for runner in ("inline", "spark"):
+        output = f"hdfs:///out/{runner}"
+        runner_class(runner)().run(JobSpec("mapreduce.examples.grep:Grep", ("hdfs:///in/words.txt",), output,
+                                           job_arguments=("--pattern", "[a-z]*o[a-z]*"),
+                                           cluster_dir=str(cluster.cluster_dir.root)), JobMonitor(quiet=True))
+        outputs[runner] = {path.rsplit("/", 1)[1]: client.read_bytes(path) for path in client.glob(f"/out/{runner}/*")}
+    assert outputs["spark"] == outputs["inline"] and "_SUCCESS" in outputs["spark"]
+    if client.exists("/tmp"):  # the steps' intermediate output is gone
+        assert not [status for status in client.list("/tmp") if status.name.startswith("emrlab-job-")]
