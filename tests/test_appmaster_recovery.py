@@ -7,13 +7,14 @@ new MRAppMaster on the same staging dir and output, as YARN would start it.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from test_appmaster_shell import PretendHdfs, PretendNM, PretendRM, step
 
 from emrlab_common.errors import NotFound
 from mapreduce.appmaster.config import AppMasterConfig
-from mapreduce.appmaster.description import JobDescription
+from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription, staging_dir
 from mapreduce.appmaster.job import JobStateMachine
 from mapreduce.appmaster.master import MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, CommitRequested, ContainerAllocated,
@@ -21,6 +22,7 @@ from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, Commi
 from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
 from mapreduce.fs import LocalFileSystem
 from mapreduce.output import FileOutputCommitter
+from mapreduce.runners.cluster import kill_job
 
 JOB_ID = "job_1700000000000_0042"
 
@@ -174,3 +176,41 @@ def test_an_am_that_is_no_longer_the_current_attempt_stops_at_once(tmp_path):
     with pytest.raises(NoLongerCurrent):
         first._heartbeat()
     assert (tmp_path / "out" / "_temporary").is_dir()  # left for the attempt that replaced it
+
+
+class PathsClient:
+    """The few hdfs.Client calls the job client's cleanup makes, on a set of paths."""
+
+    user = "alice"
+
+    def __init__(self, paths: set[str], files: dict[str, bytes]):
+        self.paths, self.files = paths, files
+
+    def read_bytes(self, path: str) -> bytes:
+        if path not in self.files:
+            raise NotFound(path)
+        return self.files[path]
+
+    def exists(self, path: str) -> bool:
+        path = path.removeprefix("hdfs://")
+        return any(p == path or p.startswith(path + "/") for p in [*self.paths, *self.files])
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        path = path.removeprefix("hdfs://")
+        self.paths = {p for p in self.paths if p != path and not p.startswith(path + "/")}
+        self.files = {p: d for p, d in self.files.items() if p != path and not p.startswith(path + "/")}
+
+
+def test_a_kill_with_no_am_to_ask_kills_the_application_and_aborts_the_output_itself():
+    staging = staging_dir("alice", JOB_ID)
+    description = JobDescription(job_id=JOB_ID, name="WordCount", user="alice", job_reference="x.py:X",
+                                 input_paths=("hdfs:///in",), output_dir="hdfs:///out", staging_dir=staging)
+    hdfs = PathsClient({"/out", "/out/_temporary", "/out/_temporary/task_x"},
+                       {f"{staging}/{DESCRIPTION_FILE}": description.to_json().encode()})
+    killed = []
+    yarn = SimpleNamespace(application_report=lambda app: SimpleNamespace(state=SimpleNamespace(is_final=False),
+                                                                          am_address=""),
+                           kill_application=lambda app, why: killed.append(app))
+    kill_job(yarn, "application_1700000000000_0042", JOB_ID, hdfs)
+    assert killed == ["application_1700000000000_0042"]
+    assert not hdfs.exists("/out/_temporary") and not hdfs.exists("/out") and hdfs.files == {}

@@ -88,7 +88,7 @@ class ClusterRunner:
             try:
                 follow(yarn, application_id, job_id, monitor, load(ClientConfig, properties).poll_interval_s)
             except KeyboardInterrupt:
-                kill_job(yarn, application_id, job_id)
+                kill_job(yarn, application_id, job_id, hdfs)
                 monitor.info(f"Killed job {job_id}")
                 raise
             summary = wait_for_history(hdfs, yarn, application_id, job_id)
@@ -249,8 +249,9 @@ def clean_up_after_am(hdfs, description: JobDescription, monitor: JobMonitor) ->
                  f"the client removed its output {description.output_dir} and staging dir")
 
 
-def kill_job(yarn, application_id: str, job_id: str) -> None:
-    """Ask the AM to kill the job (it then records the history); else kill the application."""
+def kill_job(yarn, application_id: str, job_id: str, hdfs=None) -> None:
+    """Ask the AM to kill the job (it then records the history and aborts the output); else kill the
+    application, and with `hdfs` abort the output too (no AM may be left to do it: say, between attempts)."""
     report = yarn.application_report(application_id)
     if report.state.is_final:
         return
@@ -265,6 +266,13 @@ def kill_job(yarn, application_id: str, job_id: str) -> None:
         finally:
             channel.close()
     yarn.kill_application(application_id, f"Kill job {job_id} received from the client")
+    if hdfs is not None:
+        try:
+            description = JobDescription.from_json(
+                hdfs.read_bytes(f"{staging_dir(hdfs.user, job_id)}/{DESCRIPTION_FILE}").decode())
+        except EmrlabError:
+            return  # staged by another user, or already cleaned up
+        clean_up_after_am(hdfs, description, JobMonitor(quiet=True))
 
 
 def wait_for_history(hdfs, yarn, application_id: str, job_id: str) -> dict:
