@@ -157,3 +157,22 @@ def test_mr_boom_fails_on_the_cluster_with_its_error(mrjob_cluster):
     with pytest.raises(JobFailed, match="BOOM"):
         run_on_cluster(mrjob_cluster, job_reference("mr_boom"), ["/mrjob/text"], "/out/mr_boom",
                        {"mapreduce.map.maxattempts": "1"})
+
+
+@pytest.mark.cluster
+def test_support_files_dirs_and_archives_reach_tasks_on_the_cluster(mrjob_cluster, tmp_path):
+    import ast
+    import tarfile
+
+    jobs = Path(__file__).parent / "mr_jobs"
+    extra = tmp_path / "extra.txt"
+    extra.write_text("from --extra")
+    with tarfile.open(tmp_path / "bundle.tgz", "w:gz") as bundle:
+        bundle.add(extra, arcname="inside.txt")
+    run_on_cluster(mrjob_cluster, f"{jobs / 'mr_support_files.py'}:MRSupportFiles", ["/mrjob/text"], "/out/support",
+                   arguments=("--who", "C", "--extra", str(extra), "--archives", f"{tmp_path / 'bundle.tgz'}#unpacked"))
+    got = dict(tuple(ast.literal_eval(field) for field in line.split("\t"))
+               for line in output_of(mrjob_cluster.client(), "/out/support"))
+    assert got[("greeting", "C")] == "hello from FILES" and got[("words", "C")] == ["alpha", "beta"]
+    assert got[("lines", "C")] == sum(text.count("\n") for text in TEXT)
+    assert got[("extra", "extra.txt")] == "from --extra" and got[("archive", "unpacked")] == ["inside.txt"]
