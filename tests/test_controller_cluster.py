@@ -476,6 +476,19 @@ def test_a_controller_killed_while_a_step_runs_comes_back_and_runs_nothing_twice
     assert lab.daemon_pids() == daemons  # every instance adopted, none restarted
     assert lab.cluster()["Status"]["State"] == "WAITING"
 
+    # Killed again with a step running, then `cluster down`: nothing is left, and `up` brings the same cluster back.
+    third = lab.add_step("stopped-by-down", *gated_step(ran, "third", tmp_path / "gate-3"))
+    wait_until(lambda: "third-start" in ran.read_text(), what="the third step to start")
+    running = sorted(instance["Id"] for instance in lab.instances() if instance["Status"]["State"] == "RUNNING")
+    launcher.kill_daemon(lab.cluster_dir, "controller")
+    lab.emrlab("cluster", "down", check=True)
+    assert not processes_in(lab.root), "cluster down left processes of a cluster whose controller had died"
+    lab.emrlab("cluster", "up", check=True)
+    assert lab.cluster()["Status"]["State"] == "WAITING"
+    assert sorted(instance["Id"] for instance in lab.instances() if instance["Status"]["State"] == "RUNNING") == running
+    assert lab.step(third)["Status"]["State"] in ("FAILED", "INTERRUPTED")
+    assert ran.read_text().count("third-start") == 1 and "third-end" not in ran.read_text()
+
 
 def test_down_and_up_bring_back_the_same_instances_and_protection_holds_until_lifted(lab):
     data = os.urandom(2 << 20)
@@ -483,11 +496,17 @@ def test_down_and_up_bring_back_the_same_instances_and_protection_holds_until_li
         client.write_bytes("/data/kept.bin", data)
     before = {instance["Id"]: instance["PrivateDnsName"] for instance in lab.instances()
               if instance["Status"]["State"] == "RUNNING"}
+    # A step `cluster down` stops has not failed: its CANCEL_AND_WAIT must not cancel the next one.
+    stopped = lab.add_step("stopped-by-down", "bash", "-c", "sleep 60", action_on_failure="CANCEL_AND_WAIT")
+    after_up = lab.add_step("runs-after-up", "bash", "-c", "exit 0")
+    wait_until(lambda: lab.step(stopped)["Status"]["State"] == "RUNNING", what="the step to run")
     lab.emrlab("cluster", "down", check=True)
     assert not processes_in(lab.root)
     assert lab.json("cluster", "describe")["Cluster"]["Down"] is True  # the journal answers while it is down
     lab.emrlab("cluster", "up", check=True)
     assert lab.cluster()["Down"] is False
+    assert lab.step(stopped)["Status"]["State"] == "INTERRUPTED"
+    assert lab.wait_step(after_up) == "COMPLETED"
     after = {instance["Id"]: instance["PrivateDnsName"] for instance in lab.instances()
              if instance["Status"]["State"] == "RUNNING"}
     assert after == before
