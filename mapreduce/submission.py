@@ -24,7 +24,8 @@ class TaskConfig:
     """The keys map and reduce tasks read, with the range each must be in."""
 
     reduces: int = setting("mapreduce.job.reduces", 1, parse_int, "Reduce tasks of each step.")
-    maps: int = setting("mapreduce.job.maps", 2, parse_int, "A hint: how many maps to split the input into.")
+    maps: int = setting("mapreduce.job.maps", 2, parse_int,
+                        "A hint: how many maps to split the input into (0 is read as 1, as Hadoop does).")
     sort_mb: float = setting("mapreduce.task.io.sort.mb", 100.0, parse_float, "A map's sort buffer, in MB.")
     spill_percent: float = setting("mapreduce.map.sort.spill.percent", 0.8, parse_float,
                                    "How full the sort buffer gets before it spills.")
@@ -40,8 +41,8 @@ class TaskConfig:
         if self.reduces < 0:
             raise InvalidArgument(f"mapreduce.job.reduces: {self.reduces} reducers; the number of reduce tasks "
                                   f"must be 0 (map-only) or more")
-        if self.maps < 1:
-            raise InvalidArgument(f"mapreduce.job.maps: {self.maps}; must be 1 or more")
+        if self.maps < 0:
+            raise InvalidArgument(f"mapreduce.job.maps: {self.maps}; the hint must be 0 or more")
         if not 0 < self.sort_mb <= 2047:
             raise InvalidArgument(f"mapreduce.task.io.sort.mb: Invalid \"mapreduce.task.io.sort.mb\": {self.sort_mb:g}"
                                   " (must be more than 0 and at most 2047)")
