@@ -375,6 +375,17 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
 
         wait_until(lambda: all(len(noticed(root)) >= 4 for root in roots), WAIT_TIMEOUT_S,
                    "four interruption notices in each cluster")
+        # Once terminated, a cluster's bill stands still, and it is still its instances' lifetimes.
+        emrlab(roots[0], "cluster", "terminate")
+        emrlab(roots[0], "cluster", "wait", "terminated", "--timeout", "60s")
+        cost = json.loads(emrlab(roots[0], "cluster", "cost", "--output", "json").stdout)
+        with ControllerClient.for_cluster(ClusterDir(roots[0])) as client:
+            listed = {item["Id"]: item for item in client.list_instances()["Instances"]}
+        assert all(item["Status"]["State"] == "TERMINATED" for item in listed.values())
+        check_bill(cost, listed, time.time(), time.time())
+        assert any(bill["Interrupted"] for bill in cost["Instances"])
+        time.sleep(1)
+        assert json.loads(emrlab(roots[0], "cluster", "cost", "--output", "json").stdout) == cost
     finally:
         for root in roots:
             try:
@@ -467,6 +478,9 @@ def test_word_count_through_interruptions_in_the_map_and_the_reduce_phase(spot, 
                                    and a["node_id"] in task_nodes], what="a map running on a task node")
         map_phase_node = held[0]["node_id"]
         assert spot.interrupt(map_phase_node) == [map_phase_node]
+        again = spot.emrlab("spot", "interrupt", map_phase_node, check=False)  # one notice is enough
+        assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1, again.stderr
+        assert "already has its notice" in again.stderr or "no instance" in again.stderr, again.stderr
         on_it = [a for a in held if a["node_id"] == map_phase_node]
 
         now = wait_ended(spot, job_id, on_it, "the AM to move the maps of the noticed node")
@@ -594,22 +608,22 @@ def test_interrupted_instances_end_terminated_and_replacements_restore_the_group
     assert not spot.watcher.errors, spot.watcher.errors
 
 
-def test_the_bill_matches_the_instances_lifetimes_and_the_price_table(spot):
+def check_bill(cost: dict, listed: dict[str, dict], before_s: float, after_s: float) -> None:
+    """`cluster cost --output json` against list-instances (by id) and the price table; `before_s`..`after_s`:
+    when both were read (the bill of a running instance runs until then)."""
     prices = json.loads(INSTANCE_TYPES.read_text())
-    before_s = time.time()
-    cost = json.loads(spot.emrlab("cluster", "cost", "--output", "json").stdout)
-    listed = {item["Id"]: item for item in spot.instances()}
-    after_s = time.time()
     assert cost["Currency"] == "USD"
     on_demand_equivalent = 0.0
     for bill in cost["Instances"]:
         item = listed[bill["Id"]]
         timeline = item["Status"]["Timeline"]
-        created_s, ready_s = parse_time(timeline["CreationDateTime"]), parse_time(timeline["ReadyDateTime"])
+        created_s, ready_s = parse_time(timeline["CreationDateTime"]), parse_time(timeline.get("ReadyDateTime"))
         ended_s = parse_time(timeline.get("EndDateTime"))
         seconds = bill["InstanceSeconds"]
         # Billed from launch (after creation, before ready) to termination, or until now.
-        if ended_s is not None:
+        if ready_s is None:  # launched, then terminated before it ran
+            assert ended_s is not None and 0 <= seconds <= ended_s - created_s + 0.1, (bill, timeline)
+        elif ended_s is not None:
             assert ended_s - ready_s - 0.1 <= seconds <= ended_s - created_s + 0.1, (bill, timeline)
         else:
             assert before_s - ready_s - 1 <= seconds <= after_s - created_s + 1, (bill, timeline)
@@ -620,14 +634,15 @@ def test_the_bill_matches_the_instances_lifetimes_and_the_price_table(spot):
             assert bill["Ec2"] == pytest.approx(price["on_demand_usd_per_hour"] * billed_h, rel=1e-3, abs=2e-6)
         elif bill["Interrupted"]:
             assert ended_s - created_s < 3600 and bill["Ec2"] == 0.0  # interrupted in its first hour: no EC2 charge
+            assert SPOT_TERMINATION in item["Status"]["StateChangeReason"]["Message"]
         else:  # at the spot price in force: the table's within the market's +-20%
             assert 0.8 * price["spot_usd_per_hour"] * billed_h - 2e-6 <= bill["Ec2"] <= (
                 1.2 * price["spot_usd_per_hour"] * billed_h + 2e-6), bill
         assert bill["Total"] == pytest.approx(bill["Ec2"] + bill["EmrFee"], abs=2e-6)
         on_demand_equivalent += (price["on_demand_usd_per_hour"] + price["emr_usd_per_hour"]) * billed_h
-    interrupted = {listed[bill["Id"]]["PrivateDnsName"] for bill in cost["Instances"] if bill["Interrupted"]}
-    assert interrupted == set(spot.interrupted)
-    assert len(cost["Instances"]) == len(listed)  # every instance has launched by now
+    billed = {bill["Id"] for bill in cost["Instances"]}
+    assert billed <= set(listed) and {instance_id for instance_id, item in listed.items()
+                                      if "ReadyDateTime" in item["Status"]["Timeline"]} <= billed
     for field in ("Ec2", "EmrFee", "Total", "InstanceSeconds"):
         # Each figure is rounded on its own (seconds to 0.1, dollars to 1e-6): sums differ by that much at most.
         tolerance = (0.05 if field == "InstanceSeconds" else 1e-6) * (len(cost["Instances"]) + 1)
@@ -639,12 +654,23 @@ def test_the_bill_matches_the_instances_lifetimes_and_the_price_table(spot):
         for market in ("ON_DEMAND", "SPOT"):
             assert cost["ByMarket"][market][field] == pytest.approx(
                 sum(bill[field] for bill in cost["Instances"] if bill["Market"] == market), abs=tolerance)
+    assert cost["AllOnDemandEquivalent"] == pytest.approx(on_demand_equivalent, rel=1e-3)
+    assert cost["AllOnDemandEquivalent"] > cost["Total"]["Total"]  # spot saved something
+
+
+def test_the_bill_matches_the_instances_lifetimes_and_the_price_table(spot):
+    before_s = time.time()
+    cost = json.loads(spot.emrlab("cluster", "cost", "--output", "json").stdout)
+    listed = {item["Id"]: item for item in spot.instances()}
+    after_s = time.time()
+    check_bill(cost, listed, before_s, after_s)
+    interrupted = {listed[bill["Id"]]["PrivateDnsName"] for bill in cost["Instances"] if bill["Interrupted"]}
+    assert interrupted == set(spot.interrupted)
+    assert len(cost["Instances"]) == len(listed)  # every instance has launched by now
     groups = {group["InstanceGroupType"]: group for group in cost["ByGroup"]}
     assert {role: (group["Market"], group["InstanceType"]) for role, group in groups.items()} == {
         "MASTER": ("ON_DEMAND", "m5.xlarge"), "CORE": ("ON_DEMAND", "m5.xlarge"), "TASK": ("SPOT", "m5.xlarge")}
     assert cost["ByMarket"]["SPOT"]["Total"] == pytest.approx(groups["TASK"]["Total"], abs=1e-6)
-    assert cost["AllOnDemandEquivalent"] == pytest.approx(on_demand_equivalent, rel=1e-3)
-    assert cost["AllOnDemandEquivalent"] > cost["Total"]["Total"]  # spot saved something
     table = spot.emrlab("cluster", "cost").stdout
     assert "spot saved" in table and groups["TASK"]["InstanceGroupId"] in table
 
