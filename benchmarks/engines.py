@@ -190,8 +190,12 @@ class MRJob(Engine):
         return None
 
     def command(self, job, inputs, output):
-        return [PYTHON, str(ROOT / "benchmarks" / "mrjob_jobs" / f"{job}.py"), "-r", "local", "--output-dir", output,
-                "--no-output", *inputs]
+        # mrjob is installed for the tasks already; bootstrapping it would add a setup wrapper
+        # that leaves a lock file in /tmp per run.
+        scratch = self.work / "mrjob-tmp"
+        scratch.mkdir(exist_ok=True)
+        return [PYTHON, str(ROOT / "benchmarks" / "mrjob_jobs" / f"{job}.py"), "-r", "local", "--no-bootstrap-mrjob",
+                "--local-tmp-dir", str(scratch), "--output-dir", output, "--no-output", *inputs]
 
 
 def make_engines(names: list[str], core_nodes: int, block_size: str) -> list[Engine]:
