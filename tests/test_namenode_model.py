@@ -6,6 +6,7 @@ the image and replaying the real edit log from disk), agrees with a plain dict.
 from __future__ import annotations
 
 import posixpath
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -153,6 +154,7 @@ class NamespaceMachine(RuleBasedStateMachine):
 
     def teardown(self):
         self.editlog.close()
+        shutil.rmtree(self.directory, ignore_errors=True)  # tests leave nothing in the temporary directory
 
 
 NamespaceMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
