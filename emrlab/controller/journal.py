@@ -26,6 +26,7 @@ import msgpack
 from crc32c import crc32c
 
 from emrlab.controller import messages
+from emrlab_common.durability import fsync_directory
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Journal:
                 os.fsync(file.fileno())
         self.records_written = count
         self._file = open(self.path, "ab")
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
         logger.info("journal: replayed %d record(s) from %s", count, self.path)
         return count
 
@@ -147,14 +148,6 @@ class Journal:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _records(data: bytes):

@@ -29,6 +29,7 @@ from pathlib import Path
 import msgpack
 from crc32c import crc32c
 
+from emrlab_common.durability import fsync_directory, write_durably
 from hdfs.namenode import edits
 
 logger = logging.getLogger(__name__)
@@ -42,24 +43,6 @@ _IMAGE = re.compile(r"^fsimage_(\d+)$")
 
 class StorageError(Exception):
     """The name directory is damaged beyond a torn last record: refuse to start."""
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    _fsync_directory(path.parent)
 
 
 class EditLog:
@@ -147,7 +130,7 @@ class EditLog:
     def _open_segment(self, first_txid: int) -> None:
         self.segment_first_txid = first_txid
         self._file = open(self.directory / f"edits_inprogress_{first_txid}", "ab")
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     # ------------------------------------------------------------ logging
 
@@ -183,7 +166,7 @@ class EditLog:
         txid = self.last_written_txid
         self.sync(txid)
         payload = msgpack.packb({**image, "version": IMAGE_VERSION, "txid": txid})
-        _write_durably(self.directory / f"fsimage_{txid}", crc32c(payload).to_bytes(4, "big") + payload)
+        write_durably(self.directory / f"fsimage_{txid}", crc32c(payload).to_bytes(4, "big") + payload)
         self._roll()
         self.last_checkpoint_txid = txid
         self._purge(retained)
