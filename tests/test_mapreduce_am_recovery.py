@@ -9,6 +9,7 @@ has.
 
 from __future__ import annotations
 
+import ast
 import collections
 import os
 import signal
@@ -168,3 +169,60 @@ def test_an_application_killed_through_yarn_with_no_client_left_aborts_its_own_o
     wait_until(lambda: not client.exists("/out/yarn-killed"), what="the killed job's output removed")
     assert not client.exists(staging_dir(client.user, job_id))
     marker.touch()
+
+
+def test_a_second_am_attempt_resumes_a_two_step_job_after_its_committed_step(am_cluster, tmp_path):
+    cluster, data = am_cluster
+    marker = tmp_path / "go"
+    job = write_job(tmp_path, "twosteps", f"""
+        from mapreduce import Step
+
+        class CountsByCount(Job):
+            def mapper(self, key, line):
+                for word in line.split():
+                    yield word, 1
+
+            def total(self, word, counts):
+                yield word, sum(counts)
+
+            def by_count_init(self):
+                deadline = time.time() + 120
+                while not os.path.exists({str(marker)!r}) and time.time() < deadline:
+                    time.sleep(0.1)
+
+            def by_count(self, word, count):
+                yield count, word
+
+            def words(self, count, words):
+                yield count, sorted(words)
+
+            def steps(self):
+                return [Step(mapper=self.mapper, combiner=self.total, reducer=self.total),
+                        Step(mapper_init=self.by_count_init, mapper=self.by_count, reducer=self.words)]
+        """)
+    thread, outcome = run_in_background(cluster, f"{job}:CountsByCount", "/out/two-steps", SPLIT_PROPERTIES)
+    try:
+        job_id = wait_until(lambda: running_job_id(cluster, "CountsByCount"), what="the job in -list")
+        client = cluster.client()
+        log_dir = f"{staging_dir(client.user, job_id)}/{RECOVERY_DIR}"
+        wait_until(lambda: client.exists(f"{log_dir}/step-0.committed"), what="step 0 committed")
+        report = cluster.yarn().application_report(application_id_for(job_id))
+        pid_file = next(cluster.cluster_dir.root.glob(f"nodes/*/nm-local-dir/pids/{report.am_container_id}.pid"))
+        os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        wait_until(lambda: cluster.yarn().application_report(application_id_for(job_id)).attempts == 2,
+                   what="AM attempt 2")
+    finally:
+        marker.touch()
+        thread.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    counts = collections.Counter(data.decode().split())
+    expected = collections.defaultdict(list)
+    for word, count in counts.items():
+        expected[count].append(word)
+    lines = output_of(client, "/out/two-steps")
+    assert {int(count): sorted(ast.literal_eval(words)) for count, words in (line.split("\t") for line in lines)} \
+        == {count: sorted(words) for count, words in expected.items()}
+    history = read_history(client, job_id)
+    first_step = [a for a in history["attempts"] if a["step_index"] == 0]
+    assert first_step and all(a["recovered"] and a["state"] == "SUCCEEDED" for a in first_step)
+    assert history["state"] == "SUCCEEDED" and history["step_count"] == 2

@@ -97,9 +97,10 @@ DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
 
 class JobStateMachine(NodeLossHandling, TaskBook):
     def __init__(self, job_id: str, step_count: int, config: AppMasterConfig, *, am_attempt: int = 1,
-                 first_step_index: int = 0):
+                 first_step_index: int = 0, committed_attempts: tuple[RecoveredAttempt, ...] = ()):
         """`am_attempt`: which YARN attempt of the AM this is (its task attempts are numbered from
-        (am_attempt - 1) * 1000); `first_step_index`: steps before it were committed by an earlier attempt."""
+        (am_attempt - 1) * 1000); `first_step_index`: steps before it were committed by an earlier attempt,
+        whose recorded attempts are `committed_attempts` (for the history and the counters)."""
         assert step_count >= 1 and am_attempt >= 1 and 0 <= first_step_index <= step_count
         super().__init__()
         self.job_id = job_id
@@ -114,6 +115,10 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         self._reduces_requested = False
         self.am_attempt = am_attempt
         self.first_step_index = first_step_index
+        for recovered in committed_attempts:
+            if recovered.step_index < first_step_index:
+                self.tasks[recovered.key] = Task(recovered.key)
+                self._recover(recovered, commit=recovered.kind == REDUCE)
 
     # ------------------------------------------------------------ queries
 

@@ -111,8 +111,11 @@ class MRAppMaster:
         self.recovered = self.recovery_log.load() if am_attempt > 1 else RecoveredJob()
         if not config.recovery_enabled:  # run every task again; still clean up what the last attempt set up
             self.recovered = RecoveredJob(set_up=self.recovered.set_up)
-        self.machine = JobStateMachine(self.job_id, len(self.job.steps()), config, am_attempt=am_attempt,
-                                       first_step_index=self.recovered.committed_steps())
+        committed_steps = self.recovered.committed_steps()
+        self.machine = JobStateMachine(
+            self.job_id, len(self.job.steps()), config, am_attempt=am_attempt, first_step_index=committed_steps,
+            committed_attempts=tuple(attempt for attempt in self.recovered.tasks.values()
+                                     if attempt.step_index < committed_steps))
         if am_attempt > 1:
             logger.info("%s: AM attempt %d recovers %d task(s) and %d committed step(s)", self.job_id, am_attempt,
                         len(self.recovered.tasks), self.recovered.committed_steps())
