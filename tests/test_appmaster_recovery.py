@@ -214,3 +214,17 @@ def test_a_kill_with_no_am_to_ask_kills_the_application_and_aborts_the_output_it
     kill_job(yarn, "application_1700000000000_0042", JOB_ID, hdfs)
     assert killed == ["application_1700000000000_0042"]
     assert not hdfs.exists("/out/_temporary") and not hdfs.exists("/out") and hdfs.files == {}
+
+
+def test_a_commit_that_wrote_its_success_marker_counts_though_its_attempt_died_before_recording_it(tmp_path):
+    first = first_attempt_dies_after(tmp_path)
+    first.handle(AttemptSucceeded(attempt("r", 1), {"g": {"n": 1}}))
+    first.recovery_log.record_step = lambda step_index, mark, content="": (
+        None if mark == "committed" else RecoveryLog.record_step(first.recovery_log, step_index, mark, content))
+    first.sleep = lambda seconds: (_ for _ in ()).throw(SystemExit("the AM dies after the job commit"))
+    with pytest.raises(SystemExit):
+        first._execute_pending()  # commits the job, then "dies" before its history and unregister
+    assert (tmp_path / "out" / "_SUCCESS").exists()
+    second = start(tmp_path, am_attempt=2)
+    assert second.final_state is JobState.SUCCEEDED and second.amrm.pending == {}
+    assert (tmp_path / "out" / "_SUCCESS").exists() and not (tmp_path / "staging").exists()

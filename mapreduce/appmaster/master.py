@@ -26,6 +26,7 @@ reads that log and hands the machine the tasks it need not run again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -111,6 +112,11 @@ class MRAppMaster:
         self.recovered = self.recovery_log.load() if am_attempt > 1 else RecoveredJob()
         if not config.recovery_enabled:  # run every task again; still clean up what the last attempt set up
             self.recovered = RecoveredJob(set_up=self.recovered.set_up)
+        # A commit that wrote _SUCCESS ended, whether or not its attempt lived to record so.
+        finished = {step for step in self.recovered.commit_started - self.recovered.committed
+                    if step in self.recovered.set_up
+                    and FileOutputCommitter(fs, self.recovered.set_up[step]).succeeded()}
+        self.recovered = dataclasses.replace(self.recovered, committed=self.recovered.committed | finished)
         committed_steps = self.recovered.committed_steps()
         self.machine = JobStateMachine(
             self.job_id, len(self.job.steps()), config, am_attempt=am_attempt, first_step_index=committed_steps,
