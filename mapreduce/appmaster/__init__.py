@@ -10,5 +10,6 @@
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)
     master.py       MRAppMaster: the shell that runs the machine against YARN and HDFS
     history.py      the job history file written to HDFS at the end
+    recovery.py     the recovery log a later AM attempt resumes the job from
     __main__.py     the process: `python -m mapreduce.appmaster`
 """

@@ -18,8 +18,9 @@ its committed directory `_temporary/task_...` exists (FileOutputCommitter
 algorithm 1: the commit is one rename); a map of a step with reducers keeps
 its output on its node's local disk until the application ends, and if that
 is gone the reducers' fetch failures run it again. A step whose commit began
-but never ended fails the job (its output is half promoted), as Hadoop's AM
-does when it finds COMMIT_STARTED without COMMIT_SUCCESS. A job that had
+but never ended (and wrote no `_SUCCESS`) fails the job (its output is half
+promoted), as Hadoop's AM does when it finds COMMIT_STARTED without
+COMMIT_SUCCESS. A job that had
 already failed or been killed (the AM died while cleaning up) ends the same
 way again, without running anything.
 """
