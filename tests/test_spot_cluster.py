@@ -16,7 +16,8 @@ The word count holds its tasks at gates (files the test writes) so that an
 interruption lands on a running attempt, whatever the machine's speed: a map
 waits while `gates/maps` names its node, a reducer while `gates/reduces`
 exists. Each cluster lives in its own temporary directory and is stopped by
-a finalizer with `launcher.down` even on failure.
+a finalizer with `launcher.down` even on failure (test_controller_cluster.tear_down:
+which also fails the test if a process of the cluster was left behind).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_PROPERTIES, WAIT_TIMEOUT_S, wait_until
+from conftest import EXPECTED_WHILE_WAITING, FAST_PROPERTIES, WAIT_TIMEOUT_S, wait_until
 from emrlab import launcher
 from emrlab.controller.client import ControllerClient, controller_dir
 from emrlab.controller.journal import read_state
@@ -42,6 +42,7 @@ from emrlab_common.clusterdir import ClusterDir
 from mapreduce import counters as names
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import job_id_for
+from test_controller_cluster import tear_down
 from test_mapreduce_cluster import MR_FAST_PROPERTIES, corpus, output_of, run_on_cluster, word_counts
 
 pytestmark = pytest.mark.cluster
@@ -117,7 +118,7 @@ def emrlab(root: Path, *arguments: str, check: bool = True, timeout_s: float = C
            environment: dict | None = None) -> subprocess.CompletedProcess:
     """The real `emrlab` command, as a user types it, on the cluster in `root`."""
     result = subprocess.run([sys.executable, "-m", "emrlab", "--dir", str(root), *arguments], capture_output=True,
-                            text=True, timeout=timeout_s,
+                            text=True, timeout=timeout_s, check=False,
                             env={**{key: value for key, value in os.environ.items() if key != "EMRLAB_CLUSTER"},
                                  **(environment or {})})
     if check and result.returncode != 0:
@@ -128,14 +129,6 @@ def emrlab(root: Path, *arguments: str, check: bool = True, timeout_s: float = C
 
 def parse_time(text: str | None) -> float | None:
     return None if text is None else datetime.fromisoformat(text).timestamp()
-
-
-def stop_cluster(root: Path) -> None:
-    """`launcher.down`, then nothing may be left of the cluster: no process, no directory."""
-    try:
-        launcher.down(ClusterDir(root), timeout_s=5)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 class Watcher(threading.Thread):
@@ -163,7 +156,7 @@ class Watcher(threading.Thread):
     def poll(self, client) -> None:
         try:
             instances = client.list_instances()["Instances"]
-        except Exception:  # the controller busy or restarting: try again
+        except EXPECTED_WHILE_WAITING:  # the controller busy: try again
             return
         for instance in instances:
             history = self.states.setdefault(instance["Id"], [])
@@ -253,7 +246,7 @@ class SpotCluster:
         assert noticed, result.stdout
         for node in noticed:  # the notice is on the instance's disk at once, while it still runs
             action = self.cluster_dir.node_dir(node) / "spot" / "instance-action"
-            document = wait_until(lambda: action.exists() and json.loads(action.read_text()), 5,
+            document = wait_until(lambda action=action: action.exists() and json.loads(action.read_text()), 5,
                                   f"{action} during the notice")
             assert document["action"] == "terminate", document
         self.interrupted += noticed
@@ -278,7 +271,7 @@ def spot(tmp_path_factory):
         yield cluster
     finally:
         cluster.close()
-        stop_cluster(root)
+        tear_down(root.parent)  # launcher.down; fails if any process of it was left
 
 
 @pytest.fixture(scope="module")
@@ -336,7 +329,7 @@ def check_exact_and_killed_not_failed(cluster: SpotCluster, outcome: dict, data:
     assert "error" not in outcome, outcome.get("error")
     result = outcome["result"]
     lines = output_of(cluster.hdfs(), output_dir)
-    assert dict((word, int(count)) for word, count in (line.split("\t") for line in lines)) == word_counts(data)
+    assert {word: int(count) for word, count in (line.split("\t") for line in lines)} == word_counts(data)
     history = read_history(cluster.hdfs(), result.job_id)
     assert history["state"] == "SUCCEEDED"
     assert "FAILED" not in {attempt["state"] for attempt in history["attempts"]}, history["attempts"]
@@ -386,17 +379,16 @@ def test_the_same_seed_gives_the_same_interruption_schedule_twice(tmp_path_facto
         assert any(bill["Interrupted"] for bill in cost["Instances"])
         time.sleep(1)
         assert json.loads(emrlab(roots[0], "cluster", "cost", "--output", "json").stdout) == cost
-    finally:
         for root in roots:
-            try:
-                launcher.down(ClusterDir(root), timeout_s=5)
-            except Exception:  # the other cluster must still be stopped
-                pass
-    ages = [noticed(root) for root in roots]
-    states = [read_state(controller_dir(ClusterDir(root))) for root in roots]
-    logs = [(ClusterDir(root).logs_dir / "controller.log").read_text() for root in roots]
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)
+            launcher.down(ClusterDir(root), timeout_s=5)
+        ages = [noticed(root) for root in roots]
+        states = [read_state(controller_dir(ClusterDir(root))) for root in roots]
+        logs = [(ClusterDir(root).logs_dir / "controller.log").read_text() for root in roots]
+    finally:
+        try:
+            tear_down(roots[0].parent)
+        finally:
+            tear_down(roots[1].parent)
     common = sorted(set(ages[0]) & set(ages[1]))
     assert len(common) >= 3, ages  # lives are exponential with a 5 s mean: chance alone rarely matches three
     assert {"task-1", "task-2"} <= set(common), ages
@@ -570,8 +562,8 @@ def test_losing_every_task_node_still_completes_the_job_on_the_core_nodes(spot, 
         if attempt["state"] == "SUCCEEDED" and not attempt["node_id"].startswith("core-"):
             assert attempt["node_id"] not in task_nodes and ready[attempt["node_id"]] > noticed_s, attempt
     for node in task_nodes:
-        wait_until(lambda: next(item for item in spot.instances() if item["PrivateDnsName"] == node)["Status"][
-            "State"] == "TERMINATED", what=f"{node} TERMINATED")
+        wait_until(lambda node=node: next(item for item in spot.instances() if item["PrivateDnsName"] == node)[
+            "Status"]["State"] == "TERMINATED", what=f"{node} TERMINATED")
 
 
 def test_interrupted_instances_end_terminated_and_replacements_restore_the_group(spot):
