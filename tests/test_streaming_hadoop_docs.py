@@ -223,3 +223,10 @@ def test_standard_input_and_output_on_the_cluster(streaming_cluster, tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(line.split() for line in done.stdout.splitlines()) == [["1", "a"], ["2", "b"]]
     assert not [status.name for status in streaming_cluster.client().list("/tmp") if status.name.startswith("emrlab-")]
+
+
+@pytest.mark.cluster
+def test_why_the_application_master_failed_reaches_the_client(streaming_cluster, tmp_path):
+    done = emrlab("--dir", str(streaming_cluster.cluster_dir.root), "job", "run", JOBS / "fails_in_containers.py",
+                  "/in/input.txt", "-o", "/out/am-fails", "-r", "cluster", "-q", cwd=tmp_path, check=False)
+    assert done.returncode != 0 and "this job refuses to load inside a container" in done.stderr, done.stderr

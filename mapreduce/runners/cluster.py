@@ -50,6 +50,7 @@ from mapreduce.submission import check_job
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
 AM_CALL_TIMEOUT_S = 10.0
+AM_STDERR_TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ClusterRunner:
                 kill_job(yarn, application_id, job_id, hdfs)
                 monitor.info(f"Killed job {job_id}")
                 raise
-            summary = wait_for_history(hdfs, yarn, application_id, job_id)
+            summary = wait_for_history(hdfs, yarn, application_id, job_id, cluster_dir)
             if summary.get("am_did_not_finish"):
                 clean_up_after_am(hdfs, description, monitor)
         job_ids = tuple(step_job_id(job_id, index) for index in range(summary.get("step_count", 1)))
@@ -275,8 +276,9 @@ def kill_job(yarn, application_id: str, job_id: str, hdfs=None) -> None:
         clean_up_after_am(hdfs, description, JobMonitor(quiet=True))
 
 
-def wait_for_history(hdfs, yarn, application_id: str, job_id: str) -> dict:
-    """The job's history once the AM wrote it; YARN's diagnostics if the AM ended without it."""
+def wait_for_history(hdfs, yarn, application_id: str, job_id: str, cluster_dir=None) -> dict:
+    """The job's history once the AM wrote it; YARN's diagnostics (and the last line of the AM's
+    stderr, where the reason is) if the AM ended without it."""
     while True:
         try:
             return read_history(hdfs, job_id)
@@ -287,7 +289,24 @@ def wait_for_history(hdfs, yarn, application_id: str, job_id: str) -> dict:
                     return read_history(hdfs, job_id)
                 except NotFound:
                     killed = report.final_status.value == "KILLED"
+                    diagnostics = report.diagnostics or f"application {application_id} ended {report.state.value}"
+                    if not killed and cluster_dir is not None:
+                        diagnostics += am_stderr_end(cluster_dir, yarn, application_id)
                     return {"state": "KILLED" if killed else "FAILED", "counters": {}, "am_did_not_finish": True,
-                            "diagnostics": report.diagnostics
-                            or f"application {application_id} ended {report.state.value}"}
+                            "diagnostics": diagnostics}
             time.sleep(HISTORY_POLL_S)
+
+
+def am_stderr_end(cluster_dir, yarn, application_id: str) -> str:
+    """"; the ApplicationMaster said: LAST LINE" from the AM container's stderr, or "" if unreadable."""
+    from yarn.containerlogs import gather_logs
+
+    try:
+        files = gather_logs(cluster_dir, yarn.nodes(), application_id, bytes_max=AM_STDERR_TAIL_BYTES)
+    except EmrlabError:
+        return ""
+    for log in files:  # the AM's container is the application's first
+        if log.name == "stderr" and log.container_id.endswith("_000001"):
+            lines = [line for line in log.content.decode("utf-8", "replace").splitlines() if line.strip()]
+            return f"; the ApplicationMaster said: {lines[-1].strip()}" if lines else ""
+    return ""
