@@ -75,3 +75,19 @@ def test_scaling_finds_the_fixed_cost_and_says_whether_time_grows_linearly():
     assert abs(linear["fixed_s"] - 2) < 1e-9 and abs(linear["per_mb_s"] - 0.5) < 1e-9 and abs(linear["growth"] - 1) < 1e-9
     (quadratic,) = scaling(rows(lambda size: 2 + 0.5 * size + 0.01 * size * size))
     assert quadratic["growth"] > 1.15
+
+
+def test_both_spark_apis_sort_as_plain_python_does(tmp_path):
+    from mapreduce.runners.spark import spark_missing
+
+    if spark_missing():
+        pytest.skip(spark_missing())
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--sizes", "32k", "--engines", "python,spark-rdd,spark-df",
+         "--jobs", "sort", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["startup_s"]) == {"spark-rdd", "spark-df"}  # reported apart from the jobs
+    spark_rows = [row for row in results["summary"] if row["engine"].startswith("spark")]
+    assert len(spark_rows) == 2 and all(row["cpu_s"] > 1 for row in spark_rows)  # the JVM's CPU is counted
