@@ -228,3 +228,41 @@ def test_a_commit_that_wrote_its_success_marker_counts_though_its_attempt_died_b
     second = start(tmp_path, am_attempt=2)
     assert second.final_state is JobState.SUCCEEDED and second.amrm.pending == {}
     assert (tmp_path / "out" / "_SUCCESS").exists() and not (tmp_path / "staging").exists()
+
+
+def drive(master, tmp_path, die_at: tuple[int, bool] | None = None) -> None:
+    """Run every attempt the AM asks for, one at a time, until the job ends; with `die_at` = (n, partly),
+    stop (the AM "dies") after n attempts, the next one having committed but not reported if `partly`."""
+    done = 0
+    while master.final_state is None:
+        attempt_id = sorted(master.machine.requests.attempts())[0]
+        reduce_index = int(attempt_id.split("_")[-2]) if "_r_" in attempt_id else None
+        commit_dir = committed_dir(tmp_path, reduce_index) if reduce_index is not None else None
+        if die_at is not None and done == die_at[0]:
+            if die_at[1] and commit_dir is not None:
+                run_attempt(master, attempt_id, "core-1", commit_dir, report=False)
+            return
+        run_attempt(master, attempt_id, f"core-{done % 3 + 1}", commit_dir)
+        done += 1
+
+
+@pytest.mark.parametrize("first_dies_at", [(n, partly) for n in range(4) for partly in (False, True)])
+@pytest.mark.parametrize("second_dies_at", [None, (0, True), (1, False)])
+def test_wherever_two_am_attempts_die_the_third_finishes_the_job_once(tmp_path, first_dies_at, second_dies_at):
+    drive(start(tmp_path, am_attempt=1), tmp_path, first_dies_at)
+    second = start(tmp_path, am_attempt=2)
+    drive(second, tmp_path, second_dies_at)
+    last = second if second.final_state is not None else start(tmp_path, am_attempt=3)
+    drive(last, tmp_path)
+    assert last.final_state is JobState.SUCCEEDED
+    output = tmp_path / "out"
+    assert sorted(path.name for path in output.iterdir()) == ["_SUCCESS", "part-r-00000", "part-r-00001"]
+    history = json.loads(last.hdfs_client.files[f"/tmp/hadoop-yarn/staging/history/done/{JOB_ID}.json"])
+    succeeded = [a for a in history["attempts"] if a["state"] == "SUCCEEDED"]
+    assert sorted(a["task_index"] for a in succeeded if a["kind"] == "map") == [0, 1]
+    assert sorted(a["task_index"] for a in succeeded if a["kind"] == "reduce") == [0, 1]
+    assert history["counters"]["g"] == {"n": 4}  # each task's one succeeded attempt counts, once
+    for a in succeeded:
+        assert (output / f"part-r-{a['task_index']:05d}").read_text() == f"from {a['attempt_id']}\n" \
+            or a["kind"] == "map"
+    assert not (tmp_path / "staging").exists()
