@@ -444,6 +444,33 @@ def test_a_core_node_killed_with_sigkill_is_replaced_and_hdfs_heals(lab):
     wait_until(lambda: not lab.cluster_dir.node_dir(victim["PrivateDnsName"]).exists(), 10, "the dead instance's disk gone")
 
 
+def test_a_frozen_core_node_is_not_replaced_and_comes_back(lab):
+    from yarn.client import YarnClient
+
+    with lab.hdfs() as client:
+        client.write_bytes("/data/frozen.bin", os.urandom(1 << 20))
+    frozen = lab.running("CORE")[0]
+    pids = [lab.cluster_dir.read_daemon(f"{daemon}-{frozen['PrivateDnsName']}").pid
+            for daemon in ("datanode", "nodemanager")]
+    instances_before = {instance["Id"]: instance["Status"]["State"] for instance in lab.instances()}
+
+    def node_state() -> str:
+        with YarnClient.for_cluster(lab.cluster_dir) as yarn:
+            return {node.node_id: node.state.value for node in yarn.nodes()}[frozen["PrivateDnsName"]]
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: node_state() == "LOST", what="YARN to lose the frozen node")
+        assert {instance["Id"]: instance["Status"]["State"] for instance in lab.instances()} == instances_before
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: node_state() == "RUNNING", what="the thawed node back in YARN")
+    wait_until(lambda: hdfs_healthy(lab, 2), what="fsck HEALTHY with the thawed node")
+    assert {instance["Id"]: instance["Status"]["State"] for instance in lab.instances()} == instances_before
+
+
 def gated_step(ran: Path, name: str, gate: Path) -> list[str]:
     """A step that says it started, waits (bounded) until the test opens its gate, and says it ended."""
     return ["bash", "-c", f"echo {name}-start >> {ran}; for _ in $(seq 600); do [ -e {gate} ] && break; sleep 0.1; "
