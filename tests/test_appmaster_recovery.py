@@ -18,7 +18,8 @@ from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription, st
 from mapreduce.appmaster.job import JobStateMachine
 from mapreduce.appmaster.master import MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, CommitRequested, ContainerAllocated,
-                                         FinishJob, JobState, PlanStep, RecordTask, StartJob, StepPlanned)
+                                         FinishJob, JobState, PlanStep, RecordTask, RecoveredAttempt, StartJob,
+                                         StepPlanned)
 from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
 from mapreduce.fs import LocalFileSystem
 from mapreduce.output import FileOutputCommitter
@@ -266,3 +267,16 @@ def test_wherever_two_am_attempts_die_the_third_finishes_the_job_once(tmp_path, 
         assert (output / f"part-r-{a['task_index']:05d}").read_text() == f"from {a['attempt_id']}\n" \
             or a["kind"] == "map"
     assert not (tmp_path / "staging").exists()
+
+
+def test_a_torn_batch_in_the_recovery_log_is_skipped_and_a_later_batch_wins(tmp_path):
+    fs = LocalFileSystem()
+    log = RecoveryLog(fs, str(tmp_path), am_attempt=1)
+    first = RecoveredAttempt(attempt("m", 0), 0, "map", 0, 0, "core-1", "core-1:9")
+    log.record_tasks([first, RecoveredAttempt(attempt("m", 1), 0, "map", 1, 0, "core-2", "core-2:9")])
+    again = RecoveredAttempt(attempt("m", 0, 1), 0, "map", 0, 1, "core-3", "core-3:9")  # its output was lost
+    log.record_tasks([again])
+    (tmp_path / "recovery" / "tasks-001-000003.json").write_text('[{"attempt_id": "attempt_170')  # died writing
+    tasks = log.load().tasks
+    assert sorted(tasks) == ["task_1700000000000_0042_m_000000", "task_1700000000000_0042_m_000001"]
+    assert tasks["task_1700000000000_0042_m_000000"] == again

@@ -22,9 +22,10 @@ import pytest
 from conftest import ClusterPool, wait_until
 from mapreduce.appmaster.description import staging_dir
 from mapreduce.appmaster.history import read_history
-from mapreduce.appmaster.recovery import RECOVERY_DIR
+from mapreduce.appmaster.recovery import RECOVERY_DIR, RecoveryLog
 from mapreduce.appmaster.records import application_id_for
 from mapreduce.errors import JobFailed
+from mapreduce.fs import HdfsFileSystem
 from test_mapreduce_cluster import (MR_FAST_PROPERTIES, corpus, output_of, read_status_attempts, run_on_cluster,
                                     running_job_id, write_job)
 
@@ -91,9 +92,9 @@ def kill_am_when_maps_are_done(cluster) -> tuple[str, list[str]]:
 
     maps = wait_until(maps_done, what="every map succeeded")
     # ... and is in the recovery log (the AM writes it just after it hears of the success).
-    log_dir = f"{staging_dir(cluster.client().user, job_id)}/{RECOVERY_DIR}"
-    wait_until(lambda: len([s for s in cluster.client().list(log_dir) if "_m_" in s.path
-                            and s.path.endswith(".json")]) == len(maps), what="the maps in the recovery log")
+    log = RecoveryLog(HdfsFileSystem(cluster.client()), staging_dir(cluster.client().user, job_id))
+    wait_until(lambda: len([a for a in log.load().tasks.values() if a.kind == "map"]) == len(maps),
+               what="the maps in the recovery log")
     report = cluster.yarn().application_report(application_id_for(job_id))
     pid_file = next(cluster.cluster_dir.root.glob(f"nodes/*/nm-local-dir/pids/{report.am_container_id}.pid"))
     os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)

@@ -108,7 +108,8 @@ class MRAppMaster:
         self.clock = clock
         self.sleep = sleep
         self.job = client_job(self._spec())
-        self.recovery_log = RecoveryLog(fs, description.staging_dir)
+        self.recovery_log = RecoveryLog(fs, description.staging_dir, am_attempt)
+        self._unrecorded: list = []  # succeeded attempts for the recovery log's next batch
         self.recovered = self.recovery_log.load() if am_attempt > 1 else RecoveredJob()
         if not config.recovery_enabled:  # run every task again; still clean up what the last attempt set up
             self.recovered = RecoveredJob(set_up=self.recovered.set_up)
@@ -264,7 +265,7 @@ class MRAppMaster:
         while True:
             with self._lock:
                 if not self._pending:
-                    return
+                    break
                 command = self._pending.popleft()
             try:
                 self._execute(command)
@@ -274,6 +275,17 @@ class MRAppMaster:
                     self._handle_own(JobError(f"{type(command).__name__} failed: {error.message}"))
                 elif isinstance(command, LaunchAttempt):
                     self._handle_own(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
+        self._record_tasks()
+
+    def _record_tasks(self) -> None:
+        """Write the attempts that succeeded since the last batch to the recovery log (one file)."""
+        if not self._unrecorded or self.final_state is not None:
+            return
+        batch, self._unrecorded = self._unrecorded, []
+        try:
+            self.recovery_log.record_tasks(batch)
+        except EmrlabError as error:  # a later AM attempt runs these tasks again
+            logger.warning("could not write %d task(s) to the recovery log: %s", len(batch), error.message)
 
     def _execute(self, command) -> None:
         match command:
@@ -302,12 +314,13 @@ class MRAppMaster:
                     except EmrlabError as error:  # its node may be gone; YARN cleans up then
                         logger.info("could not stop %s: %s", command.container_id, error.message)
             case CommitStep():
+                self._record_tasks()
                 self.recovery_log.record_step(command.step_index, COMMIT_STARTED)
                 FileOutputCommitter(self.fs, self._plans[command.step_index].output_dir).commit_job()
                 self.recovery_log.record_step(command.step_index, COMMITTED)
                 self._handle_own(StepCommitted(command.step_index))
             case RecordTask():
-                self.recovery_log.record_task(command.attempt)
+                self._unrecorded.append(command.attempt)
             case FinishJob():
                 self._finish(command)
             case _:

@@ -6,13 +6,17 @@ staging dir, as it went (Hadoop's AM reads the previous attempt's .jhist the
 same way):
 
     <staging>/recovery/step-0.setup            the step's output was set up (content: its directory)
-    <staging>/recovery/task_..._m_000003.json  a task succeeded: its attempt (id, node, shuffle address, counters)
+    <staging>/recovery/tasks-001-000004.json   tasks that succeeded: their attempts (id, node, shuffle address,
+                                               counters), one file per AM attempt and main-loop turn
     <staging>/recovery/step-0.commit-started   the step's job commit began
     <staging>/recovery/step-0.committed        ... and ended
     <staging>/recovery/job.ended               the job failed or was killed (content: state, diagnostics)
 
-Each file is written aside and renamed into place, so a reader sees all of
-it or none. A task in the log is taken as SUCCEEDED without running again,
+Step files are written aside and renamed into place, so a reader sees all
+of one or none; a task file has a name of its own and is written directly (a
+torn one does not parse and is skipped: its tasks run again). Batching the
+tasks that finished in one turn of the AM's loop keeps the cost of the log
+to one small HDFS file per turn, not per task. A task in the log is taken as SUCCEEDED without running again,
 if its output is still there: a reduce (or a map of a map-only step) only if
 its committed directory `_temporary/task_...` exists (FileOutputCommitter
 algorithm 1: the commit is one rename); a map of a step with reducers keeps
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 RECOVERY_DIR = "recovery"
 SETUP, COMMIT_STARTED, COMMITTED = "setup", "commit-started", "committed"
 ENDED_FILE = "job.ended"
+TASKS_PREFIX = "tasks-"
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ class RecoveredJob:
 
 
 class RecoveryLog:
-    def __init__(self, fs, staging_dir: str):
+    def __init__(self, fs, staging_dir: str, am_attempt: int = 1):
         self.fs = fs
         self.directory = fs.join(staging_dir, RECOVERY_DIR)
+        self.am_attempt = am_attempt
+        self._batches = 0
 
     def _write(self, name: str, data: bytes) -> None:
         path = self.fs.join(self.directory, name)
@@ -82,8 +89,13 @@ class RecoveryLog:
             self.fs.delete(path)
         self.fs.rename(aside, path)
 
-    def record_task(self, attempt: RecoveredAttempt) -> None:
-        self._write(f"{task_id_of(attempt.attempt_id)}.json", json.dumps(asdict(attempt), sort_keys=True).encode())
+    def record_tasks(self, attempts: list[RecoveredAttempt]) -> None:
+        """Succeeded tasks' attempts, in one new file (a later one wins for a task that ran again)."""
+        self._batches += 1
+        self.fs.mkdirs(self.directory)
+        name = f"{TASKS_PREFIX}{self.am_attempt:03d}-{self._batches:06d}.json"
+        with self.fs.create(self.fs.join(self.directory, name)) as file:
+            file.write(json.dumps([asdict(attempt) for attempt in attempts], sort_keys=True).encode())
 
     def record_end(self, state: str, diagnostics: str) -> None:
         self._write(ENDED_FILE, json.dumps({"state": state, "diagnostics": diagnostics}).encode())
@@ -96,7 +108,7 @@ class RecoveryLog:
         if not self.fs.exists(self.directory):
             return RecoveredJob()
         tasks, set_up, started, committed, ended = {}, {}, set(), set(), None
-        for entry in self.fs.list(self.directory):
+        for entry in sorted(self.fs.list(self.directory), key=lambda entry: entry.name):  # batches in order
             name = entry.name
             if name.startswith("."):
                 continue
@@ -106,9 +118,9 @@ class RecoveryLog:
                 if name == ENDED_FILE:
                     end = json.loads(data)
                     ended = (str(end["state"]), str(end["diagnostics"]))
-                elif name.startswith("task_") and name.endswith(".json"):
-                    attempt = RecoveredAttempt(**json.loads(data))
-                    tasks[task_id_of(attempt.attempt_id)] = attempt
+                elif name.startswith(TASKS_PREFIX) and name.endswith(".json"):
+                    for attempt in [RecoveredAttempt(**fields) for fields in json.loads(data)]:
+                        tasks[task_id_of(attempt.attempt_id)] = attempt
                 elif name.startswith("step-"):
                     step_text, _, mark = name.removeprefix("step-").partition(".")
                     step_index = int(step_text)
