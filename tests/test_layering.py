@@ -27,6 +27,8 @@ KNOWN_CYCLE_EDGES = {
     ("mapreduce.job", "mapreduce.commands.job"),  # Job.run() reaches up into the CLI (issue 14)
     ("mapreduce.phases", "mapreduce.streaming"),  # phases <-> streaming
     ("mapreduce.loader", "mapreduce.mrjob_compat"),  # loader -> mrjob_compat -> streaming -> phases -> loader
+    ("mapreduce.phases", "mapreduce.task"),  # phases reads task.py's input format keys; task.py loads phases' steps
+    ("emrlab.launcher", "emrlab.controller.steprunner"),  # `cluster down` stops steps; the step runner uses the launcher
 }
 
 
