@@ -92,11 +92,12 @@ class MapOutputBuffer:
                 for key, value in pairs:
                     if type(key) is not str:
                         key = encode_key(key)
-                    try:  # most records repeat a key already seen (Zipf): the cheap path first
-                        groups[key].append(value)
-                    except KeyError:
+                    values = groups.get(key)
+                    if values is None:
                         groups[key] = [value]
                         key_bytes += len(key)
+                    else:
+                        values.append(value)
                     records += 1
                 if records >= next_check:
                     self._account(records, key_bytes, value)
