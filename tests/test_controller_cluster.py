@@ -16,7 +16,9 @@ small and their own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
 import os
 import shutil
@@ -31,6 +33,8 @@ from conftest import FAST_PROPERTIES, WAIT_TIMEOUT_S, wait_until
 from emrlab import launcher
 from emrlab.controller.client import ControllerClient
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.command import run_command
+from emrlab_common.protos import emr_pb2
 from test_mapreduce_cluster import MR_FAST_PROPERTIES, corpus, output_of, word_counts
 
 pytestmark = pytest.mark.cluster
@@ -107,11 +111,21 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
+def fsck(managed) -> tuple[int, str]:
+    """`emrlab fsck /` run here (polled often: a new Python each time would cost a second of CPU)."""
+    from hdfs.cli import fsck as fsck_command
+
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        exit_code = run_command(fsck_command.main, ["--dir", str(managed.root), "/"], prog="emrlab fsck")
+    return exit_code, output.getvalue()
+
+
 def hdfs_healthy(managed, replicas: int) -> bool:
     """fsck says HEALTHY, with no block missing or under-replicated and `replicas` replicas on average."""
-    result = managed.emrlab("fsck", "/")
-    return result.returncode == 0 and "is HEALTHY" in result.stdout and "Missing blocks:\t\t0" in result.stdout \
-        and " Under-replicated blocks:\t0 " in result.stdout and f"Average block replication:\t{replicas}.0" in result.stdout
+    exit_code, output = fsck(managed)
+    return exit_code == 0 and "is HEALTHY" in output and "Missing blocks:\t\t0" in output \
+        and " Under-replicated blocks:\t0 " in output and f"Average block replication:\t{replicas}.0" in output
 
 
 def timeline(status: dict, name: str) -> datetime.datetime:
@@ -155,9 +169,11 @@ class Managed:
                           and self.step(step_id)["Status"]["State"], timeout_s, f"step {step_id} to finish")
 
     def add_step(self, name: str, *command: str, action_on_failure: str = "CONTINUE") -> str:
-        result = self.emrlab("step", "add", "--name", name, "--action-on-failure", action_on_failure, "--", *command,
-                             check=True)
-        return result.stdout.strip()
+        """What `emrlab step add --name NAME -- COMMAND` does (that command itself is tested on its own)."""
+        with ControllerClient.for_cluster(self.cluster_dir) as client:
+            [step_id] = client.add_steps([emr_pb2.StepConfig(name=name, action_on_failure=action_on_failure,
+                                                             args=command)])
+        return step_id
 
     def running(self, role: str) -> list[dict]:
         return [instance for instance in self.instances(role) if instance["Status"]["State"] == "RUNNING"]
@@ -252,8 +268,9 @@ def lab(tmp_path_factory):
 
 def test_definition_bootstrap_configurations_and_steps_under_continue(lab):
     steps_by_name = {}
-    for step in lab.json("step", "list")["Steps"]:
-        steps_by_name[step["Name"]] = step
+    with ControllerClient.for_cluster(lab.cluster_dir) as client:
+        for step in client.list_steps()["Steps"]:
+            steps_by_name[step["Name"]] = step
     assert list(steps_by_name) == ["third", "second", "first"]  # newest first, as EMR lists them
     for step in steps_by_name.values():
         lab.wait_step(step["Id"])
@@ -296,11 +313,11 @@ def test_definition_bootstrap_configurations_and_steps_under_continue(lab):
         is_master = "true" if instance["InstanceGroupType"] == "MASTER" else "false"
         assert marker == [instance["InstanceGroupType"], instance["Id"], is_master, is_master.title(),
                           "hello", "world"]
-    core_only = lab.json("cluster", "list-instances", "--instance-group-type", "CORE")["Instances"]
+    core_only = lab.instances("CORE")
     assert sorted(item["Id"] for item in core_only) == sorted(item["Id"] for item in instances
                                                               if item["InstanceGroupType"] == "CORE")
     # The hdfs-site Configuration reached the NameNode.
-    assert "Default replication factor:\t2" in lab.emrlab("fsck", "/", check=True).stdout
+    assert "Default replication factor:\t2" in fsck(lab)[1]
 
 
 def test_a_failed_step_under_cancel_and_wait_cancels_the_rest_and_the_cluster_waits(lab, tmp_path):
@@ -314,7 +331,8 @@ def test_a_failed_step_under_cancel_and_wait_cancels_the_rest_and_the_cluster_wa
     assert len(step_ids) == 4
     for step_id in step_ids:
         lab.wait_step(step_id)
-    steps = {step["Id"]: step for step in lab.json("step", "list")["Steps"]}
+    with ControllerClient.for_cluster(lab.cluster_dir) as client:
+        steps = {step["Id"]: step for step in client.list_steps()["Steps"]}
     assert [steps[step_id]["Status"]["State"] for step_id in step_ids] == [
         "COMPLETED", "FAILED", "CANCELLED", "CANCELLED"]
     for cancelled in step_ids[2:]:
@@ -324,7 +342,10 @@ def test_a_failed_step_under_cancel_and_wait_cancels_the_rest_and_the_cluster_wa
         assert client.exists("/steps/put") and not client.exists("/steps/never")
     assert lab.cluster()["Status"]["State"] == "WAITING"
     # ... and waits for more: the next step runs, and a running one can be cancelled, process and all.
-    sleeper = lab.add_step("sleeper", "bash", "-c", f"sleep 60; touch {tmp_path / 'woke'}")
+    added = lab.emrlab("step", "add", "--name", "sleeper", "--", "bash", "-c", f"sleep 60; touch {tmp_path / 'woke'}",
+                       check=True)
+    sleeper = added.stdout.strip()
+    assert sleeper.startswith("s-") and "\n" not in sleeper
     after = lab.add_step("after", "bash", "-c", "exit 0")
     wait_until(lambda: lab.step(sleeper)["Status"]["State"] == "RUNNING", what="the sleeper to run")
     assert "SUBMITTED" in lab.emrlab("step", "cancel", sleeper, check=True).stdout
@@ -529,7 +550,7 @@ def test_down_and_up_bring_back_the_same_instances_and_protection_holds_until_li
     wait_until(lambda: lab.step(stopped)["Status"]["State"] == "RUNNING", what="the step to run")
     lab.emrlab("cluster", "down", check=True)
     assert not processes_in(lab.root)
-    assert lab.json("cluster", "describe")["Cluster"]["Down"] is True  # the journal answers while it is down
+    assert lab.cluster()["Down"] is True  # the journal answers while it is down
     lab.emrlab("cluster", "up", check=True)
     assert lab.cluster()["Down"] is False
     assert lab.step(stopped)["Status"]["State"] == "INTERRUPTED"
