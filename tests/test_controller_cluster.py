@@ -588,7 +588,9 @@ def test_a_transient_cluster_runs_its_steps_then_terminates_and_still_answers(wo
     definition = {
         "Name": "transient",
         "Colour": "blue", "Flavour": "mint",  # not RunJobFlow fields
-        "Instances": {"InstanceGroups": instance_groups(core=1), "KeepJobFlowAliveWhenNoSteps": False},
+        "ReleaseLabel": "emr-7.1.0", "LogUri": "s3://my-bucket/logs/",  # RunJobFlow's, with no meaning here
+        "Instances": {"InstanceGroups": [{**group, "Shape": "round"} for group in instance_groups(core=1)],
+                      "KeepJobFlowAliveWhenNoSteps": False},
         "Steps": [command_step("echo", ["bash", "-c", "echo transient"]),
                   command_step("mkdir", ["hdfs", "dfs", "-mkdir", "/transient"])],
     }
@@ -597,7 +599,8 @@ def test_a_transient_cluster_runs_its_steps_then_terminates_and_still_answers(wo
     result = managed.emrlab("cluster", "up", "--config", str(workspace / "transient.json"), *speed_flags())
     assert result.returncode == 0, result.stdout + result.stderr
     warnings = result.stderr.strip().splitlines()
-    assert len(warnings) == 1 and "Colour" in warnings[0] and "Flavour" in warnings[0], result.stderr
+    assert len(warnings) == 1, result.stderr
+    assert all(name in warnings[0] for name in ("Colour", "Flavour", "ReleaseLabel", "LogUri", "Shape")), warnings
     managed.emrlab("cluster", "wait", "terminated", "--timeout", "60s", check=True)
     wait_until(lambda: not processes_in(workspace), what="every process of the transient cluster to exit")
 

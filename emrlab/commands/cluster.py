@@ -218,8 +218,8 @@ def _definition(args, context: CommandContext) -> ClusterDefinition:
             termination_protected=args.termination_protected, step_concurrency_level=args.step_concurrency_level,
             idle_timeout_s=parse_seconds(args.auto_termination_idle_timeout)
             if args.auto_termination_idle_timeout else None)
-    for warning in definition.warnings:
-        print(f"emrlab: warning: {warning}", file=sys.stderr)
+    if definition.warnings:  # one line, however many objects had fields to ignore
+        print(f"emrlab: warning: {'; '.join(definition.warnings)}", file=sys.stderr)
     for group in definition.groups:
         if group.market is Market.SPOT and group.role is not Role.TASK:
             at_risk = "the whole cluster" if group.role is Role.MASTER else "HDFS data"

@@ -76,8 +76,8 @@ def _add(args, client: ControllerClient) -> int:
         document = load_definition_file(args.steps)
         warnings: list[str] = []
         steps = parse_steps(document.get("Steps", document) if isinstance(document, dict) else document, warnings)
-        for warning in warnings:
-            print(f"emrlab: warning: {warning}", file=sys.stderr)
+        if warnings:
+            print(f"emrlab: warning: {'; '.join(warnings)}", file=sys.stderr)
         configs = [emr_pb2.StepConfig(name=step.name, action_on_failure=step.action_on_failure.value, args=step.args)
                    for step in steps]
     else:
