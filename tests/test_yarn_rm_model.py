@@ -24,6 +24,7 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import FAIR, FIFO, ResourceManagerConfig
+from yarn.resourcemanager.containers import CleanupApplication, LaunchContainer, NodeOutboxes
 from yarn.resourcemanager.state import RESYNC, ResourceManagerState
 
 NODES = [("core-1", "CORE"), ("core-2", "CORE"), ("task-1", "TASK")]
@@ -37,6 +38,7 @@ class ResourceManagerMachine(RuleBasedStateMachine):
         self.now_s = 0.0
         self.request_ids = iter(range(1, 1 << 30))
         self.response_ids: dict[str, int] = {}
+        self.outboxes = NodeOutboxes()  # as the shell keeps them
 
     @initialize(policy=st.sampled_from([FIFO, FAIR]), memories=st.lists(st.sampled_from([512, 1024, 2048]),
                                                                        min_size=3, max_size=3))
@@ -48,7 +50,9 @@ class ResourceManagerMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 2), memory_mb=st.sampled_from([512, 1024, 2048]))
     def register(self, index, memory_mb):
         node_id, label = NODES[index]
-        self.rm.register_node(node_id, f"127.0.0.1:{index}", label, Resource(memory_mb, 4), self.now_s)
+        _, _, commands = self.rm.register_node(node_id, f"127.0.0.1:{index}", label, Resource(memory_mb, 4), self.now_s)
+        self.check(commands)
+        self.outboxes.registered(node_id, commands)
 
     @rule(index=st.integers(0, 2), finish=st.booleans(), exit_status=st.sampled_from([0, 1]))
     def heartbeat(self, index, finish, exit_status):
@@ -56,6 +60,8 @@ class ResourceManagerMachine(RuleBasedStateMachine):
         statuses = [ContainerStatus(cid, ContainerState.COMPLETE if finish else ContainerState.RUNNING, exit_status)
                     for cid, known in sorted(self.rm.containers.items()) if known.container.node_id == node_id]
         result = self.rm.node_heartbeat(node_id, statuses, True, "", self.now_s)
+        self.check(result.commands)
+        result = self.outboxes.answer(node_id, result)
         for launch in result.launches:
             assert launch.container.node_id == node_id and NODES[index][1] == "CORE"
         if result.action == RESYNC:  # as a NodeManager does: its containers are gone, it registers again
@@ -82,9 +88,10 @@ class ResourceManagerMachine(RuleBasedStateMachine):
         releases = sorted(cid for cid in app.containers if not self.rm.containers[cid].is_am) if release else []
         requests = [ContainerRequest(Resource(size), allocation_request_id=next(self.request_ids)) for size in asks]
         try:
-            response_id, _ = self.rm.allocate(attempt, self.response_ids.get(attempt, 0), requests, [], releases, 0.5,
-                                              self.now_s)
+            response_id, _, commands = self.rm.allocate(attempt, self.response_ids.get(attempt, 0), requests, [],
+                                                        releases, 0.5, self.now_s)
             self.response_ids[attempt] = response_id
+            self.deliver(commands)
         except InvalidResourceRequest:
             pass
 
@@ -95,19 +102,33 @@ class ResourceManagerMachine(RuleBasedStateMachine):
             return
         app = data.draw(st.sampled_from(candidates))
         if kill:
-            self.rm.kill_application(app.application_id, "", self.now_s)
+            self.deliver(self.rm.kill_application(app.application_id, "", self.now_s)[1])
         elif app.current_attempt.registered:
-            self.rm.finish_application_master(app.current_attempt.attempt_id, "SUCCEEDED", "", "", self.now_s)
+            self.deliver(self.rm.finish_application_master(app.current_attempt.attempt_id, "SUCCEEDED", "", "",
+                                                           self.now_s))
 
     @rule(seconds=st.sampled_from([0.5, 0.5, 2.0, EXPIRY_S + 1]))
     def time_passes(self, seconds):
         self.now_s += seconds
-        self.rm.tick(self.now_s)
+        self.deliver(self.rm.tick(self.now_s))
 
     @rule(index=st.integers(0, 2), graceful=st.booleans())
     def decommission(self, index, graceful):
         if NODES[index][0] in self.rm.nodes:
-            self.rm.decommission([NODES[index][0]], graceful, 3.0, self.now_s)
+            self.deliver(self.rm.decommission([NODES[index][0]], graceful, 3.0, self.now_s)[1])
+
+    def deliver(self, commands) -> None:
+        self.check(commands)
+        self.outboxes.add(commands)
+
+    def check(self, commands) -> None:
+        """Every command is for a node the RM knows; an AM launch only on a CORE node; cleanups of ended apps."""
+        for command in commands:
+            assert command.node_id in self.rm.nodes
+            if isinstance(command, LaunchContainer):
+                assert self.rm.nodes[command.node_id].label == "CORE"
+            if isinstance(command, CleanupApplication) and command.application_id in self.rm.applications:
+                assert self.rm.applications[command.application_id].state.is_final
 
     @invariant()
     def books_agree(self):

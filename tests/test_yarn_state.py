@@ -24,19 +24,38 @@ from yarn.records import (
 from yarn.resourcemanager.config import ResourceManagerConfig
 from emrlab_common.lifecycle import InvalidTransition
 from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
+from yarn.resourcemanager.containers import (
+    CleanupApplication,
+    CleanupContainer,
+    HeartbeatResult,
+    NodeOutboxes,
+    RMContainerEvent,
+    RMContainerState,
+)
 from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
 
 EXPIRY_S = 10.0
 
 
-def make_rm(**overrides) -> ResourceManagerState:
+class StateWithOutboxes(ResourceManagerState):
+    """The pure state and what the shell (server.py) keeps beside it: commands wait in each node's outbox."""
+
+    def __init__(self, *arguments, **keywords):
+        super().__init__(*arguments, **keywords)
+        self.outboxes = NodeOutboxes()
+
+
+def make_rm(**overrides) -> StateWithOutboxes:
     config = ResourceManagerConfig(node_expiry_s=EXPIRY_S, **overrides)
-    return ResourceManagerState(config, cluster_timestamp_ms=1700000000000)
+    return StateWithOutboxes(config, cluster_timestamp_ms=1700000000000)
 
 
 def add_nodes(rm, *nodes, memory_mb=4096, now_s=0.0):
     for node_id, label in nodes:
-        assert rm.register_node(node_id, f"127.0.0.1:{len(rm.nodes) + 1000}", label, Resource(memory_mb, 4), now_s)[0] == NORMAL
+        action, _, commands = rm.register_node(node_id, f"127.0.0.1:{len(rm.nodes) + 1000}", label,
+                                               Resource(memory_mb, 4), now_s)
+        rm.outboxes.registered(node_id, commands)
+        assert action == NORMAL
 
 
 def submit(rm, memory_mb=256, now_s=0.0, **context) -> str:
@@ -47,9 +66,45 @@ def submit(rm, memory_mb=256, now_s=0.0, **context) -> str:
 
 
 def heartbeat(rm, node_id, statuses=(), now_s=0.0, healthy=True):
-    result = rm.node_heartbeat(node_id, list(statuses), healthy, "" if healthy else "disk full", now_s)
+    """The node's heartbeat as the shell answers it: with every command waiting for it."""
+    answer = rm.outboxes.answer(node_id, rm.node_heartbeat(node_id, list(statuses), healthy,
+                                                            "" if healthy else "disk full", now_s))
     rm.validate_state()
-    return result
+    return answer
+
+
+# Each call as the shell makes it: the commands it returns go to the nodes' outboxes.
+
+def allocate(rm, *arguments):
+    response_id, response, commands = rm.allocate(*arguments)
+    rm.outboxes.add(commands)
+    return response_id, response
+
+
+def tick(rm, now_s):
+    rm.outboxes.add(rm.tick(now_s))
+
+
+def decommission(rm, *arguments, **keywords):
+    reports, commands = rm.decommission(*arguments, **keywords)
+    rm.outboxes.add(commands)
+    return reports
+
+
+def refresh_nodes(rm, *arguments, **keywords):
+    changes, commands = rm.refresh_nodes(*arguments, **keywords)
+    rm.outboxes.add(commands)
+    return changes
+
+
+def finish_application_master(rm, *arguments):
+    rm.outboxes.add(rm.finish_application_master(*arguments))
+
+
+def kill_application(rm, *arguments):
+    already_finished, commands = rm.kill_application(*arguments)
+    rm.outboxes.add(commands)
+    return already_finished
 
 
 def complete(container_id, exit_status=0):
@@ -85,15 +140,15 @@ def test_a_silent_node_is_lost_and_its_containers_reach_the_application_as_abort
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm)
     attempt, am = start_am(rm, app_id)
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(512), nodes=("core-2",), allocation_request_id=1)], [], [], 0.1, 0.0)
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(512), nodes=("core-2",), allocation_request_id=1)], [], [], 0.1, 0.0)
     heartbeat(rm, "core-2", now_s=1.0)
-    _, response = rm.allocate(attempt, 1, [], [], [], 0.2, 1.0)
+    _, response = allocate(rm, attempt, 1, [], [], [], 0.2, 1.0)
     (container,) = response.allocated
     assert container.node_id == "core-2" and container.allocation_request_id == 1
     heartbeat(rm, am.node_id, now_s=EXPIRY_S + 1.5)  # the AM's node keeps talking; core-2 falls silent
-    rm.tick(EXPIRY_S + 2.0)
+    tick(rm, EXPIRY_S + 2.0)
     assert rm.nodes["core-2"].state is NodeState.LOST
-    _, response = rm.allocate(attempt, 2, [], [], [], 0.3, EXPIRY_S + 2.0)
+    _, response = allocate(rm, attempt, 2, [], [], [], 0.3, EXPIRY_S + 2.0)
     (status,) = response.completed
     assert status.container_id == container.id and status.exit_status == ContainerExitStatus.ABORTED
     assert ContainerExitStatus.is_lost(status.exit_status) and "lost" in status.diagnostics
@@ -105,7 +160,7 @@ def test_a_silent_node_is_lost_and_its_containers_reach_the_application_as_abort
 def test_a_lost_node_that_registers_again_runs_again():
     rm = make_rm()
     add_nodes(rm, ("core-1", "CORE"))
-    rm.tick(EXPIRY_S + 1)
+    tick(rm, EXPIRY_S + 1)
     assert rm.nodes["core-1"].state is NodeState.LOST
     add_nodes(rm, ("core-1", "CORE"), now_s=EXPIRY_S + 2)
     assert rm.nodes["core-1"].state is NodeState.RUNNING
@@ -127,22 +182,22 @@ def test_graceful_decommission_waits_for_containers_and_applications_then_shuts_
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm)
     attempt, am = start_am(rm, app_id)
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
                                               allocation_request_id=1)], [], [], 0, 0)
     heartbeat(rm, "core-2")
-    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
-    (report,) = rm.decommission(["core-2"], graceful=True, timeout_s=60, now_s=1.0)
+    (container,) = allocate(rm, attempt, 1, [], [], [], 0, 0)[1].allocated
+    (report,) = decommission(rm, ["core-2"], graceful=True, timeout_s=60, now_s=1.0)
     assert report.state is NodeState.DECOMMISSIONING
-    rm.allocate(attempt, 2, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+    allocate(rm, attempt, 2, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
                                               allocation_request_id=2)], [], [], 0, 1)
     assert heartbeat(rm, "core-2", [ContainerStatus(container.id, ContainerState.RUNNING)], now_s=2.0).action == NORMAL
-    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING and rm.allocate(attempt, 3, [], [], [], 0, 2)[1].allocated == []
+    assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING and allocate(rm, attempt, 3, [], [], [], 0, 2)[1].allocated == []
     assert heartbeat(rm, "core-2", [complete(container.id)], now_s=3.0).action == NORMAL
-    completed = rm.allocate(attempt, 4, [], [], [], 0, 3)[1].completed
+    completed = allocate(rm, attempt, 4, [], [], [], 0, 3)[1].completed
     assert [(status.container_id, status.exit_status) for status in completed] == [(container.id, 0)]
     # Its container is done, but its application may still fetch map output from it: the node waits.
     assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONING
-    rm.finish_application_master(attempt, "SUCCEEDED", "", "", 4.0)
+    finish_application_master(rm, attempt, "SUCCEEDED", "", "", 4.0)
     assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONED
     assert heartbeat(rm, "core-2", now_s=4.5).action == SHUTDOWN
     assert rm.register_node("core-2", "x", "CORE", Resource(1024, 1), 5.0)[0] == SHUTDOWN
@@ -153,10 +208,10 @@ def test_graceful_decommission_times_out_and_aborts_what_is_left():
     add_nodes(rm, ("core-1", "CORE"))
     app_id = submit(rm)
     start_am(rm, app_id)
-    rm.decommission(["core-1"], graceful=True, timeout_s=5, now_s=1.0)
-    rm.tick(3.0)
+    decommission(rm, ["core-1"], graceful=True, timeout_s=5, now_s=1.0)
+    tick(rm, 3.0)
     assert rm.nodes["core-1"].state is NodeState.DECOMMISSIONING
-    rm.tick(6.5)
+    tick(rm, 6.5)
     assert rm.nodes["core-1"].state is NodeState.DECOMMISSIONED
     # The AM was lost with its node: a new attempt, not counted against the application.
     app = rm.applications[app_id]
@@ -167,18 +222,18 @@ def test_without_waiting_for_applications_a_drained_node_leaves_at_once():
     rm = make_rm(decommission_waits_for_applications=False)
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     attempt, _ = start_am(rm, submit(rm))
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
                                               allocation_request_id=1)], [], [], 0, 0)
     heartbeat(rm, "core-2")
-    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
-    rm.decommission(["core-2"], graceful=True, timeout_s=60, now_s=1.0)
+    (container,) = allocate(rm, attempt, 1, [], [], [], 0, 0)[1].allocated
+    decommission(rm, ["core-2"], graceful=True, timeout_s=60, now_s=1.0)
     assert heartbeat(rm, "core-2", [complete(container.id)], now_s=2.0).action == SHUTDOWN
 
 
 def test_decommissioning_an_unknown_node_is_a_clear_error():
     rm = make_rm()
     with pytest.raises(NodeNotFound, match="no node 'core-9'"):
-        rm.decommission(["core-9"], graceful=True, timeout_s=1, now_s=0)
+        decommission(rm, ["core-9"], graceful=True, timeout_s=1, now_s=0)
 
 
 def test_refresh_nodes_decommissions_listed_nodes_and_recommissions_the_rest():
@@ -186,9 +241,9 @@ def test_refresh_nodes_decommissions_listed_nodes_and_recommissions_the_rest():
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm)
     start_am(rm, app_id)  # on core-1, so core-1 drains slowly
-    changes = rm.refresh_nodes({"core-1", "core-2"}, graceful=True, timeout_s=100, now_s=1)
+    changes = refresh_nodes(rm, {"core-1", "core-2"}, graceful=True, timeout_s=100, now_s=1)
     assert changes["decommissioning"] == ["core-1"] and changes["decommissioned"] == ["core-2"]
-    changes = rm.refresh_nodes(set(), graceful=True, timeout_s=100, now_s=2)
+    changes = refresh_nodes(rm, set(), graceful=True, timeout_s=100, now_s=2)
     assert changes["recommissioned"] == ["core-1"] and rm.nodes["core-1"].state is NodeState.RUNNING
 
 
@@ -203,7 +258,7 @@ def test_application_runs_through_its_lifecycle_and_finishes_with_the_am_status(
     assert am.resource == Resource(256, 1)  # rounded up to yarn.scheduler.minimum-allocation-mb
     report = rm.application_report(app_id)
     assert report.state is ApplicationState.RUNNING and report.am_address == "host:1234"
-    rm.finish_application_master(attempt, "SUCCEEDED", "done", "", 5.0)
+    finish_application_master(rm, attempt, "SUCCEEDED", "done", "", 5.0)
     report = rm.application_report(app_id)
     assert (report.state, report.final_status, report.progress) == (ApplicationState.FINISHED,
                                                                    FinalApplicationStatus.SUCCEEDED, 1.0)
@@ -240,9 +295,9 @@ def test_killing_an_application_tells_its_nodes_to_clean_up():
     add_nodes(rm, ("core-1", "CORE"))
     app_id = submit(rm)
     start_am(rm, app_id)
-    assert rm.kill_application(app_id, "", 1.0) is False
+    assert kill_application(rm, app_id, "", 1.0) is False
     assert rm.application_report(app_id).state is ApplicationState.KILLED
-    assert rm.kill_application(app_id, "", 2.0) is True
+    assert kill_application(rm, app_id, "", 2.0) is True
     assert heartbeat(rm, "core-1").cleanup_applications == [app_id]
     assert rm.scheduler.used_on("core-1") == Resource(0, 0)
 
@@ -263,10 +318,10 @@ def test_released_containers_complete_as_aborted_and_free_their_room():
     add_nodes(rm, ("core-1", "CORE"))
     app_id = submit(rm)
     attempt, _ = start_am(rm, app_id)
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=7)], [], [], 0, 0)
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=7)], [], [], 0, 0)
     heartbeat(rm, "core-1")
-    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 0)[1].allocated
-    _, response = rm.allocate(attempt, 2, [], [], [container.id], 0, 0)
+    (container,) = allocate(rm, attempt, 1, [], [], [], 0, 0)[1].allocated
+    _, response = allocate(rm, attempt, 2, [], [], [container.id], 0, 0)
     assert [status.exit_status for status in response.completed] == [ContainerExitStatus.ABORTED]
     assert heartbeat(rm, "core-1").cleanup_containers == [container.id]
     assert rm.scheduler.used_on("core-1") == Resource(256, 1)
@@ -276,24 +331,57 @@ def test_a_repeated_allocate_gets_the_same_answer():
     rm = make_rm()
     add_nodes(rm, ("core-1", "CORE"))
     attempt, _ = start_am(rm, submit(rm))
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(128), allocation_request_id=1)], [], [], 0, 0)
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(128), allocation_request_id=1)], [], [], 0, 0)
     heartbeat(rm, "core-1")
-    first = rm.allocate(attempt, 1, [], [], [], 0, 0)
-    assert rm.allocate(attempt, 1, [], [], [], 0, 0) == first and len(first[1].allocated) == 1
+    first = allocate(rm, attempt, 1, [], [], [], 0, 0)
+    assert allocate(rm, attempt, 1, [], [], [], 0, 0) == first and len(first[1].allocated) == 1
 
 
 def test_a_container_its_am_never_starts_is_taken_back():
     rm = make_rm(container_expiry_s=30.0, am_expiry_s=1000.0)
     add_nodes(rm, ("core-1", "CORE"))
     attempt, _ = start_am(rm, submit(rm))
-    rm.allocate(attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=1)], [], [], 0, 0)
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(1024), allocation_request_id=1)], [], [], 0, 0)
     heartbeat(rm, "core-1", now_s=1.0)
-    (container,) = rm.allocate(attempt, 1, [], [], [], 0, 2.0)[1].allocated
+    (container,) = allocate(rm, attempt, 1, [], [], [], 0, 2.0)[1].allocated
     heartbeat(rm, "core-1", now_s=20.0)
-    rm.tick(20.0)
+    tick(rm, 20.0)
     assert container.id in rm.containers
     heartbeat(rm, "core-1", now_s=39.0)
-    rm.tick(40.0)
+    tick(rm, 40.0)
     assert container.id not in rm.containers and rm.scheduler.used_on("core-1") == Resource(256, 1)
-    (status,) = rm.allocate(attempt, 2, [], [], [], 0, 40.0)[1].completed
+    (status,) = allocate(rm, attempt, 2, [], [], [], 0, 40.0)[1].completed
     assert (status.exit_status, status.diagnostics) == (ContainerExitStatus.ABORTED, "Container expired since it was unused")
+
+
+# ---------------------------------------------------------------- containers and the nodes' outboxes
+
+def test_a_container_lives_through_its_lifecycle_table_and_an_invalid_event_is_a_bug():
+    rm = make_rm()
+    add_nodes(rm, ("core-1", "CORE"))
+    attempt, am = start_am(rm, submit(rm))
+    assert rm.containers[am.id].state is RMContainerState.ALLOCATED  # until its NodeManager reports it
+    allocate(rm, attempt, 0, [ContainerRequest(Resource(256), allocation_request_id=1)], [], [], 0, 0)
+    heartbeat(rm, "core-1")
+    (container,) = allocate(rm, attempt, 1, [], [], [], 0, 0)[1].allocated
+    known = rm.containers[container.id]
+    assert known.state is RMContainerState.ACQUIRED
+    heartbeat(rm, "core-1", [ContainerStatus(container.id, ContainerState.RUNNING)])
+    assert known.state is RMContainerState.RUNNING
+    with pytest.raises(InvalidTransition, match="EXPIRE in state RUNNING"):
+        known.handle(RMContainerEvent.EXPIRE)
+    heartbeat(rm, "core-1", [complete(container.id)])
+    assert known.state is RMContainerState.COMPLETED and container.id not in rm.containers
+
+
+def test_commands_wait_in_a_bounded_outbox_for_their_nodes_heartbeat():
+    outboxes = NodeOutboxes(commands_max=3)
+    outboxes.add([CleanupContainer("core-1", f"container_{index}") for index in range(5)])
+    outboxes.add([CleanupApplication("core-2", "application_1_0001")])
+    assert outboxes.waiting("core-1") == 3  # the oldest two were dropped
+    answer = outboxes.answer("core-1", HeartbeatResult(NORMAL, [CleanupContainer("core-1", "container_9")]))
+    assert answer.cleanup_containers == ["container_3", "container_4", "container_9"]
+    assert outboxes.waiting("core-1") == 0 and outboxes.waiting("core-2") == 1
+    outboxes.registered("core-2", [])  # a node that registers again starts with nothing waiting
+    assert outboxes.waiting("core-2") == 0
+    assert outboxes.answer("core-3", HeartbeatResult(RESYNC, [CleanupContainer("core-3", "c")])).cleanup_containers == []

@@ -1,1 +1,17 @@
-"""The ResourceManager: nodes, applications and the scheduler (pure), and its gRPC face."""
+"""The ResourceManager: nodes, applications, containers and the scheduler (pure), and its gRPC face.
+
+Reading order (Hadoop's classes in brackets):
+
+    nodes.py         a node's lifecycle [RMNodeImpl]
+    applications.py  an application's and an attempt's lifecycles [RMAppImpl, RMAppAttemptImpl]
+    containers.py    a container's lifecycle, and the commands to NodeManagers [RMContainerImpl]
+    scheduler.py     queues, locality, where containers go [CapacityScheduler, FairScheduler]
+    appmanager.py    applications, attempts and containers together [RMAppManager]
+    nodetracker.py   register, heartbeat, health, decommission [ResourceTrackerService, NodesListManager]
+    amservice.py     register, allocate, finish, AM liveness [ApplicationMasterService]
+    state.py         the facade the servicers call [the ResourceManager and its RMContext]
+    server.py        the shell: one lock around the state, the nodes' outboxes, thin gRPC servicers
+    http.py          the web UI and its JSON twin (/cluster, /ws/v1/cluster/...)
+    config.py        ResourceManagerConfig: Hadoop's keys and defaults
+    __main__.py      the process: `python -m yarn.resourcemanager`
+"""

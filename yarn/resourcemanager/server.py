@@ -1,9 +1,10 @@
 """The ResourceManager's gRPC face: thin servicers that translate, and the lock they share.
 
 `ResourceManager` is the process's state holder: the pure
-`ResourceManagerState`, one lock around it, the clock, and the exclude file.
-Servicers convert protos to records, call one state method under the lock,
-and convert the answer back.
+`ResourceManagerState`, one lock around it, the clock, the exclude file, and
+the outboxes where the commands the state returns for each NodeManager wait
+for its next heartbeat. Servicers convert protos to records, call one state
+method under the lock, and convert the answer back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from yarn.records import (
     parse_states,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
+from yarn.resourcemanager.containers import NodeOutboxes
 from yarn.resourcemanager.state import ResourceManagerState
 
 MONITOR_INTERVAL_S = 0.1
@@ -44,12 +46,13 @@ class ResourceManager:
         self.exclude_path = exclude_path
         self.lock = threading.Lock()
         self.state = ResourceManagerState(config, int(clock() * 1000), read_exclude_file(exclude_path))
+        self.outboxes = NodeOutboxes()  # guarded by `lock` too
 
     def run_monitor(self, stop: threading.Event) -> None:
         """Liveness checks every MONITOR_INTERVAL_S; a bug here (an InvalidTransition) ends the thread loudly."""
         while not stop.wait(MONITOR_INTERVAL_S):
             with self.lock:
-                self.state.tick(self.clock())
+                self.outboxes.add(self.state.tick(self.clock()))
 
 
 # ---------------------------------------------------------------- servicers
@@ -87,9 +90,10 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     @servicer_method
     def ForceKillApplication(self, request, context):
         with self.rm.lock:
-            already = self.rm.state.kill_application(
+            already, commands = self.rm.state.kill_application(
                 request.application_id, request.diagnostics or f"Application killed by user {caller_user(context)}.",
                 self.rm.clock())
+            self.rm.outboxes.add(commands)
         return yarn_pb2.KillApplicationResponse(already_finished=already)
 
     @servicer_method
@@ -108,14 +112,17 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
     def RefreshNodes(self, request, context):
         excluded = read_exclude_file(self.rm.exclude_path)
         with self.rm.lock:
-            changes = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s, self.rm.clock())
+            changes, commands = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s,
+                                                            self.rm.clock())
+            self.rm.outboxes.add(commands)
         return yarn_pb2.RefreshNodesResponse(**changes)
 
     @servicer_method
     def DecommissionNodes(self, request, context):
         with self.rm.lock:
-            reports = self.rm.state.decommission(list(request.node_ids), request.graceful, request.timeout_s,
-                                                 self.rm.clock())
+            reports, commands = self.rm.state.decommission(list(request.node_ids), request.graceful,
+                                                           request.timeout_s, self.rm.clock())
+            self.rm.outboxes.add(commands)
         return yarn_pb2.DecommissionNodesResponse(nodes=[report.to_proto() for report in reports])
 
 
@@ -134,9 +141,10 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     def Allocate(self, request, context):
         asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
         with self.rm.lock:
-            response_id, response = self.rm.state.allocate(
+            response_id, response, commands = self.rm.state.allocate(
                 request.application_attempt_id, request.response_id, asks, list(request.cancelled_request_ids),
                 list(request.releases), request.progress, self.rm.clock())
+            self.rm.outboxes.add(commands)
         return yarn_pb2.AllocateResponse(
             response_id=response_id, allocated=[item.to_proto() for item in response.allocated],
             completed=[item.to_proto() for item in response.completed],
@@ -146,8 +154,9 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     @servicer_method
     def FinishApplicationMaster(self, request, context):
         with self.rm.lock:
-            self.rm.state.finish_application_master(request.application_attempt_id, request.final_status,
-                                                    request.diagnostics, request.tracking_url, self.rm.clock())
+            self.rm.outboxes.add(self.rm.state.finish_application_master(
+                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url,
+                self.rm.clock()))
         return yarn_pb2.FinishApplicationMasterResponse()
 
 
@@ -158,9 +167,10 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     @servicer_method
     def RegisterNodeManager(self, request, context):
         with self.rm.lock:
-            action, diagnostics = self.rm.state.register_node(
+            action, diagnostics, commands = self.rm.state.register_node(
                 request.node_id, request.address, request.label, Resource.from_proto(request.capability),
                 self.rm.clock())
+            self.rm.outboxes.registered(request.node_id, commands)
         return yarn_pb2.RegisterNodeManagerResponse(action=action.to_proto(), diagnostics=diagnostics,
                                                     cluster_timestamp_ms=self.rm.state.cluster_timestamp_ms)
 
@@ -168,8 +178,8 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     def NodeHeartbeat(self, request, context):
         statuses = [ContainerStatus.from_proto(status) for status in request.container_statuses]
         with self.rm.lock:
-            result = self.rm.state.node_heartbeat(request.node_id, statuses, request.healthy, request.health_report,
-                                                  self.rm.clock())
+            result = self.rm.outboxes.answer(request.node_id, self.rm.state.node_heartbeat(
+                request.node_id, statuses, request.healthy, request.health_report, self.rm.clock()))
         return yarn_pb2.NodeHeartbeatResponse(
             action=result.action.to_proto(), diagnostics=result.diagnostics,
             containers_to_launch=[yarn_pb2.LaunchContainer(container=launch.container.to_proto(),
