@@ -1,7 +1,9 @@
 """The managed cluster end to end: `emrlab cluster` and `emrlab step` as a user types them.
 
-Every command is the real `emrlab` in a subprocess; polling goes through the
-ControllerClient (it reads the journal when the controller is not running).
+The commands under test are the real `emrlab` in subprocesses; what is only a
+means (polling, the helper steps, fsck while HDFS heals) goes through the
+ControllerClient (it reads the journal when the controller is not running) and
+in-process calls, since every new Python costs a second of CPU.
 Each cluster lives in its own temporary directory with fast heartbeats and
 1 MiB blocks, and a finalizer stops it with `launcher.down`, kills whatever is
 left (and fails the test if anything was), and removes the directory.
@@ -9,8 +11,8 @@ left (and fails the test if anything was), and removes the directory.
 One cluster from a RunJobFlow definition (4 core, 1 task, dfs.replication 2,
 termination protected) is shared by the tests that change it one after the
 other, in file order: steps under CONTINUE and CANCEL_AND_WAIT, bad input,
-resize during a job, a killed core node, a killed controller, down and up,
-and last its termination. The transient and bootstrap-failure clusters are
+resize during a job, a killed and a frozen core node, a killed controller,
+down and up, and last its termination. The transient and bootstrap-failure clusters are
 small and their own.
 """
 
