@@ -68,6 +68,7 @@ INSTALL_JAVA = "e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
 # What our tasks put before the user's traceback, so that the driver can find it in Spark's error.
 FAILURE_MARKER = "emrlab task failed: "
 PROGRESS_INTERVAL_S = 0.5
+LOG_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark-log4j2.properties")
 SPARK_DEFAULTS = {
     "spark.ui.enabled": "false",            # no web server per job unless asked (-D spark.ui.enabled=true)
     "spark.ui.showConsoleProgress": "false",  # the monitor prints Hadoop's map/reduce lines instead
@@ -119,7 +120,8 @@ def spark_context(properties: dict):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the driver binds loopback only
     conf = SparkConf().setAppName("emrlab").setMaster(master)
     conf.set("spark.pyspark.python", sys.executable).set("spark.pyspark.driver.python", sys.executable)
-    for key, value in {**SPARK_DEFAULTS, **{k: v for k, v in properties.items() if k.startswith("spark.")}}.items():
+    defaults = {**SPARK_DEFAULTS, "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}"}
+    for key, value in {**defaults, **{k: v for k, v in properties.items() if k.startswith("spark.")}}.items():
         conf.set(key, value)
     context = SparkContext(conf=conf)
     context.setLogLevel("FATAL")  # a failed task's story is told once, by the monitor
