@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir, process_alive
+from emrlab_common.daemon import daemon_environment
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, Unavailable
 from emrlab_common.rpc import current_user
 
@@ -193,14 +194,6 @@ def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_argumen
                                    start_new_session=True, env=daemon_environment())
     logger.info("spawned %s (pid %d)", name, process.pid)
     return process
-
-
-def daemon_environment() -> dict[str, str]:
-    environment = dict(os.environ)
-    # Daemons must import this very checkout, even when started from elsewhere.
-    source_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, environment.get("PYTHONPATH")]))
-    return environment
 
 
 def wait_published(cluster_dir: ClusterDir, name: str, timeout_s: float, process: subprocess.Popen | None = None,

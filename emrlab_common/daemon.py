@@ -32,6 +32,14 @@ from emrlab_common.logs import configure_daemon_logging
 logger = logging.getLogger(__name__)
 
 
+def daemon_environment() -> dict[str, str]:
+    """The environment a daemon, step or bootstrap action starts with: ours, importing this very checkout."""
+    environment = dict(os.environ)
+    source_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, environment.get("PYTHONPATH")]))
+    return environment
+
+
 class DaemonProcess:
     def __init__(self, name: str, cluster_dir: ClusterDir, node_id: str, properties: dict[str, str]):
         self.name = name

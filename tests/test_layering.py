@@ -28,7 +28,6 @@ KNOWN_CYCLE_EDGES = {
     ("mapreduce.phases", "mapreduce.streaming"),  # phases <-> streaming
     ("mapreduce.loader", "mapreduce.mrjob_compat"),  # loader -> mrjob_compat -> streaming -> phases -> loader
     ("mapreduce.phases", "mapreduce.task"),  # phases reads task.py's input format keys; task.py loads phases' steps
-    ("emrlab.launcher", "emrlab.controller.steprunner"),  # `cluster down` stops steps; the step runner uses the launcher
 }
 
 

@@ -63,6 +63,7 @@ from emrlab.controller.messages import (
 from emrlab.controller.records import InstanceReason, InstanceState, Role
 from emrlab.controller.state import ControllerState
 from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
+from emrlab_common.daemon import daemon_environment
 from emrlab_common.errors import EmrlabError
 from yarn.nodemanager.containers import kill_leftover_containers
 
@@ -211,7 +212,7 @@ class ControllerShell:
         action_dir = log_dir / "bootstrap-actions" / str(index)
         action_dir.mkdir(parents=True, exist_ok=True)
         program = [action.path] if os.access(action.path, os.X_OK) else ["bash", action.path]
-        environment = dict(launcher.daemon_environment(), EMRLAB_CLUSTER=str(self.cluster_dir.root),
+        environment = dict(daemon_environment(), EMRLAB_CLUSTER=str(self.cluster_dir.root),
                            EMRLAB_CLUSTER_ID=self.state.cluster_id, EMRLAB_INSTANCE_ID=command.instance_id,
                            EMRLAB_INSTANCE_ROLE=command.role.value, EMRLAB_IS_MASTER=str(command.role is Role.MASTER).lower(),
                            EMRLAB_NODE_DIR=str(node_dir))
@@ -362,7 +363,7 @@ class ControllerShell:
             [sys.executable, "-m", "emrlab.controller.steprunner", "--dir", str(self.cluster_dir.root),
              "--step-dir", str(step_dir), "--", *command.args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(step_dir / "runner.err", "ab"),
-            start_new_session=True, env=launcher.daemon_environment())
+            start_new_session=True, env=daemon_environment())
         (step_dir / "pid").write_text(str(process.pid))
         self.step_processes[command.step_id] = process
         self.watched_steps.add(command.step_id)

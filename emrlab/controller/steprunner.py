@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from emrlab.launcher import daemon_environment
 from emrlab_common.clusterdir import write_json_atomically
+from emrlab_common.daemon import daemon_environment
 
 MODULE = "emrlab.controller.steprunner"
 EMRLAB_COMMANDS = {"job", "streaming", "dfs", "fsck", "dfsadmin", "examples", "node", "application", "logs",
