@@ -594,7 +594,9 @@ def test_interrupted_instances_end_terminated_and_replacements_restore_the_group
     replacements = [item for item in roles["TASK"] if int(item["PrivateDnsName"].split("-")[1]) > 3]
     assert len(replacements) == len(spot.interrupted)
     for item in replacements:
-        states = spot.watcher.states[item["Id"]]
+        # The watcher polls list-instances on its own thread: let it catch up with the describe above.
+        states = wait_until(lambda item=item: "RUNNING" in spot.watcher.states[item["Id"]]
+                            and spot.watcher.states[item["Id"]], what=f"the watcher to see {item['Id']} RUNNING")
         assert states[0] == "AWAITING_FULFILLMENT" and "RUNNING" in states, (item["PrivateDnsName"], states)
         assert states.index("AWAITING_FULFILLMENT") < states.index("RUNNING")
     assert not spot.watcher.errors, spot.watcher.errors
