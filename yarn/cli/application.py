@@ -61,6 +61,7 @@ def _states(text: str | None) -> tuple[ApplicationState, ...]:
 
 
 def _kill(client: YarnClient, application_id: str) -> int:
+    client.application_report(application_id)  # a missing application is one error line, before anything is said
     print(f"Killing application {application_id}")
     if client.kill_application(application_id):
         print(f"Application {application_id} has already finished")
