@@ -4,8 +4,9 @@
     tasks.py        Task, Attempt and TaskBook: the tasks and attempts, their queries and moves
     requests.py     RequestBook: which attempt each YARN container request is for
     job.py          JobStateMachine: the pure state of a job: steps, assignment, retries
-    preemption.py   what lost and decommissioning nodes mean for attempts and map output
-    config.py       AppMasterConfig: Hadoop's keys for attempts, slow start, timeouts, memory
+    preemption.py   what lost and decommissioning nodes mean for attempts and map output;
+                    when reducers are killed to make room for maps that cannot get a container
+    config.py       AppMasterConfig: Hadoop's keys for attempts, slow start, preemption, timeouts, memory
     description.py  the job as the client stages it (job.json)
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)
     master.py       MRAppMaster: the shell that runs the machine against YARN and HDFS

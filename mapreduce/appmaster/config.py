@@ -20,6 +20,14 @@ class AppMasterConfig:
     reduce_slowstart_completed_maps: float = setting(
         "mapreduce.job.reduce.slowstart.completedmaps", 0.05, parse_float,
         "Fraction of a step's maps that must finish before its reducers are requested.")
+    reducer_preempt_delay_s: float = setting(
+        "mapreduce.job.reducer.preempt.delay.sec", 3.0, parse_float,
+        "A map waiting this long for a container while YARN's headroom fits none and no map runs makes the AM "
+        "kill a reducer for it (Hadoop: 0; here three heartbeats, so a container a map just gave back counts).")
+    reducer_unconditional_preempt_delay_s: float = setting(
+        "mapreduce.job.reducer.unconditional-preempt.delay.sec", 60.0, parse_float,
+        "A map waiting this long for a container makes the AM kill a reducer for it, whatever the headroom "
+        "says (Hadoop: 300; a lab job runs for about a minute). 0: at once; negative: never.")
     task_timeout_s: float = setting(
         "mapreduce.task.timeout", 600.0, parse_milliseconds,
         "An attempt that reports no progress for this long fails (0 disables).")

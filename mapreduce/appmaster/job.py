@@ -25,13 +25,17 @@ What it decides, as Hadoop's MRAppMaster does:
 - a finished map whose node is lost, or whose output reducers keep failing to
   fetch, runs again while a reducer of its step still needs it (one not yet
   past its copy phase; a later reduce attempt re-runs what it needs);
+- reducers holding the containers that waiting maps need are killed
+  (REDUCER_PREEMPTED, not counted) and held back until every map has a
+  container (Hadoop's reducer preemption);
 - the commit protocol: one attempt per task may commit its output;
 - counters are the sum over each task's one succeeded attempt.
 
 The machine is three pieces: `TaskBook` (tasks.py) holds the tasks and
 attempts and moves them along their lifecycles; this class decides steps,
 assignment and retries; `NodeLossHandling` (preemption.py) decides what lost
-and decommissioning nodes mean for attempts and map output.
+and decommissioning nodes mean for attempts and map output, and
+`ReducerPreemption` (preemption.py) when reducers make room for maps.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ from mapreduce.appmaster.records import (
     attempt_id_text,
     task_id_text,
 )
-from mapreduce.appmaster.preemption import NodeLossHandling
+from mapreduce.appmaster.preemption import NodeLossHandling, ReducerPreemption
 from mapreduce.appmaster.requests import RequestBook
 from mapreduce.appmaster.tasks import JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
 
@@ -95,7 +99,7 @@ logger = logging.getLogger(__name__)
 DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
 
 
-class JobStateMachine(NodeLossHandling, TaskBook):
+class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
     def __init__(self, job_id: str, step_count: int, config: AppMasterConfig, *, am_attempt: int = 1,
                  first_step_index: int = 0, committed_attempts: tuple[RecoveredAttempt, ...] = ()):
         """`am_attempt`: which YARN attempt of the AM this is (its task attempts are numbered from
@@ -113,6 +117,7 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         self.start_time_s = 0.0
         self.finish_time_s = 0.0
         self._reduces_requested = False
+        self.holding_reduces = False  # reducers make room for maps: new reduce attempts wait, unrequested
         self.am_attempt = am_attempt
         self.first_step_index = first_step_index
         for recovered in committed_attempts:
@@ -188,6 +193,7 @@ class JobStateMachine(NodeLossHandling, TaskBook):
                 self._on_step_committed(event, now_s, commands)
             case Tick():
                 self._check_timeouts(now_s, commands)
+                self._preempt_reducers_if_needed(event.headroom_maps, now_s, commands)
             case KillJob():
                 self._end_job(JobState.KILLED, event.diagnostics, now_s, commands)
             case JobError():
@@ -210,7 +216,7 @@ class JobStateMachine(NodeLossHandling, TaskBook):
             self.tasks[TaskKey(event.step_index, REDUCE, index)] = Task(TaskKey(event.step_index, REDUCE, index))
         for recovered in event.recovered:
             self._recover(recovered, commit=recovered.kind == REDUCE or event.reduce_count == 0)
-        self._reduces_requested = False
+        self._reduces_requested = self.holding_reduces = False
         self._move_job(JobState.RUNNING, "tasks scheduled")
         for task in self.step_tasks(MAP):
             if task.state is TaskState.NEW:
@@ -277,19 +283,26 @@ class JobStateMachine(NodeLossHandling, TaskBook):
             self._move_task(task, TaskState.SCHEDULED)
         key = task.key
         index = (self.am_attempt - 1) * ATTEMPT_INDEX_STRIDE + sum(not a.recovered for a in task.attempts)
-        attempt = Attempt(attempt_id_text(self.job_id, key, index), key, index, priority=priority, cause=cause)
+        attempt = Attempt(attempt_id_text(self.job_id, key, index), key, index, priority=priority, cause=cause,
+                          requested_s=now_s, waiting_since_s=now_s)
         task.attempts.append(attempt)
         self.attempts[attempt.attempt_id] = attempt
-        self._move_attempt(attempt, AttemptState.UNASSIGNED, cause or "container requested")
-        commands.append(RequestContainer(attempt.attempt_id, key.kind, task.hosts, priority,
-                                         self.requests.open(attempt.attempt_id)))
+        attempt.held = key.kind == REDUCE and self.holding_reduces
+        self._move_attempt(attempt, AttemptState.UNASSIGNED, cause or (
+            "held back while maps wait for containers" if attempt.held else "container requested"))
+        if not attempt.held:
+            self._request_container(attempt, commands)
         if key.kind == REDUCE and len(task.attempts) > 1:
             self._rerun_lost_map_outputs(now_s, commands)  # a new reduce attempt copies every map's output again
+
+    def _request_container(self, attempt: Attempt, commands: list[Command]) -> None:
+        commands.append(RequestContainer(attempt.attempt_id, attempt.key.kind, self.tasks[attempt.key].hosts,
+                                         attempt.priority, self.requests.open(attempt.attempt_id)))
 
     def _on_container_allocated(self, event: ContainerAllocated, now_s: float, commands: list[Command]) -> None:
         owner = self.attempts.get(self.requests.satisfied(event.allocation_request_id) or "")
         waiting = [attempt for attempt in self.attempts.values()
-                   if attempt.state is AttemptState.UNASSIGNED and attempt.priority == event.priority]
+                   if attempt.state is AttemptState.UNASSIGNED and not attempt.held and attempt.priority == event.priority]
         if self.state is not JobState.RUNNING or not waiting:
             commands.append(ReleaseContainer(event.container_id))  # (an owner still waiting would be in `waiting`)
             return
@@ -460,6 +473,9 @@ class JobStateMachine(NodeLossHandling, TaskBook):
         """Invariants, for tests: at most one live attempt and one succeeded attempt per task, and
         exactly the attempts waiting for a container hold a request."""
         self.requests.validate_state()
-        waiting = {attempt.attempt_id for attempt in self.attempts.values() if attempt.state is AttemptState.UNASSIGNED}
+        waiting = {attempt.attempt_id for attempt in self.attempts.values()
+                   if attempt.state is AttemptState.UNASSIGNED and not attempt.held}
+        assert all(attempt.state is AttemptState.UNASSIGNED and attempt.key.kind == REDUCE
+                   for attempt in self.attempts.values() if attempt.held)
         assert self.requests.attempts() == waiting, (self.requests.attempts(), waiting)
         self.validate_tasks()

@@ -133,6 +133,7 @@ class MRAppMaster:
         self._splits: dict[int, list[InputSplit]] = {}
         self._containers: dict[str, object] = {}  # container id -> yarn.records.Container
         self._asked: dict[int, ContainerRequest] = {}  # allocation request id -> what YARN holds
+        self._headroom_maps = -1  # map containers the last allocate answer's headroom fits (-1: unknown)
 
     def _spec(self) -> JobSpec:
         description = self.description
@@ -218,7 +219,7 @@ class MRAppMaster:
             if self.final_state is not None:
                 break
             self._heartbeat()
-            self._handle_own(Tick())
+            self._handle_own(Tick(self._headroom_maps))
             self._execute_pending()
             self.sleep(self.config.scheduler_heartbeat_interval_s)
         return self.final_state
@@ -239,7 +240,11 @@ class MRAppMaster:
             raise NoLongerCurrent(error.message) from error
         except EmrlabError as error:
             logger.warning("allocate failed: %s", error.message)
+            self._headroom_maps = -1
             return
+        # YARN's headroom: what the reducer preemption asks (can another map start now?)
+        self._headroom_maps = min(response.available.memory_mb // max(self.config.map_memory_mb, 1),
+                                  response.available.vcores)
         for container in response.allocated:
             self._containers[container.id] = container
             self._asked.pop(container.allocation_request_id, None)  # YARN forgets a satisfied request

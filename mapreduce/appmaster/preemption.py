@@ -15,6 +15,19 @@ place, as Hadoop's JobImpl and TaskAttemptImpl do it:
   answer at all, the map is KILLED and runs again.
 Reducers hear of it all through map completion events: OBSOLETE for the lost
 output, then SUCCEEDED with the re-run's address.
+
+`ReducerPreemption` is the other way an attempt gets preempted, by the AM
+itself (Hadoop's RMContainerAllocator.preemptReducesIfNeeded): reducers that
+hold the containers maps need (slow start, or a lost node's maps running
+again) wait for those maps for good, so the job would hang. When a map has
+waited for a container longer than `mapreduce.job.reducer.preempt.delay.sec`
+while YARN's headroom fits no map and no map runs, or longer than
+`mapreduce.job.reducer.unconditional-preempt.delay.sec` whatever the
+headroom, the AM kills one running reducer per such map (KILLED,
+REDUCER_PREEMPTED: it uses up no attempt), preferring the most recently
+started one still copying. From then on reducers are held back (UNASSIGNED,
+no request at YARN) until every map of the step has a container; then they
+are asked for again.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import logging
 
 from mapreduce.appmaster.records import (
     FAST_FAIL_MAP_PRIORITY,
+    CancelRequest,
     MAP,
     REDUCE,
     AttemptState,
@@ -35,9 +49,11 @@ from mapreduce.appmaster.records import (
     TaskState,
     task_id_text,
 )
-from mapreduce.appmaster.tasks import Attempt, Task
+from mapreduce.appmaster.tasks import REDUCE_COPY_PHASE_END, Attempt, Task
 
 logger = logging.getLogger(__name__)
+
+_HOLDING_CONTAINER = (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
 
 
 class NodeLossHandling:
@@ -141,3 +157,70 @@ class NodeLossHandling:
                                       f"Too many fetch failures ({attempt.fetch_failures}); failing the attempt",
                                       now_s, commands)
 
+
+
+class ReducerPreemption:
+    """The reducer-preemption half of JobStateMachine (Hadoop's preemptReducesIfNeeded), run on every Tick."""
+
+    def _step_attempts(self, kind: str, *states: AttemptState) -> list[Attempt]:
+        return [attempt for attempt in self.attempts.values()
+                if attempt.key.kind == kind and attempt.key.step_index == self.step_index and attempt.state in states]
+
+    def _preempt_reducers_if_needed(self, headroom_maps: int, now_s: float, commands: list[Command]) -> None:
+        if self.state is not JobState.RUNNING:
+            return
+        waiting = self._step_attempts(MAP, AttemptState.UNASSIGNED)
+        if not waiting:
+            self._release_held_reducers(commands)
+            return
+        # Not those committing: they are about to finish and free their container anyway.
+        reducers = self._step_attempts(REDUCE, AttemptState.ASSIGNED, AttemptState.RUNNING)
+        if not reducers:
+            return
+        unconditional_s = self.config.reducer_unconditional_preempt_delay_s
+        if unconditional_s >= 0 and any(now_s - attempt.waiting_since_s > unconditional_s for attempt in waiting):
+            delay_s, why = unconditional_s, "mapreduce.job.reducer.unconditional-preempt.delay.sec"
+        elif headroom_maps == 0 and not self._step_attempts(MAP, *_HOLDING_CONTAINER):
+            delay_s, why = max(self.config.reducer_preempt_delay_s, 0.0), "no headroom for a map"
+        else:
+            return
+        hanging = sorted((attempt for attempt in waiting if now_s - attempt.waiting_since_s > delay_s),
+                         key=lambda attempt: attempt.waiting_since_s)
+        if not hanging:
+            return
+        self._hold_reducers(commands)
+        for map_attempt, reducer in zip(hanging, self._reducers_to_preempt(reducers)):
+            waited_s = now_s - map_attempt.requested_s
+            map_attempt.waiting_since_s = now_s  # the next reducer for it only after another delay
+            self.job_counters["NUM_REDUCES_PREEMPTED"] += 1
+            self._attempt_killed(reducer, EndCause.REDUCER_PREEMPTED,
+                                 f"preempted to make room for {map_attempt.attempt_id}, which waited "
+                                 f"{waited_s:.0f} s for a container ({why})", now_s, commands)
+
+    @staticmethod
+    def _reducers_to_preempt(reducers: list[Attempt]) -> list[Attempt]:
+        """Most recently started first, those still copying map output before the rest (they lose least)."""
+        return sorted(reducers, key=lambda attempt: (attempt.progress >= REDUCE_COPY_PHASE_END, -attempt.start_time_s,
+                                                     attempt.attempt_id))
+
+    def _hold_reducers(self, commands: list[Command]) -> None:
+        """Reducers still waiting for a container give up their requests until maps have theirs."""
+        self.holding_reduces = True
+        for attempt in self._step_attempts(REDUCE, AttemptState.UNASSIGNED):
+            request_id = self.requests.close(attempt.attempt_id)
+            if request_id is not None:
+                commands.append(CancelRequest(attempt.attempt_id, request_id))
+            if not attempt.held:
+                attempt.held = True
+                logger.info("%s: held back while maps wait for containers", attempt.attempt_id)
+
+    def _release_held_reducers(self, commands: list[Command]) -> None:
+        """Every map of the step has a container (or is done): ask for the held reducers again."""
+        if not self.holding_reduces:
+            return
+        self.holding_reduces = False
+        for attempt in sorted(self._step_attempts(REDUCE, AttemptState.UNASSIGNED), key=lambda a: a.key):
+            if attempt.held:
+                attempt.held = False
+                logger.info("%s: maps have their containers; container requested again", attempt.attempt_id)
+                self._request_container(attempt, commands)

@@ -62,6 +62,7 @@ class EndCause(enum.Enum):
     TIMED_OUT = "TIMED_OUT"                        # silent for mapreduce.task.timeout
     NODE_DECOMMISSIONING = "NODE_DECOMMISSIONING"  # its node got notice (graceful decommission): moved at once
     NODE_LOST = "NODE_LOST"                        # node lost or decommissioned, container aborted or preempted
+    REDUCER_PREEMPTED = "REDUCER_PREEMPTED"        # the AM killed a reducer to make room for maps that wait
     FETCH_FAILURES = "FETCH_FAILURES"              # reducers could not read its map output
     NODE_UNREACHABLE = "NODE_UNREACHABLE"          # reducers could not reach its node at all
     ANOTHER_ATTEMPT_COMMITTED = "ANOTHER_ATTEMPT_COMMITTED"
@@ -70,7 +71,7 @@ class EndCause(enum.Enum):
     @property
     def preemption(self) -> bool:
         """The node went away under the attempt: never the task's fault, never counted against it."""
-        return self in (EndCause.NODE_DECOMMISSIONING, EndCause.NODE_LOST)
+        return self in (EndCause.NODE_DECOMMISSIONING, EndCause.NODE_LOST, EndCause.REDUCER_PREEMPTED)
 
 
 _A = AttemptState
@@ -279,7 +280,12 @@ class StepCommitted:
 
 @dataclass(frozen=True)
 class Tick:
-    """Time passed: check task timeouts."""
+    """Time passed: check task timeouts, and whether reducers must make room for maps.
+
+    `headroom_maps`: how many more map containers YARN's headroom (the allocate response's `available`)
+    fits; -1 when the shell does not know (no allocate answer yet)."""
+
+    headroom_maps: int = -1
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class Attempt:
     start_time_s: float = 0.0
     finish_time_s: float = 0.0
     last_progress_s: float = 0.0
+    requested_s: float = 0.0  # when it started waiting for a container (UNASSIGNED)
+    waiting_since_s: float = 0.0  # a map: requested_s, or when a reducer was last preempted for it
+    held: bool = False  # a reducer UNASSIGNED without a request: held back while maps cannot get containers
     fetch_failures: int = 0
     unreachable_fetch_failures: int = 0
     cause: str = ""  # why this attempt runs: empty for a task's first, else what happened to the one before
