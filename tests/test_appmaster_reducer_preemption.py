@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapreduce.appmaster.config import AppMasterConfig
-from mapreduce.appmaster.history import job_summary, preemptions
+from mapreduce.appmaster.history import job_summary, reruns
 from mapreduce.appmaster.records import (
     MAP,
     REDUCE,
@@ -72,8 +72,8 @@ def test_a_map_without_headroom_gets_a_reducers_container_after_the_delay_and_th
     task = harness.machine.tasks[again.key]
     assert task.failed_attempts == task.killed_attempts == 0  # no attempt used up (reduce maxattempts is 1)
     assert counters(harness)["NUM_REDUCES_PREEMPTED"] == 1 and counters(harness)["NUM_PREEMPTED_ATTEMPTS"] == 1
-    assert [a["attempt_id"] for a in preemptions(job_summary(harness.machine, "wordcount", "alice"))] == [
-        attempt(REDUCE, 1)]
+    assert {a["attempt_id"]: a["cause"] for a in reruns(job_summary(harness.machine, "wordcount", "alice"))} == {
+        attempt(REDUCE, 1, 1): f"after {attempt(REDUCE, 1)} was killed (REDUCER_PREEMPTED on core-2, in shuffle)"}
     harness.send(AttemptStarted(attempt(MAP, 0)))
     finish(harness, attempt(MAP, 0))
     finish(harness, attempt(REDUCE, 0))

@@ -10,9 +10,10 @@ It is the only durable record of a job's counters and attempts once the AM
 has exited. A running job is described by the same summary, built live.
 Each attempt says why it ran (`cause`: empty for a task's first attempt, else
 what became of the one before) and why it ended if it did not succeed
-(`end_cause`, `end_phase`): preemptions (NODE_LOST, NODE_DECOMMISSIONING,
-REDUCER_PREEMPTED) and re-runs of maps whose output was lost can be read off it. An attempt a
-later AM attempt took over from the recovery log says `recovered`.
+(`end_cause`, `end_phase`): preemptions (NODE_LOST, NODE_DECOMMISSIONING)
+and re-runs of maps whose output was lost can be read off it; a reducer the
+AM killed to make room for maps (REDUCER_PREEMPTED) shows among the re-runs.
+An attempt a later AM attempt took over from the recovery log says `recovered`.
 """
 
 from __future__ import annotations
@@ -94,11 +95,9 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
 
 
 def preemptions(summary: dict) -> list[dict]:
-    """Attempts ended because their node went away (lost, or decommissioned: a spot interruption), or
-    reducers the AM killed to make room for maps that could not get a container."""
+    """Attempts ended because their node went away (lost, or decommissioned: a spot interruption)."""
     return [attempt for attempt in summary.get("attempts", [])
-            if attempt.get("end_cause") in (EndCause.NODE_LOST.value, EndCause.NODE_DECOMMISSIONING.value,
-                                            EndCause.REDUCER_PREEMPTED.value)]
+            if attempt.get("end_cause") in (EndCause.NODE_LOST.value, EndCause.NODE_DECOMMISSIONING.value)]
 
 
 def reruns(summary: dict) -> list[dict]:
