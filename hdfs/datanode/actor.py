@@ -1,13 +1,16 @@
-"""The DataNode's conversation with the NameNode (Hadoop's BPServiceActor).
+"""The DataNode's conversation with the NameNode (Hadoop's BPServiceActor): the shell around `state.py`.
 
-One thread: register and send a full block report, then heartbeat every
-`dfs.heartbeat.interval`, send "received/deleted" reports as soon as there
-are any, a full block report every `dfs.blockreport.intervalMsec`, and carry
-out the commands that come back on heartbeat responses. Copies and block
-recoveries run on their own threads so the heartbeat never stalls.
+One thread: it turns the clock and the NameNode's answers into events for
+`DataNodeState`, and carries out the commands that come back: register,
+heartbeat, send a full block report, delete replicas, copy a replica to other
+DataNodes, lead a block recovery, take new block keys. Copies and recoveries
+run on a bounded pool (`COPY_THREADS`) so the heartbeat never stalls; their
+end goes back to the state as an event. "Received/deleted" reports go as soon
+as there are any.
 
 The NameNode's address is read from the cluster directory, and read again
-when a call fails, so a restarted NameNode (on a new port) is found.
+when a call fails, so a restarted NameNode (on a new port) is found; the old
+channel is closed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
 
 from emrlab_common.credentials import key_path, proof_metadata
 from emrlab_common.errors import EmrlabError
@@ -22,13 +28,33 @@ from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
 from hdfs.blocktoken import BlockKey
 from hdfs.datanode.node import DataNode, block_message
+from hdfs.datanode.state import (
+    BlockReportAnswered,
+    Command,
+    CopyFinished,
+    CopyReplica,
+    DataNodeState,
+    DeleteReplicas,
+    Event,
+    HeartbeatAnswered,
+    NameNodeMoved,
+    RecoverBlock,
+    Register,
+    Registered,
+    SendBlockReport,
+    SendHeartbeat,
+    SetBlockKeys,
+    Tick,
+)
 from hdfs.datanode.storage import ReplicaState
-from hdfs.datanode.transfer import transfer_block
+from hdfs.datanode.transfer import counted_transfer, transfer_block
 
 logger = logging.getLogger(__name__)
 
 NAMENODE_CALL_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.5
+WAIT_SLICE_S = 1.0  # the longest the loop sleeps, so new outbox entries and `stop` are seen soon
+COPY_THREADS = 4  # copies and recoveries at once (more wait in the pool; the state bounds copies)
 
 
 def block_key_from_proto(key: hdfs_pb2.BlockKey) -> BlockKey:
@@ -36,33 +62,45 @@ def block_key_from_proto(key: hdfs_pb2.BlockKey) -> BlockKey:
 
 
 class NameNodeActor:
-    def __init__(self, datanode: DataNode):
+    def __init__(self, datanode: DataNode, clock=time.monotonic):
         self.datanode = datanode
-        self.registered = False
+        self.clock = clock
+        config = datanode.config
+        self.state = DataNodeState(config.heartbeat_interval_s, config.block_report_interval_s)
+        self._lock = threading.Lock()  # the state is touched by the loop and by finished copies
         self._address = ""
-        self._stub = None
-        self._next_heartbeat_s = 0.0
-        self._next_block_report_s = 0.0
+        self._channel: grpc.Channel | None = None
+        self._stub: hdfs_pb2_grpc.DatanodeProtocolStub | None = None
+        self._pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="copy")
+
+    @property
+    def registered(self) -> bool:
+        return self.state.registered
 
     # ------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if not self.registered:
-                    self._register()
-                self._send_outbox()
-                now = time.monotonic()
-                if now >= self._next_block_report_s:
-                    self._block_report()
-                if now >= self._next_heartbeat_s:
-                    self._heartbeat()
-                wait_s = max(0.0, self._next_heartbeat_s - time.monotonic())
-                self.datanode.outbox_ready.wait(min(wait_s, 1.0))
-            except EmrlabError as error:
-                logger.warning("NameNode call failed (%s); retrying", error.message)
-                self._stub = None
-                stop.wait(RETRY_PAUSE_S)
+        try:
+            while not stop.is_set():
+                try:
+                    self._send_outbox()
+                    self.submit(Tick())
+                    with self._lock:
+                        wait_s = self.state.wait_s(self.clock())
+                    self.datanode.outbox_ready.wait(min(wait_s, WAIT_SLICE_S))
+                except EmrlabError as error:
+                    logger.warning("NameNode call failed (%s); retrying", error.message)
+                    self._disconnect()
+                    stop.wait(RETRY_PAUSE_S)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._disconnect()
+
+    def submit(self, event: Event) -> None:
+        with self._lock:
+            commands = self.state.handle(event, self.clock())
+        for command in commands:
+            self._execute(command)
 
     def _namenode(self) -> hdfs_pb2_grpc.DatanodeProtocolStub:
         if self._stub is None:
@@ -70,9 +108,16 @@ class NameNodeActor:
             if address != self._address:
                 logger.info("NameNode is at %s", address)
                 self._address = address
-                self.registered = False
-            self._stub = hdfs_pb2_grpc.DatanodeProtocolStub(connect(address))
+                with self._lock:
+                    self.state.handle(NameNodeMoved(), self.clock())
+            self._channel = connect(address)
+            self._stub = hdfs_pb2_grpc.DatanodeProtocolStub(self._channel)
         return self._stub
+
+    def _disconnect(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._channel, self._stub = None, None
 
     def _call(self, method, request):
         metadata = ()
@@ -81,26 +126,46 @@ class NameNodeActor:
             metadata = proof_metadata(key_file.read_bytes(), f"datanode {self.datanode.node_id}")
         return call(method, request, timeout_s=NAMENODE_CALL_TIMEOUT_S, peer="namenode", metadata=metadata)
 
-    # ------------------------------------------------------------ messages
+    # ------------------------------------------------------------ commands
+
+    def _execute(self, command: Command) -> None:
+        match command:
+            case Register():
+                self._register()
+            case SendHeartbeat():
+                self._heartbeat()
+            case SendBlockReport():
+                self._block_report()
+            case DeleteReplicas(blocks):
+                for block in blocks:
+                    replica = self.datanode.storage.delete(block.block_id)
+                    if replica is not None:
+                        logger.info("deleted %s as the NameNode asked", replica)
+                        self.datanode.block_deleted(replica)
+            case CopyReplica(transfer):
+                self._pool.submit(self._copy, transfer)
+            case RecoverBlock(recover):
+                self._pool.submit(self._recover, recover)
+            case SetBlockKeys(keys):
+                self.datanode.set_block_keys([block_key_from_proto(key) for key in keys])
+            case _:
+                raise AssertionError(f"unknown command {command!r}")
 
     def _register(self) -> None:
+        stub = self._namenode()
         capacity, _, _ = self.datanode.space()
-        response = self._call(self._namenode().RegisterDatanode, hdfs_pb2.RegisterDatanodeRequest(
+        response = self._call(stub.RegisterDatanode, hdfs_pb2.RegisterDatanodeRequest(
             id=self.datanode.datanode_id(), capacity_bytes=capacity))
         self.datanode.set_block_keys([block_key_from_proto(key) for key in response.block_keys])
-        self.registered = True
-        self._next_block_report_s = 0.0
-        self._next_heartbeat_s = 0.0
         logger.info("registered with the NameNode as %s", self.datanode.uuid)
+        self.submit(Registered())
 
     def _heartbeat(self) -> None:
         capacity, used, remaining = self.datanode.space()
         response = self._call(self._namenode().SendHeartbeat, hdfs_pb2.SendHeartbeatRequest(
             datanode_uuid=self.datanode.uuid, capacity_bytes=capacity, dfs_used_bytes=used,
             remaining_bytes=remaining, active_transfers=self.datanode.active_transfers))
-        self._next_heartbeat_s = time.monotonic() + self.datanode.config.heartbeat_interval_s
-        for command in response.commands:
-            self._execute(command)
+        self.submit(HeartbeatAnswered(tuple(response.commands)))
 
     def _block_report(self) -> None:
         replicas = [
@@ -109,14 +174,14 @@ class NameNodeActor:
             for replica in self.datanode.storage.all_replicas()
         ]
         response = self._call(self._namenode().BlockReport, hdfs_pb2.BlockReportRequest(datanode_uuid=self.datanode.uuid, replicas=replicas))
-        self._next_block_report_s = time.monotonic() + self.datanode.config.block_report_interval_s
         logger.info("sent a block report of %d replicas", len(replicas))
-        for command in response.commands:
-            self._execute(command)
+        self.submit(BlockReportAnswered(tuple(response.commands)))
 
     def _send_outbox(self) -> None:
         received, deleted, bad = self.datanode.take_outbox()
-        if not (received or deleted or bad):
+        if not (received or deleted or bad) or not self.registered:
+            if received or deleted or bad:
+                self.datanode.return_outbox(received, deleted, bad)
             return
         try:
             if received or deleted:
@@ -129,38 +194,17 @@ class NameNodeActor:
             self.datanode.return_outbox(received, deleted, bad)
             raise
 
-    # ------------------------------------------------------------ commands
+    # ------------------------------------------------------------ on the pool
 
-    def _execute(self, command: hdfs_pb2.DatanodeCommand) -> None:
-        match command.WhichOneof("command"):
-            case "register":
-                logger.info("the NameNode asks us to register again")
-                self.registered = False
-            case "invalidate":
-                for block in command.invalidate.blocks:
-                    replica = self.datanode.storage.delete(block.block_id)
-                    if replica is not None:
-                        logger.info("deleted %s as the NameNode asked", replica)
-                        self.datanode.block_deleted(replica)
-            case "transfer":
-                self._in_background(self._transfer, command.transfer)
-            case "recover":
-                self._in_background(self._recover, command.recover)
-            case "key_update":
-                self.datanode.set_block_keys([block_key_from_proto(key) for key in command.key_update.block_keys])
-
-    def _in_background(self, function, argument) -> None:
-        threading.Thread(target=function, args=(argument,), daemon=True, name=function.__name__).start()
-
-    def _transfer(self, command: hdfs_pb2.TransferCommand) -> None:
-        self.datanode.active_transfers += 1
+    def _copy(self, command: hdfs_pb2.TransferCommand) -> None:
         try:
-            replica = self.datanode.storage.get_finalized(command.block.block_id, command.block.generation_stamp)
-            transfer_block(self.datanode, replica, list(command.targets), command.block_token)
+            with counted_transfer(self.datanode):
+                replica = self.datanode.storage.get_finalized(command.block.block_id, command.block.generation_stamp)
+                transfer_block(self.datanode, replica, list(command.targets), command.block_token)
         except EmrlabError as error:
             logger.warning("copy of blk_%d failed: %s", command.block.block_id, error.message)
         finally:
-            self.datanode.active_transfers -= 1
+            self.submit(CopyFinished(command.block.block_id))
 
     def _recover(self, command: hdfs_pb2.RecoverBlockCommand) -> None:
         """Lead a block recovery: agree on the shortest replica, truncate all to it, report."""

@@ -32,6 +32,19 @@ logger = logging.getLogger(__name__)
 PIPELINE_TIMEOUT_S = 600.0
 ACK_QUEUE_PACKETS_MAX = 256
 _STREAM_BROKEN = -2
+_TRANSFERS_LOCK = threading.Lock()  # `active_transfers` is changed from every reader's and copier's thread
+
+
+@contextmanager
+def counted_transfer(datanode: DataNode):
+    """Count one read or copy in `active_transfers` (what heartbeats report) while it runs."""
+    with _TRANSFERS_LOCK:
+        datanode.active_transfers += 1
+    try:
+        yield
+    finally:
+        with _TRANSFERS_LOCK:
+            datanode.active_transfers -= 1
 
 
 def read_packets(replica: Replica, bytes_per_checksum: int, start: int, end: int, packet_bytes: int):
@@ -206,15 +219,11 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
         if request.length_bytes:
             end = min(end, request.offset_bytes + request.length_bytes)
         start = request.offset_bytes - request.offset_bytes % bytes_per_checksum
-        self.datanode.active_transfers += 1
-        try:
-            with damage_reported(self.datanode, replica):
-                for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end,
-                                                       self.datanode.config.read_packet_bytes):
-                    yield hdfs_pb2.ReadBlockResponse(offset_in_block=offset, data=data, checksums=sums,
-                                                     bytes_per_checksum=bytes_per_checksum)
-        finally:
-            self.datanode.active_transfers -= 1
+        with counted_transfer(self.datanode), damage_reported(self.datanode, replica):
+            for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end,
+                                                   self.datanode.config.read_packet_bytes):
+                yield hdfs_pb2.ReadBlockResponse(offset_in_block=offset, data=data, checksums=sums,
+                                                 bytes_per_checksum=bytes_per_checksum)
 
     @servicer_method
     def BlockChecksum(self, request, context):
