@@ -3,6 +3,7 @@
 A container's lifecycle is Hadoop's RMContainerImpl, trimmed (`TRANSITIONS`):
 
     ALLOCATED --ACQUIRE-->  ACQUIRED   its ApplicationMaster heard of it on allocate
+    RUNNING   --ACQUIRE-->  RUNNING    the same, after its NodeManager reported it
     ALLOCATED, ACQUIRED --LAUNCHED--> RUNNING  its NodeManager reports it (an AM container skips ACQUIRED)
     ALLOCATED, ACQUIRED, RUNNING --FINISHED--> COMPLETED  its NodeManager reports it done
     ALLOCATED, ACQUIRED, RUNNING --RELEASE--> RELEASED    its ApplicationMaster gave it back
@@ -56,6 +57,7 @@ TRANSITIONS: dict[tuple[RMContainerState, RMContainerEvent], RMContainerState] =
     (_S.ALLOCATED, _E.ACQUIRE): _S.ACQUIRED,
     (_S.ALLOCATED, _E.LAUNCHED): _S.RUNNING,
     (_S.ACQUIRED, _E.LAUNCHED): _S.RUNNING,
+    (_S.RUNNING, _E.ACQUIRE): _S.RUNNING,  # its node reported it before its AM heard of it
     (_S.ACQUIRED, _E.EXPIRE): _S.EXPIRED,
     **{(state, _E.FINISHED): _S.COMPLETED for state in _LIVE},
     **{(state, _E.RELEASE): _S.RELEASED for state in _LIVE},
