@@ -62,7 +62,7 @@ def test_demo_counts_words_right_and_can_keep_then_reuse_its_cluster(demo_dir):
 def test_demo_tears_down_what_it_started(demo_dir):
     result = run_demo("--size", "1m", "--core", "1", "--task", "0", directory=demo_dir)
     assert result.returncode == 0, result.stderr
-    assert "Stopping the cluster" in result.stdout
+    assert "Stopped the cluster" in result.stdout
     assert not launcher.running_daemons(ClusterDir(demo_dir))
 
 

@@ -15,6 +15,7 @@ and where to look next. The cluster is terminated and deleted at the end unless
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -100,10 +101,12 @@ def main(argv: list[str], context: CommandContext) -> int:
         _show_where_to_look(cluster_dir, job_id, kept=started_here is None or args.keep)
     finally:
         if started_here is not None and not args.keep:
-            print(f"\nStopping the cluster and deleting {started_here.root} (use --keep to look around first).")
+            # Stop first, say so after: output piped to `head` may be gone, and the cluster must go regardless.
             launcher.down(started_here)
             if not context.dir_flag:
                 shutil.rmtree(started_here.root, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                print(f"\nStopped the cluster and deleted {started_here.root} (use --keep to look around first).")
     return 0
 
 
