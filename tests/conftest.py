@@ -126,10 +126,16 @@ class ClusterPool:
         return cluster
 
     def close(self) -> None:
+        errors = []
         for cluster in self.started:
             for client in cluster.clients:
                 client.close()
-            launcher.down(cluster.cluster_dir, timeout_s=5)
+            try:
+                launcher.down(cluster.cluster_dir, timeout_s=5)
+            except Exception as error:  # stop the other clusters all the same, then say what went wrong
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
 
 @pytest.fixture
