@@ -38,6 +38,7 @@ def controller_dir(cluster_dir):
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("emrlab.controller", argv) as process:
+        process.stop_when_a_thread_crashes()
         directory = controller_dir(process.cluster_dir)
         use_table_from(process.properties)
         state = ControllerState(replication=parse_int(process.properties.get("dfs.replication", "3")))

@@ -163,10 +163,14 @@ class ControllerShell:
                 raise AssertionError(f"unknown command {command!r}")
 
     def _guarded(self, function, *args) -> None:
+        """A worker's operating errors become events where they occur; anything else is a bug: stop, loudly.
+        The journal holds every change, so `emrlab cluster up` brings the controller back where it was."""
         try:
             function(*args)
         except Exception:
-            logger.exception("controller worker failed in %s", function.__name__)
+            logger.critical("controller worker crashed in %s; the controller stops (cluster up restarts it)",
+                            function.__name__, exc_info=True)
+            self.stopped.set()
 
     def write_spec(self) -> None:
         """cluster.json's node list, which the NameNode, NodeManagers and health checks read."""
@@ -198,6 +202,9 @@ class ControllerShell:
             self._report(InstanceStarted(command.instance_id))
         except EmrlabError as error:
             self._report(InstanceFailed(command.instance_id, InstanceReason.INTERNAL_ERROR, error.message))
+        except OSError as error:  # its disk: a full or read-only file system, a missing program
+            self._report(InstanceFailed(command.instance_id, InstanceReason.INTERNAL_ERROR,
+                                        f"cannot start the instance: {error}"))
         finally:
             self.launching.discard(command.instance_id)
 
