@@ -55,17 +55,18 @@ def follow(cluster_dir: ClusterDir, timeout_s: float, echo: Callable[[str], None
             if controller_running(cluster_dir):
                 raise
             continue  # it exited between the look and the call
-        state = cluster["Status"]["State"]
-        if seen.get(cluster["Id"]) != state:
-            reason = views.reason_text(cluster["Status"])
-            echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
-            seen[cluster["Id"]] = state
+        # Instances first: they were read after the cluster, so a cluster that is WAITING comes after them.
         for instance in instances:
             instance_state = instance["Status"]["State"]
             if seen.get(instance["Id"]) != instance_state:
                 echo(f"    {instance['InstanceGroupType'].lower():<6} {instance['PrivateDnsName']:<8} "
                      f"{instance['Id']} {instance_state}")
                 seen[instance["Id"]] = instance_state
+        state = cluster["Status"]["State"]
+        if seen.get(cluster["Id"]) != state:
+            reason = views.reason_text(cluster["Status"])
+            echo(f"  {cluster['Id']} {state}" + (f" ({reason})" if reason else ""))
+            seen[cluster["Id"]] = state
         if state in ("TERMINATED", "TERMINATED_WITH_ERRORS") or (state in ("RUNNING", "WAITING")
                                                                  and not cluster.get("Down")):
             return state
