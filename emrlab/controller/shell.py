@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from emrlab import launcher
+from emrlab.controller import decommission
 from emrlab.controller.instancetypes import (
     instance_type,
     machine_capacity,
@@ -73,7 +74,6 @@ WORKERS_MAX = 8
 MONITOR_INTERVAL_S = 0.5
 BOOTSTRAP_TIMEOUT_S = 600.0
 HEALTH_TIMEOUT_S = 120.0
-DECOMMISSION_POLL_S = 0.5
 DECOMMISSION_WAIT_MAX_S = 3600.0
 SCALING_POLL_TICKS = 2  # managed scaling reads YARN every second
 
@@ -291,60 +291,27 @@ class ControllerShell:
     def _spot_notice(self, command: SpotNotice) -> None:
         """EC2's two-minute warning: the instance-action document, and a graceful decommission that races the kill."""
         from emrlab.controller.views import timestamp
-        from yarn.client import YarnClient
 
         action = self.cluster_dir.node_dir(command.node_name) / "spot" / "instance-action"
         write_json_atomically(action, {"action": "terminate", "time": timestamp(command.deadline_s)})
         superuser = self.cluster_dir.read_spec()["superuser"]
-        remaining_s = max(0.0, command.deadline_s - time.time())
-        try:
-            if command.role is Role.CORE:
-                self._exclude_datanode(command.node_name, superuser)
-            with YarnClient.for_cluster(self.cluster_dir, user=superuser) as client:
-                client.decommission_nodes([command.node_name], graceful=True, timeout_s=remaining_s)
-        except EmrlabError as error:
-            logger.warning("spot notice for %s: decommission did not start: %s", command.node_name, error.message)
+        if command.role is Role.CORE:
+            try:
+                decommission.exclude_datanode(self.cluster_dir, command.node_name, superuser)
+            except EmrlabError as error:
+                logger.warning("spot notice for %s: HDFS decommission did not start: %s", command.node_name,
+                               error.message)
+        decommission.decommission_in_yarn(self.cluster_dir, command.node_name, superuser,
+                                          max(0.0, command.deadline_s - time.time()))
 
     def _decommission(self, command: DecommissionInstance) -> None:
         """YARN graceful decommission (and HDFS decommission for a core node), then report."""
-        from yarn.client import YarnClient
-
         superuser = self.cluster_dir.read_spec()["superuser"]
         deadline = time.monotonic() + DECOMMISSION_WAIT_MAX_S
         if command.role is Role.CORE:
-            self._decommission_datanode(command.node_name, superuser, deadline)
-        try:
-            with YarnClient.for_cluster(self.cluster_dir, user=superuser) as client:
-                client.decommission_nodes([command.node_name], graceful=True, timeout_s=command.timeout_s)
-                while time.monotonic() < deadline:
-                    states = {node.node_id: node.state.value for node in client.nodes()}
-                    if states.get(command.node_name) in (None, "DECOMMISSIONED", "LOST", "SHUTDOWN"):
-                        break
-                    time.sleep(DECOMMISSION_POLL_S)
-        except EmrlabError as error:
-            logger.warning("decommissioning %s in YARN: %s", command.node_name, error.message)
+            decommission.decommission_datanode(self.cluster_dir, command.node_name, superuser, deadline)
+        decommission.decommission_in_yarn(self.cluster_dir, command.node_name, superuser, command.timeout_s, deadline)
         self._report(InstanceDecommissioned(command.instance_id))
-
-    def _exclude_datanode(self, node_name: str, superuser: str) -> None:
-        """Add the node to the NameNode's exclude file (dfs.hosts.exclude) and have it re-read (-refreshNodes)."""
-        from hdfs import Client
-
-        record = self.cluster_dir.read_daemon("namenode")
-        exclude = Path(record.extra.get("exclude_path") if record else self.cluster_dir.root / "dfs.exclude")
-        names = set(exclude.read_text().split()) if exclude.exists() else set()
-        exclude.write_text("".join(f"{name}\n" for name in sorted(names | {node_name})))
-        with Client.for_cluster(self.cluster_dir, user=superuser) as client:
-            client.refresh_nodes()
-
-    def _decommission_datanode(self, node_name: str, superuser: str, deadline: float) -> None:
-        from hdfs import Client
-
-        self._exclude_datanode(node_name, superuser)
-        with Client.for_cluster(self.cluster_dir, user=superuser) as client:
-            while time.monotonic() < deadline:
-                if client.admin_states().get(node_name, "DECOMMISSIONED") == "DECOMMISSIONED":
-                    return
-                time.sleep(DECOMMISSION_POLL_S)
 
     def _wait_healthy(self, command: WaitHealthy) -> None:
         spec = self.cluster_dir.read_spec()
