@@ -18,16 +18,24 @@ import sys
 import threading
 
 import pytest
-
 from conftest import ClusterPool, wait_until
+from test_mapreduce_cluster import (
+    MR_FAST_PROPERTIES,
+    corpus,
+    listed_job_ids,
+    output_of,
+    read_status_attempts,
+    run_on_cluster,
+    running_job_id,
+    write_job,
+)
+
 from mapreduce.appmaster.description import staging_dir
 from mapreduce.appmaster.history import read_history
-from mapreduce.appmaster.recovery import RECOVERY_DIR, RecoveryLog
 from mapreduce.appmaster.records import application_id_for
+from mapreduce.appmaster.recovery import RECOVERY_DIR, RecoveryLog
 from mapreduce.errors import JobFailed
 from mapreduce.fs import HdfsFileSystem
-from test_mapreduce_cluster import (MR_FAST_PROPERTIES, corpus, output_of, read_status_attempts, run_on_cluster,
-                                    running_job_id, write_job)
 
 pytestmark = pytest.mark.cluster
 
@@ -68,7 +76,8 @@ def waiting_wordcount(tmp_path) -> tuple[str, object]:
 
 
 def run_in_background(cluster, reference: str, output_dir: str, properties: dict) -> tuple[threading.Thread, dict]:
-    outcome: dict = {}
+    # The jobs listed before this one starts: an earlier test's job may still be on its way out.
+    outcome: dict = {"known_jobs": listed_job_ids(cluster)}
 
     def run() -> None:
         try:
@@ -81,9 +90,9 @@ def run_in_background(cluster, reference: str, output_dir: str, properties: dict
     return thread, outcome
 
 
-def kill_am_when_maps_are_done(cluster) -> tuple[str, list[str]]:
+def kill_am_when_maps_are_done(cluster, known_jobs) -> tuple[str, list[str]]:
     """SIGKILL the job's AM once every map succeeded; returns (job id, the succeeded maps' attempt ids)."""
-    job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount"), what="the job in -list")
+    job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount", known_jobs), what="the job in -list")
 
     def maps_done():
         attempts = read_status_attempts(cluster, job_id)
@@ -106,7 +115,7 @@ def test_a_killed_am_is_restarted_and_its_second_attempt_runs_only_the_unfinishe
     reference, marker = waiting_wordcount(tmp_path)
     thread, outcome = run_in_background(cluster, reference, "/out/recovered", SPLIT_PROPERTIES)
     try:
-        job_id, maps = kill_am_when_maps_are_done(cluster)
+        job_id, maps = kill_am_when_maps_are_done(cluster, outcome["known_jobs"])
         application_id = application_id_for(job_id)
         wait_until(lambda: cluster.yarn().application_report(application_id).attempts == 2, what="AM attempt 2")
     finally:
@@ -138,7 +147,7 @@ def test_an_am_killed_on_its_last_attempt_leaves_no_temporary_and_the_path_can_b
     properties = {**SPLIT_PROPERTIES, "mapreduce.am.max-attempts": "1"}
     thread, outcome = run_in_background(cluster, reference, "/out/lost-am", properties)
     try:
-        kill_am_when_maps_are_done(cluster)
+        kill_am_when_maps_are_done(cluster, outcome["known_jobs"])
     finally:
         thread.join(timeout=60)
     assert isinstance(outcome.get("error"), JobFailed), outcome
@@ -155,11 +164,12 @@ def test_an_application_killed_through_yarn_with_no_client_left_aborts_its_own_o
     reference, marker = waiting_wordcount(tmp_path)
     job_file = reference.rsplit(":", 1)[0]
     environment = dict(os.environ, EMRLAB_CLUSTER=str(cluster.cluster_dir.root))
+    known_jobs = listed_job_ids(cluster)
     process = subprocess.Popen([sys.executable, "-m", "emrlab", "job", "run", job_file, "-r", "cluster",
                                 "/data/words.txt", "-o", "/out/yarn-killed", "-D", "mapreduce.job.reduces=2"],
                                env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount"), what="the job in -list")
+        job_id = wait_until(lambda: running_job_id(cluster, "WaitingWordCount", known_jobs), what="the job in -list")
         client = cluster.client()
         wait_until(lambda: client.exists("/out/yarn-killed/_temporary"), what="the job's output set up")
     finally:
@@ -203,7 +213,8 @@ def test_a_second_am_attempt_resumes_a_two_step_job_after_its_committed_step(am_
         """)
     thread, outcome = run_in_background(cluster, f"{job}:CountsByCount", "/out/two-steps", SPLIT_PROPERTIES)
     try:
-        job_id = wait_until(lambda: running_job_id(cluster, "CountsByCount"), what="the job in -list")
+        job_id = wait_until(lambda: running_job_id(cluster, "CountsByCount", outcome["known_jobs"]),
+                            what="the job in -list")
         client = cluster.client()
         log_dir = f"{staging_dir(client.user, job_id)}/{RECOVERY_DIR}"
         wait_until(lambda: client.exists(f"{log_dir}/step-0.committed"), what="step 0 committed")

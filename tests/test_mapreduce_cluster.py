@@ -21,8 +21,8 @@ import textwrap
 import threading
 
 import pytest
-
 from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
+
 from mapreduce import counters as names
 from mapreduce.appmaster.history import read_history
 from mapreduce.errors import JobFailed
@@ -357,10 +357,17 @@ def test_an_attempt_that_makes_no_progress_times_out(mr_cluster, words_input, tm
 
 # ---------------------------------------------------------------- commands and kill
 
-def running_job_id(cluster, name: str) -> str:
+def running_job_id(cluster, name: str, known=()) -> str:
+    """The one running job called `name` that is not among `known` (jobs an earlier test may still be ending)."""
     listing = cluster.emrlab("job", "-list", check=True).stdout.decode()
-    jobs = [line.split()[0] for line in listing.splitlines() if line.startswith("job_") and line.split()[1] == name]
+    jobs = [line.split()[0] for line in listing.splitlines() if line.startswith("job_") and line.split()[1] == name
+            and line.split()[0] not in known]
     return jobs[0] if len(jobs) == 1 else ""
+
+
+def listed_job_ids(cluster) -> set[str]:
+    listing = cluster.emrlab("job", "-list", check=True).stdout.decode()
+    return {line.split()[0] for line in listing.splitlines() if line.startswith("job_")}
 
 
 SLOW_MAPPER = """

@@ -81,7 +81,8 @@ class RecoveryLog:
 
     def _write(self, name: str, data: bytes) -> None:
         path = self.fs.join(self.directory, name)
-        aside = self.fs.join(self.directory, f".{name}.tmp")
+        # Aside under this AM attempt's name: a killed attempt's half-written file keeps its lease for a while.
+        aside = self.fs.join(self.directory, f".{name}.{self.am_attempt}.tmp")
         self.fs.mkdirs(self.directory)
         with self.fs.create(aside) as file:
             file.write(data)
