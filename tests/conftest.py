@@ -8,8 +8,10 @@ the test fails.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +21,17 @@ import pytest
 from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import EmrlabError
+
+# What the suite and every program it starts write to the temporary directory (pytest's own tmp paths,
+# mrjob's lock files, Spark's scratch, each process's TMPDIR) goes into one directory, removed at the end.
+SCRATCH_DIR = tempfile.mkdtemp(prefix="emrlab-tests-")
+os.environ["TMPDIR"] = SCRATCH_DIR
+tempfile.tempdir = None
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SCRATCH_DIR, ignore_errors=True)
+
 
 # Liveness here: a DataNode is dead after 2 * 0.3 s + 10 * 0.2 s = 2.6 s of silence.
 FAST_PROPERTIES = {

@@ -81,8 +81,12 @@ def mrjob_output(name: str, inputs: tuple[str, ...]) -> list:
     job = load_job_class(str(EXAMPLES_DIR / f"{name}.py"))(args=["-r", runner, "--no-conf", "-q", *inputs,
                                                                     *arguments])
     with job.make_runner() as mrjob_runner:
-        mrjob_runner.run()
-        lines = b"".join(mrjob_runner.cat_output()).decode("utf-8").splitlines()
+        try:
+            mrjob_runner.run()
+            lines = b"".join(mrjob_runner.cat_output()).decode("utf-8").splitlines()
+        finally:
+            # mrjob's setup wrapper locks a file in /tmp (hard-coded) that it never removes.
+            Path(f"/tmp/wrapper.lock.{mrjob_runner.get_job_key()}").unlink(missing_ok=True)
     return normalized(lines)
 
 

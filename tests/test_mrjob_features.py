@@ -45,8 +45,12 @@ def text(tmp_path) -> list[Path]:
 def mrjob_local(job: Path, inputs, *arguments) -> list[str]:
     instance = load_job_class(str(job))(args=["-r", "local", "--no-conf", "-q", *map(str, inputs), *arguments])
     with instance.make_runner() as runner:
-        runner.run()
-        return b"".join(runner.cat_output()).decode().splitlines()
+        try:
+            runner.run()
+            return b"".join(runner.cat_output()).decode().splitlines()
+        finally:
+            # mrjob's setup wrapper locks a file in /tmp (hard-coded) that it never removes.
+            Path(f"/tmp/wrapper.lock.{runner.get_job_key()}").unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("runner", ["inline", "local"])

@@ -81,7 +81,7 @@ def check_java() -> None:
     java = os.path.join(home, "bin", "java") if home else shutil.which("java")
     if not java or not os.path.exists(java):
         raise Unavailable(f"the spark runner needs Java {JAVA_VERSION_MIN}+ and found none ({INSTALL_JAVA})")
-    done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([java, "-XX:-UsePerfData", "-version"], capture_output=True, text=True, timeout=60)
     found = re.search(r'version "(\d+)(?:\.(\d+))?', done.stderr + done.stdout)
     major = int(found.group(1)) if found else 0
     if major == 1 and found.group(2):  # "1.8.0_392" is Java 8
@@ -120,7 +120,11 @@ def spark_context(properties: dict):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the driver binds loopback only
     conf = SparkConf().setAppName("emrlab").setMaster(master)
     conf.set("spark.pyspark.python", sys.executable).set("spark.pyspark.driver.python", sys.executable)
-    defaults = {**SPARK_DEFAULTS, "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}"}
+    # The JVM's scratch goes where emrlab's does (TMPDIR honoured, as Python does), and no hsperfdata file.
+    scratch = tempfile.gettempdir()
+    defaults = {**SPARK_DEFAULTS, "spark.local.dir": scratch,
+                "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} "
+                                                 f"-Djava.io.tmpdir={scratch} -XX:-UsePerfData"}
     for key, value in {**defaults, **{k: v for k, v in properties.items() if k.startswith("spark.")}}.items():
         conf.set(key, value)
     context = SparkContext(conf=conf)
