@@ -22,11 +22,13 @@ from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import EmrlabError
 
-# What the suite and every program it starts write to the temporary directory (pytest's own tmp paths,
-# mrjob's lock files, Spark's scratch, each process's TMPDIR) goes into one directory, removed at the end.
-SCRATCH_DIR = tempfile.mkdtemp(prefix="emrlab-tests-")
-os.environ["TMPDIR"] = SCRATCH_DIR
-tempfile.tempdir = None
+# What the programs the suite starts write to the temporary directory (their TMPDIR) and pytest's own tmp
+# paths go into one directory, removed at the end. This process keeps the system's (multiprocessing cleans
+# its own files there at exit). The environment carries the directory, as this module is imported twice
+# (as `conftest` by pytest and as `tests.conftest` by some test modules).
+tempfile.gettempdir()
+SCRATCH_DIR = os.environ.get("EMRLAB_TEST_SCRATCH") or tempfile.mkdtemp(prefix="emrlab-tests-")
+os.environ.update(EMRLAB_TEST_SCRATCH=SCRATCH_DIR, TMPDIR=SCRATCH_DIR, PYTEST_DEBUG_TEMPROOT=SCRATCH_DIR)
 
 
 def pytest_unconfigure(config):

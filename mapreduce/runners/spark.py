@@ -121,7 +121,7 @@ def spark_context(properties: dict):
     conf = SparkConf().setAppName("emrlab").setMaster(master)
     conf.set("spark.pyspark.python", sys.executable).set("spark.pyspark.driver.python", sys.executable)
     # The JVM's scratch goes where emrlab's does (TMPDIR honoured, as Python does), and no hsperfdata file.
-    scratch = tempfile.gettempdir()
+    scratch = os.environ.get("TMPDIR") or tempfile.gettempdir()
     defaults = {**SPARK_DEFAULTS, "spark.local.dir": scratch,
                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} "
                                                  f"-Djava.io.tmpdir={scratch} -XX:-UsePerfData"}
