@@ -101,6 +101,11 @@ SERVICES: dict[str, Service] = {
 }
 
 
+def default_properties(services=tuple(SERVICES)) -> dict[str, str]:
+    """The properties these services write under the user's -D, as a *-site.xml (lab timing among them)."""
+    return {key: value for name in services for key, value in SERVICES[name].default_properties.items()}
+
+
 def daemon_name(module: str, node_id: str = "") -> str:
     return module.rsplit(".", 1)[-1] + (f"-{node_id}" if node_id else "")
 
@@ -132,8 +137,7 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
     previous = cluster_dir.read_spec() if cluster_dir.exists() else {}
     spec = {
         "nodes": node_spec(core, task),
-        "properties": {**{key: value for name in services for key, value in SERVICES[name].default_properties.items()},
-                       **(properties or {})},
+        "properties": {**default_properties(services), **(properties or {})},
         "superuser": previous.get("superuser") or current_user(),
         "services": list(services),
         "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),

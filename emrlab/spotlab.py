@@ -144,9 +144,7 @@ def _run_configuration(args, context: CommandContext, job: str, local_input: Pat
     definition = definition_from_flags(name=f"spot lab {market_name} {rate:g}/min", core=args.core_nodes,
                                        task=args.task_nodes, instance_type_name=args.instance_type,
                                        task_market=market_name)
-    properties = {**{key: value for service in launcher.SERVICES.values()
-                     for key, value in service.default_properties.items()},
-                  **LAB_PROPERTIES, "dfs.blocksize": str(parse_size(args.block_size)), "dfs.replication": "2",
+    properties = {**launcher.default_properties(), **LAB_PROPERTIES, "dfs.blocksize": str(parse_size(args.block_size)), "dfs.replication": "2",
                   "emrlab.spot.seed": str(args.seed), "emrlab.spot.interruption-rate": f"{rate}/min",
                   "emrlab.spot.notice": args.notice, "emrlab.spot.replacement-delay": args.replacement_delay,
                   **context.definitions}

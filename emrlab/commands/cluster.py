@@ -230,8 +230,7 @@ def _definition(args, context: CommandContext) -> ClusterDefinition:
 
 def _properties(args, context: CommandContext, definition: ClusterDefinition) -> dict[str, str]:
     """Service defaults, then the definition's Configurations, then the flags and -D (last wins)."""
-    properties = {key: value for service in launcher.SERVICES.values()
-                  for key, value in service.default_properties.items()}
+    properties = launcher.default_properties()
     properties.update(definition.properties)
     if args.block_size:
         properties["dfs.blocksize"] = str(parse_size(args.block_size))

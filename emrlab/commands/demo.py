@@ -114,9 +114,7 @@ def _start_cluster(cluster_dir: ClusterDir, args, context: CommandContext) -> No
     use_table_from(context.definitions)
     definition = definition_from_flags(name="emrlab demo", core=args.core, task=args.task,
                                        instance_type_name="m5.xlarge", task_market="SPOT")
-    properties = {**{key: value for service in launcher.SERVICES.values()
-                     for key, value in service.default_properties.items()},
-                  **DEMO_PROPERTIES, "dfs.replication": "3" if args.core >= 4 else str(min(2, args.core)),
+    properties = {**launcher.default_properties(), **DEMO_PROPERTIES, "dfs.replication": "3" if args.core >= 4 else str(min(2, args.core)),
                   **context.definitions}
     state = launch.start(cluster_dir, definition, properties, START_TIMEOUT_S, lambda line: print(f"    {line}"))
     if state not in ("RUNNING", "WAITING"):

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from yarn.records import (
@@ -31,21 +32,13 @@ from yarn.resourcemanager.state import ResourceManagerState
 MONITOR_INTERVAL_S = 0.1
 
 
-def read_exclude_file(path: Path) -> set[str]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return set()
-    return {line.split("#", 1)[0].strip() for line in lines} - {""}
-
-
 class ResourceManager:
     def __init__(self, config: ResourceManagerConfig, exclude_path: Path, clock=time.time):
         self.config = config
         self.clock = clock
         self.exclude_path = exclude_path
         self.lock = threading.Lock()
-        self.state = ResourceManagerState(config, int(clock() * 1000), read_exclude_file(exclude_path))
+        self.state = ResourceManagerState(config, int(clock() * 1000), read_hosts_file(exclude_path))
         self.outboxes = NodeOutboxes()  # guarded by `lock` too
 
     def run_monitor(self, stop: threading.Event) -> None:
@@ -110,7 +103,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
 
     @servicer_method
     def RefreshNodes(self, request, context):
-        excluded = read_exclude_file(self.rm.exclude_path)
+        excluded = read_hosts_file(self.rm.exclude_path)
         with self.rm.lock:
             changes, commands = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s,
                                                             self.rm.clock())
