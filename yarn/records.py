@@ -185,16 +185,17 @@ class ContainerLaunchContext:
     environment: dict[str, str] = field(default_factory=dict)
     local_resources: dict[str, str] = field(default_factory=dict)  # name in the working dir -> hdfs:/// or file:///
     service_data: dict[str, bytes] = field(default_factory=dict)  # aux service name -> its data
+    tokens: str = ""  # secure mode: the submitter's delegation token; the NodeManager runs the container as its user
 
     def to_proto(self) -> yarn_pb2.ContainerLaunchContext:
         return yarn_pb2.ContainerLaunchContext(commands=list(self.commands), environment=dict(self.environment),
                                                local_resources=dict(self.local_resources),
-                                               service_data=dict(self.service_data))
+                                               service_data=dict(self.service_data), tokens=self.tokens)
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.ContainerLaunchContext) -> ContainerLaunchContext:
         return cls(list(message.commands), dict(message.environment), dict(message.local_resources),
-                   dict(message.service_data))
+                   dict(message.service_data), message.tokens)
 
 
 @dataclass(frozen=True)
