@@ -73,7 +73,7 @@ def test_hadoops_path_limits_are_enforced_with_its_messages():
 
 
 def test_client_walk_and_dfs_descendants_do_not_recurse_on_depth():
-    from hdfs.cli.dfs import descendants
+    from hdfs.cli.dfs.common import descendants
     from hdfs.client.client import Client
     from hdfs.protocol import FileStatus
 
