@@ -95,6 +95,7 @@ class DatanodeDescriptor:
     uuid: str
     node_id: str
     address: str
+    xfer_port: int = 0  # its streaming data transfer port (hdfs/datatransfer.py); 0: none
     capacity_bytes: int = 0
     dfs_used_bytes: int = 0
     remaining_bytes: int = 0
@@ -134,7 +135,8 @@ class DatanodeManager:
         self.expire_interval_s = 2 * config.heartbeat_recheck_interval_s + 10 * config.heartbeat_interval_s
         self.excluded: set[str] = set()  # names from the exclude file
 
-    def register(self, uuid: str, node_id: str, address: str, capacity_bytes: int, now_s: float) -> DatanodeDescriptor:
+    def register(self, uuid: str, node_id: str, address: str, capacity_bytes: int, now_s: float,
+                 xfer_port: int = 0) -> DatanodeDescriptor:
         """Add a DataNode, or bring back one we knew (a restart, or after being declared dead)."""
         datanode = self.by_uuid.get(uuid)
         if datanode is None:
@@ -146,6 +148,7 @@ class DatanodeManager:
             datanode.address = address
             datanode.transfers.clear()
             datanode.recoveries.clear()
+        datanode.xfer_port = xfer_port
         datanode.capacity_bytes = capacity_bytes
         datanode.live = True
         datanode.last_heartbeat_s = now_s

@@ -437,9 +437,10 @@ class Namesystem:
             return b""
         return self.block_keys.issue(user, block.block_id, block.generation_stamp, modes, self.clock())
 
-    def register_datanode(self, uuid: str, node_id: str, address: str, capacity_bytes: int) -> list[BlockKey]:
+    def register_datanode(self, uuid: str, node_id: str, address: str, capacity_bytes: int,
+                          xfer_port: int = 0) -> list[BlockKey]:
         """Returns the block keys the DataNode must verify tokens with (none when tokens are off)."""
-        datanode = self.datanodes.register(uuid, node_id, address, capacity_bytes, self.clock())
+        datanode = self.datanodes.register(uuid, node_id, address, capacity_bytes, self.clock(), xfer_port)
         self.blocks.datanode_dead(datanode)  # forget stale replicas; its block report follows
         if self.block_keys is None:
             return []

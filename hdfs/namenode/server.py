@@ -134,7 +134,8 @@ def block_from_proto(message: hdfs_pb2.Block) -> BlockRef:
 
 
 def datanode_to_proto(datanode: DatanodeDescriptor) -> hdfs_pb2.DatanodeId:
-    return hdfs_pb2.DatanodeId(datanode_uuid=datanode.uuid, node_id=datanode.node_id, address=datanode.address)
+    return hdfs_pb2.DatanodeId(datanode_uuid=datanode.uuid, node_id=datanode.node_id, address=datanode.address,
+                               xfer_port=datanode.xfer_port)
 
 
 SAFE_MODE_ACTIONS = {hdfs_pb2.SAFEMODE_GET: "get", hdfs_pb2.SAFEMODE_ENTER: "enter", hdfs_pb2.SAFEMODE_LEAVE: "leave"}
@@ -403,7 +404,8 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
         self._authenticate(context)
         with self.namenode.operation() as namesystem:
             block_keys = namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id,
-                                                      request.id.address, request.capacity_bytes)
+                                                      request.id.address, request.capacity_bytes,
+                                                      request.id.xfer_port)
         return hdfs_pb2.RegisterDatanodeResponse(block_keys=[block_key_to_proto(key) for key in block_keys])
 
     @servicer_method
