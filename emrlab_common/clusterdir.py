@@ -18,6 +18,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from emrlab_common import tls
 from emrlab_common.errors import Unavailable
 
 ENVIRONMENT_VARIABLE = "EMRLAB_CLUSTER"
@@ -118,9 +119,11 @@ class ClusterDir:
 
     def read_daemon(self, name: str) -> DaemonRecord | None:
         try:
-            return DaemonRecord(**json.loads((self.daemons_dir / f"{name}.json").read_text()))
+            record = DaemonRecord(**json.loads((self.daemons_dir / f"{name}.json").read_text()))
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+        tls.note_daemon(self, record)  # in secure mode, what reaches this daemon is its cluster's client certificate
+        return record
 
     def daemons(self) -> list[DaemonRecord]:
         if not self.daemons_dir.is_dir():

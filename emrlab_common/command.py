@@ -18,6 +18,7 @@ from functools import cached_property
 
 import grpc
 
+from emrlab_common import tls
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import parse_definition
 from emrlab_common.errors import EmrlabError, InvalidArgument
@@ -39,7 +40,9 @@ class CommandContext:
 
     @cached_property
     def cluster_dir(self) -> ClusterDir:
-        return ClusterDir.resolve(self.dir_flag)
+        cluster_dir = ClusterDir.resolve(self.dir_flag)
+        tls.use_cluster(cluster_dir)  # secure mode: every peer this command reaches, with the owner's certificate
+        return cluster_dir
 
     def properties(self) -> dict[str, str]:
         """The cluster's properties with this command's `-D` overrides on top."""

@@ -9,6 +9,9 @@ Clients: `call(stub.Method, request)` always carries a deadline and the caller's
 user name, retries only when asked (idempotent calls), and raises the server's
 own `EmrlabError` class again. `stream(...)` does the same for server streams.
 
+In secure mode (hadoop.rpc.protection=privacy) both sides use mutual TLS with
+the cluster's CA; `emrlab_common.tls` says which certificate a process shows.
+
 Identity is Hadoop's "simple" mode: the client says who it is in call metadata
 (`HADOOP_USER_NAME`, else the OS user), and the server believes it.
 """
@@ -26,6 +29,7 @@ from concurrent import futures
 
 import grpc
 
+from emrlab_common import tls
 from emrlab_common.errors import (
     ERROR_CLASS_METADATA_KEY,
     DeadlineExceeded,
@@ -70,8 +74,9 @@ def create_server(
         options=_OPTIONS,
     )
     register(server)
+    credentials = tls.server_credentials()  # secure mode: mutual TLS with the cluster CA
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:
         port = 0
     if port == 0:
@@ -81,7 +86,10 @@ def create_server(
 
 
 def connect(address: str) -> grpc.Channel:
-    """A channel to `address`; channels are thread-safe, keep one per peer."""
+    """A channel to `address`; channels are thread-safe, keep one per peer. TLS in secure mode (`tls`)."""
+    credentials = tls.channel_credentials(address)
+    if credentials is not None:
+        return grpc.secure_channel(address, credentials, options=_OPTIONS)
     return grpc.insecure_channel(address, options=_OPTIONS)
 
 

@@ -30,6 +30,8 @@ itself; `table`, `link`, `progress_bar` and `escape` build its parts (cells are
 escaped unless they are `Markup`). `cluster_urls(cluster_dir)` lists the running
 daemons' web addresses. A server serves at most `CONNECTIONS_MAX` connections at
 once, one thread each; a connection idle for `SOCKET_TIMEOUT_S` is closed.
+In secure mode (dfs.http.policy=HTTPS_ONLY) every server speaks HTTPS only and
+closes a connection whose client shows no certificate from the cluster CA.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ from __future__ import annotations
 import html
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from emrlab_common import tls
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +289,7 @@ class _BoundedServer(ThreadingHTTPServer):
     def __init__(self, address, handler):
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(CONNECTIONS_MAX)
+        self.ssl_context = tls.server_ssl_context()  # secure mode: HTTPS, a client certificate required
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(timeout=CONNECTION_WAIT_S):
@@ -298,6 +304,14 @@ class _BoundedServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request, client_address) -> None:
         try:
+            if self.ssl_context is not None:  # the handshake in this connection's thread, not the accepting one
+                request.settimeout(CONNECTION_WAIT_S)
+                try:
+                    request = self.ssl_context.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError) as error:
+                    logger.info("refused %s: no TLS with a certificate from the cluster CA (%s)", client_address, error)
+                    self.shutdown_request(request)
+                    return
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
@@ -325,7 +339,8 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     handler = type(f"{name}_handler", (_Handler,), {"routes": dict(routes)})
     server = _BoundedServer((host or "127.0.0.1", int(port)), handler)
     running = HttpServer(server, name)
-    logger.info("%s web server on http://%s:%d/", name, host or "127.0.0.1", running.port)
+    scheme = "https" if server.ssl_context else "http"
+    logger.info("%s web server on %s://%s:%d/", name, scheme, host or "127.0.0.1", running.port)
     return running, running.port
 
 
@@ -338,12 +353,13 @@ def cluster_urls(cluster_dir, include_nodes: bool = False) -> dict[str, str]:
     (only the daemons that are up). `include_nodes` adds each node's daemons ("datanode-core-1": "http://…")."""
     from emrlab_common.clusterdir import process_alive
 
+    scheme = "https" if tls.modes(cluster_dir.properties())[1] else "http"
     urls = {}
     for record in cluster_dir.daemons():
         http_address = record.extra.get("http_address")
         wanted = include_nodes or record.name in MAIN_DAEMONS
         if http_address and wanted and process_alive(record.pid):
-            urls[record.name] = f"http://{http_address}"
+            urls[record.name] = f"{scheme}://{http_address}"
     if "namenode" in urls:
         urls["webhdfs"] = urls["namenode"] + "/webhdfs/v1"
     return urls

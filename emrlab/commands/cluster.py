@@ -34,6 +34,7 @@ from emrlab.controller.records import (
     Market,
     Role,
 )
+from emrlab_common import tls
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_seconds, parse_size
@@ -52,7 +53,8 @@ EPILOG = """examples:
 UP_TIMEOUT_S = 300.0
 POLL_S = 0.25
 # What --secure turns on (HDFS's own keys; simple mode, where the user name is believed, stays the lab default).
-SECURE_PROPERTIES = {"dfs.block.access.token.enable": "true", "hadoop.security.authentication": "token"}
+SECURE_PROPERTIES = {"dfs.block.access.token.enable": "true", "hadoop.security.authentication": "token",
+                     **tls.SECURE_PROPERTIES}  # and mutual TLS from a cluster CA for every gRPC and HTTP endpoint
 WAIT_STATES = {"running": ("RUNNING", "WAITING"), "terminated": ("TERMINATED", "TERMINATED_WITH_ERRORS")}
 
 
@@ -85,8 +87,8 @@ def _parser() -> CommandParser:
                     help="end the cluster after it has been idle this long, e.g. 60s")
     up.add_argument("--step-concurrency-level", type=int, default=1, help="steps run at once (default 1)")
     up.add_argument("--secure", action="store_true",
-                    help="HDFS block access tokens and token authentication (a cluster key, delegation tokens) "
-                         "instead of simple mode; TLS and container isolation are not built yet")
+                    help="HDFS block access tokens, token authentication (a cluster key, delegation tokens) "
+                         "and mutual TLS (a cluster CA) instead of simple mode; container isolation is not built yet")
     up.add_argument("--timeout", default="300s", help="how long to wait for the cluster to run (default 300s)")
     down = actions.add_parser("down", help="stop every process of the cluster (it comes back with `up`)")
     down.add_argument("--delete", action="store_true", help="also delete the cluster directory and its data")
@@ -275,6 +277,7 @@ def _up(args, context: CommandContext) -> int:
         print(f"creating {definition.name!r} in {cluster_dir.root}: {counts}")
         print(f"  {_scaling_note(definition, properties)}")
         write_definition(cluster_dir, definition, properties)
+    tls.use_cluster(cluster_dir)  # secure mode: the cluster CA and the owner's client certificate, made now
     launcher.start_daemon(cluster_dir, "emrlab.controller")
     state = follow(cluster_dir, timeout_s, print)
     if state in ("RUNNING", "WAITING"):
@@ -283,6 +286,8 @@ def _up(args, context: CommandContext) -> int:
         print(f"cluster is {state}. Logs: {cluster_dir.logs_dir}")
         for name, url in cluster_urls(cluster_dir).items():
             print(f"  {name:<16} {url}")
+        if tls.process_identity() is not None:
+            print(f"  TLS: every endpoint wants a certificate from the cluster CA, e.g. curl {tls.curl_options(cluster_dir)} URL")
         if context.dir_flag:
             print(f"tip: export EMRLAB_CLUSTER={cluster_dir.root} to skip --dir in later commands")
         return 0

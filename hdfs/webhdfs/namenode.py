@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from urllib.parse import quote, urlencode
 
-from emrlab_common import web
+from emrlab_common import tls, web
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.errors import EmrlabError, InvalidArgument
 from hdfs import paths
@@ -225,7 +225,7 @@ class NameNodeWebHdfs:
     def _redirect(self, operation: str, path: str, request: web.Request, datanode_http: str) -> web.Response:
         forwarded = {name: request.query[name] for name in FORWARDED if name in request.query}
         parameters = {"op": operation, "namenoderpcaddress": self.rpc_address, **forwarded}
-        location = f"http://{datanode_http}{PREFIX}{quote(path)}?{urlencode(parameters)}"
+        location = f"{tls.web_scheme()}://{datanode_http}{PREFIX}{quote(path)}?{urlencode(parameters)}"
         if parse_bool(request.query, "noredirect", False):
             return web.json_response({"Location": location})
         return web.redirect(location)
