@@ -22,21 +22,28 @@ that arrives with a non-zero `allocation_request_id` keeps it.
 the last one (DECOMMISSIONING: graceful decommission, no new containers
 there; LOST, DECOMMISSIONED: gone with their containers).
 Asks, cancellations and releases are sent on the next `allocate`, and kept
-for the one after if that call fails.
+for the one after if that call fails. If the ResourceManager restarted and
+recovered the application, it answers ApplicationMasterNotRegistered: the
+client registers again, as it did at first, and re-sends every request still
+pending (Hadoop's AMRMClient resync); the AM sees only a slower allocate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
+from pathlib import Path
 
 import grpc
 
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
 from emrlab_common.errors import EmrlabError, FailedPrecondition
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
+from yarn.errors import ApplicationMasterNotRegistered
 from yarn.records import (
     AllocateResponse,
     Container,
@@ -69,6 +76,7 @@ class AMRMClient:
         self._response_id = 0
         self.maximum_resource: Resource | None = None
         self.queue = ""
+        self._registration: yarn_pb2.RegisterApplicationMasterRequest | None = None
 
     @classmethod
     def from_environment(cls, environment: dict[str, str] | None = None) -> AMRMClient:
@@ -89,10 +97,21 @@ class AMRMClient:
                     peer="resourcemanager")
 
     def register(self, host: str, rpc_port: int, tracking_url: str = "") -> None:
-        response = self._call(self._stub.RegisterApplicationMaster, yarn_pb2.RegisterApplicationMasterRequest(
-            application_attempt_id=self.attempt_id, host=host, rpc_port=rpc_port, tracking_url=tracking_url))
+        self._registration = yarn_pb2.RegisterApplicationMasterRequest(
+            application_attempt_id=self.attempt_id, host=host, rpc_port=rpc_port, tracking_url=tracking_url)
+        self._register()
+
+    def _register(self) -> None:
+        response = self._call(self._stub.RegisterApplicationMaster, self._registration)
         self.maximum_resource = Resource.from_proto(response.maximum_resource)
         self.queue = response.queue
+
+    def _resync(self) -> None:
+        """The ResourceManager restarted and recovered this attempt: register again, re-send what is pending."""
+        self._register()
+        with self._lock:
+            self._asks = {**self.pending, **self._asks}
+            self._response_id = 0
 
     def add_request(self, request: ContainerRequest) -> ContainerRequest:
         """Ask for one container; returns the request with its allocation_request_id filled in
@@ -121,6 +140,13 @@ class AMRMClient:
             self._releases.add(container_id)
 
     def allocate(self, progress: float) -> AllocateResponse:
+        try:
+            return self._allocate(progress)
+        except ApplicationMasterNotRegistered:
+            self._resync()
+            return self._allocate(progress)
+
+    def _allocate(self, progress: float) -> AllocateResponse:
         with self._lock:
             asks, cancelled, releases = self._asks, self._cancelled, self._releases
             self._asks, self._cancelled, self._releases = {}, set(), set()
@@ -145,9 +171,14 @@ class AMRMClient:
 
     def finish(self, final_status: str, diagnostics: str = "", tracking_url: str = "") -> None:
         """Unregister: the application ends with this final status (SUCCEEDED, FAILED or KILLED)."""
-        self._call(self._stub.FinishApplicationMaster, yarn_pb2.FinishApplicationMasterRequest(
+        request = yarn_pb2.FinishApplicationMasterRequest(
             application_attempt_id=self.attempt_id, final_status=final_status, diagnostics=diagnostics,
-            tracking_url=tracking_url))
+            tracking_url=tracking_url)
+        try:
+            self._call(self._stub.FinishApplicationMaster, request)
+        except ApplicationMasterNotRegistered:
+            self._resync()
+            self._call(self._stub.FinishApplicationMaster, request)
 
 
 class NMClient:
@@ -182,6 +213,9 @@ class NMClient:
                     peer=f"nodemanager-{container.node_id}")
 
     def start_container(self, container: Container, launch_context: ContainerLaunchContext) -> None:
+        token_file = os.environ.get(TOKEN_FILE_ENVIRONMENT_VARIABLE)
+        if token_file and not launch_context.tokens:  # secure mode: our containers are our user's, as we are
+            launch_context = dataclasses.replace(launch_context, tokens=Path(token_file).read_text().strip())
         response = self._call(container, self._stub(container.node_address).StartContainers, yarn_pb2.StartContainersRequest(containers=[
             yarn_pb2.LaunchContainer(container=container.to_proto(), launch_context=launch_context.to_proto(),
                                      user=self.user)]))

@@ -27,5 +27,9 @@ class InvalidApplicationMasterRequest(FailedPrecondition):
     """ApplicationMasterNotRegisteredException and friends: an AM call out of order."""
 
 
+class ApplicationMasterNotRegistered(InvalidApplicationMasterRequest):
+    """ApplicationMasterNotRegisteredException: the RM restarted and recovered the attempt; register again."""
+
+
 class ContainerNotFound(NotFound):
     """The NodeManager has no container with that id."""

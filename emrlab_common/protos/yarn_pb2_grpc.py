@@ -645,7 +645,9 @@ class ResourceTrackerServicer:
     """
 
     def RegisterNodeManager(self, request, context):
-        """Idempotent: a node registering again starts over (its containers are lost).
+        """Idempotent: a node registering again starts over. After a RESYNC it reports
+        every container it holds; the RM adopts those of applications it recovered
+        and stops the others (through the next heartbeat's cleanup lists).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

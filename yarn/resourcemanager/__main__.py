@@ -5,14 +5,17 @@ from pathlib import Path
 
 from emrlab_common.config import load
 from emrlab_common.daemon import DaemonProcess
+from emrlab_common.errors import Unavailable
 from emrlab_common.rpc import create_server
 from emrlab_common.web import start_http_server
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.http import ResourceManagerHttpConfig, ResourceManagerWeb
 from yarn.resourcemanager.server import ResourceManager, register_servicers
+from yarn.resourcemanager.statestore import FileSystemRMStateStore
 
 SHUTDOWN_GRACE_S = 1.0
 EXCLUDE_FILE_NAME = "yarn.exclude"
+STORE_DIR = "resourcemanager/rmstore"  # under the cluster dir: the RM's own directory
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,8 +23,14 @@ def main(argv: list[str] | None = None) -> None:
         process.stop_when_a_thread_crashes()
         config = load(ResourceManagerConfig, process.properties)
         exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
-        rm = ResourceManager(config, exclude_path)
-        server, port = create_server(config.address, register_servicers(rm), name="resourcemanager")
+        store = None
+        if config.recovery_enabled:
+            store = FileSystemRMStateStore(Path(config.store_path) if config.store_path
+                                           else process.cluster_dir.root / STORE_DIR)
+        rm = ResourceManager(config, exclude_path, store=store)
+        server, port = listen(config.address, store.previous_address() if store else "", rm)
+        if store is not None:
+            store.record_address(f"{config.address.rsplit(':', 1)[0]}:{port}")
         stop = threading.Event()
         monitor = threading.Thread(target=rm.run_monitor, args=(stop,), name="monitor", daemon=True)
         monitor.start()
@@ -36,6 +45,16 @@ def main(argv: list[str] | None = None) -> None:
         server.stop(SHUTDOWN_GRACE_S).wait()
         stop.set()
         monitor.join()
+
+
+def listen(address: str, previous: str, rm: ResourceManager):
+    """With recovery and an ephemeral port (port 0), the port of the RM's previous run if it is free."""
+    if previous and address.endswith(":0") and previous.rsplit(":", 1)[0] == address.rsplit(":", 1)[0]:
+        try:
+            return create_server(previous, register_servicers(rm), name="resourcemanager")
+        except Unavailable:
+            pass
+    return create_server(address, register_servicers(rm), name="resourcemanager")
 
 
 if __name__ == "__main__":

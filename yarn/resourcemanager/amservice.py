@@ -4,13 +4,27 @@
 releases, and brings back what the AM has not heard yet (containers given,
 containers completed, nodes changed). It is idempotent through its response
 id: an AM that missed an answer gets the same answer again. An AM silent for
-`yarn.am.liveness-monitor.expiry-interval-ms` has failed its attempt.
+`yarn.am.liveness-monitor.expiry-interval-ms` has failed its attempt. After
+an RM restart with recovery, a running AM's calls get
+ApplicationMasterNotRegistered until it registers again (its AMRMClient
+then re-sends every request still pending, from response id 0).
 """
 
 from __future__ import annotations
 
-from yarn.errors import ApplicationAttemptNotFound, InvalidApplicationMasterRequest, InvalidResourceRequest
-from yarn.records import AllocateResponse, ContainerRequest, FinalApplicationStatus, Resource, application_of_attempt
+from yarn.errors import (
+    ApplicationAttemptNotFound,
+    ApplicationMasterNotRegistered,
+    InvalidApplicationMasterRequest,
+    InvalidResourceRequest,
+)
+from yarn.records import (
+    AllocateResponse,
+    ContainerRequest,
+    FinalApplicationStatus,
+    Resource,
+    application_of_attempt,
+)
 from yarn.resourcemanager.applications import ApplicationEvent, RMApp, RMAppAttempt
 from yarn.resourcemanager.appmanager import ApplicationManager
 from yarn.resourcemanager.config import ResourceManagerConfig
@@ -30,10 +44,14 @@ class ApplicationMasterService:
     def register_application_master(self, attempt: str, host: str, rpc_port: int, tracking_url: str,
                                     now_s: float) -> tuple[Resource, str]:
         app, current = self._current(attempt)
+        if current.recovering:  # its AM again, after an RM restart (it may have registered before)
+            current.recovering = False
+            current.response_id, current.last_response = 0, None
         if not current.registered:
             current.registered = True
             current.host, current.rpc_port, current.tracking_url = host, rpc_port, tracking_url
             app.handle(ApplicationEvent.ATTEMPT_REGISTERED, f"{attempt} at {host}:{rpc_port}")
+            self.apps.changed.add(app.application_id)
         current.last_contact_s = now_s
         return self.apps.maximum_resource(), app.queue
 
@@ -41,8 +59,7 @@ class ApplicationMasterService:
                  releases: list[str], progress: float,
                  now_s: float) -> tuple[int, AllocateResponse, list[NodeCommand]]:
         app, current = self._current(attempt)
-        if not current.registered:
-            raise InvalidApplicationMasterRequest(f"{attempt} called allocate before registering")
+        self._check_registered(current, "allocate")
         current.last_contact_s = now_s
         if response_id == current.response_id - 1 and current.last_response is not None:
             return current.response_id, current.last_response, []  # the AM missed our last answer
@@ -83,8 +100,7 @@ class ApplicationMasterService:
         if app.state.is_final:
             return []
         app, current = self._current(attempt)
-        if not current.registered:
-            raise InvalidApplicationMasterRequest(f"{attempt} called finish before registering")
+        self._check_registered(current, "finish")
         try:
             status = FinalApplicationStatus(final_status)
         except ValueError:
@@ -105,11 +121,19 @@ class ApplicationMasterService:
                                           now_s)
         for app in list(self.apps.applications.values()):
             current = app.current_attempt
-            if (not app.state.is_final and current is not None and current.registered
+            if (not app.state.is_final and current is not None and (current.registered or current.recovering)
                     and now_s - current.last_contact_s > self.config.am_expiry_s):
                 commands += self.apps.attempt_failed(
                     app, f"ApplicationMaster for attempt {current.attempt_id} timed out", now_s)
         return commands
+
+    @staticmethod
+    def _check_registered(current: RMAppAttempt, call: str) -> None:
+        if current.recovering:
+            raise ApplicationMasterNotRegistered(
+                f"{current.attempt_id} is not registered with this ResourceManager (it restarted): register again")
+        if not current.registered:
+            raise InvalidApplicationMasterRequest(f"{current.attempt_id} called {call} before registering")
 
     def _current(self, attempt: str) -> tuple[RMApp, RMAppAttempt]:
         app = self.apps.applications.get(application_of_attempt(attempt))

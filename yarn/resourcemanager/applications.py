@@ -1,8 +1,9 @@
 """Applications and their ApplicationMaster attempts, as explicit lifecycles.
 
-Not durable: a restarted ResourceManager forgets its applications (Hadoop can
-recover them from a state store; emrlab keeps that out of scope). The table is
-Hadoop's RMAppImpl, trimmed of its saving states:
+With `yarn.resourcemanager.recovery.enabled` an application and its attempts
+are kept in the state store (`statestore.py`) and recovered by a restarted
+ResourceManager (`recovery.py`); without it a restart forgets them. The
+table is Hadoop's RMAppImpl, trimmed of its saving states:
 
     NEW       --START-->              SUBMITTED
     SUBMITTED --ACCEPTED-->           ACCEPTED   (the scheduler took it)
@@ -15,7 +16,9 @@ Hadoop's RMAppImpl, trimmed of its saving states:
 
 An attempt is one run of the ApplicationMaster: its container, whether it has
 registered, and what it has not yet heard (allocated and completed
-containers, node changes), handed over on its next allocate call.
+containers, node changes), handed over on its next allocate call. A
+recovered attempt is `recovering` until its AM registers again with the
+restarted RM (its AMRMClient hears ApplicationMasterNotRegistered and does).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class RMAppAttempt:
     progress: float = 0.0
     last_contact_s: float = 0.0
     counts_toward_max: bool = True
+    recovering: bool = False  # recovered from the state store; its AM has not registered with this RM yet
     allocated: list[Container] = field(default_factory=list)  # not yet handed to the AM
     completed: list[ContainerStatus] = field(default_factory=list)
     updated_nodes: set[str] = field(default_factory=set)

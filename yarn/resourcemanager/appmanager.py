@@ -8,7 +8,9 @@ which hears about it on its next allocate call (an AM container instead rides
 to the node on the heartbeat response, to be launched there). The
 NodeManager reports it RUNNING and then COMPLETE with an exit status; the
 completion goes back to the ApplicationMaster on its next allocate call.
-Nothing here is durable: a restarted ResourceManager forgets its applications.
+An application whose durable part changed (submitted, a new attempt, its AM
+container given, its AM registered, ended) is in `changed` until the shell
+writes it to the state store (`take_changes`); one forgotten is in `removed`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class ApplicationManager:
         self.containers: dict[str, RMContainer] = {}
         self.node_tracker: NodeTracker | None = None  # set by the facade: an application's end may end a decommission
         self._application_sequence = itertools.count(1)
+        self.changed: set[str] = set()  # applications to write to the state store
+        self.removed: set[str] = set()  # applications to remove from it
 
     # ------------------------------------------------------------ clients
 
@@ -144,7 +148,15 @@ class ApplicationManager:
 
     # ------------------------------------------------------------ attempts
 
+    def take_changes(self) -> tuple[list[RMApp], list[str]]:
+        """(applications to store, application ids to remove), and forget them: the shell stores them now."""
+        changed = [self.applications[app_id] for app_id in sorted(self.changed) if app_id in self.applications]
+        removed = sorted(self.removed)
+        self.changed, self.removed = set(), set()
+        return changed, removed
+
     def start_attempt(self, app: RMApp, now_s: float) -> None:
+        self.changed.add(app.application_id)
         attempt = app.new_attempt()
         attempt.last_contact_s = now_s
         logger.info("%s starting attempt %s", app.application_id, attempt.attempt_id)
@@ -171,6 +183,7 @@ class ApplicationManager:
     def finish_application(self, app: RMApp, event: ApplicationEvent, final_status: FinalApplicationStatus,
                            diagnostics: str, now_s: float) -> list[NodeCommand]:
         app.handle(event, diagnostics)
+        self.changed.add(app.application_id)
         app.final_status = final_status
         app.diagnostics = diagnostics
         app.finish_time_ms = int(now_s * 1000)
@@ -191,6 +204,8 @@ class ApplicationManager:
         finished = [app_id for app_id, app in self.applications.items() if app.state.is_final]
         for app_id in finished[: max(0, len(finished) - self.config.completed_applications_max)]:
             del self.applications[app_id]
+            self.changed.discard(app_id)
+            self.removed.add(app_id)
 
     def node_changed(self, node: RMNode) -> None:
         """Running ApplicationMasters hear about node changes on their next allocate."""
@@ -218,6 +233,7 @@ class ApplicationManager:
                     app.application_id, " (ApplicationMaster)" if assignment.is_am else "")
         if assignment.is_am:
             attempt.am_container = container
+            self.changed.add(app.application_id)
             return [LaunchContainer(node.node_id, container, app.context.am_container, app.user)]
         attempt.allocated.append(container)
         return []

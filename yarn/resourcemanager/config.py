@@ -15,13 +15,30 @@ SCHEDULER_CLASSES = {
 }
 
 
-def parse_scheduler_class(text: str) -> str:
+STORE_CLASSES = {
+    "filesystem": "filesystem",
+    "org.apache.hadoop.yarn.server.resourcemanager.recovery.FileSystemRMStateStore": "filesystem",
+}
+
+
+def _class_named(classes: dict[str, str], text: str, unknown: str) -> str:
+    """Our short name, or Hadoop's class name for the same thing."""
     from emrlab_common.errors import InvalidArgument
 
-    name = SCHEDULER_CLASSES.get(text.strip()) or SCHEDULER_CLASSES.get(text.strip().lower())
+    name = classes.get(text.strip()) or classes.get(text.strip().lower())
     if name is None:
-        raise InvalidArgument(f"unknown scheduler {text!r} (use fifo, fair, or Hadoop's FifoScheduler/FairScheduler class)")
+        raise InvalidArgument(unknown)
     return name
+
+
+def parse_store_class(text: str) -> str:
+    return _class_named(STORE_CLASSES, text, f"unknown ResourceManager state store {text!r} (use filesystem, or "
+                                             "Hadoop's FileSystemRMStateStore class)")
+
+
+def parse_scheduler_class(text: str) -> str:
+    return _class_named(SCHEDULER_CLASSES, text, f"unknown scheduler {text!r} (use fifo, fair, or Hadoop's "
+                                                 "FifoScheduler/FairScheduler class)")
 
 
 @dataclass(frozen=True)
@@ -99,3 +116,18 @@ class ResourceManagerConfig:
     completed_applications_max: int = setting(
         "yarn.resourcemanager.max-completed-applications", 1000, parse_int,
         "Finished applications the RM remembers for reports.")
+    recovery_enabled: bool = setting(
+        "yarn.resourcemanager.recovery.enabled", False, parse_bool,
+        "Keep applications and their attempts in a state store and reload them at start, so running "
+        "applications survive an RM restart (Hadoop's default is false; `cluster up` turns it on, as EMR does).")
+    store_class: str = setting(
+        "yarn.resourcemanager.store.class", "filesystem", parse_store_class,
+        "The state store: filesystem (Hadoop's FileSystemRMStateStore), one fsync'd file per application.")
+    store_path: str = setting(
+        "yarn.resourcemanager.fs.state-store.uri", "", parse_text,
+        "The file-system state store's directory; empty = <cluster dir>/resourcemanager/rmstore.")
+    work_preserving: bool = setting(
+        "yarn.resourcemanager.work-preserving-recovery.enabled", True, parse_bool,
+        "With recovery: running containers are kept and adopted from the NodeManagers' reports when they "
+        "re-register, and running ApplicationMasters re-register (false: the RM kills what ran and starts "
+        "a new attempt of each running application, Hadoop's non-work-preserving restart).")

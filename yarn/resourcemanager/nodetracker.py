@@ -2,7 +2,9 @@
 with its NodesListManager).
 
 Rebuilt at start, never stored: NodeManagers register again after a
-ResourceManager restart. Each heartbeat is one scheduling opportunity on its
+ResourceManager restart, each with every container it still holds; with
+recovery the RM adopts those of its recovered applications
+(`recovery.recover_node_containers`), and stops the others. Each heartbeat is one scheduling opportunity on its
 node: the scheduler places what fits there. The node lifecycle is in
 `nodes.py`; what a node must do rides back on its heartbeat response, as the
 commands these methods return.
@@ -19,6 +21,7 @@ from yarn.resourcemanager.appmanager import ApplicationManager
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import CleanupContainer, HeartbeatResult, NodeCommand
 from yarn.resourcemanager.nodes import NodeEvent, RMNode
+from yarn.resourcemanager.recovery import ContainerReport, recover_node_containers
 from yarn.resourcemanager.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -33,15 +36,18 @@ class NodeTracker:
         self.apps = apps
         self.excluded: set[str] = set(excluded)
 
-    def register_node(self, node_id: str, address: str, label: str, capability: Resource,
-                      now_s: float) -> tuple[NodeAction, str, list[NodeCommand]]:
-        """A NodeManager (re)starts; returns (action, diagnostics, commands)."""
+    def register_node(self, node_id: str, address: str, label: str, capability: Resource, now_s: float,
+                      reports: Iterable[ContainerReport] = ()) -> tuple[NodeAction, str, list[NodeCommand]]:
+        """A NodeManager (re)starts, or registers again after a RESYNC with the containers it holds;
+        returns (action, diagnostics, commands)."""
         if node_id in self.excluded:
             return NodeAction.SHUTDOWN, f"node {node_id} is in the exclude list (decommissioned)", []
         node = self.nodes.get(node_id)
         commands: list[NodeCommand] = []
-        if node is not None and node.live:
-            # Restarted: whatever it ran is gone.
+        reports = list(reports)
+        restarted = node is not None and node.live
+        if restarted:
+            # Restarted: whatever it ran is gone (and what it still reports, the RM has given up on).
             commands = self.apps.lose_containers(node, "Container released on a node that restarted", now_s)
             self.scheduler.remove_node(node_id)
         elif node is not None:
@@ -54,8 +60,12 @@ class NodeTracker:
         self.scheduler.add_node(node_id, label, capability)
         self.scheduler.set_schedulable(node_id, node.schedulable)
         self.apps.node_changed(node)
-        # What was meant for the node before it restarted is moot; it starts with nothing.
-        return NodeAction.NORMAL, "", [command for command in commands if command.node_id != node_id]
+        # What was meant for the node before it restarted is moot; it starts with what it reports.
+        commands = [command for command in commands if command.node_id != node_id]
+        if restarted:
+            return NodeAction.NORMAL, "", commands + [CleanupContainer(node_id, container.id) for container, status
+                                                      in reports if status.state is not ContainerState.COMPLETE]
+        return NodeAction.NORMAL, "", commands + recover_node_containers(self.apps, node, reports, now_s)
 
     def node_heartbeat(self, node_id: str, statuses: list[ContainerStatus], healthy: bool, health_report: str,
                        now_s: float) -> HeartbeatResult:

@@ -161,6 +161,15 @@ class Scheduler:
             if is_am:
                 application.am_used = application.am_used - resource
 
+    def recover_container(self, application_id: str, node_id: str, resource: Resource, is_am: bool = False) -> None:
+        """A container from before an RM restart, reported by its node: its room is taken again."""
+        node = self.nodes[node_id]
+        node.used = node.used + resource
+        application = self.applications[application_id]
+        application.used = application.used + resource
+        if is_am:
+            application.am_used = application.am_used + resource
+
     def headroom(self, application_id: str) -> Resource:
         """What the application could still get right now: the free room of schedulable nodes."""
         return sum((node.available for node in self.nodes.values() if node.schedulable), NO_RESOURCE)

@@ -1,24 +1,31 @@
 """The ResourceManager's gRPC face: thin servicers that translate, and the lock they share.
 
 `ResourceManager` is the process's state holder: the pure
-`ResourceManagerState`, one lock around it, the clock, the exclude file, and
-the outboxes where the commands the state returns for each NodeManager wait
-for its next heartbeat. Servicers convert protos to records, call one state
-method under the lock, and convert the answer back.
+`ResourceManagerState`, one lock around it, the clock, the exclude file, the
+state store (with recovery), and the outboxes where the commands the state
+returns for each NodeManager wait for its next heartbeat. Servicers convert
+protos to records, call one state method under the lock (`locked()`), and
+convert the answer back; before the lock is let go, every application the
+call changed is written to the state store, so what a caller was told
+survives an RM crash.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 from pathlib import Path
 
+from emrlab_common.errors import Unavailable
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from yarn.records import (
     ApplicationState,
     ApplicationSubmissionContext,
+    Container,
     ContainerRequest,
     ContainerStatus,
     NodeState,
@@ -27,25 +34,63 @@ from yarn.records import (
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import NodeOutboxes
+from yarn.resourcemanager.recovery import ContainerReport
 from yarn.resourcemanager.state import ResourceManagerState
+from yarn.resourcemanager.statestore import FileSystemRMStateStore
 
 MONITOR_INTERVAL_S = 0.1
 
+logger = logging.getLogger(__name__)
+
 
 class ResourceManager:
-    def __init__(self, config: ResourceManagerConfig, exclude_path: Path, clock=time.time):
+    def __init__(self, config: ResourceManagerConfig, exclude_path: Path, clock=time.time,
+                 store: FileSystemRMStateStore | None = None):
         self.config = config
         self.clock = clock
         self.exclude_path = exclude_path
         self.lock = threading.Lock()
         self.state = ResourceManagerState(config, int(clock() * 1000), read_hosts_file(exclude_path))
         self.outboxes = NodeOutboxes()  # guarded by `lock` too
+        self.store = store  # None: recovery disabled, nothing is stored
+        if store is not None:
+            loaded = store.load()
+            self.outboxes.add(self.state.recover(loaded.applications, loaded.epoch, clock()))
+            logger.info("recovered %d application(s) from %s (epoch %d)%s", len(loaded.applications), store.root,
+                        loaded.epoch, f"; skipped damaged {', '.join(loaded.skipped)}" if loaded.skipped else "")
+            with self.locked():
+                pass  # what recovery changed (a non-work-preserving retry) is stored at once
+
+    @contextlib.contextmanager
+    def locked(self):
+        """The lock around one state call; what the call changed is in the state store before it is let go."""
+        with self.lock:
+            try:
+                yield self.state
+            finally:
+                if self.store is not None:
+                    self._store_changes()
+
+    def _store_changes(self) -> None:
+        changed, removed = self.state.take_changes()
+        try:
+            for app in changed:
+                self.store.store(app)
+            for application_id in removed:
+                self.store.remove(application_id)
+        except OSError as error:  # kept for the next call to try again; this caller hears it
+            self.state.apps.changed.update(app.application_id for app in changed)
+            self.state.apps.removed.update(removed)
+            raise Unavailable(f"cannot write the ResourceManager state store {self.store.root}: {error}") from None
 
     def run_monitor(self, stop: threading.Event) -> None:
         """Liveness checks every MONITOR_INTERVAL_S; a bug here (an InvalidTransition) ends the thread loudly."""
         while not stop.wait(MONITOR_INTERVAL_S):
-            with self.lock:
-                self.outboxes.add(self.state.tick(self.clock()))
+            try:
+                with self.locked():
+                    self.outboxes.add(self.state.tick(self.clock()))
+            except Unavailable as error:
+                logger.error("%s", error.message)
 
 
 # ---------------------------------------------------------------- servicers
@@ -56,33 +101,33 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
 
     @servicer_method
     def GetNewApplication(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             return yarn_pb2.GetNewApplicationResponse(application_id=self.rm.state.new_application(),
                                                       maximum_resource=self.rm.state.maximum_resource().to_proto())
 
     @servicer_method
     def SubmitApplication(self, request, context):
         submission = ApplicationSubmissionContext.from_proto(request.context)
-        with self.rm.lock:
+        with self.rm.locked():
             self.rm.state.submit_application(submission, caller_user(context), self.rm.clock())
         return yarn_pb2.SubmitApplicationResponse()
 
     @servicer_method
     def GetApplicationReport(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             report = self.rm.state.application_report(request.application_id)
         return yarn_pb2.GetApplicationReportResponse(report=report.to_proto())
 
     @servicer_method
     def GetApplications(self, request, context):
         states = parse_states(ApplicationState, request.states)
-        with self.rm.lock:
+        with self.rm.locked():
             reports = self.rm.state.application_reports(states)
         return yarn_pb2.GetApplicationsResponse(applications=[report.to_proto() for report in reports])
 
     @servicer_method
     def ForceKillApplication(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             already, commands = self.rm.state.kill_application(
                 request.application_id, request.diagnostics or f"Application killed by user {caller_user(context)}.",
                 self.rm.clock())
@@ -92,7 +137,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     @servicer_method
     def GetClusterNodes(self, request, context):
         states = parse_states(NodeState, request.states)
-        with self.rm.lock:
+        with self.rm.locked():
             reports = self.rm.state.node_reports(states, self.rm.clock())
         return yarn_pb2.GetClusterNodesResponse(nodes=[report.to_proto() for report in reports])
 
@@ -104,7 +149,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
     @servicer_method
     def RefreshNodes(self, request, context):
         excluded = read_hosts_file(self.rm.exclude_path)
-        with self.rm.lock:
+        with self.rm.locked():
             changes, commands = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s,
                                                             self.rm.clock())
             self.rm.outboxes.add(commands)
@@ -112,7 +157,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
 
     @servicer_method
     def DecommissionNodes(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             reports, commands = self.rm.state.decommission(list(request.node_ids), request.graceful,
                                                            request.timeout_s, self.rm.clock())
             self.rm.outboxes.add(commands)
@@ -125,7 +170,7 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
 
     @servicer_method
     def RegisterApplicationMaster(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             maximum, queue = self.rm.state.register_application_master(
                 request.application_attempt_id, request.host, request.rpc_port, request.tracking_url, self.rm.clock())
         return yarn_pb2.RegisterApplicationMasterResponse(maximum_resource=maximum.to_proto(), queue=queue)
@@ -133,7 +178,7 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     @servicer_method
     def Allocate(self, request, context):
         asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
-        with self.rm.lock:
+        with self.rm.locked():
             response_id, response, commands = self.rm.state.allocate(
                 request.application_attempt_id, request.response_id, asks, list(request.cancelled_request_ids),
                 list(request.releases), request.progress, self.rm.clock())
@@ -146,7 +191,7 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
 
     @servicer_method
     def FinishApplicationMaster(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             self.rm.outboxes.add(self.rm.state.finish_application_master(
                 request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url,
                 self.rm.clock()))
@@ -159,10 +204,10 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
 
     @servicer_method
     def RegisterNodeManager(self, request, context):
-        with self.rm.lock:
+        with self.rm.locked():
             action, diagnostics, commands = self.rm.state.register_node(
                 request.node_id, request.address, request.label, Resource.from_proto(request.capability),
-                self.rm.clock())
+                self.rm.clock(), container_reports(request))
             self.rm.outboxes.registered(request.node_id, commands)
         return yarn_pb2.RegisterNodeManagerResponse(action=action.to_proto(), diagnostics=diagnostics,
                                                     cluster_timestamp_ms=self.rm.state.cluster_timestamp_ms)
@@ -170,7 +215,7 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     @servicer_method
     def NodeHeartbeat(self, request, context):
         statuses = [ContainerStatus.from_proto(status) for status in request.container_statuses]
-        with self.rm.lock:
+        with self.rm.locked():
             result = self.rm.outboxes.answer(request.node_id, self.rm.state.node_heartbeat(
                 request.node_id, statuses, request.healthy, request.health_report, self.rm.clock()))
         return yarn_pb2.NodeHeartbeatResponse(
@@ -179,6 +224,11 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
                                                            launch_context=launch.launch_context.to_proto(),
                                                            user=launch.user) for launch in result.launches],
             containers_to_cleanup=result.cleanup_containers, applications_to_cleanup=result.cleanup_applications)
+
+
+def container_reports(request: yarn_pb2.RegisterNodeManagerRequest) -> list[ContainerReport]:
+    return [(Container.from_proto(item.container), ContainerStatus.from_proto(item.status))
+            for item in request.container_statuses]
 
 
 def register_servicers(rm: ResourceManager):

@@ -8,8 +8,11 @@ NodeManagers (`containers.py`: launch an AM, clean up a container or an
 application) are returned, and the shell keeps them in a bounded outbox per
 node until that node's heartbeat carries them.
 
-Nothing here is durable. NodeManagers re-register after an RM restart, and
-applications are gone (Hadoop's RM recovery from a state store is out of scope).
+Nothing here touches the disk. With `yarn.resourcemanager.recovery.enabled`
+the shell writes the applications `take_changes` names to the state store
+(`statestore.py`) before it answers, and a restarted RM hands what the store
+held to `recover` (`recovery.py`); NodeManagers re-register with their
+containers either way. Without recovery a restart forgets every application.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import HeartbeatResult, NodeCommand, RMContainer
 from yarn.resourcemanager.nodes import RMNode
 from yarn.resourcemanager.nodetracker import NodeTracker
+from yarn.resourcemanager.recovery import ContainerReport, recover_applications
 from yarn.resourcemanager.scheduler import Scheduler
 
 NORMAL, RESYNC, SHUTDOWN = NodeAction.NORMAL, NodeAction.RESYNC, NodeAction.SHUTDOWN
@@ -67,9 +71,9 @@ class ResourceManagerState:
 
     # ------------------------------------------------------------ NodeManagers
 
-    def register_node(self, node_id: str, address: str, label: str, capability: Resource,
-                      now_s: float) -> tuple[NodeAction, str, list[NodeCommand]]:
-        return self.node_tracker.register_node(node_id, address, label, capability, now_s)
+    def register_node(self, node_id: str, address: str, label: str, capability: Resource, now_s: float,
+                      reports: Iterable[ContainerReport] = ()) -> tuple[NodeAction, str, list[NodeCommand]]:
+        return self.node_tracker.register_node(node_id, address, label, capability, now_s, reports)
 
     def node_heartbeat(self, node_id: str, statuses: list[ContainerStatus], healthy: bool, health_report: str,
                        now_s: float) -> HeartbeatResult:
@@ -126,6 +130,16 @@ class ResourceManagerState:
     def finish_application_master(self, attempt: str, final_status: str, diagnostics: str, tracking_url: str,
                                   now_s: float) -> list[NodeCommand]:
         return self.am_service.finish_application_master(attempt, final_status, diagnostics, tracking_url, now_s)
+
+    # ------------------------------------------------------------ recovery
+
+    def recover(self, applications: Iterable[RMApp], epoch: int, now_s: float) -> list[NodeCommand]:
+        """At start, before any call: the applications the state store held (see recovery.py)."""
+        return recover_applications(self.apps, applications, epoch, self.config.work_preserving, now_s)
+
+    def take_changes(self) -> tuple[list[RMApp], list[str]]:
+        """Applications to write to the state store, and ids to remove from it, since the last call."""
+        return self.apps.take_changes()
 
     # ------------------------------------------------------------ the monitor
 
