@@ -2,6 +2,7 @@
 
 Read in this order:
   namesystem.py  the state machine every request goes through (Hadoop's FSNamesystem)
+  namespace_ops.py  the client's namespace operations it inherits; reports.py, fsck and -count/-du
   namespace.py   the directory tree and its edits; inodes.py, its nodes and permissions
   blocks.py      where replicas are and the replication monitor; placement.py picks nodes
   datanodes.py   DataNode liveness and the commands waiting for their heartbeats

@@ -4,7 +4,11 @@ It ties together
   - the namespace (`namespace.py`): directories, files, their blocks; durable,
   - the block map (`blocks.py`): where replicas are; rebuilt from block reports,
   - the DataNodes (`datanodes.py`): liveness and the commands queued for them,
-  - leases (`leases.py`) and safe mode (`safemode.py`).
+  - leases (`leases.py`) and safe mode (`safemode.py`),
+and inherits the namespace operations clients call (`namespace_ops.py`: read
+that next); fsck and content summaries are in `reports.py`. This class keeps
+the durable counters (block ids, generation stamps), the DataNode protocol,
+decommissioning, lease recovery and the background monitors.
 
 It does no I/O and keeps no time of its own: the clock is passed in, every
 namespace change goes out through `journal(edit)` (the edit log, in the real
@@ -21,60 +25,35 @@ import logging
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from emrlab_common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from hdfs import paths
+from emrlab_common.errors import FailedPrecondition
 from hdfs.blocktoken import AccessMode, BlockKey, BlockKeyManager
-from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, SafeMode
 from hdfs.namenode import edits
-from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState
+from hdfs.namenode.blocks import BlockManager, BlockState
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import (
     AdminEvent,
     AdminState,
     BlockRef,
     DatanodeCommand,
-    DatanodeDescriptor,
     DatanodeManager,
     KeyUpdateCommand,
     RecoverCommand,
     RegisterCommand,
     TransferCommand,
 )
-from hdfs.namenode.inodes import Access, INode, INodeDirectory, INodeFile, PermissionChecker, subtree, subtree_height
+from hdfs.namenode.inodes import INodeFile, subtree
 from hdfs.namenode.leases import LeaseManager
 from hdfs.namenode.namespace import Namespace
-from hdfs.namenode.placement import choose_targets
+from hdfs.namenode.namespace_ops import GroupsOf, NamespaceOperations
+from hdfs.namenode.reports import FsckBlock, fsck_blocks
 from hdfs.namenode.safemode import SafeMode as SafeModeMonitor
-from hdfs.protocol import ContentSummary, FileStatus
+from hdfs.protocol import FileStatus
 
 logger = logging.getLogger(__name__)
 
-GroupsOf = Callable[[str], frozenset[str]]
-PERMISSION_MAX = 0o7777       # setuid, setgid and sticky bits, then rwxrwxrwx: what a mode can hold
-BLOCK_SIZE_MAX_BYTES = 1 << 40  # 1 TiB: a block must fit on one DataNode's disk
 
-
-@dataclass(frozen=True)
-class LocatedBlock:
-    block: BlockRef
-    offset_bytes: int
-    locations: tuple[DatanodeDescriptor, ...]
-    corrupt: bool = False
-
-
-@dataclass(frozen=True)
-class FsckBlock:
-    block: BlockRef
-    live: tuple[DatanodeDescriptor, ...]  # in service: these count towards replication
-    corrupt: tuple[DatanodeDescriptor, ...]
-    expected_replication: int
-    decommissioning: tuple[DatanodeDescriptor, ...] = ()  # readable, but not counted
-    decommissioned: tuple[DatanodeDescriptor, ...] = ()
-
-
-class Namesystem:
+class Namesystem(NamespaceOperations):
     def __init__(self, config: NameNodeConfig, superuser: str, clock: Callable[[], float],
                  journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random | None = None,
                  secret_source: Callable[[int], bytes] = secrets.token_bytes):
@@ -123,311 +102,6 @@ class Namesystem:
         for inode in self.namespace.files():
             if inode.under_construction:
                 self.leases.add(inode.client_name, inode, now_s)
-
-    def _commit(self, edit) -> list[BlockInfo]:
-        dropped = self.namespace.apply(edit)
-        self.journal(edit)
-        return dropped
-
-    # ------------------------------------------------------------ helpers
-
-    def _checker(self, user: str) -> PermissionChecker:
-        groups = self.groups_of(user)
-        is_superuser = user == self.superuser or self.config.superuser_group in groups
-        return PermissionChecker(user, groups, is_superuser, self.config.permissions_enabled)
-
-    def require_superuser(self, user: str, action: str) -> None:
-        if not self._checker(user).is_superuser:
-            raise AccessControl(f"Access denied for user {user}. Superuser privilege is required for {action}")
-
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
-    def _refuse_in_safe_mode(self, action: str, path: str) -> None:
-        if self.safe_mode.on:
-            raise SafeMode(f"Cannot {action} {path}. Name node is in safe mode. {self.safe_mode.status}")
-
-    def _status(self, inode: INode) -> FileStatus:
-        if isinstance(inode, INodeDirectory):
-            return FileStatus(inode.path(), True, 0, 0, 0, inode.owner, inode.group, inode.permission,
-                              inode.modification_time_ms, 0, len(inode.children))
-        assert isinstance(inode, INodeFile)
-        return FileStatus(inode.path(), False, inode.length_bytes(), inode.replication, inode.block_size_bytes,
-                          inode.owner, inode.group, inode.permission, inode.modification_time_ms,
-                          inode.modification_time_ms, 0, inode.under_construction)
-
-    def _checked_replication(self, requested: int) -> tuple[int, str]:
-        """The replication asked for, kept as asked (DataNodes down now may return), and a warning if it is short."""
-        if not 1 <= requested <= self.config.replication_max:
-            raise InvalidArgument(f"replication {requested} is not between 1 and {self.config.replication_max}")
-        in_service = len(self.datanodes.in_service())
-        if in_service < requested:
-            return requested, (f"replication {requested} but only {in_service} DataNode(s) in service: its blocks "
-                               f"stay under-replicated until more DataNodes join")
-        return requested, ""
-
-    def _check_fs_limits(self, path: str) -> None:
-        """Hadoop's fs-limits for the inodes a change would add on the way to `path`, with its messages."""
-        inodes = self.namespace.resolve(path)
-        if inodes[-1] is not None:
-            return
-        names = paths.components(path)
-        first_missing = inodes.index(None)
-        for index in range(first_missing - 1, len(names)):
-            name = names[index]
-            if len(name.encode()) > self.config.component_length_max:
-                raise InvalidArgument(
-                    f"The maximum path component name limit of {paths.shown(name)} in directory "
-                    f"{paths.shown('/' + '/'.join(names[:index]))} is exceeded: "
-                    f"limit={self.config.component_length_max} length={len(name.encode())}")
-        parent = inodes[first_missing - 1]
-        if isinstance(parent, INodeDirectory) and len(parent.children) >= self.config.directory_items_max:
-            raise ResourceExhausted(f"The directory item limit of {paths.shown(parent.path())} is exceeded: "
-                                    f"limit={self.config.directory_items_max} items={len(parent.children)}")
-
-    @staticmethod
-    def _check_permission(permission: int) -> None:
-        if not 0 <= permission <= PERMISSION_MAX:
-            raise InvalidArgument(f"{permission:#o} is not a permission (at most {PERMISSION_MAX:#o}: sticky bit and rwxrwxrwx)")
-
-    def _leased_file(self, path: str, client_name: str) -> INodeFile:
-        inode = self.namespace.get_file(path)
-        if inode.client_name != client_name:
-            holder = f"held by {inode.client_name}" if inode.client_name else "not open for writing"
-            raise LeaseExpired(f"No lease on {path}: file is {holder}, not by {client_name}")
-        return inode
-
-    # ------------------------------------------------------------ reading the namespace
-
-    def server_defaults(self) -> dict:
-        return {
-            "block_size_bytes": self.config.block_size_bytes,
-            "replication": self.config.replication,
-            "bytes_per_checksum": self.config.bytes_per_checksum,
-            "write_packet_size_bytes": self.config.write_packet_size_bytes,
-            "lease_hard_limit_s": self.config.lease_hard_limit_s,
-        }
-
-    def file_info(self, user: str, path: str) -> FileStatus | None:
-        inodes = self.namespace.resolve(path)
-        self._checker(user).check(inodes)
-        return None if inodes[-1] is None else self._status(inodes[-1])
-
-    def listing(self, user: str, path: str, start_after: str) -> tuple[list[FileStatus], int]:
-        inodes = self.namespace.resolve(path)
-        inode = inodes[-1]
-        if inode is None:
-            raise FileNotFound(f"{path}: No such file or directory")
-        if not isinstance(inode, INodeDirectory):
-            self._checker(user).check(inodes)
-            return [self._status(inode)], 0
-        self._checker(user).check(inodes, target=Access.READ | Access.EXECUTE)
-        names = sorted(name for name in inode.children if name > start_after)
-        page = names[: self.config.listing_limit]
-        return [self._status(inode.children[name]) for name in page], len(names) - len(page)
-
-    def block_locations(self, user: str, path: str, offset: int, length: int,
-                        client_node_id: str) -> tuple[int, list[LocatedBlock], bool]:
-        inodes = self.namespace.resolve(path)
-        inode = self.namespace.get_file(path)
-        self._checker(user).check(inodes, target=Access.READ)
-        end = inode.length_bytes() if length == 0 else offset + length
-        located, position = [], 0
-        for block in inode.blocks:
-            if block.is_under_construction:
-                break
-            if position + block.length_bytes > offset and position < end:
-                located.append(self._locate(block, position, client_node_id))
-            position += block.length_bytes
-        return inode.length_bytes(), located, inode.under_construction
-
-    def _locate(self, block: BlockInfo, offset: int, client_node_id: str) -> LocatedBlock:
-        live = self.blocks.live_replicas(block)
-        self.rng.shuffle(live)
-        # A replica on the reader's node first, decommissioning nodes last (they are going away).
-        live.sort(key=lambda node: (not node.in_service, node.node_id != client_node_id))
-        if live:
-            return LocatedBlock(block.ref(), offset, tuple(live))
-        return LocatedBlock(block.ref(), offset, tuple(self.blocks.corrupt_replicas(block)), corrupt=True)
-
-    def content_summary(self, user: str, path: str) -> ContentSummary:
-        inodes = self.namespace.resolve(path)
-        inode = self.namespace.get(path)
-        self._checker(user).check(inodes, sub_access=Access.READ | Access.EXECUTE if inode.is_directory else None)
-        length = files = directories = consumed = 0
-        for node in subtree(inode):
-            if isinstance(node, INodeFile):
-                files += 1
-                length += node.length_bytes()
-                consumed += node.length_bytes() * node.replication
-            else:
-                directories += 1
-        return ContentSummary(length, files, directories, consumed)
-
-    # ------------------------------------------------------------ changing the namespace
-
-    def mkdirs(self, user: str, path: str, permission: int, create_parent: bool) -> None:
-        self._refuse_in_safe_mode("create directory", path)
-        self._check_permission(permission)
-        self._check_fs_limits(path)
-        for edit in self.namespace.mkdirs(self._checker(user), path, permission, create_parent, self._now_ms()):
-            self._commit(edit)
-
-    def create(self, user: str, path: str, permission: int, client_name: str, overwrite: bool,
-               create_parent: bool, replication: int, block_size_bytes: int) -> tuple[FileStatus, str]:
-        self._refuse_in_safe_mode("create file", path)
-        self._check_permission(permission)
-        self._check_fs_limits(path)
-        replication, warning = self._checked_replication(replication or self.config.replication)
-        block_size_bytes = block_size_bytes or self.config.block_size_bytes
-        if block_size_bytes > BLOCK_SIZE_MAX_BYTES:
-            raise InvalidArgument(f"Specified block size {block_size_bytes} is more than the largest a DataNode "
-                                  f"here can hold ({BLOCK_SIZE_MAX_BYTES})")
-        if block_size_bytes < self.config.block_size_min_bytes:
-            raise InvalidArgument(f"Specified block size {block_size_bytes} is less than the configured minimum "
-                                  f"{self.config.block_size_min_bytes} (dfs.namenode.fs-limits.min-block-size)")
-        if block_size_bytes % self.config.bytes_per_checksum:
-            raise InvalidArgument(f"block size {block_size_bytes} is not a multiple of "
-                                  f"dfs.bytes-per-checksum {self.config.bytes_per_checksum}")
-        parent_permission = permission | ((permission & 0o444) >> 2)  # rw- -> rwx where readable
-        for edit in self.namespace.create(
-            self._checker(user), path, permission, client_name=client_name, overwrite=overwrite,
-            create_parent=create_parent, replication=replication, block_size_bytes=block_size_bytes,
-            time_ms=self._now_ms(), parent_permission=parent_permission,
-        ):
-            self._commit(edit)
-        inode = self.namespace.get_file(path)
-        self.leases.add(client_name, inode, self.clock())
-        logger.info("create %s by %s (%s) replication=%d block size=%d", path, user, client_name, replication, block_size_bytes)
-        return self._status(inode), warning
-
-    def append(self, user: str, path: str, client_name: str) -> tuple[FileStatus, BlockRef | None]:
-        """Reopen a closed file for writing at its end; returns its last block, which new blocks follow.
-
-        As Hadoop's append with CreateFlag.NEW_BLOCK: the finalized last block stays as
-        it is (a file may then hold a short block in the middle) and the new bytes go
-        into new blocks, so no finalized replica is ever reopened."""
-        self._refuse_in_safe_mode("append to file", path)
-        for edit in self.namespace.reopen(self._checker(user), path, client_name, self._now_ms()):
-            self._commit(edit)
-        inode = self.namespace.get_file(path)
-        self.leases.add(client_name, inode, self.clock())
-        logger.info("append to %s by %s (%s) at %d bytes", path, user, client_name, inode.length_bytes())
-        return self._status(inode), (inode.blocks[-1].ref() if inode.blocks else None)
-
-    def set_times(self, user: str, path: str, modification_time_ms: int) -> None:
-        self._refuse_in_safe_mode("set times for", path)
-        inodes = self.namespace.resolve(path)
-        self.namespace.get(path)
-        self._checker(user).check(inodes, target=Access.WRITE)
-        self._commit(edits.SetTimes(path, modification_time_ms))
-
-    def add_block(self, path: str, client_name: str, previous: BlockRef | None,
-                  excluded_uuids: set[str], favored_node_id: str) -> LocatedBlock:
-        self._refuse_in_safe_mode("add block to", path)
-        inode = self._leased_file(path, client_name)
-        self._check_previous(inode, previous)
-        live = self.datanodes.in_service()
-        favored = next((node for node in live if node.node_id == favored_node_id), None)
-        targets = choose_targets(inode.replication, live, excluded_uuids, favored, inode.block_size_bytes, self.rng)
-        if not targets:
-            raise NoDatanodes(
-                f"File {path} could only be written to 0 of the {self.config.replication_min} minReplication nodes. "
-                f"There are {len(live)} datanode(s) running and {len(excluded_uuids)} node(s) are excluded in this operation.")
-        self.next_block_id += 1
-        self.generation_stamp += 1
-        previous_length = previous.length_bytes if previous is not None else -1
-        self._commit(edits.AddBlock(path, self.next_block_id - 1, self.generation_stamp, previous_length))
-        block = inode.blocks[-1]
-        block.expected_locations = {node.uuid for node in targets}
-        offset = sum(earlier.length_bytes for earlier in inode.blocks[:-1])
-        logger.info("allocate %s for %s on %s", block, path, ", ".join(map(str, targets)))
-        return LocatedBlock(block.ref(), offset, tuple(targets))
-
-    def _check_previous(self, inode: INodeFile, previous: BlockRef | None) -> None:
-        last = inode.blocks[-1] if inode.blocks else None
-        if (previous is None) != (last is None) or (last is not None and last.block_id != previous.block_id):
-            raise InvalidArgument(f"{inode.path()}: the client's last block does not match the NameNode's")
-
-    def abandon_block(self, path: str, client_name: str, block: BlockRef) -> None:
-        inode = self._leased_file(path, client_name)
-        if inode.blocks and inode.blocks[-1].block_id == block.block_id:
-            logger.info("abandon blk_%d of %s", block.block_id, path)
-            self._commit(edits.AbandonBlock(path, block.block_id))
-
-    def complete(self, path: str, client_name: str, last: BlockRef | None) -> bool:
-        """Close the file if every block has a replica; False means "not yet, try again"."""
-        self._refuse_in_safe_mode("complete", path)
-        inode = self.namespace.get_file(path)
-        if not inode.under_construction and last is not None and inode.blocks and inode.blocks[-1].block_id == last.block_id:
-            return True  # a retry of a call that already succeeded
-        inode = self._leased_file(path, client_name)
-        self._check_previous(inode, last)
-        if last is not None:
-            self.blocks.commit(inode.blocks[-1], last.length_bytes)
-        if any(block.state is not BlockState.COMPLETE for block in inode.blocks):
-            return False
-        self._commit(edits.CloseFile(path, self._now_ms(), last.length_bytes if last is not None else -1))
-        self.leases.remove(client_name, inode)
-        logger.info("closed %s: %d bytes in %d blocks", path, inode.length_bytes(), len(inode.blocks))
-        return True
-
-    def renew_lease(self, client_name: str) -> None:
-        self.leases.renew(client_name, self.clock())
-
-    def rename(self, user: str, source: str, destination: str) -> str:
-        self._refuse_in_safe_mode("rename", source)
-        renames = self.namespace.rename(self._checker(user), source, destination, self._now_ms())
-        if renames:
-            final = renames[0].destination
-            self._check_fs_limits(final)
-            levels = len(paths.components(final)) + subtree_height(self.namespace.get(source))
-            if levels > paths.DEPTH_MAX:
-                raise InvalidArgument(f"rename {paths.shown(source)} to {paths.shown(final)}: its deepest entry "
-                                      f"would be {levels} levels deep; the limit is {paths.DEPTH_MAX}")
-        for edit in renames:
-            self._commit(edit)
-        return renames[0].destination if renames else source
-
-    def delete(self, user: str, path: str, recursive: bool) -> None:
-        self._refuse_in_safe_mode("delete", path)
-        inode = self.namespace.get(path)
-        for edit in self.namespace.delete(self._checker(user), path, recursive, self._now_ms()):
-            self._commit(edit)
-        for node in subtree(inode):
-            if isinstance(node, INodeFile) and node.under_construction:
-                self.leases.remove(node.client_name, node)
-
-    def set_replication(self, user: str, path: str, replication: int) -> str:
-        self._refuse_in_safe_mode("set replication for", path)
-        inodes = self.namespace.resolve(path)
-        self.namespace.get_file(path)
-        self._checker(user).check(inodes, target=Access.WRITE)
-        replication, warning = self._checked_replication(replication)
-        self._commit(edits.SetReplication(path, replication))
-        return warning
-
-    def set_permission(self, user: str, path: str, permission: int) -> None:
-        self._refuse_in_safe_mode("set permission for", path)
-        self._check_permission(permission)
-        inodes = self.namespace.resolve(path)
-        checker = self._checker(user)
-        checker.check(inodes)
-        checker.require_owner(self.namespace.get(path))
-        self._commit(edits.SetPermission(path, permission & 0o1777))
-
-    def set_owner(self, user: str, path: str, owner: str, group: str) -> None:
-        self._refuse_in_safe_mode("set owner for", path)
-        inodes = self.namespace.resolve(path)
-        inode = self.namespace.get(path)
-        checker = self._checker(user)
-        checker.check(inodes)
-        checker.require_owner(inode)
-        if not checker.is_superuser and owner and owner != inode.owner:
-            raise AccessControl(f"Permission denied: only the superuser may change the owner of {path}")
-        if not checker.is_superuser and group and group not in checker.groups:
-            raise AccessControl(f"Permission denied: user={user} does not belong to {group}")
-        self._commit(edits.SetOwner(path, owner, group))
 
     # ------------------------------------------------------------ DataNodes
 
@@ -635,16 +309,5 @@ class Namesystem:
         inodes = self.namespace.resolve(path)
         inode = self.namespace.get(path)
         self._checker(user).check(inodes)
-        report = []
-        for node in subtree(inode):
-            blocks = []
-            if isinstance(node, INodeFile):
-                for block in node.blocks:
-                    live = self.blocks.live_replicas(block)
-                    blocks.append(FsckBlock(
-                        block.ref(), tuple(replica for replica in live if replica.in_service),
-                        tuple(self.blocks.corrupt_replicas(block)), node.replication,
-                        tuple(replica for replica in live if replica.admin_state is AdminState.DECOMMISSION_INPROGRESS),
-                        tuple(replica for replica in live if replica.admin_state is AdminState.DECOMMISSIONED)))
-            report.append((self._status(node), blocks))
-        return report
+        return [(self._status(node), fsck_blocks(self.blocks, node) if isinstance(node, INodeFile) else [])
+                for node in subtree(inode)]

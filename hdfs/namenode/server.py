@@ -38,7 +38,8 @@ from hdfs.namenode.datanodes import (
     TransferCommand,
 )
 from hdfs.namenode.editlog import EditLog
-from hdfs.namenode.namesystem import LocatedBlock, Namesystem
+from hdfs.namenode.namespace_ops import LocatedBlock
+from hdfs.namenode.namesystem import Namesystem
 
 logger = logging.getLogger(__name__)
 
