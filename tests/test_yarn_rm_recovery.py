@@ -15,6 +15,7 @@ from test_yarn_state import StateWithOutboxes, add_nodes, allocate, heartbeat, s
 from yarn.errors import ApplicationAttemptNotFound, ApplicationMasterNotRegistered
 from yarn.records import (
     ApplicationState,
+    ContainerExitStatus,
     ContainerRequest,
     ContainerState,
     ContainerStatus,
@@ -222,3 +223,17 @@ def test_a_recovered_am_that_never_returns_expires(tmp_path):
     assert len(rm.application(app_id).attempts) == 1
     rm.outboxes.add(rm.tick(45.0))
     assert len(rm.application(app_id).attempts) == 2
+
+
+def test_a_lost_node_that_comes_back_has_its_containers_stopped_not_adopted(tmp_path):
+    store = FileSystemRMStateStore(tmp_path)
+    rm = start(store)
+    _, attempt, _, task = running_job(rm, store)
+    heartbeat(rm, "core-1", now_s=10.0)
+    rm.outboxes.add(rm.tick(13.0))  # core-2 silent past the expiry: LOST, its task reported ABORTED
+    _, response = allocate(rm, attempt, 2, [], [], [], 0.3, 13.5)
+    assert [status.exit_status for status in response.completed] == [ContainerExitStatus.ABORTED]
+    _, _, commands = rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 14.0,
+                                      reports((task, ContainerState.RUNNING, 0)))
+    assert commands == [CleanupContainer("core-2", task.id)] and task.id not in rm.containers
+    rm.validate_state()

@@ -44,10 +44,11 @@ class NodeTracker:
             return NodeAction.SHUTDOWN, f"node {node_id} is in the exclude list (decommissioned)", []
         node = self.nodes.get(node_id)
         commands: list[NodeCommand] = []
-        reports = list(reports)
-        restarted = node is not None and node.live
-        if restarted:
-            # Restarted: whatever it ran is gone (and what it still reports, the RM has given up on).
+        # A node this RM knew (lost, or restarted) comes back with containers the RM has given up on: they stop.
+        # Only a node new to this RM (it restarted) brings containers to adopt.
+        given_up = node is not None
+        if node is not None and node.live:
+            # Restarted: whatever it ran is gone.
             commands = self.apps.lose_containers(node, "Container released on a node that restarted", now_s)
             self.scheduler.remove_node(node_id)
         elif node is not None:
@@ -62,7 +63,7 @@ class NodeTracker:
         self.apps.node_changed(node)
         # What was meant for the node before it restarted is moot; it starts with what it reports.
         commands = [command for command in commands if command.node_id != node_id]
-        if restarted:
+        if given_up:
             return NodeAction.NORMAL, "", commands + [CleanupContainer(node_id, container.id) for container, status
                                                       in reports if status.state is not ContainerState.COMPLETE]
         return NodeAction.NORMAL, "", commands + recover_node_containers(self.apps, node, reports, now_s)
