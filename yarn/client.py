@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 
@@ -43,12 +44,15 @@ class YarnClient:
         self._client = yarn_pb2_grpc.ApplicationClientProtocolStub(self._channel)
         self._admin = yarn_pb2_grpc.ResourceManagerAdministrationProtocolStub(self._channel)
         self.maximum_resource: Resource | None = None
+        self.cluster_dir: ClusterDir | None = None  # known: in secure mode, submissions carry a delegation token
 
     @classmethod
     def for_cluster(cls, cluster_dir: ClusterDir | str | None = None, user: str | None = None) -> YarnClient:
         if not isinstance(cluster_dir, ClusterDir):
             cluster_dir = ClusterDir.resolve(cluster_dir)
-        return cls(cluster_dir.address_of("resourcemanager"), user=user)
+        client = cls(cluster_dir.address_of("resourcemanager"), user=user)
+        client.cluster_dir = cluster_dir
+        return client
 
     def close(self) -> None:
         self._channel.close()
@@ -71,6 +75,13 @@ class YarnClient:
         return response.application_id
 
     def submit_application(self, context: ApplicationSubmissionContext) -> None:
+        """In token mode the AM's launch context gets a delegation token for this user (Hadoop's job
+        submitter obtains one from the NameNode): its containers run as that user, and use it for HDFS."""
+        if not context.am_container.tokens and self.cluster_dir is not None:
+            tokens = submitter_token(self.cluster_dir, self.user)
+            if tokens:
+                context = dataclasses.replace(context, am_container=dataclasses.replace(context.am_container,
+                                                                                        tokens=tokens))
         self._call(self._client.SubmitApplication, yarn_pb2.SubmitApplicationRequest(context=context.to_proto()))
 
     def application_report(self, application_id: str) -> ApplicationReport:
@@ -119,3 +130,13 @@ class YarnClient:
     def refresh_nodes(self, *, graceful: bool = False, timeout_s: float = 0.0) -> yarn_pb2.RefreshNodesResponse:
         """Make the RM re-read its exclude file (`yarn rmadmin -refreshNodes`)."""
         return self._call(self._admin.RefreshNodes, yarn_pb2.RefreshNodesRequest(graceful=graceful, timeout_s=timeout_s))
+
+
+def submitter_token(cluster_dir: ClusterDir, user: str) -> str:
+    """A delegation token for `user` from the cluster's NameNode in token mode; "" in simple mode."""
+    if cluster_dir.properties().get("hadoop.security.authentication", "simple") != "token":
+        return ""
+    from hdfs import Client
+
+    with Client.for_cluster(cluster_dir, user=user) as hdfs:
+        return hdfs.delegation_token()

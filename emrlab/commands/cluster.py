@@ -54,6 +54,7 @@ UP_TIMEOUT_S = 300.0
 POLL_S = 0.25
 # What --secure turns on (HDFS's own keys; simple mode, where the user name is believed, stays the lab default).
 SECURE_PROPERTIES = {"dfs.block.access.token.enable": "true", "hadoop.security.authentication": "token",
+                     "yarn.nodemanager.container-executor.class": "LinuxContainerExecutor",  # containers as their users
                      **tls.SECURE_PROPERTIES}  # and mutual TLS from a cluster CA for every gRPC and HTTP endpoint
 WAIT_STATES = {"running": ("RUNNING", "WAITING"), "terminated": ("TERMINATED", "TERMINATED_WITH_ERRORS")}
 
@@ -88,7 +89,8 @@ def _parser() -> CommandParser:
     up.add_argument("--step-concurrency-level", type=int, default=1, help="steps run at once (default 1)")
     up.add_argument("--secure", action="store_true",
                     help="HDFS block access tokens, token authentication (a cluster key, delegation tokens) "
-                         "and mutual TLS (a cluster CA) instead of simple mode; container isolation is not built yet")
+                         "mutual TLS (a cluster CA) and containers run as their users' OS accounts, instead of "
+                         "simple mode")
     up.add_argument("--timeout", default="300s", help="how long to wait for the cluster to run (default 300s)")
     down = actions.add_parser("down", help="stop every process of the cluster (it comes back with `up`)")
     down.add_argument("--delete", action="store_true", help="also delete the cluster directory and its data")

@@ -94,6 +94,7 @@ def decode(payload: bytes):
 class Journal:
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)  # the controller's own: no container reads the journal
         self.path = directory / "journal"
         self.records_written = 0
         self._file = None

@@ -87,6 +87,7 @@ class Storage:
         self.recovery_ids: dict[int, int] = {}  # block id -> the recovery it is under (Hadoop's RUR)
         (self.root / "rbw").mkdir(parents=True, exist_ok=True)
         (self.root / "finalized").mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)  # Hadoop's dfs.datanode.data.dir.perm: no container reads a replica off the disk
         self.datanode_uuid = self._load_or_create_uuid()
         self._scan_disk()
 

@@ -49,6 +49,7 @@ class EditLog:
     def __init__(self, directory: Path):
         self.directory = directory / "current"
         self.directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)  # the namespace is the NameNode's alone: no container reads the image or edits
         self.last_written_txid = 0
         self.last_synced_txid = 0
         self.segment_first_txid = 0

@@ -53,3 +53,26 @@ class NodeManagerConfig:
     delete_delay_s: float = setting(
         "yarn.nodemanager.delete.debug-delay-sec", 0.0, parse_seconds,
         "Keep a finished application's working dirs this long (for debugging) before deleting them.")
+    container_executor: str = setting(
+        "yarn.nodemanager.container-executor.class", "DefaultContainerExecutor", parse_text,
+        "DefaultContainerExecutor: containers run as the NodeManager's own account. LinuxContainerExecutor "
+        "(`cluster up --secure`): each runs as its user's OS account, in directories only that user can read.")
+    authentication: str = setting(
+        "hadoop.security.authentication", "simple", parse_text,
+        "simple: a container is the user its launch names; token: the user of the delegation token in its "
+        "launch context (ContainerLaunchContext tokens), and one without a valid token is refused.")
+    nonsecure_limit_users: bool = setting(
+        "yarn.nodemanager.linux-container-executor.nonsecure-mode.limit-users", True, parse_bool,
+        "LinuxContainerExecutor in simple mode: run every container as nonsecure-mode.local-user, not as its user.")
+    nonsecure_local_user: str = setting(
+        "yarn.nodemanager.linux-container-executor.nonsecure-mode.local-user", "nobody", parse_text,
+        "The account containers run as under LinuxContainerExecutor in simple mode with limit-users.")
+    min_user_id: int = setting(
+        "min.user.id", 1000, parse_int,
+        "container-executor.cfg's: no container runs as an account below this uid (system accounts).")
+    banned_users: str = setting(
+        "banned.users", "yarn,hdfs,mapred,bin", parse_text,
+        "container-executor.cfg's: accounts no container runs as, whatever their uid (root never does).")
+    allowed_system_users: str = setting(
+        "allowed.system.users", "", parse_text,
+        "container-executor.cfg's: accounts below min.user.id that containers may run as all the same.")

@@ -21,6 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
+from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
+from yarn.nodemanager.linuxexecutor import TOKEN_FILE_NAME
 from yarn.nodemanager.records import ContainerPaths
 from yarn.records import Container, ContainerLaunchContext, application_of_container, attempt_of_container
 
@@ -28,8 +30,10 @@ SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def container_environment(container: Container, context: ContainerLaunchContext, user: str, *, node_address: str,
-                          cluster_dir: str, local_dirs: list[str], paths: ContainerPaths) -> dict[str, str]:
-    """What a container sees in its environment (a pure function, so a test can read it)."""
+                          cluster_dir: str, local_dirs: list[str], paths: ContainerPaths,
+                          isolated: bool = False) -> dict[str, str]:
+    """What a container sees in its environment (a pure function, so a test can read it). `isolated`: it runs
+    as its user's account (LinuxContainerExecutor), with a temporary directory of its own."""
     host, _, port = node_address.rpartition(":")
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -57,6 +61,10 @@ def container_environment(container: Container, context: ContainerLaunchContext,
         if variable in os.environ:
             environment[variable] = os.environ[variable]
     environment.update(context.environment)
+    if context.tokens:  # the executor writes it there, readable by the container's account only
+        environment[TOKEN_FILE_ENVIRONMENT_VARIABLE] = str(paths.work_dir / TOKEN_FILE_NAME)
+    if isolated:
+        environment["TMPDIR"] = str(paths.work_dir / "tmp")
     return environment
 
 

@@ -24,6 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from yarn.nodemanager.auxservices import AuxiliaryService
 from yarn.nodemanager.containers import expand_command, kill_group, write_pid_file
+from yarn.nodemanager.linuxexecutor import (
+    CONTAINER_UMASK,
+    TOKEN_FILE_NAME,
+    ContainerUsers,
+    give,
+    give_tree,
+    make_container_dirs,
+    write_token_file,
+)
 from yarn.nodemanager.localizer import LocalizationFailed, Localizer
 from yarn.nodemanager.records import (
     CleanUpContainer,
@@ -55,9 +64,10 @@ class ContainerExecutor:
     """`execute(command)` carries one command out; results come back through `submit(event)`."""
 
     def __init__(self, submit: Callable[[Event], None], localizer: Localizer,
-                 environment_for: Callable[[LaunchProcess], dict[str, str]]):
+                 environment_for: Callable[[LaunchProcess], dict[str, str]], users: ContainerUsers):
         self.submit = submit
         self.localizer = localizer
+        self.users = users  # which account runs each container (the NodeManager's own, or its user's)
         self.environment_for = environment_for
         self.aux_services: dict[str, AuxiliaryService] = {}
         self._localizers = ThreadPoolExecutor(LOCALIZER_THREADS, thread_name_prefix="localizer")
@@ -113,13 +123,15 @@ class ContainerExecutor:
         try:
             paths = command.paths
             try:
-                paths.work_dir.mkdir(parents=True, exist_ok=True)
+                account = self.users.account(command.user)
+                make_container_dirs(paths, account)
                 self.localizer.localize(command.local_resources, command.user, paths.work_dir.parent, paths.work_dir)
+                give_tree(paths.work_dir.parent / "filecache", account)
             except LocalizationFailed as error:
                 logger.warning("%s: %s", command.container_id, error.message)
                 self.submit(ResourcesFailed(command.container_id, error.message))
                 return
-            except OSError as error:
+            except (OSError, KeyError) as error:
                 logger.warning("%s could not be localized: %s", command.container_id, error)
                 self.submit(ResourcesFailed(command.container_id, f"cannot launch container: {error}"))
                 return
@@ -133,13 +145,20 @@ class ContainerExecutor:
         shell_command = " && ".join(expand_command(item, paths) for item in command.context.commands) or "true"
         try:
             environment = self.environment_for(command)
+            account = self.users.account(command.user)
+            if command.context.tokens:
+                write_token_file(paths.work_dir / TOKEN_FILE_NAME, command.context.tokens, account)
             paths.log_dir.mkdir(parents=True, exist_ok=True)
+            as_account = {} if account is None else {"user": account.uid, "group": account.gid,
+                                                     "extra_groups": list(account.groups), "umask": CONTAINER_UMASK}
             with open(paths.log_dir / "stdout", "ab") as stdout, open(paths.log_dir / "stderr", "ab") as stderr:
+                give(paths.log_dir / "stdout", account)
+                give(paths.log_dir / "stderr", account)
                 process = subprocess.Popen(["bash", "-c", shell_command], cwd=paths.work_dir, env=environment,
                                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                           start_new_session=True)
+                                           start_new_session=True, **as_account)
             write_pid_file(paths.pid_file, process.pid)
-        except OSError as error:
+        except (OSError, KeyError) as error:  # KeyError: its account went away since the container was accepted
             logger.warning("%s could not start: %s", container_id, error)
             self.submit(LaunchFailed(container_id, str(error)))
             return

@@ -19,18 +19,23 @@ Disk layout under the node's dir (Hadoop's):
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
 
+import grpc
+
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.errors import ResourceExhausted
+from emrlab_common.errors import FailedPrecondition, ResourceExhausted
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.auxservices import AuxiliaryService
 from yarn.nodemanager.config import NodeManagerConfig
-from yarn.nodemanager.containers import container_environment
+from yarn.nodemanager.containers import SOURCE_ROOT, container_environment
 from yarn.nodemanager.executor import ContainerExecutor
+from yarn.nodemanager.linuxexecutor import ContainerUsers, unreachable
 from yarn.nodemanager.localizer import Localizer
 from yarn.nodemanager.monitor import resident_bytes_by_session
 from yarn.nodemanager.records import (
@@ -68,10 +73,22 @@ class NodeManager:
                                                         config.pmem_check_enabled, config.delete_delay_s))
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self.users = ContainerUsers(config, cluster_dir.root)
         shutil.rmtree(self.local_dir / "usercache", ignore_errors=True)
         self.local_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.executor = ContainerExecutor(self.submit, Localizer(cluster_dir), self._environment_for)
+        (self.local_dir / "pids").mkdir(mode=0o700, exist_ok=True)  # the NodeManager's own: no container reads it
+        if self.users.isolated:
+            self._check_reachable()
+        self.executor = ContainerExecutor(self.submit, Localizer(cluster_dir), self._environment_for, self.users)
+
+    def _check_reachable(self) -> None:
+        """Containers run as other accounts: they must be able to reach Python, emrlab and their directories."""
+        needed = [Path(sys.executable).resolve(), Path(os.__file__), Path(grpc.__file__), Path(SOURCE_ROOT) / "yarn",
+                  self.cluster_dir.spec_path, self.local_dir, self.log_dir]  # the standard library, packages, ours
+        problem = unreachable([path for path in needed if path.exists()])
+        if problem:
+            raise FailedPrecondition(f"LinuxContainerExecutor runs containers as their users' accounts, but {problem}")
 
     @property
     def aux_services(self) -> dict[str, AuxiliaryService]:
@@ -100,7 +117,8 @@ class NodeManager:
         with self._lock:
             if container.id not in self.state.containers and not self.state.has_room():
                 raise ResourceExhausted(f"{self.node_id} already holds {CONTAINERS_MAX} containers")
-        self.submit(StartContainer(container, context, user))
+        user, refusal = self.users.resolve(context, user)
+        self.submit(StartContainer(container, context, user, refusal))
 
     def stop_container(self, container_id: str, exit_status: int, diagnostics: str, missing_ok: bool = False) -> None:
         with self._lock:
@@ -150,4 +168,4 @@ class NodeManager:
     def _environment_for(self, command: LaunchProcess) -> dict[str, str]:
         return container_environment(command.container, command.context, command.user, node_address=self.address,
                                      cluster_dir=str(self.cluster_dir.root), local_dirs=[str(self.local_dir)],
-                                     paths=command.paths)
+                                     paths=command.paths, isolated=self.users.isolated)

@@ -123,6 +123,7 @@ class StartContainer:
     container: Container
     context: ContainerLaunchContext
     user: str
+    refusal: str = ""  # why it may not run as its user (`linuxexecutor.ContainerUsers`): it ends at once with it
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,9 @@ class NodeManagerState:
         if first:
             app = self.applications[application_id] = NMApplication(
                 application_id, event.user, self.layout.application_dir(event.user, application_id))
+        if event.refusal:  # not as this user: it ends before anything is made for it (aux services included)
+            known.handle(ContainerEvent.INIT, f"for {event.user}, refused")
+            return self._ended(known, ContainerEvent.RESOURCES_FAILED, ContainerExitStatus.INVALID, event.refusal)
         for name in self.aux_service_names:
             data = event.context.service_data.get(name, b"")
             if first or (data and app.service_data_given.get(name) != data):
