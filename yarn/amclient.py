@@ -31,17 +31,14 @@ pending (Hadoop's AMRMClient resync); the AM sees only a slower allocate.
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
 import itertools
 import os
 import threading
-from pathlib import Path
 from pathlib import Path
 
 import grpc
 
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
 from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
 from emrlab_common.errors import EmrlabError, FailedPrecondition
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
@@ -216,9 +213,6 @@ class NMClient:
                     peer=f"nodemanager-{container.node_id}")
 
     def start_container(self, container: Container, launch_context: ContainerLaunchContext) -> None:
-        token_file = os.environ.get(TOKEN_FILE_ENVIRONMENT_VARIABLE)
-        if token_file and not launch_context.tokens:  # secure mode: our containers are our user's, as we are
-            launch_context = dataclasses.replace(launch_context, tokens=Path(token_file).read_text().strip())
         token_file = os.environ.get(TOKEN_FILE_ENVIRONMENT_VARIABLE)
         if token_file and not launch_context.tokens:  # secure mode: our containers are our user's, as we are
             launch_context = dataclasses.replace(launch_context, tokens=Path(token_file).read_text().strip())
