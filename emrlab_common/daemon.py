@@ -24,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-from emrlab_common import tls
+from emrlab_common import limits, tls
 from emrlab_common.clusterdir import ClusterDir, DaemonRecord
 from emrlab_common.config import parse_definition
 from emrlab_common.errors import EmrlabError
@@ -64,6 +64,7 @@ class DaemonProcess:
             properties = cluster_dir.properties()
             properties.update(parse_definition(text) for text in args.definitions)
             tls.use_daemon(cluster_dir.root, name, properties)  # secure mode: this daemon's own certificate
+            limits.configure(properties)  # what one client may ask of this daemon's servers
         except EmrlabError as error:
             sys.exit(f"{name}: {error.message}")
         configure_daemon_logging(Path(args.log_dir) / f"{name}.log" if args.log_dir else cluster_dir.log_path(name))

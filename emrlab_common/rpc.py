@@ -1,7 +1,9 @@
 """gRPC plumbing: one way to serve, one way to call.
 
 Servers: `create_server(address, register)` binds (port 0 picks a free port,
-which is how tests and clusters share one machine) and returns the bound port.
+which is how tests and clusters share one machine) and returns the bound port;
+each applies `emrlab_common.limits` to every client (message size, calls at
+once, calls a second).
 Servicer methods are thin; `@servicer_method` turns an `EmrlabError` raised
 inside into a gRPC status with the error's class name in trailing metadata.
 
@@ -29,7 +31,7 @@ from concurrent import futures
 
 import grpc
 
-from emrlab_common import tls
+from emrlab_common import limits, tls
 from emrlab_common.errors import (
     ERROR_CLASS_METADATA_KEY,
     DeadlineExceeded,
@@ -69,9 +71,12 @@ def create_server(
     name: str = "rpc",
 ) -> tuple[grpc.Server, int]:
     """Start a server on `address` ("127.0.0.1:0" for any free port); returns it and its port."""
+    rpc_limits = limits.current()  # per client: message size, calls at once, calls a second
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads_max, thread_name_prefix=name),
-        options=_OPTIONS,
+        options=[*(option for option in _OPTIONS if option[0] != "grpc.max_receive_message_length"),
+                 ("grpc.max_receive_message_length", rpc_limits.message_bytes_max)],
+        interceptors=[limits.LimitsInterceptor(rpc_limits, threads_max)],
     )
     register(server)
     credentials = tls.server_credentials()  # secure mode: mutual TLS with the cluster CA
