@@ -143,3 +143,13 @@ def test_dfs_put_and_get_over_tls(secure_cluster, tmp_path):
     secure_cluster.emrlab("dfs", "-get", "/words.txt", str(copy), check=True)
     assert copy.read_text() == source.read_text()
 
+
+def test_a_word_count_job_runs_over_tls(secure_cluster, tmp_path):
+    source = tmp_path / "words.txt"
+    source.write_text("the cat and the hat\nthe end\n")
+    secure_cluster.emrlab("dfs", "-put", str(source), "/job-words.txt", check=True)
+    secure_cluster.emrlab("examples", "wordcount", "/job-words.txt", "/out/wc", check=True)
+    counts = secure_cluster.emrlab("dfs", "-cat", "/out/wc/part-r-00000", check=True).stdout.decode()
+    assert dict(line.split("\t") for line in counts.splitlines()) == {"the": "3", "cat": "1", "and": "1",
+                                                                     "hat": "1", "end": "1"}
+    # Daemons take no plaintext: the AM and the tasks got there with the certificates their NodeManager signed.

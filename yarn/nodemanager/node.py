@@ -28,6 +28,7 @@ from pathlib import Path
 
 import grpc
 
+from emrlab_common import tls
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import FailedPrecondition, ResourceExhausted
 from yarn.errors import ContainerNotFound
@@ -166,6 +167,11 @@ class NodeManager:
         self.executor.close()
 
     def _environment_for(self, command: LaunchProcess) -> dict[str, str]:
-        return container_environment(command.container, command.context, command.user, node_address=self.address,
-                                     cluster_dir=str(self.cluster_dir.root), local_dirs=[str(self.local_dir)],
-                                     paths=command.paths, isolated=self.users.isolated)
+        environment = container_environment(command.container, command.context, command.user,
+                                            node_address=self.address, cluster_dir=str(self.cluster_dir.root),
+                                            local_dirs=[str(self.local_dir)], paths=command.paths,
+                                            isolated=self.users.isolated)
+        # Secure mode: the container's own TLS certificate, as Hadoop hands a container its tokens file.
+        environment.update(tls.for_container(self.cluster_dir.root, command.container.id, command.user,
+                                             command.paths.work_dir))
+        return environment
