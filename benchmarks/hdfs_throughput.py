@@ -14,12 +14,21 @@ file, and prints medians and ratios. The data is random, so nothing compresses.
   connection to a second Python process that writes it to a new file, 1 MiB
   at a time: the physical reference for any data path in Python that crosses
   a process boundary, as every HDFS byte does.
+
+Block bytes go over the DataNodes' streaming port (hdfs/datatransfer.py); the
+"over gRPC" rows move the same bytes in gRPC messages instead
+(`-D emrlab.client.streaming-transfer=false`), to show what the streaming
+protocol buys. CPU is every process's share: the command's, and the
+DataNodes' and NameNode's meanwhile (less sensitive to a busy machine than
+wall time, which the ratios use).
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -29,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.measure import measure
 from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import parse_size
@@ -46,25 +56,30 @@ with open(sys.argv[1], "wb") as output:
 """
 
 
-def timed(command: list[str], environment: dict | None = None) -> float:
-    """Seconds for `command`, started with no dirty pages left over from the previous one."""
+def timed(command: list[str], environment: dict | None = None,
+          daemon_pids: tuple[int, ...] = ()) -> tuple[float, float]:
+    """(wall s, CPU s) of `command` and the daemons meanwhile, started with no dirty pages left over."""
     os.sync()
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    measurement = measure(command, daemon_pids, environment)
+    return measurement.wall_s, measurement.cpu_s
 
 
-def socket_copy_s(source: Path, target: Path) -> float:
-    """Seconds to copy `source` to `target` through a loopback socket between two processes."""
+def socket_copy_s(source: Path, target: Path) -> tuple[float, float]:
+    """(wall s, CPU s) to copy `source` to `target` through a loopback socket between two processes."""
     os.sync()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time() + _children_cpu_s()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(target)], stdout=subprocess.PIPE, text=True)
     port = int(receiver.stdout.readline())
     with socket.create_connection(("127.0.0.1", port), timeout=600) as connection, open(source, "rb") as file:
         while chunk := file.read(COPY_CHUNK_BYTES):
             connection.sendall(chunk)
     receiver.wait(timeout=600)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() + _children_cpu_s() - cpu_started
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def make_file(path: Path, size: int) -> None:
@@ -92,7 +107,9 @@ def main() -> None:
         environment = dict(os.environ, EMRLAB_CLUSTER=str(cluster_dir.root))
         emrlab = [sys.executable, "-m", "emrlab"]
         launcher.up(cluster_dir, core=args.datanodes, properties={"dfs.blocksize": args.block_size, **dict(p.split("=", 1) for p in os.environ.get("BENCH_PROPS", "").split(",") if p)})
-        results: dict[str, list[float]] = {}
+        daemons = tuple(record.pid for record in cluster_dir.daemons())
+        grpc_only = ["-D", "emrlab.client.streaming-transfer=false"]
+        results: dict[str, list[tuple[float, float]]] = {}
         for run in range(args.runs):
             copy = work / "copy.bin"
             results.setdefault("cp", []).append(timed(["cp", str(source), str(copy)]))
@@ -102,21 +119,27 @@ def main() -> None:
             copy.unlink()
             subprocess.run([*emrlab, "dfs", "-mkdir", "-p", "/bench"], env=environment, check=True)
             for replication in (1, 3):
-                target = f"/bench/r{replication}-{run}.bin"
-                results.setdefault(f"put, replication {replication}", []).append(timed(
-                    [*emrlab, "dfs", "-D", f"dfs.replication={replication}", "-put", str(source), target], environment))
-            results.setdefault("get", []).append(timed([*emrlab, "dfs", "-get", f"/bench/r3-{run}.bin", str(copy)], environment))
-            assert copy.stat().st_size == size
-            copy.unlink()
-            subprocess.run([*emrlab, "dfs", "-rm", "-r", "/bench"], env=environment, check=True, stdout=subprocess.DEVNULL)
-        baseline = statistics.median(results["cp"])
-        socket_s = statistics.median(results["socket copy"])
+                for label, flags in (("", []), (" over gRPC", grpc_only)):
+                    target = f"/bench/r{replication}{label.strip()}-{run}.bin"
+                    results.setdefault(f"put, replication {replication}{label}", []).append(timed(
+                        [*emrlab, "dfs", *flags, "-D", f"dfs.replication={replication}", "-put", str(source), target],
+                        environment, daemons))
+            for label, flags in (("", []), (" over gRPC", grpc_only)):
+                results.setdefault(f"get{label}", []).append(timed(
+                    [*emrlab, "dfs", *flags, "-get", f"/bench/r3-{run}.bin", str(copy)], environment, daemons))
+                assert copy.stat().st_size == size and filecmp.cmp(source, copy, shallow=False)
+                copy.unlink()
+            subprocess.run([*emrlab, "dfs", "-rm", "-r", "/bench"], env=environment, check=True,
+                           stdout=subprocess.DEVNULL)
+        baseline = statistics.median(wall for wall, _ in results["cp"])
+        socket_s = statistics.median(wall for wall, _ in results["socket copy"])
         print(f"\nHDFS throughput: {args.size} file, {args.datanodes} DataNodes, {args.block_size} blocks, "
               f"median of {args.runs} runs, {os.cpu_count()} CPUs\n")
-        print(f"{'operation':<22} {'median s':>9} {'MB/s':>8} {'vs cp':>7} {'vs socket':>10}")
-        for name, seconds in results.items():
-            median = statistics.median(seconds)
-            print(f"{name:<22} {median:9.2f} {size / median / 1e6:8.0f} {baseline / median:7.0%} "
+        print(f"{'operation':<28} {'median s':>9} {'CPU s':>7} {'MB/s':>8} {'vs cp':>7} {'vs socket':>10}")
+        for name, runs in results.items():
+            median = statistics.median(wall for wall, _ in runs)
+            cpu = statistics.median(cpu for _, cpu in runs)
+            print(f"{name:<28} {median:9.2f} {cpu:7.2f} {size / median / 1e6:8.0f} {baseline / median:7.0%} "
                   f"{socket_s / median:10.0%}")
     finally:
         launcher.down(cluster_dir)

@@ -30,6 +30,10 @@ class ClientConfig:
         "hadoop.security.authentication", "simple", parse_text,
         "simple: the NameNode believes the user name; token: each call carries a delegation token (from the "
         "file $HADOOP_TOKEN_FILE_LOCATION) or a proof signed with the cluster key, if this process can read it.")
+    streaming_transfer: bool = setting(
+        "emrlab.client.streaming-transfer", True, parse_bool,
+        "Move block bytes over a DataNode's streaming port (hdfs/datatransfer.py) when it has one, as Hadoop "
+        "does; false sends them in gRPC messages.")
     read_block_retries: int = setting(
         "dfs.client.max.block.acquire.failures", 3, parse_int,
         "Times the client asks the NameNode for fresh locations before a block is declared missing.")

@@ -24,7 +24,7 @@ import grpc
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2
 from emrlab_common.rpc import call, metadata_for, translate
-from hdfs import checksum
+from hdfs import checksum, datatransfer
 from hdfs.errors import BlockMissing
 
 logger = logging.getLogger(__name__)
@@ -95,16 +95,21 @@ class InputStream(io.RawIOBase):
             self._pending_offset, self._pending = self._next_chunk()
         start = self.position - self._pending_offset
         end = len(self._pending) if size is None or size < 0 else min(len(self._pending), start + size)
-        data = self._pending[start:end]
+        data = self._pending[start:end] if isinstance(self._pending, bytes) else \
+            memoryview(self._pending)[start:end].tobytes()
         self.position += len(data)
         return data
 
     def chunks(self):
-        """The rest of the file as a sequence of byte strings, with no extra copies."""
+        """The rest of the file as a sequence of bytes-like pieces (bytes, bytearray or memoryview), uncopied."""
         while self.position < self.length:
-            data = self.read1(-1)
-            if not data:
+            if not self._pending_offset <= self.position < self._pending_offset + len(self._pending):
+                self._pending_offset, self._pending = self._next_chunk()
+            start = self.position - self._pending_offset
+            data = self._pending if start == 0 else memoryview(self._pending)[start:]
+            if not len(data):
                 return
+            self.position += len(data)
             yield data
 
     # ------------------------------------------------------------ blocks and replicas
@@ -167,12 +172,15 @@ class InputStream(io.RawIOBase):
                             located.block.block_id, error)
             else:
                 return self._checked(source, located, replica)
-        stream = self.client._datanode(replica.address).ReadBlock(
-            hdfs_pb2.ReadBlockRequest(block=located.block, offset_bytes=offset_in_block,
-                                      length_bytes=located.block.length_bytes - offset_in_block,
-                                      client_name=self.client.client_name, block_token=located.block_token),
-            timeout=self.client.config.socket_timeout_s * 10, metadata=metadata_for(self.client.user))
-        source = _network_packets(stream, replica.node_id)
+        request = hdfs_pb2.ReadBlockRequest(block=located.block, offset_bytes=offset_in_block,
+                                            length_bytes=located.block.length_bytes - offset_in_block,
+                                            client_name=self.client.client_name, block_token=located.block_token)
+        if replica.xfer_port and self.client.config.streaming_transfer:
+            source = _streamed_packets(replica, request, self.client.config.socket_timeout_s)
+        else:
+            stream = self.client._datanode(replica.address).ReadBlock(
+                request, timeout=self.client.config.socket_timeout_s * 10, metadata=metadata_for(self.client.user))
+            source = _network_packets(stream, replica.node_id)
         first = next(source, None)  # surfaces "no such replica" or "unreachable" now, while we can try another
         if first is None:
             raise EmrlabError(f"{replica.node_id} sent no data for blk_{located.block.block_id}")
@@ -229,6 +237,25 @@ def _network_packets(stream, peer: str):
             yield packet.offset_in_block, packet.data, packet.checksums, packet.bytes_per_checksum
     except grpc.RpcError as error:
         raise translate(error, peer) from None
+
+
+def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockRequest, timeout_s: float):
+    """Packets from a DataNode's streaming port (hdfs/datatransfer.py), each packet's data a new bytearray."""
+    connection = datatransfer.connect(replica.address, replica.xfer_port, timeout_s)
+    with connection:
+        datatransfer.send_op(connection, datatransfer.OP_READ_BLOCK, request)
+        answer = datatransfer.receive_frame(connection, hdfs_pb2.BlockOpResponse)
+        bytes_per_checksum = datatransfer.check_response(answer).bytes_per_checksum
+        while True:
+            try:
+                _, offset, data_bytes, checksum_bytes, last = datatransfer.receive_packet_header(connection)
+                sums = bytes(datatransfer.receive_exactly(connection, checksum_bytes))
+                data = datatransfer.receive_exactly(connection, data_bytes)
+            except OSError as error:  # a timeout or a reset: the replica is as good as gone
+                raise datatransfer.ProtocolError(f"read from {replica.node_id} broke: {error}") from None
+            if last or not data_bytes:
+                return
+            yield offset, data, sums, bytes_per_checksum
 
 
 def _read_files(block_path: str, meta_path: str, offset_in_block: int, block_length: int):

@@ -23,7 +23,7 @@ import time
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2
 from hdfs import checksum
-from hdfs.pipeline import PipelineStream, first_failed_node
+from hdfs.pipeline import Packet, PipelineStream, first_failed_node, open_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class OutputStream(io.RawIOBase):
         self._block: hdfs_pb2.LocatedBlock | None = None
         self._stream: PipelineStream | None = None
         self._acks: _AckReader | None = None
-        self._block_packets: list[hdfs_pb2.Packet] = []
+        self._block_packets: list[Packet] = []
         self._bytes_in_block = 0
         self._excluded: set[str] = set()
         self._closed = False
@@ -97,17 +97,30 @@ class OutputStream(io.RawIOBase):
     def write(self, data) -> int:
         if self._closed:
             raise ValueError("write to a closed HDFS file")
-        self._buffer += data
-        while len(self._buffer) >= self._next_packet_bytes():
-            self._emit(self._next_packet_bytes())
-        return len(data)
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if self._buffer:  # top up the packet begun by an earlier write
+            take = min(size, self._next_packet_bytes() - len(self._buffer))
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) == self._next_packet_bytes():
+                self._emit(bytes(self._buffer))
+                self._buffer.clear()
+        while len(view) >= self._next_packet_bytes():  # whole packets straight from the caller's bytes
+            packet_bytes = self._next_packet_bytes()
+            self._emit(view[:packet_bytes].tobytes())
+            view = view[packet_bytes:]
+        self._buffer += view
+        return size
 
     def close(self) -> None:
         if self._closed:
             return
         try:
             while self._buffer:
-                self._emit(min(len(self._buffer), self._next_packet_bytes()))
+                size = min(len(self._buffer), self._next_packet_bytes())
+                self._emit(bytes(self._buffer[:size]))
+                del self._buffer[:size]
             if self._block is not None:
                 self._end_block()
             self._complete()
@@ -130,14 +143,12 @@ class OutputStream(io.RawIOBase):
         """A packet never crosses a block boundary."""
         return min(self.packet_bytes, self.block_size_bytes - self._bytes_in_block)
 
-    def _emit(self, size: int) -> None:
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
+    def _emit(self, data: bytes) -> None:
+        """Send one packet of the current block (starting the block if need be)."""
         if self._block is None:
             self._start_block()
-        packet = hdfs_pb2.Packet(
-            sequence_number=len(self._block_packets), offset_in_block=self._bytes_in_block, data=data,
-            checksums=checksum.chunk_checksums(data, self.bytes_per_checksum))
+        packet = Packet(len(self._block_packets), self._bytes_in_block, data,
+                        checksum.chunk_checksums(data, self.bytes_per_checksum))
         self._block_packets.append(packet)
         self._bytes_in_block += len(data)
         self.bytes_written += len(data)
@@ -165,8 +176,8 @@ class OutputStream(io.RawIOBase):
         first = block.locations[0]
         self._acks = None
         try:
-            self._stream = PipelineStream(self.client._datanode(first.address), header, PIPELINE_TIMEOUT_S,
-                                          self.client.user, peer=first.node_id)
+            self._stream = open_pipeline(lambda: self.client._datanode(first.address), first, header,
+                                         PIPELINE_TIMEOUT_S, self.client.user, self.client.config.streaming_transfer)
         except EmrlabError as error:
             raise _PipelineFailed(0, error.message) from None
         failed = first_failed_node(self._stream.setup_ack)
@@ -176,8 +187,7 @@ class OutputStream(io.RawIOBase):
         self._acks = _AckReader(self._stream)
 
     def _end_block(self) -> None:
-        last = hdfs_pb2.Packet(sequence_number=len(self._block_packets), offset_in_block=self._bytes_in_block,
-                               last_packet_in_block=True)
+        last = Packet(len(self._block_packets), self._bytes_in_block, last_packet_in_block=True)
         self._block_packets.append(last)
         try:
             self._stream.send(last)

@@ -14,6 +14,7 @@ from hdfs.datanode.http import DataNodeHttpConfig, DataNodeWeb
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.scanner import BlockScanner
 from hdfs.datanode.transfer import register_servicer
+from hdfs.datanode.xceiver import DataXceiverServer
 
 SHUTDOWN_GRACE_S = 1.0
 
@@ -26,13 +27,20 @@ def main(argv: list[str] | None = None) -> None:
         datanode = DataNode(config, process.cluster_dir, node_id, data_dir)
         server, port = create_server(config.address, register_servicer(datanode),
                                      threads_max=config.transfer_threads_max, name="datanode")
-        datanode.address = f"{config.address.rsplit(':', 1)[0]}:{port}"
+        host = config.address.rsplit(":", 1)[0]
+        datanode.address = f"{host}:{port}"
+        xceivers = None
+        if config.streaming_transfer:
+            xceivers = DataXceiverServer(datanode, host.strip("[]"), config.transfer_threads_max)
+            datanode.xfer_port = xceivers.port
         stop = threading.Event()
         threads = [
             threading.Thread(target=NameNodeActor(datanode).run, args=(stop,), name="actor", daemon=True),
             threading.Thread(target=BlockScanner(datanode).run, args=(stop,), name="scanner", daemon=True),
             threading.Thread(target=DirectoryScanner(datanode).run, args=(stop,), name="directory-scanner", daemon=True),
         ]
+        if xceivers is not None:
+            threads.append(threading.Thread(target=xceivers.run, name="xceiver-server", daemon=True))
         for thread in threads:
             thread.start()
         http_config = load(DataNodeHttpConfig, process.properties)
@@ -43,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         process.wait_for_stop()
         http_server.stop()
         stop.set()
+        if xceivers is not None:
+            xceivers.stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
 
 

@@ -53,6 +53,10 @@ class DataNodeConfig:
     reserved_bytes: int = setting("dfs.datanode.du.reserved", 0, parse_size, "Space left free for other uses.")
     transfer_threads_max: int = setting(
         "dfs.datanode.max.transfer.threads", 64, parse_int, "Block reads and writes served at once.")
+    streaming_transfer: bool = setting(
+        "emrlab.datanode.streaming-transfer", True, parse_bool,
+        "Also serve block reads and writes on a streaming port beside gRPC (Hadoop's transfer port; "
+        "hdfs/datatransfer.py); false leaves only gRPC.")
     read_packet_bytes: int = setting(
         "emrlab.datanode.read-packet-size", 1 * MiB, parse_size,
         "Bytes per packet when streaming a block to a reader (Hadoop: 64 KiB; larger is cheaper in Python).")

@@ -44,6 +44,7 @@ class DataNode:
         self.storage = Storage(data_dir, config.sync_on_close)
         self.uuid = self.storage.datanode_uuid
         self.address = ""  # set once the server is bound
+        self.xfer_port = 0  # the streaming port (xceiver.py), if it serves one
         self.active_transfers = 0
         self._outbox_lock = threading.Lock()
         self._received: list[hdfs_pb2.Block] = []
@@ -71,7 +72,8 @@ class DataNode:
         return hmac.compare_digest(proof, self.locality_secret)
 
     def datanode_id(self) -> hdfs_pb2.DatanodeId:
-        return hdfs_pb2.DatanodeId(datanode_uuid=self.uuid, node_id=self.node_id, address=self.address)
+        return hdfs_pb2.DatanodeId(datanode_uuid=self.uuid, node_id=self.node_id, address=self.address,
+                                   xfer_port=self.xfer_port)
 
     # ------------------------------------------------------------ outboxes to the NameNode
 

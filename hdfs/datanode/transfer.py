@@ -25,7 +25,7 @@ from hdfs.blocktoken import AccessMode
 from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import Replica
 from hdfs.errors import ChecksumMismatch
-from hdfs.pipeline import PipelineStream, first_failed_node
+from hdfs.pipeline import Packet, first_failed_node, open_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,24 @@ def damage_reported(datanode: DataNode, replica: Replica):
         raise ChecksumMismatch(f"replica {replica} on {datanode.node_id} is damaged: {error}") from None
 
 
+def plan_read(datanode: DataNode, request: hdfs_pb2.ReadBlockRequest) -> tuple[Replica, int, int, int]:
+    """(replica, bytes per checksum, start, end) of a read, once its token and range are checked.
+
+    `start` is moved back to a chunk boundary, so that the reader can check
+    the first chunk's checksum too.
+    """
+    datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
+    replica = datanode.storage.get_finalized(request.block.block_id, request.block.generation_stamp)
+    if request.offset_bytes > replica.length_bytes:
+        raise InvalidArgument(f"offset {request.offset_bytes} is past the end of {replica} ({replica.length_bytes})")
+    with damage_reported(datanode, replica):
+        bytes_per_checksum = datanode.storage.read_bytes_per_checksum(replica)
+    end = replica.length_bytes
+    if request.length_bytes:
+        end = min(end, request.offset_bytes + request.length_bytes)
+    return replica, bytes_per_checksum, request.offset_bytes - request.offset_bytes % bytes_per_checksum, end
+
+
 def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.DatanodeId],
                    block_token: bytes = b"") -> None:
     """Copy a finalized replica to `targets` through a pipeline (re-replication; the token is the NameNode's)."""
@@ -82,17 +100,16 @@ def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.
     header = hdfs_pb2.WriteBlockHeader(
         block=block_message(replica), downstream=targets[1:], client_name=f"datanode-{datanode.node_id}",
         stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum, block_token=block_token)
-    stream = PipelineStream(datanode.peer(targets[0].address), header, PIPELINE_TIMEOUT_S, peer=targets[0].node_id)
+    stream = open_pipeline(lambda: datanode.peer(targets[0].address), targets[0], header, PIPELINE_TIMEOUT_S,
+                           streaming=datanode.config.streaming_transfer)
     try:
         sequence_number = 0
         with damage_reported(datanode, replica):
             for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
                                                    datanode.config.read_packet_bytes):
-                stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=offset, data=data,
-                                            checksums=sums))
+                stream.send(Packet(sequence_number, offset, data, sums))
                 sequence_number += 1
-        stream.send(hdfs_pb2.Packet(sequence_number=sequence_number, offset_in_block=replica.length_bytes,
-                                    last_packet_in_block=True))
+        stream.send(Packet(sequence_number, replica.length_bytes, last_packet_in_block=True))
         stream.finish_sending()
         while True:
             ack = stream.next_ack()
@@ -108,6 +125,102 @@ def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.
         stream.cancel()
 
 
+def receive_block(datanode: DataNode, header: hdfs_pb2.WriteBlockHeader, packets):
+    """One node of a write pipeline: the acks to send upstream, as the packets come in.
+
+    Raises an operating error before the first ack (a bad token, a replica
+    that may not be replaced); after it, every failure is said in an ack.
+    `packets` yields hdfs_pb2.Packet or pipeline.Packet objects, from gRPC or
+    from the streaming port.
+    """
+    block = header.block
+    mode = AccessMode.COPY if header.stage == hdfs_pb2.TRANSFER else AccessMode.WRITE
+    datanode.check_block_token(header.block_token, block, mode)
+    writer = datanode.storage.create_rbw(block.block_id, block.generation_stamp, header.bytes_per_checksum)
+    downstream = None
+    if header.downstream:
+        next_header = hdfs_pb2.WriteBlockHeader()
+        next_header.CopyFrom(header)
+        del next_header.downstream[:]
+        next_header.downstream.extend(header.downstream[1:])
+        target = header.downstream[0]
+        try:
+            downstream = open_pipeline(lambda: datanode.peer(target.address), target, next_header, PIPELINE_TIMEOUT_S,
+                                       streaming=datanode.config.streaming_transfer)
+        except EmrlabError:
+            datanode.storage.abort(writer)
+            yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
+                                              message=f"cannot reach {target.node_id}")
+            return
+    setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
+    yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)
+    verify = downstream is None or header.stage == hdfs_pb2.TRANSFER
+    acks: queue.Queue = queue.Queue(maxsize=ACK_QUEUE_PACKETS_MAX)
+    receiver = threading.Thread(target=_receive, args=(datanode, packets, writer, downstream, verify, acks),
+                                name=f"receiver-blk_{block.block_id}", daemon=True)
+    receiver.start()
+    yield from _respond(acks, downstream)
+
+
+def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue):
+    """Hadoop's BlockReceiver: forward each packet, check it if we are the last node, write it."""
+    storage = datanode.storage
+    try:
+        for packet in packets:
+            if downstream is not None:
+                try:
+                    downstream.send(packet)
+                except EmrlabError:
+                    # This node is fine; the one after it is not. Say so, so the writer drops the right one.
+                    storage.abort(writer)
+                    acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+                    return
+            if verify and checksum.first_mismatch(packet.data, packet.checksums, writer.bytes_per_checksum) is not None:
+                logger.warning("checksum mismatch in packet %d of %s", packet.sequence_number, writer.replica)
+                storage.abort(writer)
+                acks.put((packet.sequence_number, hdfs_pb2.ERROR_CHECKSUM, True))
+                return
+            writer.write(packet.offset_in_block, packet.data, packet.checksums)
+            if packet.last_packet_in_block:
+                if downstream is not None:
+                    downstream.finish_sending()
+                replica = storage.finalize(writer)
+                datanode.block_received(replica)
+                logger.info("received %s (%d bytes)", replica, replica.length_bytes)
+                acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+                return
+            acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, False))
+        raise EmrlabError("the writer went away before the last packet")
+    except Exception as error:
+        logger.info("write of %s failed: %s", writer.replica, error)
+        storage.abort(writer)
+        if downstream is not None:
+            downstream.cancel()
+        acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+
+
+def _respond(acks: queue.Queue, downstream):
+    """Hadoop's PacketResponder: ack each packet upstream once it is written here and acked downstream."""
+    while True:
+        sequence_number, status, last = acks.get()
+        statuses = [status]
+        message = ""
+        if downstream is not None and status == hdfs_pb2.SUCCESS:
+            try:
+                downstream_ack = downstream.next_ack()
+                statuses += downstream_ack.statuses
+                message = downstream_ack.message
+            except EmrlabError as error:
+                statuses.append(hdfs_pb2.ERROR)
+                message = f"downstream failed: {error.message}"
+                last = True
+        yield hdfs_pb2.WriteBlockResponse(sequence_number=sequence_number, statuses=statuses, message=message)
+        if last:
+            if downstream is not None:
+                downstream.cancel()
+            return
+
+
 class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
     def __init__(self, datanode: DataNode):
         self.datanode = datanode
@@ -119,106 +232,13 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
         first = next(request_iterator, None)
         if first is None or not first.HasField("header"):
             raise InvalidArgument("a write pipeline must start with a header")
-        header = first.header
-        block = header.block
-        mode = AccessMode.COPY if header.stage == hdfs_pb2.TRANSFER else AccessMode.WRITE
-        self.datanode.check_block_token(header.block_token, block, mode)
-        writer = self.datanode.storage.create_rbw(block.block_id, block.generation_stamp, header.bytes_per_checksum)
-        downstream = None
-        if header.downstream:
-            next_header = hdfs_pb2.WriteBlockHeader()
-            next_header.CopyFrom(header)
-            del next_header.downstream[:]
-            next_header.downstream.extend(header.downstream[1:])
-            try:
-                downstream = PipelineStream(self.datanode.peer(header.downstream[0].address), next_header,
-                                            PIPELINE_TIMEOUT_S, peer=header.downstream[0].node_id)
-            except EmrlabError:
-                self.datanode.storage.abort(writer)
-                yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
-                                                  message=f"cannot reach {header.downstream[0].node_id}")
-                return
-        setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
-        yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)
-        verify = downstream is None or header.stage == hdfs_pb2.TRANSFER
-        acks: queue.Queue = queue.Queue(maxsize=ACK_QUEUE_PACKETS_MAX)
-        receiver = threading.Thread(target=self._receive, args=(request_iterator, writer, downstream, verify, acks),
-                                    name=f"receiver-blk_{block.block_id}", daemon=True)
-        receiver.start()
-        yield from self._respond(acks, downstream)
-
-    def _receive(self, request_iterator, writer, downstream: PipelineStream | None, verify: bool, acks: queue.Queue):
-        storage = self.datanode.storage
-        try:
-            for message in request_iterator:
-                packet = message.packet
-                if downstream is not None:
-                    try:
-                        downstream.send(packet)
-                    except EmrlabError:
-                        # This node is fine; the one after it is not. Say so, so the writer drops the right one.
-                        storage.abort(writer)
-                        acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
-                        return
-                if verify and checksum.first_mismatch(packet.data, packet.checksums, writer.bytes_per_checksum) is not None:
-                    logger.warning("checksum mismatch in packet %d of %s", packet.sequence_number, writer.replica)
-                    storage.abort(writer)
-                    acks.put((packet.sequence_number, hdfs_pb2.ERROR_CHECKSUM, True))
-                    return
-                writer.write(packet.offset_in_block, packet.data, packet.checksums)
-                if packet.last_packet_in_block:
-                    if downstream is not None:
-                        downstream.finish_sending()
-                    replica = storage.finalize(writer)
-                    self.datanode.block_received(replica)
-                    logger.info("received %s (%d bytes)", replica, replica.length_bytes)
-                    acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
-                    return
-                acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, False))
-            raise EmrlabError("the writer went away before the last packet")
-        except Exception as error:
-            logger.info("write of %s failed: %s", writer.replica, error)
-            storage.abort(writer)
-            if downstream is not None:
-                downstream.cancel()
-            acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
-
-    def _respond(self, acks: queue.Queue, downstream: PipelineStream | None):
-        """Ack each packet upstream once it is written here and acked downstream."""
-        while True:
-            sequence_number, status, last = acks.get()
-            statuses = [status]
-            message = ""
-            if downstream is not None and status == hdfs_pb2.SUCCESS:
-                try:
-                    downstream_ack = downstream.next_ack()
-                    statuses += downstream_ack.statuses
-                    message = downstream_ack.message
-                except EmrlabError as error:
-                    statuses.append(hdfs_pb2.ERROR)
-                    message = f"downstream failed: {error.message}"
-                    last = True
-            yield hdfs_pb2.WriteBlockResponse(sequence_number=sequence_number, statuses=statuses, message=message)
-            if last:
-                if downstream is not None:
-                    downstream.cancel()
-                return
+        yield from receive_block(self.datanode, first.header, (message.packet for message in request_iterator))
 
     # ------------------------------------------------------------ reads
 
     @servicer_method
     def ReadBlock(self, request, context):
-        storage = self.datanode.storage
-        self.datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
-        replica = storage.get_finalized(request.block.block_id, request.block.generation_stamp)
-        if request.offset_bytes > replica.length_bytes:
-            raise InvalidArgument(f"offset {request.offset_bytes} is past the end of {replica} ({replica.length_bytes})")
-        with damage_reported(self.datanode, replica):
-            bytes_per_checksum = storage.read_bytes_per_checksum(replica)
-        end = replica.length_bytes
-        if request.length_bytes:
-            end = min(end, request.offset_bytes + request.length_bytes)
-        start = request.offset_bytes - request.offset_bytes % bytes_per_checksum
+        replica, bytes_per_checksum, start, end = plan_read(self.datanode, request)
         with counted_transfer(self.datanode), damage_reported(self.datanode, replica):
             for offset, data, sums in read_packets(replica, bytes_per_checksum, start, end,
                                                    self.datanode.config.read_packet_bytes):
