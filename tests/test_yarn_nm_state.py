@@ -31,7 +31,6 @@ from yarn.nodemanager.records import (
     ResourcesLocalized,
     Resynced,
     StartContainer,
-    StopAllContainers,
     StopAuxApplication,
     StopContainer,
     Tick,
@@ -195,16 +194,18 @@ def test_a_finished_application_waits_for_its_containers_then_cleans_up_and_is_f
     assert state.handle(ApplicationFinished(APPLICATION), 12.0) == []  # said twice: nothing more to do
 
 
-def test_after_a_resync_finished_containers_are_forgotten():
+def test_after_a_resync_every_container_is_reported_again_and_none_is_stopped():
     state, done, running = new_state(), container(2), container(3)
     run(state, done)
     run(state, running, pid=7)
     state.handle(ProcessExited(done.id, 0), 1.0)
     state.handle(ContainerCleanedUp(done.id), 1.0)
-    commands = state.handle(StopAllContainers(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "resync"), 2.0)
-    assert commands == [KillProcessGroup(running.id, 7, SIGKILL_DELAY_S)]
-    state.handle(Resynced(), 2.1)
-    assert set(state.containers) == {running.id}
+    state.handle(HeartbeatDelivered(tuple(state.statuses_for_heartbeat())), 1.5)
+    assert [status.container_id for status in state.statuses_for_heartbeat()] == [running.id]
+    assert state.handle(Resynced(), 2.1) == []  # a restarted RM with recovery keeps what runs
+    assert {(item.id, status.state) for item, status in state.container_reports()} == {
+        (done.id, ContainerState.COMPLETE), (running.id, ContainerState.RUNNING)}
+    assert {status.container_id for status in state.statuses_for_heartbeat()} == {done.id, running.id}
     state.validate_state()
 
 

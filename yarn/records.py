@@ -59,7 +59,7 @@ class NodeAction(enum.Enum):
     """What the ResourceManager tells a NodeManager on register and heartbeat (a proto enum on the wire)."""
 
     NORMAL = "NORMAL"
-    RESYNC = "RESYNC"  # the RM does not know the node: stop every container and register again
+    RESYNC = "RESYNC"  # the RM does not know the node: register again, reporting every container
     SHUTDOWN = "SHUTDOWN"  # excluded or decommissioned: stop the NodeManager
 
     def to_proto(self) -> int:

@@ -4,7 +4,9 @@ One thread: register with this node's resources and label, then heartbeat
 every `yarn.resourcemanager.nodemanagers.heartbeat-interval-ms` with every
 container's status, and carry out what comes back: launch an
 ApplicationMaster, kill containers, clean up finished applications, register
-again (RESYNC: the RM lost us, so our containers are gone), or shut down
+again (RESYNC: the RM restarted or had lost us; we report every container we
+hold, and the RM keeps those it recovered and has us stop the others, as
+Hadoop's NodeManager does when the RM restarts), or shut down
 (decommissioned). The RM's address is read from the cluster directory, and
 read again after a failed call, so a restarted RM is found.
 """
@@ -69,15 +71,20 @@ class ResourceManagerActor:
 
     def _register(self) -> None:
         node = self.node
+        reports = node.container_reports()
         response = call(self._rm().RegisterNodeManager, yarn_pb2.RegisterNodeManagerRequest(
-            node_id=node.node_id, address=node.address, label=node.label, capability=node.capability.to_proto()),
+            node_id=node.node_id, address=node.address, label=node.label, capability=node.capability.to_proto(),
+            container_statuses=[yarn_pb2.NMContainerStatus(container=container.to_proto(), status=status.to_proto())
+                                for container, status in reports]),
             timeout_s=RM_CALL_TIMEOUT_S, peer="resourcemanager")
+        node.heartbeat_delivered([status for _, status in reports])
         if NodeAction.from_proto(response.action) is NodeAction.SHUTDOWN:
             logger.info("the ResourceManager refuses this node: %s", response.diagnostics)
             self.on_shutdown()
             return
         self.registered = True
-        logger.info("registered with the ResourceManager as %s, %s, label %s", node.node_id, node.capability, node.label)
+        logger.info("registered with the ResourceManager as %s, %s, label %s, %d container(s)", node.node_id,
+                    node.capability, node.label, len(reports))
 
     def _heartbeat(self) -> None:
         statuses = self.node.statuses_for_heartbeat()
@@ -88,9 +95,8 @@ class ResourceManagerActor:
         self.node.heartbeat_delivered(statuses)
         match NodeAction.from_proto(response.action):
             case NodeAction.RESYNC:
-                logger.info("the ResourceManager asks us to register again (%s); stopping all containers",
+                logger.info("the ResourceManager asks us to register again (%s); reporting our containers",
                             response.diagnostics)
-                self.node.stop_all(ContainerExitStatus.KILLED_BY_RESOURCEMANAGER, "Container killed on resync")
                 self.node.forget_all()
                 self.registered = False
                 return

@@ -138,6 +138,10 @@ class NodeManager:
         with self._lock:
             return self.state.statuses_for_heartbeat()
 
+    def container_reports(self) -> list[tuple[Container, ContainerStatus]]:
+        with self._lock:
+            return self.state.container_reports()
+
     def heartbeat_delivered(self, statuses: list[ContainerStatus]) -> None:
         self.submit(HeartbeatDelivered(tuple(statuses)))
 
@@ -148,7 +152,7 @@ class NodeManager:
             return self._changed.wait_for(self.state.all_done, self.config.sigkill_delay_s + STOP_ALL_MARGIN_S)
 
     def forget_all(self) -> None:
-        """After a resync: the ResourceManager knows none of our containers any more."""
+        """After a resync: the ResourceManager knows none of our containers; registering reports them all."""
         self.submit(Resynced())
 
     def cleanup_application(self, application_id: str) -> None:

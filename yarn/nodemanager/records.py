@@ -186,7 +186,7 @@ class HeartbeatDelivered:
 
 @dataclass(frozen=True)
 class Resynced:
-    """The ResourceManager knows none of our containers any more: forget the finished ones."""
+    """The ResourceManager knows none of our containers: the next registration reports them all again."""
 
 
 @dataclass(frozen=True)

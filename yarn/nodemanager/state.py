@@ -173,11 +173,9 @@ class NodeManagerState:
                 self.reported.update(status.container_id for status in statuses
                                      if status.state is ContainerState.COMPLETE and status.container_id in self.containers)
                 return []
-            case Resynced():
-                self.containers = {cid: known for cid, known in self.containers.items()
-                                   if known.state is not ContainerLifecycle.DONE}
+            case Resynced():  # a new ResourceManager hears every container again, finished ones too
                 self.reported.clear()
-                return self._finish_applications(now_s)
+                return []
             case ApplicationFinished(application_id):
                 return self._application_finished(application_id, now_s)
             case MemoryMeasured(usage):
@@ -196,6 +194,10 @@ class NodeManagerState:
         """Every container's status; completed ones until the ResourceManager has heard them once."""
         return [status for status in (known.status() for known in self.containers.values())
                 if status.state is not ContainerState.COMPLETE or status.container_id not in self.reported]
+
+    def container_reports(self) -> list[tuple[Container, ContainerStatus]]:
+        """Every container held, with its status: what registering with the ResourceManager reports."""
+        return [(known.container, known.status()) for known in self.containers.values()]
 
     def has_room(self) -> bool:
         return len(self.containers) < CONTAINERS_MAX
