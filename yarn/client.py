@@ -9,6 +9,10 @@
             app_id, "hello", ContainerLaunchContext(["echo hello"]), Resource(256, 1)))
         report = yarn.wait_for_application(app_id, timeout_s=60)
         print(report.state, report.final_status)
+
+With `connect_wait_s` (Hadoop's `yarn.resourcemanager.connect.max-wait.ms`)
+an idempotent call waits that long for a ResourceManager that is down (being
+restarted, say) instead of failing at once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Iterable
 
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.errors import DeadlineExceeded
+from emrlab_common.errors import DeadlineExceeded, Unavailable
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
 from yarn.records import (
@@ -34,12 +38,14 @@ from yarn.records import (
 RM_DEADLINE_S = 30.0
 IDEMPOTENT_ATTEMPTS = 3
 WAIT_POLL_S = 0.2
+CONNECT_RETRY_S = 0.5  # between tries while the ResourceManager is down (Hadoop's connect.retry-interval.ms)
 
 
 class YarnClient:
-    def __init__(self, rm_address: str, *, user: str | None = None):
+    def __init__(self, rm_address: str, *, user: str | None = None, connect_wait_s: float = 0.0):
         self.rm_address = rm_address
         self.user = user or current_user()
+        self.connect_wait_s = connect_wait_s
         self._channel = connect(rm_address)
         self._client = yarn_pb2_grpc.ApplicationClientProtocolStub(self._channel)
         self._admin = yarn_pb2_grpc.ResourceManagerAdministrationProtocolStub(self._channel)
@@ -64,8 +70,15 @@ class YarnClient:
         self.close()
 
     def _call(self, method, request, idempotent: bool = True):
-        return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user,
-                    attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="resourcemanager")
+        deadline = time.monotonic() + (self.connect_wait_s if idempotent else 0.0)
+        while True:
+            try:
+                return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user,
+                            attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="resourcemanager")
+            except Unavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(CONNECT_RETRY_S)
 
     # ------------------------------------------------------------ applications
 
