@@ -9,6 +9,8 @@ Reading order (Hadoop's classes in brackets):
     appmanager.py    applications, attempts and containers together [RMAppManager]
     nodetracker.py   register, heartbeat, health, decommission [ResourceTrackerService, NodesListManager]
     amservice.py     register, allocate, finish, AM liveness [ApplicationMasterService]
+    recovery.py      RM restart: applications from the store, containers from the NodeManagers [work-preserving]
+    statestore.py    the state store's files [FileSystemRMStateStore]
     state.py         the facade the servicers call [the ResourceManager and its RMContext]
     server.py        the shell: one lock around the state, the nodes' outboxes, thin gRPC servicers
     http.py          the web UI and its JSON twin (/cluster, /ws/v1/cluster/...)
