@@ -5,8 +5,8 @@
 Runs one map task of the job in this process (no runner, no daemons) on a
 corpus file and prints its CPU seconds (time.process_time: steadier than wall
 time on a shared machine), then with --profile cProfile's top functions. For
-comparing a change to the map side (task.py, mapbuffer.py, keys.py, the record
-reader) before and after, on the same file.
+comparing a change to the map side (task/attempt.py, task/mapbuffer.py, api/keys.py, the record
+reader in task/splits.py) before and after, on the same file.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 from benchmarks.jobs import emrlab_job
 from emrlab.corpus import write_corpus
 from emrlab_common.config import parse_size
-from mapreduce.fs import LocalFileSystem
-from mapreduce.splits import InputSplit
-from mapreduce.task import INPUT_FORMAT_KEY, TEXT_FORMAT, NullReporter, TaskAttempt, run_map_attempt
+from mapreduce.task.attempt import INPUT_FORMAT_KEY, TEXT_FORMAT, NullReporter, TaskAttempt, run_map_attempt
+from mapreduce.task.fs import LocalFileSystem
+from mapreduce.task.splits import InputSplit
 
 
 def map_attempt(job: str, path: Path, local_dir: str) -> TaskAttempt:

@@ -1,13 +1,24 @@
-"""MapReduce: the job API, runners, map and reduce tasks, and the shuffle.
+"""MapReduce: the job API, the task side, the runners, the ApplicationMaster and the shuffle.
 
     from mapreduce import Job, Step
 
-Start reading at `job.py` (what a job is), then `task.py` (what a map and a
-reduce attempt do), `mapbuffer.py` and `merger.py` (sorting and merging), and
-`runners/` (where attempts run). `examples/` holds jobs to copy; `appmaster/`
-runs a job on the YARN cluster.
+The packages, in reading order (each package's `__init__.py` gives its own):
+
+    api/         what a user writes against (Hadoop's org.apache.hadoop.mapreduce):
+                 Job and Step, keys as sortable bytes, partitioners, counters, errors
+    task/        what one map or reduce attempt does (Hadoop's mapred.MapTask and
+                 ReduceTask): splits and the record reader, the sort buffer, spills,
+                 the merge, the output committer; in a container, YarnChild
+    streaming/   jobs that are not a Job class: Hadoop Streaming commands, mrjob jobs,
+                 and the loader that finds a job from its reference
+    runners/     where attempts run (inline, local, cluster, spark): submission
+                 checks, planning the steps, following the job
+    appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
+    shuffle/     map output served by each NodeManager, fetched by the reducers
+    commands/    the command lines: `emrlab job`, `emrlab streaming`, `emrlab examples`
+    examples/    jobs to copy: word count, grep, sort, join, inverted index
 """
 
-from mapreduce.job import Job, Step
+from mapreduce.api.job import Job, Step
 
 __all__ = ["Job", "Step"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from mapreduce.monitor import JobMonitor
 from mapreduce.runners import runner_class
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spec import JobResult, JobSpec
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "émigré", "naïve", "a", "I", "zebra"]

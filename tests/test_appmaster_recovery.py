@@ -21,9 +21,9 @@ from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, Commi
                                          FinishJob, JobState, PlanStep, RecordTask, RecoveredAttempt, StartJob,
                                          StepPlanned)
 from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
-from mapreduce.fs import LocalFileSystem
-from mapreduce.output import FileOutputCommitter
 from mapreduce.runners.cluster import kill_job
+from mapreduce.task.fs import LocalFileSystem
+from mapreduce.task.output import FileOutputCommitter
 
 JOB_ID = "job_1700000000000_0042"
 

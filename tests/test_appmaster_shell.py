@@ -16,8 +16,8 @@ from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.master import MRAppMaster
 from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState, StartJob
-from mapreduce.fs import LocalFileSystem
-from mapreduce.task import TaskAttempt
+from mapreduce.task.attempt import TaskAttempt
+from mapreduce.task.fs import LocalFileSystem
 from yarn.records import AllocateResponse, Container, ContainerState, ContainerStatus, NodeReport, NodeState, Resource
 
 JOB_ID = "job_1700000000000_0042"

@@ -20,14 +20,14 @@ KNOWN_UPWARD_IMPORTS = {
     # The RM's web page shows a MapReduce job by calling MapReduce code; Hadoop's RM links to the AM's
     # (or the JobHistory server's) own pages instead, through its web proxy.
     ("yarn.resourcemanager.http", "mapreduce.appmaster.records"),
-    ("yarn.resourcemanager.http", "mapreduce.web"),
+    ("yarn.resourcemanager.http", "mapreduce.appmaster.web"),
 }
 # Edges that close an import cycle; without them the module graph must have none.
 KNOWN_CYCLE_EDGES = {
-    ("mapreduce.job", "mapreduce.commands.job"),  # Job.run() reaches up into the CLI (issue 14)
-    ("mapreduce.phases", "mapreduce.streaming"),  # phases <-> streaming
-    ("mapreduce.loader", "mapreduce.mrjob_compat"),  # loader -> mrjob_compat -> streaming -> phases -> loader
-    ("mapreduce.phases", "mapreduce.task"),  # phases reads task.py's input format keys; task.py loads phases' steps
+    ("mapreduce.api.job", "mapreduce.commands.job"),  # Job.run() reaches up into the CLI (issue 14)
+    ("mapreduce.task.phases", "mapreduce.streaming.streamjob"),  # phases <-> streaming
+    ("mapreduce.streaming.loader", "mapreduce.streaming.mrjob_compat"),  # loader -> mrjob_compat -> streaming -> phases -> loader
+    ("mapreduce.task.phases", "mapreduce.task.attempt"),  # phases reads attempt.py's input format keys; attempt.py loads phases' steps
 }
 
 

@@ -30,12 +30,12 @@ from test_mapreduce_cluster import (
     write_job,
 )
 
+from mapreduce.api.errors import JobFailed
 from mapreduce.appmaster.description import staging_dir
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for
 from mapreduce.appmaster.recovery import RECOVERY_DIR, RecoveryLog
-from mapreduce.errors import JobFailed
-from mapreduce.fs import HdfsFileSystem
+from mapreduce.task.fs import HdfsFileSystem
 
 pytestmark = pytest.mark.cluster
 

@@ -23,11 +23,11 @@ import threading
 import pytest
 from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
 
-from mapreduce import counters as names
+from mapreduce.api import counters as names
+from mapreduce.api.errors import JobFailed
 from mapreduce.appmaster.history import read_history
-from mapreduce.errors import JobFailed
-from mapreduce.monitor import JobMonitor
 from mapreduce.runners import runner_class
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spec import JobSpec
 
 pytestmark = pytest.mark.cluster
@@ -140,7 +140,7 @@ def test_a_failing_mapper_fails_the_job_with_its_stderr_and_leaves_no_output(mr_
     assert "failed 2 times" in stderr
     assert "ValueError: this mapper is broken" in stderr
     assert "about to fail on" in stderr  # the attempt's stderr tail
-    assert "broken.py\", line" in stderr and "mapreduce/task.py" not in stderr  # the user's frames only
+    assert "broken.py\", line" in stderr and "mapreduce/task/attempt.py" not in stderr  # the user's frames only
     assert stderr.strip().splitlines()[-1] == "emrlab job: the job failed: ValueError: this mapper is broken (details above)"
     assert not mr_cluster.client().exists("/out/broken")
 

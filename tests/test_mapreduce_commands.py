@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mapreduce import counters as names
+from mapreduce.api import counters as names
 from tests.mapreduce_helpers import output_lines, run_job, write_corpus
 
 JOBS = Path(__file__).parent / "mr_jobs"

@@ -6,11 +6,11 @@ import collections
 
 import pytest
 
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.keys import UnorderableKey, decode_key, encode_key
-from mapreduce.splits import InputSplit
-from mapreduce.task import TaskAttempt
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.keys import UnorderableKey, decode_key, encode_key
+from mapreduce.task.attempt import TaskAttempt
+from mapreduce.task.splits import InputSplit
 from tests.mapreduce_helpers import output_lines, run_job, write_corpus
 
 
@@ -60,7 +60,7 @@ def test_task_attempt_and_counters_cross_the_wire():
 def test_the_monitor_prints_hadoops_progress_lines_only_when_they_change():
     import io
 
-    from mapreduce.monitor import JobMonitor
+    from mapreduce.runners.monitor import JobMonitor
 
     stream = io.StringIO()
     monitor = JobMonitor(stream=stream, interactive=False)

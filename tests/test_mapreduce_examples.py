@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from mapreduce import counters as names
+from mapreduce.api import counters as names
 from tests.mapreduce_helpers import output_lines, run_job, write_corpus
 
 RUNNERS = ["inline", "local"]

@@ -6,12 +6,12 @@ import collections
 
 import pytest
 
-from mapreduce import counters as names
-from mapreduce.fs import HdfsFileSystem
+from mapreduce.api import counters as names
 from mapreduce.runners import runner_class
-from mapreduce.monitor import JobMonitor
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spec import JobSpec
-from mapreduce.splits import compute_splits
+from mapreduce.task.fs import HdfsFileSystem
+from mapreduce.task.splits import compute_splits
 from tests.mapreduce_helpers import write_corpus
 
 pytestmark = pytest.mark.cluster

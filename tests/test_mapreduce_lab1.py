@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mapreduce import counters as names
-from mapreduce.errors import JobFailed
+from mapreduce.api import counters as names
+from mapreduce.api.errors import JobFailed
 from tests.mapreduce_helpers import output_lines, run_job, write_corpus
 
 JOBS = Path(__file__).parent / "mr_jobs" / "lab_jobs.py"

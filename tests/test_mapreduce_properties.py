@@ -13,13 +13,13 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.keys import decode_key, encode_key
-from mapreduce.merger import BoundedMerger, MergeSettings
-from mapreduce.partitioners import HashPartitioner
-from mapreduce.segments import Segment, write_segment_file
-from mapreduce.splits import read_line_chunks
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.keys import decode_key, encode_key
+from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.task.merger import BoundedMerger, MergeSettings
+from mapreduce.task.segments import Segment, write_segment_file
+from mapreduce.task.splits import read_line_chunks
 
 # ---------------------------------------------------------------- the line record reader
 
@@ -83,8 +83,8 @@ def test_keys_and_values_round_trip(key):
 
 PARTITION_SCRIPT = """
 import json, sys
-from mapreduce.keys import encode_key
-from mapreduce.partitioners import HashPartitioner
+from mapreduce.api.keys import encode_key
+from mapreduce.api.partitioners import HashPartitioner
 keys = json.loads(sys.stdin.read())
 print(json.dumps([HashPartitioner().partition(encode_key(k), k, 7) for k in keys]))
 """

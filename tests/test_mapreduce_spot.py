@@ -17,7 +17,7 @@ import threading
 import pytest
 
 from conftest import wait_until
-from mapreduce import counters as names
+from mapreduce.api import counters as names
 from mapreduce.appmaster.history import read_history
 from test_mapreduce_cluster import (
     MR_FAST_PROPERTIES,

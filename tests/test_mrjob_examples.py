@@ -22,8 +22,8 @@ import pytest
 mrjob = pytest.importorskip("mrjob")
 
 from conftest import ClusterPool  # noqa: E402
-from mapreduce.errors import JobFailed  # noqa: E402
-from mapreduce.loader import load_job_class  # noqa: E402
+from mapreduce.api.errors import JobFailed  # noqa: E402
+from mapreduce.streaming.loader import load_job_class  # noqa: E402
 from tests.mapreduce_helpers import output_lines, run_job  # noqa: E402
 from tests.test_mapreduce_cluster import MR_FAST_PROPERTIES, output_of, run_on_cluster  # noqa: E402
 

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("mrjob")
 
-from mapreduce.loader import load_job_class  # noqa: E402
+from mapreduce.streaming.loader import load_job_class  # noqa: E402
 from tests.mapreduce_helpers import output_lines  # noqa: E402
 
 JOBS = Path(__file__).parent / "mr_jobs"

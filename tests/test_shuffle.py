@@ -17,13 +17,13 @@ import pytest
 from emrlab_common import rpc
 from emrlab_common.errors import InvalidArgument, NotFound
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.keys import decode_key, encode_key
-from mapreduce.segments import MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, SegmentWriter, merge, write_index
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.keys import decode_key, encode_key
 from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleError, ShuffleFetcher
 from mapreduce.shuffle.mapoutput import check_fetch, map_output_dir, read_partition
 from mapreduce.shuffle.service import ShuffleServicer
+from mapreduce.task.segments import MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, SegmentWriter, merge, write_index
 
 JOB_ID = "job_1700000000000_0007"
 APPLICATION_ID = "application_1700000000000_0007"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mapreduce import counters as names
-from mapreduce.errors import JobFailed
-from mapreduce.monitor import JobMonitor
+from mapreduce.api import counters as names
+from mapreduce.api.errors import JobFailed
 from mapreduce.runners import runner_class
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spark import spark_missing
 from mapreduce.runners.spec import JobSpec
 from tests.mapreduce_helpers import run_job, write_corpus

@@ -39,7 +39,7 @@ from emrlab import launcher
 from emrlab.controller.client import ControllerClient, controller_dir
 from emrlab.controller.journal import read_state
 from emrlab_common.clusterdir import ClusterDir
-from mapreduce import counters as names
+from mapreduce.api import counters as names
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import job_id_for
 from test_controller_cluster import tear_down

@@ -157,7 +157,7 @@ def attempt(attempt_id: str, kind: str, node_id: str, start_s: float, finish_s: 
 
 
 def test_the_timeline_has_a_row_per_node_and_a_bar_per_attempt_stacked_when_they_overlap():
-    from mapreduce.web import timeline
+    from mapreduce.appmaster.web import timeline
 
     attempts = [
         attempt("m0", "map", "core-1", 100, 110, "SUCCEEDED"),

@@ -197,8 +197,8 @@ def _put_corpus(cluster_dir: ClusterDir, spec: dict, size_bytes: int) -> tuple[s
 
 def _run_wordcount(cluster_dir: ClusterDir, input_path: str, output_path: str, reducers: int,
                    interrupter: SpotInterrupter | None):
-    from mapreduce.monitor import JobMonitor
     from mapreduce.runners.cluster import ClusterRunner
+    from mapreduce.runners.monitor import JobMonitor
     from mapreduce.runners.spec import JobSpec
 
     _step(3, f"Running word count on YARN: a map task per block, {reducers} reduce task(s)")

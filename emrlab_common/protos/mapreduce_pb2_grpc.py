@@ -80,7 +80,7 @@ class TaskUmbilicalServicer:
 
     def GetTask(self, request, context):
         """Idempotent. The attempt a container was launched for: the engine's
-        TaskAttempt record (msgpack, `mapreduce.task.TaskAttempt.to_wire`).
+        TaskAttempt record (msgpack, `mapreduce.task.attempt.TaskAttempt.to_wire`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -26,15 +26,15 @@ from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
 from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
-from mapreduce.umbilical import AM_ADDRESS_VARIABLE
-from mapreduce.yarnchild import configure_logging
+from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE
+from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
 from yarn.client import YarnClient
 from yarn.records import ContainerLaunchContext
 
 logger = logging.getLogger("mapreduce.appmaster")
 
-TASK_COMMAND = "$EMRLAB_PYTHON -m mapreduce.yarnchild"
+TASK_COMMAND = "$EMRLAB_PYTHON -m mapreduce.task.yarnchild"
 FINAL_STATUS = {JobState.SUCCEEDED: "SUCCEEDED", JobState.FAILED: "FAILED", JobState.KILLED: "KILLED"}
 
 
@@ -72,7 +72,7 @@ def am_attempt_number(application_attempt_id: str) -> int:
 
 def main() -> int:
     from hdfs import Client
-    from mapreduce.fs import HdfsFileSystem
+    from mapreduce.task.fs import HdfsFileSystem
 
     configure_logging()
     description = JobDescription.from_json(Path(DESCRIPTION_FILE).read_text())

@@ -40,7 +40,6 @@ from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
 from mapreduce.appmaster.job import JobStateMachine
-from mapreduce.appmaster.recovery import COMMIT_STARTED, COMMITTED, SETUP, RecoveredJob, RecoveryLog
 from mapreduce.appmaster.records import (
     MAP,
     CancelRequest,
@@ -65,11 +64,12 @@ from mapreduce.appmaster.records import (
     Tick,
     step_job_id,
 )
-from mapreduce.output import FileOutputCommitter, task_id_of
+from mapreduce.appmaster.recovery import COMMIT_STARTED, COMMITTED, SETUP, RecoveredJob, RecoveryLog
 from mapreduce.runners.plan import StepPlan, client_job, plan_step
 from mapreduce.runners.spec import JobSpec
-from mapreduce.splits import InputSplit, compute_splits
-from mapreduce.task import TaskAttempt
+from mapreduce.task.attempt import TaskAttempt
+from mapreduce.task.output import FileOutputCommitter, task_id_of
+from mapreduce.task.splits import InputSplit, compute_splits
 from yarn.amclient import ContainerRequest
 from yarn.records import ContainerExitStatus, NodeState, Resource
 

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 from emrlab_common.errors import EmrlabError
 from mapreduce.appmaster.records import RecoveredAttempt
-from mapreduce.output import task_id_of
+from mapreduce.task.output import task_id_of
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from mapreduce.appmaster.records import (
 
 logger = logging.getLogger(__name__)
 
-JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.counters.JOB_COUNTER
+JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.api.counters.JOB_COUNTER
 
 # A reduce attempt's progress runs to 1/3 while it copies map output, then sorts (merges) to 2/3,
-# then reduces (Hadoop's three phases; mapreduce.yarnchild reports 0.33 when the copy is done).
+# then reduces (Hadoop's three phases; mapreduce.task.yarnchild reports 0.33 when the copy is done).
 REDUCE_COPY_PHASE_END = 0.33
 REDUCE_SORT_PHASE_END = 0.66
 

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser, run_command
 from emrlab_common.errors import InvalidArgument
+from mapreduce.api.deprecation import translate, warn_on_stderr
+from mapreduce.api.errors import JobFailed
+from mapreduce.api.job import passthru_argv
 from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
-from mapreduce.deprecation import translate, warn_on_stderr
-from mapreduce.errors import JobFailed
-from mapreduce.job import passthru_argv
-from mapreduce.loader import instantiate, is_mrjob_class, load_job_class, reference_of
-from mapreduce.monitor import JobMonitor
-from mapreduce.mrjob_compat import add_upload_switches, argument_actions, upload_argv
 from mapreduce.runners import RUNNERS, runner_class
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spec import JobSpec
+from mapreduce.streaming.loader import instantiate, is_mrjob_class, load_job_class, reference_of
+from mapreduce.streaming.mrjob_compat import add_upload_switches, argument_actions, upload_argv
 
 RESOURCE_MANAGER_DAEMON = "resourcemanager"
 STDIN = STDOUT = "-"

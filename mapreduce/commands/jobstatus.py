@@ -15,10 +15,10 @@ import time
 
 from emrlab_common.command import CommandContext
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, NotFound
+from mapreduce.api.counters import Counters
 from mapreduce.appmaster.description import APPLICATION_TYPE
 from mapreduce.appmaster.history import preemptions, read_history, reruns, summary_from_report
 from mapreduce.appmaster.records import application_id_for, is_job_id, job_id_for
-from mapreduce.counters import Counters
 from mapreduce.runners.cluster import am_report, kill_job
 
 FINAL_STATES = ("SUCCEEDED", "FAILED", "KILLED")

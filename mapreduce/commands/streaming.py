@@ -1,4 +1,4 @@
-"""`emrlab streaming`: Hadoop Streaming's command line (see `mapreduce/streaming.py`).
+"""`emrlab streaming`: Hadoop Streaming's command line (see `mapreduce/streaming/streamjob.py`).
 
     emrlab streaming [-D key=value] [-files F,G#alias] [-archives A.tgz#name] \\
         -input IN [-input IN2] -output OUT -mapper CMD [-combiner CMD] [-reducer CMD|NONE] \\
@@ -23,9 +23,9 @@ from emrlab_common.command import EXIT_USAGE, CommandContext, CommandParser
 from emrlab_common.config import parse_definition
 from emrlab_common.errors import InvalidArgument
 from mapreduce.commands.job import choose_runner, run_job
-from mapreduce.output import LAZY_OUTPUT_KEY
 from mapreduce.runners import RUNNERS
-from mapreduce.streaming import ARCHIVES_KEY, CMDENV_KEY, FILES_KEY
+from mapreduce.streaming.streamjob import ARCHIVES_KEY, CMDENV_KEY, FILES_KEY
+from mapreduce.task.output import LAZY_OUTPUT_KEY
 
 JAVA_PREFIX = "org.apache.hadoop."
 IDENTITY_CLASSES = {"org.apache.hadoop.mapred.lib.IdentityMapper", "org.apache.hadoop.mapred.lib.IdentityReducer",
@@ -131,7 +131,7 @@ def main(argv: list[str], context: CommandContext) -> int:
     job_argv = ["-r", runner, *options.input, "-o", options.output, *arguments]
     if options.quiet:
         job_argv.append("-q")
-    return run_job("mapreduce.streaming:StreamingJob", job_argv, context, prog="emrlab streaming")
+    return run_job("mapreduce.streaming.streamjob:StreamingJob", job_argv, context, prog="emrlab streaming")
 
 
 def local_entry(entry: str, option: str) -> str:

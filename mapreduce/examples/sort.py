@@ -13,8 +13,8 @@ the part files in order then gives every line, sorted.
 import json
 
 from mapreduce import Job
-from mapreduce.partitioners import TotalOrderPartitioner, sample_boundaries
-from mapreduce.sampling import sample_lines
+from mapreduce.api.partitioners import TotalOrderPartitioner, sample_boundaries
+from mapreduce.api.sampling import sample_lines
 
 BOUNDARIES_KEY = "emrlab.sort.boundaries"
 

@@ -4,6 +4,18 @@ A runner is a class with `run(spec: JobSpec, monitor: JobMonitor) -> JobResult`
 that raises `JobFailed`. The registry maps names to "module:Class" so that a
 runner's module (and its dependencies, e.g. YARN's client for `cluster`) is
 imported only when used (`spark` needs PySpark, an optional extra).
+
+Read in this order:
+
+    spec.py        JobSpec and JobResult: what a client asks for and gets back
+    submission.py  every typed key checked once, on the client, before anything runs
+    plan.py        a job's steps: inputs, outputs, reducers and configuration of each
+    monitor.py     what the client prints while the job runs (` map X% reduce Y%`, counters)
+    engine.py      what the inline and local runners share: splits, tasks, commit, counters
+    inline.py      every attempt in this process, one after another
+    local.py       attempts in parallel child processes, with retries (worker.py: one child)
+    cluster.py     the job on YARN and HDFS (Hadoop's JobSubmitter), run by appmaster/
+    spark.py       the job on Apache Spark, with emrlab's own task code inside Spark's tasks
 """
 
 from __future__ import annotations

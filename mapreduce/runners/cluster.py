@@ -32,20 +32,21 @@ from emrlab_common.config import load, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound
 from emrlab_common.hooks import job_finished_lines
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import JobFailed, JobKilled
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
-from mapreduce.counters import Counters
-from mapreduce.errors import JobFailed, JobKilled
-from mapreduce.fs import HDFS_SCHEME, HdfsFileSystem
-from mapreduce.monitor import JobMonitor
-from mapreduce.output import FileOutputCommitter
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
-from mapreduce.splits import input_files
-from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY, shipped
-from mapreduce.submission import check_job
+from mapreduce.runners.submission import check_job
+from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY, shipped
+from mapreduce.task.fs import HDFS_SCHEME, HdfsFileSystem
+from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.splits import input_files
+from yarn.errors import ApplicationNotFound
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
@@ -58,6 +59,10 @@ class ClientConfig:
     poll_interval_s: float = setting(
         "mapreduce.client.progressmonitor.pollinterval", 1.0, parse_milliseconds,
         "How often the client asks the AM for the job's progress.")
+    rm_connect_wait_s: float = setting(
+        "yarn.resourcemanager.connect.max-wait.ms", 60.0, parse_milliseconds,
+        "How long the client keeps trying a ResourceManager that is down (restarting, with recovery) before "
+        "it gives up. Hadoop waits 15 minutes; a lab's RM restarts in seconds.")
 
 
 class ClusterRunner:
@@ -86,13 +91,20 @@ class ClusterRunner:
             submit(yarn, description, properties, spec.job_name or type(job).__name__)
             monitor.info(f"Submitted application {application_id}")
             monitor.job_started(job_id)
+            client_config = load(ClientConfig, properties)
+            yarn.connect_wait_s = client_config.rm_connect_wait_s
             try:
-                follow(yarn, application_id, job_id, monitor, load(ClientConfig, properties).poll_interval_s)
+                follow(yarn, application_id, job_id, monitor, client_config.poll_interval_s)
+                summary = wait_for_history(hdfs, yarn, application_id, job_id, cluster_dir)
             except KeyboardInterrupt:
                 kill_job(yarn, application_id, job_id, hdfs)
                 monitor.info(f"Killed job {job_id}")
                 raise
-            summary = wait_for_history(hdfs, yarn, application_id, job_id, cluster_dir)
+            except ApplicationNotFound:  # a ResourceManager restarted without recovery: nobody else cleans up
+                clean_up_after_am(hdfs, description, monitor)
+                lost = (f"Job {job_id} failed: application {application_id} is lost: the ResourceManager restarted "
+                        "without yarn.resourcemanager.recovery.enabled and no longer knows it")
+                raise JobFailed(lost) from None
             if summary.get("am_did_not_finish"):
                 clean_up_after_am(hdfs, description, monitor)
         job_ids = tuple(step_job_id(job_id, index) for index in range(summary.get("step_count", 1)))

@@ -17,20 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.errors import JobFailed
 from emrlab_common.clusterdir import ClusterDir
-from mapreduce.fs import filesystem_for, is_hdfs, same_kind
-from mapreduce.monitor import JobMonitor
-from mapreduce.output import FileOutputCommitter
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import JobFailed
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.plan import (StepPlan, check_output_absent, client_job, plan_step, scratch_uri,
                                    with_support_files)
 from mapreduce.runners.spec import JobResult, JobSpec
-from mapreduce.submission import check_job
-from mapreduce.segments import Segment, read_index
-from mapreduce.splits import compute_splits, input_files
-from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt
+from mapreduce.runners.submission import check_job
+from mapreduce.task.attempt import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt
+from mapreduce.task.fs import filesystem_for, is_hdfs, same_kind
+from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.segments import Segment, read_index
+from mapreduce.task.splits import compute_splits, input_files
 
 # At least two maps and two reducers by default, so that a job that only works with one
 # (a global count kept in a mapper, an assumption about which reducer sees what) fails early.

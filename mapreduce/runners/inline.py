@@ -9,10 +9,10 @@ here first. A failed attempt fails the job at once, with the user's traceback.
 from __future__ import annotations
 
 
-from mapreduce import counters as names
-from mapreduce.errors import JobFailed, user_traceback
+from mapreduce.api import counters as names
+from mapreduce.api.errors import JobFailed, user_traceback
 from mapreduce.runners.engine import LocalEngine
-from mapreduce.task import NullReporter, run_map_attempt, run_reduce_attempt
+from mapreduce.task.attempt import NullReporter, run_map_attempt, run_reduce_attempt
 
 
 

@@ -24,11 +24,11 @@ from collections import deque
 from dataclasses import dataclass
 
 from emrlab_common.config import parse_int, parse_milliseconds
-from mapreduce import counters as names
-from mapreduce.errors import JobFailed
+from mapreduce.api import counters as names
+from mapreduce.api.errors import JobFailed
 from mapreduce.runners import worker
 from mapreduce.runners.engine import LocalEngine
-from mapreduce.task import AttemptResult, TaskAttempt
+from mapreduce.task.attempt import AttemptResult, TaskAttempt
 
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_TIMEOUT_MS = 600_000

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 
 from emrlab_common.config import parse_int
 from emrlab_common.errors import AlreadyExists, NotFound
-from mapreduce.deprecation import translate
-from mapreduce.loader import instantiate, load_job_class
-from mapreduce.streaming import ARCHIVES_KEY, FILES_KEY
-from mapreduce.task import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
+from mapreduce.api.deprecation import translate
+from mapreduce.streaming.loader import instantiate, load_job_class
+from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY
+from mapreduce.task.attempt import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 
 REDUCES_KEY = "mapreduce.job.reduces"
 INPUT_DIRS_KEY = "mapreduce.input.fileinputformat.inputdir"

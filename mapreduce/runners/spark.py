@@ -47,19 +47,19 @@ from dataclasses import replace
 from functools import partial
 
 from emrlab_common.errors import Unavailable
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.errors import JobFailed, user_traceback
-from mapreduce.fs import filesystem_for
-from mapreduce.keys import encode_key
-from mapreduce.monitor import JobMonitor
-from mapreduce.output import FileOutputCommitter
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import JobFailed, user_traceback
+from mapreduce.api.keys import encode_key
 from mapreduce.runners.engine import LocalEngine
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.plan import StepPlan
 from mapreduce.runners.spec import JobResult, JobSpec
-from mapreduce.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index, write_segment_file
-from mapreduce.splits import compute_splits
-from mapreduce.task import CLUSTER_DIR_KEY, NullReporter, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task.attempt import CLUSTER_DIR_KEY, NullReporter, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task.fs import filesystem_for
+from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index, write_segment_file
+from mapreduce.task.splits import compute_splits
 
 SPARK_MASTER_KEY = "spark.master"
 JAVA_VERSION_MIN = 17

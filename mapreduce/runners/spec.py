@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mapreduce.counters import Counters
+from mapreduce.api.counters import Counters
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import sys
 
 import msgpack
 
-from mapreduce.counters import Counters
-from mapreduce.errors import user_traceback
-from mapreduce.fs import filesystem_for
-from mapreduce.task import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import user_traceback
+from mapreduce.task.attempt import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task.fs import filesystem_for
 
 RESULT_FILE = "result"
 STDOUT_FILE = "stdout"

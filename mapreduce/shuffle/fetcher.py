@@ -25,10 +25,10 @@ from pathlib import Path
 from emrlab_common import rpc
 from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavailable
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
-from mapreduce import counters as names
-from mapreduce.segments import Segment
+from mapreduce.api import counters as names
 from mapreduce.shuffle.scheduler import MapOutputLocation, ShuffleConfig, ShuffleError, ShuffleScheduler
-from mapreduce.umbilical import Umbilical
+from mapreduce.task.segments import Segment
+from mapreduce.task.umbilical import Umbilical
 
 __all__ = ["ShuffleConfig", "ShuffleError", "ShuffleFetcher"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from emrlab_common.errors import InvalidArgument, NotFound
 from mapreduce.appmaster.records import ATTEMPT_ID_PATTERN, application_id_for, is_job_id
-from mapreduce.segments import INDEX_ENTRY, MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, read_index_entry
+from mapreduce.task.segments import INDEX_ENTRY, MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, read_index_entry
 
 OUTPUT_DIR_NAME = "output"
 CHUNK_BYTES = 1 << 20

@@ -217,7 +217,7 @@ class ResourceManagerWeb:
         if report.application_type != MAPREDUCE:
             return ""
         from mapreduce.appmaster.records import job_id_for
-        from mapreduce.web import job_section, job_summary
+        from mapreduce.appmaster.web import job_section, job_summary
 
         try:
             return job_section(job_summary(self.cluster_dir, job_id_for(report.application_id)))

@@ -1,4 +1,4 @@
-"""The task container's entry point (Hadoop's YarnChild): `python -m mapreduce.yarnchild`.
+"""The task container's entry point (Hadoop's YarnChild): `python -m mapreduce.task.yarnchild`.
 
 The AM launches one container per task attempt with this command. The task
 
@@ -28,13 +28,13 @@ from pathlib import Path
 
 from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError
-from mapreduce.counters import Counters
-from mapreduce.errors import user_traceback
-from mapreduce.output import FileOutputCommitter
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import user_traceback
 from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleFetcher
 from mapreduce.shuffle.mapoutput import map_output_dir
-from mapreduce.task import TaskAttempt, run_map_attempt, run_reduce_attempt
-from mapreduce.umbilical import AM_ADDRESS_VARIABLE, Umbilical
+from mapreduce.task.attempt import TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE, Umbilical
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def application_dir() -> Path:
 
 def run(umbilical: Umbilical, container_id: str) -> int:
     from hdfs import Client
-    from mapreduce.fs import HdfsFileSystem
+    from mapreduce.task.fs import HdfsFileSystem
 
     response = umbilical.get_task(container_id)
     attempt = TaskAttempt.from_wire(response.attempt)

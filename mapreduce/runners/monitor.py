@@ -18,7 +18,7 @@ import sys
 import time
 
 from emrlab_common.progress import BAR_WIDTH, REDRAWS_PER_SECOND
-from mapreduce.counters import Counters
+from mapreduce.api.counters import Counters
 
 
 class JobMonitor:

@@ -40,8 +40,8 @@ import tempfile
 
 from emrlab_common.config import load
 from emrlab_common.errors import InvalidArgument
-from mapreduce.job import Step
-from mapreduce.streaming import StreamingConfig, output_text
+from mapreduce.api.job import Step
+from mapreduce.streaming.streamjob import StreamingConfig, output_text
 
 # One split per file (FileInputFormat's rule with a minimum split size larger than any file).
 WHOLE_FILE_SPLIT_BYTES = str(2**63 - 1)
@@ -169,7 +169,7 @@ class MRJobAdapter:
         words = [sys.executable, os.path.abspath(self.mrjob.mr_job_script()), f"--step-num={index}",
                  f"--{part}", *self._task_arguments()]
         if raw_input:
-            words = [sys.executable, "-m", "mapreduce.mrjob_compat", "raw-input", *words]
+            words = [sys.executable, "-m", "mapreduce.streaming.mrjob_compat", "raw-input", *words]
         command = shlex.join(words)
         if substep.get("pre_filter"):
             command = f"{substep['pre_filter']} | {command}"
@@ -199,7 +199,7 @@ def _jobconf_text(value) -> str:
 def raw_input_main(command: list[str]) -> int:
     """A `mapper_raw` task: copy the map's whole input file next to it, then run the job's
     mapper with the copy's path and the file's URI, as mrjob's manifest wrapper does."""
-    from mapreduce.fs import filesystem_for
+    from mapreduce.task.fs import filesystem_for
 
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the engine's lines are not the mapper's input; the file is
     uri = os.environ["mapreduce_map_input_file"]
@@ -217,5 +217,5 @@ def raw_input_main(command: list[str]) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["raw-input"]:
-        sys.exit("usage: python -m mapreduce.mrjob_compat raw-input COMMAND...")
+        sys.exit("usage: python -m mapreduce.streaming.mrjob_compat raw-input COMMAND...")
     sys.exit(raw_input_main(sys.argv[2:]))

@@ -22,7 +22,7 @@ This is mrjob's shape (whose users will feel at home): `mapper(key, value)`,
 per task before and after the records, and `_final` may yield too. A text
 input's mapper sees key None and each line (without its newline) as the value.
 Keys and values are anything msgpack carries; keys are sorted in the total
-order of `mapreduce.keys`. Several steps chain with `steps()`:
+order of `mapreduce.api.keys`. Several steps chain with `steps()`:
 
     def steps(self):
         return [Step(mapper=self.mapper_words, reducer=self.reducer_count),
@@ -42,7 +42,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from mapreduce.partitioners import HashPartitioner, Partitioner
+from mapreduce.api.partitioners import HashPartitioner, Partitioner
 
 
 @dataclass(frozen=True)

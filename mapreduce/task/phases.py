@@ -18,8 +18,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mapreduce.job import Step, iterate
-from mapreduce.loader import instantiate, load_job_class
+from mapreduce.api.job import Step, iterate
+from mapreduce.streaming.loader import instantiate, load_job_class
 
 
 @dataclass
@@ -50,7 +50,7 @@ def load_step(attempt, properties: dict, context):
 
 def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
     if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
-        from mapreduce.streaming import command_phases
+        from mapreduce.streaming.streamjob import command_phases
 
         return command_phases(job, step, properties, context, local_dir)
     return Phases(map=map_function(step, is_text_input(properties)), combine=group_function(step.combiner, step.combiner_init,
@@ -91,7 +91,7 @@ def _decodable(line: str) -> str:
 
 
 def is_text_input(properties: dict) -> bool:
-    from mapreduce.task import INPUT_FORMAT_KEY, TEXT_FORMAT
+    from mapreduce.task.attempt import INPUT_FORMAT_KEY, TEXT_FORMAT
 
     return properties.get(INPUT_FORMAT_KEY, TEXT_FORMAT) == TEXT_FORMAT
 

@@ -27,11 +27,11 @@ from operator import itemgetter
 
 import msgpack
 
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.errors import as_pair, reraise_bad_pair
-from mapreduce.keys import decode_key, encode_key
-from mapreduce.segments import (
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import as_pair, reraise_bad_pair
+from mapreduce.api.keys import decode_key, encode_key
+from mapreduce.task.segments import (
     MAP_OUTPUT_FILE,
     MAP_OUTPUT_INDEX_FILE,
     IndexEntry,

@@ -33,17 +33,17 @@ from typing import Protocol
 import msgpack
 
 from emrlab_common.config import MiB, parse_float, parse_int
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.errors import as_pair
-from mapreduce.fs import filesystem_for, same_kind
-from mapreduce.keys import decode_key
-from mapreduce.mapbuffer import MapOutputBuffer, SpillSettings
-from mapreduce.merger import BoundedMerger, MergeSettings
-from mapreduce.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name
-from mapreduce.phases import load_step
-from mapreduce.segments import Segment
-from mapreduce.splits import InputSplit, read_line_chunks, split_lines
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import as_pair
+from mapreduce.api.keys import decode_key
+from mapreduce.task.fs import filesystem_for, same_kind
+from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
+from mapreduce.task.merger import BoundedMerger, MergeSettings
+from mapreduce.task.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name
+from mapreduce.task.phases import load_step
+from mapreduce.task.segments import Segment
+from mapreduce.task.splits import InputSplit, read_line_chunks, split_lines
 
 # Which records a step reads and writes: text lines for the job's input and output,
 # msgpack (key, value) records between the steps of a multi-step job.

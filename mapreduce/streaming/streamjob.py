@@ -32,13 +32,13 @@ from dataclasses import dataclass
 
 from emrlab_common.config import load, parse_bool, parse_int, parse_text, setting
 from emrlab_common.errors import InvalidArgument
-from mapreduce.deprecation import TASK_KEYS_OLD_NAMES
-from mapreduce.errors import TaskFailed
-from mapreduce.job import Job, Step
-from mapreduce.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
+from mapreduce.api.deprecation import TASK_KEYS_OLD_NAMES
+from mapreduce.api.errors import TaskFailed
+from mapreduce.api.job import Job, Step
+from mapreduce.api.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
                                  KeyFieldComparator, parse_specs)
-from mapreduce.partitioners import HashPartitioner
-from mapreduce.phases import Phases, group_function, is_text_input, map_function, subprocess_environment
+from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.task.phases import Phases, group_function, is_text_input, map_function, subprocess_environment
 
 # Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
 # distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).
@@ -343,7 +343,7 @@ def command_environment(properties: dict) -> dict[str, str]:
 
 
 def command_phases(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
-    from mapreduce.fs import filesystem_for
+    from mapreduce.task.fs import filesystem_for
 
     config = load(StreamingConfig, properties)
     environment = command_environment(properties)

@@ -75,7 +75,7 @@ def is_mrjob_class(value) -> bool:
 
 def find_job_class(module, location: str) -> type:
     """The one job class a file defines (a Job or an mrjob MRJob subclass)."""
-    from mapreduce.job import Job
+    from mapreduce.api.job import Job
 
     candidates = [value for value in vars(module).values()
                   if inspect.isclass(value) and value.__module__ == module.__name__
@@ -95,7 +95,7 @@ def find_job_class(module, location: str) -> type:
 def instantiate(job_class: type, arguments: list[str]):
     """A job object the tasks can drive: the class itself, or an adapter for an mrjob MRJob."""
     if is_mrjob_class(job_class):
-        from mapreduce.mrjob_compat import MRJobAdapter
+        from mapreduce.streaming.mrjob_compat import MRJobAdapter
 
         return MRJobAdapter(job_class, arguments)
     return job_class(args=list(arguments))

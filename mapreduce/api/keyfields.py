@@ -15,7 +15,7 @@ character c (from 1; 0 in pos2 means the field's end), opts `n` (numeric) and
 (as in Unix `sort`, which these specs copy). Fields are split at
 `mapreduce.map.output.key.field.separator` (TAB by default).
 
-emrlab sorts keys by bytes (`mapreduce.keys`), so a comparator becomes a sort
+emrlab sorts keys by bytes (`mapreduce.api.keys`), so a comparator becomes a sort
 key: one part per spec (a number for `n`, the field's bytes otherwise; for `r`
 the number negated or the bytes inverted) and then the whole key, so that keys
 the specs call equal still sort the same way in every map.

@@ -5,7 +5,7 @@ import traceback
 
 from emrlab_common.errors import Aborted, EmrlabError, FailedPrecondition, InvalidArgument
 
-FRAMEWORK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+FRAMEWORK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # mapreduce/
 USER_FRAMES_MAX = 12
 
 

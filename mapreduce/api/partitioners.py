@@ -19,7 +19,7 @@ import bisect
 import zlib
 from typing import Protocol
 
-from mapreduce.keys import encode_key
+from mapreduce.api.keys import encode_key
 
 
 class Partitioner(Protocol):

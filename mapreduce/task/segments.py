@@ -166,7 +166,7 @@ def merge(segments: list[Segment], sort_values: bool = False) -> Iterator[Record
     if len(segments) == 1 and not sort_values:
         return segments[0].records_iter()
     if sort_values:
-        from mapreduce.keys import encode_key
+        from mapreduce.api.keys import encode_key
 
         return heapq.merge(*(segment.records_iter() for segment in segments),
                            key=lambda record: (record[0], encode_key(record[1])))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from mapreduce.splits import compute_splits, read_lines
+from mapreduce.task.splits import compute_splits, read_lines
 
 SAMPLE_SEED = 0
 

@@ -21,9 +21,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mapreduce import counters as names
-from mapreduce.counters import Counters
-from mapreduce.segments import Record, Segment, merge, write_segment_file
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.task.segments import Record, Segment, merge, write_segment_file
 
 
 @dataclass(frozen=True)

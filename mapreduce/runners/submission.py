@@ -17,7 +17,7 @@ from hdfs.cli.dfs import check_definitions
 from hdfs.client.config import ClientConfig as HdfsClientConfig
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.shuffle.scheduler import ShuffleConfig
-from mapreduce.streaming import StreamingConfig
+from mapreduce.streaming.streamjob import StreamingConfig
 
 @dataclass(frozen=True)
 class TaskConfig:
@@ -76,7 +76,7 @@ def check_job_properties(properties: dict[str, str]) -> None:
 
 def check_job(job, spec) -> None:
     """Check each step's configuration as its tasks will see it (JOBCONF, -D, the step's jobconf)."""
-    from mapreduce.deprecation import translate
+    from mapreduce.api.deprecation import translate
 
     job_conf = {key: str(value) for key, value in getattr(job, "JOBCONF", {}).items()}
     for step in job.steps():

@@ -1,0 +1,18 @@
+"""The task side: what one map or reduce attempt does (Hadoop's mapred.MapTask and ReduceTask).
+
+Read in this order, following a record from the input to the output:
+
+    attempt.py     TaskAttempt and running it: run_map_attempt, run_reduce_attempt
+    phases.py      a step's map, combine and reduce as the functions the attempt calls
+    splits.py      input splits, and the line record reader that reads each line once
+    mapbuffer.py   the map side's sort buffer: collect, combine, spill sorted runs, merge them
+    segments.py    the spill format: sorted segments of records and an index per partition (Hadoop's IFile)
+    merger.py      the reduce side's merge of many segments in bounded memory (Hadoop's MergeManager)
+    output.py      FileOutputCommitter: no reader sees a failed or half-written attempt's output
+    fs.py          the file systems an attempt reads and writes: the local disk or HDFS
+
+In a YARN container (the cluster runner):
+
+    yarnchild.py   the container's entry point, `python -m mapreduce.task.yarnchild` (Hadoop's YarnChild)
+    umbilical.py   how the task talks to its ApplicationMaster (Hadoop's TaskUmbilicalProtocol)
+"""
