@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import logging
 
+from emrlab_common.lifecycle import next_state
 from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.preemption import NodeLossHandling, ReducerPreemption
 from mapreduce.appmaster.records import (
     ATTEMPT_INDEX_STRIDE,
     FAST_FAIL_MAP_PRIORITY,
@@ -51,6 +53,7 @@ from mapreduce.appmaster.records import (
     MAP_PRIORITY,
     REDUCE,
     REDUCE_PRIORITY,
+    AttemptEventType,
     AttemptFailed,
     AttemptStarted,
     AttemptState,
@@ -67,6 +70,7 @@ from mapreduce.appmaster.records import (
     FetchFailed,
     FinishJob,
     JobError,
+    JobEventType,
     JobState,
     KillJob,
     LaunchAttempt,
@@ -82,17 +86,17 @@ from mapreduce.appmaster.records import (
     StepCommitted,
     StepPlanned,
     StopContainer,
+    TaskEventType,
     TaskKey,
     TaskState,
     Tick,
     attempt_id_text,
     task_id_text,
 )
-from mapreduce.appmaster.preemption import NodeLossHandling, ReducerPreemption
 from mapreduce.appmaster.requests import RequestBook
 from mapreduce.appmaster.tasks import JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
 
-__all__ = ["JOB_COUNTER_GROUP", "JobStateMachine", "Attempt", "Task", "MapCompletionEvent"]
+__all__ = ["JOB_COUNTER_GROUP", "Attempt", "JobStateMachine", "MapCompletionEvent", "Task"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +110,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         (am_attempt - 1) * 1000); `first_step_index`: steps before it were committed by an earlier attempt,
         whose recorded attempts are `committed_attempts` (for the history and the counters)."""
         assert step_count >= 1 and am_attempt >= 1 and 0 <= first_step_index <= step_count
-        super().__init__()
-        self.job_id = job_id
+        super().__init__(job_id)
         self.step_count = step_count
         self.config = config
         self.state = JobState.NEW
@@ -145,7 +148,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
                                   commands)
                 elif self.first_step_index == self.step_count:
                     self.step_index = self.step_count - 1
-                    self._move_job(JobState.SUCCEEDED, "every step was committed by the previous AM attempt")
+                    self._move_job(JobEventType.RECOVER_COMMITTED, "every step was committed by the previous AM attempt")
                     self.finish_time_s = now_s
                     commands.append(FinishJob(JobState.SUCCEEDED))
                 else:
@@ -165,13 +168,13 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
             case AttemptStarted():
                 attempt = self.attempts.get(event.attempt_id)
                 if attempt is not None and attempt.state is AttemptState.ASSIGNED:
-                    self._move_attempt(attempt, AttemptState.RUNNING, "pulled its attempt")
+                    self._move_attempt(attempt, AttemptEventType.START, "pulled its attempt")
                     attempt.last_progress_s = now_s
             case AttemptStatus():
                 attempt = self.attempts.get(event.attempt_id)
                 if attempt is not None and attempt.active:
                     if attempt.state is AttemptState.ASSIGNED:
-                        self._move_attempt(attempt, AttemptState.RUNNING, "first status report")
+                        self._move_attempt(attempt, AttemptEventType.START, "first status report")
                     attempt.progress = min(max(event.progress, 0.0), 1.0)
                     attempt.status = event.status
                     attempt.counters = event.counters or attempt.counters
@@ -208,7 +211,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         if self.state not in (JobState.NEW, JobState.COMMITTING) or event.step_index != self._next_step_index():
             return
         self.step_index = event.step_index
-        self._move_job(JobState.INITED, f"step {event.step_index}: {len(event.map_hosts)} maps, "
+        self._move_job(JobEventType.INIT, f"step {event.step_index}: {len(event.map_hosts)} maps, "
                                         f"{event.reduce_count} reduces")
         for index, hosts in enumerate(event.map_hosts):
             self.tasks[TaskKey(event.step_index, MAP, index)] = Task(TaskKey(event.step_index, MAP, index), tuple(hosts))
@@ -217,7 +220,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         for recovered in event.recovered:
             self._recover(recovered, commit=recovered.kind == REDUCE or event.reduce_count == 0)
         self._reduces_requested = self.holding_reduces = False
-        self._move_job(JobState.RUNNING, "tasks scheduled")
+        self._move_job(JobEventType.START, "tasks scheduled")
         for task in self.step_tasks(MAP):
             if task.state is TaskState.NEW:
                 self._schedule_attempt(task, MAP_PRIORITY, now_s, commands)
@@ -237,8 +240,8 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         self.attempts[attempt.attempt_id] = attempt
         if commit:
             task.commit_attempt_id = attempt.attempt_id
-        self._move_attempt(attempt, AttemptState.SUCCEEDED, f"recovered from AM attempt {self.am_attempt - 1}")
-        self._move_task(task, TaskState.SUCCEEDED)
+        self._move_attempt(attempt, AttemptEventType.RECOVER, f"recovered from AM attempt {self.am_attempt - 1}")
+        self._move_task(task, TaskEventType.RECOVER)
         if recovered.kind == MAP:
             self._add_completion_event(attempt, "SUCCEEDED")
 
@@ -262,14 +265,14 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
             return
         step = [task for task in self.tasks.values() if task.key.step_index == self.step_index]
         if all(task.state is TaskState.SUCCEEDED for task in step):
-            self._move_job(JobState.COMMITTING, f"every task of step {self.step_index} succeeded")
+            self._move_job(JobEventType.TASKS_DONE, f"every task of step {self.step_index} succeeded")
             commands.append(CommitStep(self.step_index, last=self.step_index == self.step_count - 1))
 
     def _on_step_committed(self, event: StepCommitted, now_s: float, commands: list[Command]) -> None:
         if self.state is not JobState.COMMITTING or event.step_index != self.step_index:
             return
         if event.step_index == self.step_count - 1:
-            self._move_job(JobState.SUCCEEDED, "output committed")
+            self._move_job(JobEventType.COMMITTED, "output committed")
             self.finish_time_s = now_s
             commands.append(FinishJob(JobState.SUCCEEDED))
         else:
@@ -280,7 +283,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
     def _schedule_attempt(self, task: Task, priority: int, now_s: float, commands: list[Command],
                           cause: str = "") -> None:
         if task.state is not TaskState.SCHEDULED:
-            self._move_task(task, TaskState.SCHEDULED)
+            self._move_task(task, TaskEventType.SCHEDULE)
         key = task.key
         index = (self.am_attempt - 1) * ATTEMPT_INDEX_STRIDE + sum(not a.recovered for a in task.attempts)
         attempt = Attempt(attempt_id_text(self.job_id, key, index), key, index, priority=priority, cause=cause,
@@ -288,7 +291,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         task.attempts.append(attempt)
         self.attempts[attempt.attempt_id] = attempt
         attempt.held = key.kind == REDUCE and self.holding_reduces
-        self._move_attempt(attempt, AttemptState.UNASSIGNED, cause or (
+        self._move_attempt(attempt, AttemptEventType.SCHEDULE, cause or (
             "held back while maps wait for containers" if attempt.held else "container requested"))
         if not attempt.held:
             self._request_container(attempt, commands)
@@ -324,7 +327,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         attempt.node_address = event.node_address
         attempt.start_time_s = attempt.last_progress_s = now_s
         self.attempts_by_container[event.container_id] = attempt
-        self._move_attempt(attempt, AttemptState.ASSIGNED, f"container {event.container_id} on {event.node_id}")
+        self._move_attempt(attempt, AttemptEventType.ASSIGN, f"container {event.container_id} on {event.node_id}")
         commands.append(LaunchAttempt(attempt.attempt_id, event.container_id))
 
     def _on_container_completed(self, event: ContainerCompleted, now_s: float, commands: list[Command]) -> None:
@@ -348,7 +351,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         task = self.tasks[attempt.key]
         if task.commit_attempt_id is None:
             task.commit_attempt_id = attempt.attempt_id
-            self._move_attempt(attempt, AttemptState.COMMIT_PENDING, "may commit")
+            self._move_attempt(attempt, AttemptEventType.COMMIT_PENDING, "may commit")
 
     def _on_attempt_succeeded(self, event: AttemptSucceeded, now_s: float, commands: list[Command]) -> None:
         attempt = self.attempts.get(event.attempt_id)
@@ -365,8 +368,8 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         attempt.progress = 1.0
         attempt.finish_time_s = now_s
         self._count_time(attempt)
-        self._move_attempt(attempt, AttemptState.SUCCEEDED, "done")
-        self._move_task(task, TaskState.SUCCEEDED)
+        self._move_attempt(attempt, AttemptEventType.DONE, "done")
+        self._move_task(task, TaskEventType.ATTEMPT_SUCCEEDED)
         if attempt.key.kind == MAP:
             self._add_completion_event(attempt, "SUCCEEDED")
         key = attempt.key
@@ -420,7 +423,8 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
         attempt.diagnostics = diagnostics
         attempt.finish_time_s = now_s
         self._count_time(attempt)
-        self._move_attempt(attempt, state, diagnostics)
+        self._move_attempt(attempt, AttemptEventType.FAIL if state is AttemptState.FAILED else AttemptEventType.KILL,
+                           diagnostics)
         task = self.tasks[attempt.key]
         if task.commit_attempt_id == attempt.attempt_id:
             task.commit_attempt_id = None
@@ -444,7 +448,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
     # ------------------------------------------------------------ the end
 
     def _task_failed(self, task: Task, diagnostics: str, now_s: float, commands: list[Command]) -> None:
-        self._move_task(task, TaskState.FAILED)
+        self._move_task(task, TaskEventType.FAIL, diagnostics)
         self._end_job(JobState.FAILED, diagnostics, now_s, commands)
 
     def _end_job(self, state: JobState, diagnostics: str, now_s: float, commands: list[Command]) -> None:
@@ -456,23 +460,24 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, TaskBook):
                                      now_s, commands)
         for task in self.tasks.values():
             if task.state in (TaskState.NEW, TaskState.SCHEDULED):
-                self._move_task(task, TaskState.KILLED)
+                self._move_task(task, TaskEventType.KILL, f"job {state.value.lower()}")
         self.diagnostics = diagnostics
         self.finish_time_s = now_s
-        self._move_job(state, diagnostics)
+        self._move_job(JobEventType.KILL if state is JobState.KILLED else JobEventType.FAIL, diagnostics)
         commands.append(FinishJob(state, diagnostics))
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _move_job(self, state: JobState, cause: str) -> None:
-        assert state in JOB_TRANSITIONS[self.state], f"job {self.state} -> {state}"
-        logger.info("%s: %s -> %s (%s)", self.job_id, self.state.value, state.value, cause)
-        self.state = state
+    def _move_job(self, event: JobEventType, cause: str) -> None:
+        self.state = next_state(JOB_TRANSITIONS, self.state, event, self.job_id, cause)
 
     def validate_state(self) -> None:
-        """Invariants, for tests: at most one live attempt and one succeeded attempt per task, and
-        exactly the attempts waiting for a container hold a request."""
+        """Invariants, for tests: at most one live attempt and one succeeded attempt per task, exactly the
+        attempts waiting for a container hold a request, and a job that ended holds neither."""
         self.requests.validate_state()
+        if self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED):
+            live = [attempt.attempt_id for attempt in self.attempts.values() if attempt.active]
+            assert not live, f"{self.job_id} is {self.state.value} with live attempts {live}"
         waiting = {attempt.attempt_id for attempt in self.attempts.values()
                    if attempt.state is AttemptState.UNASSIGNED and not attempt.held}
         assert all(attempt.state is AttemptState.UNASSIGNED and attempt.key.kind == REDUCE

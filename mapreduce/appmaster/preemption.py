@@ -36,16 +36,18 @@ import logging
 
 from mapreduce.appmaster.records import (
     FAST_FAIL_MAP_PRIORITY,
-    CancelRequest,
     MAP,
     REDUCE,
+    AttemptEventType,
     AttemptState,
+    CancelRequest,
     Command,
     EndCause,
     FetchFailed,
     JobState,
     NodesDecommissioning,
     NodesLost,
+    TaskEventType,
     TaskState,
     task_id_text,
 )
@@ -111,9 +113,10 @@ class NodeLossHandling:
         task = self.tasks[attempt.key]
         attempt.diagnostics = diagnostics
         attempt.end_cause, attempt.end_phase = cause, attempt.phase()
-        self._move_attempt(attempt, state, diagnostics)
+        event = AttemptEventType.KILL if state is AttemptState.KILLED else AttemptEventType.TOO_MANY_FETCH_FAILURES
+        self._move_attempt(attempt, event, diagnostics)
         self._add_completion_event(attempt, "OBSOLETE")
-        self._move_task(task, TaskState.SCHEDULED)
+        self._move_task(task, TaskEventType.OUTPUT_LOST, diagnostics)
         task.commit_attempt_id = None
         self.job_counters["NUM_MAPS_RERUN_OUTPUT_LOST"] += 1
         if state is AttemptState.FAILED:

@@ -4,8 +4,10 @@ The job state machine (`job.py`) takes the events below and returns the
 commands below; the AM process (`__main__.py`) turns RPCs, allocate responses
 and its clock into events, and carries out the commands with YARN, HDFS and
 the output committer. Lifecycles follow Hadoop's JobImpl, TaskImpl and
-TaskAttemptImpl, with their transition tables written out so that a student
-can check every state change against them.
+TaskAttemptImpl: each is an enum of states, an enum of the events that move
+it, and a (state, event) -> state table (`emrlab_common.lifecycle`, as the
+ResourceManager and NodeManager have theirs), so that a student can check
+every state change against them and a move the table lacks fails loudly.
 """
 
 from __future__ import annotations
@@ -74,40 +76,83 @@ class EndCause(enum.Enum):
         return self in (EndCause.NODE_DECOMMISSIONING, EndCause.NODE_LOST, EndCause.REDUCER_PREEMPTED)
 
 
-_A = AttemptState
-ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
-    # NEW -> SUCCEEDED: recovered, as the previous AM attempt recorded it (it does not run again).
-    _A.NEW: frozenset({_A.UNASSIGNED, _A.SUCCEEDED, _A.KILLED}),
-    _A.UNASSIGNED: frozenset({_A.ASSIGNED, _A.KILLED}),
-    _A.ASSIGNED: frozenset({_A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
-    _A.RUNNING: frozenset({_A.COMMIT_PENDING, _A.SUCCEEDED, _A.FAILED, _A.KILLED}),
-    _A.COMMIT_PENDING: frozenset({_A.SUCCEEDED, _A.FAILED, _A.KILLED}),
-    # A succeeded map whose output is lost (node gone, or reducers cannot fetch it)
-    # becomes KILLED or FAILED, and its task runs again.
-    _A.SUCCEEDED: frozenset({_A.FAILED, _A.KILLED}),
-    _A.FAILED: frozenset(),
-    _A.KILLED: frozenset(),
+class AttemptEventType(enum.Enum):
+    """What moves an attempt (Hadoop's TaskAttemptEventType, trimmed)."""
+
+    SCHEDULE = "SCHEDULE"          # its task needs it: ask for a container
+    RECOVER = "RECOVER"            # the previous AM attempt finished it
+    ASSIGN = "ASSIGN"              # a container was allocated to it
+    START = "START"                # the task pulled its attempt, or first reported
+    COMMIT_PENDING = "COMMIT_PENDING"
+    DONE = "DONE"
+    FAIL = "FAIL"                  # it reported an error, its container exited non-zero, or it timed out
+    KILL = "KILL"                  # not its fault; for a succeeded map: its output is gone with its node
+    TOO_MANY_FETCH_FAILURES = "TOO_MANY_FETCH_FAILURES"  # a succeeded map whose output reducers cannot read
+
+
+class TaskEventType(enum.Enum):
+    """What moves a task (Hadoop's TaskEventType, trimmed)."""
+
+    SCHEDULE = "SCHEDULE"
+    RECOVER = "RECOVER"
+    ATTEMPT_SUCCEEDED = "ATTEMPT_SUCCEEDED"
+    OUTPUT_LOST = "OUTPUT_LOST"    # a succeeded map's output is gone: it runs again
+    FAIL = "FAIL"                  # out of attempts
+    KILL = "KILL"                  # the job ended
+
+
+class JobEventType(enum.Enum):
+    """What moves the job (Hadoop's JobEventType, trimmed)."""
+
+    INIT = "INIT"                  # a step was planned
+    START = "START"                # its tasks are scheduled
+    TASKS_DONE = "TASKS_DONE"      # every task of the step succeeded
+    COMMITTED = "COMMITTED"        # the last step's output is committed
+    RECOVER_COMMITTED = "RECOVER_COMMITTED"  # the previous AM attempt committed every step
+    FAIL = "FAIL"
+    KILL = "KILL"
+
+
+_A, _AE = AttemptState, AttemptEventType
+_A_RUNS = (_A.ASSIGNED, _A.RUNNING, _A.COMMIT_PENDING)  # holding a container
+ATTEMPT_TRANSITIONS: dict[tuple[AttemptState, AttemptEventType], AttemptState] = {
+    (_A.NEW, _AE.SCHEDULE): _A.UNASSIGNED,
+    (_A.NEW, _AE.RECOVER): _A.SUCCEEDED,  # as the previous AM attempt recorded it (it does not run again)
+    (_A.UNASSIGNED, _AE.ASSIGN): _A.ASSIGNED,
+    (_A.ASSIGNED, _AE.START): _A.RUNNING,
+    (_A.RUNNING, _AE.COMMIT_PENDING): _A.COMMIT_PENDING,
+    **{(state, _AE.DONE): _A.SUCCEEDED for state in _A_RUNS},
+    **{(state, _AE.FAIL): _A.FAILED for state in _A_RUNS},
+    **{(state, _AE.KILL): _A.KILLED for state in (_A.NEW, _A.UNASSIGNED, *_A_RUNS)},
+    # A succeeded map whose output is lost (node gone, or reducers cannot fetch it) ends after all,
+    # and its task runs again.
+    (_A.SUCCEEDED, _AE.KILL): _A.KILLED,
+    (_A.SUCCEEDED, _AE.TOO_MANY_FETCH_FAILURES): _A.FAILED,
 }
 
-_T = TaskState
-TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    _T.NEW: frozenset({_T.SCHEDULED, _T.SUCCEEDED, _T.KILLED}),  # SUCCEEDED: recovered from the last AM attempt
-    _T.SCHEDULED: frozenset({_T.SUCCEEDED, _T.FAILED, _T.KILLED}),
-    _T.SUCCEEDED: frozenset({_T.SCHEDULED}),  # a map re-runs when its output is lost
-    _T.FAILED: frozenset(),
-    _T.KILLED: frozenset(),
+_T, _TE = TaskState, TaskEventType
+TASK_TRANSITIONS: dict[tuple[TaskState, TaskEventType], TaskState] = {
+    (_T.NEW, _TE.SCHEDULE): _T.SCHEDULED,
+    (_T.NEW, _TE.RECOVER): _T.SUCCEEDED,  # finished by the last AM attempt
+    (_T.SCHEDULED, _TE.ATTEMPT_SUCCEEDED): _T.SUCCEEDED,
+    (_T.SUCCEEDED, _TE.OUTPUT_LOST): _T.SCHEDULED,  # a map re-runs when its output is lost
+    (_T.SCHEDULED, _TE.FAIL): _T.FAILED,
+    (_T.NEW, _TE.KILL): _T.KILLED,
+    (_T.SCHEDULED, _TE.KILL): _T.KILLED,
 }
 
-_J = JobState
-JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    # NEW -> SUCCEEDED: the previous AM attempt committed every step and died before it unregistered.
-    _J.NEW: frozenset({_J.INITED, _J.SUCCEEDED, _J.FAILED, _J.KILLED}),
-    _J.INITED: frozenset({_J.RUNNING, _J.FAILED, _J.KILLED}),
-    _J.RUNNING: frozenset({_J.COMMITTING, _J.FAILED, _J.KILLED}),
-    _J.COMMITTING: frozenset({_J.INITED, _J.SUCCEEDED, _J.FAILED, _J.KILLED}),  # INITED: the next step
-    _J.SUCCEEDED: frozenset(),
-    _J.FAILED: frozenset(),
-    _J.KILLED: frozenset(),
+_J, _JE = JobState, JobEventType
+_J_LIVE = (_J.NEW, _J.INITED, _J.RUNNING, _J.COMMITTING)
+JOB_TRANSITIONS: dict[tuple[JobState, JobEventType], JobState] = {
+    (_J.NEW, _JE.INIT): _J.INITED,
+    (_J.COMMITTING, _JE.INIT): _J.INITED,  # the next step
+    (_J.INITED, _JE.START): _J.RUNNING,
+    (_J.RUNNING, _JE.TASKS_DONE): _J.COMMITTING,
+    (_J.COMMITTING, _JE.COMMITTED): _J.SUCCEEDED,
+    # The previous AM attempt committed every step and died before it unregistered.
+    (_J.NEW, _JE.RECOVER_COMMITTED): _J.SUCCEEDED,
+    **{(state, _JE.FAIL): _J.FAILED for state in _J_LIVE},
+    **{(state, _JE.KILL): _J.KILLED for state in _J_LIVE},
 }
 
 

@@ -5,7 +5,8 @@ attempt with its own container. Attempts remember why they were started
 (`cause`) and why they ended (`end_cause`, `end_phase`), which is what the
 job history shows for a preempted attempt or a re-run map. `TaskBook` holds
 them all, answers questions about them, and moves them along their
-lifecycles (records.py's transition tables), checking every move.
+lifecycles: every move is an event looked up in records.py's (state, event)
+-> state tables, so a move the table lacks raises InvalidTransition.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from emrlab_common.lifecycle import next_state
 from mapreduce.appmaster.records import (
     ATTEMPT_TRANSITIONS,
     MAP,
     MAP_PRIORITY,
     TASK_TRANSITIONS,
+    AttemptEventType,
     AttemptState,
     EndCause,
+    TaskEventType,
     TaskKey,
     TaskState,
+    task_id_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,7 +132,8 @@ class Task:
 class TaskBook:
     """Every task and attempt of a job, by key, attempt id and container id; the job's own counters."""
 
-    def __init__(self):
+    def __init__(self, job_id: str):
+        self.job_id = job_id
         self.step_index = 0
         self.tasks: dict[TaskKey, Task] = {}
         self.attempts: dict[str, Attempt] = {}
@@ -185,14 +191,11 @@ class TaskBook:
         events.append(MapCompletionEvent(len(events), attempt.key.task_index, attempt.attempt_id, status,
                                          attempt.node_address))
 
-    def _move_task(self, task: Task, state: TaskState) -> None:
-        assert state in TASK_TRANSITIONS[task.state], f"{task.key}: {task.state} -> {state}"
-        task.state = state
+    def _move_task(self, task: Task, event: TaskEventType, cause: str = "") -> None:
+        task.state = next_state(TASK_TRANSITIONS, task.state, event, task_id_text(self.job_id, task.key), cause)
 
-    def _move_attempt(self, attempt: Attempt, state: AttemptState, cause: str) -> None:
-        assert state in ATTEMPT_TRANSITIONS[attempt.state], f"{attempt.attempt_id}: {attempt.state} -> {state}"
-        logger.info("%s: %s -> %s (%s)", attempt.attempt_id, attempt.state.value, state.value, cause)
-        attempt.state = state
+    def _move_attempt(self, attempt: Attempt, event: AttemptEventType, cause: str) -> None:
+        attempt.state = next_state(ATTEMPT_TRANSITIONS, attempt.state, event, attempt.attempt_id, cause)
 
     def validate_tasks(self) -> None:
         """At most one live attempt and one succeeded attempt per task; commit rights held rightly."""
