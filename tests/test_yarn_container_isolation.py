@@ -10,14 +10,13 @@ import pwd
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
 
 from emrlab_common.credentials import ensure_key, sign
 from yarn.nodemanager.config import NodeManagerConfig
-from yarn.nodemanager.linuxexecutor import ContainerUsers, refusal, unreachable
+from yarn.nodemanager.linuxexecutor import ContainerUsers, container_needs, refusal, unreachable
 from yarn.nodemanager.records import CleanUpContainer, StartContainer
 from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
 from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
@@ -174,12 +173,8 @@ def reachable(tmp_path_factory):
     """Let other accounts search the directories above Python, emrlab and the cluster (a sandbox's /root is
     0700; a pytest temporary directory too); their modes come back afterwards."""
     cluster_root = tmp_path_factory.mktemp("isolated")
-    import grpc
-
-    needed = [Path(sys.executable).resolve(), Path(os.__file__), Path(grpc.__file__),
-              Path(__file__).resolve().parents[1] / "yarn", cluster_root]
     changed = {}
-    for path in needed:
+    for path in container_needs(cluster_root):
         for directory in path.parents:
             mode = directory.stat().st_mode & 0o7777
             if not mode & 0o001 and directory not in changed:
@@ -297,3 +292,14 @@ def test_in_simple_mode_containers_run_as_the_nodemanager_as_before(cluster_fact
             application_id, "simple", ContainerLaunchContext([f"id -u > {marker}"]), Resource(256, 1)))
         wait_until(lambda: yarn.application_report(application_id).state.is_final, what="the application to end")
     assert marker.read_text().strip() == str(os.getuid())
+
+
+def test_cluster_up_secure_names_the_directory_other_accounts_cannot_enter(tmp_path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    result = subprocess.run([sys.executable, "-m", "emrlab", "cluster", "up", "--secure", "--dir", str(closed / "c")],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert "--secure runs containers as their users' OS accounts, but" in line and "is mode 0700" in line, line
+    assert not (closed / "c").exists()

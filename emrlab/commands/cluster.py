@@ -39,6 +39,7 @@ from emrlab_common.clusterdir import ClusterDir, process_alive
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import parse_seconds, parse_size
 from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from yarn.nodemanager.linuxexecutor import reachable_problem
 
 EPILOG = """examples:
   emrlab cluster up --core 3 --task 1 --block-size 1m      # a cluster in ~/.emrlab/cluster
@@ -262,6 +263,10 @@ def _up(args, context: CommandContext) -> int:
     timeout_s = parse_seconds(args.timeout)
     if controller_running(cluster_dir) or (launcher.running_daemons(cluster_dir) and not is_managed(cluster_dir)):
         raise FailedPrecondition(f"a cluster is already running in {cluster_dir.root} (`emrlab cluster status`)")
+    problem = reachable_problem(cluster_dir.root) if args.secure else ""
+    if problem:
+        raise FailedPrecondition(f"--secure runs containers as their users' OS accounts, but {problem}: let other "
+                                 "accounts search it (chmod o+x), or use a Python and a --dir they can reach")
     if is_managed(cluster_dir):
         with ControllerClient(cluster_dir) as client:
             cluster = client.describe_cluster()["Cluster"]

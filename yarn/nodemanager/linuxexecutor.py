@@ -34,6 +34,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +196,20 @@ def make_container_dirs(paths, account: Account | None) -> None:
                                          (log_dir.name, APPLICATION_DIR_MODE)], account)
     if account is not None:
         make_owned_dirs(work_dir, [("tmp", PRIVATE_MODE)], account)
+
+
+def container_needs(cluster_root: Path, *directories: Path) -> list[Path]:
+    """What a container running as another account must reach: Python and its libraries, emrlab, the cluster
+    directory and `directories`."""
+    import grpc
+
+    return [Path(sys.executable).resolve(), Path(os.__file__), Path(grpc.__file__),
+            Path(__file__).resolve().parents[2] / "yarn", cluster_root, *directories]
+
+
+def reachable_problem(cluster_root: Path, *directories: Path) -> str:
+    """What another account could not reach of `container_needs`, or ""."""
+    return unreachable(container_needs(cluster_root, *directories))
 
 
 def unreachable(paths: list[Path]) -> str:

@@ -19,14 +19,10 @@ Disk layout under the node's dir (Hadoop's):
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
-
-import grpc
 
 from emrlab_common import tls
 from emrlab_common.clusterdir import ClusterDir
@@ -34,9 +30,9 @@ from emrlab_common.errors import FailedPrecondition, ResourceExhausted
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.auxservices import AuxiliaryService
 from yarn.nodemanager.config import NodeManagerConfig
-from yarn.nodemanager.containers import SOURCE_ROOT, container_environment
+from yarn.nodemanager.containers import container_environment
 from yarn.nodemanager.executor import ContainerExecutor
-from yarn.nodemanager.linuxexecutor import ContainerUsers, unreachable
+from yarn.nodemanager.linuxexecutor import ContainerUsers, reachable_problem
 from yarn.nodemanager.localizer import Localizer
 from yarn.nodemanager.monitor import resident_bytes_by_session
 from yarn.nodemanager.records import (
@@ -79,17 +75,10 @@ class NodeManager:
         self.local_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.local_dir / "pids").mkdir(mode=0o700, exist_ok=True)  # the NodeManager's own: no container reads it
-        if self.users.isolated:
-            self._check_reachable()
-        self.executor = ContainerExecutor(self.submit, Localizer(cluster_dir), self._environment_for, self.users)
-
-    def _check_reachable(self) -> None:
-        """Containers run as other accounts: they must be able to reach Python, emrlab and their directories."""
-        needed = [Path(sys.executable).resolve(), Path(os.__file__), Path(grpc.__file__), Path(SOURCE_ROOT) / "yarn",
-                  self.cluster_dir.spec_path, self.local_dir, self.log_dir]  # the standard library, packages, ours
-        problem = unreachable([path for path in needed if path.exists()])
+        problem = reachable_problem(cluster_dir.root, self.local_dir, self.log_dir) if self.users.isolated else ""
         if problem:
             raise FailedPrecondition(f"LinuxContainerExecutor runs containers as their users' accounts, but {problem}")
+        self.executor = ContainerExecutor(self.submit, Localizer(cluster_dir), self._environment_for, self.users)
 
     @property
     def aux_services(self) -> dict[str, AuxiliaryService]:
