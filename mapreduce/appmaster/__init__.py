@@ -1,9 +1,11 @@
 """The MapReduce ApplicationMaster: one per job, in the job's first YARN container.
 
-    records.py      ids, lifecycles (with their transition tables), events and commands
+    records.py      ids, lifecycles (enums with (state, event) -> state tables), events and commands
     tasks.py        Task, Attempt and TaskBook: the tasks and attempts, their queries and moves
     requests.py     RequestBook: which attempt each YARN container request is for
-    job.py          JobStateMachine: the pure state of a job: steps, assignment, retries
+    retries.py      what attempts report; failed and killed attempts, maxattempts, timeouts
+    assignment.py   container requests, which attempt gets a container (locality), slow start
+    job.py          JobStateMachine: the pure state of a job, made of the parts above and below
     preemption.py   what lost and decommissioning nodes mean for attempts and map output;
                     when reducers are killed to make room for maps that cannot get a container
     config.py       AppMasterConfig: Hadoop's keys for attempts, slow start, preemption, timeouts, memory

@@ -51,11 +51,9 @@ from mapreduce.appmaster.records import (
     TaskState,
     task_id_text,
 )
-from mapreduce.appmaster.tasks import REDUCE_COPY_PHASE_END, Attempt, Task
+from mapreduce.appmaster.tasks import HOLDING_CONTAINER, REDUCE_COPY_PHASE_END, Attempt, Task
 
 logger = logging.getLogger(__name__)
-
-_HOLDING_CONTAINER = (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
 
 
 class NodeLossHandling:
@@ -67,7 +65,7 @@ class NodeLossHandling:
         for attempt in list(self.attempts.values()):
             if attempt.node_id not in lost or attempt.key.step_index != self.step_index:
                 continue
-            if attempt.state in (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING):
+            if attempt.state in HOLDING_CONTAINER:
                 self._attempt_killed(attempt, EndCause.NODE_LOST, f"node {attempt.node_id} lost", now_s, commands)
             elif attempt.state is AttemptState.SUCCEEDED and attempt.key.kind == MAP and not attempt.output_lost:
                 self._map_output_gone(attempt, f"map output lost with node {attempt.node_id}", now_s, commands)
@@ -183,7 +181,7 @@ class ReducerPreemption:
         unconditional_s = self.config.reducer_unconditional_preempt_delay_s
         if unconditional_s >= 0 and any(now_s - attempt.waiting_since_s > unconditional_s for attempt in waiting):
             delay_s, why = unconditional_s, "mapreduce.job.reducer.unconditional-preempt.delay.sec"
-        elif headroom_maps == 0 and not self._step_attempts(MAP, *_HOLDING_CONTAINER):
+        elif headroom_maps == 0 and not self._step_attempts(MAP, *HOLDING_CONTAINER):
             delay_s, why = max(self.config.reducer_preempt_delay_s, 0.0), "no headroom for a map"
         else:
             return

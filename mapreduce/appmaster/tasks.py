@@ -39,6 +39,9 @@ JOB_COUNTER_GROUP = "org.apache.hadoop.mapreduce.JobCounter"  # mapreduce.api.co
 REDUCE_COPY_PHASE_END = 0.33
 REDUCE_SORT_PHASE_END = 0.66
 
+# An attempt in these states holds a container (and its task runs in it).
+HOLDING_CONTAINER = (AttemptState.ASSIGNED, AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
+
 
 @dataclass(frozen=True)
 class MapCompletionEvent:
