@@ -83,7 +83,7 @@ class Identity:
 _lock = threading.Lock()
 _process: Identity | None = None
 _from_environment_read = False
-_clusters: dict[Path, Identity | None] = {}  # clusters this process looked up, with their client identity
+_clusters: dict[Path, tuple] = {}  # clusters this process looked up: (ClusterDir, its client identity or None)
 _addresses: dict[str, Identity | None] = {}  # daemon addresses (gRPC and HTTP) read from their records
 
 
@@ -129,8 +129,11 @@ def client_identity(cluster_root: Path, properties: dict[str, str]) -> Identity 
     if not (rpc or https):
         return None
     certificate_path, key_path = certificates.certificate_paths(cluster_root, certificates.CLIENT_NAME)
-    if not key_path.exists() and os.access(cluster_root / certificates.CA_KEY_FILE, os.R_OK):
-        certificates.issue(cluster_root, getpass.getuser(), certificate_path, key_path)
+    if not key_path.exists():
+        try:  # the CA too, if this is the cluster's first start
+            certificates.issue(cluster_root, getpass.getuser(), certificate_path, key_path)
+        except PermissionError:
+            pass  # not the cluster's owner: `Identity.read` says so when a connection needs it
     return Identity(certificates.ca_certificate_path(cluster_root), certificate_path, key_path, rpc, https)
 
 
@@ -139,12 +142,12 @@ def note_cluster(cluster_dir) -> Identity | None:
     root = cluster_dir.root
     with _lock:
         if root in _clusters:
-            return _clusters[root]
+            return _clusters[root][1]
     if not cluster_dir.exists():
         return None
     identity = client_identity(root, cluster_dir.properties())
     with _lock:
-        return _clusters.setdefault(root, identity)
+        return _clusters.setdefault(root, (cluster_dir, identity))[1]
 
 
 def use_cluster(cluster_dir) -> None:
@@ -168,6 +171,12 @@ def for_address(address: str) -> Identity | None:
     own = process_identity()
     if own is not None:
         return own
+    with _lock:
+        if address in _addresses:
+            return _addresses[address]
+        secure = [cluster_dir for cluster_dir, identity in _clusters.values() if identity is not None]
+    for cluster_dir in secure:  # an address we were handed (a DataNode's, by the NameNode): read the records
+        cluster_dir.daemons()  # each record read goes through note_daemon
     with _lock:
         return _addresses.get(address)
 
@@ -215,10 +224,15 @@ def channel_credentials(address: str):
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=certificate)
 
 
-def server_ssl_context() -> ssl.SSLContext | None:
-    """An HTTPS context requiring client certificates from the cluster CA, or None (HTTP)."""
+def server_ssl_context(for_rpc: bool = False) -> ssl.SSLContext | None:
+    """A TLS server context requiring client certificates from the cluster CA, or None (plaintext).
+
+    For the web servers (HTTPS, `dfs.http.policy`), or with `for_rpc` for a socket
+    that carries RPC traffic outside gRPC (the DataNodes' streaming port,
+    `hadoop.rpc.protection`).
+    """
     identity = process_identity()
-    if identity is None or not identity.https:
+    if identity is None or not (identity.rpc if for_rpc else identity.https):
         return None
     identity.read()  # one clear error if a file is missing or unreadable
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -153,3 +153,25 @@ def test_a_word_count_job_runs_over_tls(secure_cluster, tmp_path):
     assert dict(line.split("\t") for line in counts.splitlines()) == {"the": "3", "cat": "1", "and": "1",
                                                                      "hat": "1", "end": "1"}
     # Daemons take no plaintext: the AM and the tasks got there with the certificates their NodeManager signed.
+
+
+
+PYTHON_CLIENT = """
+import sys
+from hdfs import Client
+client = Client.for_cluster(sys.argv[1])
+data = b"over tls " * 100_000
+client.write_bytes("/in-process.bin", data)
+assert client.read_bytes("/in-process.bin") == data
+print("ok")
+"""
+
+
+def test_a_python_program_reaches_datanodes_it_was_only_told_of(secure_cluster):
+    # A fresh process reads the NameNode's record only; the NameNode names the DataNodes. Its cluster's
+    # certificate still applies to them (tls.for_address reads the cluster's records).
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", PYTHON_CLIENT, str(secure_cluster.cluster_dir.root)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
