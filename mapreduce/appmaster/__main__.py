@@ -30,6 +30,7 @@ from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE
 from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
 from yarn.client import YarnClient
+from yarn.errors import ApplicationNotFound
 from yarn.records import ContainerLaunchContext
 
 logger = logging.getLogger("mapreduce.appmaster")
@@ -56,10 +57,13 @@ def _terminated(signum, frame) -> None:
 
 
 def application_ended(cluster_dir: ClusterDir, description: JobDescription) -> bool:
-    """True if the ResourceManager has ended the application (killed it), not just this attempt."""
+    """True if the ResourceManager has ended the application (killed it), not just this attempt, or no
+    longer knows it (it restarted without yarn.resourcemanager.recovery.enabled: no attempt will follow)."""
     try:
         with YarnClient.for_cluster(cluster_dir, user=description.user) as yarn:
             return yarn.application_report(application_id_for(description.job_id)).state.is_final
+    except ApplicationNotFound:
+        return True
     except EmrlabError as error:
         logger.warning("cannot ask the ResourceManager about %s: %s", description.job_id, error.message)
         return False
