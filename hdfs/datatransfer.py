@@ -23,17 +23,22 @@ On the wire, all integers big-endian:
 
 The protobuf messages are the gRPC ones (ReadBlockRequest, WriteBlockHeader,
 WriteBlockResponse), so the two paths check exactly the same things. Every
-length read from the wire is bounded before anything is allocated for it.
+length read from the wire is bounded before anything is allocated for it. In
+secure mode (`hadoop.rpc.protection=privacy`) the port speaks mutual TLS with
+the cluster CA's certificates, as gRPC does (Hadoop protects it with SASL,
+`dfs.data.transfer.protection`); `sendfile` then gives way to plain sends.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from emrlab_common import tls
 from emrlab_common.errors import EmrlabError, Unavailable, error_from_status
 from emrlab_common.protos import hdfs_pb2
 
@@ -143,4 +148,11 @@ def connect(address: str, xfer_port: int, timeout_s: float) -> socket.socket:
         raise Unavailable(f"cannot reach the data transfer port {host}:{xfer_port}: {reason}") from None
     connection.settimeout(timeout_s)
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
+    identity = tls.for_address(address)
+    if identity is None or not identity.rpc:
+        return connection
+    try:  # secure mode: the port speaks mutual TLS, as gRPC does (hadoop.rpc.protection=privacy)
+        return tls.client_ssl_context(identity).wrap_socket(connection, server_hostname=host)
+    except (OSError, ssl.SSLError) as error:
+        connection.close()
+        raise Unavailable(f"TLS with the data transfer port {host}:{xfer_port} failed: {error}") from None

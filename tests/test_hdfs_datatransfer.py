@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 
 import pytest
 
+from emrlab_common import certificates, tls
 from emrlab_common.errors import InvalidArgument, NotFound
 from emrlab_common.protos import hdfs_pb2
 from hdfs import datatransfer
@@ -174,3 +176,30 @@ def test_block_tokens_guard_the_streaming_port(cluster_factory):
         StreamingPipeline(location, hdfs_pb2.WriteBlockHeader(
             block=hdfs_pb2.Block(block_id=located.block.block_id + 1, generation_stamp=1), bytes_per_checksum=512),
             10.0)
+
+
+@pytest.mark.cluster
+def test_in_secure_mode_the_streaming_port_speaks_mutual_tls_only(cluster_factory, tmp_path):
+    cluster = cluster_factory(core=1, properties={**tls.SECURE_PROPERTIES, "dfs.replication": "1"})
+    data = os.urandom(2 * MiB + 77)
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    cluster.emrlab("dfs", "-put", str(source), "/tls.bin", check=True)
+    copy = tmp_path / "copy.bin"
+    cluster.emrlab("dfs", "-get", "/tls.bin", str(copy), check=True)
+    assert copy.read_bytes() == data
+    client = cluster.client()
+    _, location = _first_location(client, "/tls.bin")
+    assert location.xfer_port > 0
+    host = location.address.rsplit(":", 1)[0]
+    request = datatransfer.MAGIC + bytes([datatransfer.OP_READ_BLOCK])
+    with socket.create_connection((host, location.xfer_port), timeout=10) as plaintext:
+        plaintext.sendall(request + struct.pack(">I", 0))
+        assert _answer(plaintext) == b""  # plaintext: no answer, not a byte of the block
+    bare = ssl.create_default_context(cafile=str(certificates.ca_certificate_path(cluster.cluster_dir.root)))
+    with pytest.raises(OSError), bare.wrap_socket(socket.create_connection((host, location.xfer_port), timeout=10),
+                                                  server_hostname=host) as connection:
+        connection.sendall(request + struct.pack(">I", 0))  # TLS without a client certificate from the CA
+        if not connection.recv(1):
+            raise ConnectionResetError("closed")
+    assert client.read_bytes("/tls.bin") == data  # the cluster's own certificate is let in

@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 
+from emrlab_common import tls
 from emrlab_common.errors import EmrlabError, ResourceExhausted
 from emrlab_common.protos import hdfs_pb2
 from hdfs import checksum, datatransfer
@@ -40,6 +41,7 @@ class DataXceiverServer:
         self.datanode = datanode
         self.listener = socket.create_server((host, 0), backlog=LISTEN_BACKLOG)
         self.port = self.listener.getsockname()[1]
+        self._tls = tls.server_ssl_context(for_rpc=True)  # secure mode: mutual TLS, as on the gRPC port
         self._slots = threading.BoundedSemaphore(threads_max)
         self.threads_max = threads_max
         self._stopping = threading.Event()
@@ -75,13 +77,15 @@ class DataXceiverServer:
 
     def _serve(self, connection: socket.socket) -> None:
         try:
-            with connection:
-                connection.settimeout(IDLE_TIMEOUT_S)
-                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._serve_operation(connection)
+            connection.settimeout(IDLE_TIMEOUT_S)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                connection = self._tls.wrap_socket(connection, server_side=True)  # no client certificate: refused
+            self._serve_operation(connection)
         except (OSError, EmrlabError) as error:
             logger.info("data transfer connection ended: %s", error)
         finally:
+            connection.close()
             self._slots.release()
 
     def _serve_operation(self, connection: socket.socket) -> None:
