@@ -26,6 +26,8 @@ for the one after if that call fails. If the ResourceManager restarted and
 recovered the application, it answers ApplicationMasterNotRegistered: the
 client registers again, as it did at first, and re-sends every request still
 pending (Hadoop's AMRMClient resync); the AM sees only a slower allocate.
+`finish` keeps trying an RM that is down for FINISH_WAIT_S, so that the
+application's end is not lost to a restart.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ import dataclasses
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 
 import grpc
 
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
-from emrlab_common.errors import EmrlabError, FailedPrecondition
+from emrlab_common.errors import EmrlabError, FailedPrecondition, Unavailable
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
 from yarn.errors import ApplicationMasterNotRegistered
@@ -59,6 +62,8 @@ RM_DEADLINE_S = 30.0
 NM_DEADLINE_S = 30.0
 IDEMPOTENT_ATTEMPTS = 3
 NM_CHANNELS_MAX = 256
+FINISH_WAIT_S = 60.0  # how long `finish` keeps trying a ResourceManager that is down (restarting)
+FINISH_RETRY_S = 0.5
 
 
 class AMRMClient:
@@ -174,11 +179,20 @@ class AMRMClient:
         request = yarn_pb2.FinishApplicationMasterRequest(
             application_attempt_id=self.attempt_id, final_status=final_status, diagnostics=diagnostics,
             tracking_url=tracking_url)
-        try:
-            self._call(self._stub.FinishApplicationMaster, request)
-        except ApplicationMasterNotRegistered:
-            self._resync()
-            self._call(self._stub.FinishApplicationMaster, request)
+        deadline, resynced = time.monotonic() + FINISH_WAIT_S, False
+        while True:
+            try:
+                self._call(self._stub.FinishApplicationMaster, request)
+                return
+            except ApplicationMasterNotRegistered:
+                if resynced:
+                    raise
+                self._resync()
+                resynced = True
+            except Unavailable:  # the RM is restarting: the application's end must still reach it
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(FINISH_RETRY_S)
 
 
 class NMClient:
