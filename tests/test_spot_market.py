@@ -234,3 +234,23 @@ def test_a_jobs_cost_is_its_container_seconds_priced_on_their_instances():
     on_demand_per_s = (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) / 3600
     assert share["OnDemandEquivalent"] == pytest.approx(110 * on_demand_per_s)
     assert share["Total"] < share["OnDemandEquivalent"]   # the task node's 20 s were spot
+
+
+def test_a_jobs_cost_prices_spot_seconds_as_the_cluster_bill_does_period_by_period():
+    from emrlab.controller.cost import span_cost
+    from emrlab.controller.jobcost import job_cost
+
+    state = spot_cluster()
+    task = task_instances(state)[0]
+    start_s = task.launched_s + 1.0
+    end_s = start_s + 6 * state.spot.price_period_s  # across several price changes
+    summary = {"start_time_s": 0.0, "finish_time_s": 0.0,  # no AM span: only the attempt counts
+               "attempts": [{"node_id": task.node_name, "start_time_s": start_s, "finish_time_s": end_s}]}
+    share = job_cost(state, summary)
+    same_seconds = span_cost(state, task, start_s, end_s)
+    assert share["Total"] == pytest.approx(same_seconds["Total"])
+    assert share["ContainerSeconds"] == pytest.approx(end_s - start_s)
+    prices = {market.spot_price(state.spot, instance_type(task.instance_type).spot_usd_per_hour,
+                                task.instance_type, moment - state.created_s)
+              for moment in (start_s, end_s - 1.0)}
+    assert len(prices) == 2  # the price moved inside the span, so pricing it all at the start would differ

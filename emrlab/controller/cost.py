@@ -121,31 +121,35 @@ def cost_table(document: dict) -> str:
     return "\n".join(lines)
 
 
-def window_cost(state: ControllerState, start_s: float, end_s: float) -> dict[str, float]:
-    """What the cluster's instances cost while [start, end) lasted (a job's share), and the same all on demand.
+def span_cost(state: ControllerState, instance: Instance, begin_s: float, end_s: float) -> dict[str, float]:
+    """What [begin, end) of one instance's life cost (a container's or a window's share), and the same on demand.
 
-    Each instance's seconds inside the window, at its market's price then; no minimums (they belong to the
-    instance's whole life, not to one job), and a spot instance EC2 interrupted in its first hour is free.
+    The spot price integrated period by period, as for the whole bill; no
+    minimums (they belong to the instance's whole life, not to a share of it);
+    a spot instance EC2 interrupted in its first hour is free of EC2 charges.
     """
+    kind = instance_type(instance.instance_type)
+    seconds = max(0.0, end_s - begin_s)
+    if instance.market is Market.SPOT:
+        free = instance.interrupted and instance_seconds(instance, end_s) < FREE_INTERRUPTION_WINDOW_S
+        ec2 = 0.0 if free else _spot_ec2_usd(state, kind, begin_s, end_s)
+    else:
+        ec2 = kind.on_demand_usd_per_hour * seconds / 3600.0
+    fee = kind.emr_usd_per_hour * seconds / 3600.0
+    return {"Ec2": ec2, "EmrFee": fee, "Total": ec2 + fee, "InstanceSeconds": seconds,
+            "OnDemandEquivalent": (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) * seconds / 3600.0}
+
+
+def window_cost(state: ControllerState, start_s: float, end_s: float) -> dict[str, float]:
+    """What the cluster's instances cost while [start, end) lasted, and the same all on demand."""
     total = {"Ec2": 0.0, "EmrFee": 0.0, "Total": 0.0, "InstanceSeconds": 0.0, "OnDemandEquivalent": 0.0}
     for instance in state.instances.values():
         if instance.launched_s is None:
             continue
-        kind = instance_type(instance.instance_type)
         begin = max(start_s, instance.launched_s)
         end = min(end_s, instance.ended_s if instance.ended_s is not None else end_s)
         if end <= begin:
             continue
-        seconds = end - begin
-        if instance.market is Market.SPOT:
-            free = instance.interrupted and instance_seconds(instance, end_s) < FREE_INTERRUPTION_WINDOW_S
-            ec2 = 0.0 if free else _spot_ec2_usd(state, kind, begin, end)
-        else:
-            ec2 = kind.on_demand_usd_per_hour * seconds / 3600.0
-        fee = kind.emr_usd_per_hour * seconds / 3600.0
-        total["Ec2"] += ec2
-        total["EmrFee"] += fee
-        total["Total"] += ec2 + fee
-        total["InstanceSeconds"] += seconds
-        total["OnDemandEquivalent"] += (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) * seconds / 3600.0
+        for field, value in span_cost(state, instance, begin, end).items():
+            total[field] += value
     return total

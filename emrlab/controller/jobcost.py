@@ -1,8 +1,9 @@
 """A job's share of the bill: the instance-seconds of its containers, priced, as the job's client prints it.
 
-Each attempt's container ran on one instance from its start to its finish; each
-of those seconds is priced as one second of that instance (EC2 at its market's
-price then, plus the EMR fee), and the ApplicationMaster's container is priced
+Each attempt's container ran on one instance from its start to its finish; those
+seconds are priced as `emrlab cluster cost` prices them (cost.span_cost: the
+spot price period by period, the EMR fee, a spot instance interrupted in its
+first hour free of EC2 charges), and the ApplicationMaster's container is priced
 on a core instance for the job's whole life (AMs run on CORE nodes). An
 overestimate where containers share a node, but the right order and the right
 comparison: the same seconds on demand.
@@ -12,23 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emrlab.controller import market
 from emrlab.controller.client import controller_dir, is_managed
-from emrlab.controller.instancetypes import instance_type, use_table_from
+from emrlab.controller.cost import span_cost
+from emrlab.controller.instancetypes import use_table_from
 from emrlab.controller.journal import read_state
-from emrlab.controller.records import Instance, Market, Role
+from emrlab.controller.records import Role
 from emrlab.controller.state import ControllerState
 from emrlab_common.clusterdir import ClusterDir
-
-
-def _usd_per_second(state: ControllerState, instance: Instance, at_s: float) -> tuple[float, float]:
-    """(price, on-demand price) of one second of this instance at `at_s`, EC2 plus the EMR fee."""
-    kind = instance_type(instance.instance_type)
-    on_demand = (kind.on_demand_usd_per_hour + kind.emr_usd_per_hour) / 3600.0
-    if instance.market is Market.SPOT:
-        spot = market.spot_price(state.spot, kind.spot_usd_per_hour, kind.name, at_s - state.created_s)
-        return (spot + kind.emr_usd_per_hour) / 3600.0, on_demand
-    return on_demand, on_demand
 
 
 def job_cost(state: ControllerState, summary: dict) -> dict:
@@ -45,10 +36,10 @@ def job_cost(state: ControllerState, summary: dict) -> dict:
         instance = by_node.get(node)
         if instance is None or end_s <= start_s:
             continue
-        price, full = _usd_per_second(state, instance, start_s)
-        seconds += end_s - start_s
-        cost += price * (end_s - start_s)
-        on_demand += full * (end_s - start_s)
+        share = span_cost(state, instance, start_s, end_s)  # priced as `cluster cost` prices the same seconds
+        seconds += share["InstanceSeconds"]
+        cost += share["Total"]
+        on_demand += share["OnDemandEquivalent"]
     return {"ContainerSeconds": round(seconds, 1), "Total": cost, "OnDemandEquivalent": on_demand}
 
 
