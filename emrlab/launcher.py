@@ -58,13 +58,18 @@ def _hdfs_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
 
 
 def _hdfs_first_start(cluster_dir: ClusterDir, spec: dict) -> None:
-    """Directories every Hadoop cluster has: a home for the superuser, and a world-writable /tmp."""
+    """Directories every Hadoop cluster has: a home for the superuser, a world-writable /tmp, and MapReduce's
+    staging root and history dir, writable by every user and sticky, as Bigtop's init-hdfs.sh makes them (the
+    first job would otherwise make them its user's only, 0700, and a second user's job could not stage)."""
     from hdfs import Client
+    from mapreduce.appmaster.description import STAGING_ROOT
+    from mapreduce.appmaster.history import HISTORY_DONE_DIR
 
     with Client.for_cluster(cluster_dir, user=spec["superuser"]) as client:
         client.mkdirs(f"/user/{spec['superuser']}")
-        client.mkdirs("/tmp")
-        client.chmod("/tmp", 0o1777)
+        for shared in ("/tmp", STAGING_ROOT, HISTORY_DONE_DIR):
+            client.mkdirs(shared)
+            client.chmod(shared, 0o1777)
 
 
 def _yarn_health(cluster_dir: ClusterDir, spec: dict) -> str | None:

@@ -193,9 +193,6 @@ def secure_cluster(accounts, reachable):
     pool = ClusterPool(lambda: reachable / "cluster")
     cluster = pool.start(core=2, properties=SECURE_PROPERTIES, services=("hdfs", "yarn"))
     owner = cluster.client()
-    for shared in ("/tmp/hadoop-yarn/staging", "/tmp/hadoop-yarn/staging/history/done"):  # users' staging, history
-        owner.mkdirs(shared)
-        owner.chmod(shared, 0o1777)
     for name in accounts:
         owner.mkdirs(f"/user/{name}")
         owner.chown(f"/user/{name}", name, name)
