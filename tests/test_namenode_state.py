@@ -13,6 +13,7 @@ from hdfs.errors import (
 )
 from hdfs.namenode.blocks import BlockState
 from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RecoverCommand, RegisterCommand, TransferCommand
+from hdfs.namenode.editlog import EditLog
 from tests.namenode_fixtures import MiB, SUPERUSER, FakeClock, add_datanodes, make_namesystem
 
 
@@ -210,6 +211,40 @@ def test_expired_lease_is_recovered_through_a_datanode():
     status = namesystem.file_info(SUPERUSER, "/open")
     assert not status.under_construction and status.length_bytes == 777
     assert namesystem.namespace.get_file("/open").blocks[0].state is BlockState.COMPLETE
+
+
+def test_a_restart_after_lease_recovery_remembers_the_recovery_generation_stamp(tmp_path):
+    """Hadoop logs the stamp a lease recovery takes (OP_SET_GENSTAMP_V2). A restarted NameNode that forgot it
+    would give the same stamp to its next block, which the recovering DataNodes' replicas would then pass for."""
+    clock = FakeClock()
+    editlog = EditLog(tmp_path)
+    namesystem = make_namesystem(clock=clock, journal=editlog.append, leave_safe_mode=False)
+    editlog.load(namesystem.load_image, namesystem.replay)
+    namesystem.set_safe_mode("leave")
+    uuids = add_datanodes(namesystem, 2)
+    namesystem.create(SUPERUSER, "/open", 0o644, "crashed-client", False, True, 2, 0)
+    namesystem.add_block("/open", "crashed-client", None, set(), "")
+    recoveries = []
+    for _ in range(15):
+        clock.tick(1)
+        for uuid in uuids:
+            recoveries += [command for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
+                           if isinstance(command, RecoverCommand)]
+        namesystem.tick()
+    assert recoveries, "the primary should be asked to recover the last block"
+    editlog.sync(editlog.last_written_txid)
+    editlog.close()
+
+    editlog = EditLog(tmp_path)  # the NameNode restarts before the recovery is committed
+    restarted = make_namesystem(clock=clock, journal=editlog.append, leave_safe_mode=False)
+    editlog.load(restarted.load_image, restarted.replay)
+    restarted.after_load()
+    restarted.set_safe_mode("leave")
+    add_datanodes(restarted, 2)
+    restarted.create(SUPERUSER, "/next", 0o644, "client-2", False, True, 2, 0)
+    located = restarted.add_block("/next", "client-2", None, set(), "")
+    editlog.close()
+    assert located.block.generation_stamp > recoveries[0].new_generation_stamp
 
 
 def test_replay_of_the_journal_rebuilds_the_same_namespace():

@@ -39,6 +39,7 @@ from hdfs.errors import FileNotFound, PathIsDirectory
 from hdfs.protocol import ContentSummary, FileStatus
 
 NAMENODE_DEADLINE_S = 30.0
+DATANODE_CHANNELS_MAX = 64  # channels kept open to DataNodes; past it the oldest is closed
 IDEMPOTENT_ATTEMPTS = 3
 COPY_CHUNK_BYTES = 1 << 20
 NODE_ID_ENVIRONMENT_VARIABLE = "EMRLAB_NODE_ID"
@@ -84,8 +85,10 @@ class Client:
         for writer in list(self._open_writers):
             writer.abort()
         self._renewer_stop.set()
-        for channel in self._datanode_channels.values():
-            channel.close()
+        with self._lock:
+            for channel in self._datanode_channels.values():
+                channel.close()
+            self._datanode_channels.clear()
 
     def __enter__(self) -> Client:
         return self
@@ -126,6 +129,8 @@ class Client:
         with self._lock:
             channel = self._datanode_channels.get(address)
             if channel is None:
+                if len(self._datanode_channels) >= DATANODE_CHANNELS_MAX:
+                    self._datanode_channels.pop(next(iter(self._datanode_channels))).close()
                 channel = self._datanode_channels[address] = connect(address)
         return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
 

@@ -99,7 +99,7 @@ class DirectoryScanner:
         while not stop.wait(interval_s):
             try:
                 self.scan_once()
-            except Exception:  # one bad pass must not end the thread; the next pass tries again
+            except OSError:  # a disk error must not end the thread; the next pass tries again (a bug does end it)
                 logger.exception("directory scan failed")
 
     def scan_once(self) -> list[Finding]:

@@ -59,7 +59,7 @@ class BlockScanner:
                 continue
             try:
                 self._scan(due, stop)
-            except Exception:  # one replica must not end the scanner: report it and go on with the rest
+            except OSError:  # one unreadable replica must not end the scanner: report it and go on with the rest
                 logger.exception("scanning %s failed; reporting it as corrupt", due)
                 self.last_scanned_s[due.block_id] = time.monotonic()
                 self.datanode.bad_block_found(due)

@@ -32,6 +32,7 @@ def sized_to_the_cluster(config: NameNodeConfig, properties: dict, spec: dict) -
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("hdfs.namenode", argv) as process:
+        process.stop_when_a_thread_crashes()
         spec = process.cluster_dir.read_spec()
         config = sized_to_the_cluster(load(NameNodeConfig, process.properties), process.properties, spec)
         superuser = spec.get("superuser") or current_user()

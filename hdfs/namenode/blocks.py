@@ -94,6 +94,12 @@ class BlockManager:
 
     # ------------------------------------------------------------ the namespace's side
 
+    def get(self, block_id: int) -> BlockInfo | None:
+        return self.blocks.get(block_id)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
     def add_block(self, block: BlockInfo) -> None:
         assert block.block_id not in self.blocks, block
         self.blocks[block.block_id] = block
@@ -122,6 +128,12 @@ class BlockManager:
         block.state = BlockState.COMPLETE
         block.expected_locations.clear()
         self.to_check.add(block.block_id)
+
+    def start_recovery(self, block: BlockInfo, deadline_s: float) -> None:
+        """Lease recovery has asked a DataNode to settle this block; until `deadline_s` it is not asked again."""
+        assert block.is_under_construction, block
+        block.state = BlockState.UNDER_RECOVERY
+        block.recovery_deadline_s = deadline_s
 
     def update_generation(self, block: BlockInfo, generation_stamp: int, length_bytes: int) -> None:
         block.generation_stamp = generation_stamp
@@ -298,11 +310,11 @@ class BlockManager:
             return False
         streams_max = (self.config.replication_streams_hard_limit if priority is Priority.HIGHEST
                        else self.config.replication_streams_max)
-        sources = [node for node in live if len(node.transfers) + node.active_transfers < streams_max]
+        sources = [node for node in live if node.transfers_in_flight < streams_max]
         if not sources:
             return False
         # A decommissioning node is the preferred source, as in Hadoop: it takes no writes, so it has time.
-        source = min(sources, key=lambda node: (node.in_service, len(node.transfers) + node.active_transfers))
+        source = min(sources, key=lambda node: (node.in_service, node.transfers_in_flight))
         excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
         # A node still due to delete an old replica of this block must not receive a new one yet.
         excluded |= {node.uuid for node in self.datanodes.live() if block.block_id in node.invalidations}
@@ -314,7 +326,7 @@ class BlockManager:
                 logger.info("%s: deleting the corrupt replica on %s to make room for a good one", block, uuid)
                 self._invalidate(uuid, block.ref())
             return False
-        source.transfers.append(TransferCommand(block.ref(), tuple(targets)))
+        source.queue_transfer(TransferCommand(block.ref(), tuple(targets)))
         deadline_s = now_s + self.config.reconstruction_pending_timeout_s
         self.pending[block.block_id] = PendingReplication(pending_targets | {node.uuid for node in targets}, deadline_s)
         logger.info("scheduled copy of %s from %s to %s (has %d of %d)", block, source,
@@ -334,6 +346,20 @@ class BlockManager:
     def check_datanode_blocks(self, datanode: DatanodeDescriptor) -> None:
         """Its admin state changed: look at the replication of every block it holds."""
         self.to_check.update(datanode.block_ids)
+
+    def validate_state(self) -> None:
+        """The block map's invariants (run by the tests after every step; a failure is a bug here)."""
+        assert self.blocks.keys() == self.locations.keys(), "every block has a location set, and only blocks do"
+        assert self.corrupt.keys() <= self.blocks.keys() and self.pending.keys() <= self.blocks.keys()
+        assert self.under_replicated <= self.blocks.keys()
+        for block_id, block in self.blocks.items():
+            assert block.block_id == block_id and block.file is not None and block in block.file.blocks, block
+            assert not self.locations[block_id] & self.corrupt.get(block_id, set()), f"{block}: good and corrupt"
+            for uuid in self.locations[block_id] | self.corrupt.get(block_id, set()):
+                datanode = self.datanodes.get(uuid)
+                assert datanode is not None and datanode.live, f"{block}: a replica on dead or unknown {uuid}"
+                assert block_id in datanode.block_ids, f"{block}: {datanode} does not know it holds it"
+        self.datanodes.validate_state()
 
     def _complete_if_replicated(self, block: BlockInfo) -> None:
         if block.state is BlockState.COMMITTED and len(self.live_replicas(block)) >= self.config.replication_min:

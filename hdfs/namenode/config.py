@@ -117,4 +117,8 @@ class NameNodeConfig:
         "dfs.permissions.enabled", True, parse_bool, "Check permissions (superuser is never checked).")
     superuser_group: str = setting(
         "dfs.permissions.superusergroup", "supergroup", parse_text, "Members of this group are superusers too.")
+    random_seed: int = setting(
+        "emrlab.namenode.random-seed", 0, parse_int,
+        "Seed of the replica placement and read-order choices; 0 picks one at start and logs it, so that a "
+        "failing run can be replayed with the same choices.")
     listing_limit: int = setting("dfs.ls.limit", 1000, parse_int, "Entries per page of a directory listing.")

@@ -25,6 +25,12 @@ from hdfs.namenode.config import NameNodeConfig
 
 logger = logging.getLogger(__name__)
 
+# Commands wait in a DataNode's descriptor until its next heartbeat. The replication monitor queues no more
+# copies than the node's transfer streams allow, and lease recovery no more than this many recoveries; a queue
+# at its limit is a bug (copies) or waits for the next pass (recoveries).
+TRANSFERS_QUEUED_MAX = 64
+RECOVERIES_QUEUED_MAX = 64
+
 
 @dataclass(frozen=True)
 class BlockRef:
@@ -121,6 +127,22 @@ class DatanodeDescriptor:
         """What an exclude file may call this DataNode: its node id, address, host or uuid."""
         return {self.node_id, self.address, self.address.rsplit(":", 1)[0], self.uuid}
 
+    @property
+    def transfers_in_flight(self) -> int:
+        """Copies it is doing or has been told to do: what the replication monitor's stream limits count."""
+        return len(self.transfers) + self.active_transfers
+
+    def queue_transfer(self, command: TransferCommand) -> None:
+        assert len(self.transfers) < TRANSFERS_QUEUED_MAX, f"{self}: {len(self.transfers)} copies queued"
+        self.transfers.append(command)
+
+    def queue_recovery(self, command: RecoverCommand) -> bool:
+        """Queue a block recovery for its next heartbeat; False if its queue is full (try on a later pass)."""
+        if len(self.recoveries) >= RECOVERIES_QUEUED_MAX:
+            return False
+        self.recoveries.append(command)
+        return True
+
     def admin(self, event: AdminEvent, cause: str = "") -> None:
         self.admin_state = next_state(ADMIN_TRANSITIONS, self.admin_state, event, f"datanode {self}", cause)
 
@@ -202,6 +224,18 @@ class DatanodeManager:
     def get(self, uuid: str) -> DatanodeDescriptor | None:
         return self.by_uuid.get(uuid)
 
+    def all(self) -> list[DatanodeDescriptor]:
+        """Every DataNode ever registered, live or dead, in node id order."""
+        return sorted(self.by_uuid.values(), key=lambda node: node.node_id)
+
+    def named(self, name: str) -> list[DatanodeDescriptor]:
+        """The DataNodes an exclude file line `name` means (see `DatanodeDescriptor.names`)."""
+        return [datanode for datanode in self.by_uuid.values() if name in datanode.names()]
+
+    def decommissioning(self) -> list[DatanodeDescriptor]:
+        return [datanode for datanode in self.by_uuid.values()
+                if datanode.admin_state is AdminState.DECOMMISSION_INPROGRESS]
+
     def live(self) -> list[DatanodeDescriptor]:
         return [datanode for datanode in self.by_uuid.values() if datanode.live]
 
@@ -210,6 +244,14 @@ class DatanodeManager:
 
     def dead(self) -> list[DatanodeDescriptor]:
         return [datanode for datanode in self.by_uuid.values() if not datanode.live]
+
+    def validate_state(self) -> None:
+        for uuid, datanode in self.by_uuid.items():
+            assert datanode.uuid == uuid
+            assert len(datanode.transfers) <= TRANSFERS_QUEUED_MAX and len(datanode.recoveries) <= RECOVERIES_QUEUED_MAX
+            if not datanode.live:
+                assert not (datanode.transfers or datanode.recoveries or datanode.invalidations), f"dead {datanode} has work"
+                assert not datanode.block_ids, f"dead {datanode} still counted as holding blocks"
 
     def take_commands(self, datanode: DatanodeDescriptor) -> list[DatanodeCommand]:
         """The commands for one heartbeat response, within the per-heartbeat limits."""

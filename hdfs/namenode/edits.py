@@ -120,8 +120,15 @@ class SetTimes:
     modification_time_ms: int  # -1 = unchanged
 
 
+@dataclass(frozen=True)
+class SetGenerationStamp:
+    """Lease recovery took a new generation stamp (Hadoop's OP_SET_GENSTAMP_V2): a restart must not hand it out again."""
+
+    generation_stamp: int
+
+
 Edit = (Mkdir | AddFile | AddBlock | AbandonBlock | CloseFile | UpdateBlock | Rename | Delete | SetReplication
-        | SetPermission | SetOwner | ReopenFile | SetTimes)
+        | SetPermission | SetOwner | ReopenFile | SetTimes | SetGenerationStamp)
 
 TAGS: dict[type, int] = {
     Mkdir: 1,
@@ -137,6 +144,7 @@ TAGS: dict[type, int] = {
     SetOwner: 11,
     ReopenFile: 12,
     SetTimes: 13,
+    SetGenerationStamp: 14,
 }
 TYPES_BY_TAG: dict[int, type] = {tag: edit_type for edit_type, tag in TAGS.items()}
 

@@ -61,14 +61,14 @@ class NameNodeWeb:
         with self.namenode.lock:
             namesystem = self.namenode.namesystem
             now_s = namesystem.clock()
-            nodes = sorted(namesystem.datanodes.by_uuid.values(), key=lambda node: node.node_id)
+            nodes = namesystem.datanodes.all()
             live = [node for node in nodes if node.live]
             inodes = list(subtree(namesystem.namespace.root))
             files = sum(isinstance(inode, INodeFile) for inode in inodes)
             counts = namesystem.blocks.counts()
             return {
                 "safe_mode": namesystem.safe_mode.on, "safe_mode_status": namesystem.safe_mode.status,
-                "files": files, "directories": len(inodes) - files, "blocks": len(namesystem.blocks.blocks),
+                "files": files, "directories": len(inodes) - files, "blocks": len(namesystem.blocks),
                 "capacity_bytes": sum(node.capacity_bytes for node in live),
                 "used_bytes": sum(node.dfs_used_bytes for node in live),
                 "remaining_bytes": sum(node.remaining_bytes for node in live),

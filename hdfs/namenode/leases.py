@@ -51,8 +51,10 @@ class LeaseManager:
         lease.last_renewed_s = now_s
         return True
 
-    def expired(self, now_s: float) -> list[Lease]:
-        return [lease for lease in self.by_holder.values() if now_s - lease.last_renewed_s > self.hard_limit_s]
+    def expired_files(self, now_s: float) -> list[tuple[str, INodeFile]]:
+        """(holder, file) for every file under a lease past the hard limit: what lease recovery must settle."""
+        return [(lease.holder, inode) for lease in self.by_holder.values()
+                if now_s - lease.last_renewed_s > self.hard_limit_s for inode in lease.files]
 
     def __len__(self) -> int:
         return len(self.by_holder)

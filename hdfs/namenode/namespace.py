@@ -238,6 +238,8 @@ class Namespace:
                 inode = self.get(path)
                 if modification_time_ms >= 0:
                     inode.modification_time_ms = modification_time_ms
+            case edits.SetGenerationStamp():
+                pass  # the namesystem's counter (see Namesystem.replay), nothing in the tree
             case _:
                 raise AssertionError(f"unknown edit {edit!r}")
         return []

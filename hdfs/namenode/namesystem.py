@@ -83,7 +83,7 @@ class Namesystem(NamespaceOperations):
         if isinstance(edit, edits.AddBlock):
             self.next_block_id = max(self.next_block_id, edit.block_id + 1)
             self.generation_stamp = max(self.generation_stamp, edit.generation_stamp)
-        elif isinstance(edit, edits.UpdateBlock):
+        elif isinstance(edit, edits.UpdateBlock | edits.SetGenerationStamp):
             self.generation_stamp = max(self.generation_stamp, edit.generation_stamp)
 
     def image(self) -> dict:
@@ -163,8 +163,7 @@ class Namesystem(NamespaceOperations):
         Hadoop would start it anyway and wait for ever; a cluster controller
         shrinking the core group asks first.
         """
-        unknown = sorted(name for name in names
-                         if not any(name in node.names() for node in self.datanodes.by_uuid.values()))
+        unknown = sorted(name for name in names if not self.datanodes.named(name))
         if unknown:
             return f"no DataNode called {', '.join(unknown)}"
         remaining = [node for node in self.datanodes.in_service() if node.names().isdisjoint(names)]
@@ -179,8 +178,7 @@ class Namesystem(NamespaceOperations):
     def refresh_nodes(self, excluded: set[str]) -> tuple[list[str], list[str]]:
         """A new exclude list (`dfsadmin -refreshNodes`): (node ids now decommissioning, recommissioned)."""
         newly = {name for name in excluded
-                 if any(name in node.names() and node.admin_state is AdminState.NORMAL
-                        for node in self.datanodes.by_uuid.values())}
+                 if any(node.admin_state is AdminState.NORMAL for node in self.datanodes.named(name))}
         if newly:
             reason = self.decommission_check(newly)
             if reason:
@@ -192,9 +190,7 @@ class Namesystem(NamespaceOperations):
 
     def _check_decommissioning(self) -> None:
         """Hadoop's DatanodeAdminManager monitor: finish decommissions whose replicas are safe elsewhere."""
-        for datanode in self.datanodes.by_uuid.values():
-            if datanode.admin_state is not AdminState.DECOMMISSION_INPROGRESS:
-                continue
+        for datanode in self.datanodes.decommissioning():
             if not datanode.live:
                 datanode.admin(AdminEvent.REPLICATED, "dead: its replicas no longer count")
             elif self.blocks.replicas_safe_elsewhere(datanode):
@@ -202,14 +198,14 @@ class Namesystem(NamespaceOperations):
 
     def report_bad_blocks(self, uuid: str, refs: list[BlockRef]) -> None:
         datanode = self.datanodes.get(uuid)
-        if datanode is None:
-            return
+        if datanode is None or not datanode.live:
+            return  # a DataNode we declared dead: its replicas count for nothing until it registers again
         for ref in refs:
             self.blocks.mark_corrupt(ref.block_id, datanode)
 
     def commit_block_synchronization(self, ref: BlockRef, uuids: list[str], delete_block: bool) -> None:
         """The primary DataNode of a block recovery reports the length the replicas agreed on."""
-        block = self.blocks.blocks.get(ref.block_id)
+        block = self.blocks.get(ref.block_id)
         if block is None or block.state is not BlockState.UNDER_RECOVERY or block.file is None:
             logger.info("ignoring stale recovery report for blk_%d", ref.block_id)
             return
@@ -262,14 +258,11 @@ class Namesystem(NamespaceOperations):
         return True
 
     def _recover_expired_leases(self, now_s: float) -> None:
-        for lease in self.leases.expired(now_s):
-            for inode in list(lease.files):
-                if inode.client_name != lease.holder or inode.parent is None:
-                    lease.files.discard(inode)
-                    continue
-                self._recover_file(inode, now_s)
-            if not lease.files:
-                self.leases.by_holder.pop(lease.holder, None)
+        for holder, inode in self.leases.expired_files(now_s):
+            if inode.client_name != holder or inode.parent is None:
+                self.leases.remove(holder, inode)  # closed or deleted since: nothing to recover
+                continue
+            self._recover_file(inode, now_s)
 
     def _recover_file(self, inode: INodeFile, now_s: float) -> None:
         path = inode.path()
@@ -287,11 +280,14 @@ class Namesystem(NamespaceOperations):
             self._commit(edits.AbandonBlock(path, last.block_id))
             self._close_recovered(inode)
             return
-        self.generation_stamp += 1
-        last.state = BlockState.UNDER_RECOVERY
-        last.recovery_deadline_s = now_s + max(10 * self.config.heartbeat_interval_s, 1.0)
         primary = locations[0]
-        primary.recoveries.append(RecoverCommand(last.ref(), self.generation_stamp, tuple(locations)))
+        if not primary.queue_recovery(RecoverCommand(last.ref(), self.generation_stamp + 1, tuple(locations))):
+            logger.warning("lease of %s expired: %s has too many recoveries queued; next pass", path, primary)
+            return
+        # Logged as Hadoop logs OP_SET_GENSTAMP_V2: a restarted NameNode must never hand this stamp out again.
+        self.generation_stamp += 1
+        self._commit(edits.SetGenerationStamp(self.generation_stamp))
+        self.blocks.start_recovery(last, now_s + max(10 * self.config.heartbeat_interval_s, 1.0))
         logger.info("lease of %s expired: %s leads recovery of %s to stamp %d", path, primary, last, self.generation_stamp)
 
     def set_safe_mode(self, action: str) -> tuple[bool, str]:

@@ -14,12 +14,14 @@ import grp
 import logging
 import os
 import pwd
+import random
+import secrets
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from emrlab_common.credentials import caller_identity, verify_proof
+from emrlab_common.credentials import caller_identity, sign, verify_proof
 from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
@@ -40,11 +42,11 @@ from hdfs.namenode.datanodes import (
 from hdfs.namenode.editlog import EditLog
 from hdfs.namenode.namespace_ops import LocatedBlock
 from hdfs.namenode.namesystem import Namesystem
-from hdfs.namenode.tokens import DelegationTokens
 
 logger = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 0.1
+RANDOM_SEED_MAX = 1 << 32
 
 
 @functools.lru_cache(maxsize=1024)
@@ -70,12 +72,14 @@ class NameNode:
         self.clock = clock
         self.exclude_path = exclude_path
         self.cluster_key = cluster_key  # with block tokens or token authentication: callers must prove they hold it
-        self.delegation_tokens = (DelegationTokens(cluster_key, config.delegation_token_lifetime_s, clock)
-                                  if cluster_key is not None else None)
         assert config.authentication == "simple" or cluster_key is not None
         self.lock = threading.RLock()
         self.editlog = EditLog(name_dir)
-        self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups)
+        # Placement and read order are random; a run replays from its seed, so every start logs the one it uses.
+        self.random_seed = config.random_seed or secrets.randbelow(RANDOM_SEED_MAX) + 1
+        logger.info("random seed %d (-D emrlab.namenode.random-seed=%d replays it)", self.random_seed, self.random_seed)
+        self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups,
+                                     random.Random(self.random_seed))
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
         self.namesystem.after_load()
         self.namesystem.refresh_nodes(self.excluded())  # no DataNode yet: they meet the list as they register
@@ -85,8 +89,7 @@ class NameNode:
         """Who is calling: believed in simple mode, proved in token mode."""
         if self.config.authentication == "simple":
             return caller_user(context)
-        return caller_identity(self.cluster_key, context.invocation_metadata(),
-                               token_owner=self.delegation_tokens.owner)
+        return caller_identity(self.cluster_key, context.invocation_metadata())
 
     def excluded(self) -> set[str]:
         return read_hosts_file(self.exclude_path) if self.exclude_path is not None else set()
@@ -108,8 +111,9 @@ class NameNode:
                     namesystem.tick()
                 if self._checkpoint_due():
                     self.checkpoint()
-            except Exception:
+            except OSError:  # the name directory's disk (full, read-only): the next pass tries again
                 logger.exception("monitor pass failed")
+            # Anything else is a bug: it ends this thread, and the NameNode process with it (stop_when_a_thread_crashes).
 
     def _checkpoint_due(self) -> bool:
         return (self.editlog.transactions_since_checkpoint >= self.config.checkpoint_transactions
@@ -348,7 +352,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
                     dfs_used_bytes=node.dfs_used_bytes, remaining_bytes=node.remaining_bytes,
                     block_count=len(node.block_ids), last_heartbeat_age_s=now_s - node.last_heartbeat_s,
                     active_transfers=node.active_transfers, admin_state=ADMIN_STATE_TO_PROTO[node.admin_state])
-                for node in sorted(namesystem.datanodes.by_uuid.values(), key=lambda node: node.node_id)
+                for node in namesystem.datanodes.all()
             ]
             counts = namesystem.blocks.counts()
             safe_mode = namesystem.safe_mode.on
@@ -381,9 +385,10 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
         user = self.namenode.caller(context)
         if self.namenode.cluster_key is None:
             raise FailedPrecondition("delegation tokens need hadoop.security.authentication=token")
-        token, expiry_s = self.namenode.delegation_tokens.issue(user)
+        expiry_s = self.namenode.clock() + self.namenode.config.delegation_token_lifetime_s
         logger.info("delegation token for %s until %.0f", user, expiry_s)
-        return hdfs_pb2.GetDelegationTokenResponse(token=token, expiry_unix_s=expiry_s)
+        return hdfs_pb2.GetDelegationTokenResponse(
+            token=sign(self.namenode.cluster_key, "delegation", user, expiry_s), expiry_unix_s=expiry_s)
 
     @servicer_method
     def CheckDecommission(self, request, context):
