@@ -19,7 +19,14 @@ from yarn.nodemanager.config import NodeManagerConfig
 from yarn.nodemanager.linuxexecutor import ContainerUsers, container_needs, refusal, unreachable
 from yarn.nodemanager.records import CleanUpContainer, StartContainer
 from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
-from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
+from yarn.records import (
+    ApplicationSubmissionContext,
+    Container,
+    ContainerExitStatus,
+    ContainerLaunchContext,
+    ContainerState,
+    Resource,
+)
 
 # ---------------------------------------------------------------- the checks, as pure functions
 
@@ -68,6 +75,8 @@ def test_in_token_mode_a_container_is_its_tokens_user_whatever_its_launch_says(t
 
 
 def test_simple_mode_with_limit_users_runs_every_container_as_the_local_user(tmp_path):
+    if "nobody" not in {entry.pw_name for entry in pwd.getpwall()}:
+        pytest.skip("this machine has no account 'nobody' (nonsecure-mode.local-user's default)")
     users = ContainerUsers(NodeManagerConfig(container_executor="org.apache.hadoop.yarn.server.nodemanager."
                                                                  "LinuxContainerExecutor"), tmp_path)
     assert users.resolve(ContainerLaunchContext(["true"]), "alice") == ("alice", "")  # nobody's uid is high
@@ -234,15 +243,24 @@ def test_a_container_reads_only_its_own(secure_cluster, accounts, tmp_path):
     bob_client = cluster.client(user=bob)
     assert output_of(bob_client, f"/user/{bob}/out") == expected
     root = cluster.cluster_dir.root
+    # And one of Bob's applications is running while Alice tries: its container holds Bob's token.
+    running_yarn = cluster.yarn(user=bob)
+    running = running_yarn.new_application()
+    running_yarn.submit_application(ApplicationSubmissionContext(
+        running, "bob sleeps", ContainerLaunchContext(["sleep 300"]), Resource(256, 1)))
+    (running_token,) = wait_until(lambda: sorted(root.glob(
+        f"nodes/*/nm-local-dir/usercache/{bob}/appcache/{running}/container_*/container_tokens")),
+        what="bob's running container")
     bob_dirs = sorted(root.glob(f"nodes/*/nm-local-dir/usercache/{bob}/appcache/application_*"))
-    assert bob_dirs, "no application dir of bob's on any node"
+    assert running_token.parents[1] in bob_dirs and len(bob_dirs) >= 2, bob_dirs  # the finished one's too
     bob_containers = sorted(path for app in bob_dirs for path in app.glob("container_*"))
     bob_logs = sorted(root.glob("nodes/*/userlogs/application_*/container_*/stdout"))
     for path in [*bob_dirs, *bob_containers]:
         assert (path.stat().st_mode & 0o777, pwd.getpwuid(path.stat().st_uid).pw_name) == (0o710, bob), path
     blocks = sorted(root.glob("nodes/*/data/current/finalized/**/blk_*"))
     assert blocks
-    targets = [*bob_dirs, *bob_containers, *bob_logs, bob_logs[0].parent, blocks[0], root / "nodes/core-1/data",
+    targets = [*bob_dirs, *bob_containers, *bob_logs, bob_logs[0].parent, running_token, running_token.parent / "tmp",
+               root / f"nodes/core-1/nm-local-dir/usercache/{bob}", blocks[0], root / "nodes/core-1/data",
                root / "namenode", root / "namenode/current", *sorted((root / "namenode/current").glob("edits_*")),
                root / "credentials", root / "credentials/cluster.key",
                root / "nodes/core-1/nm-local-dir/pids"]
@@ -253,6 +271,8 @@ def test_a_container_reads_only_its_own(secure_cluster, accounts, tmp_path):
     result = run_job(cluster, tmp_path, alice, str(job), [f"/user/{alice}/words.txt", f"/user/{alice}/probes.txt"],
                      f"/user/{alice}/out")
     assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert not running_yarn.application_report(running).state.is_final  # Bob's was running all along
+    running_yarn.kill_application(running)
     output = output_of(cluster.client(user=alice), f"/user/{alice}/out")
     assert output.pop("whoami") == alice
     probed = {key[len("probe "):]: value for key, value in output.items() if key.startswith("probe ")}
@@ -262,8 +282,6 @@ def test_a_container_reads_only_its_own(secure_cluster, accounts, tmp_path):
 
 @pytest.mark.cluster
 def test_root_and_users_without_an_account_get_no_container(secure_cluster):
-    from yarn.records import ApplicationSubmissionContext
-
     for user, message in (("root", "Running as root is not allowed"),
                           ("nosuch" + secrets.token_hex(3), "not found: this node has no OS account")):
         with secure_cluster.yarn(user=user) as yarn:
@@ -280,8 +298,6 @@ def test_root_and_users_without_an_account_get_no_container(secure_cluster):
 @pytest.mark.cluster
 def test_in_simple_mode_containers_run_as_the_nodemanager_as_before(cluster_factory, tmp_path):
     cluster = cluster_factory(core=1, properties=YARN_FAST_PROPERTIES, services=("hdfs", "yarn"))
-    from yarn.records import ApplicationSubmissionContext
-
     marker = tmp_path / "uid"
     with cluster.yarn(user="alice") as yarn:
         application_id = yarn.new_application()
