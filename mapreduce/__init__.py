@@ -15,10 +15,12 @@ The packages, in reading order (each package's `__init__.py` gives its own):
                  checks, planning the steps, following the job
     appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
     shuffle/     map output served by each NodeManager, fetched by the reducers
-    commands/    the command lines: `emrlab job`, `emrlab streaming`, `emrlab examples`
+    commands/    the command lines: `emrlab job`, `emrlab streaming`, `emrlab examples`, and
+                 `Job.run()` (jobfile.py): a job's file as its own command line
     examples/    jobs to copy: word count, grep, sort, join, inverted index
 """
 
-from mapreduce.api.job import Job, Step
+from mapreduce.api.job import Step
+from mapreduce.commands.jobfile import Job  # the API's Job with run(): the file as its own command line
 
 __all__ = ["Job", "Step"]

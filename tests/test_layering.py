@@ -23,12 +23,7 @@ KNOWN_UPWARD_IMPORTS = {
     ("yarn.resourcemanager.http", "mapreduce.appmaster.web"),
 }
 # Edges that close an import cycle; without them the module graph must have none.
-KNOWN_CYCLE_EDGES = {
-    ("mapreduce.api.job", "mapreduce.commands.job"),  # Job.run() reaches up into the CLI (issue 14)
-    ("mapreduce.task.phases", "mapreduce.streaming.streamjob"),  # phases <-> streaming
-    ("mapreduce.streaming.loader", "mapreduce.streaming.mrjob_compat"),  # loader -> mrjob_compat -> streaming -> phases -> loader
-    ("mapreduce.task.phases", "mapreduce.task.attempt"),  # phases reads attempt.py's input format keys; attempt.py loads phases' steps
-}
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 
 def module_files() -> dict[str, Path]:

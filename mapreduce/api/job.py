@@ -16,6 +16,9 @@
     if __name__ == "__main__":
         WordCount.run()      # python wordcount.py -r local in.txt -o out --reducers 2
 
+`mapreduce.Job` is this module's Job with `run()` added by `mapreduce/commands/jobfile.py`:
+the API does not depend on the command line that runs it.
+
 This is mrjob's shape (whose users will feel at home): `mapper(key, value)`,
 `combiner(key, values)` and `reducer(key, values)` yield (key, value) pairs;
 `mapper_init`/`mapper_final` (and the same for combiner and reducer) run once
@@ -144,17 +147,6 @@ class Job:
     def set_status(self, message: str) -> None:
         if self._task is not None:
             self._task.set_status(message)
-
-    # ------------------------------------------------------------ the command line
-
-    @classmethod
-    def run(cls) -> None:
-        """Make the job's file its own command line: `python job.py -r local IN -o OUT`."""
-        import sys
-
-        from mapreduce.commands.job import run_job_class
-
-        sys.exit(run_job_class(cls, sys.argv[1:]))
 
 
 def _text(value) -> str:

@@ -20,7 +20,7 @@ from emrlab_common.errors import AlreadyExists, NotFound
 from mapreduce.api.deprecation import translate
 from mapreduce.streaming.loader import instantiate, load_job_class
 from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY
-from mapreduce.task.attempt import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
+from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 
 REDUCES_KEY = "mapreduce.job.reduces"
 INPUT_DIRS_KEY = "mapreduce.input.fileinputformat.inputdir"

@@ -38,7 +38,8 @@ from mapreduce.api.job import Job, Step
 from mapreduce.api.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
                                  KeyFieldComparator, parse_specs)
 from mapreduce.api.partitioners import HashPartitioner
-from mapreduce.task.phases import Phases, group_function, is_text_input, map_function, subprocess_environment
+from mapreduce.task.formats import is_text_input
+from mapreduce.task.phases import Phases, group_function, map_function, subprocess_environment
 
 # Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
 # distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).

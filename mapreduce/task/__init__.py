@@ -3,7 +3,10 @@
 Read in this order, following a record from the input to the output:
 
     attempt.py     TaskAttempt and running it: run_map_attempt, run_reduce_attempt
-    phases.py      a step's map, combine and reduce as the functions the attempt calls
+    steps.py       the attempt's job loaded from its reference, and its step's phases
+    phases.py      a step's Python map, combine and reduce as the functions the attempt calls
+                   (a Streaming step's are commands: streaming/streamjob.py)
+    formats.py     which records a step reads and writes: text lines, or msgpack between steps
     splits.py      input splits, and the line record reader that reads each line once
     mapbuffer.py   the map side's sort buffer: collect, combine, spill sorted runs, merge them
     segments.py    the spill format: sorted segments of records and an index per partition (Hadoop's IFile)

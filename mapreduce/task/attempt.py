@@ -37,20 +37,15 @@ from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import as_pair
 from mapreduce.api.keys import decode_key
+from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 from mapreduce.task.fs import filesystem_for, same_kind
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.merger import BoundedMerger, MergeSettings
 from mapreduce.task.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name
-from mapreduce.task.phases import load_step
 from mapreduce.task.segments import Segment
 from mapreduce.task.splits import InputSplit, read_line_chunks, split_lines
+from mapreduce.task.steps import load_step
 
-# Which records a step reads and writes: text lines for the job's input and output,
-# msgpack (key, value) records between the steps of a multi-step job.
-INPUT_FORMAT_KEY = "emrlab.input.format"
-OUTPUT_FORMAT_KEY = "emrlab.output.format"
-TEXT_FORMAT = "text"
-RECORDS_FORMAT = "msgpack"
 WRITE_BATCH_RECORDS = 4096
 # Where a task finds HDFS when its input and output are on different file systems.
 CLUSTER_DIR_KEY = "emrlab.cluster.dir"

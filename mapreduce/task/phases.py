@@ -10,6 +10,9 @@ Whatever a step is made of (Python generator methods with their `_init` and
 where `groups` yields (key, values) with the keys in sorted order. Batches let
 the map-side buffer loop over a mapper call's output directly, without one
 more generator between the user's `yield` and the buffer.
+
+This module builds the phases of Python methods; `streaming/streamjob.py` builds
+those of commands, and `steps.py` chooses between them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mapreduce.api.job import Step, iterate
-from mapreduce.streaming.loader import instantiate, load_job_class
 
 
 @dataclass
@@ -33,30 +35,6 @@ class Phases:
     def close(self) -> None:
         for closer in self.closers:
             closer()
-
-
-def load_step(attempt, properties: dict, context):
-    """Load the attempt's job, give it its task context and configuration; its step's phases."""
-    job_class = load_job_class(attempt.job_reference)
-    job = instantiate(job_class, list(attempt.job_arguments))
-    job.config = properties
-    job._task = context
-    steps = job.steps()
-    if not 0 <= attempt.step_index < len(steps):
-        raise ValueError(f"job has {len(steps)} steps; no step {attempt.step_index}")
-    step = steps[attempt.step_index]
-    return job, step, phases_of(job, step, properties, context, attempt.local_dir)
-
-
-def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
-    if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
-        from mapreduce.streaming.streamjob import command_phases
-
-        return command_phases(job, step, properties, context, local_dir)
-    return Phases(map=map_function(step, is_text_input(properties)), combine=group_function(step.combiner, step.combiner_init,
-                                                                  step.combiner_final) if step.combiner else None,
-                  reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),
-                  sort_values=bool(getattr(job, "SORT_VALUES", False)))
 
 
 def map_function(step: Step, text_input: bool = False):
@@ -88,12 +66,6 @@ def _decodable(line: str) -> str:
         return line
     except UnicodeEncodeError:
         return line.encode("utf-8", "surrogateescape").decode("latin-1")
-
-
-def is_text_input(properties: dict) -> bool:
-    from mapreduce.task.attempt import INPUT_FORMAT_KEY, TEXT_FORMAT
-
-    return properties.get(INPUT_FORMAT_KEY, TEXT_FORMAT) == TEXT_FORMAT
 
 
 def group_function(function, function_init, function_final):
