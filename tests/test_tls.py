@@ -175,3 +175,42 @@ def test_a_python_program_reaches_datanodes_it_was_only_told_of(secure_cluster):
     result = subprocess.run([sys.executable, "-c", PYTHON_CLIENT, str(secure_cluster.cluster_dir.root)],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+
+def test_the_datanodes_streaming_port_refuses_plaintext_and_strangers(secure_cluster, stranger):
+    import socket
+
+    (datanode,) = secure_cluster.client().datanode_report().datanodes
+    port = datanode.id.xfer_port
+    if port == 0:
+        pytest.skip("this DataNode serves no streaming port")
+    root = secure_cluster.cluster_dir.root
+    certificate_path, key_path = certificates.certificate_paths(root, certificates.CLIENT_NAME)
+
+    def tls_alert(certificate: tuple | None) -> str:
+        """The TLS alert the port answers a connection showing `certificate` with, or "" (none)."""
+        context = ssl.create_default_context(cafile=str(certificates.ca_certificate_path(root)))
+        if certificate:
+            context.load_cert_chain(*certificate)
+        try:
+            with (socket.create_connection(("127.0.0.1", port), timeout=CALL_TIMEOUT_S) as connection,
+                  context.wrap_socket(connection, server_hostname="127.0.0.1") as wrapped):
+                wrapped.sendall(b"\0" * 16)  # not a header: the port hangs up on us either way
+                wrapped.recv(1)
+        except ssl.SSLError as error:
+            return error.reason or str(error)
+        except ConnectionError:
+            pass
+        return ""
+
+    assert "ALERT" in tls_alert(None)  # no client certificate
+    assert "ALERT" in tls_alert((stranger[1], stranger[2]))  # another CA's
+    assert "ALERT" not in tls_alert((certificate_path, key_path))  # ours: let in (then refused as a bad header)
+    with socket.create_connection(("127.0.0.1", port), timeout=CALL_TIMEOUT_S) as plaintext:
+        plaintext.sendall(b"\0" * 64)
+        try:
+            answer = plaintext.recv(64)
+        except ConnectionError:
+            answer = b""
+        assert answer == b"" or answer[0] == 0x15  # closed, or a TLS alert record first

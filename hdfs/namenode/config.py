@@ -88,7 +88,7 @@ class NameNodeConfig:
         "delegation token or a user proof signed with the cluster key (emrlab's stand-in for kerberos).")
     delegation_token_lifetime_s: float = setting(
         "dfs.namenode.delegation.token.renew-interval", 24 * 3600.0, parse_milliseconds,
-        "How long a delegation token from GetDelegationToken is good for (emrlab does not renew them).")
+        "How long a delegation token is good for; its owner may renew it for as long again, up to 7 days.")
     block_access_token_enabled: bool = setting(
         "dfs.block.access.token.enable", False, parse_bool,
         "Sign a token for every block a client may read or write; DataNodes refuse requests without one.")
