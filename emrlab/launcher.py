@@ -102,6 +102,9 @@ SERVICES: dict[str, Service] = {
                         "yarn.nodemanager.aux-services.mapreduce_shuffle.class": "mapreduce.shuffle:ShuffleHandler",
                         # Lab timing, as for DataNodes: a silent NodeManager is LOST after 20 s (Hadoop: 10 min).
                         "yarn.nm.liveness-monitor.expiry-interval-ms": "20000",
+                        # As EMR's yarn-site.xml: a restarted ResourceManager recovers its applications
+                        # (work-preserving; Hadoop's default is off).
+                        "yarn.resourcemanager.recovery.enabled": "true",
                     }),
 }
 
@@ -122,6 +125,15 @@ def node_spec(core: int, task: int, spot_task: bool = False) -> list[dict]:
     return nodes
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where one node's daemons run: a command they start under (the fault harness's `ip netns exec NS`, which
+    gives a node its own network) and -D arguments for them (the addresses they bind there)."""
+
+    prefix: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()
+
+
 def running_daemons(cluster_dir: ClusterDir):
     return [record for record in cluster_dir.daemons() if process_alive(record.pid)]
 
@@ -130,8 +142,11 @@ def running_daemons(cluster_dir: ClusterDir):
 
 def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dict[str, str] | None = None,
        services: tuple[str, ...] | None = None, timeout_s: float = START_TIMEOUT_S,
-       progress: Callable[[str], None] = lambda line: None) -> dict:
-    """Start a cluster in `cluster_dir` and wait until it is healthy; returns its spec."""
+       progress: Callable[[str], None] = lambda line: None,
+       placement: Callable[[str], Placement] = lambda node_id: Placement()) -> dict:
+    """Start a cluster in `cluster_dir` and wait until it is healthy; returns its spec.
+
+    `placement(node_id)` says where each node's daemons run (all on this host's loopback by default)."""
     if core < 1:
         raise InvalidArgument("a cluster needs at least one core node (--core 1)")
     if task < 0:
@@ -158,7 +173,7 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
                 progress(f"started {daemon_name(module)}")
             node_daemons = [(module, node["id"]) for node in spec["nodes"] for module in service.node_daemons.get(node["group"], ())]
             for module, node_id in node_daemons:
-                spawn(cluster_dir, module, node_id)
+                spawn(cluster_dir, module, node_id, placement(node_id).arguments, prefix=placement(node_id).prefix)
             for module, node_id in node_daemons:
                 wait_published(cluster_dir, daemon_name(module, node_id), timeout_s)
             if node_daemons:
@@ -194,12 +209,15 @@ def wait_healthy(cluster_dir: ClusterDir, spec: dict, service: Service, timeout_
 # ---------------------------------------------------------------- single daemons
 
 def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_arguments: tuple[str, ...] = (),
-          log_dir: Path | None = None) -> subprocess.Popen:
-    """Start one daemon process in the background (its own session, output to <log dir>/<name>.out)."""
+          log_dir: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start one daemon process in the background (its own session, output to <log dir>/<name>.out).
+
+    `prefix` is a command it runs under, which must exec it (as `ip netns exec NS` does), so its pid is the daemon's."""
     name = daemon_name(module, node_id)
     log_dir = log_dir or cluster_dir.logs_dir
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", module, "--dir", str(cluster_dir.root), *(["--node", node_id] if node_id else []),
+    command = [*prefix, sys.executable, "-m", module, "--dir", str(cluster_dir.root),
+               *(["--node", node_id] if node_id else []),
                *(["--log-dir", str(log_dir)] if log_dir != cluster_dir.logs_dir else []), *extra_arguments]
     with open(log_dir / f"{name}.out", "ab") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
@@ -234,8 +252,8 @@ def _log_tail(name: str, log_dir: Path) -> str:
 
 
 def start_daemon(cluster_dir: ClusterDir, module: str, node_id: str = "", *, timeout_s: float = START_TIMEOUT_S,
-                 extra_arguments: tuple[str, ...] = ()) -> str:
-    process = spawn(cluster_dir, module, node_id, extra_arguments)
+                 extra_arguments: tuple[str, ...] = (), prefix: tuple[str, ...] = ()) -> str:
+    process = spawn(cluster_dir, module, node_id, extra_arguments, prefix=prefix)
     return wait_published(cluster_dir, daemon_name(module, node_id), timeout_s, process)
 
 
