@@ -16,7 +16,7 @@ from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
 
 from emrlab_common.credentials import ensure_key, sign
 from yarn.nodemanager.config import NodeManagerConfig
-from yarn.nodemanager.linuxexecutor import ContainerUsers, container_needs, refusal, unreachable
+from yarn.nodemanager.linuxexecutor import READ, SEARCH, ContainerUsers, container_needs, refusal, unreachable
 from yarn.nodemanager.records import CleanUpContainer, StartContainer
 from yarn.nodemanager.state import NodeManagerLayout, NodeManagerState
 from yarn.records import (
@@ -94,10 +94,11 @@ def test_a_path_other_accounts_cannot_reach_is_named(tmp_path):
         return next(directory for directory in [*reversed(python.parents), python]
                     if not directory.stat().st_mode & (0o001 if directory.is_dir() else 0o004))
 
-    assert unreachable([python]).startswith(f"{first_closed()} is mode 0")
+    assert unreachable([(python, READ)]).startswith(f"{first_closed()} is mode 0")
     (tmp_path / "closed").chmod(0o711)
     python.chmod(0o644)
-    assert str(tmp_path / "closed") not in unreachable([python]).partition(",")[0]
+    assert str(tmp_path / "closed") not in unreachable([(python, READ)]).partition(",")[0]
+    assert unreachable([(tmp_path / "closed", READ | SEARCH)]).startswith(f"{first_closed()} is mode 0")
 
 
 # ---------------------------------------------------------------- a secure cluster, two accounts
@@ -183,7 +184,7 @@ def reachable(tmp_path_factory):
     0700; a pytest temporary directory too); their modes come back afterwards."""
     cluster_root = tmp_path_factory.mktemp("isolated")
     changed = {}
-    for path in container_needs(cluster_root):
+    for path, _ in container_needs(cluster_root):
         for directory in path.parents:
             mode = directory.stat().st_mode & 0o7777
             if not mode & 0o001 and directory not in changed:

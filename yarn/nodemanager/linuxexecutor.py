@@ -198,13 +198,17 @@ def make_container_dirs(paths, account: Account | None) -> None:
         make_owned_dirs(work_dir, [("tmp", PRIVATE_MODE)], account)
 
 
-def container_needs(cluster_root: Path, *directories: Path) -> list[Path]:
-    """What a container running as another account must reach: Python and its libraries, emrlab, the cluster
-    directory and `directories`."""
+READ, SEARCH = 0o004, 0o001  # what other accounts need on a path: read it, enter (or run) it
+
+
+def container_needs(cluster_root: Path, *directories: Path) -> list[tuple[Path, int]]:
+    """What a container running as another account must reach, with the bits it needs there: Python, the
+    directories it imports from (listed, so readable), the cluster's spec, and `directories`."""
     import grpc
 
-    return [Path(sys.executable).resolve(), Path(os.__file__), Path(grpc.__file__),
-            Path(__file__).resolve().parents[2] / "yarn", cluster_root, *directories]
+    return [(Path(sys.executable).resolve(), SEARCH), (Path(os.__file__).parent, READ | SEARCH),
+            (Path(grpc.__file__).parents[1], READ | SEARCH), (Path(__file__).resolve().parents[2], READ | SEARCH),
+            (cluster_root / "cluster.json", READ), *((directory, SEARCH) for directory in directories)]
 
 
 def reachable_problem(cluster_root: Path, *directories: Path) -> str:
@@ -212,16 +216,18 @@ def reachable_problem(cluster_root: Path, *directories: Path) -> str:
     return unreachable(container_needs(cluster_root, *directories))
 
 
-def unreachable(paths: list[Path]) -> str:
-    """Why another account could not reach one of `paths` (every directory above it searchable, it readable), or ""."""
-    for path in paths:
+def unreachable(needs: list[tuple[Path, int]]) -> str:
+    """Why another account could not reach a path (every directory above it searchable, the bits it needs on it
+    there), or ""."""
+    for path, bits in needs:
         for directory in [*reversed(path.parents), path]:
             try:
                 mode = directory.stat().st_mode
             except OSError:
                 break  # not made yet: its parent decides
-            needed = 0o005 if directory.is_dir() else 0o004
-            if directory == path and mode & needed != needed or directory != path and not mode & 0o001:
-                return (f"{directory} is mode {mode & 0o777:04o}: other accounts cannot "
-                        f"{'read' if directory == path else 'enter'} it, and containers need {path}")
+            needed = bits if directory == path else SEARCH
+            if mode & needed != needed:
+                what = "read" if needed & READ else "enter" if directory.is_dir() else "run"
+                return (f"{directory} is mode {mode & 0o777:04o}: other accounts cannot {what} it, and containers "
+                        f"need {path}")
     return ""
