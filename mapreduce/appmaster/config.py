@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emrlab_common.config import parse_bool, parse_float, parse_int, parse_milliseconds, parse_text, setting
+from mapreduce.task.config import reduce_memory_mb_setting
 
 
 @dataclass(frozen=True)
@@ -52,5 +53,5 @@ class AppMasterConfig:
     am_memory_mb: int = setting(
         "yarn.app.mapreduce.am.resource.mb", 512, parse_int, "Memory of the AM's container.")
     map_memory_mb: int = setting("mapreduce.map.memory.mb", 512, parse_int, "Memory of a map container.")
-    reduce_memory_mb: int = setting("mapreduce.reduce.memory.mb", 512, parse_int, "Memory of a reduce container.")
+    reduce_memory_mb: int = reduce_memory_mb_setting()
     queue: str = setting("mapreduce.job.queuename", "default", parse_text, "The YARN queue to submit to.")

@@ -24,16 +24,15 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_float, parse_int, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError
+from mapreduce.task.config import reduce_memory_mb_setting, shuffle_input_buffer_setting
 
 
 @dataclass(frozen=True)
 class ShuffleConfig:
     parallel_copies: int = setting(
         "mapreduce.reduce.shuffle.parallelcopies", 5, parse_int, "Map outputs a reducer copies at once.")
-    reduce_memory_mb: int = setting("mapreduce.reduce.memory.mb", 512, parse_int, "Memory of a reduce container.")
-    input_buffer_fraction: float = setting(
-        "mapreduce.reduce.shuffle.input.buffer.percent", 0.70, parse_float,
-        "Fraction of the reducer's memory that may hold copied map output.")
+    reduce_memory_mb: int = reduce_memory_mb_setting()
+    input_buffer_fraction: float = shuffle_input_buffer_setting()
     memory_limit_fraction: float = setting(
         "mapreduce.reduce.shuffle.memory.limit.percent", 0.25, parse_float,
         "Largest single map output kept in memory, as a fraction of that buffer; larger ones go to disk.")

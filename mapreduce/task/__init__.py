@@ -13,6 +13,7 @@ Read in this order, following a record from the input to the output:
     merger.py      the reduce side's merge of many segments in bounded memory (Hadoop's MergeManager)
     output.py      FileOutputCommitter: no reader sees a failed or half-written attempt's output
     fs.py          the file systems an attempt reads and writes: the local disk or HDFS
+    config.py      TaskConfig: the settings an attempt reads (sort buffer, spills, merge, memory)
 
 In a YARN container (the cluster runner):
 

@@ -32,11 +32,12 @@ from typing import Protocol
 
 import msgpack
 
-from emrlab_common.config import MiB, parse_float, parse_int
+from emrlab_common.config import load
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import as_pair
 from mapreduce.api.keys import decode_key
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 from mapreduce.task.fs import filesystem_for, same_kind
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
@@ -243,12 +244,8 @@ class OutputWriter:
         self.counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_written(self.fs.name), self.written_bytes)
 
 
-def _spill_settings(properties: dict) -> SpillSettings:
-    # In megabytes, as Hadoop; a fraction ("0.05") gives tests small spills.
-    sort_bytes = parse_float(properties.get("mapreduce.task.io.sort.mb", "100")) * MiB
-    spill_percent = parse_float(properties.get("mapreduce.map.sort.spill.percent", "0.80"))
-    return SpillSettings(limit_bytes=max(1, int(sort_bytes * spill_percent)),
-                         combine_min_spills=parse_int(properties.get("mapreduce.map.combine.minspills", "3")))
+def _spill_settings(config: TaskConfig) -> SpillSettings:
+    return SpillSettings(limit_bytes=config.spill_limit_bytes, combine_min_spills=config.combine_min_spills)
 
 
 def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> AttemptResult:
@@ -276,7 +273,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
         output_path = None
     else:
         buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,
-                                 phases.sort_values, _spill_settings(properties), counters)
+                                 phases.sort_values, _spill_settings(load(TaskConfig, properties)), counters)
         buffer.collect(phases.map(read(fs, attempt.split, context)))
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
         output_path = buffer.flush()
@@ -289,11 +286,8 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
 # ---------------------------------------------------------------- reduce
 
 
-def _merge_settings(properties: dict) -> MergeSettings:
-    memory_mb = parse_int(properties.get("mapreduce.reduce.memory.mb", "1024"))
-    buffer_percent = parse_float(properties.get("mapreduce.reduce.shuffle.input.buffer.percent", "0.70"))
-    return MergeSettings(factor=max(2, parse_int(properties.get("mapreduce.task.io.sort.factor", "10"))),
-                         memory_limit_bytes=int(memory_mb * (1 << 20) * buffer_percent))
+def _merge_settings(config: TaskConfig) -> MergeSettings:
+    return MergeSettings(factor=config.sort_factor, memory_limit_bytes=config.merge_memory_limit_bytes)
 
 
 def _groups(records, counters: Counters, context: TaskContext, total_records: int) -> Iterator[tuple]:
@@ -328,7 +322,8 @@ def run_reduce_attempt(attempt: TaskAttempt, fs, source: MapOutputSource, report
 
     segments = source.fetch(attempt.task_index, counters)
     context.report(0.33, force=True)
-    merger = BoundedMerger(attempt.local_dir, _merge_settings(properties), counters, phases.sort_values)
+    merger = BoundedMerger(attempt.local_dir, _merge_settings(load(TaskConfig, properties)), counters,
+                           phases.sort_values)
     records = merger.merge(segments)
     context.report(0.66, force=True)
     total_records = sum(segment.records for segment in segments if segment.records > 0)
