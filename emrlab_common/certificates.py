@@ -167,3 +167,12 @@ def issue(cluster_root: Path, common_name: str, certificate_path: Path, key_path
     certificate_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     _write_private(key_path, _pem(key), owner)
     _write_public(certificate_path, certificate.public_bytes(serialization.Encoding.PEM), owner)
+
+
+def alternative_names(certificate_path: Path) -> tuple[str, ...]:
+    """The host names and addresses a certificate names (a container's are its NodeManager's)."""
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return (*names.get_values_for_type(x509.DNSName), *map(str, names.get_values_for_type(x509.IPAddress)))

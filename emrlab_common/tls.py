@@ -190,6 +190,7 @@ def for_container(cluster_root: Path, container_id: str, user: str, work_dir: Pa
     certificate_path, key_path = (work_dir / name for name in CONTAINER_FILES)
     status = work_dir.stat()
     certificates.issue(cluster_root, f"{user} {container_id}", certificate_path, key_path,
+                       hosts=certificates.alternative_names(own.certificate_path),  # the node's names: an AM binds them
                        owner=(status.st_uid, status.st_gid))
     return Identity(own.ca_path, certificate_path, key_path, own.rpc, own.https).environment()
 
