@@ -69,6 +69,8 @@ def test_in_token_mode_a_container_is_its_tokens_user_whatever_its_launch_says(t
                            tmp_path)
     assert "Running as root is not allowed" in linux.resolve(
         ContainerLaunchContext(["true"], tokens=sign(key, "delegation", "root", 4e9)), "root")[1]
+    assert "Invalid user name '../../etc'" in linux.resolve(
+        ContainerLaunchContext(["true"], tokens=sign(key, "delegation", "../../etc", 4e9)), "x")[1]
     missing = "no-such-account-" + secrets.token_hex(3)
     assert f"User {missing} not found" in linux.resolve(
         ContainerLaunchContext(["true"], tokens=sign(key, "delegation", missing, 4e9)), missing)[1]

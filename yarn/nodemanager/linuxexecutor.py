@@ -34,6 +34,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ USER_DIR_MODE = 0o750
 APPLICATION_DIR_MODE = 0o710  # appcache/, the application's dir, its containers' dirs, their log dirs
 PRIVATE_MODE = 0o700
 CONTAINER_UMASK = 0o027  # container-executor's
+ACCOUNT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")  # what useradd accepts (no "/", no "..")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ class ContainerUsers:
                 return user, f"the launch context's delegation token is refused: {error.message}"
         if not self.isolated:
             return user, ""
+        if not ACCOUNT_NAME.fullmatch(user):  # it names directories (usercache/<user>) as well as an account
+            return user, f"Invalid user name {user!r}"
         name = self.account_name(user)
         try:
             account = Account.named(name)
