@@ -90,7 +90,7 @@ from mapreduce.appmaster.records import (
 )
 from mapreduce.appmaster.requests import RequestBook
 from mapreduce.appmaster.retries import RetryPolicy
-from mapreduce.appmaster.tasks import JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
+from mapreduce.appmaster.tasks import HOLDING_CONTAINER, JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
 
 __all__ = ["JOB_COUNTER_GROUP", "Attempt", "JobStateMachine", "MapCompletionEvent", "Task"]
 
@@ -259,6 +259,8 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, RetryPolicy, Assignme
             return
         for attempt in list(self.attempts.values()):
             if attempt.active:
+                if attempt.state in HOLDING_CONTAINER:  # it was launched: Hadoop counts it as killed
+                    self.job_counters["NUM_KILLED_MAPS" if attempt.key.kind == MAP else "NUM_KILLED_REDUCES"] += 1
                 self._finish_attempt(attempt, AttemptState.KILLED, EndCause.JOB_ENDED, f"job {state.value.lower()}",
                                      now_s, commands)
         for task in self.tasks.values():

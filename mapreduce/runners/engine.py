@@ -2,9 +2,11 @@
 
 Both runners do the same work in the same order, as a cluster would: compute
 splits, run every map attempt, give each reduce attempt its partition of every
-map's output, commit the tasks and then the job, and add up counters. They
-differ only in how attempts run (`run_attempts`): one after another in this
-process (inline), or in parallel child processes with retries (local).
+map's output, commit the tasks and then the job, and add up counters. What
+runs when, retries, timeouts and counters are decided by the cluster's own
+job state machine (driver.py); the runners differ only in the executor that
+runs attempts: one after another in this process (inline), or in parallel
+child processes (local).
 """
 
 from __future__ import annotations
@@ -14,22 +16,22 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from emrlab_common.clusterdir import ClusterDir
-from mapreduce.api import counters as names
+from emrlab_common.config import load
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
+from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.records import MAP
+from mapreduce.runners.driver import AttemptExecutor, LocalJobDriver
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.plan import (StepPlan, check_output_absent, client_job, plan_step, scratch_uri,
-                                   with_support_files)
+from mapreduce.runners.plan import StepPlan, check_output_absent, client_job, plan_step, scratch_uri, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.runners.submission import check_job
-from mapreduce.task.attempt import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt
+from mapreduce.task.attempt import CLUSTER_DIR_KEY, TaskAttempt
 from mapreduce.task.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.task.output import FileOutputCommitter
-from mapreduce.task.segments import Segment, read_index
 from mapreduce.task.splits import compute_splits, input_files
 
 # At least two maps and two reducers by default, so that a job that only works with one
@@ -37,39 +39,18 @@ from mapreduce.task.splits import compute_splits, input_files
 LOCAL_DEFAULTS = {"mapreduce.job.reduces": "2", "mapreduce.job.maps": "2"}
 
 
-
-@dataclass(frozen=True)
-class LocalMapOutputs:
-    """The shuffle for runners on one machine: map outputs are files the reducer reads in place."""
-
-    map_output_paths: tuple[str, ...]
-
-    def fetch(self, partition: int, counters: Counters) -> list[Segment]:
-        segments = []
-        for path in self.map_output_paths:
-            entry = read_index(path + ".index")[partition]
-            segments.append(Segment.from_file(path, entry.offset, entry.length, entry.records))
-            counters.increment(names.TASK_COUNTER, names.SHUFFLED_MAPS)
-            counters.increment(names.TASK_COUNTER, names.REDUCE_SHUFFLE_BYTES, entry.length)
-        return segments
-
-
-# task index, attempt index -> the attempt to run
-AttemptFactory = Callable[[int, int], TaskAttempt]
-
-
 class LocalEngine:
-    """Subclasses define `run_attempts(kind, count, attempt_for, source, progress) -> results`."""
+    """A runner on this machine; subclasses give the executor its attempts run in (`executor`), and may
+    change the settings the job state machine decides with (`config`)."""
 
     name = "local"
 
-    def run_attempts(self, kind: str, count: int, attempt_for: AttemptFactory, fs, source,
-                     progress: Callable[[float], None], job_counters: Counters,
-                     commit: Callable[[TaskAttempt], None] | None) -> list[AttemptResult]:
-        """Run tasks 0..count-1 until each has a successful attempt (committed with `commit`
-        if given); the successful results by task index. Counts launched and failed attempts
-        into `job_counters`; raises JobFailed when a task runs out of attempts."""
+    def executor(self, properties: dict) -> AttemptExecutor:
         raise NotImplementedError
+
+    def config(self, properties: dict) -> AppMasterConfig:
+        """The cluster AM's settings, from the job's properties (mapreduce.map.maxattempts, ...)."""
+        return load(AppMasterConfig, properties)
 
     def run(self, spec: JobSpec, monitor: JobMonitor | None = None) -> JobResult:
         fs = filesystem_for(spec.output_dir, spec.cluster_dir)
@@ -117,49 +98,24 @@ class LocalEngine:
     def _run_step(self, spec: JobSpec, plan: StepPlan, job_id: str, input_fs, fs, scratch_dir: str,
                   monitor: JobMonitor) -> Counters:
         splits = compute_splits(input_fs, list(plan.input_paths), plan.properties, splittable=plan.step_index == 0)
+        config, executor = self.config(plan.properties), self.executor(plan.properties)
         committer = FileOutputCommitter(fs, plan.output_dir)
         committer.setup_job()
-        counters = Counters()
         local_root = os.path.join(scratch_dir, job_id)
 
-        def attempt_for(kind: str):
-            def make(task_index: int, attempt_index: int) -> TaskAttempt:
-                attempt = TaskAttempt(
-                    job_id=job_id, step_index=plan.step_index, kind=kind, task_index=task_index,
-                    attempt_index=attempt_index, job_reference=spec.job_reference,
-                    job_arguments=tuple(spec.job_arguments), properties=plan.properties,
-                    split=splits[task_index] if kind == "map" else None, num_reduces=plan.num_reduces,
-                    num_maps=len(splits), output_dir=plan.output_dir)
-                return _with_local_dir(attempt, local_root)
-            return make
+        def attempt_for(kind: str, task_index: int, attempt_index: int) -> TaskAttempt:
+            attempt = TaskAttempt(
+                job_id=job_id, step_index=plan.step_index, kind=kind, task_index=task_index,
+                attempt_index=attempt_index, job_reference=spec.job_reference,
+                job_arguments=tuple(spec.job_arguments), properties=plan.properties,
+                split=splits[task_index] if kind == MAP else None, num_reduces=plan.num_reduces,
+                num_maps=len(splits), output_dir=plan.output_dir)
+            return replace(attempt, local_dir=os.path.join(local_root, attempt.attempt_id))
 
-        def commit(attempt: TaskAttempt) -> None:
-            committer.commit_task(attempt)
-
+        driver = LocalJobDriver(job_id, plan, splits, attempt_for, input_fs, fs, committer, executor, config,
+                                monitor.progress)
         try:
-            map_results = self.run_attempts(
-                "map", len(splits), attempt_for("map"), input_fs, None,
-                lambda fraction: monitor.progress(fraction, 0.0), counters,
-                commit if plan.map_only else None)
-            for result in map_results:
-                counters.add(result.counters)
-            monitor.progress(1.0, 0.0)
-            if not plan.map_only:
-                source = LocalMapOutputs(tuple(result.map_output_path for result in map_results))
-                reduce_results = self.run_attempts(
-                    "reduce", plan.num_reduces, attempt_for("reduce"), fs, source,
-                    lambda fraction: monitor.progress(1.0, fraction), counters, commit)
-                for result in reduce_results:
-                    counters.add(result.counters)
-            monitor.progress(1.0, 1.0)
-            committer.commit_job()
+            return driver.run()
         except BaseException:
             committer.abort_job()
             raise
-        return counters
-
-
-def _with_local_dir(attempt: TaskAttempt, local_root: str) -> TaskAttempt:
-    from dataclasses import replace
-
-    return replace(attempt, local_dir=os.path.join(local_root, attempt.attempt_id))
