@@ -12,8 +12,10 @@ Read in this order:
     plan.py        a job's steps: inputs, outputs, reducers and configuration of each
     monitor.py     what the client prints while the job runs (` map X% reduce Y%`, counters)
     engine.py      what the inline and local runners share: splits, tasks, commit, counters
-    inline.py      every attempt in this process, one after another
-    local.py       attempts in parallel child processes, with retries (worker.py: one child)
+    driver.py      their ApplicationMaster: the cluster's JobStateMachine (appmaster/) run on this
+                   machine, its commands carried out by an executor: retries, timeouts, counters
+    inline.py      the executor that runs every attempt in this process, one after another
+    local.py       the executor that runs attempts in parallel child processes (worker.py: one child)
     cluster.py     the job on YARN and HDFS (Hadoop's JobSubmitter), run by appmaster/
     spark.py       the job on Apache Spark, with emrlab's own task code inside Spark's tasks
 """
