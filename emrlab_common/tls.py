@@ -2,9 +2,10 @@
 
 Two Hadoop keys turn it on (`emrlab cluster up --secure` sets both):
 
-    hadoop.rpc.protection=privacy   every gRPC server asks for, and checks, a client certificate from the
-                                    cluster CA; every channel shows one and checks the server's
-                                    (default `authentication`: plaintext gRPC, the lab's simple mode)
+    hadoop.rpc.protection=privacy   every gRPC server (and the DataNodes' streaming port) asks for, and
+                                    checks, a client certificate from the cluster CA; every channel shows
+                                    one and checks the server's (default `authentication`: plaintext, the
+                                    lab's simple mode; `integrity` is taken as `authentication`)
     dfs.http.policy=HTTPS_ONLY      every web server (NameNode, DataNodes, WebHDFS, RM, NodeManagers, the
                                     controller, the AM, /jmx) serves HTTPS only and requires a client
                                     certificate, as Hadoop with ssl.client.auth=true (default HTTP_ONLY)
@@ -18,7 +19,8 @@ file); an `emrlab` command uses the cluster owner's `client` certificate
 driver) reaches its daemons with that cluster's client certificate and any
 other address in plaintext, so secure and simple clusters can be driven from
 one process (an address counts as its cluster's once this process has read
-the daemon's record: `ClusterDir.read_daemon` tells `note_daemon`). The files
+the daemon's record: `ClusterDir.read_daemon` tells `note_daemon`; an address
+it was only told of, a DataNode's, sends it to the records first). The files
 themselves are made by `emrlab_common.certificates`.
 """
 
