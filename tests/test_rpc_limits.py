@@ -121,3 +121,16 @@ def test_a_client_holding_too_many_streams_is_refused_the_next(limited_cluster):
             release.set()
             for call in opened:
                 call.cancel()
+
+
+def test_the_command_line_says_which_limit_in_one_line(limited_cluster, tmp_path):
+    files = []
+    for index in range(40):  # a few calls each, faster than 20 a second: one connection goes over the rate
+        path = tmp_path / f"f{index}.txt"
+        path.write_text(f"{index}\n")
+        files.append(str(path))
+    limited_cluster.emrlab("dfs", "-mkdir", "-p", "/many", check=True)
+    result = limited_cluster.emrlab("dfs", "-put", *files, "/many")
+    stderr = result.stderr.decode()
+    assert result.returncode != 0 and "ipc.server.max.call.rate.per.client" in stderr, stderr
+    assert "Traceback" not in stderr  # each refused file: "put: too many calls from this client (...): slow down"
