@@ -180,7 +180,11 @@ def for_address(address: str) -> Identity | None:
     for cluster_dir in secure:  # an address we were handed (a DataNode's, by the NameNode): read the records
         cluster_dir.daemons()  # each record read goes through note_daemon
     with _lock:
-        return _addresses.get(address)
+        if address in _addresses:
+            return _addresses[address]
+        if len(_clusters) == 1 and secure:  # no record names it (an AM's): the one cluster we know of has it
+            return next(iter(_clusters.values()))[1]
+        return None
 
 
 def for_container(cluster_root: Path, container_id: str, user: str, work_dir: Path) -> dict[str, str]:

@@ -163,6 +163,8 @@ client = Client.for_cluster(sys.argv[1])
 data = b"over tls " * 100_000
 client.write_bytes("/in-process.bin", data)
 assert client.read_bytes("/in-process.bin") == data
+from emrlab_common import tls
+assert tls.for_address("127.0.0.1:9") is not None  # no record names it (an AM): the one cluster this process knows
 print("ok")
 """
 
