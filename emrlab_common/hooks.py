@@ -25,6 +25,6 @@ def job_finished_lines(cluster_dir: str, summary: dict) -> list[str]:
     for reporter in JOB_FINISHED_REPORTERS:
         try:
             lines += reporter(cluster_dir, summary)
-        except Exception:  # a report is a courtesy: it must never fail the job the user ran
-            logger.exception("a job-finished reporter failed")
+        except Exception as error:  # a report is a courtesy: it must never fail (or clutter) the job the user ran
+            logger.warning("a job-finished report could not be made: %s: %s", type(error).__name__, error)
     return lines

@@ -399,6 +399,9 @@ def test_resize_task_and_core_groups_during_a_job_keeps_its_output_exact_and_eve
     with lab.hdfs() as client:
         lines = output_of(client, "/out/resize")
     assert {word: int(count) for word, count in (line.split("\t") for line in lines)} == word_counts(data)
+    step_logs = lab.cluster_dir.logs_dir / lab.cluster()["Id"] / "steps" / step_id
+    said = (step_logs / "stdout").read_text() + (step_logs / "stderr").read_text()
+    assert "Cost of this job: $" in said and "Traceback" not in said, said  # the job's share of the bill
 
     wait_until(lambda: lab.group("TASK")["RunningInstanceCount"] == 0 and lab.group("CORE")["RunningInstanceCount"] == 3
                and {group["Status"]["State"] for group in lab.cluster()["InstanceGroups"]} == {"RUNNING"},

@@ -111,7 +111,7 @@ class ClusterRunner:
         counters = Counters(summary.get("counters", {}))
         if summary.get("state") == "SUCCEEDED":
             monitor.job_succeeded(job_id, counters)
-            for line in job_finished_lines(spec.cluster_dir, summary):
+            for line in job_finished_lines(str(cluster_dir.root), summary):  # resolved: --dir, $EMRLAB_CLUSTER...
                 monitor.info(line)
             return JobResult(job_ids, spec.output_dir, counters, elapsed_s=time.monotonic() - started)
         message = summary.get("diagnostics") or "the job did not succeed"
