@@ -356,7 +356,7 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     return running, running.port
 
 
-MAIN_DAEMONS = ("namenode", "resourcemanager", "controller")
+MAIN_DAEMONS = ("namenode", "resourcemanager", "jobhistory", "controller")
 
 
 def cluster_urls(cluster_dir, include_nodes: bool = False) -> dict[str, str]:
