@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, repeat
 from operator import itemgetter
 
 import msgpack
@@ -167,7 +167,9 @@ class MapOutputBuffer:
     # ------------------------------------------------------------ spilling
 
     def _sorted_entries(self) -> list[tuple]:
-        """(partition, encoded key, key, values), sorted by partition then key bytes."""
+        """(partition, encoded key, key, values), sorted by partition then key bytes. A counted
+        key's values are `repeat(value, count)`: an iterator, as a reducer's values are, rather
+        than a list of millions of references to one int."""
         partition = self.partitioner.partition
         count = self.num_partitions
         buckets: list[list[tuple]] = [[] for _ in range(count)]
@@ -183,6 +185,14 @@ class MapOutputBuffer:
             index = partition(encoded, key, count)
             buckets[index].append((index, encoded, key, values))
             output_bytes += len(encoded) * len(values) + len(pack(values)) - _array_header_bytes(len(values))
+        if self.counts:
+            value = self.counted_value
+            value_bytes = len(pack(value))
+            for key, times in self.counts.items():
+                encoded = encode_key(key)
+                index = partition(encoded, key, count)
+                buckets[index].append((index, encoded, key, repeat(value, times)))
+                output_bytes += (len(encoded) + value_bytes) * times
         entries = []
         for bucket in buckets:  # partitions in order; within one, a sort on the key bytes alone
             bucket.sort(key=itemgetter(1))
@@ -191,7 +201,6 @@ class MapOutputBuffer:
         return entries
 
     def spill(self) -> None:
-        self._expand_counts()
         entries = self._sorted_entries()
         path = os.path.join(self.local_dir, f"spill{len(self.spills)}.out")
         if self.combine is not None:
@@ -200,14 +209,8 @@ class MapOutputBuffer:
             records = ((partition, encoded, value) for partition, encoded, _, values in entries for value in values)
         self.spills.append((path, self._write_partitions(path, records)))
         self.groups.clear()
-        self.records = self.grouped = self.key_bytes = 0
-
-    def _expand_counts(self) -> None:
-        """Each counted key into `groups`, as the list of values its count stands for."""
-        value, groups = self.counted_value, self.groups
-        for key, count in self.counts.items():
-            groups[key] = [value] * count
         self.counts.clear()
+        self.records = self.grouped = self.key_bytes = 0
 
     def _combined(self, entries: list[tuple]) -> list[tuple]:
         """Run the combiner over each key's values; its output, re-sorted if it changed keys."""
