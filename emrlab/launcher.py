@@ -6,6 +6,11 @@ and on each node group; every daemon is its own OS process, started as
 `python -m <module> --dir DIR [--node ID]`, in its own session so that it
 outlives the command that started it. `up` returns once every service's
 health check passes, so the next command can rely on the cluster.
+
+The cluster spec (`emrlab_common.clusterspec`, `<dir>/cluster.json`) says
+which nodes there are; a daemon is told what it needs of it on its command
+line (`told_arguments`: a NodeManager's node label, the NameNode's superuser)
+whenever it is started, so that a restarted daemon is told the same.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir, process_alive
+from emrlab_common.clusterspec import CORE, TASK, ClusterSpec, NodeSpec
 from emrlab_common.daemon import daemon_environment
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, Unavailable
 from emrlab_common.rpc import current_user
@@ -30,7 +36,9 @@ logger = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 POLL_S = 0.05
-CORE, TASK = "CORE", "TASK"
+HDFS_REPLICATION_DEFAULT = 3  # dfs.replication's default; a smaller cluster gets one per core node
+NODE_LABEL_KEY = "yarn.nodemanager.node-labels.provider.configured-node-partition"
+SUPERUSER_KEY = "emrlab.hdfs.superuser"
 
 
 @dataclass(frozen=True)
@@ -38,16 +46,16 @@ class Service:
     name: str
     primary_daemons: tuple[str, ...]
     node_daemons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node group -> daemon modules
-    health: Callable[[ClusterDir, dict], str | None] | None = None  # None when healthy, else what we wait for
-    first_start: Callable[[ClusterDir, dict], None] | None = None
+    health: Callable[[ClusterDir, ClusterSpec], str | None] | None = None  # None when healthy, else what we wait for
+    first_start: Callable[[ClusterDir, ClusterSpec], None] | None = None
     default_properties: dict[str, str] = field(default_factory=dict)  # under the user's -D, as a *-site.xml
 
 
-def _hdfs_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
+def _hdfs_health(cluster_dir: ClusterDir, spec: ClusterSpec) -> str | None:
     from hdfs import Client
 
-    expected = sum(1 for node in spec["nodes"] if node["group"] == CORE)
-    with Client.for_cluster(cluster_dir, user=spec["superuser"]) as client:
+    expected = len(spec.in_group(CORE))
+    with Client.for_cluster(cluster_dir, user=spec.superuser) as client:
         report = client.datanode_report()
         live = sum(1 for datanode in report.datanodes if datanode.live)
         if live < expected:
@@ -57,7 +65,7 @@ def _hdfs_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
     return None
 
 
-def _hdfs_first_start(cluster_dir: ClusterDir, spec: dict) -> None:
+def _hdfs_first_start(cluster_dir: ClusterDir, spec: ClusterSpec) -> None:
     """Directories every Hadoop cluster has: a home for the superuser, a world-writable /tmp, and MapReduce's
     staging root and history dir, writable by every user and sticky, as Bigtop's init-hdfs.sh makes them (the
     first job would otherwise make them its user's only, 0700, and a second user's job could not stage)."""
@@ -65,18 +73,18 @@ def _hdfs_first_start(cluster_dir: ClusterDir, spec: dict) -> None:
     from mapreduce.appmaster.description import STAGING_ROOT
     from mapreduce.appmaster.history import HISTORY_DONE_DIR
 
-    with Client.for_cluster(cluster_dir, user=spec["superuser"]) as client:
-        client.mkdirs(f"/user/{spec['superuser']}")
+    with Client.for_cluster(cluster_dir, user=spec.superuser) as client:
+        client.mkdirs(f"/user/{spec.superuser}")
         for shared in ("/tmp", STAGING_ROOT, HISTORY_DONE_DIR):
             client.mkdirs(shared)
             client.chmod(shared, 0o1777)
 
 
-def _yarn_health(cluster_dir: ClusterDir, spec: dict) -> str | None:
+def _yarn_health(cluster_dir: ClusterDir, spec: ClusterSpec) -> str | None:
     from yarn.client import YarnClient
 
-    expected = {node["id"] for node in spec["nodes"]}
-    with YarnClient.for_cluster(cluster_dir, user=spec["superuser"]) as client:
+    expected = {node.node_id for node in spec.nodes}
+    with YarnClient.for_cluster(cluster_dir, user=spec.superuser) as client:
         running = {node.node_id for node in client.nodes(states=("RUNNING",))}
     if not expected <= running:
         return f"{len(expected & running)} of {len(expected)} NodeManagers registered"
@@ -95,9 +103,7 @@ SERVICES: dict[str, Service] = {
                         # or a spot notice on a core node shows DECOMMISSIONED in seconds.
                         "dfs.namenode.decommission.interval": "3",
                     }),
-    # With YARN, as on EMR's master node: the JobHistory server, where each MapReduce job's page lives.
-    "yarn": Service("yarn", ("yarn.resourcemanager", "mapreduce.jobhistory"),
-                    {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
+    "yarn": Service("yarn", ("yarn.resourcemanager",), {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
                     _yarn_health, default_properties={
                         # As EMR's yarn-site.xml: every NodeManager serves map output to reducers.
                         "yarn.nodemanager.aux-services": "mapreduce_shuffle",
@@ -120,11 +126,29 @@ def daemon_name(module: str, node_id: str = "") -> str:
     return module.rsplit(".", 1)[-1] + (f"-{node_id}" if node_id else "")
 
 
-def node_spec(core: int, task: int, spot_task: bool = False) -> list[dict]:
-    nodes = [{"id": f"core-{index}", "group": CORE, "market": "ON_DEMAND"} for index in range(1, core + 1)]
-    nodes += [{"id": f"task-{index}", "group": TASK, "market": "SPOT" if spot_task else "ON_DEMAND"}
-              for index in range(1, task + 1)]
-    return nodes
+def node_spec(core: int, task: int, spot_task: bool = False) -> tuple[NodeSpec, ...]:
+    nodes = [NodeSpec(f"core-{index}", CORE) for index in range(1, core + 1)]
+    nodes += [NodeSpec(f"task-{index}", TASK, "SPOT" if spot_task else "ON_DEMAND") for index in range(1, task + 1)]
+    return tuple(nodes)
+
+
+def told_arguments(spec: ClusterSpec, module: str, node_id: str) -> tuple[str, ...]:
+    """What a daemon is told of the spec on its command line; the cluster's own -D of the same key wins."""
+    definitions = {}
+    if module == "hdfs.namenode":
+        definitions[SUPERUSER_KEY] = spec.superuser
+    node = spec.nodes_by_id.get(node_id)
+    if module == "yarn.nodemanager" and node is not None:
+        definitions[NODE_LABEL_KEY] = node.group  # EMR labels a node by its instance group
+    return tuple(item for key, value in definitions.items() if key not in spec.properties
+                 for item in ("-D", f"{key}={value}"))
+
+
+def sized_properties(properties: dict[str, str], core: int) -> dict[str, str]:
+    """EMR sizes dfs.replication to the cluster it creates (in its hdfs-site.xml): at most one per core node."""
+    if "dfs.replication" in properties or core >= HDFS_REPLICATION_DEFAULT:
+        return properties
+    return {**properties, "dfs.replication": str(core)}
 
 
 @dataclass(frozen=True)
@@ -145,7 +169,7 @@ def running_daemons(cluster_dir: ClusterDir):
 def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dict[str, str] | None = None,
        services: tuple[str, ...] | None = None, timeout_s: float = START_TIMEOUT_S,
        progress: Callable[[str], None] = lambda line: None,
-       placement: Callable[[str], Placement] = lambda node_id: Placement()) -> dict:
+       placement: Callable[[str], Placement] = lambda node_id: Placement()) -> ClusterSpec:
     """Start a cluster in `cluster_dir` and wait until it is healthy; returns its spec.
 
     `placement(node_id)` says where each node's daemons run (all on this host's loopback by default)."""
@@ -156,14 +180,14 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
     if running_daemons(cluster_dir):
         raise FailedPrecondition(f"a cluster is already running in {cluster_dir.root} (run `emrlab cluster down` first)")
     services = tuple(services or SERVICES)
-    previous = cluster_dir.read_spec() if cluster_dir.exists() else {}
-    spec = {
-        "nodes": node_spec(core, task),
-        "properties": {**default_properties(services), **(properties or {})},
-        "superuser": previous.get("superuser") or current_user(),
-        "services": list(services),
-        "created": previous.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    previous = cluster_dir.read_spec() if cluster_dir.exists() else None
+    spec = ClusterSpec(
+        nodes=node_spec(core, task),
+        properties=sized_properties({**default_properties(services), **(properties or {})}, core),
+        superuser=previous.superuser if previous else current_user(),
+        services=services,
+        created=previous.created if previous else time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
     cluster_dir.root.mkdir(parents=True, exist_ok=True)
     cluster_dir.write_spec(spec)
     first_start = not previous
@@ -173,7 +197,7 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
             for module in service.primary_daemons:
                 start_daemon(cluster_dir, module, timeout_s=timeout_s)
                 progress(f"started {daemon_name(module)}")
-            node_daemons = [(module, node["id"]) for node in spec["nodes"] for module in service.node_daemons.get(node["group"], ())]
+            node_daemons = [(module, node.node_id) for node in spec.nodes for module in service.node_daemons.get(node.group, ())]
             for module, node_id in node_daemons:
                 spawn(cluster_dir, module, node_id, placement(node_id).arguments, prefix=placement(node_id).prefix)
             for module, node_id in node_daemons:
@@ -189,7 +213,7 @@ def up(cluster_dir: ClusterDir, *, core: int = 3, task: int = 0, properties: dic
     return spec
 
 
-def wait_healthy(cluster_dir: ClusterDir, spec: dict, service: Service, timeout_s: float,
+def wait_healthy(cluster_dir: ClusterDir, spec: ClusterSpec, service: Service, timeout_s: float,
                  progress: Callable[[str], None]) -> None:
     if service.health is None:
         return
@@ -214,13 +238,15 @@ def spawn(cluster_dir: ClusterDir, module: str, node_id: str = "", extra_argumen
           log_dir: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start one daemon process in the background (its own session, output to <log dir>/<name>.out).
 
-    `prefix` is a command it runs under, which must exec it (as `ip netns exec NS` does), so its pid is the daemon's."""
+    `prefix` is a command it runs under, which must exec it (as `ip netns exec NS` does), so its pid is the daemon's.
+    It is told what it needs of the cluster spec (`told_arguments`) before `extra_arguments`, which may override."""
     name = daemon_name(module, node_id)
+    told = told_arguments(cluster_dir.read_spec(), module, node_id) if cluster_dir.exists() else ()
     log_dir = log_dir or cluster_dir.logs_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     command = [*prefix, sys.executable, "-m", module, "--dir", str(cluster_dir.root),
                *(["--node", node_id] if node_id else []),
-               *(["--log-dir", str(log_dir)] if log_dir != cluster_dir.logs_dir else []), *extra_arguments]
+               *(["--log-dir", str(log_dir)] if log_dir != cluster_dir.logs_dir else []), *told, *extra_arguments]
     with open(log_dir / f"{name}.out", "ab") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=daemon_environment())

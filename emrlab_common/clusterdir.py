@@ -1,6 +1,6 @@
 """The cluster directory: where a cluster keeps its state and publishes its daemons.
 
-    <dir>/cluster.json          what `emrlab cluster up` was asked for: nodes, properties, superuser
+    <dir>/cluster.json          the cluster spec (clusterspec.py): nodes, properties, superuser
     <dir>/daemons/<name>.json   one per running daemon: its pid and address (written once bound)
     <dir>/logs/<name>.log       each daemon's log
     <dir>/namenode/             the NameNode's edit log and image (durable namespace)
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from emrlab_common import tls
+from emrlab_common.clusterspec import ClusterSpec
 from emrlab_common.errors import Unavailable
 
 ENVIRONMENT_VARIABLE = "EMRLAB_CLUSTER"
@@ -50,9 +51,13 @@ def process_alive(pid: int) -> bool:
 
 
 def write_json_atomically(path: Path, value) -> None:
+    write_text_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    temporary.write_text(text)
     os.replace(temporary, path)
 
 
@@ -94,18 +99,19 @@ class ClusterDir:
     def exists(self) -> bool:
         return self.spec_path.exists()
 
-    def read_spec(self) -> dict:
+    def read_spec(self) -> ClusterSpec:
         try:
-            return json.loads(self.spec_path.read_text())
+            text = self.spec_path.read_text()
         except FileNotFoundError:
             raise Unavailable(f"no cluster in {self.root}: start one with `emrlab cluster up`") from None
+        return ClusterSpec.from_json(text, str(self.spec_path))
 
-    def write_spec(self, spec: dict) -> None:
-        write_json_atomically(self.spec_path, spec)
+    def write_spec(self, spec: ClusterSpec) -> None:
+        write_text_atomically(self.spec_path, spec.to_json())
 
     def properties(self) -> dict[str, str]:
         """The cluster-wide configuration properties (`-D` given to `cluster up`)."""
-        return dict(self.read_spec().get("properties", {})) if self.exists() else {}
+        return dict(self.read_spec().properties) if self.exists() else {}
 
     # Daemons.
     def publish_daemon(self, record: DaemonRecord) -> None:

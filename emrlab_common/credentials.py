@@ -59,14 +59,6 @@ def sign(key: bytes, kind: str, name: str, expiry_s: float) -> str:
 
 def verify(key: bytes, statement: str, kind: str, now_s: float | None = None) -> str:
     """The name in a statement of this kind signed with `key` and not expired; PermissionDenied otherwise."""
-    name, expiry_s = read_statement(key, statement, kind)
-    if (now_s if now_s is not None else time.time()) > expiry_s:
-        raise PermissionDenied(f"the {kind} credential of {name} has expired")
-    return name
-
-
-def read_statement(key: bytes, statement: str, kind: str) -> tuple[str, float]:
-    """(name, expiry) of a statement of this kind signed with `key`, expired or not; PermissionDenied otherwise."""
     try:
         raw = bytes.fromhex(statement)
         body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
@@ -77,7 +69,9 @@ def read_statement(key: bytes, statement: str, kind: str) -> tuple[str, float]:
         raise PermissionDenied(f"not signed with this cluster's key: no valid {kind} credential") from None
     if statement_kind != kind:
         raise PermissionDenied(f"a {statement_kind} credential is not a {kind} credential")
-    return str(name), float(expiry_s)
+    if (now_s if now_s is not None else time.time()) > float(expiry_s):
+        raise PermissionDenied(f"the {kind} credential of {name} has expired")
+    return str(name)
 
 
 def proof_metadata(key: bytes, name: str, now_s: float | None = None, kind: str = "daemon") -> tuple[tuple[str, str], ...]:
@@ -104,15 +98,12 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def caller_identity(key: bytes, metadata, now_s: float | None = None, token_owner=None) -> str:
-    """The user a call is from in secure mode: its delegation token's owner, else its signed user proof.
-
-    `token_owner(token)`, if given, decides about tokens instead (the NameNode's, which knows renewals and
-    cancellations)."""
+def caller_identity(key: bytes, metadata, now_s: float | None = None) -> str:
+    """The user a call is from in secure mode: its delegation token's owner, else its signed user proof."""
     metadata = tuple(metadata)
     token = next((value for name, value in metadata if name == DELEGATION_METADATA_KEY), "")
     if token:
-        return token_owner(token) if token_owner else verify(key, token, "delegation", now_s)
+        return verify(key, token, "delegation", now_s)
     if not any(name == PROOF_METADATA_KEY for name, _ in metadata):
         raise PermissionDenied("secure mode (hadoop.security.authentication=token): the call has no delegation "
                                "token and no proof signed with the cluster key")

@@ -106,7 +106,6 @@ class Request:
     headers: object           # http.client.HTTPMessage
     body: RequestBody
     host: str                 # the Host header: where the client reached us
-    client_name: str = ""     # HTTPS: the common name of the client's certificate (the cluster CA signed it)
 
 
 @dataclass
@@ -221,8 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         query = {name.lower(): value for name, value in parse_qsl(parts.query, keep_blank_values=True)}
         body = RequestBody(self.rfile, self.headers)
-        request = Request(self.command, path, query, self.headers, body, self.headers.get("Host", ""),
-                          _certificate_name(self.connection))
+        request = Request(self.command, path, query, self.headers, body, self.headers.get("Host", ""))
         handler = self._route(path)
         try:
             response = handler(request) if handler else Response(404, f"no page at {path}\n".encode())
@@ -281,16 +279,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
-
-
-def _certificate_name(connection) -> str:
-    """The common name in a verified client certificate, or "" (plain HTTP)."""
-    certificate = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
-    for attribute in (certificate or {}).get("subject", ()):
-        for name, value in attribute:
-            if name == "commonName":
-                return value
-    return ""
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -356,7 +344,7 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     return running, running.port
 
 
-MAIN_DAEMONS = ("namenode", "resourcemanager", "jobhistory", "controller")
+MAIN_DAEMONS = ("namenode", "resourcemanager", "controller")
 
 
 def cluster_urls(cluster_dir, include_nodes: bool = False) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 
 from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.clusterspec import ClusterSpec
 from emrlab_common.errors import EmrlabError
 
 # What the programs the suite starts write to the temporary directory (their TMPDIR) and pytest's own tmp
@@ -80,7 +81,7 @@ def wait_until(predicate, timeout_s: float = WAIT_TIMEOUT_S, what: str = "condit
 @dataclass
 class RunningCluster:
     cluster_dir: ClusterDir
-    spec: dict
+    spec: ClusterSpec
     clients: list = field(default_factory=list)
 
     def client(self, user: str | None = None, node_id: str | None = None):

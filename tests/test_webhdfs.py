@@ -36,7 +36,7 @@ def webhdfs(cluster) -> str:
 
 @pytest.fixture(scope="module")
 def superuser(cluster) -> str:
-    return cluster.spec.get("superuser") or cluster.cluster_dir.read_spec()["superuser"]
+    return cluster.spec.superuser
 
 
 def curl(*arguments: str, input_bytes: bytes | None = None) -> tuple[int, bytes]:

@@ -337,7 +337,7 @@ def _down(args, cluster_dir: ClusterDir) -> int:
 
 def _status(cluster_dir: ClusterDir) -> int:
     spec = cluster_dir.read_spec()
-    print(f"cluster {cluster_dir.root} (superuser {spec['superuser']})")
+    print(f"cluster {cluster_dir.root} (superuser {spec.superuser})")
     if is_managed(cluster_dir):
         with ControllerClient(cluster_dir) as client:
             print(views.cluster_table(client.describe_cluster()))

@@ -30,6 +30,7 @@ from emrlab.controller.definition import definition_from_flags
 from emrlab.controller.instancetypes import use_table_from
 from emrlab.corpus import write_corpus
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.clusterspec import ClusterSpec
 from emrlab_common.command import CommandContext, CommandParser
 from emrlab_common.config import format_size, parse_size
 from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument
@@ -161,7 +162,7 @@ class SpotInterrupter:
 def _running_with_yarn(cluster_dir: ClusterDir) -> bool:
     if not cluster_dir.exists() or not launcher.running_daemons(cluster_dir):
         return False
-    return "yarn" in cluster_dir.read_spec().get("services", [])
+    return "yarn" in cluster_dir.read_spec().services
 
 
 STEPS = 6
@@ -171,10 +172,10 @@ def _step(number: int, text: str) -> None:
     print(f"\n[{number}/{STEPS}] {text}", flush=True)
 
 
-def _put_corpus(cluster_dir: ClusterDir, spec: dict, size_bytes: int) -> tuple[str, str]:
+def _put_corpus(cluster_dir: ClusterDir, spec: ClusterSpec, size_bytes: int) -> tuple[str, str]:
     from hdfs import Client
 
-    user = spec["superuser"]
+    user = spec.superuser
     run = time.strftime("%Y%m%d-%H%M%S")
     input_path, output_path = f"/user/{user}/demo/{run}/corpus.txt", f"/user/{user}/demo/{run}/wordcount"
     _step(2, f"Writing a {format_size(size_bytes)}B corpus into HDFS at {input_path}")

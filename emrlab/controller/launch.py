@@ -19,6 +19,7 @@ from emrlab.controller.client import (
 )
 from emrlab.controller.definition import ClusterDefinition, to_document
 from emrlab_common.clusterdir import ClusterDir, write_json_atomically
+from emrlab_common.clusterspec import ClusterSpec
 from emrlab_common.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from emrlab_common.rpc import current_user
 
@@ -28,8 +29,8 @@ POLL_S = 0.25
 def write_definition(cluster_dir: ClusterDir, definition: ClusterDefinition, properties: dict[str, str]) -> None:
     """What the controller reads at its first start: the cluster spec and the RunJobFlow-shaped definition."""
     cluster_dir.root.mkdir(parents=True, exist_ok=True)
-    cluster_dir.write_spec({"nodes": [], "properties": properties, "superuser": current_user(),
-                            "services": list(launcher.SERVICES), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    cluster_dir.write_spec(ClusterSpec(nodes=(), properties=properties, superuser=current_user(),
+                                       services=tuple(launcher.SERVICES), created=time.strftime("%Y-%m-%dT%H:%M:%S")))
     write_json_atomically(controller_dir(cluster_dir) / "definition.json", to_document(definition))
 
 

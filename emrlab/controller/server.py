@@ -104,7 +104,7 @@ class ElasticMapReduceServicer(emr_pb2_grpc.ElasticMapReduceServicer):
             victims = [instance.node_name for instance in self.shell.state.shrink_victims(group_id, count)
                        if instance.state is InstanceState.RUNNING]
         if victims:
-            with Client.for_cluster(self.shell.cluster_dir, user=self.shell.cluster_dir.read_spec()["superuser"]) as client:
+            with Client.for_cluster(self.shell.cluster_dir, user=self.shell.cluster_dir.read_spec().superuser) as client:
                 reason = client.decommission_check(victims)
             if reason:
                 raise FailedPrecondition(f"cannot shrink the core group to {count}: {reason}")

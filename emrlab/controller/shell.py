@@ -20,6 +20,7 @@ Instances on disk, in EMR's log layout:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -64,6 +65,7 @@ from emrlab.controller.messages import (
 from emrlab.controller.records import InstanceReason, InstanceState, Role
 from emrlab.controller.state import ControllerState
 from emrlab_common.clusterdir import ClusterDir, process_alive, write_json_atomically
+from emrlab_common.clusterspec import NodeSpec
 from emrlab_common.daemon import daemon_environment
 from emrlab_common.errors import EmrlabError
 from yarn.nodemanager.containers import kill_leftover_containers
@@ -173,13 +175,11 @@ class ControllerShell:
             self.stopped.set()
 
     def write_spec(self) -> None:
-        """cluster.json's node list, which the NameNode, NodeManagers and health checks read."""
-        spec = self.cluster_dir.read_spec()
-        spec["nodes"] = [{"id": instance.node_name, "group": instance.role.value, "market": instance.market.value,
-                          "instance_id": instance.instance_id}
-                         for instance in self.state.instances.values()
-                         if instance.role is not Role.MASTER and instance.state is not InstanceState.TERMINATED]
-        spec["cluster_id"] = self.state.cluster_id
+        """cluster.json's node list, which the launcher's health checks and daemon arguments read."""
+        nodes = tuple(NodeSpec(instance.node_name, instance.role.value, instance.market.value, instance.instance_id)
+                      for instance in self.state.instances.values()
+                      if instance.role is not Role.MASTER and instance.state is not InstanceState.TERMINATED)
+        spec = dataclasses.replace(self.cluster_dir.read_spec(), nodes=nodes, cluster_id=self.state.cluster_id)
         self.cluster_dir.write_spec(spec)
 
     # ------------------------------------------------------------ instances
@@ -294,7 +294,7 @@ class ControllerShell:
 
         action = self.cluster_dir.node_dir(command.node_name) / "spot" / "instance-action"
         write_json_atomically(action, {"action": "terminate", "time": timestamp(command.deadline_s)})
-        superuser = self.cluster_dir.read_spec()["superuser"]
+        superuser = self.cluster_dir.read_spec().superuser
         if command.role is Role.CORE:
             try:
                 decommission.exclude_datanode(self.cluster_dir, command.node_name, superuser)
@@ -306,7 +306,7 @@ class ControllerShell:
 
     def _decommission(self, command: DecommissionInstance) -> None:
         """YARN graceful decommission (and HDFS decommission for a core node), then report."""
-        superuser = self.cluster_dir.read_spec()["superuser"]
+        superuser = self.cluster_dir.read_spec().superuser
         deadline = time.monotonic() + DECOMMISSION_WAIT_MAX_S
         if command.role is Role.CORE:
             decommission.decommission_datanode(self.cluster_dir, command.node_name, superuser, deadline)
@@ -395,7 +395,7 @@ class ControllerShell:
         from yarn.client import YarnClient
 
         try:
-            with YarnClient.for_cluster(self.cluster_dir, user=self.cluster_dir.read_spec()["superuser"]) as client:
+            with YarnClient.for_cluster(self.cluster_dir, user=self.cluster_dir.read_spec().superuser) as client:
                 pending = sum(report.pending_containers for report in client.applications(("ACCEPTED", "RUNNING")))
                 busy = tuple(node.node_id for node in client.nodes() if node.num_containers > 0)
         except EmrlabError as error:

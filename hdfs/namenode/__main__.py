@@ -1,6 +1,5 @@
 """`python -m hdfs.namenode --dir CLUSTER_DIR [-D key=value ...]`: run the NameNode."""
 
-import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -16,26 +15,15 @@ from hdfs.namenode.server import NameNode, register_servicers
 
 SHUTDOWN_GRACE_S = 2.0
 EXCLUDE_FILE_NAME = "dfs.exclude"
-CORE_GROUP = "CORE"
 
 logger = logging.getLogger("hdfs.namenode")
-
-
-def sized_to_the_cluster(config: NameNodeConfig, properties: dict, spec: dict) -> NameNodeConfig:
-    """EMR sizes dfs.replication to the cluster it creates: no more than its core nodes, unless set."""
-    core_nodes = sum(1 for node in spec.get("nodes", []) if node.get("group") == CORE_GROUP)
-    if "dfs.replication" in properties or not 0 < core_nodes < config.replication:
-        return config
-    logger.info("dfs.replication sized to the cluster: %d (%d core nodes)", core_nodes, core_nodes)
-    return dataclasses.replace(config, replication=core_nodes)
 
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("hdfs.namenode", argv) as process:
         process.stop_when_a_thread_crashes()
-        spec = process.cluster_dir.read_spec()
-        config = sized_to_the_cluster(load(NameNodeConfig, process.properties), process.properties, spec)
-        superuser = spec.get("superuser") or current_user()
+        config = load(NameNodeConfig, process.properties)
+        superuser = config.superuser or current_user()
         exclude_path = Path(config.exclude_path) if config.exclude_path else process.cluster_dir.root / EXCLUDE_FILE_NAME
         secure = config.block_access_token_enabled or check_mode(config.authentication) != "simple"
         cluster_key = ensure_key(process.cluster_dir.root) if secure else None

@@ -115,6 +115,10 @@ class NameNodeConfig:
         "dfs.namenode.num.checkpoints.retained", 2, parse_int, "Images (and the edits after them) kept on disk.")
     permissions_enabled: bool = setting(
         "dfs.permissions.enabled", True, parse_bool, "Check permissions (superuser is never checked).")
+    superuser: str = setting(
+        "emrlab.hdfs.superuser", "", parse_text,
+        "Who owns / and passes every permission check; empty: the user the NameNode runs as (Hadoop's rule). "
+        "Whoever starts the NameNode says it (the launcher and the controller: the cluster's superuser).")
     superuser_group: str = setting(
         "dfs.permissions.superusergroup", "supergroup", parse_text, "Members of this group are superusers too.")
     random_seed: int = setting(

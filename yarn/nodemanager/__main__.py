@@ -17,14 +17,7 @@ from yarn.records import ContainerExitStatus
 SHUTDOWN_GRACE_S = 1.0
 
 
-def node_label(process: DaemonProcess, config: NodeManagerConfig) -> str:
-    """The configured label, else the node's group in the cluster spec (CORE or TASK)."""
-    if config.node_label:
-        return config.node_label
-    for node in process.cluster_dir.read_spec().get("nodes", []):
-        if node["id"] == process.node_id:
-            return node["group"]
-    return "CORE"
+DEFAULT_NODE_LABEL = "CORE"  # whoever starts a NodeManager gives it its node's group; alone, it is a core node
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         process.stop_when_a_thread_crashes()
         config = load(NodeManagerConfig, process.properties)
         node_id = process.node_id or "nodemanager"
-        node = NodeManager(config, process.cluster_dir, node_id, node_label(process, config))
+        node = NodeManager(config, process.cluster_dir, node_id, config.node_label or DEFAULT_NODE_LABEL)
         node.aux_services = load_aux_services(process.properties, config.aux_services, lambda name: AuxServiceContext(
             name, node_id, process.cluster_dir, dict(process.properties), node.application_dir))
         server, port = create_server(config.address, register_servicers(node), name="nodemanager")

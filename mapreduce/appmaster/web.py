@@ -1,14 +1,10 @@
-"""The JobHistory server's pages: one MapReduce job's counters, attempts, and a timeline.
-
-    /jobhistory                  the server's front page
-    /jobhistory/job/<job id>     one job: live from its ApplicationMaster while it runs, else from its history
-    /jmx                         Hadoop:service=JobHistoryServer,name=JobHistoryServer
+"""A MapReduce job on the ResourceManager's application page: counters, attempts, and a timeline.
 
 YARN knows containers, not map and reduce attempts; the job's own
-ApplicationMaster knows those (and its history file, once it is done). As in
-Hadoop, the ResourceManager's application page links to the job's page here
-(the tracking URL the AM registers) instead of rendering MapReduce itself. The
-page reads the job's summary exactly as `emrlab job -status` does.
+ApplicationMaster knows those (and its history file, once it is done). Hadoop's
+RM links to the AM's web UI through its proxy; here the RM's page for a
+MAPREDUCE application asks this module, which reads the job's summary exactly
+as `emrlab job -status` does (live from the AM, else from the history).
 
 The timeline has one row per node and one bar per attempt, placed by its start
 and finish time: colour says map or reduce, pattern says the outcome (failed
@@ -20,14 +16,8 @@ from __future__ import annotations
 
 import time
 
-from emrlab_common import tls, web
-from emrlab_common.errors import EmrlabError
+from emrlab_common import web
 
-DAEMON_NAME = "jobhistory"  # its record in the cluster directory: `python -m mapreduce.jobhistory`
-JOB_PAGE_PREFIX = "/jobhistory/job/"
-REFRESH_S = 2
-NAV = [("/jobhistory", "JobHistory"), ("/jmx", "JMX")]
-FINAL_STATES = ("SUCCEEDED", "FAILED", "KILLED")
 TIMELINE_LABEL_WIDTH_EM = 8
 BAR_PITCH_PX = 16
 
@@ -113,43 +103,3 @@ def counters_table(counters: dict[str, dict[str, int]]) -> str:
     return web.table(["Group", "Counter", "Value"],
                      ([group, name, value] for group, values in sorted(counters.items())
                       for name, value in sorted(values.items())))
-
-
-def tracking_url(cluster_dir, job_id: str) -> str:
-    """The job's page on the cluster's JobHistory server, for the AM to register as its tracking URL;
-    "" when the cluster runs none (the ResourceManager's page then has no link)."""
-    try:
-        record = cluster_dir.read_daemon(DAEMON_NAME)
-        scheme = "https" if tls.modes(cluster_dir.properties())[1] else "http"
-    except (OSError, EmrlabError):
-        return ""
-    http_address = record.extra.get("http_address") if record else None
-    return f"{scheme}://{http_address}{JOB_PAGE_PREFIX}{job_id}" if http_address else ""
-
-
-class JobHistoryWeb:
-    """The routes of the JobHistory server's web pages."""
-
-    def __init__(self, cluster_dir):
-        self.cluster_dir = cluster_dir
-
-    def routes(self) -> dict[str, web.Handler]:
-        return {"/": lambda request: web.redirect("/jobhistory", 302), "/jobhistory": self.front_page,
-                JOB_PAGE_PREFIX: self.job_page, "/jmx": self.jmx}
-
-    def front_page(self, request: web.Request) -> web.Response:
-        return web.page("JobHistory", "<p>Each MapReduce job's page is /jobhistory/job/&lt;job id&gt;; "
-                                      "the ResourceManager's application pages link to it.</p>", NAV)
-
-    def job_page(self, request: web.Request) -> web.Response:
-        job_id = request.path[len(JOB_PAGE_PREFIX):].strip("/")
-        try:
-            summary = job_summary(self.cluster_dir, job_id)
-        except EmrlabError as error:
-            return web.page("Job not found", f"<p>{web.escape(error.message)}</p>", NAV)
-        return web.page(f"Job {job_id}", job_section(summary), NAV,
-                        refresh_s=None if summary["state"] in FINAL_STATES else REFRESH_S)
-
-    def jmx(self, request: web.Request) -> web.Response:
-        return web.jmx_response(request, [{"name": "Hadoop:service=JobHistoryServer,name=JobHistoryServer",
-                                           "modelerType": "JobHistoryServer"}])
