@@ -103,7 +103,9 @@ SERVICES: dict[str, Service] = {
                         # or a spot notice on a core node shows DECOMMISSIONED in seconds.
                         "dfs.namenode.decommission.interval": "3",
                     }),
-    "yarn": Service("yarn", ("yarn.resourcemanager",), {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
+    # With YARN, as on EMR's master node: the JobHistory server, where each MapReduce job's page lives.
+    "yarn": Service("yarn", ("yarn.resourcemanager", "mapreduce.jobhistory"),
+                    {CORE: ("yarn.nodemanager",), TASK: ("yarn.nodemanager",)},
                     _yarn_health, default_properties={
                         # As EMR's yarn-site.xml: every NodeManager serves map output to reducers.
                         "yarn.nodemanager.aux-services": "mapreduce_shuffle",

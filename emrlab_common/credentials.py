@@ -59,6 +59,14 @@ def sign(key: bytes, kind: str, name: str, expiry_s: float) -> str:
 
 def verify(key: bytes, statement: str, kind: str, now_s: float | None = None) -> str:
     """The name in a statement of this kind signed with `key` and not expired; PermissionDenied otherwise."""
+    name, expiry_s = read_statement(key, statement, kind)
+    if (now_s if now_s is not None else time.time()) > expiry_s:
+        raise PermissionDenied(f"the {kind} credential of {name} has expired")
+    return name
+
+
+def read_statement(key: bytes, statement: str, kind: str) -> tuple[str, float]:
+    """(name, expiry) of a statement of this kind signed with `key`, expired or not; PermissionDenied otherwise."""
     try:
         raw = bytes.fromhex(statement)
         body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
@@ -69,9 +77,7 @@ def verify(key: bytes, statement: str, kind: str, now_s: float | None = None) ->
         raise PermissionDenied(f"not signed with this cluster's key: no valid {kind} credential") from None
     if statement_kind != kind:
         raise PermissionDenied(f"a {statement_kind} credential is not a {kind} credential")
-    if (now_s if now_s is not None else time.time()) > float(expiry_s):
-        raise PermissionDenied(f"the {kind} credential of {name} has expired")
-    return str(name)
+    return str(name), float(expiry_s)
 
 
 def proof_metadata(key: bytes, name: str, now_s: float | None = None, kind: str = "daemon") -> tuple[tuple[str, str], ...]:
@@ -98,12 +104,15 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def caller_identity(key: bytes, metadata, now_s: float | None = None) -> str:
-    """The user a call is from in secure mode: its delegation token's owner, else its signed user proof."""
+def caller_identity(key: bytes, metadata, now_s: float | None = None, token_owner=None) -> str:
+    """The user a call is from in secure mode: its delegation token's owner, else its signed user proof.
+
+    `token_owner(token)`, if given, decides about tokens instead (the NameNode's, which knows renewals and
+    cancellations)."""
     metadata = tuple(metadata)
     token = next((value for name, value in metadata if name == DELEGATION_METADATA_KEY), "")
     if token:
-        return verify(key, token, "delegation", now_s)
+        return token_owner(token) if token_owner else verify(key, token, "delegation", now_s)
     if not any(name == PROOF_METADATA_KEY for name, _ in metadata):
         raise PermissionDenied("secure mode (hadoop.security.authentication=token): the call has no delegation "
                                "token and no proof signed with the cluster key")

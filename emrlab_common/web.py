@@ -106,6 +106,7 @@ class Request:
     headers: object           # http.client.HTTPMessage
     body: RequestBody
     host: str                 # the Host header: where the client reached us
+    client_name: str = ""     # HTTPS: the common name of the client's certificate (the cluster CA signed it)
 
 
 @dataclass
@@ -220,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         query = {name.lower(): value for name, value in parse_qsl(parts.query, keep_blank_values=True)}
         body = RequestBody(self.rfile, self.headers)
-        request = Request(self.command, path, query, self.headers, body, self.headers.get("Host", ""))
+        request = Request(self.command, path, query, self.headers, body, self.headers.get("Host", ""),
+                          _certificate_name(self.connection))
         handler = self._route(path)
         try:
             response = handler(request) if handler else Response(404, f"no page at {path}\n".encode())
@@ -279,6 +281,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
+
+
+def _certificate_name(connection) -> str:
+    """The common name in a verified client certificate, or "" (plain HTTP)."""
+    certificate = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
+    for attribute in (certificate or {}).get("subject", ()):
+        for name, value in attribute:
+            if name == "commonName":
+                return value
+    return ""
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -344,7 +356,7 @@ def start_http_server(address: str, routes: dict[str, Handler], name: str = "htt
     return running, running.port
 
 
-MAIN_DAEMONS = ("namenode", "resourcemanager", "controller")
+MAIN_DAEMONS = ("namenode", "resourcemanager", "jobhistory", "controller")
 
 
 def cluster_urls(cluster_dir, include_nodes: bool = False) -> dict[str, str]:

@@ -15,6 +15,7 @@ The packages, in reading order (each package's `__init__.py` gives its own):
                  checks, planning the steps, following the job
     appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
     shuffle/     map output served by each NodeManager, fetched by the reducers
+    jobhistory/  the JobHistory server: each job's web page, which YARN's pages link to
     commands/    the command lines: `emrlab job`, `emrlab streaming`, `emrlab examples`, and
                  `Job.run()` (jobfile.py): a job's file as its own command line
     examples/    jobs to copy: word count, grep, sort, join, inverted index

@@ -16,12 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("emrlab_common", "hdfs", "yarn", "mapreduce", "emrlab")  # each may import only those before it
 
 # (importer, imported) pairs that go up a layer, each waiting for its fix.
-KNOWN_UPWARD_IMPORTS = {
-    # The RM's web page shows a MapReduce job by calling MapReduce code; Hadoop's RM links to the AM's
-    # (or the JobHistory server's) own pages instead, through its web proxy.
-    ("yarn.resourcemanager.http", "mapreduce.appmaster.records"),
-    ("yarn.resourcemanager.http", "mapreduce.appmaster.web"),
-}
+KNOWN_UPWARD_IMPORTS: set[tuple[str, str]] = set()
 # Edges that close an import cycle; without them the module graph must have none.
 KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 

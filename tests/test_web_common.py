@@ -157,7 +157,7 @@ def attempt(attempt_id: str, kind: str, node_id: str, start_s: float, finish_s: 
 
 
 def test_the_timeline_has_a_row_per_node_and_a_bar_per_attempt_stacked_when_they_overlap():
-    from mapreduce.appmaster.web import timeline
+    from mapreduce.jobhistory.web import timeline
 
     attempts = [
         attempt("m0", "map", "core-1", 100, 110, "SUCCEEDED"),
@@ -219,3 +219,25 @@ def test_connections_beyond_the_limit_are_closed(monkeypatch):
         second.close()
     finally:
         running.stop()
+
+
+def test_the_resourcemanager_links_to_an_applications_own_page_and_the_am_registers_its_jobs_page(tmp_path):
+    from mapreduce.jobhistory.web import tracking_url
+    from yarn.records import ApplicationReport, ApplicationState, FinalApplicationStatus
+    from yarn.resourcemanager.http import tracking_link
+
+    def report(state: ApplicationState, url: str) -> ApplicationReport:
+        return ApplicationReport("application_1_0001", "wc", "alice", "default", "MAPREDUCE", state,
+                                 FinalApplicationStatus.UNDEFINED, tracking_url=url)
+
+    page = "http://127.0.0.1:5/jobhistory/job/job_1_0001"
+    assert tracking_link(report(ApplicationState.RUNNING, page)) == f'<a href="{page}">ApplicationMaster</a>'
+    assert tracking_link(report(ApplicationState.FINISHED, page)) == f'<a href="{page}">History</a>'
+    assert tracking_link(report(ApplicationState.RUNNING, "127.0.0.1:7")) == "127.0.0.1:7"  # not a web page
+    assert tracking_link(report(ApplicationState.ACCEPTED, "")) == "N/A"
+
+    cluster_dir = ClusterDir(tmp_path)
+    assert tracking_url(cluster_dir, "job_1_0001") == ""  # no JobHistory server: no link
+    cluster_dir.publish_daemon(DaemonRecord("jobhistory", os.getpid(), "127.0.0.1:5", "",
+                                            {"http_address": "127.0.0.1:5"}))
+    assert tracking_url(cluster_dir, "job_1_0001") == page

@@ -2,14 +2,16 @@
 
 One cluster (HDFS and YARN on two core nodes) runs one slow word count with
 three maps and two reducers; the tests read the NameNode's and the
-ResourceManager's pages and JSON during the job and after it. The browser test
-drives Debian's headless Chromium with Playwright and saves screenshots.
+ResourceManager's pages and JSON during the job and after it, and the job's own
+page on the JobHistory server, which the ResourceManager's page links to. The
+browser test drives Debian's headless Chromium with Playwright and saves screenshots.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -110,7 +112,8 @@ def job(cluster, urls, words_input, tmp_path_factory):
 
 
 def test_every_daemon_publishes_its_web_address(urls, cluster):
-    assert {"namenode", "resourcemanager", "webhdfs", "datanode-core-1", "nodemanager-core-2"} <= set(urls)
+    assert {"namenode", "resourcemanager", "jobhistory", "webhdfs", "datanode-core-1",
+            "nodemanager-core-2"} <= set(urls)
     for name, url in urls.items():
         if name != "webhdfs":
             beans = get_json(url + "/jmx")["beans"]
@@ -176,6 +179,7 @@ def test_a_browser_sees_the_datanodes_and_a_job_moving_on_its_timeline(browser, 
     wait_until(lambda: reloaded(page, lambda: page.locator(running).count() == 1),
                what="the job's application RUNNING in the browser")
     page.locator(running).click()
+    page.locator("a[href*='/jobhistory/job/']").click()  # the tracking URL: the job's own page
     seen = set()  # what a person watching reads in the job's line: it must move
 
     def job_line_says(predicate) -> bool:
@@ -208,21 +212,31 @@ def test_resourcemanager_json_has_yarns_field_names(urls, job):
     assert all(node["state"] == "RUNNING" and node["nodeLabels"] == ["CORE"] for node in nodes)
     app = get_json(rm + f"/ws/v1/cluster/apps/{job}")["app"]
     assert app["applicationType"] == "MAPREDUCE" and app["state"] in ("RUNNING", "FINISHED")
+    assert app["trackingUrl"].startswith(urls["jobhistory"] + "/jobhistory/job/job_")
     status, body = get(rm + "/ws/v1/cluster/apps/application_1_0001")
     assert status == 404 and "RemoteException" in json.loads(body)
 
 
-def test_application_page_shows_progress_timeline_counters(urls, job):
+def test_the_application_page_links_to_the_jobs_page_with_progress_timeline_counters(urls, job):
     rm = urls["resourcemanager"]
     overview = get(rm + "/cluster")[1].decode()
     assert job in overview and 'http-equiv="refresh"' in overview
-    page = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()).count('class="bar map') >= 1 and text,
+    application = get(rm + f"/cluster/app/{job}")[1].decode()
+    assert 'id="timeline"' not in application  # YARN renders no MapReduce: it links to the job's own page
+    job_url = re.search(r'<a href="([^"]+/jobhistory/job/job_[0-9_]+)">', application).group(1)
+    assert job_url.startswith(urls["jobhistory"])
+    page = wait_until(lambda: (text := get(job_url)[1].decode()).count('class="bar map') >= 1 and text,
                       what="a map attempt on the timeline")
     assert 'id="timeline"' in page
-    done = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()) and 'id="job-state">SUCCEEDED<' in text and text,
+    done = wait_until(lambda: (text := get(job_url)[1].decode()) and 'id="job-state">SUCCEEDED<' in text and text,
                       what="the job to succeed", timeout_s=120)
     assert done.count('class="bar map SUCCEEDED"') == 3 and done.count('class="bar reduce SUCCEEDED"') == 2
-    assert "MAP_INPUT_RECORDS" in done and "37000" in done
+    assert "MAP_INPUT_RECORDS" in done and "37000" in done and 'http-equiv="refresh"' not in done
+    finished = wait_until(lambda: (text := get(rm + f"/cluster/app/{job}")[1].decode()) and "FINISHED" in text and text,
+                          what="the application FINISHED")
+    assert f'<a href="{job_url}">History</a>' in finished  # the same page, now the job's history
+    status, missing = get(urls["jobhistory"] + "/jobhistory/job/job_1_0001")
+    assert status == 200 and "Job not found" in missing.decode()
 
 
 # ---------------------------------------------------------------- breaks the cluster: runs last

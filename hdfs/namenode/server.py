@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from emrlab_common.credentials import caller_identity, sign, verify_proof
+from emrlab_common.credentials import caller_identity, verify_proof
 from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
@@ -42,6 +42,7 @@ from hdfs.namenode.datanodes import (
 from hdfs.namenode.editlog import EditLog
 from hdfs.namenode.namespace_ops import LocatedBlock
 from hdfs.namenode.namesystem import Namesystem
+from hdfs.namenode.tokens import DelegationTokens
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class NameNode:
         self.clock = clock
         self.exclude_path = exclude_path
         self.cluster_key = cluster_key  # with block tokens or token authentication: callers must prove they hold it
+        self.delegation_tokens = (DelegationTokens(cluster_key, config.delegation_token_lifetime_s, clock)
+                                  if cluster_key is not None else None)
         assert config.authentication == "simple" or cluster_key is not None
         self.lock = threading.RLock()
         self.editlog = EditLog(name_dir)
@@ -89,7 +92,8 @@ class NameNode:
         """Who is calling: believed in simple mode, proved in token mode."""
         if self.config.authentication == "simple":
             return caller_user(context)
-        return caller_identity(self.cluster_key, context.invocation_metadata())
+        return caller_identity(self.cluster_key, context.invocation_metadata(),
+                               token_owner=self.delegation_tokens.owner)
 
     def excluded(self) -> set[str]:
         return read_hosts_file(self.exclude_path) if self.exclude_path is not None else set()
@@ -385,10 +389,9 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
         user = self.namenode.caller(context)
         if self.namenode.cluster_key is None:
             raise FailedPrecondition("delegation tokens need hadoop.security.authentication=token")
-        expiry_s = self.namenode.clock() + self.namenode.config.delegation_token_lifetime_s
+        token, expiry_s = self.namenode.delegation_tokens.issue(user)
         logger.info("delegation token for %s until %.0f", user, expiry_s)
-        return hdfs_pb2.GetDelegationTokenResponse(
-            token=sign(self.namenode.cluster_key, "delegation", user, expiry_s), expiry_unix_s=expiry_s)
+        return hdfs_pb2.GetDelegationTokenResponse(token=token, expiry_unix_s=expiry_s)
 
     @servicer_method
     def CheckDecommission(self, request, context):

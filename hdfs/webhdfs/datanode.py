@@ -4,7 +4,8 @@ The NameNode's redirect names it (`namenoderpcaddress`); here the DataNode is
 an ordinary HDFS client of that NameNode for the request's user, as Hadoop's
 DataNode WebHDFS is a DFSClient: reads stream block packets out as HTTP
 chunks, writes stream the request body into the block pipeline a chunk at a
-time, so a file of any size passes through in bounded memory.
+time, so a file of any size passes through in bounded memory. In token mode
+it acts with the redirect's delegation token only (`tokens.TokenClient`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hdfs.client.config import ClientConfig
 from hdfs.webhdfs import shapes
 from hdfs.webhdfs.namenode import DEFAULT_FILE_PERMISSION, check_operation, webhdfs_path
 from hdfs.webhdfs.shapes import parse_bool, parse_int, user_of
+from hdfs.webhdfs.tokens import TokenClient
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ class DataNodeWebHdfs:
             namenode = request.query.get("namenoderpcaddress")
             if not namenode:
                 raise InvalidArgument('Required param "namenoderpcaddress" for op: ' + operation + ' is null')
-            client = Client(namenode, user=user_of(request.query), config=self.client_config, node_id=self.node_id)
+            client = TokenClient(namenode, user=user_of(request.query), config=self.client_config,
+                                 node_id=self.node_id, token=request.query.get("delegation", ""))
             match operation:
                 case "OPEN":
                     response = self._open(client, path, request.query)

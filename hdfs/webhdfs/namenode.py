@@ -5,7 +5,9 @@ as an RPC does (`NameNode.operation()`: changes are in the synced edit log
 before the answer). OPEN, CREATE, APPEND and GETFILECHECKSUM answer 307 with
 a Location on a DataNode's WebHDFS (one that holds the data, for reads), which
 carries the request's parameters and `namenoderpcaddress`; with
-`noredirect=true` the Location comes back as JSON instead.
+`noredirect=true` the Location comes back as JSON instead. In token mode a
+request proves who it is (`tokens.py`: delegation=<token> or a client
+certificate) and the token operations are answered here.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from hdfs.errors import (
     ParentNotDirectory,
     PathIsDirectory,
 )
-from hdfs.webhdfs import shapes
-from hdfs.webhdfs.shapes import parse_bool, parse_int, user_of
+from hdfs.webhdfs import shapes, tokens
+from hdfs.webhdfs.shapes import parse_bool, parse_int
 
 PREFIX = "/webhdfs/v1"
 DEFAULT_DIRECTORY_PERMISSION = 0o755
@@ -35,8 +37,9 @@ DEFAULT_FILE_PERMISSION = 0o644
 FORWARDED = ("user.name", "doas", "offset", "length", "buffersize", "overwrite", "blocksize", "replication",
              "permission")
 GET_OPERATIONS = {"OPEN", "GETFILESTATUS", "LISTSTATUS", "LISTSTATUS_BATCH", "GETCONTENTSUMMARY",
-                  "GETFILECHECKSUM", "GETHOMEDIRECTORY", "GETFILEBLOCKLOCATIONS"}
-PUT_OPERATIONS = {"CREATE", "MKDIRS", "RENAME", "SETREPLICATION", "SETPERMISSION", "SETOWNER", "SETTIMES"}
+                  "GETFILECHECKSUM", "GETHOMEDIRECTORY", "GETFILEBLOCKLOCATIONS", "GETDELEGATIONTOKEN"}
+PUT_OPERATIONS = {"CREATE", "MKDIRS", "RENAME", "SETREPLICATION", "SETPERMISSION", "SETOWNER", "SETTIMES",
+                  "RENEWDELEGATIONTOKEN", "CANCELDELEGATIONTOKEN"}
 POST_OPERATIONS = {"APPEND", "TRUNCATE", "CONCAT"}
 DELETE_OPERATIONS = {"DELETE"}
 OPERATIONS_BY_METHOD = {"GET": GET_OPERATIONS, "HEAD": GET_OPERATIONS, "PUT": PUT_OPERATIONS,
@@ -78,8 +81,10 @@ class NameNodeWebHdfs:
             return shapes.error_response(error)
 
     def _dispatch(self, operation: str, path: str, request: web.Request) -> web.Response:
-        query, user = request.query, user_of(request.query)
+        query, user = request.query, tokens.authenticated_user(self.namenode, request)
         match operation:
+            case "GETDELEGATIONTOKEN" | "RENEWDELEGATIONTOKEN" | "CANCELDELEGATIONTOKEN":
+                return tokens.handle(self.namenode, operation, request, user)
             case "GETFILESTATUS":
                 with self.namenode.operation() as namesystem:
                     status = namesystem.file_info(user, path)
@@ -103,13 +108,13 @@ class NameNodeWebHdfs:
             case "GETFILEBLOCKLOCATIONS":
                 return web.json_response(self._block_locations(user, path, query))
             case "OPEN" | "GETFILECHECKSUM":
-                return self._redirect(operation, path, request, self._reader_datanode(user, path, query))
+                return self._redirect(operation, path, request, user, self._reader_datanode(user, path, query))
             case "CREATE":
                 return self._create(path, request, user)
             case "APPEND":
                 with self.namenode.operation() as namesystem:
                     namesystem.namespace.get_file(path)
-                return self._redirect(operation, path, request, self._any_datanode())
+                return self._redirect(operation, path, request, user, self._any_datanode())
             case "MKDIRS":
                 permission = parse_int(query, "permission", DEFAULT_DIRECTORY_PERMISSION, base=8)
                 with self.namenode.operation() as namesystem:
@@ -194,7 +199,7 @@ class NameNodeWebHdfs:
             raise FileAlreadyExists(f"{path} already exists as a directory")
         if existing is not None and not parse_bool(query, "overwrite", False):
             raise FileAlreadyExists(f"{path} for client {request.host} already exists")
-        return self._redirect("CREATE", path, request, self._any_datanode())
+        return self._redirect("CREATE", path, request, user, self._any_datanode())
 
     def _reader_datanode(self, user: str, path: str, query: dict[str, str]) -> str:
         offset = parse_int(query, "offset", 0)
@@ -222,9 +227,11 @@ class NameNodeWebHdfs:
                 return record.extra.get("http_address", "")
         return ""  # gone, though the NameNode has not declared it dead yet
 
-    def _redirect(self, operation: str, path: str, request: web.Request, datanode_http: str) -> web.Response:
+    def _redirect(self, operation: str, path: str, request: web.Request, user: str,
+                  datanode_http: str) -> web.Response:
         forwarded = {name: request.query[name] for name in FORWARDED if name in request.query}
-        parameters = {"op": operation, "namenoderpcaddress": self.rpc_address, **forwarded}
+        parameters = {"op": operation, "namenoderpcaddress": self.rpc_address, **forwarded,
+                      **tokens.redirect_token(self.namenode, request, user)}
         location = f"{tls.web_scheme()}://{datanode_http}{PREFIX}{quote(path)}?{urlencode(parameters)}"
         if parse_bool(request.query, "noredirect", False):
             return web.json_response({"Location": location})

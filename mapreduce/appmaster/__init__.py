@@ -14,6 +14,5 @@
     master.py       MRAppMaster: the shell that runs the machine against YARN and HDFS
     history.py      the job history file written to HDFS at the end
     recovery.py     the recovery log a later AM attempt resumes the job from
-    web.py          the job's web page: counters, attempts and a timeline
     __main__.py     the process: `python -m mapreduce.appmaster`
 """

@@ -26,6 +26,7 @@ from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
 from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
+from mapreduce.jobhistory.web import tracking_url
 from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE
 from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
@@ -107,7 +108,7 @@ def main() -> int:
 
     server, port = create_server(f"{host}:0", register, name="appmaster")
     address_holder.append(f"{host}:{port}")
-    amrm.register(host, port, tracking_url=f"{host}:{port}")
+    amrm.register(host, port, tracking_url=tracking_url(cluster_dir, description.job_id))  # the job's web page
     logger.info("%s: ApplicationMaster for %s serving on %s:%d", description.job_id, description.name, host, port)
     signal.signal(signal.SIGTERM, _terminated)
     try:

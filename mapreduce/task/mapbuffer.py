@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, repeat
 from operator import itemgetter
 
 import msgpack
@@ -44,6 +44,7 @@ from mapreduce.task.segments import (
 RECORD_METADATA_BYTES = 16  # Hadoop's per-record accounting in the sort buffer
 VALUE_SIZE_SAMPLE_WEIGHT = 0.1
 SPILL_CHECK_RECORDS = 4096
+_NOTHING = object()  # no record seen yet
 
 # (key, values) groups in, (key, value) pairs out: a combiner with its _init and _final.
 CombineFunction = Callable[[Iterator[tuple]], Iterator[tuple]]
@@ -71,8 +72,12 @@ class MapOutputBuffer:
         self.counters = counters
         # str keys as themselves (the fast path); any other key by its encoding (bytes).
         self.groups: dict = {}
+        # str key -> how many records of it had the value `counted_value` (see collect).
+        self.counts: dict[str, int] = {}
+        self.counted_value = _NOTHING
         self.key_bytes = 0
         self.records = 0
+        self.grouped = 0  # records of this spill in `groups`
         self.records_total = 0
         self.value_bytes_average = 8.0
         self.spills: list[tuple[str, list[IndexEntry]]] = []
@@ -82,35 +87,64 @@ class MapOutputBuffer:
     def collect(self, batches: Iterable[Iterable[tuple]]) -> None:
         """Take every (key, value) of every batch (a mapper call's output). The hot loop:
         one dict lookup per record; the size check runs between batches, every
-        SPILL_CHECK_RECORDS records."""
-        groups = self.groups
-        records = key_bytes = 0
+        SPILL_CHECK_RECORDS records.
+
+        A record whose value is the very object the task's first record had (word count's
+        `yield word, 1`: the same int 1 each time) and whose key is a str is only counted,
+        in `counts` (key -> how many); a count stands for that many copies of the value, so
+        nothing is lost, not even the order of a key's values. Appending to a list per record
+        costs half as much again as counting, and the lists' memory besides. A key whose
+        values differ keeps them all in `groups`, in order."""
+        groups, counts = self.groups, self.counts
+        one = self.counted_value
+        records = grouped = key_bytes = 0
         next_check = SPILL_CHECK_RECORDS
         value = None
         try:
             for pairs in batches:
                 for key, value in pairs:
-                    if type(key) is not str:
+                    records += 1
+                    if type(key) is str:
+                        if value is one:
+                            count = counts.get(key)
+                            if count is not None:
+                                counts[key] = count + 1
+                                continue
+                            if not groups or key not in groups:
+                                counts[key] = 1
+                                key_bytes += len(key)
+                                continue
+                        elif one is _NOTHING:  # the task's first record: its value is the one counted
+                            one = self.counted_value = value
+                            counts[key] = 1
+                            key_bytes += len(key)
+                            continue
+                        elif counts and key in counts:  # another value: the key's count becomes a list
+                            count = counts.pop(key)
+                            groups[key] = [one] * count
+                            grouped += count
+                    else:
                         key = encode_key(key)
+                    grouped += 1
                     values = groups.get(key)
                     if values is None:
                         groups[key] = [value]
                         key_bytes += len(key)
                     else:
                         values.append(value)
-                    records += 1
                 if records >= next_check:
-                    self._account(records, key_bytes, value)
-                    records = key_bytes = 0
+                    self._account(records, grouped, key_bytes, value)
+                    records = grouped = key_bytes = 0
                     self.spill_if_full()
         except (TypeError, ValueError) as error:
             reraise_bad_pair(error, "collect", "mapper")
             raise
-        self._account(records, key_bytes, value)
+        self._account(records, grouped, key_bytes, value)
 
-    def _account(self, records: int, key_bytes: int, last_value) -> None:
+    def _account(self, records: int, grouped: int, key_bytes: int, last_value) -> None:
         self.records += records
         self.records_total += records
+        self.grouped += grouped
         self.key_bytes += key_bytes
         if records:
             self._sample_value(last_value)
@@ -120,16 +154,22 @@ class MapOutputBuffer:
         self.value_bytes_average += (size - self.value_bytes_average) * VALUE_SIZE_SAMPLE_WEIGHT
 
     def estimated_bytes(self) -> int:
-        return int(self.key_bytes + self.records * (self.value_bytes_average + RECORD_METADATA_BYTES))
+        """What the buffer holds. With a combiner, a key's counted records are one record (the
+        combiner may run on any part of a key's values, so folding them early is allowed);
+        without one, every record is written out, and counted as such."""
+        held = self.grouped + len(self.counts) if self.combine is not None else self.records
+        return int(self.key_bytes + held * (self.value_bytes_average + RECORD_METADATA_BYTES))
 
     def spill_if_full(self) -> None:
-        if self.groups and self.estimated_bytes() >= self.settings.limit_bytes:
+        if (self.groups or self.counts) and self.estimated_bytes() >= self.settings.limit_bytes:
             self.spill()
 
     # ------------------------------------------------------------ spilling
 
     def _sorted_entries(self) -> list[tuple]:
-        """(partition, encoded key, key, values), sorted by partition then key bytes."""
+        """(partition, encoded key, key, values), sorted by partition then key bytes. A counted
+        key's values are `repeat(value, count)`: an iterator, as a reducer's values are, rather
+        than a list of millions of references to one int."""
         partition = self.partitioner.partition
         count = self.num_partitions
         buckets: list[list[tuple]] = [[] for _ in range(count)]
@@ -145,6 +185,14 @@ class MapOutputBuffer:
             index = partition(encoded, key, count)
             buckets[index].append((index, encoded, key, values))
             output_bytes += len(encoded) * len(values) + len(pack(values)) - _array_header_bytes(len(values))
+        if self.counts:
+            value = self.counted_value
+            value_bytes = len(pack(value))
+            for key, times in self.counts.items():
+                encoded = encode_key(key)
+                index = partition(encoded, key, count)
+                buckets[index].append((index, encoded, key, repeat(value, times)))
+                output_bytes += (len(encoded) + value_bytes) * times
         entries = []
         for bucket in buckets:  # partitions in order; within one, a sort on the key bytes alone
             bucket.sort(key=itemgetter(1))
@@ -161,7 +209,8 @@ class MapOutputBuffer:
             records = ((partition, encoded, value) for partition, encoded, _, values in entries for value in values)
         self.spills.append((path, self._write_partitions(path, records)))
         self.groups.clear()
-        self.records = self.key_bytes = 0
+        self.counts.clear()
+        self.records = self.grouped = self.key_bytes = 0
 
     def _combined(self, entries: list[tuple]) -> list[tuple]:
         """Run the combiner over each key's values; its output, re-sorted if it changed keys."""
@@ -217,7 +266,7 @@ class MapOutputBuffer:
 
     def flush(self) -> str:
         """Spill what is left and leave one indexed `file.out`; returns its path."""
-        if self.groups or not self.spills:
+        if self.groups or self.counts or not self.spills:
             self.spill()
         output_path = os.path.join(self.local_dir, MAP_OUTPUT_FILE)
         index_path = os.path.join(self.local_dir, MAP_OUTPUT_INDEX_FILE)

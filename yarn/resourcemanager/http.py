@@ -1,7 +1,8 @@
 """The ResourceManager's web server: its pages and their JSON twins with YARN's field names.
 
     /cluster                     metrics, nodes and applications (refreshes itself)
-    /cluster/app/<application>   one application; a MapReduce job adds counters, attempts, a timeline
+    /cluster/app/<application>   one application, with a link to its own page (its tracking URL: a MapReduce
+                                 job's page on the JobHistory server, with counters, attempts and a timeline)
     /ws/v1/cluster/info          {"clusterInfo": {...}}
     /ws/v1/cluster/metrics       {"clusterMetrics": {"appsSubmitted", "appsRunning", ..., "totalMB", ...}}
     /ws/v1/cluster/nodes         {"nodes": {"node": [...]}}
@@ -25,7 +26,6 @@ REFRESH_S = 2
 NAV = [("/cluster", "Cluster"), ("/ws/v1/cluster/metrics", "metrics JSON"), ("/jmx", "JMX")]
 APPLICATIONS_PREFIX = "/cluster/app/"
 APPLICATION_JSON_PREFIX = "/ws/v1/cluster/apps/"
-MAPREDUCE = "MAPREDUCE"
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ def application_json(report: ApplicationReport, cluster_timestamp_ms: int, now_m
         "runningContainers": report.running_containers, "runCount": report.attempts,
         "currentAppAttemptId": report.current_attempt_id,
     }
+
+
+def tracking_link(report: ApplicationReport):
+    """The application's own page, as the application registered it: YARN renders no framework's details
+    (Hadoop's RM links to a MapReduce AM's web UI, and to the JobHistory server once the job is done)."""
+    if not report.tracking_url.startswith(("http://", "https://")):
+        return report.tracking_url or "N/A"
+    return web.link(report.tracking_url, "History" if report.state.is_final else "ApplicationMaster")
 
 
 def node_json(report: NodeReport, now_ms: int) -> dict:
@@ -206,21 +214,8 @@ class ResourceManagerWeb:
                 ("Queue", report.queue), ("State", report.state.value), ("FinalStatus", report.final_status.value),
                 ("Progress", f"{report.progress * 100:.0f}%"), ("Attempts", report.attempts),
                 ("AM container", f"{report.am_container_id} on {report.am_node_id}"),
-                ("Diagnostics", report.diagnostics)]
-        body = web.table(["", ""], rows) + self._job_details(report)
+                ("Tracking URL", tracking_link(report)), ("Diagnostics", report.diagnostics)]
+        body = web.table(["", ""], rows)
         return web.page(f"Application {application_id}", body, NAV,
                         refresh_s=None if report.state.is_final else REFRESH_S)
-
-    def _job_details(self, report: ApplicationReport) -> str:
-        """A MapReduce application's job: the one place this page reaches up into MapReduce,
-        as Hadoop's RM links through its proxy to the MapReduce AM's own pages."""
-        if report.application_type != MAPREDUCE:
-            return ""
-        from mapreduce.appmaster.records import job_id_for
-        from mapreduce.appmaster.web import job_section, job_summary
-
-        try:
-            return job_section(job_summary(self.cluster_dir, job_id_for(report.application_id)))
-        except EmrlabError as error:
-            return f"<p>Job details are not available: {web.escape(error.message)}</p>"
 

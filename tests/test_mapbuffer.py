@@ -1,0 +1,103 @@
+"""The map side's sort buffer against a model: whatever way it holds records (counted or in
+lists), its file.out has every record, sorted by key, each key's values in the mapper's order."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapreduce.api.counters import Counters
+from mapreduce.api.keys import decode_key, encode_key
+from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
+from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index
+
+PARTITIONS = 2
+ONE = 1
+# Values equal to 1 that are not the same value (True, 1.0), or the same value as another object.
+values = st.sampled_from([ONE, ONE, ONE, True, 1.0, 2, "1", -0.0, 0.0, None])
+keys = st.sampled_from(["a", "b", "é", "a\x00", "", 1, 1.0, True, ["a"]])
+batches = st.lists(st.lists(st.tuples(keys, values), max_size=12), max_size=8)
+
+
+def _run(pairs_batches, combine=None, limit_bytes=1 << 30) -> tuple[list[list[tuple]], Counters]:
+    counters = Counters()
+    with tempfile.TemporaryDirectory() as directory:
+        buffer = MapOutputBuffer(directory, PARTITIONS, HashPartitioner(), combine, False,
+                                 SpillSettings(limit_bytes=limit_bytes), counters)
+        buffer.collect(pairs_batches)
+        path = buffer.flush()
+        index = read_index(os.path.join(directory, MAP_OUTPUT_INDEX_FILE))
+        partitions = [[(decode_key(key), value) for key, value in
+                       Segment.from_file(path, entry.offset, entry.length).records_iter()] for entry in index]
+    return partitions, counters
+
+
+def _model(pairs_batches) -> list[list[tuple]]:
+    """Every record by partition, sorted by encoded key (stable: a key's values in order)."""
+    records = [(encode_key(key), key, value) for batch in pairs_batches for key, value in batch]
+    records.sort(key=lambda record: record[0])
+    partitions: list[list[tuple]] = [[] for _ in range(PARTITIONS)]
+    for encoded, key, value in records:
+        partitions[HashPartitioner().partition(encoded, key, PARTITIONS)].append((decode_key(encoded), value))
+    return partitions
+
+
+def _same(got, expected) -> bool:
+    """Equal and of the same types (True is not 1, -0.0 is not 0.0), as msgpack tells them apart."""
+    def exact(value):
+        if isinstance(value, float):
+            return ("float", math.copysign(1, value), value)
+        if isinstance(value, list):
+            return ("list", tuple(exact(element) for element in value))
+        return (type(value).__name__, value)
+    return [[(exact(k), exact(v)) for k, v in part] for part in got] == \
+        [[(exact(k), exact(v)) for k, v in part] for part in expected]
+
+
+def _keep_values(groups):
+    """A combiner that shows what it was given: each key's values as one list, in order."""
+    for key, group in groups:
+        yield key, list(group)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs_batches=batches, limit_bytes=st.sampled_from([1, 40, 1 << 30]))
+def test_without_a_combiner_every_record_comes_out_in_key_then_mapper_order(pairs_batches, limit_bytes):
+    got, counters = _run(pairs_batches, limit_bytes=limit_bytes)
+    assert _same(got, _model(pairs_batches))
+    assert counters.task("SPILLED_RECORDS") >= sum(map(len, pairs_batches))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs_batches=batches)
+def test_a_combiner_sees_each_keys_values_in_the_mappers_order(pairs_batches):
+    got, counters = _run(pairs_batches, combine=_keep_values)
+    expected = [[(decode_key(encoded), [value for _, value in group]) for encoded, group in _grouped(part)]
+                for part in _model(pairs_batches)]
+    assert _same(got, expected)
+    assert counters.task("COMBINE_INPUT_RECORDS") == sum(map(len, pairs_batches))
+
+
+def _grouped(part):
+    from itertools import groupby
+
+    return groupby(part, key=lambda record: encode_key(record[0]))
+
+
+def test_counted_records_are_one_record_each_key_for_the_spill_size():
+    """With a combiner, a million `(word, 1)` of ten words fit a buffer that ten lists would not."""
+    def summed(groups):
+        for key, group in groups:
+            yield key, sum(group)
+
+    words = [f"w{index}" for index in range(10)]
+    pairs = [[(word, ONE) for word in words]] * 100_000
+    got, counters = _run(pairs, combine=summed, limit_bytes=64 << 10)
+    assert sorted(pair for part in got for pair in part) == sorted((word, 100_000) for word in words)
+    assert counters.task("SPILLED_RECORDS") == 10  # one spill, no merge
+    assert counters.task("COMBINE_INPUT_RECORDS") == 1_000_000
