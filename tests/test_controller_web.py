@@ -73,4 +73,4 @@ def test_json_twins_are_the_aws_emr_shapes(managed):
     beans = json.loads(get(f"{controller}/jmx")[2])["beans"]
     assert beans[0]["name"] == "emrlab:service=ClusterController,name=Cluster" and beans[0]["State"] == "WAITING"
     urls = json.loads(emrlab(managed, "cluster", "urls", "--output", "json").stdout)
-    assert set(urls) >= {"namenode", "resourcemanager", "controller", "webhdfs"}
+    assert set(urls) >= {"namenode", "resourcemanager", "jobhistory", "controller", "webhdfs"}

@@ -80,7 +80,7 @@ DECOMMISSION_WAIT_MAX_S = 3600.0
 SCALING_POLL_TICKS = 2  # managed scaling reads YARN every second
 
 ROLE_DAEMONS = {
-    Role.MASTER: ("hdfs.namenode", "yarn.resourcemanager"),
+    Role.MASTER: ("hdfs.namenode", "yarn.resourcemanager", "mapreduce.jobhistory"),  # as EMR's master node
     Role.CORE: ("hdfs.datanode", "yarn.nodemanager"),
     Role.TASK: ("yarn.nodemanager",),
 }
