@@ -77,6 +77,15 @@ class ReplicaWriter:
                 os.fsync(file.fileno())
             file.close()
 
+    def discard(self) -> None:
+        """Close without keeping what is still buffered: the write failed (a full disk cannot take those bytes
+        either), and its files are about to be deleted."""
+        for file in (self.block_file, self.meta_file):
+            try:
+                file.close()
+            except OSError as error:  # the file is closed all the same; its buffered bytes go with it
+                logger.info("%s: closing a failed write: %s", self.replica, error)
+
 
 class Storage:
     def __init__(self, data_dir: Path, sync_on_close: bool = False):
@@ -166,7 +175,7 @@ class Storage:
 
     def abort(self, writer: ReplicaWriter) -> None:
         """A write that failed: its partial replica is worthless."""
-        writer.close()
+        writer.discard()
         with self.lock:
             if self.replicas.get(writer.replica.block_id) is writer.replica:
                 del self.replicas[writer.replica.block_id]

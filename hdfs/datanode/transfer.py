@@ -193,10 +193,12 @@ def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks
         raise EmrlabError("the writer went away before the last packet")
     except Exception as error:
         logger.info("write of %s failed: %s", writer.replica, error)
-        storage.abort(writer)
-        if downstream is not None:
-            downstream.cancel()
-        acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+        try:
+            storage.abort(writer)
+            if downstream is not None:
+                downstream.cancel()
+        finally:  # whatever the clean-up meets, the writer hears of the failure (else it waits for an ack for ever)
+            acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
 
 
 def _respond(acks: queue.Queue, downstream):
