@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -392,7 +393,10 @@ def check(cluster: Cluster, history: History) -> list[str]:
     cluster_dir = cluster.cluster_dir
     address = cluster_dir.address_of("namenode")
     launcher.kill_daemon(cluster_dir, "namenode")
-    cluster.restart("hdfs.namenode", extra_arguments=("-D", f"dfs.namenode.rpc-address={address}"))
+    try:
+        cluster.restart("hdfs.namenode", extra_arguments=("-D", f"dfs.namenode.rpc-address={address}"))
+    except EmrlabError as error:
+        return [f"the NameNode did not restart for the check: {error.message}"]
     reason = wait_healed(cluster)
     lost = [f"the cluster did not heal after the last NameNode restart: {reason}"] if reason else []
     with client_for(cluster_dir) as client:
@@ -527,10 +531,19 @@ def run(seed: int, rounds: int, directory: Path, say=print, yarn: bool = True, n
     say(f"seed {seed}: operations tried {counts['invoked']} (ok {counts['ok']}, failed {counts['failed']}, "
         f"unknown {counts['unknown']}, no answer by the end {in_flight}), faults injected {len(history.faults)}, "
         f"acknowledged files {len(history.files)}, directories {len(history.directories)}, "
-        f"jobs {len(jobs)} (succeeded {sum(job.outcome == 'ok' for job in jobs)}), lost {len(lost)}")
+        f"jobs {len(jobs)} (succeeded {sum(job.outcome == 'ok' for job in jobs)}, "
+        f"failed {sum(job.outcome == 'failed' for job in jobs)}), lost {len(lost)}")
+    for diagnostic, count in Counter(job.diagnostic for job in jobs if job.outcome == "failed").most_common(3):
+        say(f"job failed ({count}x): {diagnostic[:300]}")
     for line in lost:
         say(f"LOST {line}")
     return len(lost)
+
+
+def stop_on_sigterm(number, frame) -> None:
+    """SIGTERM (say, from `timeout`) still stops the cluster, unmounts and cleans up; a second one waits for that."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(143)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -558,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"python -m tests.faults: --netns: {reason}", file=sys.stderr)
             return 2
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(143))  # still stop the cluster, unmount, clean up
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     logging.getLogger("hdfs").setLevel(logging.ERROR)  # the clients' retries are expected here; the rounds say enough
     with tempfile.TemporaryDirectory(prefix="emrlab-faults-") as directory:
         print(f"seed {args.seed}, {args.rounds} rounds, cluster in {directory} (replay: python -m tests.faults "
