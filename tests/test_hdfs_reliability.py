@@ -349,14 +349,11 @@ def test_blocks_with_one_replica_are_copied_first_and_may_use_the_hard_stream_li
 
 
 def test_the_default_replication_is_sized_to_the_clusters_core_nodes_unless_set():
-    from hdfs.namenode.__main__ import sized_to_the_cluster
+    from emrlab.launcher import sized_properties  # the cluster layer sizes it, as EMR writes hdfs-site.xml
 
-    config = load(NameNodeConfig, {})
-    two_cores = {"nodes": [{"id": "core-1", "group": "CORE"}, {"id": "core-2", "group": "CORE"},
-                           {"id": "task-1", "group": "TASK"}]}
-    assert sized_to_the_cluster(config, {}, two_cores).replication == 2
-    assert sized_to_the_cluster(config, {"dfs.replication": "3"}, two_cores).replication == 3
-    assert sized_to_the_cluster(config, {}, {"nodes": [{"id": f"core-{i}", "group": "CORE"} for i in range(5)]}).replication == 3
+    assert load(NameNodeConfig, sized_properties({}, 2)).replication == 2
+    assert load(NameNodeConfig, sized_properties({"dfs.replication": "3"}, 2)).replication == 3
+    assert load(NameNodeConfig, sized_properties({}, 5)).replication == 3
 
 
 # ---------------------------------------------------------------- 6. bad input at the edge
