@@ -8,5 +8,5 @@ Read in this order:
   datanodes.py   DataNode liveness and the commands waiting for their heartbeats
   leases.py, safemode.py
   editlog.py     what is durable: the edit log and the image
-  server.py      the gRPC servicers and the lock; __main__.py, the process
+  server.py      the gRPC servicers and the lock; conversions.py, protos to plain values; __main__.py, the process
 """
