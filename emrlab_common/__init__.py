@@ -7,4 +7,13 @@ over gRPC (`errors`), server and channel helpers (`rpc`), the cluster directory
 where daemons publish their addresses (`clusterdir`), the daemon process shell
 (`daemon`), logging setup (`logs`), and the stubs generated from `proto/`
 (`protos`, rebuilt by `python -m emrlab_common.protogen`).
+
+Read `config`, `errors`, `rpc`, `clusterdir` and `daemon` first; then, as you
+meet them: `lifecycle` (the transition tables every state machine uses),
+`command` (what every `emrlab` command shares), `hooks` (a higher layer's
+callbacks, so imports flow one way), `durability` (fsync'd files),
+`hostsfile` (Hadoop's exclude files), `limits` (per-client RPC limits),
+`web` (every daemon's HTTP side), `progress` (the terminal's progress line),
+`shadowing` (PyPI's `hdfs` package), and secure mode's `credentials`
+(the cluster key), `certificates` (the cluster CA) and `tls`.
 """

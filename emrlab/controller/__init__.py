@@ -12,6 +12,7 @@ Reading order:
     cost.py         the bill (pure functions of the state and the time)
     journal.py      the fsync'd journal, replayed through apply()
     shell.py        what the commands do with processes; the monitor that turns the world into events
+      decommission.py  graceful decommission of a node, YARN first, HDFS for core nodes
     server.py       the gRPC servicer (proto/emr.proto)
     http.py         the web page and its JSON twins
     __main__.py     the process: `python -m emrlab.controller --dir DIR`

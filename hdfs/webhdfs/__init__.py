@@ -12,5 +12,7 @@ NameNode, streaming between the HTTP connection and the block pipeline.
   - `shapes.py`: the JSON shapes (FileStatus, ContentSummary, ...) and the
     RemoteException errors with the status codes Hadoop maps them to,
   - `namenode.py`: the NameNode's side,
-  - `datanode.py`: the DataNode's side.
+  - `datanode.py`: the DataNode's side,
+  - `tokens.py`: who a request is from in token mode, and the token
+    operations (GET/RENEW/CANCELDELEGATIONTOKEN).
 """
