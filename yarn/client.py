@@ -13,18 +13,26 @@
 With `connect_wait_s` (Hadoop's `yarn.resourcemanager.connect.max-wait.ms`)
 an idempotent call waits that long for a ResourceManager that is down (being
 restarted, say) instead of failing at once.
+
+In token mode (`hadoop.security.authentication=token` in the cluster's properties) every call carries
+what proves its user, as the HDFS client's do: the delegation token in $HADOOP_TOKEN_FILE_LOCATION, else
+a statement signed with the cluster key (readable by the cluster's owner only); `credentials()` is that
+metadata, for the ApplicationMaster's endpoints too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterable
 
 from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
 from emrlab_common.errors import DeadlineExceeded, Unavailable
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
+from hdfs.client.client import call_credentials
 from yarn.records import (
     ApplicationReport,
     ApplicationState,
@@ -58,7 +66,15 @@ class YarnClient:
             cluster_dir = ClusterDir.resolve(cluster_dir)
         client = cls(cluster_dir.address_of("resourcemanager"), user=user)
         client.cluster_dir = cluster_dir
+        client.authentication = cluster_dir.properties().get("hadoop.security.authentication", "simple")
         return client
+
+    authentication = ""  # the cluster's mode when known; unknown: a token file in the environment is sent
+
+    def credentials(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata proving this client's user in token mode; () in simple mode."""
+        mode = self.authentication or ("token" if os.environ.get(TOKEN_FILE_ENVIRONMENT_VARIABLE) else "simple")
+        return call_credentials(mode, self.cluster_dir.root if self.cluster_dir else None, self.user)
 
     def close(self) -> None:
         self._channel.close()
@@ -73,7 +89,7 @@ class YarnClient:
         deadline = time.monotonic() + (self.connect_wait_s if idempotent else 0.0)
         while True:
             try:
-                return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user,
+                return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user, metadata=self.credentials(),
                             attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="resourcemanager")
             except Unavailable:
                 if time.monotonic() >= deadline:

@@ -186,16 +186,18 @@ class ContainerLaunchContext:
     local_resources: dict[str, str] = field(default_factory=dict)  # name in the working dir -> hdfs:/// or file:///
     service_data: dict[str, bytes] = field(default_factory=dict)  # aux service name -> its data
     tokens: str = ""  # secure mode: the submitter's delegation token; the NodeManager runs the container as its user
+    application_acls: dict[str, str] = field(default_factory=dict)  # VIEW_APP/MODIFY_APP -> ACL (yarn/resourcemanager/acls.py)
 
     def to_proto(self) -> yarn_pb2.ContainerLaunchContext:
         return yarn_pb2.ContainerLaunchContext(commands=list(self.commands), environment=dict(self.environment),
                                                local_resources=dict(self.local_resources),
-                                               service_data=dict(self.service_data), tokens=self.tokens)
+                                               service_data=dict(self.service_data), tokens=self.tokens,
+                                               application_acls=dict(self.application_acls))
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.ContainerLaunchContext) -> ContainerLaunchContext:
         return cls(list(message.commands), dict(message.environment), dict(message.local_resources),
-                   dict(message.service_data), message.tokens)
+                   dict(message.service_data), message.tokens, dict(message.application_acls))
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,7 @@ class ApplicationReport:
     used: Resource = NO_RESOURCE
     running_containers: int = 0
     pending_containers: int = 0
+    client_to_am_token: str = ""  # secure mode: what this caller shows the ApplicationMaster
 
     @property
     def am_address(self) -> str:
@@ -340,7 +343,8 @@ class ApplicationReport:
             tracking_url=self.tracking_url, start_time_ms=self.start_time_ms, finish_time_ms=self.finish_time_ms,
             current_attempt_id=self.current_attempt_id, am_container_id=self.am_container_id,
             am_node_id=self.am_node_id, attempts=self.attempts, used=self.used.to_proto(),
-            running_containers=self.running_containers, pending_containers=self.pending_containers)
+            running_containers=self.running_containers, pending_containers=self.pending_containers,
+            client_to_am_token=self.client_to_am_token)
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.ApplicationReport) -> ApplicationReport:
@@ -350,7 +354,7 @@ class ApplicationReport:
             message.progress, message.host, message.rpc_port, message.tracking_url, message.start_time_ms,
             message.finish_time_ms, message.current_attempt_id, message.am_container_id, message.am_node_id,
             message.attempts, Resource.from_proto(message.used), message.running_containers,
-            message.pending_containers)
+            message.pending_containers, message.client_to_am_token)
 
 
 @dataclass(frozen=True)

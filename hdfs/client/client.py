@@ -102,20 +102,7 @@ class Client:
     # ------------------------------------------------------------ calls
 
     def _credentials(self) -> tuple[tuple[str, str], ...]:
-        """What proves who we are to the NameNode in token mode: a delegation token file, or the cluster key."""
-        if credentials.check_mode(self.config.authentication) == "simple":
-            return ()
-        token_file = os.environ.get(credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE)
-        if token_file:
-            return ((credentials.DELEGATION_METADATA_KEY, Path(token_file).read_text().strip()),)
-        try:
-            key = credentials.key_path(self.cluster_root).read_bytes() if self.cluster_root else None
-        except OSError:
-            key = None
-        if key is None:
-            raise PermissionDenied(f"secure mode: no delegation token (${credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE}) "
-                                   f"and the cluster key is not readable by this user")
-        return credentials.proof_metadata(key, self.user, kind="user")
+        return call_credentials(self.config.authentication, self.cluster_root, self.user)
 
     def delegation_token(self) -> str:
         """A token naming this user that another process can present (write it to a token file)."""
@@ -420,3 +407,21 @@ class Client:
 
         self._renewer = threading.Thread(target=renew, daemon=True, name="lease-renewer")
         self._renewer.start()
+
+
+def call_credentials(authentication: str, cluster_root: Path | None, user: str) -> tuple[tuple[str, str], ...]:
+    """What proves who we are in token mode (to the NameNode, and to YARN's ResourceManager): a delegation
+    token file ($HADOOP_TOKEN_FILE_LOCATION), or a statement signed with the cluster key; nothing in simple mode."""
+    if credentials.check_mode(authentication) == "simple":
+        return ()
+    token_file = os.environ.get(credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE)
+    if token_file:
+        return ((credentials.DELEGATION_METADATA_KEY, Path(token_file).read_text().strip()),)
+    try:
+        key = credentials.key_path(cluster_root).read_bytes() if cluster_root else None
+    except OSError:
+        key = None
+    if key is None:
+        raise PermissionDenied(f"secure mode: no delegation token (${credentials.TOKEN_FILE_ENVIRONMENT_VARIABLE}) "
+                               f"and the cluster key is not readable by this user")
+    return credentials.proof_metadata(key, user, kind="user")

@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_bool, parse_float, parse_int, parse_milliseconds, parse_text, setting
 from mapreduce.task.config import reduce_memory_mb_setting
+from yarn.resourcemanager.acls import MODIFY_APP, VIEW_APP
+
+JOB_ACL_KEYS = ((VIEW_APP, "mapreduce.job.acl-view-job"), (MODIFY_APP, "mapreduce.job.acl-modify-job"))
+
+
+def job_acls(properties: dict) -> dict[str, str]:
+    """The job's ACLs as its application's (Hadoop's YARNRunner does the same), checked with yarn.acl.enable;
+    unset: only the owner and the admins (Hadoop's default " ")."""
+    return {operation: properties[key] for operation, key in JOB_ACL_KEYS if key in properties}
 
 
 @dataclass(frozen=True)

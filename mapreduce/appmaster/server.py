@@ -2,14 +2,21 @@
 
 Thin translators: a request becomes an event for the job state machine (run
 under the AM's lock by `MRAppMaster.handle`), and the answer is read back from
-the machine. Nothing here decides anything.
+the machine. Nothing here decides anything, except who may ask (token mode): a client must show the
+client-to-AM token the ResourceManager gave it with the application's report (only to a user who may view
+the application), signed with the key the RM gave this AM in $EMRLAB_CLIENT_TO_AM_KEY; killing also
+needs the job's owner or a user in `mapreduce.job.acl-modify-job` (an admin kills through the RM).
 """
 
 from __future__ import annotations
 
+import os
+
 from emrlab_common.errors import NotFound
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from emrlab_common.rpc import servicer_method
+from hdfs.namenode.server import os_groups
+from mapreduce.appmaster.config import job_acls
 from mapreduce.appmaster.records import (
     AttemptFailed,
     AttemptStarted,
@@ -18,6 +25,13 @@ from mapreduce.appmaster.records import (
     CommitRequested,
     FetchFailed,
     KillJob,
+    application_id_for,
+)
+from yarn.resourcemanager.acls import (
+    CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE,
+    MODIFY_APP,
+    ApplicationAccess,
+    client_to_am_caller,
 )
 
 
@@ -75,8 +89,14 @@ class TaskUmbilicalServicer(mapreduce_pb2_grpc.TaskUmbilicalServicer):
 
 
 class MRClientServicer(mapreduce_pb2_grpc.MRClientProtocolServicer):
-    def __init__(self, master):
+    def __init__(self, master, key: bytes | None = None):
         self.master = master
+        key_hex = os.environ.get(CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE, "")
+        self.key = key if key is not None else (bytes.fromhex(key_hex) if key_hex else None)  # None: simple mode
+        self.access = ApplicationAccess(True, "", os_groups)  # admins: the RM knows them
+
+    def _caller(self, context) -> str | None:
+        return client_to_am_caller(self.key, context.invocation_metadata()) if self.key is not None else None
 
     def _check(self, job_id: str) -> None:
         if job_id and job_id != self.master.job_id:
@@ -84,11 +104,16 @@ class MRClientServicer(mapreduce_pb2_grpc.MRClientProtocolServicer):
 
     @servicer_method
     def GetJobReport(self, request, context):
+        self._caller(context)
         self._check(request.job_id)
         return self.master.job_report(include_attempts=request.include_attempts)
 
     @servicer_method
     def KillJob(self, request, context):
+        user = self._caller(context)
         self._check(request.job_id)
+        if user is not None:
+            self.access.require(user, MODIFY_APP, self.master.description.user, job_acls(self.master.properties),
+                                application_id_for(self.master.job_id))
         self.master.handle(KillJob())
         return mapreduce_pb2.KillJobResponse()

@@ -49,7 +49,7 @@ def job_summary(hdfs, yarn, job_id: str) -> dict:
         report = None
     if report is not None and not report.state.is_final and report.am_address:
         try:
-            return summary_from_report(am_report(report.am_address, job_id, include_attempts=True))
+            return summary_from_report(am_report(report, job_id, include_attempts=True))
         except EmrlabError:
             pass
     if report is not None and report.state in (ApplicationState.NEW, ApplicationState.SUBMITTED,

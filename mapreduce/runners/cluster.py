@@ -34,7 +34,7 @@ from emrlab_common.hooks import job_finished_lines
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, JobKilled
-from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.config import AppMasterConfig, job_acls
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
@@ -47,6 +47,7 @@ from mapreduce.task.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import input_files
 from yarn.errors import ApplicationNotFound
+from yarn.resourcemanager.acls import client_to_am_metadata
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
@@ -214,20 +215,23 @@ def submit(yarn, description: JobDescription, properties: dict, name: str) -> No
         raise InvalidArgument(f"mapreduce.am.max-attempts must be at least 1, not {config.am_attempts_max}")
     resources = dict(description.local_resources)
     resources[DESCRIPTION_FILE] = f"hdfs://{description.staging_dir}/{DESCRIPTION_FILE}"
-    am_container = ContainerLaunchContext(commands=[AM_COMMAND], local_resources=resources)
+    am_container = ContainerLaunchContext(commands=[AM_COMMAND], local_resources=resources,
+                                          application_acls=job_acls(properties))
     yarn.submit_application(ApplicationSubmissionContext(
         application_id=application_id_for(description.job_id), name=name, am_container=am_container,
         resource=Resource(config.am_memory_mb, 1), queue=config.queue, application_type=APPLICATION_TYPE,
         max_app_attempts=config.am_attempts_max))
 
 
-def am_report(address: str, job_id: str, include_attempts: bool = False) -> mapreduce_pb2.GetJobReportResponse:
-    channel = rpc.connect(address)
+def am_report(report, job_id: str, include_attempts: bool = False) -> mapreduce_pb2.GetJobReportResponse:
+    """The job's report from its AM, at the address in the application's `report` (with, in secure mode,
+    the client-to-AM token the ResourceManager put in it for this caller)."""
+    channel = rpc.connect(report.am_address)
     try:
         stub = mapreduce_pb2_grpc.MRClientProtocolStub(channel)
         return rpc.call(stub.GetJobReport, mapreduce_pb2.GetJobReportRequest(
             job_id=job_id, include_attempts=include_attempts), timeout_s=AM_CALL_TIMEOUT_S,
-            peer=f"the ApplicationMaster of {job_id}")
+            metadata=client_to_am_metadata(report.client_to_am_token), peer=f"the ApplicationMaster of {job_id}")
     finally:
         channel.close()
 
@@ -240,7 +244,7 @@ def follow(yarn, application_id: str, job_id: str, monitor: JobMonitor, poll_int
             return
         if report.am_address:
             try:
-                job_report = am_report(report.am_address, job_id)
+                job_report = am_report(report, job_id)
                 monitor.progress(job_report.map_progress, job_report.reduce_progress)
                 if job_report.state in ("SUCCEEDED", "FAILED", "KILLED"):
                     return
@@ -272,10 +276,11 @@ def kill_job(yarn, application_id: str, job_id: str, hdfs=None) -> None:
         channel = rpc.connect(report.am_address)
         try:
             stub = mapreduce_pb2_grpc.MRClientProtocolStub(channel)
-            rpc.call(stub.KillJob, mapreduce_pb2.KillJobRequest(job_id=job_id), timeout_s=AM_CALL_TIMEOUT_S)
+            rpc.call(stub.KillJob, mapreduce_pb2.KillJobRequest(job_id=job_id), timeout_s=AM_CALL_TIMEOUT_S,
+                     metadata=client_to_am_metadata(report.client_to_am_token))
             return
         except EmrlabError:
-            pass
+            pass  # the ResourceManager decides (and says why not: the caller may not MODIFY_APP, say)
         finally:
             channel.close()
     yarn.kill_application(application_id, f"Kill job {job_id} received from the client")

@@ -1,9 +1,11 @@
 """`python -m yarn.resourcemanager --dir CLUSTER_DIR [-D key=value ...]`: run the ResourceManager."""
 
+import logging
 import threading
 from pathlib import Path
 
 from emrlab_common.config import load
+from emrlab_common.credentials import check_mode, ensure_key
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.errors import Unavailable
 from emrlab_common.rpc import create_server
@@ -17,6 +19,8 @@ SHUTDOWN_GRACE_S = 1.0
 EXCLUDE_FILE_NAME = "yarn.exclude"
 STORE_DIR = "resourcemanager/rmstore"  # under the cluster dir: the RM's own directory
 
+logger = logging.getLogger("yarn.resourcemanager")
+
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("yarn.resourcemanager", argv) as process:
@@ -27,7 +31,12 @@ def main(argv: list[str] | None = None) -> None:
         if config.recovery_enabled:
             store = FileSystemRMStateStore(Path(config.store_path) if config.store_path
                                            else process.cluster_dir.root / STORE_DIR)
-        rm = ResourceManager(config, exclude_path, store=store)
+        token_mode = check_mode(config.authentication) == "token"
+        rm = ResourceManager(config, exclude_path, store=store,
+                             cluster_key=ensure_key(process.cluster_dir.root) if token_mode else None)
+        logger.info("authentication: %s, ACLs %s", "token (a caller proves its user: a delegation token or the "
+                    "cluster key)" if token_mode else "simple (the user a call names is believed; the lab default)",
+                    "on" if rm.access.enabled else "off (yarn.acl.enable)")
         server, port = listen(config.address, store.previous_address() if store else "", rm)
         if store is not None:
             store.record_address(f"{config.address.rsplit(':', 1)[0]}:{port}")

@@ -41,6 +41,10 @@ def parse_scheduler_class(text: str) -> str:
                                                  "FifoScheduler/FairScheduler class)")
 
 
+def parse_optional_bool(text: str) -> bool | None:
+    return None if not str(text).strip() else parse_bool(text)
+
+
 @dataclass(frozen=True)
 class ResourceManagerConfig:
     address: str = setting(
@@ -131,3 +135,15 @@ class ResourceManagerConfig:
         "With recovery: running containers are kept and adopted from the NodeManagers' reports when they "
         "re-register, and running ApplicationMasters re-register (false: the RM kills what ran and starts "
         "a new attempt of each running application, Hadoop's non-work-preserving restart).")
+    authentication: str = setting(
+        "hadoop.security.authentication", "simple", parse_text,
+        "simple: a caller is the user its call metadata names; token: a client call must carry a delegation "
+        "token or a user statement signed with the cluster key (emrlab_common/credentials.py), and is its user.")
+    acl_enable: bool | None = setting(
+        "yarn.acl.enable", None, parse_optional_bool,
+        "Check yarn.admin.acl and applications' VIEW_APP/MODIFY_APP ACLs. Unset: on in token mode (as EMR's "
+        "security configurations turn it on), off in simple mode (Hadoop's default, false).")
+    admin_acl: str = setting(
+        "yarn.admin.acl", "", parse_text,
+        "Who may call rmadmin and kill or see any application, as Hadoop ACL text (\"alice,bob group\"; "
+        "\"*\" everyone). Empty: the ResourceManager's own user, the cluster's owner (Hadoop says \"*\").")

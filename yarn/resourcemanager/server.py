@@ -8,21 +8,30 @@ protos to records, call one state method under the lock (`locked()`), and
 convert the answer back; before the lock is let go, every application the
 call changed is written to the state store, so what a caller was told
 survives an RM crash.
+
+Who is calling: in simple mode the user the call metadata names (believed, as Hadoop's simple
+authentication); in token mode (`hadoop.security.authentication=token`) a client or admin call must carry a
+delegation token or a user statement signed with the cluster key (`emrlab_common.credentials`), and its
+user is that credential's. With ACLs on (`acls.py`) that user must own, or be allowed, what it touches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
 from pathlib import Path
 
-from emrlab_common.errors import Unavailable
+from emrlab_common.credentials import caller_identity, check_mode, verify
+from emrlab_common.errors import PermissionDenied, Unavailable
 from emrlab_common.hostsfile import read_hosts_file
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
-from emrlab_common.rpc import caller_user, servicer_method
+from emrlab_common.rpc import caller_user, current_user, servicer_method
+from hdfs.namenode.server import os_groups
 from yarn.records import (
+    ApplicationReport,
     ApplicationState,
     ApplicationSubmissionContext,
     Container,
@@ -31,6 +40,14 @@ from yarn.records import (
     NodeState,
     Resource,
     parse_states,
+)
+from yarn.resourcemanager.acls import (
+    CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE,
+    MODIFY_APP,
+    VIEW_APP,
+    ApplicationAccess,
+    client_to_am_key,
+    client_to_am_token,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import NodeOutboxes
@@ -45,9 +62,14 @@ logger = logging.getLogger(__name__)
 
 class ResourceManager:
     def __init__(self, config: ResourceManagerConfig, exclude_path: Path, clock=time.time,
-                 store: FileSystemRMStateStore | None = None):
+                 store: FileSystemRMStateStore | None = None, cluster_key: bytes | None = None):
         self.config = config
         self.clock = clock
+        self.token_mode = check_mode(config.authentication) == "token"
+        self.cluster_key = cluster_key  # token mode: what callers' credentials are signed with
+        assert not self.token_mode or cluster_key is not None
+        self.access = ApplicationAccess(self.token_mode if config.acl_enable is None else config.acl_enable,
+                                        config.admin_acl or current_user(), os_groups)
         self.exclude_path = exclude_path
         self.lock = threading.Lock()
         self.state = ResourceManagerState(config, int(clock() * 1000), read_hosts_file(exclude_path))
@@ -60,6 +82,30 @@ class ResourceManager:
                         loaded.epoch, f"; skipped damaged {', '.join(loaded.skipped)}" if loaded.skipped else "")
             with self.locked():
                 pass  # what recovery changed (a non-work-preserving retry) is stored at once
+
+    def caller(self, context) -> str:
+        """Who is calling: believed in simple mode, proved in token mode."""
+        if not self.token_mode:
+            return caller_user(context)
+        return caller_identity(self.cluster_key, context.invocation_metadata())
+
+    def visible(self, user: str, report: ApplicationReport) -> ApplicationReport:
+        """The report as `user` may see it (`acls.py`)."""
+        acls = self.state.application(report.application_id).context.am_container.application_acls
+        return self.access.visible(user, report, acls)
+
+    def report_for(self, user: str, application_id: str) -> ApplicationReport:
+        """The application's report as `user` may see it; in token mode with a client-to-AM token if it may."""
+        app = self.state.application(application_id)
+        report = self.visible(user, self.state.application_report(application_id))
+        if self.token_mode and self.access.allows(user, VIEW_APP, app.user, app.context.am_container.application_acls):
+            report = dataclasses.replace(report, client_to_am_token=client_to_am_token(
+                self.cluster_key, application_id, user, self.clock()))
+        return report
+
+    def require(self, user: str, operation: str, application_id: str) -> None:
+        app = self.state.application(application_id)
+        self.access.require(user, operation, app.user, app.context.am_container.application_acls, application_id)
 
     @contextlib.contextmanager
     def locked(self):
@@ -101,41 +147,60 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
 
     @servicer_method
     def GetNewApplication(self, request, context):
+        self.rm.caller(context)
         with self.rm.locked():
             return yarn_pb2.GetNewApplicationResponse(application_id=self.rm.state.new_application(),
                                                       maximum_resource=self.rm.state.maximum_resource().to_proto())
 
     @servicer_method
     def SubmitApplication(self, request, context):
+        user = self.rm.caller(context)
         submission = ApplicationSubmissionContext.from_proto(request.context)
+        if self.rm.token_mode:
+            submission = self._with_client_to_am_key(submission, user)
         with self.rm.locked():
-            self.rm.state.submit_application(submission, caller_user(context), self.rm.clock())
+            self.rm.state.submit_application(submission, user, self.rm.clock())
         return yarn_pb2.SubmitApplicationResponse()
+
+    def _with_client_to_am_key(self, submission: ApplicationSubmissionContext, user: str):
+        """Token mode: the AM's token must be the submitter's, and the AM gets its key for clients' tokens."""
+        am = submission.am_container
+        if am.tokens and verify(self.rm.cluster_key, am.tokens, "delegation") != user:
+            raise PermissionDenied(f"User {user} cannot submit {submission.application_id} with another "
+                                   f"user's delegation token")
+        key = client_to_am_key(self.rm.cluster_key, submission.application_id)
+        environment = {**am.environment, CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE: key.hex()}
+        return dataclasses.replace(submission, am_container=dataclasses.replace(am, environment=environment))
 
     @servicer_method
     def GetApplicationReport(self, request, context):
+        user = self.rm.caller(context)
         with self.rm.locked():
-            report = self.rm.state.application_report(request.application_id)
+            report = self.rm.report_for(user, request.application_id)
         return yarn_pb2.GetApplicationReportResponse(report=report.to_proto())
 
     @servicer_method
     def GetApplications(self, request, context):
+        user = self.rm.caller(context)
         states = parse_states(ApplicationState, request.states)
         with self.rm.locked():
-            reports = self.rm.state.application_reports(states)
+            reports = [self.rm.visible(user, report) for report in self.rm.state.application_reports(states)]
         return yarn_pb2.GetApplicationsResponse(applications=[report.to_proto() for report in reports])
 
     @servicer_method
     def ForceKillApplication(self, request, context):
+        user = self.rm.caller(context)
         with self.rm.locked():
+            self.rm.require(user, MODIFY_APP, request.application_id)
             already, commands = self.rm.state.kill_application(
-                request.application_id, request.diagnostics or f"Application killed by user {caller_user(context)}.",
+                request.application_id, request.diagnostics or f"Application killed by user {user}.",
                 self.rm.clock())
             self.rm.outboxes.add(commands)
         return yarn_pb2.KillApplicationResponse(already_finished=already)
 
     @servicer_method
     def GetClusterNodes(self, request, context):
+        self.rm.caller(context)
         states = parse_states(NodeState, request.states)
         with self.rm.locked():
             reports = self.rm.state.node_reports(states, self.rm.clock())
@@ -148,6 +213,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
 
     @servicer_method
     def RefreshNodes(self, request, context):
+        self.rm.access.require_admin(self.rm.caller(context), "refreshNodes")
         excluded = read_hosts_file(self.rm.exclude_path)
         with self.rm.locked():
             changes, commands = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s,
@@ -157,6 +223,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
 
     @servicer_method
     def DecommissionNodes(self, request, context):
+        self.rm.access.require_admin(self.rm.caller(context), "decommissionNodes")
         with self.rm.locked():
             reports, commands = self.rm.state.decommission(list(request.node_ids), request.graceful,
                                                            request.timeout_s, self.rm.clock())

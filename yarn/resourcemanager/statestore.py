@@ -181,13 +181,13 @@ def _launch_context_record(context: ContainerLaunchContext) -> dict:
     return {"commands": list(context.commands), "environment": dict(context.environment),
             "local_resources": dict(context.local_resources),
             "service_data": {name: base64.b64encode(data).decode() for name, data in context.service_data.items()},
-            "tokens": context.tokens}
+            "tokens": context.tokens, "application_acls": dict(context.application_acls)}
 
 
 def _launch_context(record: dict) -> ContainerLaunchContext:
     return ContainerLaunchContext(list(record["commands"]), dict(record["environment"]), dict(record["local_resources"]),
                                   {name: base64.b64decode(data) for name, data in record["service_data"].items()},
-                                  record["tokens"])
+                                  record["tokens"], dict(record.get("application_acls", {})))
 
 
 def _container_record(container: Container) -> dict:
