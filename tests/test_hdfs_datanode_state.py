@@ -1,9 +1,16 @@
 """Unit tests of the DataNode's pure conversation with the NameNode: when it registers, heartbeats and
-reports, what the NameNode's commands become, and the bound on copies running at once."""
+reports, what the NameNode's commands become, and the bound on copies running at once; and the bound on
+its outbox to the NameNode (node.py), which an overflow turns into a full block report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.config import load
 from emrlab_common.protos import hdfs_pb2
+from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.node import DataNode
 from hdfs.datanode.state import (
     TRANSFERS_MAX,
     BlockReportAnswered,
@@ -13,6 +20,7 @@ from hdfs.datanode.state import (
     DeleteReplicas,
     HeartbeatAnswered,
     NameNodeMoved,
+    OutboxOverflowed,
     RecoverBlock,
     Register,
     Registered,
@@ -21,6 +29,7 @@ from hdfs.datanode.state import (
     SetBlockKeys,
     Tick,
 )
+from hdfs.datanode.storage import Replica, ReplicaState
 
 HEARTBEAT_S, BLOCK_REPORT_S = 3.0, 3600.0
 
@@ -81,3 +90,37 @@ def test_copies_are_bounded_and_one_block_is_copied_once_at_a_time():
     assert [command.transfer.block.block_id for command in state.handle(
         BlockReportAnswered((transfer(TRANSFERS_MAX + 1),)), 3.1)] == [TRANSFERS_MAX + 1]
     state.validate_state()
+
+
+def test_an_overflowed_outbox_makes_a_full_block_report_due_at_once():
+    state = registered_state()
+    assert state.handle(Tick(), 1.0) == []
+    assert state.handle(OutboxOverflowed(), 1.1) == [SendBlockReport()]
+    state.handle(BlockReportAnswered(()), 1.2)
+    assert state.handle(Tick(), 1.3) == []
+    unregistered = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S)
+    assert unregistered.handle(OutboxOverflowed(), 0.0) == [Register()]  # registering reports everything anyway
+    state.validate_state()
+
+
+def replica(block_id: int) -> Replica:
+    return Replica(block_id, 1001, 10, ReplicaState.FINALIZED, Path(f"blk_{block_id}"), Path(f"blk_{block_id}.meta"))
+
+
+def test_the_outbox_is_bounded_and_an_overflow_gives_way_to_a_full_report(tmp_path):
+    datanode = DataNode(load(DataNodeConfig, {}), ClusterDir(tmp_path / "cluster"), "core-1", tmp_path / "data")
+    datanode.outbox_blocks_max, datanode.bad_blocks_max = 4, 2
+    for block_id in range(3):
+        datanode.block_received(replica(block_id))
+    datanode.block_deleted(replica(9))
+    assert not datanode.take_full_report_wanted()
+    received, deleted, bad = datanode.take_outbox()
+    assert [block.block_id for block in received] == [0, 1, 2] and [block.block_id for block in deleted] == [9]
+    datanode.return_outbox(received, deleted, bad)  # the NameNode could not be told: they wait again
+    datanode.block_received(replica(3))  # the fifth: the outbox collapses
+    assert datanode.take_outbox()[:2] == ([], []) and datanode.take_full_report_wanted()
+    assert not datanode.take_full_report_wanted()  # once
+    for block_id in range(3):
+        datanode.bad_block_found(replica(block_id))
+    assert [block.block_id for block in datanode.take_outbox()[2]] == [0, 1]  # the third waits for the scanner
+    datanode.close()

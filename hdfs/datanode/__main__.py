@@ -21,6 +21,7 @@ SHUTDOWN_GRACE_S = 1.0
 
 def main(argv: list[str] | None = None) -> None:
     with DaemonProcess.start("hdfs.datanode", argv) as process:
+        process.stop_when_a_thread_crashes()  # a bug in the actor or a scanner stops the DataNode, loudly
         config = load(DataNodeConfig, process.properties)
         node_id = process.node_id or "datanode"
         data_dir = Path(config.data_dir) if config.data_dir else process.cluster_dir.node_dir(node_id) / "data"
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         if xceivers is not None:
             xceivers.stop()
         server.stop(SHUTDOWN_GRACE_S).wait()
+        datanode.close()
 
 
 if __name__ == "__main__":

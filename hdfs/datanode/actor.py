@@ -5,7 +5,8 @@ One thread: it turns the clock and the NameNode's answers into events for
 heartbeat, send a full block report, delete replicas, copy a replica to other
 DataNodes, lead a block recovery, take new block keys. Copies and recoveries
 run on a bounded pool (`COPY_THREADS`) so the heartbeat never stalls; their
-end goes back to the state as an event. "Received/deleted" reports go as soon
+end goes back to the state as an event, and one that dies of a bug stops the
+DataNode as a crashed thread does. "Received/deleted" reports go as soon
 as there are any.
 
 The NameNode's address is read from the cluster directory, and read again
@@ -38,6 +39,7 @@ from hdfs.datanode.state import (
     Event,
     HeartbeatAnswered,
     NameNodeMoved,
+    OutboxOverflowed,
     RecoverBlock,
     Register,
     Registered,
@@ -84,6 +86,8 @@ class NameNodeActor:
             while not stop.is_set():
                 try:
                     self._send_outbox()
+                    if self.datanode.take_full_report_wanted():
+                        self.submit(OutboxOverflowed())
                     self.submit(Tick())
                     with self._lock:
                         wait_s = self.state.wait_s(self.clock())
@@ -143,9 +147,9 @@ class NameNodeActor:
                         logger.info("deleted %s as the NameNode asked", replica)
                         self.datanode.block_deleted(replica)
             case CopyReplica(transfer):
-                self._pool.submit(self._copy, transfer)
+                self._pool.submit(self._copy, transfer).add_done_callback(_raise_in_hook)
             case RecoverBlock(recover):
-                self._pool.submit(self._recover, recover)
+                self._pool.submit(self._recover, recover).add_done_callback(_raise_in_hook)
             case SetBlockKeys(keys):
                 self.datanode.set_block_keys([block_key_from_proto(key) for key in keys])
             case _:
@@ -203,6 +207,8 @@ class NameNodeActor:
                 transfer_block(self.datanode, replica, list(command.targets), command.block_token)
         except EmrlabError as error:
             logger.warning("copy of blk_%d failed: %s", command.block.block_id, error.message)
+        except OSError as error:  # the replica's file could not be read: the NameNode picks another source
+            logger.warning("copy of blk_%d failed: %s", command.block.block_id, error)
         finally:
             self.submit(CopyFinished(command.block.block_id))
 
@@ -239,3 +245,11 @@ class NameNodeActor:
             logger.info("recovered blk_%d at %d bytes on %d replicas", block.block_id, agreed, len(lengths))
         except EmrlabError as error:
             logger.warning("recovery of blk_%d failed: %s (the NameNode will retry)", block.block_id, error.message)
+
+
+def _raise_in_hook(future) -> None:
+    """A copy or recovery that died of a bug is as loud as a thread that did (the pool would keep it quiet):
+    the DataNode stops (stop_when_a_thread_crashes). Operating errors were logged where they occurred."""
+    error = future.exception() if not future.cancelled() else None
+    if error is not None:
+        threading.excepthook(threading.ExceptHookArgs((type(error), error, error.__traceback__, None)))

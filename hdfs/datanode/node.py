@@ -28,6 +28,11 @@ from hdfs.datanode.storage import Replica, Storage
 logger = logging.getLogger(__name__)
 
 PEER_CHANNELS_MAX = 64
+# Replicas received or deleted, waiting for the actor to tell the NameNode. Past this many (a NameNode
+# unreachable for long while writes go on) they give way to one full block report, which says it all.
+OUTBOX_BLOCKS_MAX = 10_000
+# Corrupt replicas waiting to be reported. Past this many the rest wait for the scanner's next pass.
+BAD_BLOCKS_MAX = 1_000
 LOCALITY_SECRET_FILE_NAME = "shortcircuit.secret"
 
 
@@ -50,6 +55,8 @@ class DataNode:
         self._received: list[hdfs_pb2.Block] = []
         self._deleted: list[hdfs_pb2.Block] = []
         self._bad: list[hdfs_pb2.Block] = []
+        self._full_report_wanted = False  # the outbox overflowed: a full block report replaces it
+        self.outbox_blocks_max, self.bad_blocks_max = OUTBOX_BLOCKS_MAX, BAD_BLOCKS_MAX
         self.outbox_ready = threading.Event()
         self._channels: dict[str, object] = {}
         self._channels_lock = threading.Lock()
@@ -79,18 +86,24 @@ class DataNode:
 
     def block_received(self, replica: Replica) -> None:
         with self._outbox_lock:
-            self._received.append(block_message(replica))
+            if self._room_for_blocks(1):
+                self._received.append(block_message(replica))
         self.outbox_ready.set()
 
     def block_deleted(self, replica: Replica) -> None:
         with self._outbox_lock:
-            self._deleted.append(block_message(replica))
+            if self._room_for_blocks(1):
+                self._deleted.append(block_message(replica))
         self.outbox_ready.set()
 
     def bad_block_found(self, replica: Replica) -> None:
         logger.warning("replica %s is corrupt; reporting it to the NameNode", replica)
         with self._outbox_lock:
-            self._bad.append(block_message(replica))
+            if len(self._bad) < self.bad_blocks_max:
+                self._bad.append(block_message(replica))
+            else:
+                logger.warning("%d corrupt replicas wait to be reported (BAD_BLOCKS_MAX): %s waits for the "
+                               "scanner's next pass", len(self._bad), replica)
         self.outbox_ready.set()
 
     def take_outbox(self) -> tuple[list, list, list]:
@@ -103,7 +116,27 @@ class DataNode:
     def return_outbox(self, received: list, deleted: list, bad: list) -> None:
         """Put back what could not be sent, to try again."""
         with self._outbox_lock:
-            self._received[:0], self._deleted[:0], self._bad[:0] = received, deleted, bad
+            if self._room_for_blocks(len(received) + len(deleted)):
+                self._received[:0], self._deleted[:0] = received, deleted
+            self._bad[:0] = bad[: max(0, self.bad_blocks_max - len(self._bad))]
+
+    def take_full_report_wanted(self) -> bool:
+        """Whether the outbox overflowed since the last call (then a full block report is due at once)."""
+        with self._outbox_lock:
+            wanted, self._full_report_wanted = self._full_report_wanted, False
+            return wanted
+
+    def _room_for_blocks(self, count: int) -> bool:
+        """Under the outbox lock: whether `count` more received/deleted entries fit. If not, the outbox
+        collapses: its entries go, and a full block report (all that is on disk) will say it all instead."""
+        if len(self._received) + len(self._deleted) + count <= self.outbox_blocks_max:
+            return True
+        if not self._full_report_wanted:
+            logger.warning("more than %d replicas received or deleted wait for the NameNode (OUTBOX_BLOCKS_MAX): "
+                           "a full block report replaces them", self.outbox_blocks_max)
+        self._received, self._deleted = [], []
+        self._full_report_wanted = True
+        return False
 
     # ------------------------------------------------------------ space and peers
 
@@ -124,6 +157,13 @@ class DataNode:
                     self._channels.pop(next(iter(self._channels))).close()
                 channel = self._channels[address] = connect(address)
             return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
+
+    def close(self) -> None:
+        """Close the channels to other DataNodes (at shutdown)."""
+        with self._channels_lock:
+            channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            channel.close()
 
 
 def write_locality_secret(data_dir: Path) -> tuple[Path, bytes]:

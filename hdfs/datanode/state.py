@@ -15,6 +15,7 @@ What it decides:
 - what each command the NameNode sends back on a heartbeat or block report
   becomes: delete replicas, copy a replica to other DataNodes, lead a block
   recovery, take new block keys, register again;
+- when a full block report replaces an outbox that overflowed (`OutboxOverflowed`): at once;
 - how many copies run at once: at most `TRANSFERS_MAX`. One more is refused
   (the NameNode's pending-reconstruction timeout gives it to another source).
 """
@@ -63,7 +64,13 @@ class CopyFinished:
     block_id: int
 
 
-Event = Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished
+@dataclass(frozen=True)
+class OutboxOverflowed:
+    """More received/deleted replicas waited than the outbox holds (`node.OUTBOX_BLOCKS_MAX`): they were
+    dropped, and a full block report, due at once, says what they would have said."""
+
+
+Event = Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished | OutboxOverflowed
 
 
 # ---------------------------------------------------------------- commands
@@ -139,6 +146,9 @@ class DataNodeState:
             case CopyFinished(block_id):
                 self.copies.discard(block_id)
                 return []
+            case OutboxOverflowed():
+                self.next_block_report_s = now_s
+                return self._due(now_s)
         raise AssertionError(f"unknown event {event!r}")
 
     def wait_s(self, now_s: float) -> float:
