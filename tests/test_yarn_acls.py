@@ -12,12 +12,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import YARN_FAST_PROPERTIES, wait_until
+from conftest import wait_until
+from test_mapreduce_cluster import MR_FAST_PROPERTIES, slow_job_client
 
 from emrlab_common.credentials import ensure_key, sign
 from emrlab_common.errors import PermissionDenied
-from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc, yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
+from mapreduce.appmaster.records import application_id_for
 from yarn.records import (
     ApplicationReport,
     ApplicationState,
@@ -105,7 +107,7 @@ def test_a_client_to_am_token_names_its_user_for_its_application_only():
 
 # ---------------------------------------------------------------- a token-mode cluster
 
-SECURE_PROPERTIES = {**YARN_FAST_PROPERTIES, "hadoop.security.authentication": "token"}
+SECURE_PROPERTIES = {**MR_FAST_PROPERTIES, "hadoop.security.authentication": "token"}
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +207,31 @@ def test_the_applications_acl_lets_a_named_user_kill_it(secure_cluster, tmp_path
     killed = as_user(secure_cluster, token_file(secure_cluster, "bob", tmp_path), "application", "-kill",
                      application_id)
     assert killed.returncode == 0, killed.stderr
+
+
+def test_a_jobs_applicationmaster_answers_only_callers_the_resourcemanager_vouches_for(secure_cluster, tmp_path):
+    cluster = secure_cluster
+    hdfs = cluster.client()
+    hdfs.mkdirs("/data")
+    hdfs.write_bytes("/data/lines.txt", b"one\ntwo\n")
+    bob = token_file(cluster, "bob", tmp_path)
+    with slow_job_client(cluster, tmp_path, "Guarded", "/data/lines.txt") as (client_process, job_id):
+        # The owner's -status comes from the AM, with the client-to-AM token its report carries.
+        assert "Job state: RUNNING" in cluster.emrlab("job", "-status", job_id, check=True).stdout.decode()
+        report = cluster.yarn().application_report(application_id_for(job_id))
+        channel = connect(report.am_address)
+        try:
+            stub = mapreduce_pb2_grpc.MRClientProtocolStub(channel)
+            for method, request in ((stub.GetJobReport, mapreduce_pb2.GetJobReportRequest(job_id=job_id)),
+                                    (stub.KillJob, mapreduce_pb2.KillJobRequest(job_id=job_id))):
+                with pytest.raises(PermissionDenied, match="no client-to-AM token"):
+                    call(method, request, user=report.user, attempts_max=1)
+        finally:
+            channel.close()
+        refused = as_user(cluster, bob, "job", "-kill", job_id)
+        assert refused.returncode != 0 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"User bob cannot perform operation MODIFY_APP on {application_id_for(job_id)}" in refused.stderr
+        assert not cluster.yarn().application_report(application_id_for(job_id)).state.is_final
+        killed = cluster.emrlab("job", "-kill", job_id, check=True)  # its owner may
+        assert killed.stdout.decode().strip() == f"Killed job {job_id}"
+    assert f"Job {job_id} was killed" in client_process.stderr.read().decode()
