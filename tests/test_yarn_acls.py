@@ -7,9 +7,12 @@ own delegation token (signed with the cluster key, as the NameNode signs one) an
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import wait_until
@@ -19,6 +22,7 @@ from emrlab_common.credentials import ensure_key, sign
 from emrlab_common.errors import PermissionDenied
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc, yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
+from emrlab_common.web import cluster_urls
 from mapreduce.appmaster.records import application_id_for
 from yarn.records import (
     ApplicationReport,
@@ -189,6 +193,13 @@ def test_bob_cannot_kill_or_look_into_alices_application_and_alice_and_the_admin
     assert seen.am_container_id and seen.diagnostics != "N/A"  # the owner's own view, whatever the metadata says
     assert cluster.yarn(user="bob").application_report(first).client_to_am_token  # for its AM's endpoints
     monkeypatch.delenv("HADOOP_TOKEN_FILE_LOCATION")
+    # The RM's REST API: anonymous (dr.who) and bob see the same; alice's ?delegation= token shows it all.
+    url = f"{cluster_urls(cluster.cluster_dir)['resourcemanager']}/ws/v1/cluster/apps/{first}"
+    for suffix in ("", f"?delegation={Path(bob).read_text()}"):
+        app = json.loads(urllib.request.urlopen(url + suffix, timeout=30).read())["app"]
+        assert (app["user"], app["diagnostics"], app["amHostHttpAddress"]) == ("alice", "N/A", ""), app
+    app = json.loads(urllib.request.urlopen(f"{url}?delegation={Path(alice).read_text()}", timeout=30).read())["app"]
+    assert app["amHostHttpAddress"] and app["diagnostics"] != "N/A", app
     own = as_user(cluster, alice, "application", "-status", first)
     assert "\tDiagnostics : N/A" not in own.stdout and "\tAM Container : container_" in own.stdout, own.stdout
 

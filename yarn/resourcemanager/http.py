@@ -10,6 +10,10 @@
     /jmx                         Hadoop:service=ResourceManager,name=ClusterMetrics and QueueMetrics,q0=root
 
 Everything is read from the live state under the RM's lock; nothing here is stored.
+
+With ACLs on (yarn/resourcemanager/acls.py) an application's diagnostics, tracking URL and AM are shown
+only to who may view it: in token mode the user of a `?delegation=<token>` parameter (as WebHDFS takes
+one), in simple mode `?user.name=`; anyone else is Hadoop's anonymous web user, dr.who.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from emrlab_common import web
 from emrlab_common.config import parse_text, setting
+from emrlab_common.credentials import verify
 from emrlab_common.errors import EmrlabError
 from yarn.records import ApplicationReport, ApplicationState, NodeReport, NodeState
 
@@ -26,6 +31,7 @@ REFRESH_S = 2
 NAV = [("/cluster", "Cluster"), ("/ws/v1/cluster/metrics", "metrics JSON"), ("/jmx", "JMX")]
 APPLICATIONS_PREFIX = "/cluster/app/"
 APPLICATION_JSON_PREFIX = "/ws/v1/cluster/apps/"
+ANONYMOUS = "dr.who"  # Hadoop's hadoop.http.staticuser.user
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,25 @@ class ResourceManagerWeb:
         with self.rm.lock:
             return self.rm.state.application_reports(), self.rm.state.node_reports(now_s=self.rm.clock())
 
+    def _viewer(self, request: web.Request) -> str:
+        if not self.rm.token_mode:
+            return request.query.get("user.name", ANONYMOUS)
+        token = request.query.get("delegation", "")
+        try:
+            return verify(self.rm.cluster_key, token, "delegation") if token else ANONYMOUS
+        except EmrlabError:
+            return ANONYMOUS
+
+    def _visible_reports(self, request: web.Request) -> list[ApplicationReport]:
+        viewer = self._viewer(request)
+        with self.rm.lock:
+            return [self.rm.visible(viewer, report) for report in self.rm.state.application_reports()]
+
+    def _visible_report(self, request: web.Request, application_id: str) -> ApplicationReport:
+        viewer = self._viewer(request)
+        with self.rm.lock:
+            return self.rm.visible(viewer, self.rm.state.application_report(application_id))
+
     def _metrics(self, applications: list[ApplicationReport], nodes: list[NodeReport]) -> dict:
         def count_apps(*states: ApplicationState) -> int:
             return sum(report.state in states for report in applications)
@@ -137,7 +162,7 @@ class ResourceManagerWeb:
         return web.json_response({"nodes": {"node": chosen} if chosen else None})
 
     def applications(self, request: web.Request) -> web.Response:
-        applications, _ = self._reports()
+        applications = self._visible_reports(request)
         wanted = {state.strip().upper() for state in request.query.get("states", "").split(",") if state.strip()}
         now_ms = int(self.rm.clock() * 1000)
         chosen = [application_json(report, self.rm.state.cluster_timestamp_ms, now_ms) for report in applications
@@ -147,8 +172,7 @@ class ResourceManagerWeb:
     def application(self, request: web.Request) -> web.Response:
         application_id = request.path[len(APPLICATION_JSON_PREFIX):].strip("/")
         try:
-            with self.rm.lock:
-                report = self.rm.state.application_report(application_id)
+            report = self._visible_report(request, application_id)
         except EmrlabError as error:
             return web.json_response({"RemoteException": {
                 "exception": "NotFoundException", "message": f"java.lang.Exception: {error.message}",
@@ -206,8 +230,7 @@ class ResourceManagerWeb:
     def application_page(self, request: web.Request) -> web.Response:
         application_id = request.path[len(APPLICATIONS_PREFIX):].strip("/")
         try:
-            with self.rm.lock:
-                report = self.rm.state.application_report(application_id)
+            report = self._visible_report(request, application_id)
         except EmrlabError as error:
             return web.page("Application not found", f"<p>{web.escape(error.message)}</p>", NAV)
         rows = [("User", report.user), ("Name", report.name), ("Application Type", report.application_type),
