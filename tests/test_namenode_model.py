@@ -144,6 +144,7 @@ class NamespaceMachine(RuleBasedStateMachine):
         for status in self._walk("/"):
             actual[status.path] = "dir" if status.is_directory else "file"
         assert actual == {path: kind for path, kind in self.model.items() if path != "/"}
+        self.namesystem.validate_state()
 
     def _walk(self, path):
         entries, _ = self.namesystem.listing(SUPERUSER, path, "")

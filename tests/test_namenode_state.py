@@ -2,6 +2,7 @@
 
 import pytest
 
+from emrlab_common.lifecycle import InvalidTransition
 from hdfs.errors import (
     AccessControl,
     FileAlreadyExists,
@@ -11,10 +12,10 @@ from hdfs.errors import (
     PathIsNotEmptyDirectory,
     SafeMode,
 )
-from hdfs.namenode.blocks import BlockState
+from hdfs.namenode.blocks import BlockEvent, BlockInfo, BlockState
 from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RecoverCommand, RegisterCommand, TransferCommand
 from hdfs.namenode.editlog import EditLog
-from tests.namenode_fixtures import MiB, SUPERUSER, FakeClock, add_datanodes, make_namesystem
+from tests.namenode_fixtures import SUPERUSER, FakeClock, MiB, add_datanodes, make_namesystem
 
 
 def write_file(namesystem, path, sizes, client="client-1", user=SUPERUSER, replication=3):
@@ -28,6 +29,22 @@ def write_file(namesystem, path, sizes, client="client-1", user=SUPERUSER, repli
         for node in located.locations[1:]:
             namesystem.blocks_received_and_deleted(node.uuid, [previous], [])
     assert namesystem.complete(path, client, previous)
+    namesystem.validate_state()
+
+
+def test_a_blocks_lifecycle_is_a_table_and_a_complete_block_takes_no_event():
+    block = BlockInfo(1, 1001, 0, None)
+    for event, state in [(BlockEvent.START_RECOVERY, BlockState.UNDER_RECOVERY),
+                         (BlockEvent.START_RECOVERY, BlockState.UNDER_RECOVERY),
+                         (BlockEvent.COMMIT, BlockState.COMMITTED), (BlockEvent.COMMIT, BlockState.COMMITTED),
+                         (BlockEvent.MIN_REPLICATED, BlockState.COMPLETE)]:
+        block.handle(event)
+        assert block.state is state, event
+    for event in BlockEvent:
+        with pytest.raises(InvalidTransition):
+            block.handle(event)
+    with pytest.raises(InvalidTransition):
+        BlockInfo(2, 1001, 0, None).handle(BlockEvent.MIN_REPLICATED)  # only a committed block completes so
 
 
 def test_mkdirs_listing_and_status():
@@ -266,12 +283,13 @@ def test_replay_of_the_journal_rebuilds_the_same_namespace():
 
 
 def test_placement_never_doubles_up_and_honours_exclusions_and_the_writers_node():
+    import random
+
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from hdfs.namenode.datanodes import DatanodeDescriptor
     from hdfs.namenode.placement import choose_targets
-    import random
 
     @settings(max_examples=200, deadline=None)
     @given(st.integers(1, 8), st.integers(1, 5), st.sets(st.integers(0, 7)), st.integers(0, 7), st.integers(0, 99))

@@ -26,6 +26,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emrlab_common.lifecycle import next_state
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import BlockRef, DatanodeDescriptor, DatanodeManager, TransferCommand
 from hdfs.namenode.placement import choose_targets
@@ -43,6 +44,26 @@ class BlockState(enum.Enum):
     COMPLETE = "complete"
 
 
+class BlockEvent(enum.Enum):
+    COMMIT = "commit"  # its writer (or lease recovery) says how long it is
+    START_RECOVERY = "start recovery"  # its writer went quiet: a DataNode is asked to settle it
+    MIN_REPLICATED = "min replicated"  # committed, and dfs.namenode.replication.min replicas reported it
+    CLOSE = "close"  # its file is closed (complete, lease recovery, or the edit log's CloseFile replayed)
+
+
+_B, _BE = BlockState, BlockEvent
+# Hadoop's BlockUCState. A COMPLETE block takes no event (commit and close leave it as it is).
+BLOCK_TRANSITIONS: dict[tuple[BlockState, BlockEvent], BlockState] = {
+    (_B.UNDER_CONSTRUCTION, _BE.COMMIT): _B.COMMITTED,
+    (_B.UNDER_RECOVERY, _BE.COMMIT): _B.COMMITTED,
+    (_B.COMMITTED, _BE.COMMIT): _B.COMMITTED,  # a retried complete() commits again
+    (_B.UNDER_CONSTRUCTION, _BE.START_RECOVERY): _B.UNDER_RECOVERY,
+    (_B.UNDER_RECOVERY, _BE.START_RECOVERY): _B.UNDER_RECOVERY,  # the last recovery's deadline passed
+    (_B.COMMITTED, _BE.MIN_REPLICATED): _B.COMPLETE,
+    **{(state, _BE.CLOSE): _B.COMPLETE for state in (_B.UNDER_CONSTRUCTION, _B.UNDER_RECOVERY, _B.COMMITTED)},
+}
+
+
 @dataclass(eq=False)
 class BlockInfo:
     block_id: int
@@ -57,6 +78,9 @@ class BlockInfo:
     @property
     def is_under_construction(self) -> bool:
         return self.state in (BlockState.UNDER_CONSTRUCTION, BlockState.UNDER_RECOVERY)
+
+    def handle(self, event: BlockEvent) -> None:
+        self.state = next_state(BLOCK_TRANSITIONS, self.state, event, f"blk_{self.block_id}")
 
     def ref(self) -> BlockRef:
         return BlockRef(self.block_id, self.generation_stamp, self.length_bytes)
@@ -120,19 +144,19 @@ class BlockManager:
         if block.state is BlockState.COMPLETE:
             return
         block.length_bytes = length_bytes
-        block.state = BlockState.COMMITTED
+        block.handle(BlockEvent.COMMIT)
         self.to_check.add(block.block_id)
         self._complete_if_replicated(block)
 
     def complete(self, block: BlockInfo) -> None:
-        block.state = BlockState.COMPLETE
+        if block.state is not BlockState.COMPLETE:
+            block.handle(BlockEvent.CLOSE)
         block.expected_locations.clear()
         self.to_check.add(block.block_id)
 
     def start_recovery(self, block: BlockInfo, deadline_s: float) -> None:
         """Lease recovery has asked a DataNode to settle this block; until `deadline_s` it is not asked again."""
-        assert block.is_under_construction, block
-        block.state = BlockState.UNDER_RECOVERY
+        block.handle(BlockEvent.START_RECOVERY)
         block.recovery_deadline_s = deadline_s
 
     def update_generation(self, block: BlockInfo, generation_stamp: int, length_bytes: int) -> None:
@@ -363,7 +387,7 @@ class BlockManager:
 
     def _complete_if_replicated(self, block: BlockInfo) -> None:
         if block.state is BlockState.COMMITTED and len(self.live_replicas(block)) >= self.config.replication_min:
-            block.state = BlockState.COMPLETE
+            block.handle(BlockEvent.MIN_REPLICATED)
 
     def _invalidate(self, uuid: str, ref: BlockRef) -> None:
         datanode = self.datanodes.get(uuid)

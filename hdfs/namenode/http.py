@@ -12,6 +12,7 @@ here is stored. The page reloads itself every few seconds.
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -47,7 +48,10 @@ class NameNodeWeb:
     def __init__(self, namenode, cluster_dir, rpc_address: str):
         self.namenode = namenode
         self.rpc_address = rpc_address
-        self.webhdfs = NameNodeWebHdfs(namenode, cluster_dir, rpc_address)
+        # Which DataNode a redirect names is drawn from the NameNode's logged seed, so a run replays.
+        seed = getattr(namenode, "random_seed", None)
+        self.webhdfs = NameNodeWebHdfs(namenode, cluster_dir, rpc_address,
+                                       None if seed is None else random.Random(f"{seed}/webhdfs"))
         self.started_ms = int(time.time() * 1000)
 
     def routes(self) -> dict[str, web.Handler]:

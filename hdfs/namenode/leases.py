@@ -58,3 +58,10 @@ class LeaseManager:
 
     def __len__(self) -> int:
         return len(self.by_holder)
+
+    def validate_state(self) -> None:
+        """Every lease is its holder's, holds a file, and each file it holds is one its holder is writing."""
+        for holder, lease in self.by_holder.items():
+            assert lease.holder == holder and lease.files, lease
+            for inode in lease.files:
+                assert inode.client_name == holder, f"{holder}'s lease on {inode.name}, written by {inode.client_name}"

@@ -229,6 +229,11 @@ class Namesystem(NamespaceOperations):
         self._commit(edits.CloseFile(inode.path(), self._now_ms(), last_length))
         self.leases.remove(holder or "", inode)
 
+    def validate_state(self) -> None:
+        """What holds between any two calls (the tests check it): the block map's, the DataNodes' and the leases'."""
+        self.blocks.validate_state()
+        self.leases.validate_state()
+
     # ------------------------------------------------------------ the monitors
 
     def tick(self) -> None:

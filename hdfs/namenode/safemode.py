@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 
+from emrlab_common.lifecycle import next_state
 from hdfs.namenode.config import NameNodeConfig
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,21 @@ class SafeModeState(enum.Enum):
     STARTUP = "startup"  # leaves by itself once the thresholds hold
     MANUAL = "manual"    # entered by an administrator; left only by one
     OFF = "off"
+
+
+class SafeModeEvent(enum.Enum):
+    ENTER = "dfsadmin -safemode enter"
+    LEAVE = "dfsadmin -safemode leave"
+    THRESHOLDS_MET = "thresholds met"  # enough blocks safe and DataNodes live, for the extension
+
+
+_S, _E = SafeModeState, SafeModeEvent
+TRANSITIONS: dict[tuple[SafeModeState, SafeModeEvent], SafeModeState] = {
+    **{(state, _E.ENTER): _S.MANUAL for state in SafeModeState},
+    (_S.STARTUP, _E.LEAVE): _S.OFF,
+    (_S.MANUAL, _E.LEAVE): _S.OFF,
+    (_S.STARTUP, _E.THRESHOLDS_MET): _S.OFF,
+}
 
 
 class SafeMode:
@@ -36,15 +52,16 @@ class SafeMode:
         return self.state is not SafeModeState.OFF
 
     def enter(self) -> None:
-        self.state = SafeModeState.MANUAL
+        self._handle(SafeModeEvent.ENTER)
         self.status = "Safe mode is ON. It was turned on manually. Use \"dfsadmin -safemode leave\" to turn it off."
-        logger.info("safe mode entered manually")
 
-    def leave(self) -> None:
+    def leave(self, event: SafeModeEvent = SafeModeEvent.LEAVE) -> None:
         if self.on:
-            logger.info("safe mode left (%s)", self.state.value)
-        self.state = SafeModeState.OFF
+            self._handle(event)
         self.status = "Safe mode is OFF."
+
+    def _handle(self, event: SafeModeEvent) -> None:
+        self.state = next_state(TRANSITIONS, self.state, event, "safe mode")
 
     def update(self, safe_blocks: int, total_blocks: int, live_datanodes: int, now_s: float) -> bool:
         """Re-evaluate startup safe mode; True when it has just been left."""
@@ -65,11 +82,11 @@ class SafeMode:
         if self.threshold_reached_s is None:
             self.threshold_reached_s = now_s
         if total_blocks == 0:
-            self.leave()  # a new, empty namespace has nothing to wait for
+            self.leave(SafeModeEvent.THRESHOLDS_MET)  # a new, empty namespace has nothing to wait for
             return True
         remaining_s = self.threshold_reached_s + self.config.safemode_extension_s - now_s
         if remaining_s > 0:
             self.status = f"{status} In safe mode extension. Safe mode will be turned off automatically in {remaining_s:.0f} seconds."
             return False
-        self.leave()
+        self.leave(SafeModeEvent.THRESHOLDS_MET)
         return True
