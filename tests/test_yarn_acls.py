@@ -19,7 +19,7 @@ from conftest import wait_until
 from test_mapreduce_cluster import MR_FAST_PROPERTIES, slow_job_client
 
 from emrlab_common.credentials import ensure_key, sign
-from emrlab_common.errors import PermissionDenied
+from emrlab_common.errors import InvalidArgument, PermissionDenied
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc, yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect
 from emrlab_common.web import cluster_urls
@@ -84,6 +84,20 @@ def test_admin_calls_need_yarn_admin_acl_and_with_acls_off_everyone_may_everythi
     off.require("bob", MODIFY_APP, "alice", {}, APP)
 
 
+def test_a_queues_submit_acl_names_who_may_submit_to_it_and_admins_submit_anywhere():
+    access = ApplicationAccess(True, "root", lambda user: GROUPS.get(user, frozenset()),
+                               "analytics=alice analysts; closed= ")
+    for user, queue in (("alice", "analytics"), ("carol", "analytics"), ("root", "closed"), ("bob", "default")):
+        access.require_submit(user, queue, APP)
+    with pytest.raises(PermissionDenied) as refused:
+        access.require_submit("bob", "analytics", APP)
+    assert refused.value.message == f"User bob does not have permission to submit {APP} to queue analytics"
+    with pytest.raises(PermissionDenied):
+        access.require_submit("alice", "closed", APP)
+    with pytest.raises(InvalidArgument, match="use queue=users groups"):
+        ApplicationAccess(True, "root", queue_submit_acls="analytics")
+
+
 def test_a_user_who_may_not_view_sees_the_application_listed_without_its_details():
     access = ApplicationAccess(True, "root")
     report = ApplicationReport(APP, "wordcount", "alice", "default", "MAPREDUCE", ApplicationState.RUNNING,
@@ -111,7 +125,8 @@ def test_a_client_to_am_token_names_its_user_for_its_application_only():
 
 # ---------------------------------------------------------------- a token-mode cluster
 
-SECURE_PROPERTIES = {**MR_FAST_PROPERTIES, "hadoop.security.authentication": "token"}
+SECURE_PROPERTIES = {**MR_FAST_PROPERTIES, "hadoop.security.authentication": "token",
+                     "emrlab.scheduler.acl-submit-applications": "analytics=alice"}
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +261,13 @@ def test_a_jobs_applicationmaster_answers_only_callers_the_resourcemanager_vouch
         killed = cluster.emrlab("job", "-kill", job_id, check=True)  # its owner may
         assert killed.stdout.decode().strip() == f"Killed job {job_id}"
     assert f"Job {job_id} was killed" in client_process.stderr.read().decode()
+
+
+def test_only_users_in_a_queues_submit_acl_submit_to_it(secure_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("HADOOP_TOKEN_FILE_LOCATION", token_file(secure_cluster, "bob", tmp_path))
+    yarn = secure_cluster.yarn(user="alice")  # the name it sends; the token says bob
+    application_id = yarn.new_application()
+    with pytest.raises(PermissionDenied, match=f"User bob does not have permission to submit {application_id} "
+                                               "to queue analytics"):
+        yarn.submit_application(ApplicationSubmissionContext(
+            application_id, "refused", ContainerLaunchContext(["true"]), Resource(128, 1), queue="analytics"))

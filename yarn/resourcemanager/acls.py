@@ -4,6 +4,8 @@ With `yarn.acl.enable` (on by default in token mode here) the ResourceManager as
 
     is the caller an admin?           `yarn.admin.acl` (default: the cluster's owner, the RM's own user)
     may the caller do OP on app X?     its owner, an admin, or a user in the application's ACL for OP
+    may the caller submit to queue Q?  an admin, or a user in Q's acl_submit_applications (a queue not
+                                       named: everyone, as Hadoop's root queue's "*")
 
 An application's ACLs come with its AM's launch context (Hadoop's ContainerLaunchContext
 applicationACLs): VIEW_APP and MODIFY_APP; a MapReduce job sets them from `mapreduce.job.acl-view-job`
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emrlab_common.credentials import PROOF_LIFETIME_S, sign, verify
-from emrlab_common.errors import PermissionDenied
+from emrlab_common.errors import InvalidArgument, PermissionDenied
 from yarn.records import ApplicationReport
 
 VIEW_APP, MODIFY_APP = "VIEW_APP", "MODIFY_APP"
@@ -61,6 +63,18 @@ class AccessControlList:
         return self.everyone or user in self.users or bool(self.groups & groups)
 
 
+def parse_queue_acls(text: str) -> dict[str, AccessControlList]:
+    """"queue=ACL;queue=ACL" (ACLs hold commas and spaces, so ";" between queues)."""
+    acls = {}
+    for part in (part for part in text.split(";") if part.strip()):
+        queue, equals, acl = part.partition("=")
+        if not equals or not queue.strip():
+            raise InvalidArgument(f"queue ACL {part.strip()!r}: use queue=users groups;queue=... "
+                                  "(emrlab.scheduler.acl-submit-applications)")
+        acls[queue.strip()] = AccessControlList.parse(acl)
+    return acls
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -68,10 +82,17 @@ def _names(text: str) -> list[str]:
 class ApplicationAccess:
     """The checks, for one RM: whether ACLs are on, who the admins are, and how a user's groups are found."""
 
-    def __init__(self, enabled: bool, admin_acl: str, groups_of: Callable[[str], frozenset[str]] = NO_GROUPS):
+    def __init__(self, enabled: bool, admin_acl: str, groups_of: Callable[[str], frozenset[str]] = NO_GROUPS,
+                 queue_submit_acls: str = ""):
         self.enabled = enabled
         self.admins = AccessControlList.parse(admin_acl)
         self.groups_of = groups_of
+        self.queue_submit_acls = parse_queue_acls(queue_submit_acls)
+
+    def require_submit(self, user: str, queue: str, application_id: str) -> None:
+        acl = self.queue_submit_acls.get(queue)
+        if acl is not None and not self.is_admin(user) and not acl.allows(user, self.groups_of(user)):
+            raise PermissionDenied(f"User {user} does not have permission to submit {application_id} to queue {queue}")
 
     def is_admin(self, user: str) -> bool:
         return not self.enabled or self.admins.allows(user, self.groups_of(user))

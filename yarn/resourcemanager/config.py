@@ -143,6 +143,10 @@ class ResourceManagerConfig:
         "yarn.acl.enable", None, parse_optional_bool,
         "Check yarn.admin.acl and applications' VIEW_APP/MODIFY_APP ACLs. Unset: on in token mode (as EMR's "
         "security configurations turn it on), off in simple mode (Hadoop's default, false).")
+    queue_submit_acls: str = setting(
+        "emrlab.scheduler.acl-submit-applications", "", parse_text,
+        "With ACLs on: who may submit to which queue, as queue=ACL;queue=ACL (Hadoop's per-queue "
+        "acl_submit_applications / aclSubmitApps); a queue not named takes anyone's, admins submit anywhere.")
     admin_acl: str = setting(
         "yarn.admin.acl", "", parse_text,
         "Who may call rmadmin and kill or see any application, as Hadoop ACL text (\"alice,bob group\"; "

@@ -69,7 +69,7 @@ class ResourceManager:
         self.cluster_key = cluster_key  # token mode: what callers' credentials are signed with
         assert not self.token_mode or cluster_key is not None
         self.access = ApplicationAccess(self.token_mode if config.acl_enable is None else config.acl_enable,
-                                        config.admin_acl or current_user(), os_groups)
+                                        config.admin_acl or current_user(), os_groups, config.queue_submit_acls)
         self.exclude_path = exclude_path
         self.lock = threading.Lock()
         self.state = ResourceManagerState(config, int(clock() * 1000), read_hosts_file(exclude_path))
@@ -156,6 +156,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     def SubmitApplication(self, request, context):
         user = self.rm.caller(context)
         submission = ApplicationSubmissionContext.from_proto(request.context)
+        self.rm.access.require_submit(user, submission.queue, submission.application_id)
         if self.rm.token_mode:
             submission = self._with_client_to_am_key(submission, user)
         with self.rm.locked():
