@@ -80,7 +80,7 @@ def test_a_running_job_survives_an_rm_kill_and_restart_with_exact_output(rm_clus
         application_id = application_id_for(job_id)
         before = cluster.cluster_dir.address_of("resourcemanager")
         assert restart_rm(cluster) == before  # its previous port, so the AM and the client find it again
-        assert "recovered 1 application(s)" in cluster.log("resourcemanager")
+        # Recovered: the restarted RM knows the application (one it had not recovered would be not found).
         wait_until(lambda: cluster.yarn().application_report(application_id).state is ApplicationState.RUNNING,
                    what="the recovered application RUNNING")
         marker.touch()
@@ -147,8 +147,7 @@ def test_a_damaged_state_file_costs_only_its_application(rm_cluster):
     path = cluster.cluster_dir.root / "resourcemanager" / "rmstore" / "FSRMStateRoot" / "RMAppRoot" / damaged
     path.write_bytes(path.read_bytes()[:50])  # cut short: a damaged disk, or a hand that edited it
     restart_rm(cluster)
-    assert f"skipping damaged application state {path}" in cluster.log("resourcemanager")
-    assert path.with_name(damaged + ".corrupt").exists()
+    assert path.with_name(damaged + ".corrupt").exists() and not path.exists()  # skipped, and kept aside
     with pytest.raises(ApplicationNotFound):
         cluster.yarn().application_report(damaged)
     assert cluster.yarn().application_report(kept).final_status is FinalApplicationStatus.SUCCEEDED
