@@ -87,7 +87,9 @@ class ShuffleFetcher:
             finally:
                 for future in in_flight:
                     future.cancel()
-                for channel in self._channels.values():
+                with self._lock:
+                    channels, self._channels = list(self._channels.values()), {}
+                for channel in channels:  # one per map host, closed and forgotten when the fetch ends
                     channel.close()
         return [fetched[index] for index in sorted(fetched)]
 
