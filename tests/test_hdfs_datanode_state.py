@@ -12,6 +12,7 @@ from emrlab_common.protos import hdfs_pb2
 from hdfs.datanode.config import DataNodeConfig
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.state import (
+    RECOVERIES_MAX,
     TRANSFERS_MAX,
     BlockReportAnswered,
     CopyFinished,
@@ -22,6 +23,7 @@ from hdfs.datanode.state import (
     NameNodeMoved,
     OutboxOverflowed,
     RecoverBlock,
+    RecoveryFinished,
     Register,
     Registered,
     SendBlockReport,
@@ -89,6 +91,22 @@ def test_copies_are_bounded_and_one_block_is_copied_once_at_a_time():
     state.handle(CopyFinished(0), 3.0)
     assert [command.transfer.block.block_id for command in state.handle(
         BlockReportAnswered((transfer(TRANSFERS_MAX + 1),)), 3.1)] == [TRANSFERS_MAX + 1]
+    state.validate_state()
+
+
+def recover(block_id: int, stamp: int = 1002) -> hdfs_pb2.DatanodeCommand:
+    return hdfs_pb2.DatanodeCommand(recover=hdfs_pb2.RecoverBlockCommand(
+        block=hdfs_pb2.Block(block_id=block_id), new_generation_stamp=stamp))
+
+
+def test_recoveries_are_bounded_and_one_block_is_recovered_once_at_a_time():
+    state = registered_state()
+    commands = state.handle(HeartbeatAnswered(tuple(recover(block_id) for block_id in range(RECOVERIES_MAX + 2))), 1.0)
+    assert len(commands) == RECOVERIES_MAX and state.recoveries == set(range(RECOVERIES_MAX))
+    assert state.handle(HeartbeatAnswered((recover(0, 1003),)), 2.0) == []  # its recovery still runs
+    state.handle(RecoveryFinished(0), 3.0)
+    assert [command.recover.new_generation_stamp for command in state.handle(
+        HeartbeatAnswered((recover(0, 1003),)), 3.1)] == [1003]
     state.validate_state()
 
 

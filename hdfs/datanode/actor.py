@@ -41,6 +41,7 @@ from hdfs.datanode.state import (
     NameNodeMoved,
     OutboxOverflowed,
     RecoverBlock,
+    RecoveryFinished,
     Register,
     Registered,
     SendBlockReport,
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 NAMENODE_CALL_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.5
 WAIT_SLICE_S = 1.0  # the longest the loop sleeps, so new outbox entries and `stop` are seen soon
-COPY_THREADS = 4  # copies and recoveries at once (more wait in the pool; the state bounds copies)
+COPY_THREADS = 4  # copies and recoveries at once (more wait in the pool; the state bounds how many of each)
 
 
 def block_key_from_proto(key: hdfs_pb2.BlockKey) -> BlockKey:
@@ -245,6 +246,8 @@ class NameNodeActor:
             logger.info("recovered blk_%d at %d bytes on %d replicas", block.block_id, agreed, len(lengths))
         except EmrlabError as error:
             logger.warning("recovery of blk_%d failed: %s (the NameNode will retry)", block.block_id, error.message)
+        finally:
+            self.submit(RecoveryFinished(block.block_id))
 
 
 def _raise_in_hook(future) -> None:

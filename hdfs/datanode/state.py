@@ -17,7 +17,8 @@ What it decides:
   recovery, take new block keys, register again;
 - when a full block report replaces an outbox that overflowed (`OutboxOverflowed`): at once;
 - how many copies run at once: at most `TRANSFERS_MAX`. One more is refused
-  (the NameNode's pending-reconstruction timeout gives it to another source).
+  (the NameNode's pending-reconstruction timeout gives it to another source);
+  and recoveries: at most `RECOVERIES_MAX` (the NameNode asks again later).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from emrlab_common.protos import hdfs_pb2
 logger = logging.getLogger(__name__)
 
 TRANSFERS_MAX = 8  # re-replication copies this DataNode leads at once (the NameNode asks for at most 4)
+RECOVERIES_MAX = 8  # block recoveries it leads at once (the NameNode asks again after its recovery deadline)
 
 
 # ---------------------------------------------------------------- events
@@ -65,12 +67,18 @@ class CopyFinished:
 
 
 @dataclass(frozen=True)
+class RecoveryFinished:
+    block_id: int
+
+
+@dataclass(frozen=True)
 class OutboxOverflowed:
     """More received/deleted replicas waited than the outbox holds (`node.OUTBOX_BLOCKS_MAX`): they were
     dropped, and a full block report, due at once, says what they would have said."""
 
 
-Event = Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished | OutboxOverflowed
+Event = (Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished | RecoveryFinished
+         | OutboxOverflowed)
 
 
 # ---------------------------------------------------------------- commands
@@ -117,7 +125,7 @@ Command = Register | SendHeartbeat | SendBlockReport | DeleteReplicas | CopyRepl
 
 class DataNodeState:
     def __init__(self, heartbeat_interval_s: float, block_report_interval_s: float,
-                 transfers_max: int = TRANSFERS_MAX):
+                 transfers_max: int = TRANSFERS_MAX, recoveries_max: int = RECOVERIES_MAX):
         self.heartbeat_interval_s = heartbeat_interval_s
         self.block_report_interval_s = block_report_interval_s
         self.transfers_max = transfers_max
@@ -125,6 +133,8 @@ class DataNodeState:
         self.next_heartbeat_s = 0.0
         self.next_block_report_s = 0.0
         self.copies: set[int] = set()  # block ids being copied to other DataNodes
+        self.recoveries_max = recoveries_max
+        self.recoveries: set[int] = set()  # block ids whose recovery this DataNode leads
 
     def handle(self, event: Event, now_s: float) -> list[Command]:
         match event:
@@ -145,6 +155,9 @@ class DataNodeState:
                 return self._commands(commands)
             case CopyFinished(block_id):
                 self.copies.discard(block_id)
+                return []
+            case RecoveryFinished(block_id):
+                self.recoveries.discard(block_id)
                 return []
             case OutboxOverflowed():
                 self.next_block_report_s = now_s
@@ -188,6 +201,14 @@ class DataNodeState:
                     self.copies.add(block_id)
                     result.append(CopyReplica(command.transfer))
                 case "recover":
+                    block_id = command.recover.block.block_id
+                    if block_id in self.recoveries:
+                        continue  # already being recovered
+                    if len(self.recoveries) >= self.recoveries_max:
+                        logger.info("refusing to recover blk_%d: %d recoveries running (RECOVERIES_MAX)", block_id,
+                                    len(self.recoveries))
+                        continue
+                    self.recoveries.add(block_id)
                     result.append(RecoverBlock(command.recover))
                 case "key_update":
                     result.append(SetBlockKeys(tuple(command.key_update.block_keys)))
@@ -197,3 +218,4 @@ class DataNodeState:
 
     def validate_state(self) -> None:
         assert len(self.copies) <= self.transfers_max, self.copies
+        assert len(self.recoveries) <= self.recoveries_max, self.recoveries
