@@ -28,8 +28,9 @@ checker reads everything back:
     ends the schedule), and every daemon answers at the end.
 
 It prints what it tried, injected and acknowledged, and what was lost, which
-must be 0 (exit 1 otherwise). The same seed replays the same schedule of
-faults.
+must be 0 (exit 1 otherwise). The same seed replays the same schedule: each
+round's fault, node and hold (which replica, byte or container it hits
+depends on what the cluster holds at that moment).
 """
 
 from __future__ import annotations
@@ -222,8 +223,11 @@ def replica_files(cluster_dir: ClusterDir, node_id: str) -> list[Path]:
     return sorted(path for path in root.rglob("blk_*") if path.suffix != ".meta")
 
 
-def inject(cluster: Cluster, fault: str, rng: random.Random) -> str:
-    """Apply one fault, hold it, undo what can be undone; return what was done, for the log."""
+def inject(cluster: Cluster, fault: str, rng: random.Random, picks: random.Random) -> str:
+    """Apply one fault, hold it, undo what can be undone; return what was done, for the log.
+
+    `rng` chooses the node and how long; `picks` chooses among what the cluster holds right then (a replica, a
+    byte, a container), so that however many there are, the next rounds' nodes and holds replay from the seed."""
     cluster_dir = cluster.cluster_dir
     node_id = f"core-{rng.randrange(1, CORE_NODES + 1)}"
     hold_s = rng.choice((HOLD_S, 3 * HOLD_S))  # the longer hold outlasts the lab's 3 s NodeManager expiry
@@ -259,7 +263,7 @@ def inject(cluster: Cluster, fault: str, rng: random.Random) -> str:
         running = containers(cluster_dir)
         if not running:
             return "kill-container: no container running"
-        container_id = rng.choice(sorted(running))
+        container_id = picks.choice(sorted(running))
         signal_groups([running[container_id]], signal.SIGKILL)
         role = " (an ApplicationMaster)" if container_id.endswith("_000001") else ""
         return f"kill -9 container {container_id}{role}"
@@ -275,7 +279,7 @@ def inject(cluster: Cluster, fault: str, rng: random.Random) -> str:
         time.sleep(2 * hold_s)
         cluster.network.restore(node_id)
         return f"{what} on {node_id}'s link for {2 * hold_s}s"
-    return damage_replica(cluster_dir, fault, node_id, rng)
+    return damage_replica(cluster_dir, fault, node_id, picks)
 
 
 def damage_replica(cluster_dir: ClusterDir, fault: str, node_id: str, rng: random.Random) -> str:
@@ -485,13 +489,13 @@ def run(seed: int, rounds: int, directory: Path, say=print, yarn: bool = True, n
         job_threads = [threading.Thread(target=faults_jobs.job_runner, args=(cluster, history, index, seed, stop),
                                         name=f"jobs-{index}", daemon=True)
                        for index in range(JOB_RUNNERS if yarn else 0)]
-        rng = random.Random(seed)
+        rng, picks = random.Random(seed), random.Random(seed + 1_000_003)
         for thread in threads + job_threads:
             thread.start()
         for round_number, fault in enumerate(schedule(rng, faults, rounds), start=1):
             time.sleep(rng.uniform(0.5, 1.5))
             try:
-                description = inject(cluster, fault, rng)
+                description = inject(cluster, fault, rng, picks)
             except EmrlabError as error:  # a daemon that does not come back is a finding, not the harness's end
                 description = f"{fault}: {error.message}"
                 history.unhealed.append(description)
