@@ -243,8 +243,11 @@ def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockR
     """Packets from a DataNode's streaming port (hdfs/datatransfer.py), each packet's data a new bytearray."""
     connection = datatransfer.connect(replica.address, replica.xfer_port, timeout_s)
     with connection:
-        datatransfer.send_op(connection, datatransfer.OP_READ_BLOCK, request)
-        answer = datatransfer.receive_frame(connection, hdfs_pb2.BlockOpResponse)
+        try:
+            datatransfer.send_op(connection, datatransfer.OP_READ_BLOCK, request)
+            answer = datatransfer.receive_frame(connection, hdfs_pb2.BlockOpResponse)
+        except OSError as error:  # reset before it answered (killed, cut off): another replica may do
+            raise datatransfer.ProtocolError(f"read from {replica.node_id} broke: {error}") from None
         bytes_per_checksum = datatransfer.check_response(answer).bytes_per_checksum
         while True:
             try:
