@@ -27,6 +27,7 @@ from mapreduce.appmaster.records import (
     JobState,
     KillJob,
     LaunchAttempt,
+    MapCompletionStatus,
     NodesLost,
     PlanStep,
     ReleaseContainer,
@@ -136,7 +137,7 @@ def test_a_job_runs_maps_then_reduces_then_commits_and_sums_counters():
     assert harness.pending(REDUCE) == [attempt(REDUCE, 0), attempt(REDUCE, 1)]
     events = harness.machine.map_completion_events(0, 0, 10)
     assert [(event.map_index, event.status, event.shuffle_address) for event in events] == [
-        (0, "SUCCEEDED", "core-1:9"), (1, "SUCCEEDED", "core-3:9")]
+        (0, MapCompletionStatus.SUCCEEDED, "core-1:9"), (1, MapCompletionStatus.SUCCEEDED, "core-3:9")]
     harness.run_to_success(attempt(REDUCE, 0))
     assert harness.commit_steps == []
     harness.run_to_success(attempt(REDUCE, 1))
@@ -265,7 +266,7 @@ def test_maps_on_a_lost_node_run_again_while_reducers_need_them():
     assert lost.state is AttemptState.KILLED
     assert harness.pending(MAP) == [attempt(MAP, 0, 1)]
     events = harness.machine.map_completion_events(0, 0, 10)
-    assert [(event.attempt_id, event.status) for event in events][-1] == (attempt(MAP, 0), "OBSOLETE")
+    assert [(event.attempt_id, event.status) for event in events][-1] == (attempt(MAP, 0), MapCompletionStatus.OBSOLETE)
     harness.run_to_success(attempt(MAP, 0, 1), node_id="core-3")
     assert harness.machine.map_completion_events(0, 3, 10)[0].shuffle_address == "core-3:9"
     harness.send(AttemptStarted(attempt(REDUCE, 0)))

@@ -27,6 +27,7 @@ from mapreduce.appmaster.records import (
     FetchFailed,
     JobState,
     KillJob,
+    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     NodesRecommissioned,
@@ -94,7 +95,8 @@ def test_output_on_a_decommissioning_node_runs_again_at_the_first_fetch_failure_
     # The reducer hears that the output is gone, then where its re-run is.
     harness.run_to_success(attempt(MAP, 0, 1), node_id="core-2")
     events = [(event.attempt_id, event.status) for event in harness.machine.map_completion_events(0, 0, 10)]
-    assert events[-2:] == [(attempt(MAP, 0), "OBSOLETE"), (attempt(MAP, 0, 1), "SUCCEEDED")]
+    assert events[-2:] == [(attempt(MAP, 0), MapCompletionStatus.OBSOLETE),
+                           (attempt(MAP, 0, 1), MapCompletionStatus.SUCCEEDED)]
     finish(harness, attempt(REDUCE, 0))
     harness.send(StepCommitted(0))
     assert harness.machine.state is JobState.SUCCEEDED

@@ -20,6 +20,7 @@ from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.keys import decode_key, encode_key
+from mapreduce.appmaster.records import MapCompletionStatus
 from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleError, ShuffleFetcher
 from mapreduce.shuffle.mapoutput import check_fetch, map_output_dir, read_partition
 from mapreduce.shuffle.service import ShuffleServicer
@@ -77,9 +78,9 @@ class PretendAM:
         self.unreachable: list[bool] = []
         self.on_failure = lambda map_attempt_id: None
 
-    def add(self, map_index: int, attempt_id: str, status: str, address: str) -> None:
+    def add(self, map_index: int, attempt_id: str, status: MapCompletionStatus, address: str) -> None:
         self.events.append(mapreduce_pb2.MapCompletionEvent(
-            event_index=len(self.events), map_index=map_index, attempt_id=attempt_id, status=status,
+            event_index=len(self.events), map_index=map_index, attempt_id=attempt_id, status=status.to_proto(),
             shuffle_address=address))
 
     def map_completion_events(self, attempt_id: str, from_index: int):
@@ -123,7 +124,7 @@ def test_a_reducer_copies_its_partition_from_every_map(nodes, tmp_path):
     for index in range(3):
         node = nodes[index % 2]
         write_map_output(node.application_dir, map_attempt(index), map_records(index))
-        am.add(index, map_attempt(index), "SUCCEEDED", node.address)
+        am.add(index, map_attempt(index), MapCompletionStatus.SUCCEEDED, node.address)
     counters = Counters()
     shuffle = fetcher(am, tmp_path, 3)
     segments = shuffle.fetch(1, counters)
@@ -138,7 +139,7 @@ def test_segments_beyond_the_memory_budget_go_to_disk(nodes, tmp_path):
     am = PretendAM()
     for index in range(2):
         write_map_output(nodes[0].application_dir, map_attempt(index), map_records(index))
-        am.add(index, map_attempt(index), "SUCCEEDED", nodes[0].address)
+        am.add(index, map_attempt(index), MapCompletionStatus.SUCCEEDED, nodes[0].address)
     shuffle = fetcher(am, tmp_path, 2, **{"mapreduce.reduce.shuffle.input.buffer.percent": "0.000002"})
     segments = shuffle.fetch(0, Counters())
     assert not any(segment.in_memory for segment in segments)
@@ -149,14 +150,14 @@ def test_segments_beyond_the_memory_budget_go_to_disk(nodes, tmp_path):
 def test_a_lost_map_output_is_reported_and_fetched_again_where_the_map_ran_again(nodes, tmp_path):
     am = PretendAM()
     write_map_output(nodes[0].application_dir, map_attempt(0), map_records(0))
-    am.add(0, map_attempt(0), "SUCCEEDED", nodes[0].address)
-    am.add(1, map_attempt(1), "SUCCEEDED", "127.0.0.1:1")  # its node is gone
+    am.add(0, map_attempt(0), MapCompletionStatus.SUCCEEDED, nodes[0].address)
+    am.add(1, map_attempt(1), MapCompletionStatus.SUCCEEDED, "127.0.0.1:1")  # its node is gone
 
     def rerun(map_attempt_id: str) -> None:
         if len(am.fetch_failures) == 3:  # as the AM does after three reports
-            am.add(1, map_attempt(1), "OBSOLETE", "127.0.0.1:1")
+            am.add(1, map_attempt(1), MapCompletionStatus.OBSOLETE, "127.0.0.1:1")
             write_map_output(nodes[1].application_dir, map_attempt(1, 1), map_records(1))
-            am.add(1, map_attempt(1, 1), "SUCCEEDED", nodes[1].address)
+            am.add(1, map_attempt(1, 1), MapCompletionStatus.SUCCEEDED, nodes[1].address)
 
     am.on_failure = rerun
     counters = Counters()
@@ -170,7 +171,7 @@ def test_a_lost_map_output_is_reported_and_fetched_again_where_the_map_ran_again
 
 def test_the_reducer_gives_up_after_its_failure_limit(nodes, tmp_path):
     am = PretendAM()
-    am.add(0, map_attempt(0), "SUCCEEDED", "127.0.0.1:1")
+    am.add(0, map_attempt(0), MapCompletionStatus.SUCCEEDED, "127.0.0.1:1")
     with pytest.raises(ShuffleError, match="failed 4 times"):
         fetcher(am, tmp_path, 1, **{"emrlab.reduce.shuffle.failures.max": "4"}).fetch(0, Counters())
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mapreduce.appmaster.records import MapCompletionStatus
 from mapreduce.shuffle.scheduler import MapOutputLocation, ShuffleConfig, ShuffleError, ShuffleScheduler
 
 CONFIG = ShuffleConfig(parallel_copies=3, retry_interval_s=1.0, retry_interval_max_s=4.0, failures_max=5)
@@ -14,7 +15,7 @@ CONFIG = ShuffleConfig(parallel_copies=3, retry_interval_s=1.0, retry_interval_m
 def scheduler_with(outputs: dict[int, str], config: ShuffleConfig = CONFIG) -> ShuffleScheduler:
     scheduler = ShuffleScheduler(len(outputs), config)
     for map_index, host in outputs.items():
-        scheduler.on_event(map_index, f"m{map_index}_0", "SUCCEEDED", host)
+        scheduler.on_event(map_index, f"m{map_index}_0", MapCompletionStatus.SUCCEEDED, host)
     return scheduler
 
 
@@ -62,14 +63,14 @@ def test_failures_of_an_output_declared_obsolete_are_forgiven_and_its_rerun_copi
             else:
                 scheduler.copy_succeeded(location)
     assert scheduler.failures_total == 4
-    scheduler.on_event(0, "m0_0", "OBSOLETE", "lost:1")
+    scheduler.on_event(0, "m0_0", MapCompletionStatus.OBSOLETE, "lost:1")
     assert scheduler.failures_total == 0 and scheduler.next_copies(100.0) == []
-    scheduler.on_event(0, "m0_1", "SUCCEEDED", "c:1")
+    scheduler.on_event(0, "m0_1", MapCompletionStatus.SUCCEEDED, "c:1")
     (rerun,) = scheduler.next_copies(100.0)
     assert rerun == MapOutputLocation(0, "m0_1", "c:1")
     scheduler.copy_succeeded(rerun)
     assert scheduler.done and scheduler.progress == 1.0
-    scheduler.on_event(0, "m0_2", "SUCCEEDED", "d:1")  # copied already: nothing to do
+    scheduler.on_event(0, "m0_2", MapCompletionStatus.SUCCEEDED, "d:1")  # copied already: nothing to do
     assert scheduler.next_copies(100.0) == []
     scheduler.validate_state()
 
@@ -77,7 +78,7 @@ def test_failures_of_an_output_declared_obsolete_are_forgiven_and_its_rerun_copi
 def test_a_copy_in_flight_when_its_output_goes_obsolete_does_not_count_against_the_reducer():
     scheduler = scheduler_with({0: "lost:1"})
     (copy,) = scheduler.next_copies(0.0)
-    scheduler.on_event(0, "m0_0", "OBSOLETE", "lost:1")
+    scheduler.on_event(0, "m0_0", MapCompletionStatus.OBSOLETE, "lost:1")
     scheduler.copy_failed(copy, 0.0)
     assert scheduler.failures_total == 0
     scheduler.validate_state()
@@ -101,7 +102,7 @@ def test_random_schedules_keep_the_books_and_finish_when_hosts_answer(map_count,
     scheduler = ShuffleScheduler(map_count, config)
     runs = {index: 0 for index in range(map_count)}
     for index in range(map_count):
-        scheduler.on_event(index, f"m{index}_0", "SUCCEEDED", f"h{index % 3}:1")
+        scheduler.on_event(index, f"m{index}_0", MapCompletionStatus.SUCCEEDED, f"h{index % 3}:1")
     in_flight: list[MapOutputLocation] = []
     now_s = 0.0
     for action, number in actions:
@@ -117,10 +118,10 @@ def test_random_schedules_keep_the_books_and_finish_when_hosts_answer(map_count,
             case "obsolete" | "rerun":
                 index = number % map_count
                 if index not in scheduler.copied:
-                    scheduler.on_event(index, f"m{index}_{runs[index]}", "OBSOLETE", "")
+                    scheduler.on_event(index, f"m{index}_{runs[index]}", MapCompletionStatus.OBSOLETE, "")
                     runs[index] += 1
                     if action == "rerun":
-                        scheduler.on_event(index, f"m{index}_{runs[index]}", "SUCCEEDED", f"h{number % 3}:1")
+                        scheduler.on_event(index, f"m{index}_{runs[index]}", MapCompletionStatus.SUCCEEDED, f"h{number % 3}:1")
             case "wait":
                 now_s += number / 4
         scheduler.validate_state()
@@ -129,7 +130,7 @@ def test_random_schedules_keep_the_books_and_finish_when_hosts_answer(map_count,
     for location in in_flight:
         scheduler.copy_succeeded(location)
     for index in range(map_count):
-        scheduler.on_event(index, f"m{index}_{runs[index]}", "SUCCEEDED", "h9:1")
+        scheduler.on_event(index, f"m{index}_{runs[index]}", MapCompletionStatus.SUCCEEDED, "h9:1")
     for _ in range(map_count + 1):
         now_s += 10
         for location in scheduler.next_copies(now_s):

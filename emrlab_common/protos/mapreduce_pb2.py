@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$emrlab_common/protos/mapreduce.proto\x12\x10\x65mrlab.mapreduce\"&\n\x0eGetTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"d\n\x0fGetTaskResponse\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x0c\x12\x12\n\nattempt_id\x18\x02 \x01(\t\x12\x11\n\tmap_count\x18\x03 \x01(\r\x12\x19\n\x11report_interval_s\x18\x04 \x01(\x01\"q\n\x13StatusUpdateRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x10\n\x08progress\x18\x02 \x01(\x01\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08\x63ounters\x18\x04 \x01(\x0c\x12\x12\n\nprogressed\x18\x05 \x01(\x08\"$\n\x14StatusUpdateResponse\x12\x0c\n\x04stop\x18\x01 \x01(\x08\"&\n\x10\x43\x61nCommitRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\"\'\n\x11\x43\x61nCommitResponse\x12\x12\n\ncan_commit\x18\x01 \x01(\x08\"L\n\x0b\x44oneRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ounters\x18\x02 \x01(\x0c\x12\x17\n\x0fmap_output_path\x18\x03 \x01(\t\"\x0e\n\x0c\x44oneResponse\"_\n\rFailedRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64iagnostics\x18\x02 \x01(\t\x12\x13\n\x0bstderr_tail\x18\x03 \x01(\t\x12\x10\n\x08\x63ounters\x18\x04 \x01(\x0c\"\x10\n\x0e\x46\x61iledResponse\"y\n\x12MapCompletionEvent\x12\x13\n\x0b\x65vent_index\x18\x01 \x01(\r\x12\x11\n\tmap_index\x18\x02 \x01(\r\x12\x12\n\nattempt_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x17\n\x0fshuffle_address\x18\x05 \x01(\t\"a\n\x1dGetMapCompletionEventsRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x18\n\x10\x66rom_event_index\x18\x02 \x01(\r\x12\x12\n\nevents_max\x18\x03 \x01(\r\"d\n\x1eGetMapCompletionEventsResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.emrlab.mapreduce.MapCompletionEvent\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"}\n\x19ReportFetchFailureRequest\x12\x19\n\x11reduce_attempt_id\x18\x01 \x01(\t\x12\x16\n\x0emap_attempt_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64iagnostics\x18\x03 \x01(\t\x12\x18\n\x10node_unreachable\x18\x04 \x01(\x08\"\x1c\n\x1aReportFetchFailureResponse\"f\n\x15\x46\x65tchMapOutputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0emap_attempt_id\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x12\n\nstep_index\x18\x04 \x01(\r\"]\n\x16\x46\x65tchMapOutputResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x1c\n\x14segment_length_bytes\x18\x02 \x01(\x04\x12\x17\n\x0fsegment_records\x18\x03 \x01(\x04\"\xe6\x02\n\x11TaskAttemptReport\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x12\n\nstep_index\x18\x02 \x01(\r\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x12\n\ntask_index\x18\x04 \x01(\r\x12\r\n\x05state\x18\x05 \x01(\t\x12\x10\n\x08progress\x18\x06 \x01(\x01\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x0f\n\x07node_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\t \x01(\t\x12\x14\n\x0cstart_time_s\x18\n \x01(\x01\x12\x15\n\rfinish_time_s\x18\x0b \x01(\x01\x12\x13\n\x0b\x64iagnostics\x18\x0c \x01(\t\x12\x10\n\x08locality\x18\r \x01(\t\x12\r\n\x05\x63\x61use\x18\x0e \x01(\t\x12\x11\n\tend_cause\x18\x0f \x01(\t\x12\x11\n\tend_phase\x18\x10 \x01(\t\x12\x13\n\x0boutput_lost\x18\x11 \x01(\x08\x12\x11\n\trecovered\x18\x12 \x01(\x08\"?\n\x13GetJobReportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10include_attempts\x18\x02 \x01(\x08\"\xb3\x02\n\x14GetJobReportResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x12\n\nstep_index\x18\x05 \x01(\r\x12\x12\n\nstep_count\x18\x06 \x01(\r\x12\x14\n\x0cmap_progress\x18\x07 \x01(\x01\x12\x17\n\x0freduce_progress\x18\x08 \x01(\x01\x12\x10\n\x08\x63ounters\x18\t \x01(\x0c\x12\x35\n\x08\x61ttempts\x18\n \x03(\x0b\x32#.emrlab.mapreduce.TaskAttemptReport\x12\x13\n\x0b\x64iagnostics\x18\x0b \x01(\t\x12\x14\n\x0cstart_time_s\x18\x0c \x01(\x01\x12\x15\n\rfinish_time_s\x18\r \x01(\x01\" \n\x0eKillJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x11\n\x0fKillJobResponse2\x96\x05\n\rTaskUmbilical\x12N\n\x07GetTask\x12 .emrlab.mapreduce.GetTaskRequest\x1a!.emrlab.mapreduce.GetTaskResponse\x12]\n\x0cStatusUpdate\x12%.emrlab.mapreduce.StatusUpdateRequest\x1a&.emrlab.mapreduce.StatusUpdateResponse\x12T\n\tCanCommit\x12\".emrlab.mapreduce.CanCommitRequest\x1a#.emrlab.mapreduce.CanCommitResponse\x12\x45\n\x04\x44one\x12\x1d.emrlab.mapreduce.DoneRequest\x1a\x1e.emrlab.mapreduce.DoneResponse\x12K\n\x06\x46\x61iled\x12\x1f.emrlab.mapreduce.FailedRequest\x1a .emrlab.mapreduce.FailedResponse\x12{\n\x16GetMapCompletionEvents\x12/.emrlab.mapreduce.GetMapCompletionEventsRequest\x1a\x30.emrlab.mapreduce.GetMapCompletionEventsResponse\x12o\n\x12ReportFetchFailure\x12+.emrlab.mapreduce.ReportFetchFailureRequest\x1a,.emrlab.mapreduce.ReportFetchFailureResponse2w\n\x0eShuffleService\x12\x65\n\x0e\x46\x65tchMapOutput\x12\'.emrlab.mapreduce.FetchMapOutputRequest\x1a(.emrlab.mapreduce.FetchMapOutputResponse0\x01\x32\xc1\x01\n\x10MRClientProtocol\x12]\n\x0cGetJobReport\x12%.emrlab.mapreduce.GetJobReportRequest\x1a&.emrlab.mapreduce.GetJobReportResponse\x12N\n\x07KillJob\x12 .emrlab.mapreduce.KillJobRequest\x1a!.emrlab.mapreduce.KillJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$emrlab_common/protos/mapreduce.proto\x12\x10\x65mrlab.mapreduce\"&\n\x0eGetTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"d\n\x0fGetTaskResponse\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x0c\x12\x12\n\nattempt_id\x18\x02 \x01(\t\x12\x11\n\tmap_count\x18\x03 \x01(\r\x12\x19\n\x11report_interval_s\x18\x04 \x01(\x01\"q\n\x13StatusUpdateRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x10\n\x08progress\x18\x02 \x01(\x01\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08\x63ounters\x18\x04 \x01(\x0c\x12\x12\n\nprogressed\x18\x05 \x01(\x08\"$\n\x14StatusUpdateResponse\x12\x0c\n\x04stop\x18\x01 \x01(\x08\"&\n\x10\x43\x61nCommitRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\"\'\n\x11\x43\x61nCommitResponse\x12\x12\n\ncan_commit\x18\x01 \x01(\x08\"L\n\x0b\x44oneRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ounters\x18\x02 \x01(\x0c\x12\x17\n\x0fmap_output_path\x18\x03 \x01(\t\"\x0e\n\x0c\x44oneResponse\"_\n\rFailedRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64iagnostics\x18\x02 \x01(\t\x12\x13\n\x0bstderr_tail\x18\x03 \x01(\t\x12\x10\n\x08\x63ounters\x18\x04 \x01(\x0c\"\x10\n\x0e\x46\x61iledResponse\"\xf4\x01\n\x12MapCompletionEvent\x12\x13\n\x0b\x65vent_index\x18\x01 \x01(\r\x12\x11\n\tmap_index\x18\x02 \x01(\r\x12\x12\n\nattempt_id\x18\x03 \x01(\t\x12;\n\x06status\x18\x04 \x01(\x0e\x32+.emrlab.mapreduce.MapCompletionEvent.Status\x12\x17\n\x0fshuffle_address\x18\x05 \x01(\t\"L\n\x06Status\x12\n\n\x06\x46\x41ILED\x10\x00\x12\n\n\x06KILLED\x10\x01\x12\r\n\tSUCCEEDED\x10\x02\x12\x0c\n\x08OBSOLETE\x10\x03\x12\r\n\tTIPFAILED\x10\x04\"a\n\x1dGetMapCompletionEventsRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x18\n\x10\x66rom_event_index\x18\x02 \x01(\r\x12\x12\n\nevents_max\x18\x03 \x01(\r\"d\n\x1eGetMapCompletionEventsResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.emrlab.mapreduce.MapCompletionEvent\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"}\n\x19ReportFetchFailureRequest\x12\x19\n\x11reduce_attempt_id\x18\x01 \x01(\t\x12\x16\n\x0emap_attempt_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64iagnostics\x18\x03 \x01(\t\x12\x18\n\x10node_unreachable\x18\x04 \x01(\x08\"\x1c\n\x1aReportFetchFailureResponse\"f\n\x15\x46\x65tchMapOutputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0emap_attempt_id\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\r\x12\x12\n\nstep_index\x18\x04 \x01(\r\"]\n\x16\x46\x65tchMapOutputResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x1c\n\x14segment_length_bytes\x18\x02 \x01(\x04\x12\x17\n\x0fsegment_records\x18\x03 \x01(\x04\"\xe6\x02\n\x11TaskAttemptReport\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x12\n\nstep_index\x18\x02 \x01(\r\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x12\n\ntask_index\x18\x04 \x01(\r\x12\r\n\x05state\x18\x05 \x01(\t\x12\x10\n\x08progress\x18\x06 \x01(\x01\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x0f\n\x07node_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\t \x01(\t\x12\x14\n\x0cstart_time_s\x18\n \x01(\x01\x12\x15\n\rfinish_time_s\x18\x0b \x01(\x01\x12\x13\n\x0b\x64iagnostics\x18\x0c \x01(\t\x12\x10\n\x08locality\x18\r \x01(\t\x12\r\n\x05\x63\x61use\x18\x0e \x01(\t\x12\x11\n\tend_cause\x18\x0f \x01(\t\x12\x11\n\tend_phase\x18\x10 \x01(\t\x12\x13\n\x0boutput_lost\x18\x11 \x01(\x08\x12\x11\n\trecovered\x18\x12 \x01(\x08\"?\n\x13GetJobReportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10include_attempts\x18\x02 \x01(\x08\"\xb3\x02\n\x14GetJobReportResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x12\n\nstep_index\x18\x05 \x01(\r\x12\x12\n\nstep_count\x18\x06 \x01(\r\x12\x14\n\x0cmap_progress\x18\x07 \x01(\x01\x12\x17\n\x0freduce_progress\x18\x08 \x01(\x01\x12\x10\n\x08\x63ounters\x18\t \x01(\x0c\x12\x35\n\x08\x61ttempts\x18\n \x03(\x0b\x32#.emrlab.mapreduce.TaskAttemptReport\x12\x13\n\x0b\x64iagnostics\x18\x0b \x01(\t\x12\x14\n\x0cstart_time_s\x18\x0c \x01(\x01\x12\x15\n\rfinish_time_s\x18\r \x01(\x01\" \n\x0eKillJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x11\n\x0fKillJobResponse2\x96\x05\n\rTaskUmbilical\x12N\n\x07GetTask\x12 .emrlab.mapreduce.GetTaskRequest\x1a!.emrlab.mapreduce.GetTaskResponse\x12]\n\x0cStatusUpdate\x12%.emrlab.mapreduce.StatusUpdateRequest\x1a&.emrlab.mapreduce.StatusUpdateResponse\x12T\n\tCanCommit\x12\".emrlab.mapreduce.CanCommitRequest\x1a#.emrlab.mapreduce.CanCommitResponse\x12\x45\n\x04\x44one\x12\x1d.emrlab.mapreduce.DoneRequest\x1a\x1e.emrlab.mapreduce.DoneResponse\x12K\n\x06\x46\x61iled\x12\x1f.emrlab.mapreduce.FailedRequest\x1a .emrlab.mapreduce.FailedResponse\x12{\n\x16GetMapCompletionEvents\x12/.emrlab.mapreduce.GetMapCompletionEventsRequest\x1a\x30.emrlab.mapreduce.GetMapCompletionEventsResponse\x12o\n\x12ReportFetchFailure\x12+.emrlab.mapreduce.ReportFetchFailureRequest\x1a,.emrlab.mapreduce.ReportFetchFailureResponse2w\n\x0eShuffleService\x12\x65\n\x0e\x46\x65tchMapOutput\x12\'.emrlab.mapreduce.FetchMapOutputRequest\x1a(.emrlab.mapreduce.FetchMapOutputResponse0\x01\x32\xc1\x01\n\x10MRClientProtocol\x12]\n\x0cGetJobReport\x12%.emrlab.mapreduce.GetJobReportRequest\x1a&.emrlab.mapreduce.GetJobReportResponse\x12N\n\x07KillJob\x12 .emrlab.mapreduce.KillJobRequest\x1a!.emrlab.mapreduce.KillJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,34 +51,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FAILEDREQUEST']._serialized_end=623
   _globals['_FAILEDRESPONSE']._serialized_start=625
   _globals['_FAILEDRESPONSE']._serialized_end=641
-  _globals['_MAPCOMPLETIONEVENT']._serialized_start=643
-  _globals['_MAPCOMPLETIONEVENT']._serialized_end=764
-  _globals['_GETMAPCOMPLETIONEVENTSREQUEST']._serialized_start=766
-  _globals['_GETMAPCOMPLETIONEVENTSREQUEST']._serialized_end=863
-  _globals['_GETMAPCOMPLETIONEVENTSRESPONSE']._serialized_start=865
-  _globals['_GETMAPCOMPLETIONEVENTSRESPONSE']._serialized_end=965
-  _globals['_REPORTFETCHFAILUREREQUEST']._serialized_start=967
-  _globals['_REPORTFETCHFAILUREREQUEST']._serialized_end=1092
-  _globals['_REPORTFETCHFAILURERESPONSE']._serialized_start=1094
-  _globals['_REPORTFETCHFAILURERESPONSE']._serialized_end=1122
-  _globals['_FETCHMAPOUTPUTREQUEST']._serialized_start=1124
-  _globals['_FETCHMAPOUTPUTREQUEST']._serialized_end=1226
-  _globals['_FETCHMAPOUTPUTRESPONSE']._serialized_start=1228
-  _globals['_FETCHMAPOUTPUTRESPONSE']._serialized_end=1321
-  _globals['_TASKATTEMPTREPORT']._serialized_start=1324
-  _globals['_TASKATTEMPTREPORT']._serialized_end=1682
-  _globals['_GETJOBREPORTREQUEST']._serialized_start=1684
-  _globals['_GETJOBREPORTREQUEST']._serialized_end=1747
-  _globals['_GETJOBREPORTRESPONSE']._serialized_start=1750
-  _globals['_GETJOBREPORTRESPONSE']._serialized_end=2057
-  _globals['_KILLJOBREQUEST']._serialized_start=2059
-  _globals['_KILLJOBREQUEST']._serialized_end=2091
-  _globals['_KILLJOBRESPONSE']._serialized_start=2093
-  _globals['_KILLJOBRESPONSE']._serialized_end=2110
-  _globals['_TASKUMBILICAL']._serialized_start=2113
-  _globals['_TASKUMBILICAL']._serialized_end=2775
-  _globals['_SHUFFLESERVICE']._serialized_start=2777
-  _globals['_SHUFFLESERVICE']._serialized_end=2896
-  _globals['_MRCLIENTPROTOCOL']._serialized_start=2899
-  _globals['_MRCLIENTPROTOCOL']._serialized_end=3092
+  _globals['_MAPCOMPLETIONEVENT']._serialized_start=644
+  _globals['_MAPCOMPLETIONEVENT']._serialized_end=888
+  _globals['_MAPCOMPLETIONEVENT_STATUS']._serialized_start=812
+  _globals['_MAPCOMPLETIONEVENT_STATUS']._serialized_end=888
+  _globals['_GETMAPCOMPLETIONEVENTSREQUEST']._serialized_start=890
+  _globals['_GETMAPCOMPLETIONEVENTSREQUEST']._serialized_end=987
+  _globals['_GETMAPCOMPLETIONEVENTSRESPONSE']._serialized_start=989
+  _globals['_GETMAPCOMPLETIONEVENTSRESPONSE']._serialized_end=1089
+  _globals['_REPORTFETCHFAILUREREQUEST']._serialized_start=1091
+  _globals['_REPORTFETCHFAILUREREQUEST']._serialized_end=1216
+  _globals['_REPORTFETCHFAILURERESPONSE']._serialized_start=1218
+  _globals['_REPORTFETCHFAILURERESPONSE']._serialized_end=1246
+  _globals['_FETCHMAPOUTPUTREQUEST']._serialized_start=1248
+  _globals['_FETCHMAPOUTPUTREQUEST']._serialized_end=1350
+  _globals['_FETCHMAPOUTPUTRESPONSE']._serialized_start=1352
+  _globals['_FETCHMAPOUTPUTRESPONSE']._serialized_end=1445
+  _globals['_TASKATTEMPTREPORT']._serialized_start=1448
+  _globals['_TASKATTEMPTREPORT']._serialized_end=1806
+  _globals['_GETJOBREPORTREQUEST']._serialized_start=1808
+  _globals['_GETJOBREPORTREQUEST']._serialized_end=1871
+  _globals['_GETJOBREPORTRESPONSE']._serialized_start=1874
+  _globals['_GETJOBREPORTRESPONSE']._serialized_end=2181
+  _globals['_KILLJOBREQUEST']._serialized_start=2183
+  _globals['_KILLJOBREQUEST']._serialized_end=2215
+  _globals['_KILLJOBRESPONSE']._serialized_start=2217
+  _globals['_KILLJOBRESPONSE']._serialized_end=2234
+  _globals['_TASKUMBILICAL']._serialized_start=2237
+  _globals['_TASKUMBILICAL']._serialized_end=2899
+  _globals['_SHUFFLESERVICE']._serialized_start=2901
+  _globals['_SHUFFLESERVICE']._serialized_end=3020
+  _globals['_MRCLIENTPROTOCOL']._serialized_start=3023
+  _globals['_MRCLIENTPROTOCOL']._serialized_end=3216
 # @@protoc_insertion_point(module_scope)

@@ -75,6 +75,7 @@ from mapreduce.appmaster.records import (
     JobEventType,
     JobState,
     KillJob,
+    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     NodesRecommissioned,
@@ -224,7 +225,7 @@ class JobStateMachine(NodeLossHandling, ReducerPreemption, RetryPolicy, Assignme
         self._move_attempt(attempt, AttemptEventType.RECOVER, f"recovered from AM attempt {self.am_attempt - 1}")
         self._move_task(task, TaskEventType.RECOVER)
         if recovered.kind == MAP:
-            self._add_completion_event(attempt, "SUCCEEDED")
+            self._add_completion_event(attempt, MapCompletionStatus.SUCCEEDED)
 
     def _next_step_index(self) -> int:
         return self.first_step_index if self.state is JobState.NEW else self.step_index + 1

@@ -45,6 +45,7 @@ from mapreduce.appmaster.records import (
     EndCause,
     FetchFailed,
     JobState,
+    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     TaskEventType,
@@ -113,7 +114,7 @@ class NodeLossHandling:
         attempt.end_cause, attempt.end_phase = cause, attempt.phase()
         event = AttemptEventType.KILL if state is AttemptState.KILLED else AttemptEventType.TOO_MANY_FETCH_FAILURES
         self._move_attempt(attempt, event, diagnostics)
-        self._add_completion_event(attempt, "OBSOLETE")
+        self._add_completion_event(attempt, MapCompletionStatus.OBSOLETE)
         self._move_task(task, TaskEventType.OUTPUT_LOST, diagnostics)
         task.commit_attempt_id = None
         self.job_counters["NUM_MAPS_RERUN_OUTPUT_LOST"] += 1

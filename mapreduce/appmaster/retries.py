@@ -33,6 +33,7 @@ from mapreduce.appmaster.records import (
     ContainerCompleted,
     EndCause,
     JobState,
+    MapCompletionStatus,
     RecordTask,
     RecoveredAttempt,
     StopContainer,
@@ -105,7 +106,7 @@ class RetryPolicy:
         self._move_attempt(attempt, AttemptEventType.DONE, "done")
         self._move_task(task, TaskEventType.ATTEMPT_SUCCEEDED)
         if attempt.key.kind == MAP:
-            self._add_completion_event(attempt, "SUCCEEDED")
+            self._add_completion_event(attempt, MapCompletionStatus.SUCCEEDED)
         key = attempt.key
         commands.append(RecordTask(RecoveredAttempt(
             attempt.attempt_id, key.step_index, key.kind, key.task_index, attempt.attempt_index, attempt.node_id,

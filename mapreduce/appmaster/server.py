@@ -78,7 +78,7 @@ class TaskUmbilicalServicer(mapreduce_pb2_grpc.TaskUmbilicalServicer):
                                                          request.events_max or 1000)
         return mapreduce_pb2.GetMapCompletionEventsResponse(stop=stop, events=[
             mapreduce_pb2.MapCompletionEvent(event_index=event.event_index, map_index=event.map_index,
-                                             attempt_id=event.attempt_id, status=event.status,
+                                             attempt_id=event.attempt_id, status=event.status.to_proto(),
                                              shuffle_address=event.shuffle_address)
             for event in events])
 

@@ -24,6 +24,7 @@ from mapreduce.appmaster.records import (
     AttemptEventType,
     AttemptState,
     EndCause,
+    MapCompletionStatus,
     TaskEventType,
     TaskKey,
     TaskState,
@@ -50,7 +51,7 @@ class MapCompletionEvent:
     event_index: int
     map_index: int
     attempt_id: str
-    status: str  # SUCCEEDED, OBSOLETE, FAILED, KILLED
+    status: MapCompletionStatus
     shuffle_address: str
 
 
@@ -189,7 +190,7 @@ class TaskBook:
             name = "MILLIS_MAPS" if attempt.key.kind == MAP else "MILLIS_REDUCES"
             self.job_counters[name] += int((attempt.finish_time_s - attempt.start_time_s) * 1000)
 
-    def _add_completion_event(self, attempt: Attempt, status: str) -> None:
+    def _add_completion_event(self, attempt: Attempt, status: MapCompletionStatus) -> None:
         events = self.completion_events[attempt.key.step_index]
         events.append(MapCompletionEvent(len(events), attempt.key.task_index, attempt.attempt_id, status,
                                          attempt.node_address))

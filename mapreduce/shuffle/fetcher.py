@@ -26,6 +26,7 @@ from emrlab_common import rpc
 from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavailable
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
+from mapreduce.appmaster.records import MapCompletionStatus
 from mapreduce.shuffle.scheduler import MapOutputLocation, ShuffleConfig, ShuffleError, ShuffleScheduler
 from mapreduce.task.segments import Segment
 from mapreduce.task.umbilical import Umbilical
@@ -99,7 +100,8 @@ class ShuffleFetcher:
             raise Aborted(f"{self.attempt_id} was stopped by the ApplicationMaster")
         for event in response.events:
             next_event = event.event_index + 1
-            scheduler.on_event(event.map_index, event.attempt_id, event.status, event.shuffle_address)
+            scheduler.on_event(event.map_index, event.attempt_id, MapCompletionStatus.from_proto(event.status),
+                               event.shuffle_address)
         return next_event
 
     def _copy_failed(self, location: MapOutputLocation, error: EmrlabError, counters) -> None:

@@ -11,7 +11,7 @@ those of outputs the AM has since declared OBSOLETE: a node that went away is
 not the reducer's fault.
 
     scheduler = ShuffleScheduler(map_count, config)
-    scheduler.on_event(map_index, attempt_id, "SUCCEEDED", address)
+    scheduler.on_event(map_index, attempt_id, MapCompletionStatus.SUCCEEDED, address)
     for location in scheduler.next_copies(now_s): ...   # copy them
     scheduler.copy_succeeded(location) / scheduler.copy_failed(location, now_s)
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_float, parse_int, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError
+from mapreduce.appmaster.records import MapCompletionStatus
 from mapreduce.task.config import reduce_memory_mb_setting, shuffle_input_buffer_setting
 
 
@@ -91,9 +92,9 @@ class ShuffleScheduler:
     def progress(self) -> float:
         return len(self.copied) / self.map_count if self.map_count else 1.0
 
-    def on_event(self, map_index: int, attempt_id: str, status: str, address: str) -> None:
+    def on_event(self, map_index: int, attempt_id: str, status: MapCompletionStatus, address: str) -> None:
         """A map completion event: SUCCEEDED says where the output is; anything else that it is gone."""
-        if status == "SUCCEEDED":
+        if status is MapCompletionStatus.SUCCEEDED:
             if map_index not in self.copied:
                 self._latest[map_index] = MapOutputLocation(map_index, attempt_id, address)
             return
