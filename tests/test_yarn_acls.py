@@ -37,10 +37,12 @@ from yarn.resourcemanager.acls import (
     VIEW_APP,
     AccessControlList,
     ApplicationAccess,
+    amrm_metadata,
     client_to_am_caller,
     client_to_am_key,
     client_to_am_metadata,
     client_to_am_token,
+    verify_amrm,
 )
 
 APP = "application_1700000000000_0001"
@@ -123,6 +125,21 @@ def test_a_client_to_am_token_names_its_user_for_its_application_only():
         client_to_am_caller(client_to_am_key(key, APP), client_to_am_metadata(client_to_am_token(key, APP, "a", 0.0)))
 
 
+def test_an_am_proves_its_attempt_with_its_applications_key():
+    key = b"k" * 64
+    attempt = "appattempt_1700000000000_0001_000001"
+    environment = {"EMRLAB_CLIENT_TO_AM_KEY": client_to_am_key(key, APP).hex()}
+    verify_amrm(key, amrm_metadata(attempt, environment), attempt, APP)
+    assert amrm_metadata(attempt, {}) == ()  # simple mode: nothing to prove
+    with pytest.raises(PermissionDenied, match="another attempt"):
+        verify_amrm(key, amrm_metadata(attempt, environment), "appattempt_1700000000000_0001_000002", APP)
+    with pytest.raises(PermissionDenied, match="no proof"):
+        verify_amrm(key, (), attempt, APP)
+    client_token = client_to_am_token(key, APP, attempt, now_s=1e12)  # a viewer's token is of another kind
+    with pytest.raises(PermissionDenied):
+        verify_amrm(key, (("emrlab-amrm-proof", client_token),), attempt, APP)
+
+
 # ---------------------------------------------------------------- a token-mode cluster
 
 SECURE_PROPERTIES = {**MR_FAST_PROPERTIES, "hadoop.security.authentication": "token",
@@ -176,6 +193,11 @@ def test_a_user_named_in_metadata_without_credentials_is_refused(secure_cluster)
         with pytest.raises(PermissionDenied, match="not signed with this cluster's key"):
             call(stub.GetApplications, yarn_pb2.GetApplicationsRequest(), user="alice", attempts_max=1,
                  metadata=(("emrlab-delegation-token", sign(b"guessed", "delegation", "alice", 4e9)),))
+        am = yarn_pb2_grpc.ApplicationMasterProtocolStub(channel)
+        with pytest.raises(PermissionDenied, match="no proof that it is from its ApplicationMaster"):
+            call(am.FinishApplicationMaster, yarn_pb2.FinishApplicationMasterRequest(
+                application_attempt_id="appattempt_1700000000000_0001_000001", final_status="SUCCEEDED"),
+                user="alice", attempts_max=1)
         admin = yarn_pb2_grpc.ResourceManagerAdministrationProtocolStub(channel)
         with pytest.raises(PermissionDenied):
             call(admin.RefreshNodes, yarn_pb2.RefreshNodesRequest(), user="root", attempts_max=1)

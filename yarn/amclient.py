@@ -55,6 +55,7 @@ from yarn.records import (
     ContainerStatus,
     Resource,
 )
+from yarn.resourcemanager.acls import amrm_metadata
 
 __all__ = ["AMRMClient", "NMClient", "ContainerRequest", "AllocateResponse"]
 
@@ -99,7 +100,7 @@ class AMRMClient:
 
     def _call(self, method, request):
         return call(method, request, timeout_s=RM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,
-                    peer="resourcemanager")
+                    metadata=amrm_metadata(self.attempt_id), peer="resourcemanager")
 
     def register(self, host: str, rpc_port: int, tracking_url: str = "") -> None:
         self._registration = yarn_pb2.RegisterApplicationMasterRequest(

@@ -12,6 +12,8 @@ Reading order (Hadoop's classes in brackets):
     recovery.py      RM restart: applications from the store, containers from the NodeManagers [work-preserving]
     statestore.py    the state store's files [FileSystemRMStateStore]
     state.py         the facade the servicers call [the ResourceManager and its RMContext]
+    acls.py          who may see, kill and submit what; client-to-AM and AM tokens [ApplicationACLsManager,
+                     QueueACLsManager, ClientToAMTokenSecretManager, AMRMTokenSecretManager]
     server.py        the shell: one lock around the state, the nodes' outboxes, thin gRPC servicers
     http.py          the web UI and its JSON twin (/cluster, /ws/v1/cluster/...)
     config.py        ResourceManagerConfig: Hadoop's keys and defaults

@@ -20,7 +20,9 @@ The ApplicationMaster's own client endpoints (job status, kill) cannot read the 
 as its user), so, as Hadoop's ClientToAMTokens: the RM gives each AM it launches in token mode a key of
 its own (derived from the cluster key and the application id), and gives a caller who may VIEW the
 application, with its report, a short-lived statement naming the caller signed with that key. The AM
-believes the name in it, and checks its job's ACLs itself.
+believes the name in it, and checks its job's ACLs itself. The AM proves itself to the RM with the same
+key (Hadoop's AMRMToken): its register, allocate and finish calls carry a statement naming its attempt, of
+another kind, so no client's token passes for one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +45,8 @@ UNAVAILABLE = "N/A"  # what Hadoop's report says in place of what the caller may
 CLIENT_TO_AM = "client-to-am"  # the kind of statement (emrlab_common.credentials) an AM accepts from clients
 CLIENT_TO_AM_METADATA_KEY = "emrlab-client-to-am-token"  # where a client puts it in a call to the AM
 CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE = "EMRLAB_CLIENT_TO_AM_KEY"  # token mode: the AM's key, hex, set by the RM
+AMRM = "amrm"  # the kind of statement an AM signs with that key for the RM's ApplicationMasterProtocol
+AMRM_METADATA_KEY = "emrlab-amrm-proof"
 NO_GROUPS: Callable[[str], frozenset[str]] = lambda user: frozenset()
 
 
@@ -139,3 +145,21 @@ def client_to_am_caller(key: bytes, metadata) -> str:
         raise PermissionDenied("secure mode: the call has no client-to-AM token (the ResourceManager gives one, "
                                "with the application's report, to users who may view the application)")
     return verify(key, token, CLIENT_TO_AM)
+
+
+def amrm_metadata(attempt_id: str, environment=None) -> tuple[tuple[str, str], ...]:
+    """The AM's side: call metadata proving to the RM that it is this attempt's AM (none in simple mode)."""
+    key_hex = (os.environ if environment is None else environment).get(CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE, "")
+    if not key_hex:
+        return ()
+    return ((AMRM_METADATA_KEY, sign(bytes.fromhex(key_hex), AMRM, attempt_id, time.time() + PROOF_LIFETIME_S)),)
+
+
+def verify_amrm(cluster_key: bytes, metadata, attempt_id: str, application_id: str) -> None:
+    """The RM's side: PermissionDenied unless the call proves it is from `attempt_id`'s AM."""
+    proof = next((value for name, value in metadata if name == AMRM_METADATA_KEY), "")
+    if not proof:
+        raise PermissionDenied(f"secure mode: the call for {attempt_id} has no proof that it is from its "
+                               "ApplicationMaster (the key the ResourceManager gave it)")
+    if verify(client_to_am_key(cluster_key, application_id), proof, AMRM) != attempt_id:
+        raise PermissionDenied(f"the ApplicationMaster's proof is for another attempt than {attempt_id}")

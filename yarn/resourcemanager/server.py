@@ -32,6 +32,7 @@ from emrlab_common.rpc import caller_user, current_user, servicer_method
 from hdfs.namenode.server import os_groups
 from yarn.records import (
     ApplicationReport,
+    application_of_attempt,
     ApplicationState,
     ApplicationSubmissionContext,
     Container,
@@ -48,6 +49,7 @@ from yarn.resourcemanager.acls import (
     ApplicationAccess,
     client_to_am_key,
     client_to_am_token,
+    verify_amrm,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import NodeOutboxes
@@ -233,11 +235,19 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
 
 
 class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer):
+    """In token mode every call must prove it is from its attempt's AM (`acls.verify_amrm`)."""
+
     def __init__(self, rm: ResourceManager):
         self.rm = rm
 
+    def _authenticate(self, context, attempt_id: str) -> None:
+        if self.rm.token_mode:
+            verify_amrm(self.rm.cluster_key, context.invocation_metadata(), attempt_id,
+                        application_of_attempt(attempt_id))
+
     @servicer_method
     def RegisterApplicationMaster(self, request, context):
+        self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
             maximum, queue = self.rm.state.register_application_master(
                 request.application_attempt_id, request.host, request.rpc_port, request.tracking_url, self.rm.clock())
@@ -245,6 +255,7 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
 
     @servicer_method
     def Allocate(self, request, context):
+        self._authenticate(context, request.application_attempt_id)
         asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
         with self.rm.locked():
             response_id, response, commands = self.rm.state.allocate(
@@ -259,6 +270,7 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
 
     @servicer_method
     def FinishApplicationMaster(self, request, context):
+        self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
             self.rm.outboxes.add(self.rm.state.finish_application_master(
                 request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url,
