@@ -442,7 +442,10 @@ def stop_everything(cluster_dir: ClusterDir, pids: set[int]) -> None:
         except OSError:
             continue
         if str(cluster_dir.root).encode() in command_line:
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended in between
 
 
 def schedule(rng: random.Random, faults: tuple[str, ...], rounds: int) -> list[str]:
@@ -523,13 +526,17 @@ def run(seed: int, rounds: int, directory: Path, say=print, yarn: bool = True, n
         say("writers, readers and jobs stopped; checking" + (f" ({len(hung)} still hung)" if hung else ""))
         lost = hung + check(cluster, history)
         pids |= started_pids(cluster_dir)
-    finally:
+    finally:  # each step even if the one before it failed: no daemon, mount or namespace is left behind
         stop.set()
-        stop_everything(cluster_dir, pids)
-        if cluster.full_disk is not None:
-            unmount(cluster.full_disk)
-        if network is not None:
-            network.close()
+        try:
+            stop_everything(cluster_dir, pids)
+        finally:
+            try:
+                if cluster.full_disk is not None:
+                    unmount(cluster.full_disk)
+            finally:
+                if network is not None:
+                    network.close()
     counts, jobs = history.counts, history.jobs
     in_flight = counts["invoked"] - counts["ok"] - counts["failed"] - counts["unknown"]
     say(f"seed {seed}: operations tried {counts['invoked']} (ok {counts['ok']}, failed {counts['failed']}, "
