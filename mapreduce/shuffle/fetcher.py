@@ -7,11 +7,14 @@ Like Hadoop's Shuffle: an event fetcher polls the AM for map completion events
 (where each finished map's output is served, or that it is OBSOLETE and will
 be served elsewhere), and up to `parallelcopies` copies run at once. What to
 copy next, host penalties and when to give up are the scheduler's
-(scheduler.py); this module does the I/O. A failed copy is counted
-(FAILED_SHUFFLE) and reported to the AM, saying whether the node answered at
-all (a node that does not is probably gone, which is not the map's fault).
-Small segments stay in memory within a budget; larger ones stream to local
-files, so a partition bigger than memory still works.
+(scheduler.py, a pure state machine); this module is its shell: it turns
+completion events, finished copies and the clock into the scheduler's
+events and carries out its commands (copy, report a failure, give up). A
+failed copy is counted (FAILED_SHUFFLE) and reported to the AM, saying
+whether the node answered at all (a node that does not is probably gone,
+which is not the map's fault). Small segments stay in memory within a
+budget; larger ones stream to local files, so a partition bigger than
+memory still works.
 """
 
 from __future__ import annotations
@@ -27,7 +30,21 @@ from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavail
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
 from mapreduce.appmaster.records import MapCompletionStatus
-from mapreduce.shuffle.scheduler import MapOutputLocation, ShuffleConfig, ShuffleError, ShuffleScheduler
+from mapreduce.shuffle.scheduler import (
+    Command,
+    CopyFailed,
+    CopySucceeded,
+    Done,
+    FetchFrom,
+    GiveUp,
+    MapCompletion,
+    MapOutputLocation,
+    ReportFetchFailure,
+    ShuffleConfig,
+    ShuffleError,
+    ShuffleScheduler,
+    Tick,
+)
 from mapreduce.task.segments import Segment
 from mapreduce.task.umbilical import Umbilical
 
@@ -61,12 +78,29 @@ class ShuffleFetcher:
         fetched: dict[int, Segment] = {}
         in_flight: dict[Future, MapOutputLocation] = {}
         next_event = 0
+        finished = scheduler.done
+
+        def carry_out(commands: list[Command]) -> bool:
+            for command in commands:
+                match command:
+                    case FetchFrom():
+                        for location in command.maps:
+                            in_flight[pool.submit(self._copy, location, partition)] = location
+                    case ReportFetchFailure():
+                        self._report_fetch_failure(command)
+                    case GiveUp():
+                        raise ShuffleError(command.diagnostics)
+                    case Done():
+                        return True
+            return False
+
         with ThreadPoolExecutor(max(1, self.config.parallel_copies), thread_name_prefix="fetcher") as pool:
             try:
-                while not scheduler.done:
+                while not finished:
                     next_event = self._poll_events(next_event, scheduler)
-                    for location in scheduler.next_copies(time.monotonic()):
-                        in_flight[pool.submit(self._copy, location, partition)] = location
+                    finished = carry_out(scheduler.handle(Tick(), time.monotonic()))
+                    if finished:
+                        break
                     if not in_flight:  # waiting for maps to finish, or for a penalized host
                         time.sleep(min(self.config.events_poll_interval_s,
                                        scheduler.wait_s(time.monotonic()) or self.config.events_poll_interval_s))
@@ -77,11 +111,10 @@ class ShuffleFetcher:
                         try:
                             segment = future.result()
                         except EmrlabError as error:
-                            self._copy_failed(location, error, counters)
-                            scheduler.copy_failed(location, time.monotonic())  # raises ShuffleError at the limit
+                            carry_out(scheduler.handle(self._copy_failed(location, error, counters), time.monotonic()))
                             continue
-                        scheduler.copy_succeeded(location)
                         fetched[location.map_index] = segment
+                        finished = carry_out(scheduler.handle(CopySucceeded(location), time.monotonic())) or finished
                         self.copied = len(scheduler.copied)
                         counters.increment(names.TASK_COUNTER, names.SHUFFLED_MAPS)
                         counters.increment(names.TASK_COUNTER, names.REDUCE_SHUFFLE_BYTES, segment.length)
@@ -100,19 +133,22 @@ class ShuffleFetcher:
             raise Aborted(f"{self.attempt_id} was stopped by the ApplicationMaster")
         for event in response.events:
             next_event = event.event_index + 1
-            scheduler.on_event(event.map_index, event.attempt_id, MapCompletionStatus.from_proto(event.status),
-                               event.shuffle_address)
+            scheduler.handle(MapCompletion(event.map_index, event.attempt_id, MapCompletionStatus.from_proto(event.status),
+                                           event.shuffle_address), time.monotonic())
         return next_event
 
-    def _copy_failed(self, location: MapOutputLocation, error: EmrlabError, counters) -> None:
+    def _copy_failed(self, location: MapOutputLocation, error: EmrlabError, counters) -> CopyFailed:
         counters.increment(names.TASK_COUNTER, names.FAILED_SHUFFLE)
         counters.increment(names.SHUFFLE_ERRORS, names.IO_ERROR)
         unreachable = isinstance(error, (Unavailable, DeadlineExceeded))
         logger.warning("%s: copy of %s from %s failed%s: %s", self.attempt_id, location.attempt_id,
                        location.address, " (node unreachable)" if unreachable else "", error.message)
+        return CopyFailed(location, error.message, unreachable)
+
+    def _report_fetch_failure(self, command: ReportFetchFailure) -> None:
         try:
-            self.umbilical.report_fetch_failure(self.attempt_id, location.attempt_id, error.message,
-                                                node_unreachable=unreachable)
+            self.umbilical.report_fetch_failure(self.attempt_id, command.map_attempt_id, command.diagnostics,
+                                                node_unreachable=command.node_unreachable)
         except EmrlabError as report_error:
             logger.warning("could not report the fetch failure: %s", report_error.message)
 

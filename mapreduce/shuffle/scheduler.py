@@ -5,17 +5,22 @@ each finished map's output is (SUCCEEDED) or that it is gone (OBSOLETE, when
 its node was lost or the AM ran the map again); the scheduler hands out
 copies up to `parallelcopies` at a time, taking hosts in turn; a failed copy
 penalizes its host with a backoff that doubles up to a limit (computed from
-`now_s`, so a test passes the time); the fetcher reports every failure to
-the AM. A reducer gives up after `failures_max` failed copies, not counting
-those of outputs the AM has since declared OBSOLETE: a node that went away is
-not the reducer's fault.
+`now_s`, so a test passes the time) and is reported to the AM. A reducer
+gives up after `failures_max` failed copies, not counting those of outputs
+the AM has since declared OBSOLETE: a node that went away is not the
+reducer's fault.
+
+A pure state machine, as every daemon's: the events below go in, the
+commands below come out, and the fetcher (fetcher.py) is its shell, doing
+the copies and the RPCs:
 
     scheduler = ShuffleScheduler(map_count, config)
-    scheduler.on_event(map_index, attempt_id, MapCompletionStatus.SUCCEEDED, address)
-    for location in scheduler.next_copies(now_s): ...   # copy them
-    scheduler.copy_succeeded(location) / scheduler.copy_failed(location, now_s)
+    scheduler.handle(MapCompletion(map_index, attempt_id, MapCompletionStatus.SUCCEEDED, address), now_s)
+    for command in scheduler.handle(Tick(), now_s): ...   # FetchFrom(host, maps): copy them
+    scheduler.handle(CopySucceeded(location), now_s)      # [Done()] after the last one
+    scheduler.handle(CopyFailed(location, diagnostics, node_unreachable), now_s)  # [ReportFetchFailure, ...]
 
-Pure: no network, no threads, no clock.
+No network, no threads, no clock.
 """
 
 from __future__ import annotations
@@ -71,6 +76,72 @@ class MapOutputLocation:
     address: str  # the shuffle service of the NodeManager where the map ran
 
 
+# Events in.
+
+@dataclass(frozen=True)
+class MapCompletion:
+    """A map completion event from the AM: SUCCEEDED says where the output is; anything else that it is gone."""
+
+    map_index: int
+    attempt_id: str
+    status: MapCompletionStatus
+    address: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The fetcher's loop came round: start the copies that may start now."""
+
+
+@dataclass(frozen=True)
+class CopySucceeded:
+    location: MapOutputLocation
+
+
+@dataclass(frozen=True)
+class CopyFailed:
+    location: MapOutputLocation
+    diagnostics: str = ""
+    node_unreachable: bool = False  # the map's node did not answer at all (it may be gone)
+
+
+Event = MapCompletion | Tick | CopySucceeded | CopyFailed
+
+
+# Commands out.
+
+@dataclass(frozen=True)
+class FetchFrom:
+    """Copy these map outputs from this host (they are in flight until CopySucceeded or CopyFailed)."""
+
+    host: str
+    maps: tuple[MapOutputLocation, ...]
+
+
+@dataclass(frozen=True)
+class ReportFetchFailure:
+    """Tell the AM that a copy of this map's output failed (enough reports and it runs the map again)."""
+
+    map_attempt_id: str
+    diagnostics: str
+    node_unreachable: bool
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """The reducer failed too many copies: the reduce attempt fails."""
+
+    diagnostics: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """Every map's output is copied."""
+
+
+Command = FetchFrom | ReportFetchFailure | GiveUp | Done
+
+
 class ShuffleScheduler:
     def __init__(self, map_count: int, config: ShuffleConfig):
         self.map_count = map_count
@@ -92,19 +163,32 @@ class ShuffleScheduler:
     def progress(self) -> float:
         return len(self.copied) / self.map_count if self.map_count else 1.0
 
-    def on_event(self, map_index: int, attempt_id: str, status: MapCompletionStatus, address: str) -> None:
-        """A map completion event: SUCCEEDED says where the output is; anything else that it is gone."""
-        if status is MapCompletionStatus.SUCCEEDED:
-            if map_index not in self.copied:
-                self._latest[map_index] = MapOutputLocation(map_index, attempt_id, address)
-            return
-        current = self._latest.get(map_index)
-        if current is not None and current.attempt_id == attempt_id:
-            del self._latest[map_index]  # OBSOLETE: wait for the map to run again
-        # Failures copying a lost output were not the reducer's fault.
-        self.failures_total -= self._attempt_failures.pop(attempt_id, 0)
+    def handle(self, event: Event, now_s: float) -> list[Command]:
+        match event:
+            case MapCompletion():
+                self._map_completion(event)
+                return []
+            case Tick():
+                return self._next_copies(now_s) if not self.done else [Done()]
+            case CopySucceeded():
+                self._copy_succeeded(event.location)
+                return [Done()] if self.done else []
+            case CopyFailed():
+                return self._copy_failed(event, now_s)
+        raise AssertionError(f"unknown event {event!r}")
 
-    def next_copies(self, now_s: float) -> list[MapOutputLocation]:
+    def _map_completion(self, event: MapCompletion) -> None:
+        if event.status is MapCompletionStatus.SUCCEEDED:
+            if event.map_index not in self.copied:
+                self._latest[event.map_index] = MapOutputLocation(event.map_index, event.attempt_id, event.address)
+            return
+        current = self._latest.get(event.map_index)
+        if current is not None and current.attempt_id == event.attempt_id:
+            del self._latest[event.map_index]  # OBSOLETE: wait for the map to run again
+        # Failures copying a lost output were not the reducer's fault.
+        self.failures_total -= self._attempt_failures.pop(event.attempt_id, 0)
+
+    def _next_copies(self, now_s: float) -> list[Command]:
         """Copies to start now (marked in flight): up to `parallelcopies`, from hosts not penalized, in turn."""
         free = self.config.parallel_copies - len(self._in_flight)
         by_host: dict[str, list[MapOutputLocation]] = {}
@@ -125,17 +209,21 @@ class ShuffleScheduler:
             self._in_flight[location.map_index] = location
         if chosen:
             self._last_host = chosen[-1].address
-        return chosen
+        grouped: dict[str, list[MapOutputLocation]] = {}
+        for location in chosen:
+            grouped.setdefault(location.address, []).append(location)
+        return [FetchFrom(host, tuple(maps)) for host, maps in grouped.items()]
 
-    def copy_succeeded(self, location: MapOutputLocation) -> None:
+    def _copy_succeeded(self, location: MapOutputLocation) -> None:
         self._finish(location)
         self.copied.add(location.map_index)
         self._latest.pop(location.map_index, None)
         self._host_failures.pop(location.address, None)
         self._penalized_until_s.pop(location.address, None)
 
-    def copy_failed(self, location: MapOutputLocation, now_s: float) -> None:
-        """Penalize the host; raises ShuffleError when the reducer has failed too often."""
+    def _copy_failed(self, event: CopyFailed, now_s: float) -> list[Command]:
+        """Penalize the host and report the failure; give up when the reducer has failed too often."""
+        location = event.location
         self._finish(location)
         if self._latest.get(location.map_index) == location:  # (an output declared OBSOLETE meanwhile is forgiven)
             self.failures_total += 1
@@ -143,9 +231,11 @@ class ShuffleScheduler:
         host_failures = self._host_failures[location.address] = self._host_failures.get(location.address, 0) + 1
         self._penalized_until_s[location.address] = now_s + min(
             self.config.retry_interval_s * 2 ** (host_failures - 1), self.config.retry_interval_max_s)
+        commands: list[Command] = [ReportFetchFailure(location.attempt_id, event.diagnostics, event.node_unreachable)]
         if self.failures_total >= self.config.failures_max:
-            raise ShuffleError(f"shuffle failed {self.failures_total} times; last from {location.address} "
-                               f"({location.attempt_id})")
+            commands.append(GiveUp(f"shuffle failed {self.failures_total} times; last from {location.address} "
+                                   f"({location.attempt_id})"))
+        return commands
 
     def attempt_failures(self, attempt_id: str) -> int:
         return self._attempt_failures.get(attempt_id, 0)
