@@ -131,7 +131,7 @@ def test_an_am_proves_its_attempt_with_its_applications_key():
     environment = {"EMRLAB_CLIENT_TO_AM_KEY": client_to_am_key(key, APP).hex()}
     verify_amrm(key, amrm_metadata(attempt, environment), attempt, APP)
     assert amrm_metadata(attempt, {}) == ()  # simple mode: nothing to prove
-    with pytest.raises(PermissionDenied, match="another attempt"):
+    with pytest.raises(PermissionDenied, match="proof names appattempt_1700000000000_0001_000001, not"):
         verify_amrm(key, amrm_metadata(attempt, environment), "appattempt_1700000000000_0001_000002", APP)
     with pytest.raises(PermissionDenied, match="no proof"):
         verify_amrm(key, (), attempt, APP)
@@ -211,6 +211,15 @@ def test_bob_cannot_kill_or_look_into_alices_application_and_alice_and_the_admin
     bob, alice = token_file(cluster, "bob", tmp_path), token_file(cluster, "alice", tmp_path)
     first, second = running_application(cluster, "alice"), running_application(cluster, "alice")
 
+    report = cluster.yarn(user="alice").application_report(first)  # no NodeManager stops its AM for a stranger
+    (node,) = [node for node in cluster.yarn().nodes() if node.node_id == report.am_node_id]
+    channel = connect(node.address)
+    try:
+        with pytest.raises(PermissionDenied, match="no proof that it is from its ApplicationMaster"):
+            call(yarn_pb2_grpc.ContainerManagementProtocolStub(channel).StopContainers,
+                 yarn_pb2.StopContainersRequest(container_ids=[report.am_container_id]), user="alice", attempts_max=1)
+    finally:
+        channel.close()
     refused = as_user(cluster, bob, "application", "-kill", first)
     assert refused.returncode != 0
     assert f"User bob cannot perform operation MODIFY_APP on {first}" in refused.stderr, refused.stderr

@@ -54,8 +54,9 @@ from yarn.records import (
     ContainerRequest,
     ContainerStatus,
     Resource,
+    application_of_container,
 )
-from yarn.resourcemanager.acls import amrm_metadata
+from yarn.resourcemanager.acls import NM, am_proof_metadata, amrm_metadata
 
 __all__ = ["AMRMClient", "NMClient", "ContainerRequest", "AllocateResponse"]
 
@@ -225,6 +226,7 @@ class NMClient:
 
     def _call(self, container: Container, method, request):
         return call(method, request, timeout_s=NM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,
+                    metadata=am_proof_metadata(NM, application_of_container(container.id)),
                     peer=f"nodemanager-{container.node_id}")
 
     def start_container(self, container: Container, launch_context: ContainerLaunchContext) -> None:

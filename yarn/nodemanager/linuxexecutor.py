@@ -110,6 +110,11 @@ class ContainerUsers:
     def isolated(self) -> bool:
         return self.executor == "LinuxContainerExecutor"
 
+    @property
+    def cluster_key(self) -> bytes | None:
+        """In token mode, what ApplicationMasters' proofs are checked with (`yarn.resourcemanager.acls`)."""
+        return self._key
+
     def resolve(self, context: ContainerLaunchContext, named_user: str) -> tuple[str, str]:
         """(the container's user, why it may not run: "" if it may)."""
         user = named_user

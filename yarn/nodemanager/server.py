@@ -1,19 +1,37 @@
-"""The NodeManager's gRPC face (ContainerManagementProtocol): thin servicers over `NodeManager`."""
+"""The NodeManager's gRPC face (ContainerManagementProtocol): thin servicers over `NodeManager`.
+
+In token mode, starting or stopping a container needs its application's AM's proof (Hadoop's NMToken;
+`yarn.resourcemanager.acls.verify_am_proof`): no other user starts containers for, or kills, an application.
+"""
 
 from __future__ import annotations
 
-from emrlab_common.errors import ResourceExhausted
+from emrlab_common.errors import PermissionDenied, ResourceExhausted
 from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from yarn.containerlogs import read_logs
 from yarn.errors import ContainerNotFound
 from yarn.nodemanager.node import NodeManager
-from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, ContainerStatus
+from yarn.records import (
+    Container,
+    ContainerExitStatus,
+    ContainerLaunchContext,
+    ContainerState,
+    ContainerStatus,
+    application_of_container,
+)
+from yarn.resourcemanager.acls import NM, verify_am_proof
 
 
 class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServicer):
     def __init__(self, node: NodeManager):
         self.node = node
+
+    def _authenticate(self, context, container_id: str) -> None:
+        key = self.node.users.cluster_key
+        if key is not None:
+            application_id = application_of_container(container_id)
+            verify_am_proof(key, context.invocation_metadata(), NM, application_id, application_id)
 
     @servicer_method
     def StartContainers(self, request, context):
@@ -22,6 +40,11 @@ class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServi
             container = Container.from_proto(launch.container)
             if container.node_id != self.node.node_id:
                 failed[container.id] = f"container {container.id} is for node {container.node_id}, not {self.node.node_id}"
+                continue
+            try:
+                self._authenticate(context, container.id)
+            except PermissionDenied as error:
+                failed[container.id] = error.message
                 continue
             try:
                 self.node.start_container(container, ContainerLaunchContext.from_proto(launch.launch_context),
@@ -35,6 +58,7 @@ class ContainerManagementServicer(yarn_pb2_grpc.ContainerManagementProtocolServi
     @servicer_method
     def StopContainers(self, request, context):
         for container_id in request.container_ids:
+            self._authenticate(context, container_id)
             try:
                 self.node.stop_container(container_id, ContainerExitStatus.KILLED_BY_APPMASTER,
                                          "Container killed by the ApplicationMaster.")

@@ -22,7 +22,8 @@ its own (derived from the cluster key and the application id), and gives a calle
 application, with its report, a short-lived statement naming the caller signed with that key. The AM
 believes the name in it, and checks its job's ACLs itself. The AM proves itself to the RM with the same
 key (Hadoop's AMRMToken): its register, allocate and finish calls carry a statement naming its attempt, of
-another kind, so no client's token passes for one.
+another kind, so no client's token passes for one; and to NodeManagers when it starts or stops its
+containers (Hadoop's NMToken), with a statement naming its application.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ CLIENT_TO_AM = "client-to-am"  # the kind of statement (emrlab_common.credential
 CLIENT_TO_AM_METADATA_KEY = "emrlab-client-to-am-token"  # where a client puts it in a call to the AM
 CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE = "EMRLAB_CLIENT_TO_AM_KEY"  # token mode: the AM's key, hex, set by the RM
 AMRM = "amrm"  # the kind of statement an AM signs with that key for the RM's ApplicationMasterProtocol
-AMRM_METADATA_KEY = "emrlab-amrm-proof"
+NM = "nm"  # ... and for NodeManagers' ContainerManagementProtocol
+AM_PROOF_METADATA_KEY = "emrlab-am-proof"
 NO_GROUPS: Callable[[str], frozenset[str]] = lambda user: frozenset()
 
 
@@ -147,19 +149,29 @@ def client_to_am_caller(key: bytes, metadata) -> str:
     return verify(key, token, CLIENT_TO_AM)
 
 
-def amrm_metadata(attempt_id: str, environment=None) -> tuple[tuple[str, str], ...]:
-    """The AM's side: call metadata proving to the RM that it is this attempt's AM (none in simple mode)."""
+def am_proof_metadata(kind: str, name: str, environment=None) -> tuple[tuple[str, str], ...]:
+    """The AM's side: call metadata proving it is the AM of `name` (an attempt for AMRM, an application
+    for NM), signed with its application's key; none in simple mode (no key in the environment)."""
     key_hex = (os.environ if environment is None else environment).get(CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE, "")
     if not key_hex:
         return ()
-    return ((AMRM_METADATA_KEY, sign(bytes.fromhex(key_hex), AMRM, attempt_id, time.time() + PROOF_LIFETIME_S)),)
+    return ((AM_PROOF_METADATA_KEY, sign(bytes.fromhex(key_hex), kind, name, time.time() + PROOF_LIFETIME_S)),)
+
+
+def amrm_metadata(attempt_id: str, environment=None) -> tuple[tuple[str, str], ...]:
+    return am_proof_metadata(AMRM, attempt_id, environment)
+
+
+def verify_am_proof(cluster_key: bytes, metadata, kind: str, name: str, application_id: str) -> None:
+    """The RM's or a NodeManager's side: PermissionDenied unless the call proves it is from `name`'s AM."""
+    proof = next((value for key, value in metadata if key == AM_PROOF_METADATA_KEY), "")
+    if not proof:
+        raise PermissionDenied(f"secure mode: the call for {name} has no proof that it is from its "
+                               "ApplicationMaster (the key the ResourceManager gave it)")
+    proven = verify(client_to_am_key(cluster_key, application_id), proof, kind)
+    if proven != name:
+        raise PermissionDenied(f"the ApplicationMaster's proof names {proven}, not {name}")
 
 
 def verify_amrm(cluster_key: bytes, metadata, attempt_id: str, application_id: str) -> None:
-    """The RM's side: PermissionDenied unless the call proves it is from `attempt_id`'s AM."""
-    proof = next((value for name, value in metadata if name == AMRM_METADATA_KEY), "")
-    if not proof:
-        raise PermissionDenied(f"secure mode: the call for {attempt_id} has no proof that it is from its "
-                               "ApplicationMaster (the key the ResourceManager gave it)")
-    if verify(client_to_am_key(cluster_key, application_id), proof, AMRM) != attempt_id:
-        raise PermissionDenied(f"the ApplicationMaster's proof is for another attempt than {attempt_id}")
+    verify_am_proof(cluster_key, metadata, AMRM, attempt_id, application_id)
