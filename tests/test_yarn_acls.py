@@ -283,6 +283,10 @@ def test_a_jobs_applicationmaster_answers_only_callers_the_resourcemanager_vouch
                                     (stub.KillJob, mapreduce_pb2.KillJobRequest(job_id=job_id))):
                 with pytest.raises(PermissionDenied, match="no client-to-AM token"):
                     call(method, request, user=report.user, attempts_max=1)
+            umbilical = mapreduce_pb2_grpc.TaskUmbilicalStub(channel)  # nor a task's calls without the job token
+            with pytest.raises(PermissionDenied, match="job's token"):
+                call(umbilical.Done, mapreduce_pb2.DoneRequest(attempt_id=f"attempt_{job_id[4:]}_m_000000_0"),
+                     user=report.user, attempts_max=1)
         finally:
             channel.close()
         refused = as_user(cluster, bob, "job", "-kill", job_id)

@@ -25,9 +25,9 @@ from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
 from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import JobState, application_id_for
-from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer
+from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer, application_key
 from mapreduce.jobhistory.web import tracking_url
-from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE
+from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE, JOB_TOKEN_VARIABLE, job_token
 from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
 from yarn.client import YarnClient
@@ -90,10 +90,13 @@ def main() -> int:
     amrm = AMRMClient.from_environment()
     nm = NMClient()
     address_holder: list[str] = []
+    key = application_key()
 
     def task_launch_context(attempt_id: str) -> ContainerLaunchContext:
         environment = hadoop_environment(description.properties)
         environment[AM_ADDRESS_VARIABLE] = address_holder[0]
+        if key is not None:  # token mode: the tasks' secret for calling us
+            environment[JOB_TOKEN_VARIABLE] = job_token(key)
         return ContainerLaunchContext(commands=[TASK_COMMAND], environment=environment,
                                       local_resources=dict(description.local_resources),
                                       service_data={SHUFFLE_SERVICE: description.job_id.encode()})

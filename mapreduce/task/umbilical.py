@@ -2,18 +2,36 @@
 
 Every call has a deadline; the idempotent ones retry a few times, so a busy AM
 does not fail a healthy task. The AM's address comes to the container in its
-environment (`EMRLAB_AM_ADDRESS`).
+environment (`EMRLAB_AM_ADDRESS`). In token mode so does the job token (`EMRLAB_JOB_TOKEN`, Hadoop's
+job token), which every call carries: the AM answers no one else, so no other user's process can report
+a task of this job done, failed or committed.
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import os
 
 from emrlab_common import rpc
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 
 AM_ADDRESS_VARIABLE = "EMRLAB_AM_ADDRESS"
+JOB_TOKEN_VARIABLE = "EMRLAB_JOB_TOKEN"
+JOB_TOKEN_METADATA_KEY = "emrlab-job-token"
 CALL_TIMEOUT_S = 20.0
 CALL_ATTEMPTS_MAX = 5
 EVENTS_PER_CALL_MAX = 1000
+
+
+def job_token(application_key: bytes) -> str:
+    """The secret an AM gives its tasks, derived from its application's key (the RM gave it that)."""
+    return hmac.new(application_key, b"umbilical", hashlib.sha256).hexdigest()
+
+
+def job_token_metadata() -> tuple[tuple[str, str], ...]:
+    token = os.environ.get(JOB_TOKEN_VARIABLE, "")
+    return ((JOB_TOKEN_METADATA_KEY, token),) if token else ()
 
 
 class Umbilical:
@@ -27,7 +45,7 @@ class Umbilical:
 
     def _call(self, method, request, idempotent: bool = True):
         return rpc.call(method, request, timeout_s=CALL_TIMEOUT_S, peer=f"the ApplicationMaster at {self.address}",
-                        attempts_max=CALL_ATTEMPTS_MAX if idempotent else 1)
+                        attempts_max=CALL_ATTEMPTS_MAX if idempotent else 1, metadata=job_token_metadata())
 
     def get_task(self, container_id: str) -> mapreduce_pb2.GetTaskResponse:
         return self._call(self._stub.GetTask, mapreduce_pb2.GetTaskRequest(container_id=container_id))
