@@ -1,6 +1,6 @@
 """Who may see and change an application: Hadoop's YARN ACLs, as pure checks.
 
-With `yarn.acl.enable` (on by default in token mode here) the ResourceManager asks two questions:
+With `yarn.acl.enable` (on by default in token mode here) the ResourceManager asks three questions:
 
     is the caller an admin?           `yarn.admin.acl` (default: the cluster's owner, the RM's own user)
     may the caller do OP on app X?     its owner, an admin, or a user in the application's ACL for OP
@@ -41,7 +41,6 @@ from emrlab_common.errors import InvalidArgument, PermissionDenied
 from yarn.records import ApplicationReport
 
 VIEW_APP, MODIFY_APP = "VIEW_APP", "MODIFY_APP"
-OPERATIONS = (VIEW_APP, MODIFY_APP)
 UNAVAILABLE = "N/A"  # what Hadoop's report says in place of what the caller may not see
 CLIENT_TO_AM = "client-to-am"  # the kind of statement (emrlab_common.credentials) an AM accepts from clients
 CLIENT_TO_AM_METADATA_KEY = "emrlab-client-to-am-token"  # where a client puts it in a call to the AM
