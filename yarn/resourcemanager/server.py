@@ -52,7 +52,20 @@ from yarn.resourcemanager.acls import (
     verify_amrm,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.containers import NodeOutboxes
+from yarn.resourcemanager.containers import HeartbeatResult, NodeOutboxes
+from yarn.resourcemanager.events import (
+    AllocateReply,
+    AMAllocate,
+    AMFinished,
+    AMRegistered,
+    AMRegisterReply,
+    NodeHeartbeat,
+    NodeHeartbeatReply,
+    NodeRegistered,
+    NodeRegisterReply,
+    node_commands,
+    reply,
+)
 from yarn.resourcemanager.recovery import ContainerReport
 from yarn.resourcemanager.state import ResourceManagerState
 from yarn.resourcemanager.statestore import FileSystemRMStateStore
@@ -249,19 +262,22 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     def RegisterApplicationMaster(self, request, context):
         self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
-            maximum, queue = self.rm.state.register_application_master(
-                request.application_attempt_id, request.host, request.rpc_port, request.tracking_url, self.rm.clock())
-        return yarn_pb2.RegisterApplicationMasterResponse(maximum_resource=maximum.to_proto(), queue=queue)
+            answer = reply(self.rm.state.handle(AMRegistered(
+                request.application_attempt_id, request.host, request.rpc_port, request.tracking_url), self.rm.clock()),
+                AMRegisterReply)
+        return yarn_pb2.RegisterApplicationMasterResponse(maximum_resource=answer.maximum.to_proto(), queue=answer.queue)
 
     @servicer_method
     def Allocate(self, request, context):
         self._authenticate(context, request.application_attempt_id)
         asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
         with self.rm.locked():
-            response_id, response, commands = self.rm.state.allocate(
-                request.application_attempt_id, request.response_id, asks, list(request.cancelled_request_ids),
-                list(request.releases), request.progress, self.rm.clock())
-            self.rm.outboxes.add(commands)
+            commands = self.rm.state.handle(AMAllocate(
+                request.application_attempt_id, request.response_id, tuple(asks), tuple(request.cancelled_request_ids),
+                tuple(request.releases), request.progress), self.rm.clock())
+            self.rm.outboxes.add(node_commands(commands))
+        answer = reply(commands, AllocateReply)
+        response_id, response = answer.response_id, answer.response
         return yarn_pb2.AllocateResponse(
             response_id=response_id, allocated=[item.to_proto() for item in response.allocated],
             completed=[item.to_proto() for item in response.completed],
@@ -272,9 +288,9 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     def FinishApplicationMaster(self, request, context):
         self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
-            self.rm.outboxes.add(self.rm.state.finish_application_master(
-                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url,
-                self.rm.clock()))
+            self.rm.outboxes.add(node_commands(self.rm.state.handle(AMFinished(
+                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url),
+                self.rm.clock())))
         return yarn_pb2.FinishApplicationMasterResponse()
 
 
@@ -285,19 +301,23 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     @servicer_method
     def RegisterNodeManager(self, request, context):
         with self.rm.locked():
-            action, diagnostics, commands = self.rm.state.register_node(
+            commands = self.rm.state.handle(NodeRegistered(
                 request.node_id, request.address, request.label, Resource.from_proto(request.capability),
-                self.rm.clock(), container_reports(request))
-            self.rm.outboxes.registered(request.node_id, commands)
-        return yarn_pb2.RegisterNodeManagerResponse(action=action.to_proto(), diagnostics=diagnostics,
+                tuple(container_reports(request))), self.rm.clock())
+            self.rm.outboxes.registered(request.node_id, node_commands(commands))
+        answer = reply(commands, NodeRegisterReply)
+        return yarn_pb2.RegisterNodeManagerResponse(action=answer.action.to_proto(), diagnostics=answer.diagnostics,
                                                     cluster_timestamp_ms=self.rm.state.cluster_timestamp_ms)
 
     @servicer_method
     def NodeHeartbeat(self, request, context):
         statuses = [ContainerStatus.from_proto(status) for status in request.container_statuses]
         with self.rm.locked():
-            result = self.rm.outboxes.answer(request.node_id, self.rm.state.node_heartbeat(
-                request.node_id, statuses, request.healthy, request.health_report, self.rm.clock()))
+            commands = self.rm.state.handle(NodeHeartbeat(request.node_id, tuple(statuses), request.healthy,
+                                                          request.health_report), self.rm.clock())
+            answer = reply(commands, NodeHeartbeatReply)
+            result = self.rm.outboxes.answer(request.node_id, HeartbeatResult(answer.action, node_commands(commands),
+                                                                              answer.diagnostics))
         return yarn_pb2.NodeHeartbeatResponse(
             action=result.action.to_proto(), diagnostics=result.diagnostics,
             containers_to_launch=[yarn_pb2.LaunchContainer(container=launch.container.to_proto(),

@@ -1,9 +1,13 @@
 """The ResourceManager's state: a small facade over the pieces Hadoop splits it into.
 
-A pure state machine in the sans-I/O style: every method takes the event and
-the time (`now_s`), changes the state, and returns what the I/O shell must
-send. Nothing here talks to the network, reads a clock or sleeps, so a test
-drives a whole cluster's worth of heartbeats by calling methods. Commands for
+A pure state machine in the sans-I/O style: `handle(event, now_s) ->
+list[Command]` takes what a NodeManager or an ApplicationMaster said (the
+events of `events.py`), changes the state, and returns what the I/O shell
+must send: NodeManager commands and the RPC's reply (the per-event methods
+below it remain, and clients' and administrators' calls are only methods,
+each taking the time and returning commands). Nothing here talks to the
+network, reads a clock or sleeps, so a test drives a whole cluster's worth
+of heartbeats by calling `handle` or the methods. Commands for
 NodeManagers (`containers.py`: launch an AM, clean up a container or an
 application) are returned, and the shell keeps them in a bounded outbox per
 node until that node's heartbeat carries them.
@@ -36,6 +40,19 @@ from yarn.resourcemanager.applications import RMApp
 from yarn.resourcemanager.appmanager import ApplicationManager
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import HeartbeatResult, NodeCommand, RMContainer
+from yarn.resourcemanager.events import (
+    AllocateReply,
+    AMAllocate,
+    AMFinished,
+    AMRegistered,
+    AMRegisterReply,
+    Command,
+    Event,
+    NodeHeartbeat,
+    NodeHeartbeatReply,
+    NodeRegistered,
+    NodeRegisterReply,
+)
 from yarn.resourcemanager.nodes import RMNode
 from yarn.resourcemanager.nodetracker import NodeTracker
 from yarn.resourcemanager.recovery import ContainerReport, recover_applications
@@ -56,6 +73,40 @@ class ResourceManagerState:
         self.node_tracker = NodeTracker(config, self.nodes, self.scheduler, self.apps, excluded)
         self.apps.node_tracker = self.node_tracker
         self.am_service = ApplicationMasterService(config, self.scheduler, self.apps, self.node_tracker)
+        self._handlers = {NodeRegistered: self._node_registered, NodeHeartbeat: self._node_heartbeat,
+                          AMRegistered: self._am_registered, AMAllocate: self._am_allocate,
+                          AMFinished: self._am_finished}
+
+    def handle(self, event: Event, now_s: float) -> list[Command]:
+        """A NodeManager's or an ApplicationMaster's RPC: the NodeManager commands it causes, and its reply."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise AssertionError(f"unknown event {event!r}")
+        return handler(event, now_s)
+
+    def _node_registered(self, event: NodeRegistered, now_s: float) -> list[Command]:
+        action, diagnostics, commands = self.register_node(event.node_id, event.address, event.label,
+                                                           event.capability, now_s, event.reports)
+        return [*commands, NodeRegisterReply(event.node_id, action, diagnostics)]
+
+    def _node_heartbeat(self, event: NodeHeartbeat, now_s: float) -> list[Command]:
+        result = self.node_heartbeat(event.node_id, list(event.statuses), event.healthy, event.health_report, now_s)
+        return [*result.commands, NodeHeartbeatReply(event.node_id, result.action, result.diagnostics)]
+
+    def _am_registered(self, event: AMRegistered, now_s: float) -> list[Command]:
+        maximum, queue = self.register_application_master(event.attempt, event.host, event.rpc_port,
+                                                          event.tracking_url, now_s)
+        return [AMRegisterReply(maximum, queue)]
+
+    def _am_allocate(self, event: AMAllocate, now_s: float) -> list[Command]:
+        response_id, response, commands = self.allocate(event.attempt, event.response_id, list(event.asks),
+                                                        list(event.cancelled), list(event.releases), event.progress,
+                                                        now_s)
+        return [*commands, AllocateReply(response_id, response)]
+
+    def _am_finished(self, event: AMFinished, now_s: float) -> list[Command]:
+        return list(self.finish_application_master(event.attempt, event.final_status, event.diagnostics,
+                                                   event.tracking_url, now_s))
 
     @property
     def applications(self) -> dict[str, RMApp]:
