@@ -103,3 +103,11 @@ def test_zero_reducers_make_a_job_map_only(tmp_path):
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["_SUCCESS", "part-m-00000", "part-m-00001"]
     assert len(output_lines(tmp_path / "out")) == len(corpus.read_text(encoding="utf-8").split())
     assert result.counters.get(names.JOB_COUNTER, names.TOTAL_LAUNCHED_REDUCES) == 0
+
+
+def test_output_lines_write_numbers_and_booleans_as_json_does():
+    import json
+
+    job = Job([])
+    for value in (0, -7, 2**70, True, False, 1.5, [1, "a"]):
+        assert job.format_output("k", value) == "k\t" + json.dumps(value, ensure_ascii=False, separators=(",", ":"))

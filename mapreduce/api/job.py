@@ -152,6 +152,8 @@ class Job:
 def _text(value) -> str:
     if type(value) is str:
         return value
+    if type(value) is int:  # what json.dumps writes for an int, without building an encoder per call
+        return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
