@@ -71,6 +71,8 @@ def encode_key(key) -> bytes:
 
 def decode_key(data: bytes):
     """The key `encode_key` encoded (tuples come back as lists, as through msgpack)."""
+    if data[:1] == b"\x05" and data.find(b"\x00") == len(data) - 1:  # a str without NUL: the common case
+        return data[1:-1].decode("utf-8", "surrogatepass")
     key, end = _decode(data, 0)
     if end != len(data):
         raise ValueError(f"trailing bytes after an encoded key at {end}")
