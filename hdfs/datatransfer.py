@@ -41,6 +41,7 @@ from google.protobuf.message import DecodeError
 from emrlab_common import tls
 from emrlab_common.errors import EmrlabError, Unavailable, error_from_status
 from emrlab_common.protos import hdfs_pb2
+from emrlab_common.rpc import ERROR_MESSAGE_CHARACTERS_MAX
 
 MAGIC = b"\xda\x7a"
 OP_WRITE_BLOCK = 80  # Hadoop's Op codes
@@ -111,7 +112,7 @@ def ok(bytes_per_checksum: int = 0) -> hdfs_pb2.BlockOpResponse:
 def refusal(error: EmrlabError) -> hdfs_pb2.BlockOpResponse:
     """An operating error as the answer to a header, to be raised again on the client (`check_response`)."""
     return hdfs_pb2.BlockOpResponse(code=error.status.value[0], error_class=type(error).__name__,
-                                    message=error.message[:4000])
+                                    message=error.message[:ERROR_MESSAGE_CHARACTERS_MAX])
 
 
 def check_response(response: hdfs_pb2.BlockOpResponse) -> hdfs_pb2.BlockOpResponse:

@@ -242,23 +242,22 @@ def _network_packets(stream, peer: str):
 def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockRequest, timeout_s: float):
     """Packets from a DataNode's streaming port (hdfs/datatransfer.py), each packet's data a new bytearray."""
     connection = datatransfer.connect(replica.address, replica.xfer_port, timeout_s)
+    # A timeout or a reset, before the DataNode answered or mid-block (killed, cut off): the replica is as
+    # good as gone, and another one may do.
     with connection:
         try:
             datatransfer.send_op(connection, datatransfer.OP_READ_BLOCK, request)
             answer = datatransfer.receive_frame(connection, hdfs_pb2.BlockOpResponse)
-        except OSError as error:  # reset before it answered (killed, cut off): another replica may do
-            raise datatransfer.ProtocolError(f"read from {replica.node_id} broke: {error}") from None
-        bytes_per_checksum = datatransfer.check_response(answer).bytes_per_checksum
-        while True:
-            try:
+            bytes_per_checksum = datatransfer.check_response(answer).bytes_per_checksum
+            while True:
                 _, offset, data_bytes, checksum_bytes, last = datatransfer.receive_packet_header(connection)
                 sums = bytes(datatransfer.receive_exactly(connection, checksum_bytes))
                 data = datatransfer.receive_exactly(connection, data_bytes)
-            except OSError as error:  # a timeout or a reset: the replica is as good as gone
-                raise datatransfer.ProtocolError(f"read from {replica.node_id} broke: {error}") from None
-            if last or not data_bytes:
-                return
-            yield offset, data, sums, bytes_per_checksum
+                if last or not data_bytes:
+                    return
+                yield offset, data, sums, bytes_per_checksum
+        except OSError as error:
+            raise datatransfer.ProtocolError(f"read from {replica.node_id} broke: {error}") from None
 
 
 def _read_files(block_path: str, meta_path: str, offset_in_block: int, block_length: int):
