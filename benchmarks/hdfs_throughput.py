@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -38,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.measure import measure
+from benchmarks.measure import children_cpu_s, measure
 from emrlab import launcher
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import parse_size
@@ -67,19 +66,14 @@ def timed(command: list[str], environment: dict | None = None,
 def socket_copy_s(source: Path, target: Path) -> tuple[float, float]:
     """(wall s, CPU s) to copy `source` to `target` through a loopback socket between two processes."""
     os.sync()
-    started, cpu_started = time.perf_counter(), time.process_time() + _children_cpu_s()
+    started, cpu_started = time.perf_counter(), time.process_time() + children_cpu_s()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(target)], stdout=subprocess.PIPE, text=True)
     port = int(receiver.stdout.readline())
     with socket.create_connection(("127.0.0.1", port), timeout=600) as connection, open(source, "rb") as file:
         while chunk := file.read(COPY_CHUNK_BYTES):
             connection.sendall(chunk)
     receiver.wait(timeout=600)
-    return time.perf_counter() - started, time.process_time() + _children_cpu_s() - cpu_started
-
-
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, time.process_time() + children_cpu_s() - cpu_started
 
 
 def make_file(path: Path, size: int) -> None:

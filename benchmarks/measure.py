@@ -110,7 +110,8 @@ def reap_orphans(keep: tuple[int, ...]) -> None:
         time.sleep(0.05)
 
 
-def _children_cpu_s() -> float:
+def children_cpu_s() -> float:
+    """User + system time of every child process this one has waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -119,7 +120,7 @@ def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: 
             cwd: str | None = None, timeout_s: float = 3600) -> Measurement:
     """Run `command` to its end; raise CommandFailed with its last stderr line if it fails."""
     become_subreaper()
-    cpu_before = _children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids)
+    cpu_before = children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, cwd=cwd,
                                text=True)
@@ -143,7 +144,7 @@ def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: 
         sampler.join()
     wall_s = time.perf_counter() - started
     reap_orphans(keep=daemon_pids)
-    cpu_s = _children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids) - cpu_before
+    cpu_s = children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids) - cpu_before
     if process.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
         raise CommandFailed(f"{' '.join(command[:6])}... exited {process.returncode}: "
