@@ -77,13 +77,17 @@ class BlockScanner:
             stop.wait(bytes_read / rate)
 
         self.last_scanned_s[replica.block_id] = time.monotonic()
+        stamp = replica.generation_stamp  # a recovery changes a replica in place: then this scan says nothing
         try:
             bytes_per_checksum = self.datanode.storage.read_bytes_per_checksum(replica)
         except (OSError, ChecksumMismatch):
             bytes_per_checksum = 0
-        current = self.datanode.storage.get(replica.block_id)
-        if current is not replica:
-            return  # deleted or replaced while we were looking
+        if not self._unchanged(replica, stamp):
+            return  # deleted, replaced or recovered while we were looking
         if bytes_per_checksum == 0 or not replica_is_intact(replica, bytes_per_checksum, throttle):
-            if self.datanode.storage.get(replica.block_id) is replica:
+            if self._unchanged(replica, stamp):
                 self.datanode.bad_block_found(replica)
+
+    def _unchanged(self, replica: Replica, stamp: int) -> bool:
+        return (self.datanode.storage.get(replica.block_id) is replica and replica.state is ReplicaState.FINALIZED
+                and replica.generation_stamp == stamp)

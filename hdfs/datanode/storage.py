@@ -5,7 +5,16 @@
     <data dir>/current/rbw/blk_<id>_<stamp>.meta   its checksums: header, then one CRC32C per chunk
     <data dir>/current/finalized/subdir<n>/...     finished replicas, spread over subdirectories
 
-Durable: the files. Rebuilt at start: the replica map, by scanning the disk.
+Durable: the files. Rebuilt at start: the replica map, by scanning the disk
+(a replica that was under recovery comes back as its files say: finalized or
+being written).
+
+A replica's life is Hadoop's ReplicaState, trimmed (`REPLICA_TRANSITIONS`):
+RBW while its pipeline writes it, FINALIZED once the last packet is in,
+RUR (under recovery) from InitReplicaRecovery until UpdateReplicaUnderRecovery
+truncates it, gives it the recovery's stamp and finalizes it. Only a FINALIZED
+replica is read, copied, scanned or reported finalized. A write to a replica
+under recovery is refused: the NameNode judged its writer gone.
 Paths are built only from integers (block id, generation stamp), so nothing
 on the wire can point a DataNode outside its directory.
 """
@@ -22,8 +31,9 @@ import uuid as uuid_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from emrlab_common.errors import FailedPrecondition, InvalidArgument
+from emrlab_common.lifecycle import next_state
 from hdfs import checksum
-from emrlab_common.errors import FailedPrecondition
 from hdfs.errors import FileAlreadyExists, FileNotFound
 
 logger = logging.getLogger(__name__)
@@ -34,18 +44,39 @@ _META_FILE = re.compile(r"^blk_(\d+)_(\d+)\.meta$")
 
 
 class ReplicaState(enum.Enum):
+    RBW = "rbw"  # being written
     FINALIZED = "finalized"
-    RBW = "rbw"
+    RUR = "rur"  # under recovery: only that recovery may change it
 
 
-@dataclass
+class ReplicaEvent(enum.Enum):
+    FINALIZE = "finalize"  # the pipeline's last packet is written
+    BEGIN_RECOVERY = "begin recovery"  # InitReplicaRecovery, from a recovery's leader
+    RECOVERED = "recovered"  # UpdateReplicaUnderRecovery: truncated to the agreed length, the new stamp, finished
+
+
+_R, _RE = ReplicaState, ReplicaEvent
+REPLICA_TRANSITIONS: dict[tuple[ReplicaState, ReplicaEvent], ReplicaState] = {
+    (_R.RBW, _RE.FINALIZE): _R.FINALIZED,
+    (_R.RBW, _RE.BEGIN_RECOVERY): _R.RUR,
+    (_R.FINALIZED, _RE.BEGIN_RECOVERY): _R.RUR,  # finalized here, but its block is not complete on the NameNode
+    (_R.RUR, _RE.BEGIN_RECOVERY): _R.RUR,  # a newer recovery takes over from one whose leader went away
+    (_R.RUR, _RE.RECOVERED): _R.FINALIZED,
+}
+
+
+@dataclass(eq=False)
 class Replica:
     block_id: int
     generation_stamp: int
     length_bytes: int
-    state: ReplicaState
+    state: ReplicaState  # changed only by `handle`
     block_path: Path
     meta_path: Path
+    recovery_id: int = 0  # while RUR: the recovery (a new generation stamp) it is under
+
+    def handle(self, event: ReplicaEvent, cause: str = "") -> None:
+        self.state = next_state(REPLICA_TRANSITIONS, self.state, event, f"replica {self}", cause)
 
     def __str__(self) -> str:
         return f"blk_{self.block_id}_{self.generation_stamp}"
@@ -63,7 +94,10 @@ class ReplicaWriter:
 
     def write(self, offset_in_block: int, data: bytes, checksums: bytes) -> None:
         if offset_in_block != self.replica.length_bytes:
-            raise ValueError(f"{self.replica}: packet at offset {offset_in_block}, expected {self.replica.length_bytes}")
+            raise InvalidArgument(f"{self.replica}: packet at offset {offset_in_block}, "
+                                  f"expected {self.replica.length_bytes}")
+        if self.replica.state is not ReplicaState.RBW:  # a recovery took it over: its writer was judged gone
+            raise FailedPrecondition(f"{self.replica} is {self.replica.state.value}: no more writes")
         self.block_file.write(data)
         self.meta_file.write(checksums)
         self.replica.length_bytes += len(data)
@@ -93,7 +127,6 @@ class Storage:
         self.sync_on_close = sync_on_close
         self.lock = threading.Lock()
         self.replicas: dict[int, Replica] = {}
-        self.recovery_ids: dict[int, int] = {}  # block id -> the recovery it is under (Hadoop's RUR)
         (self.root / "rbw").mkdir(parents=True, exist_ok=True)
         (self.root / "finalized").mkdir(parents=True, exist_ok=True)
         data_dir.chmod(0o700)  # Hadoop's dfs.datanode.data.dir.perm: no container reads a replica off the disk
@@ -151,7 +184,7 @@ class Storage:
         the same or a newer generation stamp: a stranger's write cannot destroy data."""
         with self.lock:
             existing = self.replicas.get(block_id)
-            if existing is not None and (existing.state is ReplicaState.FINALIZED
+            if existing is not None and (existing.state is not ReplicaState.RBW
                                          or existing.generation_stamp >= generation_stamp):
                 raise FileAlreadyExists(f"replica {existing} already exists ({existing.state.value}): "
                                         f"a write may not replace it")
@@ -166,17 +199,22 @@ class Storage:
         writer.close(sync=self.sync_on_close)
         replica = writer.replica
         with self.lock:
+            if replica.state is not ReplicaState.RBW:
+                raise FailedPrecondition(f"{replica} is {replica.state.value}: its recovery finalizes it, not its writer")
             block_path, meta_path = self._paths(replica.block_id, replica.generation_stamp, ReplicaState.FINALIZED)
             block_path.parent.mkdir(exist_ok=True)
             os.replace(replica.meta_path, meta_path)
             os.replace(replica.block_path, block_path)
-            replica.block_path, replica.meta_path, replica.state = block_path, meta_path, ReplicaState.FINALIZED
+            replica.block_path, replica.meta_path = block_path, meta_path
+            replica.handle(ReplicaEvent.FINALIZE, f"{replica.length_bytes} bytes")
             return replica
 
     def abort(self, writer: ReplicaWriter) -> None:
-        """A write that failed: its partial replica is worthless."""
+        """A write that failed: its partial replica is worthless, unless a recovery took it over."""
         writer.discard()
         with self.lock:
+            if writer.replica.state is not ReplicaState.RBW:
+                return  # under recovery: what is on disk is the recovery's to settle
             if self.replicas.get(writer.replica.block_id) is writer.replica:
                 del self.replicas[writer.replica.block_id]
             self._delete_files(writer.replica)
@@ -232,7 +270,10 @@ class Storage:
         with self.lock:
             if recovery_id <= replica.generation_stamp:
                 raise FailedPrecondition(f"recovery {recovery_id} of {replica} is not newer than the replica")
-            self.recovery_ids[replica.block_id] = recovery_id
+            if replica.recovery_id > recovery_id:  # Hadoop's RecoveryInProgressException
+                raise FailedPrecondition(f"{replica} is under a newer recovery {replica.recovery_id} than {recovery_id}")
+            replica.handle(ReplicaEvent.BEGIN_RECOVERY, f"recovery {recovery_id}")
+            replica.recovery_id = recovery_id
 
     def recover(self, block_id: int, new_generation_stamp: int, new_length: int) -> Replica:
         """Truncate a replica under this recovery to the agreed length, give it the new stamp, finalize it."""
@@ -240,10 +281,9 @@ class Storage:
             replica = self.replicas.get(block_id)
             if replica is None:
                 raise FileNotFound(f"replica blk_{block_id} not found for recovery")
-            if self.recovery_ids.get(block_id) != new_generation_stamp:
+            if replica.state is not ReplicaState.RUR or replica.recovery_id != new_generation_stamp:
                 raise FailedPrecondition(f"{replica} is not under recovery {new_generation_stamp}: "
                                          f"InitReplicaRecovery comes first")
-            del self.recovery_ids[block_id]
             bytes_per_checksum = self.read_bytes_per_checksum(replica)
             chunks = (new_length + bytes_per_checksum - 1) // bytes_per_checksum
             with open(replica.block_path, "r+b") as block_file:
@@ -256,9 +296,10 @@ class Storage:
             block_path.parent.mkdir(exist_ok=True)
             os.replace(replica.meta_path, meta_path)
             os.replace(replica.block_path, block_path)
-            recovered = Replica(block_id, new_generation_stamp, new_length, ReplicaState.FINALIZED, block_path, meta_path)
-            self.replicas[block_id] = recovered
-            return recovered
+            replica.block_path, replica.meta_path = block_path, meta_path
+            replica.generation_stamp, replica.length_bytes, replica.recovery_id = new_generation_stamp, new_length, 0
+            replica.handle(ReplicaEvent.RECOVERED, f"{new_length} bytes")
+            return replica
 
     @staticmethod
     def _rewrite_last_checksum(block_path: Path, meta_path: Path, length: int, bytes_per_checksum: int) -> None:
