@@ -17,6 +17,8 @@ import queue
 import threading
 from contextlib import contextmanager
 
+import grpc
+
 from emrlab_common.errors import EmrlabError, InvalidArgument, PermissionDenied
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import servicer_method
@@ -163,42 +165,60 @@ def receive_block(datanode: DataNode, header: hdfs_pb2.WriteBlockHeader, packets
 
 
 def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue):
-    """Hadoop's BlockReceiver: forward each packet, check it if we are the last node, write it."""
-    storage = datanode.storage
+    """Hadoop's BlockReceiver, on its own thread: the writer hears how it ended in the last ack, whatever
+    happens here. An operating error (a broken stream, a full disk, a peer gone) is that ack; a bug is
+    that ack too, and then it propagates, loudly (the DataNode stops: stop_when_a_thread_crashes)."""
+    answered = False
     try:
-        for packet in packets:
-            if downstream is not None:
-                try:
-                    downstream.send(packet)
-                except EmrlabError:
-                    # This node is fine; the one after it is not. Say so, so the writer drops the right one.
-                    storage.abort(writer)
-                    acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
-                    return
-            if verify and checksum.first_mismatch(packet.data, packet.checksums, writer.bytes_per_checksum) is not None:
-                logger.warning("checksum mismatch in packet %d of %s", packet.sequence_number, writer.replica)
-                storage.abort(writer)
-                acks.put((packet.sequence_number, hdfs_pb2.ERROR_CHECKSUM, True))
-                return
-            writer.write(packet.offset_in_block, packet.data, packet.checksums)
-            if packet.last_packet_in_block:
-                if downstream is not None:
-                    downstream.finish_sending()
-                replica = storage.finalize(writer)
-                datanode.block_received(replica)
-                logger.info("received %s (%d bytes)", replica, replica.length_bytes)
-                acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
-                return
-            acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, False))
-        raise EmrlabError("the writer went away before the last packet")
-    except Exception as error:
+        answered = _receive_packets(datanode, packets, writer, downstream, verify, acks)
+    except (OSError, EmrlabError, grpc.RpcError) as error:  # grpc.RpcError: the writer's call was cancelled
         logger.info("write of %s failed: %s", writer.replica, error)
-        try:
+    finally:
+        if not answered:  # else it waits for an ack for ever
+            try:
+                _abandon(datanode, writer, downstream)
+            finally:
+                acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+
+
+def _receive_packets(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue) -> bool:
+    """Forward each packet, check it if we are the last node, write it. True once the last ack is queued."""
+    storage = datanode.storage
+    for packet in packets:
+        if downstream is not None:
+            try:
+                downstream.send(packet)
+            except EmrlabError:
+                # This node is fine; the one after it is not. Say so, so the writer drops the right one.
+                storage.abort(writer)
+                acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+                return True
+        if verify and checksum.first_mismatch(packet.data, packet.checksums, writer.bytes_per_checksum) is not None:
+            logger.warning("checksum mismatch in packet %d of %s", packet.sequence_number, writer.replica)
             storage.abort(writer)
+            acks.put((packet.sequence_number, hdfs_pb2.ERROR_CHECKSUM, True))
+            return True
+        writer.write(packet.offset_in_block, packet.data, packet.checksums)
+        if packet.last_packet_in_block:
             if downstream is not None:
-                downstream.cancel()
-        finally:  # whatever the clean-up meets, the writer hears of the failure (else it waits for an ack for ever)
-            acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+                downstream.finish_sending()
+            replica = storage.finalize(writer)
+            datanode.block_received(replica)
+            logger.info("received %s (%d bytes)", replica, replica.length_bytes)
+            acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
+            return True
+        acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, False))
+    raise EmrlabError("the writer went away before the last packet")
+
+
+def _abandon(datanode: DataNode, writer, downstream) -> None:
+    """A failed write's clean-up: its partial replica goes, the pipeline after us is cut."""
+    try:
+        datanode.storage.abort(writer)
+    except OSError as error:  # the files stay behind; the directory scanner does not adopt a replica being written
+        logger.warning("could not remove the failed write's %s: %s", writer.replica, error)
+    if downstream is not None:
+        downstream.cancel()
 
 
 def _respond(acks: queue.Queue, downstream):
