@@ -36,6 +36,7 @@ reused and left running).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -68,6 +69,7 @@ INSTALL_JAVA = "e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
 # What our tasks put before the user's traceback, so that the driver can find it in Spark's error.
 FAILURE_MARKER = "emrlab task failed: "
 PROGRESS_INTERVAL_S = 0.5
+JVM_EXIT_WAIT_S = 30.0  # the JVM ends a moment after its input closes; past this it is killed
 LOG_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark-log4j2.properties")
 SPARK_DEFAULTS = {
     "spark.ui.enabled": "false",            # no web server per job unless asked (-D spark.ui.enabled=true)
@@ -127,9 +129,27 @@ def spark_context(properties: dict):
                                                  f"-Djava.io.tmpdir={scratch} -XX:-UsePerfData"}
     for key, value in {**defaults, **{k: v for k, v in properties.items() if k.startswith("spark.")}}.items():
         conf.set(key, value)
+    launched = SparkContext._gateway is None
     context = SparkContext(conf=conf)
     context.setLogLevel("FATAL")  # a failed task's story is told once, by the monitor
+    if launched:
+        atexit.register(_end_jvm, SparkContext._gateway)
     return context, True
+
+
+def _end_jvm(gateway) -> None:
+    """At exit, end the JVM this process launched and wait for it. PySpark's JVM only notices
+    its Python has gone when its stdin closes, and then takes a moment: without this, an
+    `emrlab job -r spark` (or a test session) returns with its JVM still running."""
+    process = getattr(gateway, "proc", None)
+    if process is None or process.poll() is not None:
+        return
+    try:
+        process.stdin.close()  # PythonGatewayServer exits on end of input
+        process.wait(timeout=JVM_EXIT_WAIT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        process.kill()
+        process.wait()
 
 
 def _counters_accumulator(context):
