@@ -7,7 +7,10 @@ The AM launches one container per task attempt with this command. The task
    with reads short-circuited when a block is on this node; a reducer's input
    comes through the shuffle (`ShuffleFetcher`);
 3. reports progress, status and counters about once a second from a
-   heartbeat thread; when the AM answers "stop", it exits at once;
+   heartbeat thread; when the AM answers "stop", it exits at once. A report
+   that fails for an operating reason (the AM slow or restarting, a socket
+   error) is logged and the next one tried; any other error in that thread is
+   a bug, and fails the attempt at once, as an error in the task itself does;
 4. commits its output only if the AM says it may (the commit protocol), then
    reports done; on any error it reports failed with the traceback and the
    tail of its stderr, and exits non-zero.
@@ -25,6 +28,8 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import grpc
 
 from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError
@@ -44,13 +49,16 @@ STDERR_TAIL_LINES = 40
 STDERR_TAIL_BYTES_MAX = 16 << 10
 COMMIT_WAIT_S = 300.0
 COPY_PHASE_END = 0.33  # a reduce attempt's progress: copy to 1/3, then merge, then reduce (as Hadoop)
+# What a status update may meet in normal operation; the next heartbeat tries again.
+OPERATING_ERRORS = (EmrlabError, grpc.RpcError, OSError)
 
 
 class HeartbeatReporter:
     """The engine's TaskReporter: keeps the latest report; a thread sends it to the AM."""
 
-    def __init__(self, umbilical: Umbilical, attempt_id: str, interval_s: float):
+    def __init__(self, umbilical: Umbilical, attempt_id: str, interval_s: float, exit_process=os._exit):
         self.umbilical = umbilical
+        self.exit_process = exit_process  # os._exit: the process ends at once, whatever the main thread does
         self.attempt_id = attempt_id
         self.interval_s = interval_s
         self.progress = 0.0
@@ -87,15 +95,27 @@ class HeartbeatReporter:
         while not self._stop.wait(self.interval_s):
             try:
                 stop = self.send()
-            except EmrlabError as error:
-                logger.warning("status update failed: %s", error.message)
+            except OPERATING_ERRORS as error:
+                logger.warning("status update failed: %s", getattr(error, "message", None) or repr(error))
                 continue
-            except Exception:  # the heartbeat must outlive any one bad report
-                logger.exception("status update failed")
-                continue
+            except Exception as error:  # a bug: the attempt fails with its traceback rather than run on unreported
+                logger.exception("%s: the heartbeat failed; failing the attempt", self.attempt_id)
+                try:
+                    report_failure(self.umbilical, self.attempt_id, error, self.counters)
+                finally:  # the AM not told (unreachable) still sees the container exit non-zero
+                    self.exit_process(EXIT_FAILED)
+                return
             if stop:
                 logger.warning("%s: the ApplicationMaster says stop; exiting", self.attempt_id)
-                os._exit(EXIT_STOPPED)
+                self.exit_process(EXIT_STOPPED)
+                return
+
+
+def report_failure(umbilical: Umbilical, attempt_id: str, error: BaseException, counters: Counters) -> None:
+    """Tell the AM this attempt failed: an operating error's message or the traceback, and the stderr tail."""
+    diagnostics = error.message if isinstance(error, EmrlabError) else user_traceback(error)
+    print(diagnostics, file=sys.stderr)
+    umbilical.failed(attempt_id, diagnostics, stderr_tail(), counters.to_wire())
 
 
 def stderr_tail() -> str:
@@ -147,10 +167,7 @@ def run(umbilical: Umbilical, container_id: str) -> int:
         return 0
     except BaseException as error:
         reporter.close()
-        diagnostics = (error.message if isinstance(error, EmrlabError)
-                       else user_traceback(error))
-        print(diagnostics, file=sys.stderr)
-        umbilical.failed(attempt.attempt_id, diagnostics, stderr_tail(), reporter.counters.to_wire())
+        report_failure(umbilical, attempt.attempt_id, error, reporter.counters)
         return EXIT_FAILED
     finally:
         client.close()
