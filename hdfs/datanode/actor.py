@@ -29,6 +29,7 @@ from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
 from hdfs.blocktoken import BlockKey
 from hdfs.datanode.node import DataNode, block_message
+from hdfs.datanode.recovery import commit_request, plan_recovery
 from hdfs.datanode.state import (
     BlockReportAnswered,
     Command,
@@ -214,36 +215,37 @@ class NameNodeActor:
             self.submit(CopyFinished(command.block.block_id))
 
     def _recover(self, command: hdfs_pb2.RecoverBlockCommand) -> None:
-        """Lead a block recovery: agree on the shortest replica, truncate all to it, report."""
-        block = command.block
+        """Lead a block recovery: the calls; what to make of the answers is recovery.py's."""
+        block, stamp, token = command.block, command.new_generation_stamp, command.block_token
         try:
-            lengths = {}
+            answers = []
             for location in command.locations:
                 try:
-                    response = call(self.datanode.peer(location.address).InitReplicaRecovery,
-                                    hdfs_pb2.InitReplicaRecoveryRequest(block=block, recovery_id=command.new_generation_stamp,
-                                                                        block_token=command.block_token),
-                                    timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
+                    answers.append((location, call(
+                        self.datanode.peer(location.address).InitReplicaRecovery, hdfs_pb2.InitReplicaRecoveryRequest(
+                            block=block, recovery_id=stamp, block_token=token),
+                        timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)))
                 except EmrlabError as error:
                     logger.info("recovery of blk_%d skips %s: %s", block.block_id, location.node_id, error.message)
-                    continue
-                if response.has_replica:
-                    lengths[location.datanode_uuid] = (location, response.replica.length_bytes)
-            if not lengths:
-                self._call(self._namenode().CommitBlockSynchronization, hdfs_pb2.CommitBlockSynchronizationRequest(
-                    block=block, delete_block=True))
+            plan = plan_recovery(answers)
+            updated = []
+            for location in plan.participants if plan is not None else ():
+                try:
+                    call(self.datanode.peer(location.address).UpdateReplicaUnderRecovery,
+                         hdfs_pb2.UpdateReplicaUnderRecoveryRequest(block=block, recovery_id=stamp, block_token=token,
+                                                                    new_length_bytes=plan.agreed_length_bytes),
+                         timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
+                    updated.append(location.datanode_uuid)
+                except EmrlabError as error:
+                    logger.info("recovery of blk_%d leaves out %s: %s", block.block_id, location.node_id, error.message)
+            request = commit_request(block, stamp, plan, updated)
+            if request is None:
+                logger.warning("recovery of blk_%d failed: no replica could be truncated (the NameNode will retry)",
+                               block.block_id)
                 return
-            agreed = min(length for _, length in lengths.values())
-            for location, _ in lengths.values():
-                call(self.datanode.peer(location.address).UpdateReplicaUnderRecovery,
-                     hdfs_pb2.UpdateReplicaUnderRecoveryRequest(block=block, recovery_id=command.new_generation_stamp,
-                                                                new_length_bytes=agreed, block_token=command.block_token),
-                     timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
-            recovered = hdfs_pb2.Block(block_id=block.block_id, generation_stamp=command.new_generation_stamp,
-                                       length_bytes=agreed)
-            self._call(self._namenode().CommitBlockSynchronization, hdfs_pb2.CommitBlockSynchronizationRequest(
-                block=recovered, datanode_uuids=list(lengths)))
-            logger.info("recovered blk_%d at %d bytes on %d replicas", block.block_id, agreed, len(lengths))
+            self._call(self._namenode().CommitBlockSynchronization, request)
+            logger.info("recovered blk_%d: %s", block.block_id, "deleted, no replica left" if plan is None else
+                        f"{plan.agreed_length_bytes} bytes on {len(updated)} replicas")
         except EmrlabError as error:
             logger.warning("recovery of blk_%d failed: %s (the NameNode will retry)", block.block_id, error.message)
         finally:
