@@ -12,7 +12,7 @@ Inside the AM's container (the NodeManager set up its environment):
             nm.start_container(container, ContainerLaunchContext(["echo hi"]))
         for status in response.completed:          # exit_status, diagnostics; is_lost(...) = not its fault
             ...
-    rm.finish("SUCCEEDED")
+    rm.finish(FinalApplicationStatus.SUCCEEDED)
 
 A satisfied request is gone by itself (the container names it in
 `allocation_request_id`); `remove_request` cancels one still pending. An AM
@@ -53,6 +53,7 @@ from yarn.records import (
     ContainerLaunchContext,
     ContainerRequest,
     ContainerStatus,
+    FinalApplicationStatus,
     Resource,
     application_of_container,
 )
@@ -176,11 +177,11 @@ class AMRMClient:
                 self.pending.pop(container.allocation_request_id, None)
         return response
 
-    def finish(self, final_status: str, diagnostics: str = "", tracking_url: str = "") -> None:
+    def finish(self, final_status: FinalApplicationStatus, diagnostics: str = "", tracking_url: str = "") -> None:
         """Unregister: the application ends with this final status (SUCCEEDED, FAILED or KILLED)."""
         request = yarn_pb2.FinishApplicationMasterRequest(
-            application_attempt_id=self.attempt_id, final_status=final_status, diagnostics=diagnostics,
-            tracking_url=tracking_url)
+            application_attempt_id=self.attempt_id, final_status=final_status.value,
+            diagnostics=diagnostics, tracking_url=tracking_url)
         deadline, resynced = time.monotonic() + FINISH_WAIT_S, False
         while True:
             try:

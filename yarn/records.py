@@ -2,7 +2,8 @@
 
 The `.proto` messages are the wire; these frozen dataclasses and enums are
 what Python code on every side uses, with Hadoop's names. One place converts
-between the two (`to_proto` / `from_proto`).
+between the two (`to_proto` / `from_proto`); the lifecycle enums travel as
+Hadoop's proto enums through the `*_WIRE` pairs below.
 
 Ids have Hadoop's shapes, so a student can read a real cluster's logs:
 `application_<cluster ts>_0001`, `appattempt_<cluster ts>_0001_000001`,
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from emrlab_common.errors import InvalidArgument
 from emrlab_common.protos import yarn_pb2
+from emrlab_common.wireenum import WireEnum
 
 
 class NodeState(enum.Enum):
@@ -53,6 +55,12 @@ class ContainerState(enum.Enum):
     NEW = "NEW"
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
+
+
+NODE_STATE_WIRE = WireEnum(NodeState, yarn_pb2.NodeStateProto, "NS_")
+APPLICATION_STATE_WIRE = WireEnum(ApplicationState, yarn_pb2.YarnApplicationStateProto)
+FINAL_APPLICATION_STATUS_WIRE = WireEnum(FinalApplicationStatus, yarn_pb2.FinalApplicationStatusProto, "APP_")
+CONTAINER_STATE_WIRE = WireEnum(ContainerState, yarn_pb2.ContainerStateProto, "C_")
 
 
 class NodeAction(enum.Enum):
@@ -251,12 +259,14 @@ class ContainerStatus:
     diagnostics: str = ""
 
     def to_proto(self) -> yarn_pb2.ContainerStatus:
-        return yarn_pb2.ContainerStatus(container_id=self.container_id, state=self.state.value,
-                                        exit_status=self.exit_status, diagnostics=self.diagnostics)
+        return yarn_pb2.ContainerStatus(
+            container_id=self.container_id, state=CONTAINER_STATE_WIRE.to_proto(self.state),
+            exit_status=self.exit_status, diagnostics=self.diagnostics)
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.ContainerStatus) -> ContainerStatus:
-        return cls(message.container_id, ContainerState(message.state), message.exit_status, message.diagnostics)
+        return cls(message.container_id, CONTAINER_STATE_WIRE.from_proto(message.state, "ContainerStatus.state"),
+                   message.exit_status, message.diagnostics)
 
 
 @dataclass(frozen=True)
@@ -293,14 +303,15 @@ class NodeReport:
     last_heartbeat_age_s: float = 0.0
 
     def to_proto(self) -> yarn_pb2.NodeReport:
-        return yarn_pb2.NodeReport(node_id=self.node_id, address=self.address, state=self.state.value,
-                                   label=self.label, used=self.used.to_proto(), capability=self.capability.to_proto(),
-                                   num_containers=self.num_containers, health_report=self.health_report,
-                                   last_heartbeat_age_s=self.last_heartbeat_age_s)
+        return yarn_pb2.NodeReport(
+            node_id=self.node_id, address=self.address, state=NODE_STATE_WIRE.to_proto(self.state), label=self.label,
+            used=self.used.to_proto(), capability=self.capability.to_proto(), num_containers=self.num_containers,
+            health_report=self.health_report, last_heartbeat_age_s=self.last_heartbeat_age_s)
 
     @classmethod
     def from_proto(cls, message: yarn_pb2.NodeReport) -> NodeReport:
-        return cls(message.node_id, message.address, NodeState(message.state), message.label,
+        return cls(message.node_id, message.address, NODE_STATE_WIRE.from_proto(message.state, "NodeReport.state"),
+                   message.label,
                    Resource.from_proto(message.used), Resource.from_proto(message.capability),
                    message.num_containers, message.health_report, message.last_heartbeat_age_s)
 
@@ -338,7 +349,8 @@ class ApplicationReport:
     def to_proto(self) -> yarn_pb2.ApplicationReport:
         return yarn_pb2.ApplicationReport(
             application_id=self.application_id, name=self.name, user=self.user, queue=self.queue,
-            application_type=self.application_type, state=self.state.value, final_status=self.final_status.value,
+            application_type=self.application_type, state=APPLICATION_STATE_WIRE.to_proto(self.state),
+            final_status=FINAL_APPLICATION_STATUS_WIRE.to_proto(self.final_status),
             diagnostics=self.diagnostics, progress=self.progress, host=self.host, rpc_port=self.rpc_port,
             tracking_url=self.tracking_url, start_time_ms=self.start_time_ms, finish_time_ms=self.finish_time_ms,
             current_attempt_id=self.current_attempt_id, am_container_id=self.am_container_id,
@@ -350,7 +362,9 @@ class ApplicationReport:
     def from_proto(cls, message: yarn_pb2.ApplicationReport) -> ApplicationReport:
         return cls(
             message.application_id, message.name, message.user, message.queue, message.application_type,
-            ApplicationState(message.state), FinalApplicationStatus(message.final_status), message.diagnostics,
+            APPLICATION_STATE_WIRE.from_proto(message.state, "ApplicationReport.state"),
+            FINAL_APPLICATION_STATUS_WIRE.from_proto(message.final_status, "ApplicationReport.final_status"),
+            message.diagnostics,
             message.progress, message.host, message.rpc_port, message.tracking_url, message.start_time_ms,
             message.finish_time_ms, message.current_attempt_id, message.am_container_id, message.am_node_id,
             message.attempts, Resource.from_proto(message.used), message.running_containers,

@@ -32,12 +32,13 @@ from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient
 from yarn.client import YarnClient
 from yarn.errors import ApplicationNotFound
-from yarn.records import ContainerLaunchContext
+from yarn.records import ContainerLaunchContext, FinalApplicationStatus
 
 logger = logging.getLogger("mapreduce.appmaster")
 
 TASK_COMMAND = "$EMRLAB_PYTHON -m mapreduce.task.yarnchild"
-FINAL_STATUS = {JobState.SUCCEEDED: "SUCCEEDED", JobState.FAILED: "FAILED", JobState.KILLED: "KILLED"}
+FINAL_STATUS = {JobState.SUCCEEDED: FinalApplicationStatus.SUCCEEDED, JobState.FAILED: FinalApplicationStatus.FAILED,
+                JobState.KILLED: FinalApplicationStatus.KILLED}
 
 
 def hadoop_environment(properties: dict) -> dict[str, str]:
@@ -131,7 +132,7 @@ def main() -> int:
     except BaseException as error:
         logger.exception("ApplicationMaster crashed")
         master.abort_outputs()  # it unregisters FAILED: no later attempt will clean up
-        amrm.finish("FAILED", f"ApplicationMaster crashed: {error}")
+        amrm.finish(FinalApplicationStatus.FAILED, f"ApplicationMaster crashed: {error}")
         raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once the job is over, a stop is just a stop

@@ -14,6 +14,8 @@ what became of the one before) and why it ended if it did not succeed
 and re-runs of maps whose output was lost can be read off it; a reducer the
 AM killed to make room for maps (REDUCER_PREEMPTED) shows among the re-runs.
 An attempt a later AM attempt took over from the recovery log says `recovered`.
+The summary holds states as their names ("RUNNING"); the live report that
+`MRClientProtocol` carries holds them as proto enums, converted here.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ import msgpack
 
 from emrlab_common.errors import NotFound
 from emrlab_common.protos import mapreduce_pb2
+from emrlab_common.wireenum import WireEnum
 from mapreduce.appmaster.job import JobStateMachine
-from mapreduce.appmaster.records import MAP, REDUCE, EndCause, task_id_text
+from mapreduce.appmaster.records import MAP, REDUCE, AttemptState, EndCause, JobState, task_id_text
 
 HISTORY_DONE_DIR = "/tmp/hadoop-yarn/staging/history/done"
+JOB_STATE_WIRE = WireEnum(JobState, mapreduce_pb2.JobStateProto, "J_")
+ATTEMPT_STATE_WIRE = WireEnum(AttemptState, mapreduce_pb2.TaskAttemptStateProto, "TA_")
 
 
 def history_path(job_id: str) -> str:
@@ -61,7 +66,8 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
 
 def report_from_summary(summary: dict, include_attempts: bool) -> mapreduce_pb2.GetJobReportResponse:
     report = mapreduce_pb2.GetJobReportResponse(
-        job_id=summary["job_id"], name=summary["name"], user=summary["user"], state=summary["state"],
+        job_id=summary["job_id"], name=summary["name"], user=summary["user"],
+        state=JOB_STATE_WIRE.to_proto(JobState(summary["state"])),
         step_index=summary["step_index"], step_count=summary["step_count"],
         map_progress=summary["map_progress"], reduce_progress=summary["reduce_progress"],
         counters=msgpack.packb(summary["counters"]), diagnostics=summary["diagnostics"],
@@ -69,6 +75,7 @@ def report_from_summary(summary: dict, include_attempts: bool) -> mapreduce_pb2.
     if include_attempts:
         for attempt in summary["attempts"]:
             fields = {key: value for key, value in attempt.items() if key != "task_id"}
+            fields["state"] = ATTEMPT_STATE_WIRE.to_proto(AttemptState(attempt["state"]))
             report.attempts.append(mapreduce_pb2.TaskAttemptReport(**fields))
     return report
 
@@ -76,7 +83,8 @@ def report_from_summary(summary: dict, include_attempts: bool) -> mapreduce_pb2.
 def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
     """The live report in the history's shape, so commands print both the same way."""
     return {
-        "job_id": report.job_id, "name": report.name, "user": report.user, "state": report.state,
+        "job_id": report.job_id, "name": report.name, "user": report.user,
+        "state": JOB_STATE_WIRE.from_proto(report.state, "GetJobReportResponse.state").value,
         "step_index": report.step_index, "step_count": report.step_count,
         "map_progress": report.map_progress, "reduce_progress": report.reduce_progress,
         "counters": msgpack.unpackb(report.counters) if report.counters else {},
@@ -84,7 +92,9 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
         "finish_time_s": report.finish_time_s,
         "attempts": [{
             "attempt_id": attempt.attempt_id, "step_index": attempt.step_index, "kind": attempt.kind,
-            "task_index": attempt.task_index, "state": attempt.state, "progress": attempt.progress,
+            "task_index": attempt.task_index,
+            "state": ATTEMPT_STATE_WIRE.from_proto(attempt.state, "TaskAttemptReport.state").value,
+            "progress": attempt.progress,
             "status": attempt.status, "node_id": attempt.node_id, "container_id": attempt.container_id,
             "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
             "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,

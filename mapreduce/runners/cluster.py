@@ -36,8 +36,8 @@ from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, JobKilled
 from mapreduce.appmaster.config import AppMasterConfig, job_acls
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
-from mapreduce.appmaster.history import read_history
-from mapreduce.appmaster.records import application_id_for, job_id_for, step_job_id
+from mapreduce.appmaster.history import JOB_STATE_WIRE, read_history
+from mapreduce.appmaster.records import JobState, application_id_for, job_id_for, step_job_id
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
 from mapreduce.runners.spec import JobResult, JobSpec
@@ -53,6 +53,7 @@ AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
 HISTORY_POLL_S = 0.2
 AM_CALL_TIMEOUT_S = 10.0
 AM_STDERR_TAIL_BYTES = 4096
+FINAL_JOB_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED)
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def follow(yarn, application_id: str, job_id: str, monitor: JobMonitor, poll_int
             try:
                 job_report = am_report(report, job_id)
                 monitor.progress(job_report.map_progress, job_report.reduce_progress)
-                if job_report.state in ("SUCCEEDED", "FAILED", "KILLED"):
+                if JOB_STATE_WIRE.from_proto(job_report.state, "GetJobReportResponse.state") in FINAL_JOB_STATES:
                     return
             except EmrlabError:
                 pass  # the AM is starting or finishing; YARN's report decides

@@ -22,7 +22,7 @@ import time
 
 from emrlab_common.errors import EmrlabError
 from yarn.amclient import AMRMClient, NMClient
-from yarn.records import ContainerExitStatus, ContainerLaunchContext, ContainerRequest, Resource
+from yarn.records import ContainerExitStatus, ContainerLaunchContext, ContainerRequest, FinalApplicationStatus, Resource
 
 logger = logging.getLogger("distributedshell")
 
@@ -49,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         final, message = run(rm, args, command, environment)
     except EmrlabError as error:  # e.g. a container larger than any node: fail with the reason, not a traceback
-        final, message = "FAILED", error.message
+        final, message = FinalApplicationStatus.FAILED, error.message
     rm.finish(final, message)
-    logger.info("finished %s: %s", final, message)
+    logger.info("finished %s: %s", final.value, message)
     return 0
 
 
-def run(rm: AMRMClient, args, command: str, environment: dict[str, str]) -> tuple[str, str]:
+def run(rm: AMRMClient, args, command: str, environment: dict[str, str]) -> tuple[FinalApplicationStatus, str]:
     """Ask, launch, count; returns the final status and diagnostics."""
     logger.info("registered %s; running %r in %d container(s)", rm.attempt_id, command, args.num_containers)
     request = ContainerRequest(Resource(args.container_memory, args.container_vcores),
@@ -86,7 +86,7 @@ def run(rm: AMRMClient, args, command: str, environment: dict[str, str]) -> tupl
                 diagnostics.append(f"{status.container_id} exit status {status.exit_status}: {status.diagnostics}".strip())
             logger.info("%s completed with exit status %d", status.container_id, status.exit_status)
         time.sleep(args.heartbeat_ms / 1000)
-    final = "SUCCEEDED" if failed == 0 else "FAILED"
+    final = FinalApplicationStatus.SUCCEEDED if failed == 0 else FinalApplicationStatus.FAILED
     summary = f"{succeeded} succeeded, {failed} failed, {lost} lost and run again"
     return final, summary + (f"; {'; '.join(diagnostics[:3])}" if diagnostics else "")
 
