@@ -92,8 +92,10 @@ class EmrlabCluster(EmrlabLocal):
     name = "emrlab-cluster"
     runner = "cluster"
 
-    def __init__(self, core_nodes: int = 3, block_size: str = "64m", replication: int = 1):
+    def __init__(self, core_nodes: int = 3, block_size: str = "64m", replication: int = 1,
+                 instance_type: str | None = None):
         self.core_nodes, self.block_size, self.replication = core_nodes, block_size, replication
+        self.instance_type = instance_type
 
     def start(self, corpora, work):
         import time
@@ -104,9 +106,11 @@ class EmrlabCluster(EmrlabLocal):
 
         super().start(corpora, work)
         self.cluster_dir = ClusterDir(work / "cluster")
+        offers = node_offers(self.instance_type, self.core_nodes) if self.instance_type else {}
         started = time.perf_counter()
         launcher.up(self.cluster_dir, core=self.core_nodes, properties={
-            "dfs.blocksize": self.block_size, "dfs.replication": str(self.replication)})
+            "dfs.blocksize": self.block_size, "dfs.replication": str(self.replication)},
+            placement=lambda node_id: launcher.Placement(arguments=offers.get(node_id, ())))
         self.startup_s = time.perf_counter() - started
         self.client = Client.for_cluster(self.cluster_dir)
         for label, files in corpora.items():
@@ -141,6 +145,19 @@ class EmrlabCluster(EmrlabLocal):
             self.client.close()
         if hasattr(self, "cluster_dir"):
             launcher.down(self.cluster_dir)
+
+
+def node_offers(type_name: str, core_nodes: int, capacity: tuple[int, int] | None = None) -> dict[str, tuple]:
+    """Each core node's NodeManager -D arguments when it offers `type_name` scaled to this machine
+    (`capacity`: cores and memory MB, this machine's by default), as `emrlab cluster up` scales a
+    cluster definition; without it the suite's nodes offer launcher.up's Hadoop defaults."""
+    from emrlab.controller.instancetypes import instance_type, machine_capacity, scaled_resources
+
+    cores, memory_mb = capacity or machine_capacity()
+    resources, _ = scaled_resources([instance_type(type_name)] * core_nodes, cores, memory_mb)
+    return {f"core-{index}": ("-D", f"yarn.nodemanager.resource.memory-mb={resource.memory_mb}",
+                              "-D", f"yarn.nodemanager.resource.cpu-vcores={resource.vcores}")
+            for index, resource in enumerate(resources, start=1)}
 
 
 class Spark(Engine):
@@ -198,9 +215,9 @@ class MRJob(Engine):
                 "--local-tmp-dir", str(scratch), "--output-dir", output, "--no-output", *inputs]
 
 
-def make_engines(names: list[str], core_nodes: int, block_size: str) -> list[Engine]:
+def make_engines(names: list[str], core_nodes: int, block_size: str, instance_type: str | None = None) -> list[Engine]:
     factories = {
-        "emrlab-cluster": lambda: EmrlabCluster(core_nodes, block_size),
+        "emrlab-cluster": lambda: EmrlabCluster(core_nodes, block_size, instance_type=instance_type),
         "emrlab-local": EmrlabLocal,
         "spark-rdd": lambda: Spark("rdd"),
         "spark-df": lambda: Spark("df"),

@@ -136,7 +136,8 @@ def run_suite(options) -> dict:
         if job not in JOBS:
             raise BenchmarkFailed(f"unknown job {job!r} (choose from {', '.join(JOBS)})")
     engines: list[Engine] = []
-    for engine in make_engines(options.engines.split(","), options.core_nodes, options.block_size):
+    for engine in make_engines(options.engines.split(","), options.core_nodes, options.block_size,
+                               options.instance_type):
         reason = engine.missing()
         if reason:
             if options.engines != ",".join(ENGINES):  # asked for by name: it must run
@@ -301,11 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--core-nodes", type=int, default=3, help="emrlab-cluster's core nodes (default 3)")
     parser.add_argument("--block-size", default="64m", help="emrlab-cluster's dfs.blocksize (default 64m)")
+    parser.add_argument("--instance-type", help="emrlab-cluster's core nodes offer this EC2 type scaled to this "
+                        "machine, as `cluster up` does (e.g. m5.xlarge); default: Hadoop's 4 vcores, 4096 MB each")
     options = parser.parse_args(argv)
     if options.full:
         options.sizes, options.runs = FULL_SIZES, FULL_RUNS
     if options.runs < 1:
         parser.error("--runs must be at least 1")
+    if options.instance_type:
+        from emrlab.controller.instancetypes import instance_type
+        from emrlab_common.errors import EmrlabError
+
+        try:
+            instance_type(options.instance_type, "--instance-type")
+        except EmrlabError as error:
+            parser.error(error.message)
     # A termination (timeout, kill) unwinds like Ctrl-C, so that a cluster the suite started is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -38,11 +38,21 @@ def test_a_tiny_run_checks_every_job_and_writes_a_table_and_json(tmp_path):
 
 
 def test_a_bad_engine_or_job_is_one_clear_line(tmp_path):
-    for flag, value in (("--engines", "hadoop"), ("--jobs", "pagerank")):
+    for flag, value in (("--engines", "hadoop"), ("--jobs", "pagerank"), ("--instance-type", "m5.huge")):
         done = subprocess.run([sys.executable, "-m", "benchmarks", "run", flag, value, "--sizes", "8k",
                                "--cache-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert value in done.stderr.strip().splitlines()[-1]
+
+
+def test_an_instance_type_scales_each_core_node_to_the_machine_as_cluster_up_does():
+    from benchmarks.engines import node_offers
+
+    offers = node_offers("m5.xlarge", 3, capacity=(2, 24_000))
+    assert sorted(offers) == ["core-1", "core-2", "core-3"]
+    vcores = [int(arguments[3].rpartition("=")[2]) for arguments in offers.values()]
+    assert sum(vcores) == 3  # 2 cores: an ApplicationMaster and one task per core, not 12 slots
+    assert all(arguments[1].startswith("yarn.nodemanager.resource.memory-mb=") for arguments in offers.values())
 
 
 def test_engines_that_disagree_fail_the_run():
