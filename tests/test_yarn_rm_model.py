@@ -24,7 +24,24 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import FAIR, FIFO, ResourceManagerConfig
-from yarn.resourcemanager.containers import CleanupApplication, LaunchContainer, NodeOutboxes
+from yarn.resourcemanager.containers import CleanupApplication, HeartbeatResult, LaunchContainer, NodeOutboxes
+from yarn.resourcemanager.events import (
+    AllocateReply,
+    AMAllocate,
+    AMFinished,
+    AMRegistered,
+    ApplicationKilled,
+    ApplicationSubmitted,
+    NewApplicationReply,
+    NewApplicationRequested,
+    NodeHeartbeat,
+    NodeHeartbeatReply,
+    NodeRegistered,
+    NodesDecommissioned,
+    Tick,
+    node_commands,
+    reply,
+)
 from yarn.resourcemanager.state import RESYNC, ResourceManagerState
 
 NODES = [("core-1", "CORE"), ("core-2", "CORE"), ("task-1", "TASK")]
@@ -50,7 +67,8 @@ class ResourceManagerMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 2), memory_mb=st.sampled_from([512, 1024, 2048]))
     def register(self, index, memory_mb):
         node_id, label = NODES[index]
-        _, _, commands = self.rm.register_node(node_id, f"127.0.0.1:{index}", label, Resource(memory_mb, 4), self.now_s)
+        commands = node_commands(self.rm.handle(NodeRegistered(node_id, f"127.0.0.1:{index}", label,
+                                                               Resource(memory_mb, 4)), self.now_s))
         self.check(commands)
         self.outboxes.registered(node_id, commands)
 
@@ -59,9 +77,10 @@ class ResourceManagerMachine(RuleBasedStateMachine):
         node_id = NODES[index][0]
         statuses = [ContainerStatus(cid, ContainerState.COMPLETE if finish else ContainerState.RUNNING, exit_status)
                     for cid, known in sorted(self.rm.containers.items()) if known.container.node_id == node_id]
-        result = self.rm.node_heartbeat(node_id, statuses, True, "", self.now_s)
-        self.check(result.commands)
-        result = self.outboxes.answer(node_id, result)
+        commands = self.rm.handle(NodeHeartbeat(node_id, tuple(statuses), True, ""), self.now_s)
+        self.check(node_commands(commands))
+        answer = reply(commands, NodeHeartbeatReply)
+        result = self.outboxes.answer(node_id, HeartbeatResult(answer.action, node_commands(commands)))
         for launch in result.launches:
             assert launch.container.node_id == node_id and NODES[index][1] == "CORE"
         if result.action == RESYNC:  # as a NodeManager does: its containers are gone, it registers again
@@ -69,10 +88,10 @@ class ResourceManagerMachine(RuleBasedStateMachine):
 
     @rule(memory_mb=st.sampled_from([128, 256, 700]))
     def submit(self, memory_mb):
-        app_id = self.rm.new_application()
+        app_id = reply(self.rm.handle(NewApplicationRequested(), self.now_s), NewApplicationReply).application_id
         try:
-            self.rm.submit_application(ApplicationSubmissionContext(
-                app_id, "model", ContainerLaunchContext(["true"]), Resource(memory_mb, 1)), "alice", self.now_s)
+            self.rm.handle(ApplicationSubmitted(ApplicationSubmissionContext(
+                app_id, "model", ContainerLaunchContext(["true"]), Resource(memory_mb, 1)), "alice"), self.now_s)
         except InvalidResourceRequest:
             assert app_id not in self.rm.applications
 
@@ -84,13 +103,13 @@ class ResourceManagerMachine(RuleBasedStateMachine):
             return
         app = data.draw(st.sampled_from(running))
         attempt = app.current_attempt.attempt_id
-        self.rm.register_application_master(attempt, "host", 1, "", self.now_s)
+        self.rm.handle(AMRegistered(attempt, "host", 1, ""), self.now_s)
         releases = sorted(cid for cid in app.containers if not self.rm.containers[cid].is_am) if release else []
         requests = [ContainerRequest(Resource(size), allocation_request_id=next(self.request_ids)) for size in asks]
         try:
-            response_id, _, commands = self.rm.allocate(attempt, self.response_ids.get(attempt, 0), requests, [],
-                                                        releases, 0.5, self.now_s)
-            self.response_ids[attempt] = response_id
+            commands = self.rm.handle(AMAllocate(attempt, self.response_ids.get(attempt, 0), tuple(requests), (),
+                                                 tuple(releases), 0.5), self.now_s)
+            self.response_ids[attempt] = reply(commands, AllocateReply).response_id
             self.deliver(commands)
         except InvalidResourceRequest:
             pass
@@ -102,24 +121,24 @@ class ResourceManagerMachine(RuleBasedStateMachine):
             return
         app = data.draw(st.sampled_from(candidates))
         if kill:
-            self.deliver(self.rm.kill_application(app.application_id, "", self.now_s)[1])
+            self.deliver(self.rm.handle(ApplicationKilled(app.application_id), self.now_s))
         elif app.current_attempt.registered:
-            self.deliver(self.rm.finish_application_master(app.current_attempt.attempt_id, "SUCCEEDED", "", "",
-                                                           self.now_s))
+            self.deliver(self.rm.handle(AMFinished(app.current_attempt.attempt_id, "SUCCEEDED", "", ""), self.now_s))
 
     @rule(seconds=st.sampled_from([0.5, 0.5, 2.0, EXPIRY_S + 1]))
     def time_passes(self, seconds):
         self.now_s += seconds
-        self.deliver(self.rm.tick(self.now_s))
+        self.deliver(self.rm.handle(Tick(), self.now_s))
 
     @rule(index=st.integers(0, 2), graceful=st.booleans())
     def decommission(self, index, graceful):
         if NODES[index][0] in self.rm.nodes:
-            self.deliver(self.rm.decommission([NODES[index][0]], graceful, 3.0, self.now_s)[1])
+            self.deliver(self.rm.handle(NodesDecommissioned((NODES[index][0],), graceful, 3.0), self.now_s))
 
     def deliver(self, commands) -> None:
-        self.check(commands)
-        self.outboxes.add(commands)
+        """What the shell does with an event's commands: the node commands wait in the outboxes."""
+        self.check(node_commands(commands))
+        self.outboxes.add(node_commands(commands))
 
     def check(self, commands) -> None:
         """Every command is for a node the RM knows; an AM launch only on a CORE node; cleanups of ended apps."""

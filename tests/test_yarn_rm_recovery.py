@@ -10,7 +10,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_yarn_state import StateWithOutboxes, add_nodes, allocate, heartbeat, submit
+from test_yarn_state import (
+    StateWithOutboxes,
+    add_nodes,
+    allocate,
+    finish_application_master,
+    heartbeat,
+    kill_application,
+    register_am,
+    register_node,
+    submit,
+    tick,
+)
 
 from yarn.errors import ApplicationAttemptNotFound, ApplicationMasterNotRegistered
 from yarn.records import (
@@ -24,6 +35,7 @@ from yarn.records import (
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import CleanupApplication, CleanupContainer, RMContainerState
+from yarn.resourcemanager.events import AMAllocate, StateRecovered
 from yarn.resourcemanager.recovery import EPOCH_CONTAINERS
 from yarn.resourcemanager.statestore import APPS_NAME, CORRUPT_SUFFIX, ROOT_NAME, FileSystemRMStateStore
 
@@ -46,7 +58,7 @@ def start(store: FileSystemRMStateStore, now_s: float = 0.0, **overrides) -> Sta
     """An RM start with recovery, as the shell does it: load the store (a new epoch), recover what it held."""
     loaded = store.load()
     rm = make_rm(timestamp_ms=1700000000000 + int(now_s * 1000), **overrides)
-    rm.outboxes.add(rm.recover(loaded.applications, loaded.epoch, now_s))
+    rm.send(StateRecovered(tuple(loaded.applications), loaded.epoch), now_s)
     save(rm, store)
     return rm
 
@@ -57,7 +69,7 @@ def running_job(rm, store):
     app_id = submit(rm, memory_mb=512)
     am = heartbeat(rm, "core-1", now_s=1.0).launches[0].container
     attempt = rm.application(app_id).current_attempt.attempt_id
-    rm.register_application_master(attempt, "core-1", 4000, "http://am", 1.5)
+    register_am(rm, attempt, "core-1", 4000, "http://am", now_s=1.5)
     allocate(rm, attempt, 0, [ContainerRequest(Resource(256, 1), allocation_request_id=7)], [], [], 0.1, 2.0)
     heartbeat(rm, "core-2", now_s=2.5)
     _, response = allocate(rm, attempt, 1, [], [], [], 0.2, 3.0)
@@ -106,8 +118,8 @@ def test_applications_the_rm_forgets_leave_the_store(tmp_path):
     rm = start(store, completed_applications_max=1)
     add_nodes(rm, ("core-1", "CORE"))
     first, second = submit(rm), submit(rm)
-    rm.kill_application(first, "", 1.0)
-    rm.kill_application(second, "", 2.0)
+    kill_application(rm, first, "", 1.0)
+    kill_application(rm, second, "", 2.0)
     save(rm, store)
     assert [app.application_id for app in store.load().applications] == [second]
 
@@ -123,16 +135,16 @@ def test_a_running_application_survives_a_restart_with_its_containers(tmp_path):
     assert app.state is ApplicationState.RUNNING and app.current_attempt.recovering
     assert heartbeat(rm, "core-1", now_s=10.5).action.value == "RESYNC"  # the node is unknown: register again
     with pytest.raises(ApplicationMasterNotRegistered):
-        rm.allocate(attempt, 2, [], [], [], 0.3, 11.0)
-    _, _, commands = rm.register_node("core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0,
+        rm.handle(AMAllocate(attempt, 2, (), (), (), 0.3), 11.0)
+    _, commands = register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0,
                                            reports((am, ContainerState.RUNNING, 0)))
     assert commands == []
-    rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
+    register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
                      reports((task, ContainerState.RUNNING, 0)))
     assert rm.containers[am.id].is_am and rm.containers[task.id].state is RMContainerState.RUNNING
     assert rm.scheduler.used_on("core-2") == Resource(256, 1)
     rm.validate_state()
-    rm.register_application_master(attempt, "core-1", 4000, "http://am", 11.5)
+    register_am(rm, attempt, "core-1", 4000, "http://am", now_s=11.5)
     response_id, response = allocate(rm, attempt, 0, [ContainerRequest(Resource(256, 1), allocation_request_id=8)],
                                      [], [], 0.5, 12.0)
     assert response_id == 1
@@ -141,7 +153,7 @@ def test_a_running_application_survives_a_restart_with_its_containers(tmp_path):
     new = response.allocated[0]
     assert [status.container_id for status in response.completed] == [task.id]
     assert int(new.id.rsplit("_", 1)[1]) > EPOCH_CONTAINERS  # numbered in the new epoch: never an old id
-    rm.finish_application_master(attempt, "SUCCEEDED", "", "", 14.0)
+    finish_application_master(rm, attempt, "SUCCEEDED", "", "", 14.0)
     save(rm, store)
     after = start(store, now_s=20.0)
     assert after.application(app_id).state is ApplicationState.FINISHED
@@ -152,10 +164,10 @@ def test_a_container_that_ended_while_the_rm_was_down_is_reported_to_its_am(tmp_
     store = FileSystemRMStateStore(tmp_path)
     _, attempt, am, task = running_job(start(store), store)
     rm = start(store, now_s=10.0)
-    rm.register_node("core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0, reports((am, ContainerState.RUNNING, 0)))
-    rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
+    register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0, reports((am, ContainerState.RUNNING, 0)))
+    register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
                      reports((task, ContainerState.COMPLETE, 1)))
-    rm.register_application_master(attempt, "core-1", 4000, "", 11.5)
+    register_am(rm, attempt, "core-1", 4000, "", now_s=11.5)
     _, response = allocate(rm, attempt, 0, [], [], [], 0.5, 12.0)
     assert [(status.container_id, status.exit_status) for status in response.completed] == [(task.id, 1)]
     assert task.id not in rm.containers
@@ -166,14 +178,14 @@ def test_an_am_its_node_no_longer_reports_is_a_lost_attempt(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
     app_id, attempt, _, task = running_job(start(store), store)
     rm = start(store, now_s=10.0)
-    _, _, commands = rm.register_node("core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0)
+    _, commands = register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0)
     app = rm.application(app_id)
     assert app.state is ApplicationState.ACCEPTED and len(app.attempts) == 2
     assert not app.attempts[0].counts_toward_max  # lost, not the application's fault
     with pytest.raises(ApplicationAttemptNotFound):
-        rm.register_application_master(attempt, "core-1", 4000, "", 11.5)
+        register_am(rm, attempt, "core-1", 4000, "", now_s=11.5)
     # The old attempt's task, reported later, is stopped.
-    _, _, commands = rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 12.0,
+    _, commands = register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 12.0,
                                       reports((task, ContainerState.RUNNING, 0)))
     assert commands == [CleanupContainer("core-2", task.id)]
     rm.validate_state()
@@ -185,7 +197,7 @@ def test_without_work_preservation_a_new_attempt_starts(tmp_path):
     rm = start(store, now_s=10.0, work_preserving=False)
     app = rm.application(app_id)
     assert len(app.attempts) == 2 and app.state is ApplicationState.ACCEPTED
-    _, _, commands = rm.register_node("core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0,
+    _, commands = register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0,
                                       reports((am, ContainerState.RUNNING, 0)))
     assert commands == [CleanupContainer("core-1", am.id)]
     assert heartbeat(rm, "core-1", now_s=11.5).launches[0].container.id != am.id
@@ -195,11 +207,11 @@ def test_a_restart_without_recovery_stops_what_ran(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
     app_id, attempt, _, task = running_job(start(store), store)
     rm = make_rm(timestamp_ms=1700000099000)  # recovery disabled: the store is not read, nothing recovered
-    _, _, commands = rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
+    _, commands = register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
                                       reports((task, ContainerState.RUNNING, 0)))
     assert commands == [CleanupApplication("core-2", app_id)]
     with pytest.raises(ApplicationAttemptNotFound):
-        rm.allocate(attempt, 2, [], [], [], 0.3, 11.0)
+        rm.handle(AMAllocate(attempt, 2, (), (), (), 0.3), 11.0)
 
 
 def test_an_application_waiting_for_its_am_container_asks_again(tmp_path):
@@ -219,9 +231,9 @@ def test_a_recovered_am_that_never_returns_expires(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
     app_id, *_ = running_job(start(store, am_expiry_s=30.0), store)
     rm = start(store, now_s=10.0, am_expiry_s=30.0)
-    rm.outboxes.add(rm.tick(35.0))
+    tick(rm, 35.0)
     assert len(rm.application(app_id).attempts) == 1
-    rm.outboxes.add(rm.tick(45.0))
+    tick(rm, 45.0)
     assert len(rm.application(app_id).attempts) == 2
 
 
@@ -230,10 +242,10 @@ def test_a_lost_node_that_comes_back_has_its_containers_stopped_not_adopted(tmp_
     rm = start(store)
     _, attempt, _, task = running_job(rm, store)
     heartbeat(rm, "core-1", now_s=10.0)
-    rm.outboxes.add(rm.tick(13.0))  # core-2 silent past the expiry: LOST, its task reported ABORTED
+    tick(rm, 13.0)  # core-2 silent past the expiry: LOST, its task reported ABORTED
     _, response = allocate(rm, attempt, 2, [], [], [], 0.3, 13.5)
     assert [status.exit_status for status in response.completed] == [ContainerExitStatus.ABORTED]
-    _, _, commands = rm.register_node("core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 14.0,
+    _, commands = register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 14.0,
                                       reports((task, ContainerState.RUNNING, 0)))
     assert commands == [CleanupContainer("core-2", task.id)] and task.id not in rm.containers
     rm.validate_state()

@@ -1,13 +1,15 @@
 """Unit tests of the ResourceManager's pure state: node and application lifecycles, containers, AM retries.
 
 No processes, no clock: a test registers nodes, submits applications and
-sends heartbeats by calling methods with the time it chooses.
+sends heartbeats by handing the state events (`events.py`) with the time it
+chooses, through helpers that do what the shell does with the commands.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from emrlab_common.lifecycle import InvalidTransition
 from yarn.errors import ApplicationNotFound, InvalidResourceRequest, NodeNotFound
 from yarn.records import (
     ApplicationState,
@@ -22,8 +24,6 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
-from emrlab_common.lifecycle import InvalidTransition
-from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
 from yarn.resourcemanager.containers import (
     CleanupApplication,
     CleanupContainer,
@@ -32,6 +32,30 @@ from yarn.resourcemanager.containers import (
     RMContainerEvent,
     RMContainerState,
 )
+from yarn.resourcemanager.events import (
+    AllocateReply,
+    AMAllocate,
+    AMFinished,
+    AMRegistered,
+    AMRegisterReply,
+    ApplicationKilled,
+    ApplicationSubmitted,
+    DecommissionReply,
+    KillReply,
+    NewApplicationReply,
+    NewApplicationRequested,
+    NodeHeartbeat,
+    NodeHeartbeatReply,
+    NodeRegistered,
+    NodeRegisterReply,
+    NodesDecommissioned,
+    NodesRefreshed,
+    RefreshNodesReply,
+    Tick,
+    node_commands,
+    reply,
+)
+from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
 from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
 
 EXPIRY_S = 10.0
@@ -44,67 +68,80 @@ class StateWithOutboxes(ResourceManagerState):
         super().__init__(*arguments, **keywords)
         self.outboxes = NodeOutboxes()
 
+    def send(self, event, now_s: float) -> list:
+        """Handle the event as the shell does: its node commands go to the outboxes; the commands are returned."""
+        commands = self.handle(event, now_s)
+        if isinstance(event, NodeRegistered):  # what waited for a node that registers again is moot
+            self.outboxes.registered(event.node_id, node_commands(commands))
+        else:
+            self.outboxes.add(node_commands(commands))
+        return commands
+
 
 def make_rm(**overrides) -> StateWithOutboxes:
     config = ResourceManagerConfig(node_expiry_s=EXPIRY_S, **overrides)
     return StateWithOutboxes(config, cluster_timestamp_ms=1700000000000)
 
 
+# Each call as the shell makes it: an event sent, the answer its reply carries.
+
+def register_node(rm, node_id, address, label, capability, now_s, reports=()):
+    """(action, the node commands returned)."""
+    commands = rm.send(NodeRegistered(node_id, address, label, capability, tuple(reports)), now_s)
+    return reply(commands, NodeRegisterReply).action, node_commands(commands)
+
+
 def add_nodes(rm, *nodes, memory_mb=4096, now_s=0.0):
     for node_id, label in nodes:
-        action, _, commands = rm.register_node(node_id, f"127.0.0.1:{len(rm.nodes) + 1000}", label,
-                                               Resource(memory_mb, 4), now_s)
-        rm.outboxes.registered(node_id, commands)
+        action, _ = register_node(rm, node_id, f"127.0.0.1:{len(rm.nodes) + 1000}", label, Resource(memory_mb, 4),
+                                  now_s)
         assert action == NORMAL
 
 
 def submit(rm, memory_mb=256, now_s=0.0, **context) -> str:
-    app_id = rm.new_application()
-    rm.submit_application(ApplicationSubmissionContext(app_id, "test", ContainerLaunchContext(["true"]),
-                                                       Resource(memory_mb, 1), **context), "alice", now_s)
+    app_id = reply(rm.send(NewApplicationRequested(), now_s), NewApplicationReply).application_id
+    rm.send(ApplicationSubmitted(ApplicationSubmissionContext(app_id, "test", ContainerLaunchContext(["true"]),
+                                                              Resource(memory_mb, 1), **context), "alice"), now_s)
     return app_id
 
 
 def heartbeat(rm, node_id, statuses=(), now_s=0.0, healthy=True):
     """The node's heartbeat as the shell answers it: with every command waiting for it."""
-    answer = rm.outboxes.answer(node_id, rm.node_heartbeat(node_id, list(statuses), healthy,
-                                                            "" if healthy else "disk full", now_s))
+    answer = reply(rm.send(NodeHeartbeat(node_id, tuple(statuses), healthy, "" if healthy else "disk full"), now_s),
+                   NodeHeartbeatReply)
     rm.validate_state()
-    return answer
+    return rm.outboxes.answer(node_id, HeartbeatResult(answer.action, diagnostics=answer.diagnostics))
 
 
-# Each call as the shell makes it: the commands it returns go to the nodes' outboxes.
+def register_am(rm, attempt, host="host", rpc_port=1234, tracking_url="", now_s=0.0):
+    return reply(rm.send(AMRegistered(attempt, host, rpc_port, tracking_url), now_s), AMRegisterReply)
 
-def allocate(rm, *arguments):
-    response_id, response, commands = rm.allocate(*arguments)
-    rm.outboxes.add(commands)
-    return response_id, response
+
+def allocate(rm, attempt, response_id, asks, cancelled, releases, progress, now_s):
+    answer = reply(rm.send(AMAllocate(attempt, response_id, tuple(asks), tuple(cancelled), tuple(releases), progress),
+                           now_s), AllocateReply)
+    return answer.response_id, answer.response
 
 
 def tick(rm, now_s):
-    rm.outboxes.add(rm.tick(now_s))
+    rm.send(Tick(), now_s)
 
 
-def decommission(rm, *arguments, **keywords):
-    reports, commands = rm.decommission(*arguments, **keywords)
-    rm.outboxes.add(commands)
-    return reports
+def decommission(rm, node_ids, graceful, timeout_s, now_s):
+    return list(reply(rm.send(NodesDecommissioned(tuple(node_ids), graceful, timeout_s), now_s),
+                      DecommissionReply).nodes)
 
 
-def refresh_nodes(rm, *arguments, **keywords):
-    changes, commands = rm.refresh_nodes(*arguments, **keywords)
-    rm.outboxes.add(commands)
-    return changes
+def refresh_nodes(rm, excluded, graceful, timeout_s, now_s):
+    return reply(rm.send(NodesRefreshed(frozenset(excluded), graceful, timeout_s), now_s), RefreshNodesReply)
 
 
-def finish_application_master(rm, *arguments):
-    rm.outboxes.add(rm.finish_application_master(*arguments))
+def finish_application_master(rm, attempt, final_status, diagnostics, tracking_url, now_s):
+    rm.send(AMFinished(attempt, final_status, diagnostics, tracking_url), now_s)
 
 
-def kill_application(rm, *arguments):
-    already_finished, commands = rm.kill_application(*arguments)
-    rm.outboxes.add(commands)
-    return already_finished
+def kill_application(rm, application_id, diagnostics, now_s):
+    return reply(rm.send(ApplicationKilled(application_id, diagnostics), now_s), KillReply).already_finished
 
 
 def complete(container_id, exit_status=0):
@@ -116,7 +153,7 @@ def start_am(rm, app_id, now_s=0.0):
     for node_id in sorted(rm.nodes):
         for launch in heartbeat(rm, node_id, now_s=now_s).launches:
             attempt = rm.applications[app_id].current_attempt.attempt_id
-            rm.register_application_master(attempt, "host", 1234, "", now_s)
+            register_am(rm, attempt, now_s=now_s)
             return attempt, launch.container
     raise AssertionError("no AM container placed")
 
@@ -181,7 +218,7 @@ def test_graceful_decommission_waits_for_containers_and_applications_then_shuts_
     rm = make_rm()
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm)
-    attempt, am = start_am(rm, app_id)
+    attempt, _ = start_am(rm, app_id)
     allocate(rm, attempt, 0, [ContainerRequest(Resource(256), nodes=("core-2",), relax_locality=False,
                                               allocation_request_id=1)], [], [], 0, 0)
     heartbeat(rm, "core-2")
@@ -200,7 +237,7 @@ def test_graceful_decommission_waits_for_containers_and_applications_then_shuts_
     finish_application_master(rm, attempt, "SUCCEEDED", "", "", 4.0)
     assert rm.nodes["core-2"].state is NodeState.DECOMMISSIONED
     assert heartbeat(rm, "core-2", now_s=4.5).action == SHUTDOWN
-    assert rm.register_node("core-2", "x", "CORE", Resource(1024, 1), 5.0)[0] == SHUTDOWN
+    assert register_node(rm, "core-2", "x", "CORE", Resource(1024, 1), 5.0)[0] == SHUTDOWN
 
 
 def test_graceful_decommission_times_out_and_aborts_what_is_left():
@@ -242,9 +279,9 @@ def test_refresh_nodes_decommissions_listed_nodes_and_recommissions_the_rest():
     app_id = submit(rm)
     start_am(rm, app_id)  # on core-1, so core-1 drains slowly
     changes = refresh_nodes(rm, {"core-1", "core-2"}, graceful=True, timeout_s=100, now_s=1)
-    assert changes["decommissioning"] == ["core-1"] and changes["decommissioned"] == ["core-2"]
+    assert changes.decommissioning == ("core-1",) and changes.decommissioned == ("core-2",)
     changes = refresh_nodes(rm, set(), graceful=True, timeout_s=100, now_s=2)
-    assert changes["recommissioned"] == ["core-1"] and rm.nodes["core-1"].state is NodeState.RUNNING
+    assert changes.recommissioned == ("core-1",) and rm.nodes["core-1"].state is NodeState.RUNNING
 
 
 # ---------------------------------------------------------------- applications
@@ -280,7 +317,7 @@ def test_a_failed_am_is_retried_up_to_max_attempts_then_the_application_fails():
     rm = make_rm(am_attempts_max=2)
     add_nodes(rm, ("core-1", "CORE"))
     app_id = submit(rm)
-    attempt, am = start_am(rm, app_id)
+    _, am = start_am(rm, app_id)
     (relaunch,) = heartbeat(rm, "core-1", [complete(am.id, 1)]).launches  # the second attempt's AM, same heartbeat
     assert relaunch.container.id.endswith("_02_000002")
     assert rm.application_report(app_id).current_attempt_id.endswith("_000002")

@@ -11,7 +11,9 @@ Reading order (Hadoop's classes in brackets):
     amservice.py     register, allocate, finish, AM liveness [ApplicationMasterService]
     recovery.py      RM restart: applications from the store, containers from the NodeManagers [work-preserving]
     statestore.py    the state store's files [FileSystemRMStateStore]
-    state.py         the facade the servicers call [the ResourceManager and its RMContext]
+    events.py        every change as an event in; NodeManager commands and RPC replies out
+    state.py         the state machine the servicers call: handle(event, now_s) -> commands, and queries
+                     [the ResourceManager and its RMContext]
     acls.py          who may see, kill and submit what; client-to-AM and AM tokens [ApplicationACLsManager,
                      QueueACLsManager, ClientToAMTokenSecretManager, AMRMTokenSecretManager]
     server.py        the shell: one lock around the state, the nodes' outboxes, thin gRPC servicers

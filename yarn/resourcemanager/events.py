@@ -1,10 +1,19 @@
-"""The ResourceManager's events in and replies out, declared in one place (`ResourceManagerState.handle`).
+"""The ResourceManager's events in and commands out, declared in one place (`ResourceManagerState.handle`).
 
-The shell (server.py) turns each NodeManager and ApplicationMaster RPC into
-one of the events below and hands it to `handle(event, now_s)`, which
-returns a list of commands: the NodeManager commands of containers.py
-(launch, clean up), which wait in the node outboxes, and one reply below,
-which the shell turns into the RPC's response.
+Every call that changes the RM's state is one of the events below, handed to
+`handle(event, now_s)`, which returns a list of commands:
+
+- the NodeManager commands of containers.py (launch, clean up), which the
+  shell (server.py) keeps in the nodes' outboxes until their heartbeats;
+- for an event that is an RPC, exactly one reply below, which the shell turns
+  into the RPC's response (`Tick` and `StateRecovered` are not RPCs: no reply).
+
+The events come from NodeManagers (NodeRegistered, NodeHeartbeat),
+ApplicationMasters (AMRegistered, AMAllocate, AMFinished), clients
+(NewApplicationRequested, ApplicationSubmitted, ApplicationKilled),
+administrators (NodesDecommissioned, NodesRefreshed), the process at start
+(StateRecovered) and the liveness monitor (Tick). Reads (reports, the maximum
+resource) are not events: they are the state's query methods.
 """
 
 from __future__ import annotations
@@ -12,11 +21,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from yarn.records import AllocateResponse, ContainerRequest, ContainerStatus, NodeAction, Resource
+from yarn.records import (
+    AllocateResponse,
+    ApplicationSubmissionContext,
+    ContainerRequest,
+    ContainerStatus,
+    NodeAction,
+    NodeReport,
+    Resource,
+)
+from yarn.resourcemanager.applications import RMApp
 from yarn.resourcemanager.containers import CleanupApplication, CleanupContainer, LaunchContainer, NodeCommand
 from yarn.resourcemanager.recovery import ContainerReport
 
-# ---------------------------------------------------------------- events
+# ---------------------------------------------------------------- events: NodeManagers
 
 
 @dataclass(frozen=True)
@@ -36,6 +54,9 @@ class NodeHeartbeat:
     statuses: tuple[ContainerStatus, ...]
     healthy: bool
     health_report: str
+
+
+# ---------------------------------------------------------------- events: ApplicationMasters
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,66 @@ class AMFinished:
     tracking_url: str
 
 
-Event = NodeRegistered | NodeHeartbeat | AMRegistered | AMAllocate | AMFinished
+# ---------------------------------------------------------------- events: clients and administrators
+
+
+@dataclass(frozen=True)
+class NewApplicationRequested:
+    """GetNewApplication: the next application id."""
+
+
+@dataclass(frozen=True)
+class ApplicationSubmitted:
+    """SubmitApplication (idempotent: a known application id again changes nothing)."""
+
+    context: ApplicationSubmissionContext
+    user: str
+
+
+@dataclass(frozen=True)
+class ApplicationKilled:
+    """ForceKillApplication: the application ends KILLED with all its containers (if it had not ended)."""
+
+    application_id: str
+    diagnostics: str = ""
+
+
+@dataclass(frozen=True)
+class NodesDecommissioned:
+    """DecommissionNodes: these nodes join the exclude list and leave, gracefully (within timeout_s) or at once."""
+
+    node_ids: tuple[str, ...]
+    graceful: bool
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class NodesRefreshed:
+    """RefreshNodes: a new exclude list; the listed nodes leave, nodes no longer listed are recommissioned."""
+
+    excluded: frozenset[str]
+    graceful: bool
+    timeout_s: float
+
+
+# ---------------------------------------------------------------- events: the process itself
+
+
+@dataclass(frozen=True)
+class StateRecovered:
+    """At start, before any other event: the applications the state store held, and this start's epoch."""
+
+    applications: tuple[RMApp, ...]
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The liveness monitor: expire silent nodes, unused containers and silent AMs; end timed-out decommissions."""
+
+
+Event = (NodeRegistered | NodeHeartbeat | AMRegistered | AMAllocate | AMFinished | NewApplicationRequested
+         | ApplicationSubmitted | ApplicationKilled | NodesDecommissioned | NodesRefreshed | StateRecovered | Tick)
 
 
 # ---------------------------------------------------------------- replies (beside the NodeCommands)
@@ -106,7 +186,42 @@ class AllocateReply:
     response: AllocateResponse
 
 
-Reply = NodeRegisterReply | NodeHeartbeatReply | AMRegisterReply | AllocateReply
+@dataclass(frozen=True)
+class AMFinishReply:
+    attempt: str
+
+
+@dataclass(frozen=True)
+class NewApplicationReply:
+    application_id: str
+    maximum: Resource
+
+
+@dataclass(frozen=True)
+class SubmitReply:
+    application_id: str
+
+
+@dataclass(frozen=True)
+class KillReply:
+    application_id: str
+    already_finished: bool
+
+
+@dataclass(frozen=True)
+class DecommissionReply:
+    nodes: tuple[NodeReport, ...]
+
+
+@dataclass(frozen=True)
+class RefreshNodesReply:
+    decommissioning: tuple[str, ...] = ()
+    decommissioned: tuple[str, ...] = ()
+    recommissioned: tuple[str, ...] = ()
+
+
+Reply = (NodeRegisterReply | NodeHeartbeatReply | AMRegisterReply | AllocateReply | AMFinishReply
+         | NewApplicationReply | SubmitReply | KillReply | DecommissionReply | RefreshNodesReply)
 Command = LaunchContainer | CleanupContainer | CleanupApplication | Reply
 
 
@@ -121,6 +236,8 @@ def reply(commands: Iterable[Command], kind: type) -> Reply:
     return found
 
 
-__all__ = ["AMAllocate", "AMFinished", "AMRegisterReply", "AMRegistered", "AllocateReply", "Command", "Event",
-           "NodeHeartbeat", "NodeHeartbeatReply", "NodeRegisterReply", "NodeRegistered", "Reply", "node_commands",
-           "reply"]
+__all__ = ["AMAllocate", "AMFinishReply", "AMFinished", "AMRegisterReply", "AMRegistered", "AllocateReply",
+           "ApplicationKilled", "ApplicationSubmitted", "Command", "DecommissionReply", "Event", "KillReply",
+           "NewApplicationReply", "NewApplicationRequested", "NodeHeartbeat", "NodeHeartbeatReply",
+           "NodeRegisterReply", "NodeRegistered", "NodesDecommissioned", "NodesRefreshed", "RefreshNodesReply",
+           "Reply", "StateRecovered", "SubmitReply", "Tick", "node_commands", "reply"]

@@ -4,10 +4,11 @@
 `ResourceManagerState`, one lock around it, the clock, the exclude file, the
 state store (with recovery), and the outboxes where the commands the state
 returns for each NodeManager wait for its next heartbeat. Servicers convert
-protos to records, call one state method under the lock (`locked()`), and
-convert the answer back; before the lock is let go, every application the
-call changed is written to the state store, so what a caller was told
-survives an RM crash.
+a request into one event (`events.py`), hand it to the state's `handle` under
+the lock (`locked()`), put the node commands it returns in the outboxes and
+convert its reply into the response; reads call the state's queries. Before
+the lock is let go, every application the event changed is written to the
+state store, so what a caller was told survives an RM crash.
 
 Who is calling: in simple mode the user the call metadata names (believed, as Hadoop's simple
 authentication); in token mode (`hadoop.security.authentication=token`) a client or admin call must carry a
@@ -32,7 +33,6 @@ from emrlab_common.rpc import caller_user, current_user, servicer_method
 from hdfs.namenode.server import os_groups
 from yarn.records import (
     ApplicationReport,
-    application_of_attempt,
     ApplicationState,
     ApplicationSubmissionContext,
     Container,
@@ -40,6 +40,7 @@ from yarn.records import (
     ContainerStatus,
     NodeState,
     Resource,
+    application_of_attempt,
     parse_states,
 )
 from yarn.resourcemanager.acls import (
@@ -59,10 +60,21 @@ from yarn.resourcemanager.events import (
     AMFinished,
     AMRegistered,
     AMRegisterReply,
+    ApplicationKilled,
+    ApplicationSubmitted,
+    DecommissionReply,
+    KillReply,
+    NewApplicationReply,
+    NewApplicationRequested,
     NodeHeartbeat,
     NodeHeartbeatReply,
     NodeRegistered,
     NodeRegisterReply,
+    NodesDecommissioned,
+    NodesRefreshed,
+    RefreshNodesReply,
+    StateRecovered,
+    Tick,
     node_commands,
     reply,
 )
@@ -92,7 +104,8 @@ class ResourceManager:
         self.store = store  # None: recovery disabled, nothing is stored
         if store is not None:
             loaded = store.load()
-            self.outboxes.add(self.state.recover(loaded.applications, loaded.epoch, clock()))
+            self.outboxes.add(node_commands(self.state.handle(StateRecovered(tuple(loaded.applications),
+                                                                             loaded.epoch), clock())))
             logger.info("recovered %d application(s) from %s (epoch %d)%s", len(loaded.applications), store.root,
                         loaded.epoch, f"; skipped damaged {', '.join(loaded.skipped)}" if loaded.skipped else "")
             with self.locked():
@@ -149,7 +162,7 @@ class ResourceManager:
         while not stop.wait(MONITOR_INTERVAL_S):
             try:
                 with self.locked():
-                    self.outboxes.add(self.state.tick(self.clock()))
+                    self.outboxes.add(node_commands(self.state.handle(Tick(), self.clock())))
             except Unavailable as error:
                 logger.error("%s", error.message)
 
@@ -164,8 +177,9 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     def GetNewApplication(self, request, context):
         self.rm.caller(context)
         with self.rm.locked():
-            return yarn_pb2.GetNewApplicationResponse(application_id=self.rm.state.new_application(),
-                                                      maximum_resource=self.rm.state.maximum_resource().to_proto())
+            answer = reply(self.rm.state.handle(NewApplicationRequested(), self.rm.clock()), NewApplicationReply)
+        return yarn_pb2.GetNewApplicationResponse(application_id=answer.application_id,
+                                                  maximum_resource=answer.maximum.to_proto())
 
     @servicer_method
     def SubmitApplication(self, request, context):
@@ -175,7 +189,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
         if self.rm.token_mode:
             submission = self._with_client_to_am_key(submission, user)
         with self.rm.locked():
-            self.rm.state.submit_application(submission, user, self.rm.clock())
+            self.rm.state.handle(ApplicationSubmitted(submission, user), self.rm.clock())
         return yarn_pb2.SubmitApplicationResponse()
 
     def _with_client_to_am_key(self, submission: ApplicationSubmissionContext, user: str):
@@ -208,11 +222,10 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
         user = self.rm.caller(context)
         with self.rm.locked():
             self.rm.require(user, MODIFY_APP, request.application_id)
-            already, commands = self.rm.state.kill_application(
-                request.application_id, request.diagnostics or f"Application killed by user {user}.",
-                self.rm.clock())
-            self.rm.outboxes.add(commands)
-        return yarn_pb2.KillApplicationResponse(already_finished=already)
+            commands = self.rm.state.handle(ApplicationKilled(
+                request.application_id, request.diagnostics or f"Application killed by user {user}."), self.rm.clock())
+            self.rm.outboxes.add(node_commands(commands))
+        return yarn_pb2.KillApplicationResponse(already_finished=reply(commands, KillReply).already_finished)
 
     @servicer_method
     def GetClusterNodes(self, request, context):
@@ -232,18 +245,22 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
         self.rm.access.require_admin(self.rm.caller(context), "refreshNodes")
         excluded = read_hosts_file(self.rm.exclude_path)
         with self.rm.locked():
-            changes, commands = self.rm.state.refresh_nodes(excluded, request.graceful, request.timeout_s,
-                                                            self.rm.clock())
-            self.rm.outboxes.add(commands)
-        return yarn_pb2.RefreshNodesResponse(**changes)
+            commands = self.rm.state.handle(NodesRefreshed(frozenset(excluded), request.graceful, request.timeout_s),
+                                            self.rm.clock())
+            self.rm.outboxes.add(node_commands(commands))
+        changes = reply(commands, RefreshNodesReply)
+        return yarn_pb2.RefreshNodesResponse(decommissioning=changes.decommissioning,
+                                             decommissioned=changes.decommissioned,
+                                             recommissioned=changes.recommissioned)
 
     @servicer_method
     def DecommissionNodes(self, request, context):
         self.rm.access.require_admin(self.rm.caller(context), "decommissionNodes")
         with self.rm.locked():
-            reports, commands = self.rm.state.decommission(list(request.node_ids), request.graceful,
-                                                           request.timeout_s, self.rm.clock())
-            self.rm.outboxes.add(commands)
+            commands = self.rm.state.handle(NodesDecommissioned(tuple(request.node_ids), request.graceful,
+                                                                request.timeout_s), self.rm.clock())
+            self.rm.outboxes.add(node_commands(commands))
+        reports = reply(commands, DecommissionReply).nodes
         return yarn_pb2.DecommissionNodesResponse(nodes=[report.to_proto() for report in reports])
 
 
