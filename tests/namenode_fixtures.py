@@ -6,6 +6,16 @@ import random
 
 from emrlab_common.config import load
 from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.datanodes import DatanodeCommand
+from hdfs.namenode.events import (
+    DatanodeHeartbeat,
+    DatanodeRegistered,
+    Event,
+    Reply,
+    SetSafeMode,
+    Tick,
+    datanode_commands,
+)
 from hdfs.namenode.namesystem import Namesystem
 
 SUPERUSER = "hdfs"
@@ -40,15 +50,41 @@ def make_namesystem(clock=None, journal=None, properties=None, leave_safe_mode=T
     namesystem = Namesystem(config, SUPERUSER, clock or FakeClock(), journal if journal is not None else [].append,
                             lambda user: GROUPS.get(user, frozenset()), random.Random(7))
     if leave_safe_mode:
-        namesystem.set_safe_mode("leave")
+        run(namesystem, SetSafeMode("leave"))
     return namesystem
+
+
+def run(namesystem: Namesystem, event: Event) -> Reply:
+    """Hand `event` to the namesystem at its clock's time: its one reply (the state's invariants checked after)."""
+    commands = namesystem.handle(event, namesystem.clock())
+    namesystem.validate_state()
+    (reply,) = [command for command in commands if isinstance(command, Reply)]
+    return reply
+
+
+def commands_for(namesystem: Namesystem, event: Event) -> list[DatanodeCommand]:
+    """Hand a DataNode's `event` to the namesystem at its clock's time: the commands its response carries."""
+    commands = namesystem.handle(event, namesystem.clock())
+    namesystem.validate_state()
+    return datanode_commands(commands)
+
+
+def heartbeat(namesystem: Namesystem, uuid: str, capacity_bytes: int = 1 << 40) -> list[DatanodeCommand]:
+    """A heartbeat from an empty DataNode of `capacity_bytes`: the commands it gets back."""
+    return commands_for(namesystem, DatanodeHeartbeat(uuid, capacity_bytes, 0, capacity_bytes, 0))
+
+
+def tick(namesystem: Namesystem) -> None:
+    """The monitors' pass at the clock's time (it answers nothing: its DataNode commands wait for heartbeats)."""
+    assert namesystem.handle(Tick(), namesystem.clock()) == []
+    namesystem.validate_state()
 
 
 def add_datanodes(namesystem: Namesystem, count: int, capacity_bytes: int = 1 << 40) -> list[str]:
     uuids = []
     for index in range(1, count + 1):
         uuid = f"uuid-{index}"
-        namesystem.register_datanode(uuid, f"core-{index}", f"127.0.0.1:{9000 + index}", capacity_bytes)
-        namesystem.heartbeat(uuid, capacity_bytes, 0, capacity_bytes, 0)
+        run(namesystem, DatanodeRegistered(uuid, f"core-{index}", f"127.0.0.1:{9000 + index}", capacity_bytes))
+        commands_for(namesystem, DatanodeHeartbeat(uuid, capacity_bytes, 0, capacity_bytes, 0))
         uuids.append(uuid)
     return uuids

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hdfs.blocktoken import AccessMode, BlockKey, BlockKeyManager, InvalidBlockToken, TokenIdentifier, sign, verify
-from tests.namenode_fixtures import SUPERUSER, add_datanodes, make_namesystem
+from hdfs.namenode.events import AddBlock, Create, DatanodeRegistered, SetReplication
+from tests.namenode_fixtures import SUPERUSER, add_datanodes, heartbeat, make_namesystem, run, tick
 
 MiB = 1 << 20
 KEY = BlockKey(1, b"k" * 32, expiry_s=2000.0)
@@ -45,17 +46,17 @@ def test_the_namenode_hands_keys_to_datanodes_and_signs_copies_it_asks_for():
 
     namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true",
                                              "dfs.block.access.key.update.interval": "1"})  # minutes
-    keys = namesystem.register_datanode("uuid-9", "core-9", "127.0.0.1:9999", 1 << 40)
+    keys = run(namesystem, DatanodeRegistered("uuid-9", "core-9", "127.0.0.1:9999", 1 << 40)).block_keys
     assert [key.key_id for key in keys] == [namesystem.block_keys.current.key_id]
     add_datanodes(namesystem, 3)
     write_file(namesystem, "/f", [100], replication=2)
-    namesystem.set_replication(SUPERUSER, "/f", 3)
+    run(namesystem, SetReplication(SUPERUSER, "/f", 3))
     namesystem.clock.tick(61)  # past the key update interval
     for uuid in ("uuid-1", "uuid-2", "uuid-3"):
-        namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)  # still alive
-    namesystem.tick()
+        heartbeat(namesystem, uuid)  # still alive
+    tick(namesystem)
     commands = [command for uuid in ("uuid-1", "uuid-2", "uuid-3")
-                for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)]
+                for command in heartbeat(namesystem, uuid)]
     updates = [command for command in commands if isinstance(command, KeyUpdateCommand)]
     assert len(updates) == 3 and {key.key_id for key in updates[0].block_keys} == {1, 2}
     (transfer,) = [command for command in commands if isinstance(command, TransferCommand)]
@@ -65,9 +66,9 @@ def test_the_namenode_hands_keys_to_datanodes_and_signs_copies_it_asks_for():
 
 
 def test_a_write_never_replaces_a_finalized_replica_whatever_its_stamp(tmp_path):
+    from emrlab_common.errors import FailedPrecondition
     from hdfs import checksum
     from hdfs.datanode.storage import Storage
-    from emrlab_common.errors import FailedPrecondition
     from hdfs.errors import FileAlreadyExists
 
     storage = Storage(tmp_path)
@@ -93,11 +94,11 @@ def test_a_write_never_replaces_a_finalized_replica_whatever_its_stamp(tmp_path)
 def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_cluster_still_heals(cluster_factory):
     import os
 
+    from emrlab_common.credentials import key_path
     from emrlab_common.errors import EmrlabError, PermissionDenied
     from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
     from emrlab_common.rpc import call, connect, stream
     from hdfs.pipeline import PipelineStream
-    from emrlab_common.credentials import key_path
     from tests.conftest import wait_until
     from tests.test_hdfs_cluster import fsck_is_healthy_with
 
@@ -161,14 +162,14 @@ def test_a_lease_recovery_command_carries_a_recover_token_for_the_block():
 
     namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true"})
     uuids = add_datanodes(namesystem, 3)
-    namesystem.create(SUPERUSER, "/abandoned", 0o644, "gone", False, True, 3, 0)
-    located = namesystem.add_block("/abandoned", "gone", None, set(), "")
+    run(namesystem, Create(SUPERUSER, "/abandoned", 0o644, "gone", False, True, 3, 0))
+    located = run(namesystem, AddBlock(SUPERUSER, "/abandoned", "gone", None, frozenset(), "")).located
     commands = []
     for _ in range(14):  # the writer is silent past the lease hard limit; the DataNodes are not
         namesystem.clock.tick(1)
         for uuid in uuids:
-            commands += namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
-        namesystem.tick()
+            commands += heartbeat(namesystem, uuid)
+        tick(namesystem)
     (recover,) = [command for command in commands if isinstance(command, RecoverCommand)]
     assert not any(isinstance(command, KeyUpdateCommand) for command in commands)  # keys came at registration
     verify(namesystem.block_keys.keys, recover.block_token, located.block.block_id, located.block.generation_stamp,

@@ -4,7 +4,16 @@ import pytest
 
 from emrlab_common.errors import FailedPrecondition
 from hdfs.namenode.datanodes import AdminState, InvalidateCommand, TransferCommand
-from tests.namenode_fixtures import MiB, SUPERUSER, FakeClock, add_datanodes, make_namesystem
+from hdfs.namenode.events import (
+    AddBlock,
+    BlocksReceivedAndDeleted,
+    Create,
+    DatanodeRegistered,
+    RefreshNodes,
+    RefreshNodesReply,
+    SetReplication,
+)
+from tests.namenode_fixtures import SUPERUSER, FakeClock, MiB, add_datanodes, heartbeat, make_namesystem, run, tick
 from tests.test_namenode_state import write_file
 
 FAST_DECOMMISSION = {"dfs.namenode.decommission.interval": "1"}
@@ -14,14 +23,14 @@ def run_monitors(namesystem, clock, rounds=6):
     """Tick the monitors and play the DataNodes' part: carry out every transfer and deletion they are sent."""
     for _ in range(rounds):
         clock.tick(1.1)
-        namesystem.tick()
+        tick(namesystem)
         for datanode in namesystem.datanodes.live():
-            for command in namesystem.heartbeat(datanode.uuid, 1 << 40, 0, 1 << 40, 0):
+            for command in heartbeat(namesystem, datanode.uuid):
                 if isinstance(command, TransferCommand):
                     for target in command.targets:
-                        namesystem.blocks_received_and_deleted(target.uuid, [command.block], [])
+                        run(namesystem, BlocksReceivedAndDeleted(target.uuid, (command.block,), ()))
                 elif isinstance(command, InvalidateCommand):
-                    namesystem.blocks_received_and_deleted(datanode.uuid, [], list(command.blocks))
+                    run(namesystem, BlocksReceivedAndDeleted(datanode.uuid, (), command.blocks))
 
 
 def decommissioning_cluster(datanode_count=4, replication=3):
@@ -42,11 +51,11 @@ def test_an_excluded_datanode_takes_no_new_blocks_copies_its_replicas_away_then_
     victim = max(namesystem.datanodes.live(), key=lambda node: len(node.block_ids))
     held = holders(namesystem, victim)
     assert held
-    assert namesystem.refresh_nodes({victim.node_id}) == ([victim.node_id], [])
+    assert run(namesystem, RefreshNodes(frozenset({victim.node_id}))) == RefreshNodesReply((victim.node_id,), ())
     assert victim.admin_state is AdminState.DECOMMISSION_INPROGRESS
     assert not victim.in_service
-    namesystem.create(SUPERUSER, "/new", 0o644, "c9", False, True, 3, 0)
-    located = namesystem.add_block("/new", "c9", None, set(), victim.node_id)
+    run(namesystem, Create(SUPERUSER, "/new", 0o644, "c9", False, True, 3, 0))
+    located = run(namesystem, AddBlock(SUPERUSER, "/new", "c9", None, frozenset(), victim.node_id)).located
     assert victim not in located.locations  # not even when the writer runs on it
     # Still readable from it, but listed after the in-service replicas.
     _, blocks, _ = namesystem.block_locations(SUPERUSER, "/f0", 0, 0, victim.node_id)
@@ -64,7 +73,7 @@ def test_an_excluded_datanode_takes_no_new_blocks_copies_its_replicas_away_then_
 def test_a_block_only_the_decommissioning_node_has_is_under_replicated_not_missing():
     namesystem, clock = decommissioning_cluster(datanode_count=3, replication=1)
     victim = next(node for node in namesystem.datanodes.live() if node.block_ids)
-    namesystem.refresh_nodes({victim.node_id})
+    run(namesystem, RefreshNodes(frozenset({victim.node_id})))
     assert namesystem.blocks.counts()["missing"] == 0
     report = {status.path: blocks for status, blocks in namesystem.fsck(SUPERUSER, "/") if blocks}
     lonely = [block for blocks in report.values() for block in blocks if victim in block.decommissioning]
@@ -79,10 +88,10 @@ def test_a_block_only_the_decommissioning_node_has_is_under_replicated_not_missi
 def test_removing_a_node_from_the_exclude_list_recommissions_it_and_drops_excess_replicas():
     namesystem, clock = decommissioning_cluster()
     victim = max(namesystem.datanodes.live(), key=lambda node: len(node.block_ids))
-    namesystem.refresh_nodes({victim.node_id})
+    run(namesystem, RefreshNodes(frozenset({victim.node_id})))
     run_monitors(namesystem, clock)
     assert victim.admin_state is AdminState.DECOMMISSIONED
-    assert namesystem.refresh_nodes(set()) == ([], [victim.node_id])
+    assert run(namesystem, RefreshNodes(frozenset())) == RefreshNodesReply((), (victim.node_id,))
     assert victim.admin_state is AdminState.NORMAL and victim.in_service
     run_monitors(namesystem, clock)
     for block in namesystem.blocks.blocks.values():
@@ -94,22 +103,22 @@ def test_a_decommission_that_would_leave_fewer_nodes_than_a_files_replication_is
     reason = namesystem.decommission_check({"core-1"})
     assert "would leave 2 in-service DataNode(s), fewer than the replication 3 of /f" in reason
     with pytest.raises(FailedPrecondition, match="refreshNodes refused"):
-        namesystem.refresh_nodes({"core-1"})
+        run(namesystem, RefreshNodes(frozenset({"core-1"})))
     assert all(node.admin_state is AdminState.NORMAL for node in namesystem.datanodes.by_uuid.values())
     assert namesystem.decommission_check({"core-9"}) == "no DataNode called core-9"
-    namesystem.set_replication(SUPERUSER, "/f0", 2)
-    namesystem.set_replication(SUPERUSER, "/f1", 2)
-    namesystem.set_replication(SUPERUSER, "/f2", 2)
+    run(namesystem, SetReplication(SUPERUSER, "/f0", 2))
+    run(namesystem, SetReplication(SUPERUSER, "/f1", 2))
+    run(namesystem, SetReplication(SUPERUSER, "/f2", 2))
     assert namesystem.decommission_check({"127.0.0.1:9001"}) == ""  # an address names a node too
-    assert namesystem.refresh_nodes({"127.0.0.1:9001"}) == (["core-1"], [])
+    assert run(namesystem, RefreshNodes(frozenset({"127.0.0.1:9001"}))) == RefreshNodesReply(("core-1",), ())
 
 
 def test_a_node_in_the_exclude_file_decommissions_as_it_registers_and_a_dead_one_is_decommissioned():
     namesystem, clock = decommissioning_cluster(datanode_count=4)
-    namesystem.refresh_nodes({"core-5"})  # not registered yet: no check, no change
-    namesystem.register_datanode("uuid-5", "core-5", "127.0.0.1:9005", 1 << 40)
+    run(namesystem, RefreshNodes(frozenset({"core-5"})))  # not registered yet: no check, no change
+    run(namesystem, DatanodeRegistered("uuid-5", "core-5", "127.0.0.1:9005", 1 << 40))
     assert namesystem.datanodes.get("uuid-5").admin_state is AdminState.DECOMMISSION_INPROGRESS
-    namesystem.refresh_nodes({"core-5", "core-4"})
+    run(namesystem, RefreshNodes(frozenset({"core-5", "core-4"})))
     dead = namesystem.datanodes.get("uuid-4")
     dead.last_heartbeat_s = clock() - 10 * namesystem.datanodes.expire_interval_s
     run_monitors(namesystem, clock)

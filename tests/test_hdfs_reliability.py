@@ -10,8 +10,21 @@ from emrlab_common.errors import InvalidArgument, ResourceExhausted
 from hdfs import paths
 from hdfs.errors import InvalidPath
 from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.events import (
+    AddBlock,
+    BlocksReceivedAndDeleted,
+    Complete,
+    Create,
+    DatanodeRegistered,
+    Delete,
+    Mkdirs,
+    Rename,
+    SetPermission,
+    SetReplication,
+    SetSafeMode,
+)
 from hdfs.namenode.server import NameNode
-from tests.namenode_fixtures import SUPERUSER, TEST_PROPERTIES, make_namesystem
+from tests.namenode_fixtures import SUPERUSER, TEST_PROPERTIES, heartbeat, make_namesystem, run, tick
 
 MiB = 1 << 20
 DEEP_LEVELS = 995  # beyond Python's recursion limit, within HDFS's 1000 levels
@@ -27,21 +40,21 @@ def test_a_namenode_with_a_directory_995_levels_deep_restarts_and_traverses_it(t
     config = load(NameNodeConfig, TEST_PROPERTIES)
     namenode = NameNode(config, tmp_path, SUPERUSER)
     with namenode.operation() as namesystem:
-        namesystem.set_safe_mode("leave")
-        namesystem.mkdirs(SUPERUSER, deep_path(), 0o755, True)
+        run(namesystem, SetSafeMode("leave"))
+        run(namesystem, Mkdirs(SUPERUSER, deep_path(), 0o755, True))
     namenode.editlog.close()  # as kill -9: no checkpoint, the edit log replays
     restarted = NameNode(config, tmp_path, SUPERUSER)
     with restarted.operation() as namesystem:
-        namesystem.set_safe_mode("leave")
+        run(namesystem, SetSafeMode("leave"))
         assert namesystem.file_info(SUPERUSER, deep_path()).is_directory
         assert namesystem.content_summary(SUPERUSER, "/").directory_count == DEEP_LEVELS + 1
         assert len(namesystem.fsck(SUPERUSER, "/")) == DEEP_LEVELS + 1
     restarted.close()  # a checkpoint: now the image holds it
     from_image = NameNode(config, tmp_path, SUPERUSER)
     with from_image.operation() as namesystem:
-        namesystem.set_safe_mode("leave")
+        run(namesystem, SetSafeMode("leave"))
         assert namesystem.file_info(SUPERUSER, deep_path()).is_directory
-        namesystem.delete(SUPERUSER, "/tmp", True)
+        run(namesystem, Delete(SUPERUSER, "/tmp", True))
         assert namesystem.file_info(SUPERUSER, "/tmp") is None
     from_image.close()
 
@@ -51,21 +64,21 @@ def test_hadoops_path_limits_are_enforced_with_its_messages():
                                              "dfs.namenode.fs-limits.max-directory-items": "3"})
     with pytest.raises(InvalidArgument, match="The maximum path component name limit of abcdefghijk in "
                                               "directory /a is exceeded: limit=10 length=11"):
-        namesystem.mkdirs(SUPERUSER, "/a/abcdefghijk", 0o755, True)
-    namesystem.mkdirs(SUPERUSER, "/b/one", 0o755, True)
-    namesystem.mkdirs(SUPERUSER, "/b/two", 0o755, True)
-    namesystem.mkdirs(SUPERUSER, "/b/three", 0o755, True)
+        run(namesystem, Mkdirs(SUPERUSER, "/a/abcdefghijk", 0o755, True))
+    run(namesystem, Mkdirs(SUPERUSER, "/b/one", 0o755, True))
+    run(namesystem, Mkdirs(SUPERUSER, "/b/two", 0o755, True))
+    run(namesystem, Mkdirs(SUPERUSER, "/b/three", 0o755, True))
     with pytest.raises(ResourceExhausted, match="The directory item limit of /b is exceeded: limit=3 items=3"):
-        namesystem.mkdirs(SUPERUSER, "/b/four/five", 0o755, True)
+        run(namesystem, Mkdirs(SUPERUSER, "/b/four/five", 0o755, True))
     with pytest.raises(ResourceExhausted, match="directory item limit"):
-        namesystem.create(SUPERUSER, "/b/file", 0o644, "c1", False, True, 1, 0)
-    namesystem.mkdirs(SUPERUSER, "/c", 0o755, True)
+        run(namesystem, Create(SUPERUSER, "/b/file", 0o644, "c1", False, True, 1, 0))
+    run(namesystem, Mkdirs(SUPERUSER, "/c", 0o755, True))
     with pytest.raises(ResourceExhausted, match="directory item limit"):
-        namesystem.rename(SUPERUSER, "/c", "/b/c")
-    namesystem.mkdirs(SUPERUSER, "/c" + "/d" * 600, 0o755, True)
-    namesystem.mkdirs(SUPERUSER, "/e" + "/f" * 500, 0o755, True)
+        run(namesystem, Rename(SUPERUSER, "/c", "/b/c"))
+    run(namesystem, Mkdirs(SUPERUSER, "/c" + "/d" * 600, 0o755, True))
+    run(namesystem, Mkdirs(SUPERUSER, "/e" + "/f" * 500, 0o755, True))
     with pytest.raises(InvalidArgument, match="would be 1102 levels deep; the limit is 1000"):
-        namesystem.rename(SUPERUSER, "/c", "/e" + "/f" * 500)
+        run(namesystem, Rename(SUPERUSER, "/c", "/e" + "/f" * 500))
     for too_long in ("/x" * 1001, "/" + "/".join(["y" * 200] * 41)):
         with pytest.raises(InvalidPath, match="Pathname too long.  Limit 8000 characters, 1000 levels.") as error:
             paths.validate(too_long)
@@ -302,17 +315,17 @@ def test_a_file_written_while_datanodes_are_down_keeps_its_replication_and_is_co
 
     namesystem = make_namesystem()
     add_datanodes(namesystem, 2)
-    status, warning = namesystem.create(SUPERUSER, "/early", 0o644, "c0", False, True, 3, 0)
-    assert status.replication == 3 and "under-replicated until more DataNodes join" in warning
-    namesystem.delete(SUPERUSER, "/early", False)
+    created = run(namesystem, Create(SUPERUSER, "/early", 0o644, "c0", False, True, 3, 0))
+    assert created.status.replication == 3 and "under-replicated until more DataNodes join" in created.warning
+    run(namesystem, Delete(SUPERUSER, "/early", False))
     write_file(namesystem, "/f", [100], replication=3)
     assert namesystem.file_info(SUPERUSER, "/f").replication == 3
     assert namesystem.blocks.counts()["under_replicated"] == 1
-    namesystem.register_datanode("uuid-3", "core-3", "127.0.0.1:9003", 1 << 40)
-    namesystem.heartbeat("uuid-3", 1 << 40, 0, 1 << 40, 0)
+    run(namesystem, DatanodeRegistered("uuid-3", "core-3", "127.0.0.1:9003", 1 << 40))
+    heartbeat(namesystem, "uuid-3")
     namesystem.clock.tick(2)
-    namesystem.tick()
-    commands = [command for uuid in ("uuid-1", "uuid-2") for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)]
+    tick(namesystem)
+    commands = [command for uuid in ("uuid-1", "uuid-2") for command in heartbeat(namesystem, uuid)]
     (transfer,) = [command for command in commands if isinstance(command, TransferCommand)]
     assert [target.uuid for target in transfer.targets] == ["uuid-3"]
 
@@ -326,25 +339,25 @@ def test_blocks_with_one_replica_are_copied_first_and_may_use_the_hard_stream_li
     lonely, common = [], []
     for index in range(6):  # one replica each, all on core-1 (the writer's node)
         path = f"/lonely-{index}"
-        namesystem.create(SUPERUSER, path, 0o644, "c1", False, True, 1, 0)
-        located = namesystem.add_block(path, "c1", None, set(), "core-1")
+        run(namesystem, Create(SUPERUSER, path, 0o644, "c1", False, True, 1, 0))
+        located = run(namesystem, AddBlock(SUPERUSER, path, "c1", None, frozenset(), "core-1")).located
         ref = type(located.block)(located.block.block_id, located.block.generation_stamp, 100)
-        namesystem.blocks_received_and_deleted("uuid-1", [ref], [])
-        assert namesystem.complete(path, "c1", ref)
+        run(namesystem, BlocksReceivedAndDeleted("uuid-1", (ref,), ()))
+        assert run(namesystem, Complete(path, "c1", ref)).completed
         lonely.append(located.block.block_id)
     from tests.test_namenode_state import write_file
     for index in range(6):
         write_file(namesystem, f"/common-{index}", [100], replication=3)
     for index in range(6):
-        namesystem.set_replication(SUPERUSER, f"/lonely-{index}", 3)
+        run(namesystem, SetReplication(SUPERUSER, f"/lonely-{index}", 3))
     for index in range(6):
-        namesystem.set_replication(SUPERUSER, f"/common-{index}", 4)
+        run(namesystem, SetReplication(SUPERUSER, f"/common-{index}", 4))
     namesystem.clock.tick(2)
-    namesystem.tick()  # a budget of 4 (1 per live DataNode): every one goes to a block with one replica
+    tick(namesystem)  # a budget of 4 (1 per live DataNode): every one goes to a block with one replica
     scheduled = [command.block.block_id for datanode in namesystem.datanodes.live() for command in datanode.transfers]
     assert len(scheduled) == 4 and set(scheduled) <= set(lonely)
     # core-1 is the only source of those: it may run the hard limit (4) of streams, not max-streams (2).
-    commands = namesystem.heartbeat("uuid-1", 1 << 40, 0, 1 << 40, 0)
+    commands = heartbeat(namesystem, "uuid-1")
     assert len([command for command in commands if isinstance(command, TransferCommand)]) == 4
 
 
@@ -367,7 +380,7 @@ def namenode_server(tmp_path):
 
     namenode = NameNode(load(NameNodeConfig, TEST_PROPERTIES), tmp_path, SUPERUSER)
     with namenode.operation() as namesystem:
-        namesystem.set_safe_mode("leave")
+        run(namesystem, SetSafeMode("leave"))
     server, port = create_server("127.0.0.1:0", register_servicers(namenode))
     channel = connect(f"127.0.0.1:{port}")
     yield hdfs_pb2_grpc.ClientProtocolStub(channel)
@@ -413,11 +426,11 @@ def test_names_with_control_characters_are_refused(name):
 def test_absurd_modes_and_block_sizes_are_refused():
     namesystem = make_namesystem()
     with pytest.raises(InvalidArgument, match="not a permission"):
-        namesystem.mkdirs(SUPERUSER, "/m", 0xFFFFFFFF, True)
+        run(namesystem, Mkdirs(SUPERUSER, "/m", 0xFFFFFFFF, True))
     with pytest.raises(InvalidArgument, match="not a permission"):
-        namesystem.create(SUPERUSER, "/f", 0o10000, "c1", False, True, 1, 0)
+        run(namesystem, Create(SUPERUSER, "/f", 0o10000, "c1", False, True, 1, 0))
     with pytest.raises(InvalidArgument, match="not a permission"):
-        namesystem.set_permission(SUPERUSER, "/", 0xFFFFFFFF)
+        run(namesystem, SetPermission(SUPERUSER, "/", 0xFFFFFFFF))
     with pytest.raises(InvalidArgument, match="block size"):
-        namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, (1 << 64) - 512)
+        run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, (1 << 64) - 512))
     assert namesystem.file_info(SUPERUSER, "/f") is None and namesystem.file_info(SUPERUSER, "/m") is None

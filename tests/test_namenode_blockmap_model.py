@@ -17,7 +17,18 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from hdfs.errors import NoDatanodes
 from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RegisterCommand, TransferCommand
-from tests.namenode_fixtures import SUPERUSER, FakeClock, add_datanodes, make_namesystem
+from hdfs.namenode.events import (
+    AddBlock,
+    BadBlocksReported,
+    BlockReport,
+    BlocksReceivedAndDeleted,
+    Complete,
+    Create,
+    DatanodeRegistered,
+    Delete,
+    SetReplication,
+)
+from tests.namenode_fixtures import SUPERUSER, FakeClock, add_datanodes, heartbeat, make_namesystem, run, tick
 
 DATANODES = 4
 CAPACITY_BYTES = 1 << 40
@@ -43,11 +54,11 @@ class BlockMapMachine(RuleBasedStateMachine):
     def _register(self, uuid: str) -> None:
         """A DataNode (re)starting: register, then report every replica on its disk."""
         index = self.uuids.index(uuid) + 1
-        self.namesystem.register_datanode(uuid, f"core-{index}", f"127.0.0.1:{9000 + index}", CAPACITY_BYTES)
-        self.namesystem.block_report(uuid, [(ref, True) for ref in self.disks[uuid].values()])
+        run(self.namesystem, DatanodeRegistered(uuid, f"core-{index}", f"127.0.0.1:{9000 + index}", CAPACITY_BYTES))
+        run(self.namesystem, BlockReport(uuid, tuple((ref, True) for ref in self.disks[uuid].values())))
 
     def _heartbeat(self, uuid: str) -> None:
-        commands = self.namesystem.heartbeat(uuid, CAPACITY_BYTES, 0, CAPACITY_BYTES, 0)
+        commands = heartbeat(self.namesystem, uuid, CAPACITY_BYTES)
         for command in commands:
             match command:
                 case RegisterCommand():
@@ -58,17 +69,17 @@ class BlockMapMachine(RuleBasedStateMachine):
                     for target in targets:
                         if target.uuid in self.running:
                             self.disks[target.uuid][block.block_id] = block
-                            self.namesystem.blocks_received_and_deleted(target.uuid, [block], [])
+                            run(self.namesystem, BlocksReceivedAndDeleted(target.uuid, (block,), ()))
                 case InvalidateCommand(blocks):
                     gone = [ref for ref in blocks if self.disks[uuid].pop(ref.block_id, None) is not None]
-                    self.namesystem.blocks_received_and_deleted(uuid, [], gone)
+                    run(self.namesystem, BlocksReceivedAndDeleted(uuid, (), tuple(gone)))
 
     def _seconds_pass(self, seconds: int) -> None:
         for _ in range(seconds):
             self.clock.tick(1)
             for uuid in sorted(self.running):
                 self._heartbeat(uuid)
-            self.namesystem.tick()
+            tick(self.namesystem)
 
     # ------------------------------------------------------------ rules
 
@@ -76,19 +87,19 @@ class BlockMapMachine(RuleBasedStateMachine):
     def write_file(self, replication):
         self.file_number += 1
         path, client = f"/f{self.file_number}", f"client-{self.file_number}"
-        self.namesystem.create(SUPERUSER, path, 0o644, client, False, True, replication, 0)
+        run(self.namesystem, Create(SUPERUSER, path, 0o644, client, False, True, replication, 0))
         stopped = set(self.uuids) - self.running  # a client leaves out DataNodes it cannot reach
         try:
-            located = self.namesystem.add_block(path, client, None, stopped, "")
+            located = run(self.namesystem, AddBlock(SUPERUSER, path, client, None, frozenset(stopped), "")).located
         except NoDatanodes:
-            assert self.namesystem.complete(path, client, None)
+            assert run(self.namesystem, Complete(path, client, None)).completed
             self.files[path] = replication
             return
         ref = BlockRef(located.block.block_id, located.block.generation_stamp, 10)
         for node in located.locations:
             self.disks[node.uuid][ref.block_id] = ref
-            self.namesystem.blocks_received_and_deleted(node.uuid, [ref], [])
-        assert self.namesystem.complete(path, client, ref)
+            run(self.namesystem, BlocksReceivedAndDeleted(node.uuid, (ref,), ()))
+        assert run(self.namesystem, Complete(path, client, ref)).completed
         self.files[path] = replication
 
     @precondition(lambda self: self.files)
@@ -96,14 +107,14 @@ class BlockMapMachine(RuleBasedStateMachine):
     def delete_file(self, data):
         path = data.draw(st.sampled_from(sorted(self.files)))
         self.deleted_block_ids |= {block.block_id for block in self.namesystem.namespace.get_file(path).blocks}
-        self.namesystem.delete(SUPERUSER, path, False)
+        run(self.namesystem, Delete(SUPERUSER, path, False))
         del self.files[path]
 
     @precondition(lambda self: self.files)
     @rule(data=st.data(), replication=st.integers(min_value=1, max_value=4))
     def set_replication(self, data, replication):
         path = data.draw(st.sampled_from(sorted(self.files)))
-        self.namesystem.set_replication(SUPERUSER, path, replication)
+        run(self.namesystem, SetReplication(SUPERUSER, path, replication))
         self.files[path] = replication
 
     @precondition(lambda self: len(self.running) > 1)
@@ -124,7 +135,7 @@ class BlockMapMachine(RuleBasedStateMachine):
         """The block scanner finds a replica corrupt; the DataNode reports it and stops serving it."""
         uuid = data.draw(st.sampled_from(sorted(uuid for uuid in self.running if self.disks[uuid])))
         ref = self.disks[uuid].pop(data.draw(st.sampled_from(sorted(self.disks[uuid]))))
-        self.namesystem.report_bad_blocks(uuid, [ref])
+        run(self.namesystem, BadBlocksReported(uuid, (ref,)))
 
     @rule(seconds=st.integers(min_value=1, max_value=15))
     def time_passes(self, seconds):

@@ -16,7 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from emrlab_common.errors import EmrlabError
 from hdfs.namenode.editlog import EditLog
-from tests.namenode_fixtures import SUPERUSER, FakeClock, add_datanodes, make_namesystem
+from hdfs.namenode.events import Complete, Create, Delete, Mkdirs, Rename, SetSafeMode
+from tests.namenode_fixtures import SUPERUSER, FakeClock, add_datanodes, make_namesystem, run
 
 NAMES = st.sampled_from(["a", "b", "c", "data", "x.txt"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map(lambda names: "/" + "/".join(names))
@@ -36,7 +37,7 @@ class NamespaceMachine(RuleBasedStateMachine):
         self.namesystem = make_namesystem(clock=self.clock, journal=self.editlog.append, leave_safe_mode=False)
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
         self.namesystem.after_load()
-        self.namesystem.set_safe_mode("leave")
+        run(self.namesystem, SetSafeMode("leave"))
         add_datanodes(self.namesystem, 1)
 
     def _sync(self):
@@ -66,7 +67,7 @@ class NamespaceMachine(RuleBasedStateMachine):
             for prefix in prefixes:
                 self.model[prefix] = "dir"
 
-        self._apply(lambda: self.namesystem.mkdirs(SUPERUSER, path, 0o755, True), possible, change)
+        self._apply(lambda: run(self.namesystem, Mkdirs(SUPERUSER, path, 0o755, True)), possible, change)
 
     @rule(path=PATHS)
     def create(self, path):
@@ -77,8 +78,8 @@ class NamespaceMachine(RuleBasedStateMachine):
         client = f"client-{self.client_number}"
 
         def operation():
-            self.namesystem.create(SUPERUSER, path, 0o644, client, False, True, 1, 0)
-            assert self.namesystem.complete(path, client, None)
+            run(self.namesystem, Create(SUPERUSER, path, 0o644, client, False, True, 1, 0))
+            assert run(self.namesystem, Complete(path, client, None)).completed
 
         def change():
             names = path[1:].split("/")
@@ -106,7 +107,7 @@ class NamespaceMachine(RuleBasedStateMachine):
             for path, kind in moved.items():
                 self.model[final + path[len(source):]] = kind
 
-        self._apply(lambda: self.namesystem.rename(SUPERUSER, source, destination), possible, change)
+        self._apply(lambda: run(self.namesystem, Rename(SUPERUSER, source, destination)).final_path, possible, change)
 
     @rule(path=PATHS, recursive=st.booleans())
     def delete(self, path, recursive):
@@ -117,7 +118,7 @@ class NamespaceMachine(RuleBasedStateMachine):
             for other in [other for other in self.model if other == path or other.startswith(path + "/")]:
                 del self.model[other]
 
-        self._apply(lambda: self.namesystem.delete(SUPERUSER, path, recursive), possible, change)
+        self._apply(lambda: run(self.namesystem, Delete(SUPERUSER, path, recursive)), possible, change)
 
     @rule()
     def restart(self):

@@ -15,20 +15,48 @@ from hdfs.errors import (
 from hdfs.namenode.blocks import BlockEvent, BlockInfo, BlockState
 from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RecoverCommand, RegisterCommand, TransferCommand
 from hdfs.namenode.editlog import EditLog
-from tests.namenode_fixtures import SUPERUSER, FakeClock, MiB, add_datanodes, make_namesystem
+from hdfs.namenode.events import (
+    AddBlock,
+    BadBlocksReported,
+    BlockReport,
+    BlocksReceivedAndDeleted,
+    BlockSynchronizationCommitted,
+    Complete,
+    Create,
+    DatanodeHeartbeat,
+    DatanodeRegistered,
+    Delete,
+    Mkdirs,
+    Rename,
+    SetOwner,
+    SetPermission,
+    SetReplication,
+    SetSafeMode,
+)
+from tests.namenode_fixtures import (
+    SUPERUSER,
+    FakeClock,
+    MiB,
+    add_datanodes,
+    commands_for,
+    heartbeat,
+    make_namesystem,
+    run,
+    tick,
+)
 
 
 def write_file(namesystem, path, sizes, client="client-1", user=SUPERUSER, replication=3):
     """Create `path` with blocks of `sizes`, every replica reported by its pipeline."""
-    namesystem.create(user, path, 0o644, client, False, True, replication, 0)
+    run(namesystem, Create(user, path, 0o644, client, False, True, replication, 0))
     previous = None
     for size in sizes:
-        located = namesystem.add_block(path, client, previous, set(), "")
+        located = run(namesystem, AddBlock(SUPERUSER, path, client, previous, frozenset(), "")).located
         previous = BlockRef(located.block.block_id, located.block.generation_stamp, size)
-        namesystem.blocks_received_and_deleted(located.locations[0].uuid, [previous], [])
+        run(namesystem, BlocksReceivedAndDeleted(located.locations[0].uuid, (previous,), ()))
         for node in located.locations[1:]:
-            namesystem.blocks_received_and_deleted(node.uuid, [previous], [])
-    assert namesystem.complete(path, client, previous)
+            run(namesystem, BlocksReceivedAndDeleted(node.uuid, (previous,), ()))
+    assert run(namesystem, Complete(path, client, previous)).completed
     namesystem.validate_state()
 
 
@@ -49,25 +77,25 @@ def test_a_blocks_lifecycle_is_a_table_and_a_complete_block_takes_no_event():
 
 def test_mkdirs_listing_and_status():
     namesystem = make_namesystem()
-    namesystem.mkdirs(SUPERUSER, "/a/b/c", 0o755, True)
+    run(namesystem, Mkdirs(SUPERUSER, "/a/b/c", 0o755, True))
     entries, remaining = namesystem.listing(SUPERUSER, "/a", "")
     assert [entry.path for entry in entries] == ["/a/b"] and remaining == 0
     assert namesystem.file_info(SUPERUSER, "/a/b/c").is_directory
     assert namesystem.file_info(SUPERUSER, "/nope") is None
     with pytest.raises(FileNotFound):
-        namesystem.mkdirs(SUPERUSER, "/x/y", 0o755, False)
+        run(namesystem, Mkdirs(SUPERUSER, "/x/y", 0o755, False))
 
 
 def test_files_are_written_block_by_block_and_complete_only_when_replicated():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 3)
-    namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0)
-    located = namesystem.add_block("/f", "c1", None, set(), "")
+    run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0))
+    located = run(namesystem, AddBlock(SUPERUSER, "/f", "c1", None, frozenset(), "")).located
     assert len({node.uuid for node in located.locations}) == 3
     last = BlockRef(located.block.block_id, located.block.generation_stamp, 100)
-    assert namesystem.complete("/f", "c1", last) is False  # no replica reported yet
-    namesystem.blocks_received_and_deleted(located.locations[0].uuid, [last], [])
-    assert namesystem.complete("/f", "c1", last) is True
+    assert run(namesystem, Complete("/f", "c1", last)).completed is False  # no replica reported yet
+    run(namesystem, BlocksReceivedAndDeleted(located.locations[0].uuid, (last,), ()))
+    assert run(namesystem, Complete("/f", "c1", last)).completed is True
     status = namesystem.file_info(SUPERUSER, "/f")
     assert status.length_bytes == 100 and not status.under_construction
 
@@ -75,64 +103,64 @@ def test_files_are_written_block_by_block_and_complete_only_when_replicated():
 def test_a_second_writer_is_refused_and_a_stranger_has_no_lease():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 1)
-    namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, 0)
+    run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, 0))
     with pytest.raises(Exception, match="already being created"):
-        namesystem.create(SUPERUSER, "/f", 0o644, "c2", True, True, 1, 0)
+        run(namesystem, Create(SUPERUSER, "/f", 0o644, "c2", True, True, 1, 0))
     with pytest.raises(LeaseExpired):
-        namesystem.add_block("/f", "c2", None, set(), "")
+        run(namesystem, AddBlock(SUPERUSER, "/f", "c2", None, frozenset(), ""))
 
 
 def test_no_datanodes_is_a_clear_error():
     namesystem = make_namesystem()
-    namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, 0)
+    run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 1, 0))
     with pytest.raises(NoDatanodes, match="could only be written to 0"):
-        namesystem.add_block("/f", "c1", None, set(), "")
+        run(namesystem, AddBlock(SUPERUSER, "/f", "c1", None, frozenset(), ""))
 
 
 def test_replication_above_the_datanodes_in_service_is_kept_with_a_warning():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 2)
-    status, warning = namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0)
-    assert status.replication == 3 and "only 2 DataNode(s) in service" in warning
+    created = run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0))
+    assert created.status.replication == 3 and "only 2 DataNode(s) in service" in created.warning
 
 
 def test_permissions_follow_owner_group_other_and_superuser_passes():
     namesystem = make_namesystem()
-    namesystem.mkdirs(SUPERUSER, "/user/alice", 0o755, True)
-    namesystem.set_owner(SUPERUSER, "/user/alice", "alice", "alice")
-    namesystem.mkdirs("alice", "/user/alice/private", 0o700, False)
+    run(namesystem, Mkdirs(SUPERUSER, "/user/alice", 0o755, True))
+    run(namesystem, SetOwner(SUPERUSER, "/user/alice", "alice", "alice"))
+    run(namesystem, Mkdirs("alice", "/user/alice/private", 0o700, False))
     with pytest.raises(AccessControl, match="user=bob, access=READ_EXECUTE"):
         namesystem.listing("bob", "/user/alice/private", "")
     with pytest.raises(AccessControl, match="access=WRITE"):
-        namesystem.mkdirs("bob", "/user/alice/bobs", 0o755, False)
+        run(namesystem, Mkdirs("bob", "/user/alice/bobs", 0o755, False))
     namesystem.listing(SUPERUSER, "/user/alice/private", "")
     with pytest.raises(AccessControl):
-        namesystem.set_owner("alice", "/user/alice", "bob", "")
+        run(namesystem, SetOwner("alice", "/user/alice", "bob", ""))
 
 
 def test_sticky_directory_protects_other_users_entries():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 1)
-    namesystem.mkdirs(SUPERUSER, "/tmp", 0o777, False)
-    namesystem.set_permission(SUPERUSER, "/tmp", 0o1777)
+    run(namesystem, Mkdirs(SUPERUSER, "/tmp", 0o777, False))
+    run(namesystem, SetPermission(SUPERUSER, "/tmp", 0o1777))
     write_file(namesystem, "/tmp/alices", [10], user="alice", replication=1)
     with pytest.raises(AccessControl, match="sticky"):
-        namesystem.delete("bob", "/tmp/alices", False)
-    namesystem.delete("alice", "/tmp/alices", False)
+        run(namesystem, Delete("bob", "/tmp/alices", False))
+    run(namesystem, Delete("alice", "/tmp/alices", False))
 
 
 def test_rename_into_directory_and_delete_rules():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 1)
-    namesystem.mkdirs(SUPERUSER, "/d", 0o755, False)
+    run(namesystem, Mkdirs(SUPERUSER, "/d", 0o755, False))
     write_file(namesystem, "/f", [5], replication=1)
-    assert namesystem.rename(SUPERUSER, "/f", "/d") == "/d/f"
+    assert run(namesystem, Rename(SUPERUSER, "/f", "/d")).final_path == "/d/f"
     write_file(namesystem, "/g", [5], replication=1)
     with pytest.raises(FileAlreadyExists):
-        namesystem.rename(SUPERUSER, "/g", "/d/f")
+        run(namesystem, Rename(SUPERUSER, "/g", "/d/f"))
     with pytest.raises(PathIsNotEmptyDirectory):
-        namesystem.delete(SUPERUSER, "/d", False)
-    namesystem.delete(SUPERUSER, "/d", True)
+        run(namesystem, Delete(SUPERUSER, "/d", False))
+    run(namesystem, Delete(SUPERUSER, "/d", True))
     assert namesystem.file_info(SUPERUSER, "/d") is None
 
 
@@ -147,15 +175,15 @@ def test_safe_mode_refuses_changes_until_blocks_are_reported():
         restarted.replay(edit)
     restarted.after_load()
     with pytest.raises(SafeMode, match="safe mode"):
-        restarted.mkdirs(SUPERUSER, "/x", 0o755, False)
-    restarted.register_datanode(uuids[0], "core-1", "a:1", 1 << 40)
+        run(restarted, Mkdirs(SUPERUSER, "/x", 0o755, False))
+    run(restarted, DatanodeRegistered(uuids[0], "core-1", "a:1", 1 << 40))
     blocks = [BlockRef(block.block_id, block.generation_stamp, block.length_bytes)
               for block in restarted.namespace.get_file("/f").blocks]
-    restarted.block_report(uuids[0], [(ref, True) for ref in blocks])
+    run(restarted, BlockReport(uuids[0], tuple((ref, True) for ref in blocks)))
     clock.tick(5)
-    restarted.tick()
+    tick(restarted)
     assert not restarted.safe_mode.on
-    restarted.mkdirs(SUPERUSER, "/x", 0o755, False)
+    run(restarted, Mkdirs(SUPERUSER, "/x", 0o755, False))
 
 
 def test_dead_datanode_blocks_are_copied_elsewhere_on_a_heartbeat():
@@ -171,14 +199,14 @@ def test_dead_datanode_blocks_are_copied_elsewhere_on_a_heartbeat():
         clock.tick(1)
         for uuid in uuids:
             if uuid != victim:
-                commands += namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
-        namesystem.tick()
+                commands += heartbeat(namesystem, uuid)
+        tick(namesystem)
     assert not namesystem.datanodes.get(victim).live
     transfers = [command for command in commands if isinstance(command, TransferCommand)]
     assert len(transfers) == 1 and len(transfers[0].targets) == 1
     target = transfers[0].targets[0]
     assert target.uuid not in holders
-    namesystem.blocks_received_and_deleted(target.uuid, [block.ref()], [])
+    run(namesystem, BlocksReceivedAndDeleted(target.uuid, (block.ref(),), ()))
     assert len(namesystem.blocks.live_replicas(block)) == 3
 
 
@@ -189,42 +217,42 @@ def test_corrupt_replica_is_replaced_then_deleted():
     write_file(namesystem, "/f", [10], replication=3)
     block = namesystem.namespace.get_file("/f").blocks[0]
     bad = namesystem.blocks.live_replicas(block)[0]
-    namesystem.report_bad_blocks(bad.uuid, [block.ref()])
+    run(namesystem, BadBlocksReported(bad.uuid, (block.ref(),)))
     clock.tick(2)
-    namesystem.tick()
-    transfers = [command for uuid in uuids for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
+    tick(namesystem)
+    transfers = [command for uuid in uuids for command in heartbeat(namesystem, uuid)
                  if isinstance(command, TransferCommand)]
     assert len(transfers) == 1
-    namesystem.blocks_received_and_deleted(transfers[0].targets[0].uuid, [block.ref()], [])
+    run(namesystem, BlocksReceivedAndDeleted(transfers[0].targets[0].uuid, (block.ref(),), ()))
     clock.tick(2)
-    namesystem.tick()
-    deletions = [command for command in namesystem.heartbeat(bad.uuid, 1 << 40, 0, 1 << 40, 0)
+    tick(namesystem)
+    deletions = [command for command in heartbeat(namesystem, bad.uuid)
                  if isinstance(command, InvalidateCommand)]
     assert deletions and deletions[0].blocks[0].block_id == block.block_id
 
 
 def test_unknown_datanode_is_told_to_register():
     namesystem = make_namesystem()
-    assert namesystem.heartbeat("ghost", 1, 0, 1, 0) == [RegisterCommand()]
+    assert commands_for(namesystem, DatanodeHeartbeat("ghost", 1, 0, 1, 0)) == [RegisterCommand()]
 
 
 def test_expired_lease_is_recovered_through_a_datanode():
     clock = FakeClock()
     namesystem = make_namesystem(clock=clock)
     uuids = add_datanodes(namesystem, 2)
-    namesystem.create(SUPERUSER, "/open", 0o644, "crashed-client", False, True, 2, 0)
-    located = namesystem.add_block("/open", "crashed-client", None, set(), "")
+    run(namesystem, Create(SUPERUSER, "/open", 0o644, "crashed-client", False, True, 2, 0))
+    located = run(namesystem, AddBlock(SUPERUSER, "/open", "crashed-client", None, frozenset(), "")).located
     commands = []
     for _ in range(15):
         clock.tick(1)
         for uuid in uuids:
-            commands += namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
-        namesystem.tick()
+            commands += heartbeat(namesystem, uuid)
+        tick(namesystem)
     recoveries = [command for command in commands if isinstance(command, RecoverCommand)]
     assert recoveries, "the primary should be asked to recover the last block"
     recovery = recoveries[0]
     agreed = BlockRef(located.block.block_id, recovery.new_generation_stamp, 777)
-    namesystem.commit_block_synchronization(agreed, [node.uuid for node in located.locations], False)
+    run(namesystem, BlockSynchronizationCommitted(agreed, tuple(node.uuid for node in located.locations), False))
     status = namesystem.file_info(SUPERUSER, "/open")
     assert not status.under_construction and status.length_bytes == 777
     assert namesystem.namespace.get_file("/open").blocks[0].state is BlockState.COMPLETE
@@ -237,17 +265,17 @@ def test_a_restart_after_lease_recovery_remembers_the_recovery_generation_stamp(
     editlog = EditLog(tmp_path)
     namesystem = make_namesystem(clock=clock, journal=editlog.append, leave_safe_mode=False)
     editlog.load(namesystem.load_image, namesystem.replay)
-    namesystem.set_safe_mode("leave")
+    run(namesystem, SetSafeMode("leave"))
     uuids = add_datanodes(namesystem, 2)
-    namesystem.create(SUPERUSER, "/open", 0o644, "crashed-client", False, True, 2, 0)
-    namesystem.add_block("/open", "crashed-client", None, set(), "")
+    run(namesystem, Create(SUPERUSER, "/open", 0o644, "crashed-client", False, True, 2, 0))
+    run(namesystem, AddBlock(SUPERUSER, "/open", "crashed-client", None, frozenset(), ""))
     recoveries = []
     for _ in range(15):
         clock.tick(1)
         for uuid in uuids:
-            recoveries += [command for command in namesystem.heartbeat(uuid, 1 << 40, 0, 1 << 40, 0)
+            recoveries += [command for command in heartbeat(namesystem, uuid)
                            if isinstance(command, RecoverCommand)]
-        namesystem.tick()
+        tick(namesystem)
     assert recoveries, "the primary should be asked to recover the last block"
     editlog.sync(editlog.last_written_txid)
     editlog.close()
@@ -256,10 +284,10 @@ def test_a_restart_after_lease_recovery_remembers_the_recovery_generation_stamp(
     restarted = make_namesystem(clock=clock, journal=editlog.append, leave_safe_mode=False)
     editlog.load(restarted.load_image, restarted.replay)
     restarted.after_load()
-    restarted.set_safe_mode("leave")
+    run(restarted, SetSafeMode("leave"))
     add_datanodes(restarted, 2)
-    restarted.create(SUPERUSER, "/next", 0o644, "client-2", False, True, 2, 0)
-    located = restarted.add_block("/next", "client-2", None, set(), "")
+    run(restarted, Create(SUPERUSER, "/next", 0o644, "client-2", False, True, 2, 0))
+    located = run(restarted, AddBlock(SUPERUSER, "/next", "client-2", None, frozenset(), "")).located
     editlog.close()
     assert located.block.generation_stamp > recoveries[0].new_generation_stamp
 
@@ -268,11 +296,11 @@ def test_replay_of_the_journal_rebuilds_the_same_namespace():
     journal = []
     namesystem = make_namesystem(journal=journal.append)
     add_datanodes(namesystem, 3)
-    namesystem.mkdirs(SUPERUSER, "/a/b", 0o750, True)
+    run(namesystem, Mkdirs(SUPERUSER, "/a/b", 0o750, True))
     write_file(namesystem, "/a/b/f", [MiB, 7])
-    namesystem.rename(SUPERUSER, "/a/b/f", "/a/g")
-    namesystem.set_replication(SUPERUSER, "/a/g", 2)
-    namesystem.set_permission(SUPERUSER, "/a", 0o700)
+    run(namesystem, Rename(SUPERUSER, "/a/b/f", "/a/g"))
+    run(namesystem, SetReplication(SUPERUSER, "/a/g", 2))
+    run(namesystem, SetPermission(SUPERUSER, "/a", 0o700))
     replayed = make_namesystem(leave_safe_mode=False)
     for edit in journal:
         replayed.replay(edit)

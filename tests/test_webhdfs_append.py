@@ -10,16 +10,25 @@ from hdfs.errors import (
 )
 from hdfs.namenode.blocks import BlockState
 from hdfs.namenode.datanodes import BlockRef
-from tests.namenode_fixtures import SUPERUSER, add_datanodes, make_namesystem
+from hdfs.namenode.events import (
+    AddBlock,
+    Append,
+    BlocksReceivedAndDeleted,
+    Complete,
+    Create,
+    Mkdirs,
+    SetTimes,
+)
+from tests.namenode_fixtures import SUPERUSER, add_datanodes, make_namesystem, run
 
 
 def write_blocks(namesystem, path, client, previous, sizes):
     """Add blocks of `sizes` after `previous`, each reported by its whole pipeline; return the last."""
     for size in sizes:
-        located = namesystem.add_block(path, client, previous, set(), "")
+        located = run(namesystem, AddBlock(SUPERUSER, path, client, previous, frozenset(), "")).located
         previous = BlockRef(located.block.block_id, located.block.generation_stamp, size)
         for node in located.locations:
-            namesystem.blocks_received_and_deleted(node.uuid, [previous], [])
+            run(namesystem, BlocksReceivedAndDeleted(node.uuid, (previous,), ()))
     return previous
 
 
@@ -27,16 +36,17 @@ def test_append_reopens_a_closed_file_and_new_bytes_go_into_new_blocks():
     journal = []
     namesystem = make_namesystem(journal=journal.append)
     add_datanodes(namesystem, 3)
-    namesystem.create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0)
+    run(namesystem, Create(SUPERUSER, "/f", 0o644, "c1", False, True, 3, 0))
     first = write_blocks(namesystem, "/f", "c1", None, [100])
-    assert namesystem.complete("/f", "c1", first)
-    status, last = namesystem.append(SUPERUSER, "/f", "c2")
+    assert run(namesystem, Complete("/f", "c1", first)).completed
+    appended = run(namesystem, Append(SUPERUSER, "/f", "c2"))
+    status, last = appended.status, appended.last_block
     assert status.under_construction and last.block_id == first.block_id and last.length_bytes == 100
     with pytest.raises(AlreadyBeingCreated):
-        namesystem.append(SUPERUSER, "/f", "c3")
+        run(namesystem, Append(SUPERUSER, "/f", "c3"))
     second = write_blocks(namesystem, "/f", "c2", last, [50])
     assert namesystem.file_info(SUPERUSER, "/f").length_bytes == 100  # the block being written is not counted yet
-    assert namesystem.complete("/f", "c2", second)
+    assert run(namesystem, Complete("/f", "c2", second)).completed
     inode = namesystem.namespace.get_file("/f")
     assert [block.length_bytes for block in inode.blocks] == [100, 50]
     assert all(block.state is BlockState.COMPLETE for block in inode.blocks)
@@ -54,34 +64,34 @@ def test_append_reopens_a_closed_file_and_new_bytes_go_into_new_blocks():
 def test_an_empty_append_closes_again_and_an_empty_file_appends_from_no_block():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 1)
-    namesystem.create(SUPERUSER, "/e", 0o644, "c1", False, True, 1, 0)
-    assert namesystem.complete("/e", "c1", None)
-    _, last = namesystem.append(SUPERUSER, "/e", "c2")
+    run(namesystem, Create(SUPERUSER, "/e", 0o644, "c1", False, True, 1, 0))
+    assert run(namesystem, Complete("/e", "c1", None)).completed
+    last = run(namesystem, Append(SUPERUSER, "/e", "c2")).last_block
     assert last is None
-    assert namesystem.complete("/e", "c2", write_blocks(namesystem, "/e", "c2", None, [10]))
-    _, last = namesystem.append(SUPERUSER, "/e", "c3")
-    assert namesystem.complete("/e", "c3", last)
+    assert run(namesystem, Complete("/e", "c2", write_blocks(namesystem, "/e", "c2", None, [10]))).completed
+    last = run(namesystem, Append(SUPERUSER, "/e", "c3")).last_block
+    assert run(namesystem, Complete("/e", "c3", last)).completed
     assert namesystem.file_info(SUPERUSER, "/e").length_bytes == 10
 
 
 def test_append_refuses_what_hadoop_refuses():
     namesystem = make_namesystem()
     add_datanodes(namesystem, 1)
-    namesystem.mkdirs(SUPERUSER, "/d", 0o755, True)
-    namesystem.create(SUPERUSER, "/d/f", 0o644, "c1", False, True, 1, 0)
-    assert namesystem.complete("/d/f", "c1", None)
+    run(namesystem, Mkdirs(SUPERUSER, "/d", 0o755, True))
+    run(namesystem, Create(SUPERUSER, "/d/f", 0o644, "c1", False, True, 1, 0))
+    assert run(namesystem, Complete("/d/f", "c1", None)).completed
     with pytest.raises(FileNotFound):
-        namesystem.append(SUPERUSER, "/d/missing", "c2")
+        run(namesystem, Append(SUPERUSER, "/d/missing", "c2"))
     with pytest.raises(PathIsDirectory):
-        namesystem.append(SUPERUSER, "/d", "c2")
+        run(namesystem, Append(SUPERUSER, "/d", "c2"))
     with pytest.raises(AccessControl):
-        namesystem.append("alice", "/d/f", "c2")
+        run(namesystem, Append("alice", "/d/f", "c2"))
 
 
 def test_set_times_changes_the_modification_time():
     namesystem = make_namesystem()
-    namesystem.mkdirs(SUPERUSER, "/t", 0o755, True)
-    namesystem.set_times(SUPERUSER, "/t", 123456)
+    run(namesystem, Mkdirs(SUPERUSER, "/t", 0o755, True))
+    run(namesystem, SetTimes(SUPERUSER, "/t", 123456))
     assert namesystem.file_info(SUPERUSER, "/t").modification_time_ms == 123456
-    namesystem.set_times(SUPERUSER, "/t", -1)
+    run(namesystem, SetTimes(SUPERUSER, "/t", -1))
     assert namesystem.file_info(SUPERUSER, "/t").modification_time_ms == 123456

@@ -1,7 +1,9 @@
 """The NameNode: HDFS's namespace and block map, in one process.
 
 Read in this order:
-  namesystem.py  the state machine every request goes through (Hadoop's FSNamesystem)
+  events.py      what goes in (an event per change: DataNode, client, admin, Tick) and what comes out
+                 (DataNode commands, one reply per RPC)
+  namesystem.py  the state machine: handle(event, now_s) -> commands (Hadoop's FSNamesystem); queries only read
   namespace_ops.py  the client's namespace operations it inherits; reports.py, fsck and -count/-du
   namespace.py   the directory tree and its edits; inodes.py, its nodes and permissions
   blocks.py      where replicas are and the replication monitor; placement.py picks nodes

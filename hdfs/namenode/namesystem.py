@@ -10,11 +10,19 @@ that next); fsck and content summaries are in `reports.py`. This class keeps
 the durable counters (block ids, generation stamps), the DataNode protocol,
 decommissioning, lease recovery and the background monitors.
 
-It does no I/O and keeps no time of its own: the clock is passed in, every
-namespace change goes out through `journal(edit)` (the edit log, in the real
-NameNode; a list, in tests), and commands for DataNodes wait in their
-descriptors until a heartbeat collects them. The NameNode process calls it
-under one lock and syncs the edit log before answering, so a client hears
+One way in: every change is an event of `events.py` handed to
+`handle(event, now_s) -> list[Command]`, which dispatches on the event's type
+to a private handler here or in `namespace_ops.py` and returns the DataNode
+commands for the caller and the RPC's one reply. Events change the state;
+queries (file info, listings, block locations, fsck, reports) are plain
+methods that only read it.
+
+It does no I/O and reads no clock when it handles an event: the time comes
+with the event (`now_s`; the clock passed in serves queries and the start
+only), every namespace change goes out through `journal(edit)` (the edit log,
+in the real NameNode; a list, in tests), and commands for DataNodes wait in
+their descriptors until a heartbeat collects them. The NameNode process calls
+it under one lock and syncs the edit log before answering, so a client hears
 "ok" only for changes that are on disk.
 """
 
@@ -27,25 +35,53 @@ import secrets
 from collections.abc import Callable
 
 from emrlab_common.errors import FailedPrecondition
-from hdfs.blocktoken import AccessMode, BlockKey, BlockKeyManager
+from hdfs.blocktoken import AccessMode, BlockKeyManager
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockManager, BlockState
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.datanodes import (
     AdminEvent,
     AdminState,
-    BlockRef,
-    DatanodeCommand,
     DatanodeManager,
     KeyUpdateCommand,
     RecoverCommand,
     RegisterCommand,
     TransferCommand,
 )
+from hdfs.namenode.events import (
+    AbandonBlock,
+    Acknowledged,
+    AddBlock,
+    Append,
+    BadBlocksReported,
+    BlockReport,
+    BlocksReceivedAndDeleted,
+    BlockSynchronizationCommitted,
+    Command,
+    Complete,
+    Create,
+    DatanodeHeartbeat,
+    DatanodeRegistered,
+    Delete,
+    Event,
+    Mkdirs,
+    RefreshNodes,
+    RefreshNodesReply,
+    RegisterDatanodeReply,
+    Rename,
+    RenewLease,
+    SafeModeReply,
+    SetOwner,
+    SetPermission,
+    SetReplication,
+    SetSafeMode,
+    SetTimes,
+    Tick,
+)
 from hdfs.namenode.inodes import INodeFile, subtree
 from hdfs.namenode.leases import LeaseManager
 from hdfs.namenode.namespace import Namespace
-from hdfs.namenode.namespace_ops import GroupsOf, NamespaceOperations
+from hdfs.namenode.namespace_ops import GroupsOf, NamespaceOperations, milliseconds
 from hdfs.namenode.reports import FsckBlock, fsck_blocks
 from hdfs.namenode.safemode import SafeMode as SafeModeMonitor
 from hdfs.protocol import FileStatus
@@ -74,6 +110,26 @@ class Namesystem(NamespaceOperations):
         self.block_keys = (BlockKeyManager(config.block_key_update_interval_s, config.block_token_lifetime_s,
                                            secret_source, clock())
                            if config.block_access_token_enabled else None)
+        self.handlers = {  # every class of events.Event, each with its handler (a test checks none is missing)
+            DatanodeRegistered: self._register_datanode, DatanodeHeartbeat: self._heartbeat,
+            BlockReport: self._block_report, BlocksReceivedAndDeleted: self._blocks_received_and_deleted,
+            BadBlocksReported: self._report_bad_blocks,
+            BlockSynchronizationCommitted: self._commit_block_synchronization,
+            RefreshNodes: self._refresh_nodes, SetSafeMode: self._set_safe_mode, Tick: self._tick,
+            Mkdirs: self._mkdirs, Create: self._create, Append: self._append, AddBlock: self._add_block,
+            AbandonBlock: self._abandon_block, Complete: self._complete, RenewLease: self._renew_lease,
+            Rename: self._rename, Delete: self._delete, SetReplication: self._set_replication,
+            SetPermission: self._set_permission, SetOwner: self._set_owner, SetTimes: self._set_times,
+        }
+
+    def handle(self, event: Event, now_s: float) -> list[Command]:
+        """Change the state by one event: the DataNode commands it causes and the RPC's reply (none for a Tick).
+
+        An operating error (`EmrlabError`) is raised as the RPC answers it; edits committed before it stay."""
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            raise AssertionError(f"unknown event {event!r}")
+        return handler(event, now_s)
 
     # ------------------------------------------------------------ edits in, edits out
 
@@ -105,55 +161,49 @@ class Namesystem(NamespaceOperations):
 
     # ------------------------------------------------------------ DataNodes
 
-    def block_token(self, user: str, block: BlockRef, modes: AccessMode) -> bytes:
-        """A signed token letting `user` do `modes` to this block; b"" when tokens are off."""
-        if self.block_keys is None:
-            return b""
-        return self.block_keys.issue(user, block.block_id, block.generation_stamp, modes, self.clock())
-
-    def register_datanode(self, uuid: str, node_id: str, address: str, capacity_bytes: int,
-                          xfer_port: int = 0) -> list[BlockKey]:
-        """Returns the block keys the DataNode must verify tokens with (none when tokens are off)."""
-        datanode = self.datanodes.register(uuid, node_id, address, capacity_bytes, self.clock(), xfer_port)
+    def _register_datanode(self, event: DatanodeRegistered, now_s: float) -> list[Command]:
+        """The reply has the block keys the DataNode must verify tokens with (none when tokens are off)."""
+        datanode = self.datanodes.register(event.uuid, event.node_id, event.address, event.capacity_bytes, now_s,
+                                           event.xfer_port)
         self.blocks.datanode_dead(datanode)  # forget stale replicas; its block report follows
         if self.block_keys is None:
-            return []
+            return [RegisterDatanodeReply(())]
         datanode.block_key_id = self.block_keys.current.key_id
-        return list(self.block_keys.keys.values())
+        return [RegisterDatanodeReply(tuple(self.block_keys.keys.values()))]
 
-    def heartbeat(self, uuid: str, capacity_bytes: int, dfs_used_bytes: int, remaining_bytes: int,
-                  active_transfers: int) -> list[DatanodeCommand]:
-        datanode = self.datanodes.heartbeat(uuid, capacity_bytes, dfs_used_bytes, remaining_bytes,
-                                            active_transfers, self.clock())
+    def _heartbeat(self, event: DatanodeHeartbeat, now_s: float) -> list[Command]:
+        datanode = self.datanodes.heartbeat(event.uuid, event.capacity_bytes, event.dfs_used_bytes,
+                                            event.remaining_bytes, event.active_transfers, now_s)
         if datanode is None:
-            return [RegisterCommand()]
-        commands = self.datanodes.take_commands(datanode)
-        if self.block_keys is None:
-            return commands
-        modes = {TransferCommand: AccessMode.COPY, RecoverCommand: AccessMode.RECOVER}
-        commands = [dataclasses.replace(command, block_token=self.block_token("datanode", command.block, modes[type(command)]))
-                    if type(command) in modes else command for command in commands]
-        if datanode.block_key_id != self.block_keys.current.key_id:
-            datanode.block_key_id = self.block_keys.current.key_id
-            commands.insert(0, KeyUpdateCommand(tuple(self.block_keys.keys.values())))
-        return commands
+            return [RegisterCommand(), Acknowledged()]
+        commands: list[Command] = list(self.datanodes.take_commands(datanode))
+        if self.block_keys is not None:
+            modes = {TransferCommand: AccessMode.COPY, RecoverCommand: AccessMode.RECOVER}
+            commands = [dataclasses.replace(command, block_token=self._block_token(
+                            "datanode", command.block, modes[type(command)], now_s))
+                        if type(command) in modes else command for command in commands]
+            if datanode.block_key_id != self.block_keys.current.key_id:
+                datanode.block_key_id = self.block_keys.current.key_id
+                commands.insert(0, KeyUpdateCommand(tuple(self.block_keys.keys.values())))
+        return [*commands, Acknowledged()]
 
-    def block_report(self, uuid: str, replicas: list[tuple[BlockRef, bool]]) -> list[DatanodeCommand]:
-        datanode = self.datanodes.get(uuid)
+    def _block_report(self, event: BlockReport, now_s: float) -> list[Command]:
+        datanode = self.datanodes.get(event.uuid)
         if datanode is None or not datanode.live:
-            return [RegisterCommand()]
-        self.blocks.block_report(datanode, replicas)
-        logger.info("block report from %s: %d replicas", datanode, len(replicas))
-        return []
+            return [RegisterCommand(), Acknowledged()]
+        self.blocks.block_report(datanode, list(event.replicas))
+        logger.info("block report from %s: %d replicas", datanode, len(event.replicas))
+        return [Acknowledged()]
 
-    def blocks_received_and_deleted(self, uuid: str, received: list[BlockRef], deleted: list[BlockRef]) -> None:
-        datanode = self.datanodes.get(uuid)
+    def _blocks_received_and_deleted(self, event: BlocksReceivedAndDeleted, now_s: float) -> list[Command]:
+        datanode = self.datanodes.get(event.uuid)
         if datanode is None or not datanode.live:
-            return
-        for ref in received:
+            return [Acknowledged()]
+        for ref in event.received:
             self.blocks.replica_reported(datanode, ref, finalized=True)
-        for ref in deleted:
+        for ref in event.deleted:
             self.blocks.replica_deleted(datanode, ref.block_id)
+        return [Acknowledged()]
 
     # ------------------------------------------------------------ decommissioning
 
@@ -175,8 +225,9 @@ class Namesystem(NamespaceOperations):
                     f"lower its replication (dfs -setrep) or add DataNodes first")
         return ""
 
-    def refresh_nodes(self, excluded: set[str]) -> tuple[list[str], list[str]]:
-        """A new exclude list (`dfsadmin -refreshNodes`): (node ids now decommissioning, recommissioned)."""
+    def _refresh_nodes(self, event: RefreshNodes, now_s: float) -> list[Command]:
+        """A new exclude list (`dfsadmin -refreshNodes`): the node ids now decommissioning, and recommissioned."""
+        excluded = set(event.excluded)
         newly = {name for name in excluded
                  if any(node.admin_state is AdminState.NORMAL for node in self.datanodes.named(name))}
         if newly:
@@ -186,7 +237,8 @@ class Namesystem(NamespaceOperations):
         started, recommissioned = self.datanodes.refresh(excluded)
         for datanode in started + recommissioned:
             self.blocks.check_datanode_blocks(datanode)
-        return [node.node_id for node in started], [node.node_id for node in recommissioned]
+        return [RefreshNodesReply(tuple(node.node_id for node in started),
+                                  tuple(node.node_id for node in recommissioned))]
 
     def _check_decommissioning(self) -> None:
         """Hadoop's DatanodeAdminManager monitor: finish decommissions whose replicas are safe elsewhere."""
@@ -196,37 +248,40 @@ class Namesystem(NamespaceOperations):
             elif self.blocks.replicas_safe_elsewhere(datanode):
                 datanode.admin(AdminEvent.REPLICATED, f"all {len(datanode.block_ids)} blocks replicated on other nodes")
 
-    def report_bad_blocks(self, uuid: str, refs: list[BlockRef]) -> None:
-        datanode = self.datanodes.get(uuid)
+    def _report_bad_blocks(self, event: BadBlocksReported, now_s: float) -> list[Command]:
+        datanode = self.datanodes.get(event.uuid)
         if datanode is None or not datanode.live:
-            return  # a DataNode we declared dead: its replicas count for nothing until it registers again
-        for ref in refs:
+            return [Acknowledged()]  # a DataNode we declared dead: its replicas count for nothing until it registers
+        for ref in event.blocks:
             self.blocks.mark_corrupt(ref.block_id, datanode)
+        return [Acknowledged()]
 
-    def commit_block_synchronization(self, ref: BlockRef, uuids: list[str], delete_block: bool) -> None:
+    def _commit_block_synchronization(self, event: BlockSynchronizationCommitted, now_s: float) -> list[Command]:
         """The primary DataNode of a block recovery reports the length the replicas agreed on."""
+        ref, uuids, delete_block = event.block, event.uuids, event.delete_block
         block = self.blocks.get(ref.block_id)
         if block is None or block.state is not BlockState.UNDER_RECOVERY or block.file is None:
             logger.info("ignoring stale recovery report for blk_%d", ref.block_id)
-            return
+            return [Acknowledged()]
         inode, path = block.file, block.file.path()
         if delete_block or not uuids:
             self._commit(edits.AbandonBlock(path, block.block_id))
         else:
             self._commit(edits.UpdateBlock(path, block.block_id, ref.generation_stamp, ref.length_bytes))
-        self._close_recovered(inode)
+        self._close_recovered(inode, now_s)
         recovered = block.ref()
         for uuid in uuids:
             datanode = self.datanodes.get(uuid)
             if datanode is not None and datanode.live and not delete_block:
                 self.blocks.replica_reported(datanode, recovered, finalized=True)
         logger.info("lease recovery closed %s at %d bytes", path, inode.length_bytes())
+        return [Acknowledged()]
 
-    def _close_recovered(self, inode: INodeFile) -> None:
+    def _close_recovered(self, inode: INodeFile, now_s: float) -> None:
         """Close a file whose writer is gone, at the length its last block now has."""
         holder = inode.client_name
         last_length = inode.blocks[-1].length_bytes if inode.blocks else -1
-        self._commit(edits.CloseFile(inode.path(), self._now_ms(), last_length))
+        self._commit(edits.CloseFile(inode.path(), milliseconds(now_s), last_length))
         self.leases.remove(holder or "", inode)
 
     def validate_state(self) -> None:
@@ -236,9 +291,8 @@ class Namesystem(NamespaceOperations):
 
     # ------------------------------------------------------------ the monitors
 
-    def tick(self) -> None:
-        """Run whichever background monitors are due (called a few times a second)."""
-        now_s = self.clock()
+    def _tick(self, event: Tick, now_s: float) -> list[Command]:
+        """Run whichever background monitors are due (a few times a second); their DataNode commands queue."""
         if self.block_keys is not None and self.block_keys.roll_if_due(now_s):
             logger.info("rolled block keys: key %d signs now", self.block_keys.current.key_id)
         if self._due("heartbeats", self.config.heartbeat_recheck_interval_s, now_s):
@@ -248,13 +302,14 @@ class Namesystem(NamespaceOperations):
             safe, total = self.blocks.safe_block_count()
             if self.safe_mode.update(safe, total, len(self.datanodes.live()), now_s):
                 self.blocks.check_all()
-            return
+            return []
         if self._due("redundancy", self.config.redundancy_interval_s, now_s):
             self.blocks.compute_work(now_s)
         if self._due("decommission", self.config.decommission_interval_s, now_s):
             self._check_decommissioning()
         if self._due("leases", self.config.lease_recheck_interval_s, now_s):
             self._recover_expired_leases(now_s)
+        return []
 
     def _due(self, monitor: str, interval_s: float, now_s: float) -> bool:
         if now_s - self.last_monitor_s[monitor] < interval_s:
@@ -274,7 +329,7 @@ class Namesystem(NamespaceOperations):
         last = inode.blocks[-1] if inode.blocks else None
         if last is None or not last.is_under_construction:
             logger.info("lease of %s expired: closing it as it is", path)
-            self._close_recovered(inode)
+            self._close_recovered(inode, now_s)
             return
         if last.state is BlockState.UNDER_RECOVERY and now_s < last.recovery_deadline_s:
             return
@@ -283,7 +338,7 @@ class Namesystem(NamespaceOperations):
         if not locations:
             logger.info("lease of %s expired and no DataNode holds its last block: dropping that block", path)
             self._commit(edits.AbandonBlock(path, last.block_id))
-            self._close_recovered(inode)
+            self._close_recovered(inode, now_s)
             return
         primary = locations[0]
         if not primary.queue_recovery(RecoverCommand(last.ref(), self.generation_stamp + 1, tuple(locations))):
@@ -295,14 +350,13 @@ class Namesystem(NamespaceOperations):
         self.blocks.start_recovery(last, now_s + max(10 * self.config.heartbeat_interval_s, 1.0))
         logger.info("lease of %s expired: %s leads recovery of %s to stamp %d", path, primary, last, self.generation_stamp)
 
-    def set_safe_mode(self, action: str) -> tuple[bool, str]:
-        if action == "enter":
+    def _set_safe_mode(self, event: SetSafeMode, now_s: float) -> list[Command]:
+        if event.action == "enter":
             self.safe_mode.enter()
-        elif action == "leave":
-            if self.safe_mode.on:
-                self.safe_mode.leave()
-                self.blocks.check_all()
-        return self.safe_mode.on, self.safe_mode.status
+        elif event.action == "leave" and self.safe_mode.on:
+            self.safe_mode.leave()
+            self.blocks.check_all()
+        return [SafeModeReply(self.safe_mode.on, self.safe_mode.status)]
 
     # ------------------------------------------------------------ reports
 

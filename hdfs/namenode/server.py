@@ -1,10 +1,13 @@
 """The NameNode's gRPC face: thin servicers that translate, and the lock they share.
 
 `NameNode` is the process's state (Hadoop's NameNode next to its
-FSNamesystem): the namesystem, one lock around it, and the edit log. Every
-RPC runs inside `NameNode.operation()`: the namesystem call happens under the
-lock, then the edit log is synced outside it, and only then does the client
-get its answer. The servicers only convert protos to plain values and back
+FSNamesystem): the namesystem, one lock around it, the clock and the edit log.
+Every RPC runs inside `NameNode.operation()`: the namesystem call happens
+under the lock, then the edit log is synced outside it, and only then does the
+client get its answer. A call that changes the namesystem becomes an event of
+`events.py` (`NameNode.handle`, with the clock's time); the servicer turns its
+reply, and a DataNode's commands, into the response. A query is a plain
+namesystem method. The servicers only convert protos to plain values and back
 (`conversions.py`).
 """
 
@@ -29,6 +32,7 @@ from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import caller_user, servicer_method
 from hdfs import paths
 from hdfs.blocktoken import AccessMode
+from hdfs.namenode import events
 from hdfs.namenode.config import NameNodeConfig
 from hdfs.namenode.conversions import (
     ADMIN_STATE_TO_PROTO,
@@ -41,6 +45,7 @@ from hdfs.namenode.conversions import (
     located_to_proto,
 )
 from hdfs.namenode.editlog import EditLog
+from hdfs.namenode.events import datanode_commands, reply
 from hdfs.namenode.namesystem import Namesystem
 from hdfs.namenode.tokens import DelegationTokens
 
@@ -85,7 +90,8 @@ class NameNode:
                                      random.Random(self.random_seed))
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
         self.namesystem.after_load()
-        self.namesystem.refresh_nodes(self.excluded())  # no DataNode yet: they meet the list as they register
+        # No DataNode yet: they meet the list as they register.
+        self.namesystem.handle(events.RefreshNodes(frozenset(self.excluded())), clock())
         self.last_checkpoint_s = clock()
 
     def caller(self, context) -> str:
@@ -107,12 +113,16 @@ class NameNode:
         finally:
             self.editlog.sync(self.editlog.last_written_txid)
 
+    def handle(self, event: events.Event) -> list[events.Command]:
+        """One event through the namesystem, under the lock and at the clock's time; durable when this returns."""
+        with self.operation() as namesystem:
+            return namesystem.handle(event, self.clock())
+
     def run_monitors(self, stop: threading.Event) -> None:
         """The background thread: heartbeat expiry, replication, leases, safe mode, checkpoints."""
         while not stop.wait(MONITOR_INTERVAL_S):
             try:
-                with self.operation() as namesystem:
-                    namesystem.tick()
+                self.handle(events.Tick())
                 if self._checkpoint_due():
                     self.checkpoint()
             except OSError:  # the name directory's disk (full, read-only): the next pass tries again
@@ -184,91 +194,90 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
 
     @servicer_method
     def Mkdirs(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.mkdirs(self.namenode.caller(context), paths.validate(request.path), request.permission, request.create_parent)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        self.namenode.handle(events.Mkdirs(user, path, request.permission, request.create_parent))
         return hdfs_pb2.MkdirsResponse()
 
     @servicer_method
     def Create(self, request, context):
-        with self.namenode.operation() as namesystem:
-            status, warning = namesystem.create(
-                self.namenode.caller(context), paths.validate(request.path), request.permission, request.client_name,
-                request.overwrite, request.create_parent, request.replication, request.block_size_bytes)
-        return hdfs_pb2.CreateResponse(status=status.to_proto(), warning=warning)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        created = reply(self.namenode.handle(events.Create(
+            user, path, request.permission, request.client_name, request.overwrite, request.create_parent,
+            request.replication, request.block_size_bytes)), events.CreateReply)
+        return hdfs_pb2.CreateResponse(status=created.status.to_proto(), warning=created.warning)
 
     @servicer_method
     def Append(self, request, context):
-        with self.namenode.operation() as namesystem:
-            status, last = namesystem.append(self.namenode.caller(context), paths.validate(request.path), request.client_name)
-        response = hdfs_pb2.AppendResponse(status=status.to_proto(), has_last_block=last is not None)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        appended = reply(self.namenode.handle(events.Append(user, path, request.client_name)), events.AppendReply)
+        last = appended.last_block
+        response = hdfs_pb2.AppendResponse(status=appended.status.to_proto(), has_last_block=last is not None)
         if last is not None:
             response.last_block.CopyFrom(block_to_proto(last))
         return response
 
     @servicer_method
     def AddBlock(self, request, context):
+        user, path = self.namenode.caller(context), paths.validate(request.path)
         previous = block_from_proto(request.previous) if request.has_previous else None
-        with self.namenode.operation() as namesystem:
-            located = namesystem.add_block(
-                paths.validate(request.path), request.client_name, previous,
-                set(request.excluded_datanode_uuids), request.favored_node_id)
-            block_token = namesystem.block_token(self.namenode.caller(context), located.block, AccessMode.WRITE)
-        return hdfs_pb2.AddBlockResponse(block=located_to_proto(located, block_token))
+        added = reply(self.namenode.handle(events.AddBlock(
+            user, path, request.client_name, previous, frozenset(request.excluded_datanode_uuids),
+            request.favored_node_id)), events.AddBlockReply)
+        return hdfs_pb2.AddBlockResponse(block=located_to_proto(added.located, added.block_token))
 
     @servicer_method
     def AbandonBlock(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.abandon_block(paths.validate(request.path), request.client_name, block_from_proto(request.block))
+        path = paths.validate(request.path)
+        self.namenode.handle(events.AbandonBlock(path, request.client_name, block_from_proto(request.block)))
         return hdfs_pb2.AbandonBlockResponse()
 
     @servicer_method
     def Complete(self, request, context):
+        path = paths.validate(request.path)
         last = block_from_proto(request.last) if request.has_last else None
-        with self.namenode.operation() as namesystem:
-            completed = namesystem.complete(paths.validate(request.path), request.client_name, last)
-        return hdfs_pb2.CompleteResponse(completed=completed)
+        completed = reply(self.namenode.handle(events.Complete(path, request.client_name, last)), events.CompleteReply)
+        return hdfs_pb2.CompleteResponse(completed=completed.completed)
 
     @servicer_method
     def RenewLease(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.renew_lease(request.client_name)
+        self.namenode.handle(events.RenewLease(request.client_name))
         return hdfs_pb2.RenewLeaseResponse()
 
     @servicer_method
     def Rename(self, request, context):
-        with self.namenode.operation() as namesystem:
-            final_path = namesystem.rename(
-                self.namenode.caller(context), paths.validate(request.source), paths.validate(request.destination))
-        return hdfs_pb2.RenameResponse(final_path=final_path)
+        user, source = self.namenode.caller(context), paths.validate(request.source)
+        renamed = reply(self.namenode.handle(events.Rename(user, source, paths.validate(request.destination))),
+                        events.RenameReply)
+        return hdfs_pb2.RenameResponse(final_path=renamed.final_path)
 
     @servicer_method
     def Delete(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.delete(self.namenode.caller(context), paths.validate(request.path), request.recursive)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        self.namenode.handle(events.Delete(user, path, request.recursive))
         return hdfs_pb2.DeleteResponse()
 
     @servicer_method
     def SetReplication(self, request, context):
-        with self.namenode.operation() as namesystem:
-            warning = namesystem.set_replication(self.namenode.caller(context), paths.validate(request.path), request.replication)
-        return hdfs_pb2.SetReplicationResponse(warning=warning)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        changed = reply(self.namenode.handle(events.SetReplication(user, path, request.replication)),
+                        events.SetReplicationReply)
+        return hdfs_pb2.SetReplicationResponse(warning=changed.warning)
 
     @servicer_method
     def SetPermission(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.set_permission(self.namenode.caller(context), paths.validate(request.path), request.permission)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        self.namenode.handle(events.SetPermission(user, path, request.permission))
         return hdfs_pb2.SetPermissionResponse()
 
     @servicer_method
     def SetOwner(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.set_owner(self.namenode.caller(context), paths.validate(request.path), request.owner, request.group)
+        user, path = self.namenode.caller(context), paths.validate(request.path)
+        self.namenode.handle(events.SetOwner(user, path, request.owner, request.group))
         return hdfs_pb2.SetOwnerResponse()
 
     @servicer_method
     def ReportBadBlocks(self, request, context):
-        with self.namenode.operation() as namesystem:
-            namesystem.report_bad_blocks(request.datanode_uuid, [block_from_proto(request.block)])
+        self.namenode.handle(events.BadBlocksReported(request.datanode_uuid, (block_from_proto(request.block),)))
         return hdfs_pb2.ReportBadBlocksResponse()
 
     @servicer_method
@@ -316,16 +325,18 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
         with self.namenode.operation() as namesystem:
             if action != "get":
                 namesystem.require_superuser(self.namenode.caller(context), f"safemode {action}")
-            safe_mode, status = namesystem.set_safe_mode(action)
-        return hdfs_pb2.SetSafeModeResponse(safe_mode=safe_mode, status=status)
+            answer = reply(namesystem.handle(events.SetSafeMode(action), self.namenode.clock()), events.SafeModeReply)
+        return hdfs_pb2.SetSafeModeResponse(safe_mode=answer.safe_mode, status=answer.status)
 
     @servicer_method
     def RefreshNodes(self, request, context):
         excluded = self.namenode.excluded()
         with self.namenode.operation() as namesystem:
             namesystem.require_superuser(self.namenode.caller(context), "refreshNodes")
-            decommissioning, recommissioned = namesystem.refresh_nodes(excluded)
-        return hdfs_pb2.RefreshNodesResponse(decommissioning=decommissioning, recommissioned=recommissioned,
+            refreshed = reply(namesystem.handle(events.RefreshNodes(frozenset(excluded)), self.namenode.clock()),
+                              events.RefreshNodesReply)
+        return hdfs_pb2.RefreshNodesResponse(decommissioning=refreshed.decommissioning,
+                                             recommissioned=refreshed.recommissioned,
                                              exclude_path=str(self.namenode.exclude_path or ""))
 
     @servicer_method
@@ -358,50 +369,50 @@ class DatanodeProtocolServicer(hdfs_pb2_grpc.DatanodeProtocolServicer):
     @servicer_method
     def RegisterDatanode(self, request, context):
         self._authenticate(context)
-        with self.namenode.operation() as namesystem:
-            block_keys = namesystem.register_datanode(request.id.datanode_uuid, request.id.node_id,
-                                                      request.id.address, request.capacity_bytes,
-                                                      request.id.xfer_port)
-        return hdfs_pb2.RegisterDatanodeResponse(block_keys=[block_key_to_proto(key) for key in block_keys])
+        registered = reply(self.namenode.handle(events.DatanodeRegistered(
+            request.id.datanode_uuid, request.id.node_id, request.id.address, request.capacity_bytes,
+            request.id.xfer_port)), events.RegisterDatanodeReply)
+        return hdfs_pb2.RegisterDatanodeResponse(block_keys=[block_key_to_proto(key)
+                                                             for key in registered.block_keys])
 
     @servicer_method
     def SendHeartbeat(self, request, context):
         self._authenticate(context)
-        with self.namenode.operation() as namesystem:
-            commands = namesystem.heartbeat(request.datanode_uuid, request.capacity_bytes, request.dfs_used_bytes,
-                                            request.remaining_bytes, request.active_transfers)
-        return hdfs_pb2.SendHeartbeatResponse(commands=[command_to_proto(command) for command in commands])
+        commands = self.namenode.handle(events.DatanodeHeartbeat(
+            request.datanode_uuid, request.capacity_bytes, request.dfs_used_bytes, request.remaining_bytes,
+            request.active_transfers))
+        return hdfs_pb2.SendHeartbeatResponse(commands=[command_to_proto(command)
+                                                        for command in datanode_commands(commands)])
 
     @servicer_method
     def BlockReport(self, request, context):
         self._authenticate(context)
-        replicas = [(block_from_proto(replica.block), replica.state == hdfs_pb2.FINALIZED) for replica in request.replicas]
-        with self.namenode.operation() as namesystem:
-            commands = namesystem.block_report(request.datanode_uuid, replicas)
-        return hdfs_pb2.BlockReportResponse(commands=[command_to_proto(command) for command in commands])
+        replicas = tuple((block_from_proto(replica.block), replica.state == hdfs_pb2.FINALIZED)
+                         for replica in request.replicas)
+        commands = self.namenode.handle(events.BlockReport(request.datanode_uuid, replicas))
+        return hdfs_pb2.BlockReportResponse(commands=[command_to_proto(command)
+                                                      for command in datanode_commands(commands)])
 
     @servicer_method
     def BlockReceivedAndDeleted(self, request, context):
         self._authenticate(context)
-        with self.namenode.operation() as namesystem:
-            namesystem.blocks_received_and_deleted(
-                request.datanode_uuid, [block_from_proto(block) for block in request.received],
-                [block_from_proto(block) for block in request.deleted])
+        self.namenode.handle(events.BlocksReceivedAndDeleted(
+            request.datanode_uuid, tuple(block_from_proto(block) for block in request.received),
+            tuple(block_from_proto(block) for block in request.deleted)))
         return hdfs_pb2.BlockReceivedAndDeletedResponse()
 
     @servicer_method
     def ReportBadBlocks(self, request, context):
         self._authenticate(context)
-        with self.namenode.operation() as namesystem:
-            namesystem.report_bad_blocks(request.datanode_uuid, [block_from_proto(block) for block in request.blocks])
+        blocks = tuple(block_from_proto(block) for block in request.blocks)
+        self.namenode.handle(events.BadBlocksReported(request.datanode_uuid, blocks))
         return hdfs_pb2.DatanodeReportBadBlocksResponse()
 
     @servicer_method
     def CommitBlockSynchronization(self, request, context):
         self._authenticate(context)
-        with self.namenode.operation() as namesystem:
-            namesystem.commit_block_synchronization(
-                block_from_proto(request.block), list(request.datanode_uuids), request.delete_block)
+        self.namenode.handle(events.BlockSynchronizationCommitted(
+            block_from_proto(request.block), tuple(request.datanode_uuids), request.delete_block))
         return hdfs_pb2.CommitBlockSynchronizationResponse()
 
 

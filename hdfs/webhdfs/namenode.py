@@ -1,8 +1,9 @@
 """WebHDFS on the NameNode: namespace operations answered here, data operations redirected.
 
 Every operation runs on the NameNode's own namesystem under its lock, exactly
-as an RPC does (`NameNode.operation()`: changes are in the synced edit log
-before the answer). OPEN, CREATE, APPEND and GETFILECHECKSUM answer 307 with
+as an RPC does (`NameNode.operation()` for a query, `NameNode.handle` for an
+event that changes it: changes are in the synced edit log before the answer).
+OPEN, CREATE, APPEND and GETFILECHECKSUM answer 307 with
 a Location on a DataNode's WebHDFS (one that holds the data, for reads), which
 carries the request's parameters and `namenoderpcaddress`; with
 `noredirect=true` the Location comes back as JSON instead. In token mode a
@@ -27,6 +28,7 @@ from hdfs.errors import (
     ParentNotDirectory,
     PathIsDirectory,
 )
+from hdfs.namenode import events
 from hdfs.webhdfs import shapes, tokens
 from hdfs.webhdfs.shapes import parse_bool, parse_int
 
@@ -117,45 +119,39 @@ class NameNodeWebHdfs:
                 return self._redirect(operation, path, request, user, self._any_datanode())
             case "MKDIRS":
                 permission = parse_int(query, "permission", DEFAULT_DIRECTORY_PERMISSION, base=8)
-                with self.namenode.operation() as namesystem:
-                    namesystem.mkdirs(user, path, permission, True)
+                self.namenode.handle(events.Mkdirs(user, path, permission, True))
                 return shapes.boolean(True)
             case "RENAME":
                 destination = paths.validate(query.get("destination") or "")
                 try:
-                    with self.namenode.operation() as namesystem:
-                        namesystem.rename(user, path, destination)
+                    self.namenode.handle(events.Rename(user, path, destination))
                 except (FileNotFound, FileAlreadyExists, ParentNotDirectory, InvalidPath):
                     return shapes.boolean(False)  # FileSystem.rename says false for these, as Hadoop does
                 return shapes.boolean(True)
             case "DELETE":
                 try:
-                    with self.namenode.operation() as namesystem:
-                        namesystem.delete(user, path, parse_bool(query, "recursive", False))
+                    self.namenode.handle(events.Delete(user, path, parse_bool(query, "recursive", False)))
                 except FileNotFound:
                     return shapes.boolean(False)
                 return shapes.boolean(True)
             case "SETREPLICATION":
                 replication = parse_int(query, "replication", 0)
                 try:
-                    with self.namenode.operation() as namesystem:
-                        namesystem.set_replication(user, path, replication or namesystem.config.replication)
+                    self.namenode.handle(events.SetReplication(user, path,
+                                                               replication or self.namenode.config.replication))
                 except PathIsDirectory:
                     return shapes.boolean(False)
                 return shapes.boolean(True)
             case "SETPERMISSION":
                 permission = parse_int(query, "permission", DEFAULT_DIRECTORY_PERMISSION, base=8)
-                with self.namenode.operation() as namesystem:
-                    namesystem.set_permission(user, path, permission)
+                self.namenode.handle(events.SetPermission(user, path, permission))
                 return web.Response(200)
             case "SETOWNER":
-                with self.namenode.operation() as namesystem:
-                    namesystem.set_owner(user, path, query.get("owner", ""), query.get("group", ""))
+                self.namenode.handle(events.SetOwner(user, path, query.get("owner", ""), query.get("group", "")))
                 return web.Response(200)
             case "SETTIMES":
                 modification_time_ms = parse_int(query, "modificationtime", -1) if query.get("modificationtime") != "-1" else -1
-                with self.namenode.operation() as namesystem:
-                    namesystem.set_times(user, path, modification_time_ms)
+                self.namenode.handle(events.SetTimes(user, path, modification_time_ms))
                 return web.Response(200)
             case "TRUNCATE" | "CONCAT":
                 raise shapes.Unsupported(f"{operation} is not supported by emrlab's HDFS")
