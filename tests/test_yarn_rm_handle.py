@@ -13,7 +13,14 @@ import pytest
 from test_yarn_state import make_rm, submit
 
 from yarn.errors import ApplicationNotFound, NodeNotFound
-from yarn.records import ApplicationState, ContainerRequest, NodeState, Resource
+from yarn.records import (
+    ApplicationState,
+    ApplicationSubmissionContext,
+    ContainerLaunchContext,
+    ContainerRequest,
+    NodeState,
+    Resource,
+)
 from yarn.resourcemanager.containers import CleanupApplication, LaunchContainer
 from yarn.resourcemanager.events import (
     AllocateReply,
@@ -23,6 +30,7 @@ from yarn.resourcemanager.events import (
     AMRegistered,
     AMRegisterReply,
     ApplicationKilled,
+    ApplicationSubmitted,
     Event,
     KillReply,
     NewApplicationReply,
@@ -34,11 +42,15 @@ from yarn.resourcemanager.events import (
     NodesDecommissioned,
     NodesRefreshed,
     RefreshNodesReply,
+    RemoveStoredApplication,
     Reply,
     StateRecovered,
+    StoreApplication,
+    SubmitReply,
     Tick,
     node_commands,
     reply,
+    store_commands,
 )
 from yarn.resourcemanager.state import NORMAL, RESYNC
 
@@ -56,8 +68,8 @@ def test_a_node_and_an_application_master_talk_to_the_rm_through_handle():
     assert isinstance(am_launch, LaunchContainer) and am_launch.node_id == "core-1"
     attempt = rm.applications[app_id].current_attempt.attempt_id
 
-    (registered,) = rm.handle(AMRegistered(attempt, "host", 1234, ""), 1.0)
-    assert registered == AMRegisterReply(rm.maximum_resource(), registered.queue)
+    registered = rm.handle(AMRegistered(attempt, "host", 1234, ""), 1.0)
+    assert registered == [AMRegisterReply(rm.maximum_resource(), "default"), StoreApplication(rm.applications[app_id])]
     asked = rm.handle(AMAllocate(attempt, 0, (ContainerRequest(Resource(512), allocation_request_id=1),), (), (),
                                  0.1), 1.0)
     assert reply(asked, AllocateReply).response.allocated == []
@@ -95,6 +107,24 @@ def test_clients_and_administrators_change_the_state_through_handle_too():
     (refreshed,) = rm.handle(NodesRefreshed(frozenset({"core-1"}), graceful=False, timeout_s=0.0), 5.0)
     assert refreshed == RefreshNodesReply(decommissioned=("core-1",))
     assert rm.handle(Tick(), 6.0) == []
+    rm.validate_state()
+
+
+def test_an_event_that_changes_what_is_durable_returns_the_state_store_writes():
+    rm = make_rm(completed_applications_max=1)
+    rm.handle(NodeRegistered("core-1", "127.0.0.1:1000", "CORE", Resource(4096, 4)), 0.0)
+    (new,) = rm.handle(NewApplicationRequested(), 0.0)  # nothing durable yet
+    submitted = rm.handle(ApplicationSubmitted(ApplicationSubmissionContext(
+        new.application_id, "test", ContainerLaunchContext(["true"]), Resource(256, 1)), "alice"), 0.0)
+    first = rm.applications[new.application_id]
+    assert submitted == [SubmitReply(first.application_id), StoreApplication(first)]
+    assert store_commands(rm.handle(NodeHeartbeat("core-1", (), True, ""), 1.0)) == [StoreApplication(first)]
+    assert store_commands(rm.handle(NodeHeartbeat("core-1", (), True, ""), 2.0)) == []  # nothing durable changed
+    second = rm.applications[submit(rm)]
+    assert store_commands(rm.handle(ApplicationKilled(first.application_id), 3.0)) == [StoreApplication(first)]
+    # yarn.resourcemanager.max-completed-applications 1: the older finished application is forgotten, and unstored.
+    assert store_commands(rm.handle(ApplicationKilled(second.application_id), 4.0)) == [
+        StoreApplication(second), RemoveStoredApplication(first.application_id)]
     rm.validate_state()
 
 

@@ -23,10 +23,13 @@ from test_yarn_state import (
     tick,
 )
 
+from emrlab_common.errors import Unavailable
 from yarn.errors import ApplicationAttemptNotFound, ApplicationMasterNotRegistered
 from yarn.records import (
     ApplicationState,
+    ApplicationSubmissionContext,
     ContainerExitStatus,
+    ContainerLaunchContext,
     ContainerRequest,
     ContainerState,
     ContainerStatus,
@@ -35,8 +38,16 @@ from yarn.records import (
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import CleanupApplication, CleanupContainer, RMContainerState
-from yarn.resourcemanager.events import AMAllocate, StateRecovered
+from yarn.resourcemanager.events import (
+    AMAllocate,
+    ApplicationSubmitted,
+    NewApplicationReply,
+    NewApplicationRequested,
+    StateRecovered,
+    reply,
+)
 from yarn.resourcemanager.recovery import EPOCH_CONTAINERS
+from yarn.resourcemanager.server import ResourceManager
 from yarn.resourcemanager.statestore import APPS_NAME, CORRUPT_SUFFIX, ROOT_NAME, FileSystemRMStateStore
 
 
@@ -45,25 +56,17 @@ def make_rm(timestamp_ms=1700000000000, **overrides) -> StateWithOutboxes:
                              cluster_timestamp_ms=timestamp_ms)
 
 
-def save(rm, store: FileSystemRMStateStore) -> None:
-    """What the shell does after every call."""
-    changed, removed = rm.take_changes()
-    for app in changed:
-        store.store(app)
-    for application_id in removed:
-        store.remove(application_id)
-
-
 def start(store: FileSystemRMStateStore, now_s: float = 0.0, **overrides) -> StateWithOutboxes:
-    """An RM start with recovery, as the shell does it: load the store (a new epoch), recover what it held."""
+    """An RM start with recovery, as the shell does it: load the store (a new epoch), recover what it held; from
+    then on every event's state store writes are done at once."""
     loaded = store.load()
     rm = make_rm(timestamp_ms=1700000000000 + int(now_s * 1000), **overrides)
+    rm.store = store
     rm.send(StateRecovered(tuple(loaded.applications), loaded.epoch), now_s)
-    save(rm, store)
     return rm
 
 
-def running_job(rm, store):
+def running_job(rm):
     """One application whose AM registered and holds one task container on core-2."""
     add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"))
     app_id = submit(rm, memory_mb=512)
@@ -73,9 +76,7 @@ def running_job(rm, store):
     allocate(rm, attempt, 0, [ContainerRequest(Resource(256, 1), allocation_request_id=7)], [], [], 0.1, 2.0)
     heartbeat(rm, "core-2", now_s=2.5)
     _, response = allocate(rm, attempt, 1, [], [], [], 0.2, 3.0)
-    task = response.allocated[0]
-    save(rm, store)
-    return app_id, attempt, am, task
+    return app_id, attempt, am, response.allocated[0]
 
 
 def reports(*items):
@@ -88,7 +89,7 @@ def reports(*items):
 def test_the_store_keeps_submission_attempts_and_final_state(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
     rm = start(store)
-    app_id, _, am, _ = running_job(rm, store)
+    app_id, _, am, _ = running_job(rm)
     record = json.loads((tmp_path / ROOT_NAME / APPS_NAME / app_id).read_text())
     assert record["context"]["application_id"] == app_id and record["user"] == "alice"
     assert record["state"] == "RUNNING" and record["attempts"][0]["am_container"]["id"] == am.id
@@ -104,7 +105,6 @@ def test_a_damaged_application_file_is_skipped_and_kept_aside(tmp_path, caplog):
     rm = start(store)
     add_nodes(rm, ("core-1", "CORE"))
     good, bad = submit(rm), submit(rm)
-    save(rm, store)
     path = tmp_path / ROOT_NAME / APPS_NAME / bad
     path.write_bytes(path.read_bytes()[:40])  # truncated
     loaded = store.load()
@@ -120,8 +120,26 @@ def test_applications_the_rm_forgets_leave_the_store(tmp_path):
     first, second = submit(rm), submit(rm)
     kill_application(rm, first, "", 1.0)
     kill_application(rm, second, "", 2.0)
-    save(rm, store)
     assert [app.application_id for app in store.load().applications] == [second]
+
+
+def test_the_shell_stores_what_an_event_changed_before_answering_and_retries_a_failed_write(tmp_path):
+    store = FileSystemRMStateStore(tmp_path / "rm")
+    rm = ResourceManager(ResourceManagerConfig(), tmp_path / "exclude", clock=lambda: 5.0, store=store)
+    with rm.locked():
+        app_id = reply(rm.handle(NewApplicationRequested()), NewApplicationReply).application_id
+    submitted = ApplicationSubmitted(ApplicationSubmissionContext(app_id, "test", ContainerLaunchContext(["true"]),
+                                                                  Resource(256, 1)), "alice")
+    apps_dir = store.apps_dir
+    (tmp_path / "a-file").write_text("")
+    store.apps_dir = tmp_path / "a-file" / APPS_NAME  # every write there fails
+    with pytest.raises(Unavailable, match="cannot write the ResourceManager state store"), rm.locked():
+        rm.handle(submitted)
+    store.apps_dir = apps_dir
+    assert not (apps_dir / app_id).exists()
+    with rm.locked():  # the next call, even a read, writes what is still to be written
+        rm.state.application_reports()
+    assert json.loads((apps_dir / app_id).read_text())["user"] == "alice"
 
 
 # ---------------------------------------------------------------- recovery transitions
@@ -129,7 +147,7 @@ def test_applications_the_rm_forgets_leave_the_store(tmp_path):
 
 def test_a_running_application_survives_a_restart_with_its_containers(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    app_id, attempt, am, task = running_job(start(store), store)
+    app_id, attempt, am, task = running_job(start(store))
     rm = start(store, now_s=10.0)
     app = rm.application(app_id)
     assert app.state is ApplicationState.RUNNING and app.current_attempt.recovering
@@ -154,7 +172,6 @@ def test_a_running_application_survives_a_restart_with_its_containers(tmp_path):
     assert [status.container_id for status in response.completed] == [task.id]
     assert int(new.id.rsplit("_", 1)[1]) > EPOCH_CONTAINERS  # numbered in the new epoch: never an old id
     finish_application_master(rm, attempt, "SUCCEEDED", "", "", 14.0)
-    save(rm, store)
     after = start(store, now_s=20.0)
     assert after.application(app_id).state is ApplicationState.FINISHED
     assert after.application_report(app_id).final_status is FinalApplicationStatus.SUCCEEDED
@@ -162,7 +179,7 @@ def test_a_running_application_survives_a_restart_with_its_containers(tmp_path):
 
 def test_a_container_that_ended_while_the_rm_was_down_is_reported_to_its_am(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    _, attempt, am, task = running_job(start(store), store)
+    _, attempt, am, task = running_job(start(store))
     rm = start(store, now_s=10.0)
     register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0, reports((am, ContainerState.RUNNING, 0)))
     register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
@@ -176,7 +193,7 @@ def test_a_container_that_ended_while_the_rm_was_down_is_reported_to_its_am(tmp_
 
 def test_an_am_its_node_no_longer_reports_is_a_lost_attempt(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    app_id, attempt, _, task = running_job(start(store), store)
+    app_id, attempt, _, task = running_job(start(store))
     rm = start(store, now_s=10.0)
     _, commands = register_node(rm, "core-1", "127.0.0.1:1", "CORE", Resource(4096, 4), 11.0)
     app = rm.application(app_id)
@@ -193,7 +210,7 @@ def test_an_am_its_node_no_longer_reports_is_a_lost_attempt(tmp_path):
 
 def test_without_work_preservation_a_new_attempt_starts(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    app_id, _, am, _ = running_job(start(store), store)
+    app_id, _, am, _ = running_job(start(store))
     rm = start(store, now_s=10.0, work_preserving=False)
     app = rm.application(app_id)
     assert len(app.attempts) == 2 and app.state is ApplicationState.ACCEPTED
@@ -205,7 +222,7 @@ def test_without_work_preservation_a_new_attempt_starts(tmp_path):
 
 def test_a_restart_without_recovery_stops_what_ran(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    app_id, attempt, _, task = running_job(start(store), store)
+    app_id, attempt, _, task = running_job(start(store))
     rm = make_rm(timestamp_ms=1700000099000)  # recovery disabled: the store is not read, nothing recovered
     _, commands = register_node(rm, "core-2", "127.0.0.1:2", "CORE", Resource(4096, 4), 11.0,
                                       reports((task, ContainerState.RUNNING, 0)))
@@ -219,7 +236,6 @@ def test_an_application_waiting_for_its_am_container_asks_again(tmp_path):
     rm = start(store)
     add_nodes(rm, ("core-1", "CORE"))
     app_id = submit(rm)
-    save(rm, store)
     rm = start(store, now_s=5.0)
     add_nodes(rm, ("core-1", "CORE"), now_s=5.5)
     launch = heartbeat(rm, "core-1", now_s=6.0).launches[0]
@@ -229,7 +245,7 @@ def test_an_application_waiting_for_its_am_container_asks_again(tmp_path):
 
 def test_a_recovered_am_that_never_returns_expires(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
-    app_id, *_ = running_job(start(store, am_expiry_s=30.0), store)
+    app_id, *_ = running_job(start(store, am_expiry_s=30.0))
     rm = start(store, now_s=10.0, am_expiry_s=30.0)
     tick(rm, 35.0)
     assert len(rm.application(app_id).attempts) == 1
@@ -240,7 +256,7 @@ def test_a_recovered_am_that_never_returns_expires(tmp_path):
 def test_a_lost_node_that_comes_back_has_its_containers_stopped_not_adopted(tmp_path):
     store = FileSystemRMStateStore(tmp_path)
     rm = start(store)
-    _, attempt, _, task = running_job(rm, store)
+    _, attempt, _, task = running_job(rm)
     heartbeat(rm, "core-1", now_s=10.0)
     tick(rm, 13.0)  # core-2 silent past the expiry: LOST, its task reported ABORTED
     _, response = allocate(rm, attempt, 2, [], [], [], 0.3, 13.5)

@@ -51,9 +51,11 @@ from yarn.resourcemanager.events import (
     NodesDecommissioned,
     NodesRefreshed,
     RefreshNodesReply,
+    StoreApplication,
     Tick,
     node_commands,
     reply,
+    store_commands,
 )
 from yarn.resourcemanager.nodes import TRANSITIONS, NodeEvent, RMNode
 from yarn.resourcemanager.state import NORMAL, RESYNC, SHUTDOWN, ResourceManagerState
@@ -62,11 +64,13 @@ EXPIRY_S = 10.0
 
 
 class StateWithOutboxes(ResourceManagerState):
-    """The pure state and what the shell (server.py) keeps beside it: commands wait in each node's outbox."""
+    """The pure state and what the shell (server.py) keeps beside it: commands wait in each node's outbox, and
+    with a state store (`store`, recovery on) its writes are done after each event."""
 
     def __init__(self, *arguments, **keywords):
         super().__init__(*arguments, **keywords)
         self.outboxes = NodeOutboxes()
+        self.store = None
 
     def send(self, event, now_s: float) -> list:
         """Handle the event as the shell does: its node commands go to the outboxes; the commands are returned."""
@@ -75,6 +79,11 @@ class StateWithOutboxes(ResourceManagerState):
             self.outboxes.registered(event.node_id, node_commands(commands))
         else:
             self.outboxes.add(node_commands(commands))
+        for command in store_commands(commands) if self.store is not None else ():
+            if isinstance(command, StoreApplication):
+                self.store.store(command.app)
+            else:
+                self.store.remove(command.application_id)
         return commands
 
 

@@ -9,8 +9,9 @@ to the node on the heartbeat response, to be launched there). The
 NodeManager reports it RUNNING and then COMPLETE with an exit status; the
 completion goes back to the ApplicationMaster on its next allocate call.
 An application whose durable part changed (submitted, a new attempt, its AM
-container given, its AM registered, ended) is in `changed` until the shell
-writes it to the state store (`take_changes`); one forgotten is in `removed`.
+container given, its AM registered, ended) is in `changed` until the event
+that changed it ends (`take_changes`: `ResourceManagerState.handle` returns
+them as the state store's writes); one forgotten is in `removed`.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class ApplicationManager:
     # ------------------------------------------------------------ attempts
 
     def take_changes(self) -> tuple[list[RMApp], list[str]]:
-        """(applications to store, application ids to remove), and forget them: the shell stores them now."""
+        """(applications to store, application ids to remove), and forget them: the event's store commands."""
         changed = [self.applications[app_id] for app_id in sorted(self.changed) if app_id in self.applications]
         removed = sorted(self.removed)
         self.changed, self.removed = set(), set()

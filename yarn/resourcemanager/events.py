@@ -6,7 +6,10 @@ Every call that changes the RM's state is one of the events below, handed to
 - the NodeManager commands of containers.py (launch, clean up), which the
   shell (server.py) keeps in the nodes' outboxes until their heartbeats;
 - for an event that is an RPC, exactly one reply below, which the shell turns
-  into the RPC's response (`Tick` and `StateRecovered` are not RPCs: no reply).
+  into the RPC's response (`Tick` and `StateRecovered` are not RPCs: no reply);
+- with recovery, the state store writes (`StoreApplication`,
+  `RemoveStoredApplication`) for every application whose durable part the
+  event changed, which the shell carries out before it answers.
 
 The events come from NodeManagers (NodeRegistered, NodeHeartbeat),
 ApplicationMasters (AMRegistered, AMAllocate, AMFinished), clients
@@ -222,12 +225,36 @@ class RefreshNodesReply:
 
 Reply = (NodeRegisterReply | NodeHeartbeatReply | AMRegisterReply | AllocateReply | AMFinishReply
          | NewApplicationReply | SubmitReply | KillReply | DecommissionReply | RefreshNodesReply)
-Command = LaunchContainer | CleanupContainer | CleanupApplication | Reply
+
+
+# ---------------------------------------------------------------- the state store's writes
+
+
+@dataclass(frozen=True)
+class StoreApplication:
+    """Write the application (its submission, attempts, final state) as it is now (`statestore.store`)."""
+
+    app: RMApp
+
+
+@dataclass(frozen=True)
+class RemoveStoredApplication:
+    """The RM forgot the application (yarn.resourcemanager.max-completed-applications): remove its file."""
+
+    application_id: str
+
+
+StoreCommand = StoreApplication | RemoveStoredApplication
+Command = LaunchContainer | CleanupContainer | CleanupApplication | Reply | StoreCommand
 
 
 def node_commands(commands: Iterable[Command]) -> list[NodeCommand]:
     return [command for command in commands if isinstance(command, (LaunchContainer, CleanupContainer,
                                                                     CleanupApplication))]
+
+
+def store_commands(commands: Iterable[Command]) -> list[StoreCommand]:
+    return [command for command in commands if isinstance(command, (StoreApplication, RemoveStoredApplication))]
 
 
 def reply(commands: Iterable[Command], kind: type) -> Reply:
@@ -240,4 +267,5 @@ __all__ = ["AMAllocate", "AMFinishReply", "AMFinished", "AMRegisterReply", "AMRe
            "ApplicationKilled", "ApplicationSubmitted", "Command", "DecommissionReply", "Event", "KillReply",
            "NewApplicationReply", "NewApplicationRequested", "NodeHeartbeat", "NodeHeartbeatReply",
            "NodeRegisterReply", "NodeRegistered", "NodesDecommissioned", "NodesRefreshed", "RefreshNodesReply",
-           "Reply", "StateRecovered", "SubmitReply", "Tick", "node_commands", "reply"]
+           "RemoveStoredApplication", "Reply", "StateRecovered", "StoreApplication", "StoreCommand", "SubmitReply",
+           "Tick", "node_commands", "reply", "store_commands"]

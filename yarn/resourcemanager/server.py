@@ -7,8 +7,8 @@ returns for each NodeManager wait for its next heartbeat. Servicers convert
 a request into one event (`events.py`), hand it to the state's `handle` under
 the lock (`locked()`), put the node commands it returns in the outboxes and
 convert its reply into the response; reads call the state's queries. Before
-the lock is let go, every application the event changed is written to the
-state store, so what a caller was told survives an RM crash.
+the lock is let go, the event's state store writes (every application it
+changed) are done, so what a caller was told survives an RM crash.
 
 Who is calling: in simple mode the user the call metadata names (believed, as Hadoop's simple
 authentication); in token mode (`hadoop.security.authentication=token`) a client or admin call must carry a
@@ -52,6 +52,7 @@ from yarn.resourcemanager.acls import (
     client_to_am_token,
     verify_amrm,
 )
+from yarn.resourcemanager.applications import RMApp
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import HeartbeatResult, NodeOutboxes
 from yarn.resourcemanager.events import (
@@ -62,7 +63,9 @@ from yarn.resourcemanager.events import (
     AMRegisterReply,
     ApplicationKilled,
     ApplicationSubmitted,
+    Command,
     DecommissionReply,
+    Event,
     KillReply,
     NewApplicationReply,
     NewApplicationRequested,
@@ -74,9 +77,11 @@ from yarn.resourcemanager.events import (
     NodesRefreshed,
     RefreshNodesReply,
     StateRecovered,
+    StoreApplication,
     Tick,
     node_commands,
     reply,
+    store_commands,
 )
 from yarn.resourcemanager.recovery import ContainerReport
 from yarn.resourcemanager.state import ResourceManagerState
@@ -102,14 +107,13 @@ class ResourceManager:
         self.state = ResourceManagerState(config, int(clock() * 1000), read_hosts_file(exclude_path))
         self.outboxes = NodeOutboxes()  # guarded by `lock` too
         self.store = store  # None: recovery disabled, nothing is stored
+        self._unstored: dict[str, RMApp | None] = {}  # the state store's writes still to do (None: a removal)
         if store is not None:
             loaded = store.load()
-            self.outboxes.add(node_commands(self.state.handle(StateRecovered(tuple(loaded.applications),
-                                                                             loaded.epoch), clock())))
+            with self.locked():  # what recovery changed (a non-work-preserving retry) is stored at once
+                self.outboxes.add(node_commands(self.handle(StateRecovered(tuple(loaded.applications), loaded.epoch))))
             logger.info("recovered %d application(s) from %s (epoch %d)%s", len(loaded.applications), store.root,
                         loaded.epoch, f"; skipped damaged {', '.join(loaded.skipped)}" if loaded.skipped else "")
-            with self.locked():
-                pass  # what recovery changed (a non-work-preserving retry) is stored at once
 
     def caller(self, context) -> str:
         """Who is calling: believed in simple mode, proved in token mode."""
@@ -137,24 +141,36 @@ class ResourceManager:
 
     @contextlib.contextmanager
     def locked(self):
-        """The lock around one state call; what the call changed is in the state store before it is let go."""
+        """The lock around one event or query; what an event changed is in the state store before it is let go."""
         with self.lock:
             try:
                 yield self.state
             finally:
-                if self.store is not None:
-                    self._store_changes()
+                self._store_changes()
+
+    def handle(self, event: Event) -> list[Command]:
+        """Hand one event to the state, at the clock's time, under `locked()`; its state store writes wait for
+        the lock's release (with recovery), the rest of its commands are the caller's to carry out."""
+        assert self.lock.locked()
+        commands = self.state.handle(event, self.clock())
+        if self.store is not None:
+            for command in store_commands(commands):
+                if isinstance(command, StoreApplication):
+                    self._unstored[command.app.application_id] = command.app
+                else:
+                    self._unstored[command.application_id] = None
+        return commands
 
     def _store_changes(self) -> None:
-        changed, removed = self.state.take_changes()
         try:
-            for app in changed:
-                self.store.store(app)
-            for application_id in removed:
-                self.store.remove(application_id)
-        except OSError as error:  # kept for the next call to try again; this caller hears it
-            self.state.apps.changed.update(app.application_id for app in changed)
-            self.state.apps.removed.update(removed)
+            while self._unstored:
+                application_id, app = next(iter(self._unstored.items()))
+                if app is None:
+                    self.store.remove(application_id)
+                else:
+                    self.store.store(app)
+                del self._unstored[application_id]
+        except OSError as error:  # what is left waits for the next call to try again; this caller hears it
             raise Unavailable(f"cannot write the ResourceManager state store {self.store.root}: {error}") from None
 
     def run_monitor(self, stop: threading.Event) -> None:
@@ -162,7 +178,7 @@ class ResourceManager:
         while not stop.wait(MONITOR_INTERVAL_S):
             try:
                 with self.locked():
-                    self.outboxes.add(node_commands(self.state.handle(Tick(), self.clock())))
+                    self.outboxes.add(node_commands(self.handle(Tick())))
             except Unavailable as error:
                 logger.error("%s", error.message)
 
@@ -177,7 +193,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     def GetNewApplication(self, request, context):
         self.rm.caller(context)
         with self.rm.locked():
-            answer = reply(self.rm.state.handle(NewApplicationRequested(), self.rm.clock()), NewApplicationReply)
+            answer = reply(self.rm.handle(NewApplicationRequested()), NewApplicationReply)
         return yarn_pb2.GetNewApplicationResponse(application_id=answer.application_id,
                                                   maximum_resource=answer.maximum.to_proto())
 
@@ -189,7 +205,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
         if self.rm.token_mode:
             submission = self._with_client_to_am_key(submission, user)
         with self.rm.locked():
-            self.rm.state.handle(ApplicationSubmitted(submission, user), self.rm.clock())
+            self.rm.handle(ApplicationSubmitted(submission, user))
         return yarn_pb2.SubmitApplicationResponse()
 
     def _with_client_to_am_key(self, submission: ApplicationSubmissionContext, user: str):
@@ -222,8 +238,8 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
         user = self.rm.caller(context)
         with self.rm.locked():
             self.rm.require(user, MODIFY_APP, request.application_id)
-            commands = self.rm.state.handle(ApplicationKilled(
-                request.application_id, request.diagnostics or f"Application killed by user {user}."), self.rm.clock())
+            commands = self.rm.handle(ApplicationKilled(
+                request.application_id, request.diagnostics or f"Application killed by user {user}."))
             self.rm.outboxes.add(node_commands(commands))
         return yarn_pb2.KillApplicationResponse(already_finished=reply(commands, KillReply).already_finished)
 
@@ -245,8 +261,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
         self.rm.access.require_admin(self.rm.caller(context), "refreshNodes")
         excluded = read_hosts_file(self.rm.exclude_path)
         with self.rm.locked():
-            commands = self.rm.state.handle(NodesRefreshed(frozenset(excluded), request.graceful, request.timeout_s),
-                                            self.rm.clock())
+            commands = self.rm.handle(NodesRefreshed(frozenset(excluded), request.graceful, request.timeout_s))
             self.rm.outboxes.add(node_commands(commands))
         changes = reply(commands, RefreshNodesReply)
         return yarn_pb2.RefreshNodesResponse(decommissioning=changes.decommissioning,
@@ -257,8 +272,7 @@ class AdministrationServicer(yarn_pb2_grpc.ResourceManagerAdministrationProtocol
     def DecommissionNodes(self, request, context):
         self.rm.access.require_admin(self.rm.caller(context), "decommissionNodes")
         with self.rm.locked():
-            commands = self.rm.state.handle(NodesDecommissioned(tuple(request.node_ids), request.graceful,
-                                                                request.timeout_s), self.rm.clock())
+            commands = self.rm.handle(NodesDecommissioned(tuple(request.node_ids), request.graceful, request.timeout_s))
             self.rm.outboxes.add(node_commands(commands))
         reports = reply(commands, DecommissionReply).nodes
         return yarn_pb2.DecommissionNodesResponse(nodes=[report.to_proto() for report in reports])
@@ -279,8 +293,8 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     def RegisterApplicationMaster(self, request, context):
         self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
-            answer = reply(self.rm.state.handle(AMRegistered(
-                request.application_attempt_id, request.host, request.rpc_port, request.tracking_url), self.rm.clock()),
+            answer = reply(self.rm.handle(AMRegistered(
+                request.application_attempt_id, request.host, request.rpc_port, request.tracking_url)),
                 AMRegisterReply)
         return yarn_pb2.RegisterApplicationMasterResponse(maximum_resource=answer.maximum.to_proto(), queue=answer.queue)
 
@@ -289,9 +303,9 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
         self._authenticate(context, request.application_attempt_id)
         asks = [ContainerRequest.from_proto(ask) for ask in request.asks]
         with self.rm.locked():
-            commands = self.rm.state.handle(AMAllocate(
+            commands = self.rm.handle(AMAllocate(
                 request.application_attempt_id, request.response_id, tuple(asks), tuple(request.cancelled_request_ids),
-                tuple(request.releases), request.progress), self.rm.clock())
+                tuple(request.releases), request.progress))
             self.rm.outboxes.add(node_commands(commands))
         answer = reply(commands, AllocateReply)
         response_id, response = answer.response_id, answer.response
@@ -305,9 +319,8 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     def FinishApplicationMaster(self, request, context):
         self._authenticate(context, request.application_attempt_id)
         with self.rm.locked():
-            self.rm.outboxes.add(node_commands(self.rm.state.handle(AMFinished(
-                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url),
-                self.rm.clock())))
+            self.rm.outboxes.add(node_commands(self.rm.handle(AMFinished(
+                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url))))
         return yarn_pb2.FinishApplicationMasterResponse()
 
 
@@ -318,9 +331,9 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     @servicer_method
     def RegisterNodeManager(self, request, context):
         with self.rm.locked():
-            commands = self.rm.state.handle(NodeRegistered(
+            commands = self.rm.handle(NodeRegistered(
                 request.node_id, request.address, request.label, Resource.from_proto(request.capability),
-                tuple(container_reports(request))), self.rm.clock())
+                tuple(container_reports(request))))
             self.rm.outboxes.registered(request.node_id, node_commands(commands))
         answer = reply(commands, NodeRegisterReply)
         return yarn_pb2.RegisterNodeManagerResponse(action=answer.action.to_proto(), diagnostics=answer.diagnostics,
@@ -330,8 +343,8 @@ class ResourceTrackerServicer(yarn_pb2_grpc.ResourceTrackerServicer):
     def NodeHeartbeat(self, request, context):
         statuses = [ContainerStatus.from_proto(status) for status in request.container_statuses]
         with self.rm.locked():
-            commands = self.rm.state.handle(NodeHeartbeat(request.node_id, tuple(statuses), request.healthy,
-                                                          request.health_report), self.rm.clock())
+            commands = self.rm.handle(NodeHeartbeat(request.node_id, tuple(statuses), request.healthy,
+                                                    request.health_report))
             answer = reply(commands, NodeHeartbeatReply)
             result = self.rm.outboxes.answer(request.node_id, HeartbeatResult(answer.action, node_commands(commands),
                                                                               answer.diagnostics))

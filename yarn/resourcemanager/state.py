@@ -12,11 +12,14 @@ Queries only read: `application`, `application_report(s)`, `node_reports`,
 clock or sleeps, so a test drives a whole cluster's worth of heartbeats by
 calling `handle` with the times it chooses.
 
-Nothing here touches the disk. With `yarn.resourcemanager.recovery.enabled`
-the shell writes the applications `take_changes` names to the state store
-(`statestore.py`) before it answers, and a restarted RM hands what the store
-held to `StateRecovered` (`recovery.py`); NodeManagers re-register with their
-containers either way. Without recovery a restart forgets every application.
+Nothing here touches the disk. Each event also returns a StoreApplication
+for every application whose durable part it changed (and a
+RemoveStoredApplication for every one it forgot); with
+`yarn.resourcemanager.recovery.enabled` the shell writes them to the state
+store (`statestore.py`) before it answers, and a restarted RM hands what the
+store held to `StateRecovered` (`recovery.py`); NodeManagers re-register with
+their containers either way. Without recovery a restart forgets every
+application.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ from yarn.resourcemanager.events import (
     NodesDecommissioned,
     NodesRefreshed,
     RefreshNodesReply,
+    RemoveStoredApplication,
     StateRecovered,
+    StoreApplication,
     SubmitReply,
     Tick,
 )
@@ -86,11 +91,14 @@ class ResourceManagerState:
         """Change the state by one event: the NodeManager commands it causes, and (for an RPC) its reply.
 
         An operating error (an unknown application, a request too large, ...) is raised as its EmrlabError
-        before the event changed anything durable."""
+        before the event changed anything durable. The state store's writes come last."""
         handler = self.handlers.get(type(event))
         if handler is None:
             raise AssertionError(f"unknown event {event!r}")
-        return handler(event, now_s)
+        commands = handler(event, now_s)
+        changed, removed = self.apps.take_changes()
+        return [*commands, *(StoreApplication(app) for app in changed),
+                *(RemoveStoredApplication(application_id) for application_id in removed)]
 
     # ------------------------------------------------------------ NodeManagers
 
@@ -152,10 +160,6 @@ class ResourceManagerState:
 
     def _tick(self, event: Tick, now_s: float) -> list[Command]:
         return self.node_tracker.expire(now_s) + self.am_service.expire(now_s)
-
-    def take_changes(self) -> tuple[list[RMApp], list[str]]:
-        """Applications to write to the state store, and ids to remove from it, since the last call."""
-        return self.apps.take_changes()
 
     # ------------------------------------------------------------ queries: they only read
 
