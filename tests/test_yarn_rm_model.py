@@ -2,7 +2,8 @@
 
 Nodes register, heartbeat (reporting containers running or done), fall silent
 and are lost, are decommissioned; applications are submitted, their AMs
-register, ask for containers, release them, finish or are killed. After every
+register, ask for containers, release them, finish or are killed; the exclude
+list changes. Every step is an event given to `handle`. After every
 step the RM's books must agree (`validate_state`): no node over-committed,
 every container on a live node of a live application, AMs only on CORE nodes,
 finished applications holding nothing.
@@ -38,6 +39,7 @@ from yarn.resourcemanager.events import (
     NodeHeartbeatReply,
     NodeRegistered,
     NodesDecommissioned,
+    NodesRefreshed,
     Tick,
     node_commands,
     reply,
@@ -134,6 +136,12 @@ class ResourceManagerMachine(RuleBasedStateMachine):
     def decommission(self, index, graceful):
         if NODES[index][0] in self.rm.nodes:
             self.deliver(self.rm.handle(NodesDecommissioned((NODES[index][0],), graceful, 3.0), self.now_s))
+
+    @rule(excluded=st.sets(st.integers(0, 2), max_size=2), graceful=st.booleans())
+    def refresh_nodes(self, excluded, graceful):
+        """A new exclude list: its nodes leave, the nodes no longer in it are recommissioned."""
+        self.deliver(self.rm.handle(NodesRefreshed(frozenset(NODES[index][0] for index in excluded), graceful, 3.0),
+                                    self.now_s))
 
     def deliver(self, commands) -> None:
         """What the shell does with an event's commands: the node commands wait in the outboxes."""

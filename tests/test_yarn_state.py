@@ -84,6 +84,7 @@ class StateWithOutboxes(ResourceManagerState):
                 self.store.store(command.app)
             else:
                 self.store.remove(command.application_id)
+        self.validate_state()
         return commands
 
 
