@@ -11,6 +11,12 @@ Paths may be `hdfs:///a/b`, `/a/b`, or relative to the home directory
 `/user/<name>`. Namespace calls go to the NameNode; bytes go straight
 to and from DataNodes (`reader.py`, `writer.py`). A writer holds a lease on
 its file, renewed by a background thread while any file is open.
+
+The client owns its channels: one to the NameNode and at most
+DATANODE_CHANNELS_MAX to DataNodes (the least recently used is closed when
+another is needed). `close()` (or leaving a `with` block) aborts open
+writers, stops the lease renewer and waits for it, then closes every channel,
+so that no renewal runs on a closed channel and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import hashlib
 import os
 import threading
 import uuid as uuid_module
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +46,9 @@ from hdfs.errors import FileNotFound, PathIsDirectory
 from hdfs.protocol import ContentSummary, FileStatus
 
 NAMENODE_DEADLINE_S = 30.0
-DATANODE_CHANNELS_MAX = 64  # channels kept open to DataNodes; past it the oldest is closed
+DATANODE_CHANNELS_MAX = 64  # channels kept open to DataNodes; past it the least recently used is closed
 IDEMPOTENT_ATTEMPTS = 3
+RENEWER_JOIN_TIMEOUT_S = NAMENODE_DEADLINE_S + 5.0  # close() waits out at most one renewal in flight
 COPY_CHUNK_BYTES = 1 << 20
 NODE_ID_ENVIRONMENT_VARIABLE = "EMRLAB_NODE_ID"
 
@@ -60,8 +68,9 @@ class Client:
         self.config = config or ClientConfig()
         self.node_id = node_id if node_id is not None else os.environ.get(NODE_ID_ENVIRONMENT_VARIABLE, "")
         self.client_name = f"DFSClient_{os.getpid()}_{uuid_module.uuid4().hex[:8]}"
-        self._namenode = hdfs_pb2_grpc.ClientProtocolStub(connect(namenode_address))
-        self._datanode_channels: dict[str, object] = {}
+        self._namenode_channel = connect(namenode_address)
+        self._namenode = hdfs_pb2_grpc.ClientProtocolStub(self._namenode_channel)
+        self._datanode_channels: OrderedDict[str, object] = OrderedDict()  # least recently used first
         self._locality_proofs: dict[str, bytes] = {}  # DataNode address -> its short-circuit secret, once read
         self._lock = threading.Lock()
         self._open_writers: set[OutputStream] = set()
@@ -82,13 +91,18 @@ class Client:
                    cluster_root=cluster_dir.root)
 
     def close(self) -> None:
+        """Abort open writers, stop the lease renewer and wait for it, then close every channel. Idempotent."""
         for writer in list(self._open_writers):
             writer.abort()
         self._renewer_stop.set()
+        renewer = self._renewer
+        if renewer is not None:
+            renewer.join(RENEWER_JOIN_TIMEOUT_S)
         with self._lock:
-            for channel in self._datanode_channels.values():
-                channel.close()
+            channels = [self._namenode_channel, *self._datanode_channels.values()]
             self._datanode_channels.clear()
+        for channel in channels:
+            channel.close()
 
     def __enter__(self) -> Client:
         return self
@@ -108,18 +122,20 @@ class Client:
         """A token naming this user that another process can present (write it to a token file)."""
         return self._call(self._namenode.GetDelegationToken, hdfs_pb2.GetDelegationTokenRequest()).token
 
-    def _call(self, method, request, idempotent: bool = True):
+    def _call(self, method, request, idempotent: bool = True, attempts_max: int = IDEMPOTENT_ATTEMPTS):
         return call(method, request, timeout_s=NAMENODE_DEADLINE_S, user=self.user, metadata=self._credentials(),
-                    attempts_max=IDEMPOTENT_ATTEMPTS if idempotent else 1, peer="namenode")
+                    attempts_max=attempts_max if idempotent else 1, peer="namenode")
 
     def _datanode(self, address: str) -> hdfs_pb2_grpc.DataTransferProtocolStub:
         with self._lock:
             channel = self._datanode_channels.get(address)
             if channel is None:
                 if len(self._datanode_channels) >= DATANODE_CHANNELS_MAX:
-                    self._datanode_channels.pop(next(iter(self._datanode_channels))).close()
+                    self._datanode_channels.popitem(last=False)[1].close()
                 channel = self._datanode_channels[address] = connect(address)
-        return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
+            self._datanode_channels.move_to_end(address)
+            # Inside the lock: building a stub on a channel another thread has just evicted crashes grpc.
+            return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
 
     def server_defaults(self) -> dict:
         if self._defaults is None:
@@ -400,8 +416,9 @@ class Client:
                     if not self._open_writers:
                         self._renewer = None
                         return
-                try:
-                    self._call(self._namenode.RenewLease, hdfs_pb2.RenewLeaseRequest(client_name=self.client_name))
+                try:  # one attempt: the next round is the retry, and close() waits for at most this call
+                    self._call(self._namenode.RenewLease, hdfs_pb2.RenewLeaseRequest(client_name=self.client_name),
+                               attempts_max=1)
                 except EmrlabError:
                     continue  # the NameNode may be restarting; the next round tries again
 

@@ -49,10 +49,13 @@ def attempt_main(wire: bytes, source, shared_progress) -> None:
         path = attempt.split.path if attempt.is_map else attempt.output_dir
         fs = filesystem_for(path, attempt.properties.get(CLUSTER_DIR_KEY))
         reporter = SharedProgressReporter(shared_progress)
-        if attempt.is_map:
-            result = run_map_attempt(attempt, fs, reporter)
-        else:
-            result = run_reduce_attempt(attempt, fs, source, reporter)
+        try:
+            if attempt.is_map:
+                result = run_map_attempt(attempt, fs, reporter)
+            else:
+                result = run_reduce_attempt(attempt, fs, source, reporter)
+        finally:
+            fs.close()  # an HDFS client's lease renewer and channels end before the process does
     except Exception as error:
         print(user_traceback(error), file=sys.stderr, flush=True)
         os._exit(1)

@@ -207,9 +207,11 @@ def raw_input_main(command: list[str]) -> int:
     fs = filesystem_for(uri, cluster_dir)
     handle, local_path = tempfile.mkstemp(prefix="input-", suffix=os.path.splitext(uri)[1], dir=os.getcwd())
     try:
-        with fs.open(uri) as source, os.fdopen(handle, "wb") as copy:
-            shutil.copyfileobj(source, copy)
-        fs.close()
+        try:
+            with fs.open(uri) as source, os.fdopen(handle, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+        finally:
+            fs.close()
         return subprocess.call([*command, local_path, uri], stdin=subprocess.DEVNULL)
     finally:
         os.remove(local_path)

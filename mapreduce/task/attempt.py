@@ -270,6 +270,8 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
                              for pair in batch)
         finally:
             writer.close()
+            if output_fs is not fs:  # opened here for the output alone
+                output_fs.close()
         output_path = None
     else:
         buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,

@@ -1,0 +1,76 @@
+"""The HDFS client owns its channels (issue 14): closing it while its lease renewer runs stops and joins the
+renewer before the channels close, and leaves no thread and no open channel behind; the DataNode channel
+cache is bounded and closes what it evicts."""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+
+from hdfs.client import client as client_module
+from tests.conftest import wait_until
+
+# A lease renewed every quarter of its hard limit: the renewer calls the NameNode every 0.25 s.
+FAST_RENEWAL = {"dfs.namenode.lease-hard-limit-sec": "1", "dfs.replication": "1"}
+
+
+def probe(channel):
+    """A call on `channel`, registered while it is open (registering one on a closed channel crashes grpc)."""
+    return channel.unary_unary("/emrlab.test.Probe/Probe")
+
+
+def is_closed(probe_call) -> bool:
+    """A closed channel refuses a call at once (ValueError); an open one tries it (no such method, or no server)."""
+    try:
+        probe_call(b"", timeout=10)
+    except ValueError:
+        return True
+    except grpc.RpcError:
+        return False
+    return False
+
+
+@pytest.mark.cluster
+def test_a_client_closed_while_its_lease_renewer_runs_leaves_nothing_behind(cluster_factory):
+    cluster = cluster_factory(core=1, properties=FAST_RENEWAL)
+    threads_before = set(threading.enumerate())
+    client = client_module.Client.for_cluster(cluster.cluster_dir)
+    with client.create("/closed-file.txt") as closed:
+        closed.write(b"to be or not to be\n")
+    assert client.file_checksum("/closed-file.txt")  # asks a DataNode over gRPC: a DataNode channel
+    writer = client.create("/open-file.txt")
+    writer.write(b"written, never closed\n")
+    writer.flush()
+    wait_until(lambda: client._renewer is not None and client._renewer.is_alive(), what="the lease renewer")
+    renewer = client._renewer
+    probes = [probe(client._namenode_channel), *(probe(channel) for channel in client._datanode_channels.values())]
+    assert len(probes) == 2
+    assert not any(is_closed(call) for call in probes)
+
+    client.close()
+
+    assert not renewer.is_alive(), "close() returned with the lease renewer still running"
+    assert all(is_closed(call) for call in probes)
+    assert not client._datanode_channels
+    wait_until(lambda: set(threading.enumerate()) <= threads_before, what="the client's threads to end")
+    client.close()  # twice is harmless
+
+
+def test_the_datanode_channel_cache_is_bounded_and_closes_the_least_recently_used(monkeypatch):
+    monkeypatch.setattr(client_module, "DATANODE_CHANNELS_MAX", 2)
+    client = client_module.Client("127.0.0.1:1")  # channels connect lazily: nothing listens here, none is called
+    try:
+        client._datanode("127.0.0.1:2")
+        client._datanode("127.0.0.1:3")
+        kept = probe(client._datanode_channels["127.0.0.1:2"])
+        evicted = probe(client._datanode_channels["127.0.0.1:3"])
+        client._datanode("127.0.0.1:2")  # used again: now the most recent, so :3 goes first
+        client._datanode("127.0.0.1:4")
+        assert list(client._datanode_channels) == ["127.0.0.1:2", "127.0.0.1:4"]
+        assert is_closed(evicted) and not is_closed(kept)
+        namenode = probe(client._namenode_channel)
+    finally:
+        client.close()
+    assert is_closed(kept) and is_closed(namenode)
