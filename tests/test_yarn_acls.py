@@ -196,7 +196,8 @@ def test_a_user_named_in_metadata_without_credentials_is_refused(secure_cluster)
         am = yarn_pb2_grpc.ApplicationMasterProtocolStub(channel)
         with pytest.raises(PermissionDenied, match="no proof that it is from its ApplicationMaster"):
             call(am.FinishApplicationMaster, yarn_pb2.FinishApplicationMasterRequest(
-                application_attempt_id="appattempt_1700000000000_0001_000001", final_status="SUCCEEDED"),
+                application_attempt_id="appattempt_1700000000000_0001_000001",
+                final_status=yarn_pb2.APP_SUCCEEDED),
                 user="alice", attempts_max=1)
         admin = yarn_pb2_grpc.ResourceManagerAdministrationProtocolStub(channel)
         with pytest.raises(PermissionDenied):

@@ -12,6 +12,9 @@ import os
 import pytest
 
 from emrlab_common.clusterdir import process_alive
+from emrlab_common.errors import InvalidArgument
+from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
+from emrlab_common.rpc import call, connect
 from tests.conftest import wait_until
 from yarn.records import (
     ApplicationState,
@@ -148,3 +151,16 @@ def test_bad_input_is_one_clear_line_and_a_failing_exit(yarn_cluster, arguments,
 def test_every_command_has_help_with_an_example(yarn_cluster, command):
     result = yarn_cluster.emrlab(command, "--help", check=True)
     assert "examples:" in result.stdout.decode() and f"emrlab {command} " in result.stdout.decode()
+
+
+def test_an_unknown_final_status_on_the_wire_is_one_invalid_argument(yarn_cluster):
+    """A state the RM does not know (a newer or broken AM) is refused with one clear status, not a traceback."""
+    channel = connect(yarn_cluster.cluster_dir.address_of("resourcemanager"))
+    try:
+        stub = yarn_pb2_grpc.ApplicationMasterProtocolStub(channel)
+        with pytest.raises(InvalidArgument, match=r"^FinishApplicationMasterRequest.final_status: 9 is not a known "
+                                                  r"FinalApplicationStatusProto value \(UNDEFINED, SUCCEEDED, "):
+            call(stub.FinishApplicationMaster, yarn_pb2.FinishApplicationMasterRequest(
+                application_attempt_id="appattempt_1700000000000_0001_000001", final_status=9), attempts_max=1)
+    finally:
+        channel.close()

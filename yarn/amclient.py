@@ -48,6 +48,7 @@ from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
 from yarn.errors import ApplicationMasterNotRegistered
 from yarn.records import (
+    FINAL_APPLICATION_STATUS_WIRE,
     AllocateResponse,
     Container,
     ContainerLaunchContext,
@@ -180,7 +181,7 @@ class AMRMClient:
     def finish(self, final_status: FinalApplicationStatus, diagnostics: str = "", tracking_url: str = "") -> None:
         """Unregister: the application ends with this final status (SUCCEEDED, FAILED or KILLED)."""
         request = yarn_pb2.FinishApplicationMasterRequest(
-            application_attempt_id=self.attempt_id, final_status=final_status.value,
+            application_attempt_id=self.attempt_id, final_status=FINAL_APPLICATION_STATUS_WIRE.to_proto(final_status),
             diagnostics=diagnostics, tracking_url=tracking_url)
         deadline, resynced = time.monotonic() + FINISH_WAIT_S, False
         while True:

@@ -32,6 +32,7 @@ from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, current_user, servicer_method
 from hdfs.namenode.server import os_groups
 from yarn.records import (
+    FINAL_APPLICATION_STATUS_WIRE,
     ApplicationReport,
     ApplicationState,
     ApplicationSubmissionContext,
@@ -318,9 +319,11 @@ class ApplicationMasterServicer(yarn_pb2_grpc.ApplicationMasterProtocolServicer)
     @servicer_method
     def FinishApplicationMaster(self, request, context):
         self._authenticate(context, request.application_attempt_id)
+        final_status = FINAL_APPLICATION_STATUS_WIRE.from_proto(request.final_status,
+                                                                "FinishApplicationMasterRequest.final_status")
         with self.rm.locked():
             self.rm.outboxes.add(node_commands(self.rm.handle(AMFinished(
-                request.application_attempt_id, request.final_status, request.diagnostics, request.tracking_url))))
+                request.application_attempt_id, final_status.value, request.diagnostics, request.tracking_url))))
         return yarn_pb2.FinishApplicationMasterResponse()
 
 
