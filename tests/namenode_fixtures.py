@@ -45,16 +45,26 @@ TEST_PROPERTIES = {
 }
 
 
-def make_namesystem(clock=None, journal=None, properties=None, leave_safe_mode=True) -> Namesystem:
+class ClockedNamesystem(Namesystem):
+    """A namesystem beside the fake clock its test advances (the namesystem reads no clock: the helpers below
+    hand it `clock()` with each event)."""
+
+    def __init__(self, clock: FakeClock, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+
+def make_namesystem(clock=None, journal=None, properties=None, leave_safe_mode=True) -> ClockedNamesystem:
     config = load(NameNodeConfig, {**TEST_PROPERTIES, **(properties or {})})
-    namesystem = Namesystem(config, SUPERUSER, clock or FakeClock(), journal if journal is not None else [].append,
-                            lambda user: GROUPS.get(user, frozenset()), random.Random(7))
+    clock = clock or FakeClock()
+    namesystem = ClockedNamesystem(clock, config, SUPERUSER, clock(), journal if journal is not None else [].append,
+                                   lambda user: GROUPS.get(user, frozenset()), random.Random(7))
     if leave_safe_mode:
         run(namesystem, SetSafeMode("leave"))
     return namesystem
 
 
-def run(namesystem: Namesystem, event: Event) -> Reply:
+def run(namesystem: ClockedNamesystem, event: Event) -> Reply:
     """Hand `event` to the namesystem at its clock's time: its one reply (the state's invariants checked after)."""
     commands = namesystem.handle(event, namesystem.clock())
     namesystem.validate_state()
@@ -62,25 +72,25 @@ def run(namesystem: Namesystem, event: Event) -> Reply:
     return reply
 
 
-def commands_for(namesystem: Namesystem, event: Event) -> list[DatanodeCommand]:
+def commands_for(namesystem: ClockedNamesystem, event: Event) -> list[DatanodeCommand]:
     """Hand a DataNode's `event` to the namesystem at its clock's time: the commands its response carries."""
     commands = namesystem.handle(event, namesystem.clock())
     namesystem.validate_state()
     return datanode_commands(commands)
 
 
-def heartbeat(namesystem: Namesystem, uuid: str, capacity_bytes: int = 1 << 40) -> list[DatanodeCommand]:
+def heartbeat(namesystem: ClockedNamesystem, uuid: str, capacity_bytes: int = 1 << 40) -> list[DatanodeCommand]:
     """A heartbeat from an empty DataNode of `capacity_bytes`: the commands it gets back."""
     return commands_for(namesystem, DatanodeHeartbeat(uuid, capacity_bytes, 0, capacity_bytes, 0))
 
 
-def tick(namesystem: Namesystem) -> None:
+def tick(namesystem: ClockedNamesystem) -> None:
     """The monitors' pass at the clock's time (it answers nothing: its DataNode commands wait for heartbeats)."""
     assert namesystem.handle(Tick(), namesystem.clock()) == []
     namesystem.validate_state()
 
 
-def add_datanodes(namesystem: Namesystem, count: int, capacity_bytes: int = 1 << 40) -> list[str]:
+def add_datanodes(namesystem: ClockedNamesystem, count: int, capacity_bytes: int = 1 << 40) -> list[str]:
     uuids = []
     for index in range(1, count + 1):
         uuid = f"uuid-{index}"

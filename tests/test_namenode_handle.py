@@ -124,7 +124,7 @@ def test_a_files_life_through_handle_answers_each_rpc_with_exactly_one_reply():
 
 
 def test_the_time_comes_with_the_event_not_from_the_clock():
-    namesystem = make_namesystem()  # its clock says 1000 s
+    namesystem = make_namesystem()  # the test's clock says 1000 s
     namesystem.handle(Mkdirs(SUPERUSER, "/d", 0o755, False), NOW_S)
     assert namesystem.file_info(SUPERUSER, "/d").modification_time_ms == int(NOW_S * 1000)
 

@@ -36,7 +36,7 @@ class NamespaceMachine(RuleBasedStateMachine):
         self.editlog = EditLog(self.directory)
         self.namesystem = make_namesystem(clock=self.clock, journal=self.editlog.append, leave_safe_mode=False)
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
-        self.namesystem.after_load()
+        self.namesystem.after_load(self.clock())
         run(self.namesystem, SetSafeMode("leave"))
         add_datanodes(self.namesystem, 1)
 

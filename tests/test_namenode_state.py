@@ -173,7 +173,7 @@ def test_safe_mode_refuses_changes_until_blocks_are_reported():
     restarted = make_namesystem(clock=clock, leave_safe_mode=False)
     for edit in journal:
         restarted.replay(edit)
-    restarted.after_load()
+    restarted.after_load(clock())
     with pytest.raises(SafeMode, match="safe mode"):
         run(restarted, Mkdirs(SUPERUSER, "/x", 0o755, False))
     run(restarted, DatanodeRegistered(uuids[0], "core-1", "a:1", 1 << 40))
@@ -283,7 +283,7 @@ def test_a_restart_after_lease_recovery_remembers_the_recovery_generation_stamp(
     editlog = EditLog(tmp_path)  # the NameNode restarts before the recovery is committed
     restarted = make_namesystem(clock=clock, journal=editlog.append, leave_safe_mode=False)
     editlog.load(restarted.load_image, restarted.replay)
-    restarted.after_load()
+    restarted.after_load(clock())
     run(restarted, SetSafeMode("leave"))
     add_datanodes(restarted, 2)
     run(restarted, Create(SUPERUSER, "/next", 0o644, "client-2", False, True, 2, 0))

@@ -64,7 +64,7 @@ class NameNodeWeb:
         """Everything the overview and /jmx show, read at one moment under the lock."""
         with self.namenode.lock:
             namesystem = self.namenode.namesystem
-            now_s = namesystem.clock()
+            now_s = self.namenode.clock()
             nodes = namesystem.datanodes.all()
             live = [node for node in nodes if node.live]
             inodes = list(subtree(namesystem.namespace.root))

@@ -77,7 +77,6 @@ class NamespaceOperations:
 
     config: NameNodeConfig
     superuser: str
-    clock: Callable[[], float]
     journal: Callable[[object], None]
     groups_of: GroupsOf
     rng: random.Random
@@ -106,11 +105,8 @@ class NamespaceOperations:
         if not self._checker(user).is_superuser:
             raise AccessControl(f"Access denied for user {user}. Superuser privilege is required for {action}")
 
-    def block_token(self, user: str, block: BlockRef, modes: AccessMode) -> bytes:
-        """A signed token letting `user` do `modes` to this block, from now on; b"" when tokens are off."""
-        return self._block_token(user, block, modes, self.clock())
-
-    def _block_token(self, user: str, block: BlockRef, modes: AccessMode, now_s: float) -> bytes:
+    def block_token(self, user: str, block: BlockRef, modes: AccessMode, now_s: float) -> bytes:
+        """A signed token letting `user` do `modes` to this block from `now_s` on; b"" when tokens are off."""
         if self.block_keys is None:
             return b""
         return self.block_keys.issue(user, block.block_id, block.generation_stamp, modes, now_s)
@@ -312,7 +308,7 @@ class NamespaceOperations:
         offset = sum(earlier.length_bytes for earlier in inode.blocks[:-1])
         logger.info("allocate %s for %s on %s", block, path, ", ".join(map(str, targets)))
         return [AddBlockReply(LocatedBlock(block.ref(), offset, tuple(targets)),
-                              self._block_token(event.user, block.ref(), AccessMode.WRITE, now_s))]
+                              self.block_token(event.user, block.ref(), AccessMode.WRITE, now_s))]
 
     def _check_previous(self, inode: INodeFile, previous: BlockRef | None) -> None:
         last = inode.blocks[-1] if inode.blocks else None

@@ -17,13 +17,13 @@ commands for the caller and the RPC's one reply. Events change the state;
 queries (file info, listings, block locations, fsck, reports) are plain
 methods that only read it.
 
-It does no I/O and reads no clock when it handles an event: the time comes
-with the event (`now_s`; the clock passed in serves queries and the start
-only), every namespace change goes out through `journal(edit)` (the edit log,
-in the real NameNode; a list, in tests), and commands for DataNodes wait in
-their descriptors until a heartbeat collects them. The NameNode process calls
-it under one lock and syncs the edit log before answering, so a client hears
-"ok" only for changes that are on disk.
+It does no I/O and reads no clock: the time comes with each event (`now_s`,
+from the shell's clock; a query that needs it takes it too), every namespace
+change goes out through `journal(edit)` (the edit log, in the real NameNode;
+a list, in tests), and commands for DataNodes wait in their descriptors until
+a heartbeat collects them. The NameNode process calls it under one lock and
+syncs the edit log before answering, so a client hears "ok" only for changes
+that are on disk.
 """
 
 from __future__ import annotations
@@ -90,12 +90,11 @@ logger = logging.getLogger(__name__)
 
 
 class Namesystem(NamespaceOperations):
-    def __init__(self, config: NameNodeConfig, superuser: str, clock: Callable[[], float],
+    def __init__(self, config: NameNodeConfig, superuser: str, start_s: float,
                  journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random | None = None,
                  secret_source: Callable[[int], bytes] = secrets.token_bytes):
         self.config = config
         self.superuser = superuser
-        self.clock = clock
         self.journal = journal
         self.groups_of = groups_of
         self.rng = rng or random.Random()
@@ -108,7 +107,7 @@ class Namesystem(NamespaceOperations):
         self.generation_stamp = 1000
         self.last_monitor_s = {"heartbeats": 0.0, "redundancy": 0.0, "leases": 0.0, "decommission": 0.0}
         self.block_keys = (BlockKeyManager(config.block_key_update_interval_s, config.block_token_lifetime_s,
-                                           secret_source, clock())
+                                           secret_source, start_s)
                            if config.block_access_token_enabled else None)
         self.handlers = {  # every class of events.Event, each with its handler (a test checks none is missing)
             DatanodeRegistered: self._register_datanode, DatanodeHeartbeat: self._heartbeat,
@@ -152,9 +151,8 @@ class Namesystem(NamespaceOperations):
         self.next_block_id = image["next_block_id"]
         self.generation_stamp = image["generation_stamp"]
 
-    def after_load(self) -> None:
+    def after_load(self, now_s: float) -> None:
         """Once the image and the log are in: leases for files still being written."""
-        now_s = self.clock()
         for inode in self.namespace.files():
             if inode.under_construction:
                 self.leases.add(inode.client_name, inode, now_s)
@@ -179,7 +177,7 @@ class Namesystem(NamespaceOperations):
         commands: list[Command] = list(self.datanodes.take_commands(datanode))
         if self.block_keys is not None:
             modes = {TransferCommand: AccessMode.COPY, RecoverCommand: AccessMode.RECOVER}
-            commands = [dataclasses.replace(command, block_token=self._block_token(
+            commands = [dataclasses.replace(command, block_token=self.block_token(
                             "datanode", command.block, modes[type(command)], now_s))
                         if type(command) in modes else command for command in commands]
             if datanode.block_key_id != self.block_keys.current.key_id:

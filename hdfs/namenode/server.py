@@ -86,10 +86,10 @@ class NameNode:
         # Placement and read order are random; a run replays from its seed, so every start logs the one it uses.
         self.random_seed = config.random_seed or secrets.randbelow(RANDOM_SEED_MAX) + 1
         logger.info("random seed %d (-D emrlab.namenode.random-seed=%d replays it)", self.random_seed, self.random_seed)
-        self.namesystem = Namesystem(config, superuser, clock, self.editlog.append, os_groups,
+        self.namesystem = Namesystem(config, superuser, clock(), self.editlog.append, os_groups,
                                      random.Random(self.random_seed))
         self.editlog.load(self.namesystem.load_image, self.namesystem.replay)
-        self.namesystem.after_load()
+        self.namesystem.after_load(clock())
         # No DataNode yet: they meet the list as they register.
         self.namesystem.handle(events.RefreshNodes(frozenset(self.excluded())), clock())
         self.last_checkpoint_s = clock()
@@ -179,7 +179,8 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
             length, located, under_construction = namesystem.block_locations(
                 user, paths.validate(request.path), request.offset_bytes, request.length_bytes,
                 request.client_node_id)
-            blocks = [located_to_proto(block, namesystem.block_token(user, block.block, AccessMode.READ))
+            blocks = [located_to_proto(block, namesystem.block_token(user, block.block, AccessMode.READ,
+                                                                    self.namenode.clock()))
                       for block in located]
         return hdfs_pb2.GetBlockLocationsResponse(file_length_bytes=length, blocks=blocks,
                                                   under_construction=under_construction)
@@ -302,7 +303,7 @@ class ClientProtocolServicer(hdfs_pb2_grpc.ClientProtocolServicer):
     @servicer_method
     def GetDatanodeReport(self, request, context):
         with self.namenode.operation() as namesystem:
-            now_s = namesystem.clock()
+            now_s = self.namenode.clock()
             datanodes = [
                 hdfs_pb2.DatanodeInfo(
                     id=datanode_to_proto(node), live=node.live, capacity_bytes=node.capacity_bytes,
