@@ -11,6 +11,7 @@ import pytest
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
 from hdfs import checksum
+from hdfs.datanode.actor import NameNodeActor
 from hdfs.datanode.config import DataNodeConfig
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.transfer import _STREAM_BROKEN, _receive
@@ -20,10 +21,16 @@ DATA = b"a block's bytes" * 100
 
 
 @pytest.fixture
-def datanode(tmp_path):
+def actor(tmp_path):
+    """A DataNode's actor, listening but not running: what the receiver tells it waits in its state."""
     node = DataNode(load(DataNodeConfig, {}), ClusterDir(tmp_path / "cluster"), "core-1", tmp_path / "data")
-    yield node
+    yield NameNodeActor(node)
     node.close()
+
+
+@pytest.fixture
+def datanode(actor):
+    return actor.datanode
 
 
 def packets_then(failure: BaseException | None):
@@ -44,10 +51,11 @@ def drained(acks: queue.Queue) -> list:
     return [acks.get_nowait() for _ in range(acks.qsize())]
 
 
-def test_a_whole_write_is_finalized_and_acked_to_its_last_packet(datanode):
+def test_a_whole_write_is_finalized_and_acked_to_its_last_packet(datanode, actor):
     acks, _ = receive(datanode, packets_then(None))
     assert drained(acks) == [(0, 0, False), (1, 0, True)]  # 0 is hdfs_pb2.SUCCESS
     assert datanode.storage.get_finalized(7, 1001).length_bytes == len(DATA)
+    assert [block.block_id for block in actor.state.pending.received] == [7]  # for the next report
 
 
 @pytest.mark.parametrize("failure", [OSError("disk gone"), ConnectionResetError("writer reset")])

@@ -1,43 +1,55 @@
 """Unit tests of the DataNode's pure conversation with the NameNode: when it registers, heartbeats and
-reports, what the NameNode's commands become, and the bound on copies running at once; and the bound on
-its outbox to the NameNode (node.py), which an overflow turns into a full block report."""
+reports, what the NameNode's commands become, the bound on copies running at once; the incremental block
+reports it batches (finalized, deleted and bad replicas, a directory scan's differences) and their bounds;
+and, with no network, the actor carrying a directory scan's commands out and putting back unsent reports."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
+from emrlab_common.errors import Unavailable
 from emrlab_common.protos import hdfs_pb2
+from hdfs.datanode.actor import NameNodeActor
 from hdfs.datanode.config import DataNodeConfig
-from hdfs.datanode.node import DataNode
-from hdfs.datanode.state import (
-    RECOVERIES_MAX,
-    TRANSFERS_MAX,
+from hdfs.datanode.events import (
+    AdoptReplica,
+    BadReplicaFound,
     BlockReportAnswered,
     CopyFinished,
     CopyReplica,
-    DataNodeState,
     DeleteReplicas,
+    Difference,
+    DirectoryScanFinished,
+    Discrepancy,
+    ForgetReplica,
     HeartbeatAnswered,
     NameNodeMoved,
-    OutboxOverflowed,
     RecoverBlock,
     RecoveryFinished,
     Register,
     Registered,
+    ReplicaDeleted,
+    ReplicaFinalized,
+    ReportBadBlocks,
+    ReportsNotSent,
     SendBlockReport,
     SendHeartbeat,
+    SendIncrementalBlockReport,
     SetBlockKeys,
     Tick,
 )
-from hdfs.datanode.storage import Replica, ReplicaState
+from hdfs.datanode.node import DataNode
+from hdfs.datanode.state import RECOVERIES_MAX, TRANSFERS_MAX, DataNodeState
 
 HEARTBEAT_S, BLOCK_REPORT_S = 3.0, 3600.0
 
 
-def registered_state() -> DataNodeState:
-    state = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S)
+def registered_state(**bounds) -> DataNodeState:
+    state = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S, **bounds)
     assert state.handle(Tick(), 0.0) == [Register()]
     assert state.handle(Registered(), 0.1) == [SendBlockReport(), SendHeartbeat()]
     state.handle(BlockReportAnswered(()), 0.2)
@@ -110,35 +122,95 @@ def test_recoveries_are_bounded_and_one_block_is_recovered_once_at_a_time():
     state.validate_state()
 
 
-def test_an_overflowed_outbox_makes_a_full_block_report_due_at_once():
+def block(block_id: int, stamp: int = 1001) -> hdfs_pb2.Block:
+    return hdfs_pb2.Block(block_id=block_id, generation_stamp=stamp, length_bytes=10)
+
+
+def test_a_finalized_replica_goes_at_the_next_tick_and_a_deleted_one_waits_for_the_heartbeat():
     state = registered_state()
-    assert state.handle(Tick(), 1.0) == []
-    assert state.handle(OutboxOverflowed(), 1.1) == [SendBlockReport()]
-    state.handle(BlockReportAnswered(()), 1.2)
-    assert state.handle(Tick(), 1.3) == []
-    unregistered = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S)
-    assert unregistered.handle(OutboxOverflowed(), 0.0) == [Register()]  # registering reports everything anyway
+    state.handle(ReplicaDeleted(block(1)), 1.0)
+    assert state.wait_s(1.0) == HEARTBEAT_S - 0.8 and state.handle(Tick(), 1.0) == []  # it rides with the heartbeat
+    assert state.handle(ReplicaFinalized(block(2)), 1.1) == []  # told on a writer's thread: nothing of its own
+    assert state.wait_s(1.1) == 0.0
+    assert state.handle(Tick(), 1.1) == [SendIncrementalBlockReport((block(2),), (block(1),))]  # what waits goes too
+    state.handle(ReplicaDeleted(block(3)), 1.2)
+    assert state.handle(Tick(), HEARTBEAT_S + 0.2) == [SendIncrementalBlockReport((), (block(3),)), SendHeartbeat()]
     state.validate_state()
 
 
-def replica(block_id: int) -> Replica:
-    return Replica(block_id, 1001, 10, ReplicaState.FINALIZED, Path(f"blk_{block_id}"), Path(f"blk_{block_id}.meta"))
+def test_incremental_reports_are_at_most_one_per_interval():
+    state = registered_state(incremental_report_interval_s=0.5)
+    state.handle(ReplicaFinalized(block(1)), 0.1)
+    assert state.handle(Tick(), 0.1) == [SendIncrementalBlockReport((block(1),), ())]
+    state.handle(ReplicaFinalized(block(2)), 0.2)
+    assert state.handle(Tick(), 0.2) == [] and state.wait_s(0.2) == pytest.approx(0.4)
+    assert state.handle(Tick(), 0.6) == [SendIncrementalBlockReport((block(2),), ())]
 
 
-def test_the_outbox_is_bounded_and_an_overflow_gives_way_to_a_full_report(tmp_path):
+def test_reports_wait_while_unregistered_and_go_after_the_full_report():
+    state = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S)
+    state.handle(ReplicaFinalized(block(1)), 0.0)
+    state.handle(BadReplicaFound(block(2), "a read"), 0.0)
+    assert state.handle(Tick(), 0.0) == [Register()]
+    assert state.handle(Registered(), 0.1) == [SendBlockReport(), SendIncrementalBlockReport((block(1),), ()),
+                                               ReportBadBlocks((block(2),)), SendHeartbeat()]
+
+
+def test_a_bad_replica_is_reported_once_while_it_waits_and_bad_ones_are_bounded():
+    state = registered_state(bad_blocks_max=2)
+    for block_id in (1, 1, 2, 3):  # the same one twice (a read and the scanner), then one past the bound
+        state.handle(BadReplicaFound(block(block_id), "the block scanner"), 0.1)
+    assert state.wait_s(0.1) == 0.0
+    assert state.handle(Tick(), 0.1) == [ReportBadBlocks((block(1), block(2)))]  # 3 waits for the next pass
+    state.validate_state()
+
+
+def test_more_replicas_waiting_than_the_bound_give_way_to_a_full_block_report_at_once():
+    state = registered_state(pending_blocks_max=3)
+    for block_id in range(3):
+        state.handle(ReplicaFinalized(block(block_id)), 0.1)
+    state.handle(ReplicaDeleted(block(9)), 0.2)  # the fourth: all of them go, the full report says it all
+    assert state.handle(Tick(), 0.2) == [SendBlockReport()]
+    state.validate_state()
+
+
+def test_reports_not_sent_wait_again_in_their_order():
+    state = registered_state()
+    state.handle(ReplicaFinalized(block(3)), 1.0)
+    state.handle(ReportsNotSent(received=(block(1), block(2)), deleted=(block(9),), bad=(block(5),)), 1.0)
+    assert state.handle(Tick(), 1.0) == [SendIncrementalBlockReport((block(1), block(2), block(3)), (block(9),)),
+                                         ReportBadBlocks((block(5),))]
+
+
+def discrepancy(block_id: int, difference: Difference, stamp: int = 1001) -> Discrepancy:
+    return Discrepancy(block(block_id, stamp), difference, "test", Path(f"subdir0/blk_{block_id}"))
+
+
+def test_a_directory_scan_forgets_missing_replicas_adopts_unknown_ones_and_reports_damage_once():
+    state = registered_state()
+    scan = DirectoryScanFinished((discrepancy(1, Difference.MISSING), discrepancy(2, Difference.DAMAGED),
+                                  discrepancy(3, Difference.UNKNOWN)))
+    assert state.handle(scan, 1.0) == [ForgetReplica(block(1)), AdoptReplica(block(3), Path("subdir0/blk_3"))]
+    assert state.handle(Tick(), 1.0) == [ReportBadBlocks((block(2),))]
+    state.handle(DirectoryScanFinished((discrepancy(2, Difference.DAMAGED),)), 2.0)
+    assert state.handle(Tick(), 2.0) == []  # said once: the NameNode copies it, then deletes this replica
+    state.handle(ReplicaDeleted(block(2)), 2.1)  # deleted, then written again at the same stamp, and damaged again
+    state.handle(DirectoryScanFinished((discrepancy(2, Difference.DAMAGED),)), 2.2)
+    assert state.handle(Tick(), 2.2) == [ReportBadBlocks((block(2),))]
+
+
+def datanode_and_actor(tmp_path) -> tuple[DataNode, NameNodeActor]:
     datanode = DataNode(load(DataNodeConfig, {}), ClusterDir(tmp_path / "cluster"), "core-1", tmp_path / "data")
-    datanode.outbox_blocks_max, datanode.bad_blocks_max = 4, 2
-    for block_id in range(3):
-        datanode.block_received(replica(block_id))
-    datanode.block_deleted(replica(9))
-    assert not datanode.take_full_report_wanted()
-    received, deleted, bad = datanode.take_outbox()
-    assert [block.block_id for block in received] == [0, 1, 2] and [block.block_id for block in deleted] == [9]
-    datanode.return_outbox(received, deleted, bad)  # the NameNode could not be told: they wait again
-    datanode.block_received(replica(3))  # the fifth: the outbox collapses
-    assert datanode.take_outbox()[:2] == ([], []) and datanode.take_full_report_wanted()
-    assert not datanode.take_full_report_wanted()  # once
-    for block_id in range(3):
-        datanode.bad_block_found(replica(block_id))
-    assert [block.block_id for block in datanode.take_outbox()[2]] == [0, 1]  # the third waits for the scanner
+    return datanode, NameNodeActor(datanode)  # listening, not running: no NameNode is called unless a test asks
+
+
+def test_reports_a_failed_call_kept_from_going_out_wait_in_the_state_again(tmp_path):
+    datanode, actor = datanode_and_actor(tmp_path)
+    actor.state.registered = True
+    actor.state.next_heartbeat_s = actor.state.next_block_report_s = float("inf")
+    datanode.tell(ReplicaFinalized(block(1)))  # as a write pipeline's thread does
+    datanode.tell(BadReplicaFound(block(2), "a read"))
+    with pytest.raises(Unavailable):  # no NameNode runs in this cluster directory
+        actor.submit(Tick())
+    assert actor.state.pending.received == [block(1)] and actor.state.pending.bad == [block(2)]
     datanode.close()

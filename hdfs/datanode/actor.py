@@ -2,12 +2,16 @@
 
 One thread: it turns the clock and the NameNode's answers into events for
 `DataNodeState`, and carries out the commands that come back: register,
-heartbeat, send a full block report, delete replicas, copy a replica to other
-DataNodes, lead a block recovery, take new block keys. Copies and recoveries
-run on a bounded pool (`COPY_THREADS`) so the heartbeat never stalls; their
-end goes back to the state as an event, and one that dies of a bug stops the
-DataNode as a crashed thread does. "Received/deleted" reports go as soon
-as there are any.
+heartbeat, send a full or incremental block report, report bad blocks,
+delete replicas, copy a replica to other DataNodes, lead a block recovery,
+take new block keys. The DataNode's other threads `tell` it events too (a
+replica finalized, a bad one found, a directory scan's differences: it
+listens on the DataNode); those are handled on the teller's thread, and
+what they make due wakes this one. Copies and recoveries run on a bounded
+pool (`COPY_THREADS`) so the heartbeat never stalls; their end goes back to
+the state as an event, and one that dies of a bug stops the DataNode as a
+crashed thread does. A report that fails goes back to the state
+(`ReportsNotSent`) to be sent again.
 
 The NameNode's address is read from the cluster directory, and read again
 when a call fails, so a restarted NameNode (on a new port) is found; the old
@@ -28,28 +32,34 @@ from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import call, connect
 from hdfs.blocktoken import BlockKey
-from hdfs.datanode.node import DataNode, block_message
-from hdfs.datanode.recovery import commit_request, plan_recovery
-from hdfs.datanode.state import (
+from hdfs.datanode.events import (
+    AdoptReplica,
     BlockReportAnswered,
     Command,
     CopyFinished,
     CopyReplica,
-    DataNodeState,
     DeleteReplicas,
     Event,
+    ForgetReplica,
     HeartbeatAnswered,
     NameNodeMoved,
-    OutboxOverflowed,
     RecoverBlock,
     RecoveryFinished,
     Register,
     Registered,
+    ReplicaDeleted,
+    ReplicaFinalized,
+    ReportBadBlocks,
+    ReportsNotSent,
     SendBlockReport,
     SendHeartbeat,
+    SendIncrementalBlockReport,
     SetBlockKeys,
     Tick,
 )
+from hdfs.datanode.node import DataNode, block_message
+from hdfs.datanode.recovery import commit_request, plan_recovery
+from hdfs.datanode.state import DataNodeState
 from hdfs.datanode.storage import ReplicaState
 from hdfs.datanode.transfer import counted_transfer, transfer_block
 
@@ -57,7 +67,7 @@ logger = logging.getLogger(__name__)
 
 NAMENODE_CALL_TIMEOUT_S = 10.0
 RETRY_PAUSE_S = 0.5
-WAIT_SLICE_S = 1.0  # the longest the loop sleeps, so new outbox entries and `stop` are seen soon
+WAIT_SLICE_S = 1.0  # the longest the loop sleeps, so that `stop` is seen soon
 COPY_THREADS = 4  # copies and recoveries at once (more wait in the pool; the state bounds how many of each)
 
 
@@ -70,12 +80,15 @@ class NameNodeActor:
         self.datanode = datanode
         self.clock = clock
         config = datanode.config
-        self.state = DataNodeState(config.heartbeat_interval_s, config.block_report_interval_s)
-        self._lock = threading.Lock()  # the state is touched by the loop and by finished copies
+        self.state = DataNodeState(config.heartbeat_interval_s, config.block_report_interval_s,
+                                   config.incremental_report_interval_s)
+        self._lock = threading.Lock()  # the state is touched by the loop, finished copies and the DataNode's threads
+        self._wake = threading.Event()  # something is due now: the loop stops waiting
         self._address = ""
         self._channel: grpc.Channel | None = None
         self._stub: hdfs_pb2_grpc.DatanodeProtocolStub | None = None
         self._pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="copy")
+        datanode.listen(self.submit)
 
     @property
     def registered(self) -> bool:
@@ -87,13 +100,11 @@ class NameNodeActor:
         try:
             while not stop.is_set():
                 try:
-                    self._send_outbox()
-                    if self.datanode.take_full_report_wanted():
-                        self.submit(OutboxOverflowed())
+                    self._wake.clear()
                     self.submit(Tick())
                     with self._lock:
                         wait_s = self.state.wait_s(self.clock())
-                    self.datanode.outbox_ready.wait(min(wait_s, WAIT_SLICE_S))
+                    self._wake.wait(min(wait_s, WAIT_SLICE_S))
                 except EmrlabError as error:
                     logger.warning("NameNode call failed (%s); retrying", error.message)
                     self._disconnect()
@@ -103,10 +114,33 @@ class NameNodeActor:
             self._disconnect()
 
     def submit(self, event: Event) -> None:
+        """Hand `event` to the state and carry out its commands, on the caller's thread."""
         with self._lock:
-            commands = self.state.handle(event, self.clock())
-        for command in commands:
-            self._execute(command)
+            now_s = self.clock()
+            commands = self.state.handle(event, now_s)
+            due_now = self.state.wait_s(now_s) == 0.0
+        if due_now:
+            self._wake.set()
+        for index, command in enumerate(commands):
+            try:
+                self._execute(command)
+            except EmrlabError:
+                self._put_back(commands[index:])
+                raise
+
+    def _put_back(self, unsent: list[Command]) -> None:
+        """The reports among commands a failed call kept from going out wait in the state again."""
+        received: tuple[hdfs_pb2.Block, ...] = ()
+        deleted: tuple[hdfs_pb2.Block, ...] = ()
+        bad: tuple[hdfs_pb2.Block, ...] = ()
+        for command in unsent:
+            match command:
+                case SendIncrementalBlockReport():
+                    received, deleted = received + command.received, deleted + command.deleted
+                case ReportBadBlocks():
+                    bad += command.blocks
+        if received or deleted or bad:
+            self.submit(ReportsNotSent(received, deleted, bad))
 
     def _namenode(self) -> hdfs_pb2_grpc.DatanodeProtocolStub:
         if self._stub is None:
@@ -147,13 +181,25 @@ class NameNodeActor:
                     replica = self.datanode.storage.delete(block.block_id)
                     if replica is not None:
                         logger.info("deleted %s as the NameNode asked", replica)
-                        self.datanode.block_deleted(replica)
+                        self.submit(ReplicaDeleted(block_message(replica)))
             case CopyReplica(transfer):
                 self._pool.submit(self._copy, transfer).add_done_callback(_raise_in_hook)
             case RecoverBlock(recover):
                 self._pool.submit(self._recover, recover).add_done_callback(_raise_in_hook)
             case SetBlockKeys(keys):
                 self.datanode.set_block_keys([block_key_from_proto(key) for key in keys])
+            case SendIncrementalBlockReport(received, deleted):
+                self._incremental_block_report(received, deleted)
+            case ReportBadBlocks(blocks):
+                self._report_bad_blocks(blocks)
+            case ForgetReplica(block):
+                replica = self.datanode.storage.forget(block.block_id, block.generation_stamp)
+                if replica is not None:
+                    self.submit(ReplicaDeleted(block_message(replica)))
+            case AdoptReplica(block, block_path):
+                replica = self.datanode.storage.adopt(block.block_id, block.generation_stamp, block_path)
+                if replica is not None:
+                    self.submit(ReplicaFinalized(block_message(replica)))
             case _:
                 raise AssertionError(f"unknown command {command!r}")
 
@@ -183,22 +229,13 @@ class NameNodeActor:
         logger.info("sent a block report of %d replicas", len(replicas))
         self.submit(BlockReportAnswered(tuple(response.commands)))
 
-    def _send_outbox(self) -> None:
-        received, deleted, bad = self.datanode.take_outbox()
-        if not (received or deleted or bad) or not self.registered:
-            if received or deleted or bad:
-                self.datanode.return_outbox(received, deleted, bad)
-            return
-        try:
-            if received or deleted:
-                self._call(self._namenode().BlockReceivedAndDeleted, hdfs_pb2.BlockReceivedAndDeletedRequest(
-                    datanode_uuid=self.datanode.uuid, received=received, deleted=deleted))
-            if bad:
-                self._call(self._namenode().ReportBadBlocks, hdfs_pb2.DatanodeReportBadBlocksRequest(
-                    datanode_uuid=self.datanode.uuid, blocks=bad, reason="checksum mismatch"))
-        except EmrlabError:
-            self.datanode.return_outbox(received, deleted, bad)
-            raise
+    def _incremental_block_report(self, received: tuple[hdfs_pb2.Block, ...], deleted: tuple[hdfs_pb2.Block, ...]):
+        self._call(self._namenode().BlockReceivedAndDeleted, hdfs_pb2.BlockReceivedAndDeletedRequest(
+            datanode_uuid=self.datanode.uuid, received=received, deleted=deleted))
+
+    def _report_bad_blocks(self, blocks: tuple[hdfs_pb2.Block, ...]) -> None:
+        self._call(self._namenode().ReportBadBlocks, hdfs_pb2.DatanodeReportBadBlocksRequest(
+            datanode_uuid=self.datanode.uuid, blocks=blocks, reason="corrupt replica"))
 
     # ------------------------------------------------------------ on the pool
 

@@ -28,6 +28,10 @@ class DataNodeConfig:
     heartbeat_interval_s: float = setting("dfs.heartbeat.interval", 3.0, parse_seconds, "Heartbeat period.")
     block_report_interval_s: float = setting(
         "dfs.blockreport.intervalMsec", 6 * 3600.0, parse_milliseconds, "Period of full block reports.")
+    incremental_report_interval_s: float = setting(
+        "dfs.blockreport.incremental.intervalMsec", 0.0, parse_milliseconds,
+        "At most one report of finalized replicas per interval (0: each as soon as the actor wakes); "
+        "deleted replicas wait for the next heartbeat either way.")
     scan_period_s: float = setting(
         "dfs.datanode.scan.period.hours", 504 * 3600.0, duration_parser("h"),
         "The block scanner verifies every replica once per period (hours; `30s` works too). 0 disables it.")

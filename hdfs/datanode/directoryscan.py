@@ -3,45 +3,34 @@
 Hadoop's DirectoryScanner, every `dfs.datanode.directoryscan.interval`. Files
 go missing or change behind the DataNode's back (a disk error, an operator's
 `rm`, a student's experiment); without this, the NameNode would go on
-counting a replica that is gone, and fsck would say HEALTHY. Each difference
-is reported the way the NameNode already understands:
+counting a replica that is gone, and fsck would say HEALTHY. The scan only
+looks; what differs goes to the state machine as one event
+(`DirectoryScanFinished`), which decides (`state.py`) and the actor carries
+it out:
 
   - a finalized replica whose block or `.meta` file is gone: forgotten, and
     reported deleted (the NameNode copies the block from another replica);
   - a replica whose block file is not its length, or whose `.meta` file does
-    not hold one checksum per chunk: reported corrupt (it is copied, then
-    this one is deleted);
+    not hold one checksum per chunk: reported corrupt, once (it is copied,
+    then this one is deleted);
   - a finalized replica on disk the DataNode did not know: adopted, and
     reported received (the NameNode deletes it if no file wants it).
 
-Replicas being written are left alone: their files grow while we look.
+Replicas being written or under recovery are left alone: their files change while we look.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
-from dataclasses import dataclass
 
 from hdfs import checksum
+from hdfs.datanode.events import Difference, DirectoryScanFinished, Discrepancy
+from hdfs.datanode.node import block_message
 from hdfs.datanode.storage import Replica, ReplicaState, Storage
 from hdfs.errors import ChecksumMismatch
 
 logger = logging.getLogger(__name__)
-
-
-class Difference(enum.Enum):
-    MISSING = "missing on disk"
-    DAMAGED = "length or checksums differ on disk"
-    UNKNOWN = "on disk, not in memory"
-
-
-@dataclass(frozen=True)
-class Finding:
-    replica: Replica
-    difference: Difference
-    detail: str
 
 
 def damage_of(replica: Replica) -> str:
@@ -63,34 +52,33 @@ def damage_of(replica: Replica) -> str:
     return ""
 
 
-def scan(storage: Storage) -> list[Finding]:
-    """Compare disk and memory once; bring memory in line; return what differed."""
-    findings = []
+def scan(storage: Storage) -> list[Discrepancy]:
+    """Compare disk and memory once; what differed (nothing is changed here)."""
+    found = []
     with storage.lock:
         on_disk = storage.finalized_on_disk()
-        for block_id, replica in list(storage.replicas.items()):
+        for replica in storage.replicas.values():
             if replica.state is not ReplicaState.FINALIZED:
                 continue
             if not (replica.block_path.exists() and replica.meta_path.exists()):
-                del storage.replicas[block_id]
-                replica.block_path.unlink(missing_ok=True)
-                replica.meta_path.unlink(missing_ok=True)
-                findings.append(Finding(replica, Difference.MISSING, "block or .meta file deleted"))
+                found.append(_discrepancy(replica, Difference.MISSING, "block or .meta file deleted"))
                 continue
             detail = damage_of(replica)
             if detail:
-                findings.append(Finding(replica, Difference.DAMAGED, detail))
+                found.append(_discrepancy(replica, Difference.DAMAGED, detail))
         for block_id, replica in on_disk.items():
             if block_id not in storage.replicas:
-                storage.replicas[block_id] = replica
-                findings.append(Finding(replica, Difference.UNKNOWN, "adopted"))
-    return findings
+                found.append(_discrepancy(replica, Difference.UNKNOWN, "to adopt"))
+    return found
+
+
+def _discrepancy(replica: Replica, difference: Difference, detail: str) -> Discrepancy:
+    return Discrepancy(block_message(replica), difference, detail, replica.block_path)
 
 
 class DirectoryScanner:
     def __init__(self, datanode):
         self.datanode = datanode
-        self.reported_damaged: set[tuple[int, int]] = set()  # (block id, stamp): said once, not every pass
 
     def run(self, stop: threading.Event) -> None:
         interval_s = self.datanode.config.directory_scan_interval_s
@@ -102,17 +90,8 @@ class DirectoryScanner:
             except OSError:  # a disk error must not end the thread; the next pass tries again (a bug does end it)
                 logger.exception("directory scan failed")
 
-    def scan_once(self) -> list[Finding]:
-        findings = [finding for finding in scan(self.datanode.storage)
-                    if (finding.replica.block_id, finding.replica.generation_stamp) not in self.reported_damaged]
-        for finding in findings:
-            logger.warning("directory scan: %s %s (%s)", finding.replica, finding.difference.value, finding.detail)
-            match finding.difference:
-                case Difference.MISSING:
-                    self.datanode.block_deleted(finding.replica)
-                case Difference.DAMAGED:
-                    self.reported_damaged.add((finding.replica.block_id, finding.replica.generation_stamp))
-                    self.datanode.bad_block_found(finding.replica)
-                case Difference.UNKNOWN:
-                    self.datanode.block_received(finding.replica)
-        return findings
+    def scan_once(self) -> list[Discrepancy]:
+        found = scan(self.datanode.storage)
+        if found:
+            self.datanode.tell(DirectoryScanFinished(tuple(found)))
+        return found

@@ -1,10 +1,12 @@
 """The DataNode process's state, shared by its threads.
 
-`DataNode` owns the storage and the outboxes to the NameNode (replicas
-received and deleted, bad replicas found); the actor thread (`actor.py`)
-empties the outboxes and runs the NameNode's commands, the servicer
-(`transfer.py`) moves block bytes, and the scanner (`scanner.py`) looks for
-rot. Nothing here is durable beyond the replica files themselves.
+`DataNode` owns the storage, the block keys and the channels to other
+DataNodes. The servicers (`transfer.py`, `xceiver.py`) move block bytes and
+the scanners (`scanner.py`, `directoryscan.py`) look for rot; what they find
+for the NameNode to hear of (a replica finalized or deleted, a bad replica, a
+directory scan's differences) they `tell` as events, which the actor
+(`actor.py`) hands to the state machine (`state.py`). Nothing here is durable
+beyond the replica files themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
@@ -23,16 +26,12 @@ from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import connect
 from hdfs.blocktoken import AccessMode, BlockKey, verify
 from hdfs.datanode.config import DataNodeConfig
+from hdfs.datanode.events import Event
 from hdfs.datanode.storage import Replica, Storage
 
 logger = logging.getLogger(__name__)
 
 PEER_CHANNELS_MAX = 64
-# Replicas received or deleted, waiting for the actor to tell the NameNode. Past this many (a NameNode
-# unreachable for long while writes go on) they give way to one full block report, which says it all.
-OUTBOX_BLOCKS_MAX = 10_000
-# Corrupt replicas waiting to be reported. Past this many the rest wait for the scanner's next pass.
-BAD_BLOCKS_MAX = 1_000
 LOCALITY_SECRET_FILE_NAME = "shortcircuit.secret"
 
 
@@ -51,13 +50,7 @@ class DataNode:
         self.address = ""  # set once the server is bound
         self.xfer_port = 0  # the streaming port (xceiver.py), if it serves one
         self.active_transfers = 0
-        self._outbox_lock = threading.Lock()
-        self._received: list[hdfs_pb2.Block] = []
-        self._deleted: list[hdfs_pb2.Block] = []
-        self._bad: list[hdfs_pb2.Block] = []
-        self._full_report_wanted = False  # the outbox overflowed: a full block report replaces it
-        self.outbox_blocks_max, self.bad_blocks_max = OUTBOX_BLOCKS_MAX, BAD_BLOCKS_MAX
-        self.outbox_ready = threading.Event()
+        self._listener: Callable[[Event], None] | None = None
         self._channels: dict[str, object] = {}
         self._channels_lock = threading.Lock()
         self.block_keys: dict[int, BlockKey] = {}  # from the NameNode, at registration and on heartbeats
@@ -82,61 +75,16 @@ class DataNode:
         return hdfs_pb2.DatanodeId(datanode_uuid=self.uuid, node_id=self.node_id, address=self.address,
                                    xfer_port=self.xfer_port)
 
-    # ------------------------------------------------------------ outboxes to the NameNode
+    # ------------------------------------------------------------ what the NameNode is to hear of
 
-    def block_received(self, replica: Replica) -> None:
-        with self._outbox_lock:
-            if self._room_for_blocks(1):
-                self._received.append(block_message(replica))
-        self.outbox_ready.set()
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        """Who hears the events the DataNode's threads tell: the actor (one, set before those threads start)."""
+        assert self._listener is None, "the DataNode already has a listener"
+        self._listener = listener
 
-    def block_deleted(self, replica: Replica) -> None:
-        with self._outbox_lock:
-            if self._room_for_blocks(1):
-                self._deleted.append(block_message(replica))
-        self.outbox_ready.set()
-
-    def bad_block_found(self, replica: Replica) -> None:
-        logger.warning("replica %s is corrupt; reporting it to the NameNode", replica)
-        with self._outbox_lock:
-            if len(self._bad) < self.bad_blocks_max:
-                self._bad.append(block_message(replica))
-            else:
-                logger.warning("%d corrupt replicas wait to be reported (BAD_BLOCKS_MAX): %s waits for the "
-                               "scanner's next pass", len(self._bad), replica)
-        self.outbox_ready.set()
-
-    def take_outbox(self) -> tuple[list, list, list]:
-        with self._outbox_lock:
-            taken = (self._received, self._deleted, self._bad)
-            self._received, self._deleted, self._bad = [], [], []
-            self.outbox_ready.clear()
-            return taken
-
-    def return_outbox(self, received: list, deleted: list, bad: list) -> None:
-        """Put back what could not be sent, to try again."""
-        with self._outbox_lock:
-            if self._room_for_blocks(len(received) + len(deleted)):
-                self._received[:0], self._deleted[:0] = received, deleted
-            self._bad[:0] = bad[: max(0, self.bad_blocks_max - len(self._bad))]
-
-    def take_full_report_wanted(self) -> bool:
-        """Whether the outbox overflowed since the last call (then a full block report is due at once)."""
-        with self._outbox_lock:
-            wanted, self._full_report_wanted = self._full_report_wanted, False
-            return wanted
-
-    def _room_for_blocks(self, count: int) -> bool:
-        """Under the outbox lock: whether `count` more received/deleted entries fit. If not, the outbox
-        collapses: its entries go, and a full block report (all that is on disk) will say it all instead."""
-        if len(self._received) + len(self._deleted) + count <= self.outbox_blocks_max:
-            return True
-        if not self._full_report_wanted:
-            logger.warning("more than %d replicas received or deleted wait for the NameNode (OUTBOX_BLOCKS_MAX): "
-                           "a full block report replaces them", self.outbox_blocks_max)
-        self._received, self._deleted = [], []
-        self._full_report_wanted = True
-        return False
+    def tell(self, event: Event) -> None:
+        assert self._listener is not None, f"{event!r} told before the actor listens"
+        self._listener(event)
 
     # ------------------------------------------------------------ space and peers
 

@@ -3,8 +3,9 @@
 Bits rot on disks that nobody reads. The scanner re-reads every finalized
 replica once per `dfs.datanode.scan.period.hours`, checking each chunk against
 its stored checksum, at no more than `dfs.block.scanner.volume.bytes.per.second`
-so it never competes with real work. A replica that fails is reported to the
-NameNode, which copies a good replica elsewhere and then deletes the bad one.
+so it never competes with real work. A replica that fails is told to the
+state machine (`BadReplicaFound`), which reports it to the NameNode; that
+copies a good replica elsewhere and then deletes the bad one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import threading
 import time
 
 from hdfs import checksum
-from hdfs.datanode.node import DataNode
+from hdfs.datanode.events import BadReplicaFound
+from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import Replica, ReplicaState
 from hdfs.errors import ChecksumMismatch
 
@@ -62,7 +64,7 @@ class BlockScanner:
             except OSError:  # one unreadable replica must not end the scanner: report it and go on with the rest
                 logger.exception("scanning %s failed; reporting it as corrupt", due)
                 self.last_scanned_s[due.block_id] = time.monotonic()
-                self.datanode.bad_block_found(due)
+                self.datanode.tell(BadReplicaFound(block_message(due), "the block scanner (unreadable)"))
 
     def _next_due(self, period_s: float) -> Replica | None:
         now = time.monotonic()
@@ -84,9 +86,9 @@ class BlockScanner:
             bytes_per_checksum = 0
         if not self._unchanged(replica, stamp):
             return  # deleted, replaced or recovered while we were looking
-        if bytes_per_checksum == 0 or not replica_is_intact(replica, bytes_per_checksum, throttle):
-            if self._unchanged(replica, stamp):
-                self.datanode.bad_block_found(replica)
+        intact = bytes_per_checksum > 0 and replica_is_intact(replica, bytes_per_checksum, throttle)
+        if not intact and self._unchanged(replica, stamp):
+            self.datanode.tell(BadReplicaFound(block_message(replica), "the block scanner"))
 
     def _unchanged(self, replica: Replica, stamp: int) -> bool:
         return (self.datanode.storage.get(replica.block_id) is replica and replica.state is ReplicaState.FINALIZED

@@ -1,12 +1,14 @@
 """The DataNode's side of its conversation with the NameNode, as a pure state machine (Hadoop's
-BPServiceActor without the I/O).
+BPServiceActor and IncrementalBlockReportManager without the I/O).
 
-Events in, commands out: `DataNodeState.handle(event, now_s) -> list[Command]`.
-The actor (`actor.py`) turns its clock and the NameNode's answers into
-events and carries the commands out; nothing here calls the network, reads a
-clock or starts a thread, so a test plays a whole conversation by calling
-`handle`. Nothing is durable: at start the DataNode registers and sends a
-full block report; the NameNode rebuilds its block map from those.
+Events in, commands out (both declared in `events.py`): `DataNodeState.handle(event, now_s) -> list[Command]`.
+The actor (`actor.py`) turns its clock, the NameNode's answers and what the
+DataNode's other threads tell it (a replica finalized or deleted, a bad
+replica found, a directory scan's result) into events, and carries the
+commands out; nothing here calls the network, reads a clock or starts a
+thread, so a test plays a whole conversation by calling `handle`. Nothing is
+durable: at start the DataNode registers and sends a full block report; the
+NameNode rebuilds its block map from those.
 
 What it decides:
 
@@ -15,123 +17,98 @@ What it decides:
 - what each command the NameNode sends back on a heartbeat or block report
   becomes: delete replicas, copy a replica to other DataNodes, lead a block
   recovery, take new block keys, register again;
-- when a full block report replaces an outbox that overflowed (`OutboxOverflowed`): at once;
+- incremental block reports, as Hadoop batches them: a finalized replica is
+  reported on the next tick (at most one report per
+  `dfs.blockreport.incremental.intervalMsec`), a deleted one waits for the
+  next heartbeat and goes with whatever else waits; a bad replica is
+  reported on the next tick. Past `PENDING_BLOCKS_MAX` waiting replicas (a
+  NameNode out of reach while writes go on) they give way to a full block
+  report, due at once, which says it all; past `BAD_BLOCKS_MAX` bad ones the
+  rest wait for the scanners' next pass;
+- what a directory scan's differences become: a replica whose files are gone
+  is forgotten (then reported deleted), one damaged is reported bad once, an
+  unknown one on disk is adopted (then reported received);
 - how many copies run at once: at most `TRANSFERS_MAX`. One more is refused
   (the NameNode's pending-reconstruction timeout gives it to another source);
   and recoveries: at most `RECOVERIES_MAX` (the NameNode asks again later).
+
+Events about replicas come from other threads (a write pipeline, a scanner):
+the only commands they return are the disk's (forget, adopt); what they make
+due for the NameNode goes out on the actor's next `Tick`, so no write waits
+for a NameNode call.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from emrlab_common.protos import hdfs_pb2
+from hdfs.datanode.events import (
+    AdoptReplica,
+    BadReplicaFound,
+    BlockReportAnswered,
+    Command,
+    CopyFinished,
+    CopyReplica,
+    DeleteReplicas,
+    Difference,
+    DirectoryScanFinished,
+    Discrepancy,
+    Event,
+    ForgetReplica,
+    HeartbeatAnswered,
+    NameNodeMoved,
+    RecoverBlock,
+    RecoveryFinished,
+    Register,
+    Registered,
+    ReplicaDeleted,
+    ReplicaFinalized,
+    ReportBadBlocks,
+    ReportsNotSent,
+    SendBlockReport,
+    SendHeartbeat,
+    SendIncrementalBlockReport,
+    SetBlockKeys,
+    Tick,
+)
 
 logger = logging.getLogger(__name__)
 
 TRANSFERS_MAX = 8  # re-replication copies this DataNode leads at once (the NameNode asks for at most 4)
 RECOVERIES_MAX = 8  # block recoveries it leads at once (the NameNode asks again after its recovery deadline)
+PENDING_BLOCKS_MAX = 10_000  # replicas received or deleted waiting to be reported; past it, a full block report
+BAD_BLOCKS_MAX = 1_000  # bad replicas waiting to be reported; past it, the rest wait for the scanners' next pass
 
 
-# ---------------------------------------------------------------- events
+@dataclass
+class PendingReports:
+    """What waits to be told to the NameNode, in the order it happened."""
 
-@dataclass(frozen=True)
-class Tick:
-    """Time passed: a heartbeat or a block report may be due."""
-
-
-@dataclass(frozen=True)
-class NameNodeMoved:
-    """A call failed or the NameNode's address changed: register (again) before anything else."""
-
-
-@dataclass(frozen=True)
-class Registered:
-    pass
-
-
-@dataclass(frozen=True)
-class HeartbeatAnswered:
-    commands: tuple[hdfs_pb2.DatanodeCommand, ...]
-
-
-@dataclass(frozen=True)
-class BlockReportAnswered:
-    commands: tuple[hdfs_pb2.DatanodeCommand, ...]
-
-
-@dataclass(frozen=True)
-class CopyFinished:
-    block_id: int
-
-
-@dataclass(frozen=True)
-class RecoveryFinished:
-    block_id: int
-
-
-@dataclass(frozen=True)
-class OutboxOverflowed:
-    """More received/deleted replicas waited than the outbox holds (`node.OUTBOX_BLOCKS_MAX`): they were
-    dropped, and a full block report, due at once, says what they would have said."""
-
-
-Event = (Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished | RecoveryFinished
-         | OutboxOverflowed)
-
-
-# ---------------------------------------------------------------- commands
-
-@dataclass(frozen=True)
-class Register:
-    pass
-
-
-@dataclass(frozen=True)
-class SendHeartbeat:
-    pass
-
-
-@dataclass(frozen=True)
-class SendBlockReport:
-    pass
-
-
-@dataclass(frozen=True)
-class DeleteReplicas:
-    blocks: tuple[hdfs_pb2.Block, ...]
-
-
-@dataclass(frozen=True)
-class CopyReplica:
-    transfer: hdfs_pb2.TransferCommand
-
-
-@dataclass(frozen=True)
-class RecoverBlock:
-    recover: hdfs_pb2.RecoverBlockCommand
-
-
-@dataclass(frozen=True)
-class SetBlockKeys:
-    keys: tuple[hdfs_pb2.BlockKey, ...]
-
-
-Command = Register | SendHeartbeat | SendBlockReport | DeleteReplicas | CopyReplica | RecoverBlock | SetBlockKeys
+    received: list[hdfs_pb2.Block] = field(default_factory=list)
+    deleted: list[hdfs_pb2.Block] = field(default_factory=list)
+    bad: list[hdfs_pb2.Block] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the state
 
 class DataNodeState:
     def __init__(self, heartbeat_interval_s: float, block_report_interval_s: float,
-                 transfers_max: int = TRANSFERS_MAX, recoveries_max: int = RECOVERIES_MAX):
+                 incremental_report_interval_s: float = 0.0, transfers_max: int = TRANSFERS_MAX,
+                 recoveries_max: int = RECOVERIES_MAX, pending_blocks_max: int = PENDING_BLOCKS_MAX,
+                 bad_blocks_max: int = BAD_BLOCKS_MAX):
         self.heartbeat_interval_s = heartbeat_interval_s
         self.block_report_interval_s = block_report_interval_s
+        self.incremental_report_interval_s = incremental_report_interval_s
         self.transfers_max = transfers_max
         self.registered = False
         self.next_heartbeat_s = 0.0
         self.next_block_report_s = 0.0
+        self.next_incremental_report_s = 0.0
+        self.pending = PendingReports()
+        self.pending_blocks_max, self.bad_blocks_max = pending_blocks_max, bad_blocks_max
+        self.damage_reported: set[tuple[int, int]] = set()  # (block id, stamp) of replicas held: said once
         self.copies: set[int] = set()  # block ids being copied to other DataNodes
         self.recoveries_max = recoveries_max
         self.recoveries: set[int] = set()  # block ids whose recovery this DataNode leads
@@ -159,16 +136,35 @@ class DataNodeState:
             case RecoveryFinished(block_id):
                 self.recoveries.discard(block_id)
                 return []
-            case OutboxOverflowed():
-                self.next_block_report_s = now_s
-                return self._due(now_s)
+            case ReplicaFinalized(block):
+                self._wait_to_report(self.pending.received, block, now_s)
+                return []
+            case ReplicaDeleted(block):
+                self.damage_reported.discard((block.block_id, block.generation_stamp))
+                self._wait_to_report(self.pending.deleted, block, now_s)
+                return []
+            case BadReplicaFound(block, found_by):
+                self._bad(block, found_by)
+                return []
+            case DirectoryScanFinished(discrepancies):
+                return self._directory_scan(discrepancies)
+            case ReportsNotSent(received, deleted, bad):
+                self.pending.received[:0], self.pending.deleted[:0] = received, deleted
+                self._bound_pending(now_s)
+                self.pending.bad[:0] = bad[: max(0, self.bad_blocks_max - len(self.pending.bad))]
+                return []
         raise AssertionError(f"unknown event {event!r}")
 
     def wait_s(self, now_s: float) -> float:
         """How long until something is due (0 while unregistered: registering is due)."""
         if not self.registered:
             return 0.0
-        return max(0.0, min(self.next_heartbeat_s, self.next_block_report_s) - now_s)
+        due_s = min(self.next_heartbeat_s, self.next_block_report_s)
+        if self.pending.received:
+            due_s = min(due_s, self.next_incremental_report_s)
+        if self.pending.bad:
+            due_s = now_s
+        return max(0.0, due_s - now_s)
 
     def _due(self, now_s: float) -> list[Command]:
         if not self.registered:
@@ -176,9 +172,64 @@ class DataNodeState:
         due: list[Command] = []
         if now_s >= self.next_block_report_s:
             due.append(SendBlockReport())
-        if now_s >= self.next_heartbeat_s:
+        heartbeat_due = now_s >= self.next_heartbeat_s
+        received_due = self.pending.received and now_s >= self.next_incremental_report_s
+        if received_due or (heartbeat_due and self.pending.deleted):  # Hadoop: deletions ride with the heartbeat
+            due.append(SendIncrementalBlockReport(tuple(self.pending.received), tuple(self.pending.deleted)))
+            self.pending.received, self.pending.deleted = [], []
+            self.next_incremental_report_s = now_s + self.incremental_report_interval_s
+        if self.pending.bad:
+            due.append(ReportBadBlocks(tuple(self.pending.bad)))
+            self.pending.bad = []
+        if heartbeat_due:
             due.append(SendHeartbeat())
         return due
+
+    def _wait_to_report(self, waiting: list[hdfs_pb2.Block], block: hdfs_pb2.Block, now_s: float) -> None:
+        waiting.append(block)
+        self._bound_pending(now_s)
+
+    def _bound_pending(self, now_s: float) -> None:
+        if len(self.pending.received) + len(self.pending.deleted) <= self.pending_blocks_max:
+            return
+        logger.warning("more than %d replicas received or deleted wait for the NameNode (PENDING_BLOCKS_MAX): "
+                       "a full block report replaces them", self.pending_blocks_max)
+        self.pending.received, self.pending.deleted = [], []
+        self.next_block_report_s = now_s
+
+    def _bad(self, block: hdfs_pb2.Block, found_by: str) -> None:
+        name = f"blk_{block.block_id}_{block.generation_stamp}"
+        if any(waiting.block_id == block.block_id for waiting in self.pending.bad):
+            return  # already waiting to be reported
+        if len(self.pending.bad) >= self.bad_blocks_max:
+            logger.warning("%d bad replicas wait to be reported (BAD_BLOCKS_MAX): %s, found by %s, waits for the "
+                           "scanners' next pass", len(self.pending.bad), name, found_by)
+            return
+        logger.warning("replica %s is corrupt (found by %s); reporting it to the NameNode", name, found_by)
+        self.pending.bad.append(block)
+
+    def _directory_scan(self, discrepancies: tuple[Discrepancy, ...]) -> list[Command]:
+        """Hadoop's DirectoryScanner reconciliation: memory follows the disk, the NameNode hears of it."""
+        commands: list[Command] = []
+        for discrepancy in discrepancies:
+            block = discrepancy.block
+            match discrepancy.difference:
+                case Difference.MISSING:
+                    commands.append(ForgetReplica(block))
+                case Difference.DAMAGED:
+                    key = (block.block_id, block.generation_stamp)
+                    if key in self.damage_reported:
+                        continue  # said once: the NameNode copies it, then deletes this one
+                    self.damage_reported.add(key)
+                    self._bad(block, f"the directory scan ({discrepancy.detail})")
+                    continue  # its log line says it
+                case Difference.UNKNOWN:
+                    commands.append(AdoptReplica(block, discrepancy.block_path))
+                case other:
+                    raise AssertionError(f"unknown difference {other!r}")
+            logger.warning("directory scan: blk_%d_%d %s (%s)", block.block_id, block.generation_stamp,
+                           discrepancy.difference.value, discrepancy.detail)
+        return commands
 
     def _commands(self, commands: tuple[hdfs_pb2.DatanodeCommand, ...]) -> list[Command]:
         """The NameNode's commands, in order, as this DataNode's commands."""
@@ -219,3 +270,5 @@ class DataNodeState:
     def validate_state(self) -> None:
         assert len(self.copies) <= self.transfers_max, self.copies
         assert len(self.recoveries) <= self.recoveries_max, self.recoveries
+        assert len(self.pending.received) + len(self.pending.deleted) <= self.pending_blocks_max, self.pending
+        assert len(self.pending.bad) <= self.bad_blocks_max, self.pending.bad

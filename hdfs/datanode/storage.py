@@ -244,6 +244,31 @@ class Storage:
                 self._delete_files(replica)
             return replica
 
+    def forget(self, block_id: int, generation_stamp: int) -> Replica | None:
+        """Drop a finalized replica whose files are gone (the directory scan found them missing), if it is
+        still that replica; the other file, if one is left, goes too. The replica forgotten, or None."""
+        with self.lock:
+            replica = self.replicas.get(block_id)
+            if (replica is None or replica.generation_stamp != generation_stamp or replica.state is not ReplicaState.FINALIZED
+                    or (replica.block_path.exists() and replica.meta_path.exists())):
+                return None
+            del self.replicas[block_id]
+            self._delete_files(replica)
+            return replica
+
+    def adopt(self, block_id: int, generation_stamp: int, block_path: Path) -> Replica | None:
+        """Take in finalized files nobody knew of (the directory scan found them at `block_path`, the
+        `.meta` file beside it), if the block is still unknown and its files are there. The replica
+        adopted, or None."""
+        meta_path = block_path.with_name(f"blk_{block_id}_{generation_stamp}.meta")
+        with self.lock:
+            if block_id in self.replicas or not (block_path.exists() and meta_path.exists()):
+                return None
+            replica = Replica(block_id, generation_stamp, block_path.stat().st_size, ReplicaState.FINALIZED,
+                              block_path, meta_path)
+            self.replicas[block_id] = replica
+            return replica
+
     def _delete_files(self, replica: Replica) -> None:
         replica.block_path.unlink(missing_ok=True)
         replica.meta_path.unlink(missing_ok=True)

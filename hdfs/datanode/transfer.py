@@ -6,7 +6,8 @@ first (so the next node works while this one writes), checks checksums if
 this is the last node, and appends it to the replica. The responder, the
 RPC's own thread, sends upstream one ack per packet once this node has
 written it and the node downstream has acked it. The last packet finalizes
-the replica and tells the NameNode "block received".
+the replica and tells the state machine (`ReplicaFinalized`), whose next incremental
+block report tells the NameNode "block received".
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import servicer_method
 from hdfs import checksum
 from hdfs.blocktoken import AccessMode
+from hdfs.datanode.events import BadReplicaFound, ReplicaFinalized
 from hdfs.datanode.node import DataNode, block_message
 from hdfs.datanode.storage import Replica
 from hdfs.errors import ChecksumMismatch
@@ -72,7 +74,7 @@ def damage_reported(datanode: DataNode, replica: Replica):
     try:
         yield
     except (OSError, ChecksumMismatch) as error:
-        datanode.bad_block_found(replica)
+        datanode.tell(BadReplicaFound(block_message(replica), f"reading it ({error})"))
         raise ChecksumMismatch(f"replica {replica} on {datanode.node_id} is damaged: {error}") from None
 
 
@@ -118,7 +120,8 @@ def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.
             failed = first_failed_node(ack)
             if failed is not None:
                 if ack.statuses[failed] == hdfs_pb2.ERROR_CHECKSUM:
-                    datanode.bad_block_found(replica)  # what we sent did not match our own checksums
+                    # What we sent did not match our own checksums.
+                    datanode.tell(BadReplicaFound(block_message(replica), f"a copy to {targets[failed].node_id}"))
                 raise EmrlabError(f"copy of {replica} failed at {targets[failed].node_id}: {ack.message}")
             if ack.sequence_number == sequence_number:
                 break
@@ -203,7 +206,7 @@ def _receive_packets(datanode: DataNode, packets, writer, downstream, verify: bo
             if downstream is not None:
                 downstream.finish_sending()
             replica = storage.finalize(writer)
-            datanode.block_received(replica)
+            datanode.tell(ReplicaFinalized(block_message(replica)))
             logger.info("received %s (%d bytes)", replica, replica.length_bytes)
             acks.put((packet.sequence_number, hdfs_pb2.SUCCESS, True))
             return True
@@ -311,7 +314,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
     def UpdateReplicaUnderRecovery(self, request, context):
         self.datanode.check_block_token(request.block_token, request.block, AccessMode.RECOVER)
         replica = self.datanode.storage.recover(request.block.block_id, request.recovery_id, request.new_length_bytes)
-        self.datanode.block_received(replica)
+        self.datanode.tell(ReplicaFinalized(block_message(replica)))
         logger.info("recovered %s at %d bytes", replica, replica.length_bytes)
         return hdfs_pb2.UpdateReplicaUnderRecoveryResponse()
 
