@@ -203,27 +203,28 @@ def test_a_damaged_meta_header_falls_back_from_the_short_circuit_read(tmp_path):
 # ---------------------------------------------------------------- 3. damaged, missing and grown replica files
 
 def datanode_with_replicas(tmp_path, count=3, length=1500):
-    """A DataNode's storage with `count` finalized replicas, and outboxes that record what it reports."""
-    from types import SimpleNamespace
-
+    """A DataNode with `count` finalized replicas, and its actor, listening but not running: what the
+    DataNode's threads tell it waits in its state (`actor.state.pending`), since no NameNode is called."""
+    from emrlab_common.clusterdir import ClusterDir
     from emrlab_common.config import load
     from hdfs import checksum
+    from hdfs.datanode.actor import NameNodeActor
     from hdfs.datanode.config import DataNodeConfig
-    from hdfs.datanode.storage import Storage
+    from hdfs.datanode.node import DataNode
 
-    storage = Storage(tmp_path)
-    for block_id in range(1, count + 1):
-        writer = storage.create_rbw(block_id, 1001, 512)
-        data = bytes([block_id]) * length
-        writer.write(0, data, checksum.chunk_checksums(data, 512))
-        storage.finalize(writer)
     config = load(DataNodeConfig, {"dfs.datanode.scan.period.hours": "0.2s", "dfs.datanode.directoryscan.interval": "0.1s",
                                    "dfs.block.scanner.volume.bytes.per.second": "100m"})
-    reports = {"bad": [], "deleted": [], "received": []}
-    return SimpleNamespace(storage=storage, config=config, reports=reports,
-                           bad_block_found=lambda replica: reports["bad"].append(replica.block_id),
-                           block_deleted=lambda replica: reports["deleted"].append(replica.block_id),
-                           block_received=lambda replica: reports["received"].append(replica.block_id))
+    datanode = DataNode(config, ClusterDir(tmp_path / "cluster"), "core-1", tmp_path)
+    for block_id in range(1, count + 1):
+        writer = datanode.storage.create_rbw(block_id, 1001, 512)
+        data = bytes([block_id]) * length
+        writer.write(0, data, checksum.chunk_checksums(data, 512))
+        datanode.storage.finalize(writer)
+    return datanode, NameNodeActor(datanode)
+
+
+def block_ids(blocks) -> list[int]:
+    return [block.block_id for block in blocks]
 
 
 def test_the_block_scanner_survives_a_damaged_meta_header_and_reports_it(tmp_path):
@@ -232,7 +233,7 @@ def test_the_block_scanner_survives_a_damaged_meta_header_and_reports_it(tmp_pat
 
     from hdfs.datanode.scanner import BlockScanner
 
-    datanode = datanode_with_replicas(tmp_path)
+    datanode, actor = datanode_with_replicas(tmp_path)
     datanode.storage.get(2).meta_path.write_bytes(b"\x00\x01")  # a header cut short
     scanner = BlockScanner(datanode)
     stop = threading.Event()
@@ -240,13 +241,14 @@ def test_the_block_scanner_survives_a_damaged_meta_header_and_reports_it(tmp_pat
     thread.start()
     try:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (len(scanner.last_scanned_s) == 3 and datanode.reports["bad"]):
+        while time.monotonic() < deadline and not (len(scanner.last_scanned_s) == 3 and actor.state.pending.bad):
             time.sleep(0.05)
         assert thread.is_alive()
-        assert set(scanner.last_scanned_s) == {1, 2, 3} and set(datanode.reports["bad"]) == {2}
+        assert set(scanner.last_scanned_s) == {1, 2, 3} and block_ids(actor.state.pending.bad) == [2]
     finally:
         stop.set()
         thread.join(5)
+        datanode.close()
 
 
 def test_the_directory_scan_reports_deleted_grown_and_unknown_replica_files(tmp_path):
@@ -255,25 +257,32 @@ def test_the_directory_scan_reports_deleted_grown_and_unknown_replica_files(tmp_
     from hdfs.datanode.directoryscan import DirectoryScanner
     from hdfs.datanode.storage import Storage
 
-    datanode = datanode_with_replicas(tmp_path, count=4)
-    storage = datanode.storage
+    datanode, actor = datanode_with_replicas(tmp_path, count=4)
+    storage, pending = datanode.storage, actor.state.pending
     storage.get(1).block_path.unlink()
     storage.get(2).meta_path.unlink()
+    leftover = storage.get(2).block_path
     with open(storage.get(3).block_path, "ab") as grown:
         grown.write(b"appended behind the DataNode's back")
     scanner = DirectoryScanner(datanode)
-    assert scanner.scan_once()
-    assert sorted(datanode.reports["deleted"]) == [1, 2] and datanode.reports["bad"] == [3]
+    assert len(scanner.scan_once()) == 3
+    # The actor carried the state's commands out: the missing ones forgotten (then reported deleted), the
+    # grown one reported bad and kept until the NameNode has it deleted.
+    assert sorted(block_ids(pending.deleted)) == [1, 2] and block_ids(pending.bad) == [3]
     assert storage.get(1) is None and storage.get(2) is None and storage.get(3) is not None
-    assert not scanner.scan_once()  # said once; memory now matches the disk
-    # A replica file the DataNode does not know (restored by hand, say) is adopted and reported.
-    other = datanode_with_replicas(tmp_path / "other", count=5)
+    assert not leftover.exists()  # a replica without its checksums goes whole
+    pending.bad.clear()  # as if it went out
+    assert block_ids(d.block for d in scanner.scan_once()) == [3] and not pending.bad  # said once
+    # A replica file the DataNode does not know (restored by hand, to another subdirectory, say) is adopted.
+    other, _ = datanode_with_replicas(tmp_path / "other", count=5)
     source = other.storage.get(5)
     shutil.copy(source.block_path, storage.get(4).block_path.parent / source.block_path.name)
     shutil.copy(source.meta_path, storage.get(4).block_path.parent / source.meta_path.name)
     scanner.scan_once()
-    assert datanode.reports["received"] == [5] and storage.get(5).length_bytes == 1500
+    assert block_ids(pending.received) == [5] and storage.get(5).length_bytes == 1500
     assert set(Storage(tmp_path).replicas) == {3, 4, 5}
+    datanode.close()
+    other.close()
 
 
 @pytest.mark.cluster
