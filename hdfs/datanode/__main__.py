@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         node_id = process.node_id or "datanode"
         data_dir = Path(config.data_dir) if config.data_dir else process.cluster_dir.node_dir(node_id) / "data"
         datanode = DataNode(config, process.cluster_dir, node_id, data_dir)
+        actor = NameNodeActor(datanode)  # listening before any thread can tell the DataNode of a replica
         server, port = create_server(config.address, register_servicer(datanode),
                                      threads_max=config.transfer_threads_max, name="datanode")
         host = config.address.rsplit(":", 1)[0]
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             datanode.xfer_port = xceivers.port
         stop = threading.Event()
         threads = [
-            threading.Thread(target=NameNodeActor(datanode).run, args=(stop,), name="actor", daemon=True),
+            threading.Thread(target=actor.run, args=(stop,), name="actor", daemon=True),
             threading.Thread(target=BlockScanner(datanode).run, args=(stop,), name="scanner", daemon=True),
             threading.Thread(target=DirectoryScanner(datanode).run, args=(stop,), name="directory-scanner", daemon=True),
         ]
