@@ -87,3 +87,14 @@ def test_a_job_report_with_an_unknown_attempt_state_is_one_invalid_argument():
     report.attempts[0].state = 42
     with pytest.raises(InvalidArgument, match=r"^TaskAttemptReport.state: 42 is not a known TaskAttemptStateProto"):
         summary_from_report(report)
+
+
+def test_a_state_filter_travels_as_enums_and_a_bad_name_is_refused_before_sending():
+    from yarn.client import YarnClient
+
+    client = YarnClient("127.0.0.1:1")  # refused before any call: nothing listens here
+    try:
+        with pytest.raises(InvalidArgument, match=r"^invalid state in RUNNING, SLEEPING \(known: NEW, "):
+            client.nodes(states=("RUNNING", "SLEEPING"))
+    finally:
+        client.close()

@@ -34,6 +34,8 @@ from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import call, connect, current_user
 from hdfs.client.client import call_credentials
 from yarn.records import (
+    APPLICATION_STATE_WIRE,
+    NODE_STATE_WIRE,
     ApplicationReport,
     ApplicationState,
     ApplicationSubmissionContext,
@@ -41,6 +43,7 @@ from yarn.records import (
     NodeState,
     Resource,
     check_application_id,
+    parse_states,
 )
 
 RM_DEADLINE_S = 30.0
@@ -121,7 +124,8 @@ class YarnClient:
 
     def applications(self, states: Iterable[ApplicationState | str] | None = None) -> list[ApplicationReport]:
         names = [state.value if isinstance(state, ApplicationState) else state for state in states or ()]
-        response = self._call(self._client.GetApplications, yarn_pb2.GetApplicationsRequest(states=names))
+        wanted = [APPLICATION_STATE_WIRE.to_proto(state) for state in parse_states(ApplicationState, names)]
+        response = self._call(self._client.GetApplications, yarn_pb2.GetApplicationsRequest(states=wanted))
         return [ApplicationReport.from_proto(report) for report in response.applications]
 
     def kill_application(self, application_id: str, diagnostics: str = "") -> bool:
@@ -147,7 +151,8 @@ class YarnClient:
 
     def nodes(self, states: Iterable[NodeState | str] | None = None) -> list[NodeReport]:
         names = [state.value if isinstance(state, NodeState) else state for state in states or ()]
-        response = self._call(self._client.GetClusterNodes, yarn_pb2.GetClusterNodesRequest(states=names))
+        wanted = [NODE_STATE_WIRE.to_proto(state) for state in parse_states(NodeState, names)]
+        response = self._call(self._client.GetClusterNodes, yarn_pb2.GetClusterNodesRequest(states=wanted))
         return [NodeReport.from_proto(node) for node in response.nodes]
 
     def decommission_nodes(self, node_ids: list[str], *, graceful: bool = True, timeout_s: float = 0.0) -> list[NodeReport]:

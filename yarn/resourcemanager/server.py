@@ -32,17 +32,16 @@ from emrlab_common.protos import yarn_pb2, yarn_pb2_grpc
 from emrlab_common.rpc import caller_user, current_user, servicer_method
 from hdfs.namenode.server import os_groups
 from yarn.records import (
+    APPLICATION_STATE_WIRE,
     FINAL_APPLICATION_STATUS_WIRE,
+    NODE_STATE_WIRE,
     ApplicationReport,
-    ApplicationState,
     ApplicationSubmissionContext,
     Container,
     ContainerRequest,
     ContainerStatus,
-    NodeState,
     Resource,
     application_of_attempt,
-    parse_states,
 )
 from yarn.resourcemanager.acls import (
     CLIENT_TO_AM_KEY_ENVIRONMENT_VARIABLE,
@@ -229,7 +228,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     @servicer_method
     def GetApplications(self, request, context):
         user = self.rm.caller(context)
-        states = parse_states(ApplicationState, request.states)
+        states = [APPLICATION_STATE_WIRE.from_proto(state, "GetApplicationsRequest.states") for state in request.states]
         with self.rm.locked():
             reports = [self.rm.visible(user, report) for report in self.rm.state.application_reports(states)]
         return yarn_pb2.GetApplicationsResponse(applications=[report.to_proto() for report in reports])
@@ -247,7 +246,7 @@ class ApplicationClientServicer(yarn_pb2_grpc.ApplicationClientProtocolServicer)
     @servicer_method
     def GetClusterNodes(self, request, context):
         self.rm.caller(context)
-        states = parse_states(NodeState, request.states)
+        states = [NODE_STATE_WIRE.from_proto(state, "GetClusterNodesRequest.states") for state in request.states]
         with self.rm.locked():
             reports = self.rm.state.node_reports(states, self.rm.clock())
         return yarn_pb2.GetClusterNodesResponse(nodes=[report.to_proto() for report in reports])
