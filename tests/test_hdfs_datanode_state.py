@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
@@ -214,3 +216,54 @@ def test_reports_a_failed_call_kept_from_going_out_wait_in_the_state_again(tmp_p
         actor.submit(Tick())
     assert actor.state.pending.received == [block(1)] and actor.state.pending.bad == [block(2)]
     datanode.close()
+
+
+# ---------------------------------------------------------------- no replica goes unreported
+
+EVENTS = st.one_of(
+    st.tuples(st.just("finalized"), st.integers(0, 20)),
+    st.tuples(st.just("deleted"), st.integers(0, 20)),
+    st.tuples(st.just("tick"), st.floats(0.0, 5.0)),
+    st.tuples(st.just("tick and fail"), st.floats(0.0, 5.0)),  # the NameNode call fails: ReportsNotSent
+    st.tuples(st.just("namenode moved"), st.just(0)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(EVENTS, max_size=60))
+def test_every_replica_told_is_reported_incrementally_or_by_a_full_report_after_it(steps):
+    state = DataNodeState(HEARTBEAT_S, BLOCK_REPORT_S, pending_blocks_max=3)
+    unreported: set[tuple[str, int]] = set()
+    now_s = 0.0
+
+    def carry_out(commands, fail: bool) -> None:
+        for command in commands:
+            match command:
+                case Register():
+                    carry_out(state.handle(Registered(), now_s), fail)
+                case SendBlockReport():
+                    unreported.clear()  # it lists all the disk holds: what was told before it is said
+                    state.handle(BlockReportAnswered(()), now_s)
+                case SendHeartbeat():
+                    state.handle(HeartbeatAnswered(()), now_s)
+                case SendIncrementalBlockReport(received, deleted) if fail:
+                    state.handle(ReportsNotSent(received, deleted), now_s)
+                case SendIncrementalBlockReport(received, deleted):
+                    unreported.difference_update({("finalized", b.block_id) for b in received}
+                                                 | {("deleted", b.block_id) for b in deleted})
+
+    for kind, value in steps:
+        if kind in ("finalized", "deleted"):
+            event = ReplicaFinalized(block(value)) if kind == "finalized" else ReplicaDeleted(block(value))
+            assert state.handle(event, now_s) == []
+            unreported.add((kind, value))
+        elif kind == "namenode moved":
+            state.handle(NameNodeMoved(), now_s)
+        else:
+            now_s += value
+            carry_out(state.handle(Tick(), now_s), fail=kind == "tick and fail")
+        state.validate_state()
+    for _ in range(2):  # a quiet NameNode for a heartbeat or two: everything waiting goes
+        now_s += HEARTBEAT_S
+        carry_out(state.handle(Tick(), now_s), fail=False)
+    assert not unreported and not state.pending.received and not state.pending.deleted
