@@ -5,6 +5,7 @@ and, with no network, the actor carrying a directory scan's commands out and put
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from hdfs.datanode.events import (
     AdoptReplica,
     BadReplicaFound,
     BlockReportAnswered,
+    CommitBlockSynchronization,
     CopyFinished,
     CopyReplica,
     DeleteReplicas,
@@ -46,6 +48,7 @@ from hdfs.datanode.events import (
 )
 from hdfs.datanode.node import DataNode
 from hdfs.datanode.state import RECOVERIES_MAX, TRANSFERS_MAX, DataNodeState
+from tests.conftest import wait_until
 
 HEARTBEAT_S, BLOCK_REPORT_S = 3.0, 3600.0
 
@@ -122,6 +125,53 @@ def test_recoveries_are_bounded_and_one_block_is_recovered_once_at_a_time():
     assert [command.recover.new_generation_stamp for command in state.handle(
         HeartbeatAnswered((recover(0, 1003),)), 3.1)] == [1003]
     state.validate_state()
+
+
+def test_a_recoverys_result_goes_out_on_the_next_tick_once_registered_and_holds_its_slot_until_then():
+    state = registered_state(recoveries_max=1)
+    state.handle(HeartbeatAnswered((recover(7),)), 1.0)
+    commit = hdfs_pb2.CommitBlockSynchronizationRequest(block=hdfs_pb2.Block(block_id=7), delete_block=True)
+    assert state.handle(RecoveryFinished(7, commit), 1.5) == []  # told from the pool's thread: nothing to call there
+    assert state.wait_s(1.5) == 0.0
+    state.handle(NameNodeMoved(), 1.6)
+    assert state.handle(HeartbeatAnswered((recover(8),)), 1.7) == []  # 7 still holds the one slot
+    assert state.handle(Tick(), 1.8) == [Register()]
+    assert CommitBlockSynchronization(commit) in state.handle(Registered(), 1.9)
+    state.validate_state()
+    assert state.recoveries == set() and CommitBlockSynchronization(commit) not in state.handle(Tick(), 2.0)
+    assert len(state.handle(HeartbeatAnswered((recover(8),)), 2.1)) == 1
+
+
+def test_a_recovery_on_the_pool_leaves_the_namenode_to_the_loop(tmp_path):
+    datanode = DataNode(load(DataNodeConfig, {}), ClusterDir(tmp_path / "cluster"), "core-1", tmp_path / "data")
+    callers: list[threading.Thread] = []
+
+    class WatchedActor(NameNodeActor):
+        def _namenode(self):
+            callers.append(threading.current_thread())
+            return super()._namenode()
+
+    actor = WatchedActor(datanode)
+    actor.state.registered = True
+    actor.state.next_heartbeat_s = actor.state.next_block_report_s = float("inf")
+    actor.submit(HeartbeatAnswered((recover(5),)))  # no replica to ask: the NameNode is to delete the block
+    wait_until(lambda: actor.state.commits or not actor.state.recoveries, what="the recovery on the pool")
+    assert callers == [] and actor.state.commits[5].delete_block
+    with pytest.raises(Unavailable):  # the loop's next tick tells the NameNode (none runs here)
+        actor.submit(Tick())
+    assert callers == [threading.current_thread()] and not actor.state.recoveries
+    datanode.close()
+
+
+def test_damaged_replicas_remembered_as_reported_are_bounded_oldest_forgotten_first():
+    state = registered_state(damage_reported_max=2)
+    for block_id in (1, 2, 3):
+        state.handle(DirectoryScanFinished((discrepancy(block_id, Difference.DAMAGED),)), 1.0)
+        state.validate_state()
+    assert list(state.damage_reported) == [(2, 1001), (3, 1001)]
+    state.handle(Tick(), 1.0)
+    state.handle(DirectoryScanFinished((discrepancy(1, Difference.DAMAGED),)), 2.0)  # forgotten: said again
+    assert state.handle(Tick(), 2.0) == [ReportBadBlocks((block(1),))]
 
 
 def block(block_id: int, stamp: int = 1001) -> hdfs_pb2.Block:

@@ -9,13 +9,16 @@ replica finalized, a bad one found, a directory scan's differences: it
 listens on the DataNode); those are handled on the teller's thread, and
 what they make due wakes this one. Copies and recoveries run on a bounded
 pool (`COPY_THREADS`) so the heartbeat never stalls; their end goes back to
-the state as an event, and one that dies of a bug stops the DataNode as a
-crashed thread does. A report that fails goes back to the state
+the state as an event (a recovery's result too: the loop tells the NameNode,
+CommitBlockSynchronization), and one that dies of a bug stops the DataNode as
+a crashed thread does. A report that fails goes back to the state
 (`ReportsNotSent`) to be sent again.
 
 The NameNode's address is read from the cluster directory, and read again
 when a call fails, so a restarted NameNode (on a new port) is found; the old
-channel is closed.
+channel is closed. Only one thread (the loop's) ever opens, uses or closes
+that channel, so none is closed under a call or opened twice; events told
+from other threads return no command that calls the NameNode.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from hdfs.datanode.events import (
     AdoptReplica,
     BlockReportAnswered,
     Command,
+    CommitBlockSynchronization,
     CopyFinished,
     CopyReplica,
     DeleteReplicas,
@@ -87,6 +91,7 @@ class NameNodeActor:
         self._address = ""
         self._channel: grpc.Channel | None = None
         self._stub: hdfs_pb2_grpc.DatanodeProtocolStub | None = None
+        self._channel_thread: threading.Thread | None = None  # the one thread that touches the channel
         self._pool = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="copy")
         datanode.listen(self.submit)
 
@@ -143,6 +148,9 @@ class NameNodeActor:
             self.submit(ReportsNotSent(received, deleted, bad))
 
     def _namenode(self) -> hdfs_pb2_grpc.DatanodeProtocolStub:
+        if self._channel_thread is None:
+            self._channel_thread = threading.current_thread()
+        assert self._channel_thread is threading.current_thread(), "the NameNode channel is the loop's alone"
         if self._stub is None:
             address = self.datanode.cluster_dir.address_of("namenode")
             if address != self._address:
@@ -192,6 +200,8 @@ class NameNodeActor:
                 self._incremental_block_report(received, deleted)
             case ReportBadBlocks(blocks):
                 self._report_bad_blocks(blocks)
+            case CommitBlockSynchronization(request):
+                self._commit_block_synchronization(request)
             case ForgetReplica(block):
                 replica = self.datanode.storage.forget(block.block_id, block.generation_stamp)
                 if replica is not None:
@@ -237,6 +247,16 @@ class NameNodeActor:
         self._call(self._namenode().ReportBadBlocks, hdfs_pb2.DatanodeReportBadBlocksRequest(
             datanode_uuid=self.datanode.uuid, blocks=blocks, reason="corrupt replica"))
 
+    def _commit_block_synchronization(self, request: hdfs_pb2.CommitBlockSynchronizationRequest) -> None:
+        block_id = request.block.block_id
+        try:
+            self._call(self._namenode().CommitBlockSynchronization, request)
+        except EmrlabError as error:
+            logger.warning("recovery of blk_%d failed: %s (the NameNode will retry)", block_id, error.message)
+            raise  # the loop reconnects
+        logger.info("recovered blk_%d: %s", block_id, "deleted, no replica left" if request.delete_block else
+                    f"{request.block.length_bytes} bytes on {len(request.datanode_uuids)} replicas")
+
     # ------------------------------------------------------------ on the pool
 
     def _copy(self, command: hdfs_pb2.TransferCommand) -> None:
@@ -252,8 +272,10 @@ class NameNodeActor:
             self.submit(CopyFinished(command.block.block_id))
 
     def _recover(self, command: hdfs_pb2.RecoverBlockCommand) -> None:
-        """Lead a block recovery: the calls; what to make of the answers is recovery.py's."""
+        """Lead a block recovery: the calls to the replicas' DataNodes; what to make of the answers is
+        recovery.py's; the NameNode is told by the loop (RecoveryFinished carries the commit)."""
         block, stamp, token = command.block, command.new_generation_stamp, command.block_token
+        request = None
         try:
             answers = []
             for location in command.locations:
@@ -279,14 +301,8 @@ class NameNodeActor:
             if request is None:
                 logger.warning("recovery of blk_%d failed: no replica could be truncated (the NameNode will retry)",
                                block.block_id)
-                return
-            self._call(self._namenode().CommitBlockSynchronization, request)
-            logger.info("recovered blk_%d: %s", block.block_id, "deleted, no replica left" if plan is None else
-                        f"{plan.agreed_length_bytes} bytes on {len(updated)} replicas")
-        except EmrlabError as error:
-            logger.warning("recovery of blk_%d failed: %s (the NameNode will retry)", block.block_id, error.message)
         finally:
-            self.submit(RecoveryFinished(block.block_id))
+            self.submit(RecoveryFinished(block.block_id, request))
 
 
 def _raise_in_hook(future) -> None:

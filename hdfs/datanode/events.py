@@ -49,7 +49,11 @@ class CopyFinished:
 
 @dataclass(frozen=True)
 class RecoveryFinished:
+    """A recovery this DataNode led is over; `commit` is what the NameNode is to be told (None: nothing, it
+    failed). The pool's thread that ran it hands it back here, so only the actor's loop calls the NameNode."""
+
     block_id: int
+    commit: hdfs_pb2.CommitBlockSynchronizationRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,13 @@ class ReportBadBlocks:
 
 
 @dataclass(frozen=True)
+class CommitBlockSynchronization:
+    """Tell the NameNode a recovery's result (RecoveryFinished's commit), on the actor's loop."""
+
+    request: hdfs_pb2.CommitBlockSynchronizationRequest
+
+
+@dataclass(frozen=True)
 class ForgetReplica:
     """Its files are gone: drop it from the replica map, if it is still this replica (then ReplicaDeleted)."""
 
@@ -175,5 +186,5 @@ class AdoptReplica:
 
 
 Command = (Register | SendHeartbeat | SendBlockReport | DeleteReplicas | CopyReplica | RecoverBlock | SetBlockKeys
-           | SendIncrementalBlockReport | ReportBadBlocks | ForgetReplica | AdoptReplica)
+           | SendIncrementalBlockReport | ReportBadBlocks | CommitBlockSynchronization | ForgetReplica | AdoptReplica)
 

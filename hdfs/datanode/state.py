@@ -31,6 +31,13 @@ What it decides:
 - how many copies run at once: at most `TRANSFERS_MAX`. One more is refused
   (the NameNode's pending-reconstruction timeout gives it to another source);
   and recoveries: at most `RECOVERIES_MAX` (the NameNode asks again later).
+  A recovery's result (CommitBlockSynchronization) goes out on the next tick,
+  once registered; its block counts as recovering until then. A commit that
+  fails is not sent again: the NameNode starts another recovery after its
+  deadline, as Hadoop's does;
+- which damaged replicas were reported already: at most
+  `DAMAGE_REPORTED_MAX`; past it the oldest is forgotten (reported again if a
+  later scan still finds it damaged, which the NameNode takes twice).
 
 Events about replicas come from other threads (a write pipeline, a scanner):
 the only commands they return are the disk's (forget, adopt); what they make
@@ -49,6 +56,7 @@ from hdfs.datanode.events import (
     BadReplicaFound,
     BlockReportAnswered,
     Command,
+    CommitBlockSynchronization,
     CopyFinished,
     CopyReplica,
     DeleteReplicas,
@@ -80,6 +88,7 @@ TRANSFERS_MAX = 8  # re-replication copies this DataNode leads at once (the Name
 RECOVERIES_MAX = 8  # block recoveries it leads at once (the NameNode asks again after its recovery deadline)
 PENDING_BLOCKS_MAX = 10_000  # replicas received or deleted waiting to be reported; past it, a full block report
 BAD_BLOCKS_MAX = 1_000  # bad replicas waiting to be reported; past it, the rest wait for the scanners' next pass
+DAMAGE_REPORTED_MAX = 10_000  # damaged replicas remembered as reported; past it, the oldest is forgotten
 
 
 @dataclass
@@ -97,7 +106,7 @@ class DataNodeState:
     def __init__(self, heartbeat_interval_s: float, block_report_interval_s: float,
                  incremental_report_interval_s: float = 0.0, transfers_max: int = TRANSFERS_MAX,
                  recoveries_max: int = RECOVERIES_MAX, pending_blocks_max: int = PENDING_BLOCKS_MAX,
-                 bad_blocks_max: int = BAD_BLOCKS_MAX):
+                 bad_blocks_max: int = BAD_BLOCKS_MAX, damage_reported_max: int = DAMAGE_REPORTED_MAX):
         self.heartbeat_interval_s = heartbeat_interval_s
         self.block_report_interval_s = block_report_interval_s
         self.incremental_report_interval_s = incremental_report_interval_s
@@ -108,10 +117,13 @@ class DataNodeState:
         self.next_incremental_report_s = 0.0
         self.pending = PendingReports()
         self.pending_blocks_max, self.bad_blocks_max = pending_blocks_max, bad_blocks_max
-        self.damage_reported: set[tuple[int, int]] = set()  # (block id, stamp) of replicas held: said once
+        self.damage_reported_max = damage_reported_max
+        # (block id, stamp) of damaged replicas held, said once; a dict keeps them oldest first
+        self.damage_reported: dict[tuple[int, int], None] = {}
         self.copies: set[int] = set()  # block ids being copied to other DataNodes
         self.recoveries_max = recoveries_max
         self.recoveries: set[int] = set()  # block ids whose recovery this DataNode leads
+        self.commits: dict[int, hdfs_pb2.CommitBlockSynchronizationRequest] = {}  # by block id: results to tell
 
     def handle(self, event: Event, now_s: float) -> list[Command]:
         match event:
@@ -133,14 +145,18 @@ class DataNodeState:
             case CopyFinished(block_id):
                 self.copies.discard(block_id)
                 return []
-            case RecoveryFinished(block_id):
+            case RecoveryFinished(block_id, None):
                 self.recoveries.discard(block_id)
+                return []
+            case RecoveryFinished(block_id, commit):
+                assert block_id in self.recoveries, block_id
+                self.commits[block_id] = commit  # the next tick tells it (told from the pool's thread)
                 return []
             case ReplicaFinalized(block):
                 self._wait_to_report(self.pending.received, block, now_s)
                 return []
             case ReplicaDeleted(block):
-                self.damage_reported.discard((block.block_id, block.generation_stamp))
+                self.damage_reported.pop((block.block_id, block.generation_stamp), None)
                 self._wait_to_report(self.pending.deleted, block, now_s)
                 return []
             case BadReplicaFound(block, found_by):
@@ -162,7 +178,7 @@ class DataNodeState:
         due_s = min(self.next_heartbeat_s, self.next_block_report_s)
         if self.pending.received:
             due_s = min(due_s, self.next_incremental_report_s)
-        if self.pending.bad:
+        if self.pending.bad or self.commits:
             due_s = now_s
         return max(0.0, due_s - now_s)
 
@@ -181,6 +197,10 @@ class DataNodeState:
         if self.pending.bad:
             due.append(ReportBadBlocks(tuple(self.pending.bad)))
             self.pending.bad = []
+        for block_id, request in self.commits.items():
+            due.append(CommitBlockSynchronization(request))
+            self.recoveries.discard(block_id)
+        self.commits = {}
         if heartbeat_due:
             due.append(SendHeartbeat())
         return due
@@ -220,7 +240,7 @@ class DataNodeState:
                     key = (block.block_id, block.generation_stamp)
                     if key in self.damage_reported:
                         continue  # said once: the NameNode copies it, then deletes this one
-                    self.damage_reported.add(key)
+                    self._remember_damage(key)
                     self._bad(block, f"the directory scan ({discrepancy.detail})")
                     continue  # its log line says it
                 case Difference.UNKNOWN:
@@ -230,6 +250,14 @@ class DataNodeState:
             logger.warning("directory scan: blk_%d_%d %s (%s)", block.block_id, block.generation_stamp,
                            discrepancy.difference.value, discrepancy.detail)
         return commands
+
+    def _remember_damage(self, key: tuple[int, int]) -> None:
+        if len(self.damage_reported) >= self.damage_reported_max:
+            oldest = next(iter(self.damage_reported))
+            del self.damage_reported[oldest]
+            logger.info("%d damaged replicas remembered as reported (DAMAGE_REPORTED_MAX): blk_%d_%d is forgotten",
+                        self.damage_reported_max, *oldest)
+        self.damage_reported[key] = None
 
     def _commands(self, commands: tuple[hdfs_pb2.DatanodeCommand, ...]) -> list[Command]:
         """The NameNode's commands, in order, as this DataNode's commands."""
@@ -272,3 +300,5 @@ class DataNodeState:
         assert len(self.recoveries) <= self.recoveries_max, self.recoveries
         assert len(self.pending.received) + len(self.pending.deleted) <= self.pending_blocks_max, self.pending
         assert len(self.pending.bad) <= self.bad_blocks_max, self.pending.bad
+        assert len(self.damage_reported) <= self.damage_reported_max, len(self.damage_reported)
+        assert self.commits.keys() <= self.recoveries, (self.commits.keys(), self.recoveries)
