@@ -302,13 +302,13 @@ def kill_daemon(cluster_dir: ClusterDir, name: str, sig: int = signal.SIGKILL) -
 # ---------------------------------------------------------------- down
 
 def down(cluster_dir: ClusterDir, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
-    """Stop every daemon: SIGTERM, then SIGKILL after `timeout_s`. Data stays on disk."""
-    stopped = _stop_controller(cluster_dir, timeout_s)
+    """Stop every daemon: SIGTERM, then SIGKILL after `timeout_s`. Data stays on disk.
+
+    A managed cluster is stopped through its controller first: `emrlab.controller.launch.down`."""
     records = running_daemons(cluster_dir)
     stop_daemons(cluster_dir, records, timeout_s)
     _kill_leftover_containers(cluster_dir)
-    _stop_leftover_steps(cluster_dir, timeout_s)
-    return stopped + [record.name for record in records]
+    return [record.name for record in records]
 
 
 def stop_daemons(cluster_dir: ClusterDir, records, timeout_s: float, sig: int = signal.SIGTERM) -> None:
@@ -329,24 +329,6 @@ def stop_daemons(cluster_dir: ClusterDir, records, timeout_s: float, sig: int = 
         cluster_dir.withdraw_daemon(record.name, record.pid)
 
 
-def _stop_controller(cluster_dir: ClusterDir, timeout_s: float) -> list[str]:
-    """A managed cluster's controller goes first, stopping its instances itself, so that it replaces none."""
-    from emrlab.controller.client import CONTROLLER, ControllerClient, controller_running
-
-    record = cluster_dir.read_daemon(CONTROLLER)
-    if record is None or not controller_running(cluster_dir):
-        return []
-    running = [daemon.name for daemon in running_daemons(cluster_dir)]
-    try:
-        with ControllerClient(cluster_dir) as client:
-            client.stop()
-    except EmrlabError as error:
-        logger.warning("the controller did not stop the cluster (%s); stopping its daemons directly", error.message)
-        os.kill(record.pid, signal.SIGTERM)
-    wait_gone([record.pid], timeout_s * 3)
-    return [name for name in running if cluster_dir.read_daemon(name) is None]
-
-
 def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:
     """Containers outlive a NodeManager killed with -9; their pid files name them."""
     from yarn.nodemanager.containers import kill_leftover_containers
@@ -354,16 +336,6 @@ def _kill_leftover_containers(cluster_dir: ClusterDir) -> None:
     killed = kill_leftover_containers(cluster_dir.root)
     if killed:
         logger.info("killed %d leftover container(s)", killed)
-
-
-def _stop_leftover_steps(cluster_dir: ClusterDir, timeout_s: float) -> None:
-    """Steps run in their own sessions: a controller killed with -9 leaves them running, with nobody to stop them."""
-    from emrlab.controller.steprunner import stop_leftover_steps
-
-    pids = stop_leftover_steps(cluster_dir.root)
-    if pids:
-        logger.info("stopped %d step(s) a dead controller left running", len(pids))
-        wait_gone(pids, timeout_s)
 
 
 def wait_gone(pids: list[int], timeout_s: float) -> list[int]:

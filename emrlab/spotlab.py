@@ -184,7 +184,7 @@ def _run_configuration(args, context: CommandContext, job: str, local_input: Pat
                   f"${run.cost_usd:.5f}", flush=True)
             runs.append(run)
     finally:
-        launcher.down(cluster_dir, timeout_s=5)
+        launch.down(cluster_dir, timeout_s=5)
         shutil.rmtree(scratch, ignore_errors=True)
     return runs
 

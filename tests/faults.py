@@ -53,6 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the test modules import `conftest`, as under pytest
 
 from emrlab import launcher
+from emrlab.controller import launch
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.errors import DeadlineExceeded, EmrlabError, Unavailable
 from hdfs import Client
@@ -435,7 +436,7 @@ def stop_everything(cluster_dir: ClusterDir, pids: set[int]) -> None:
 
     By its pid, and only if that pid still runs a daemon of this cluster directory (pids are reused)."""
     pids = pids | started_pids(cluster_dir)
-    launcher.down(cluster_dir, timeout_s=5)
+    launch.down(cluster_dir, timeout_s=5)
     for pid in pids:
         try:
             command_line = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -5,7 +5,7 @@ means (polling, the helper steps, fsck while HDFS heals) goes through the
 ControllerClient (it reads the journal when the controller is not running) and
 in-process calls, since every new Python costs a second of CPU.
 Each cluster lives in its own temporary directory with fast heartbeats and
-1 MiB blocks, and a finalizer stops it with `launcher.down`, kills whatever is
+1 MiB blocks, and a finalizer stops it with `launch.down`, kills whatever is
 left (and fails the test if anything was), and removes the directory.
 
 One cluster from a RunJobFlow definition (4 core, 1 task, dfs.replication 2,
@@ -33,6 +33,7 @@ import pytest
 
 from conftest import FAST_PROPERTIES, WAIT_TIMEOUT_S, wait_until
 from emrlab import launcher
+from emrlab.controller import launch
 from emrlab.controller.client import ControllerClient
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.command import run_command
@@ -195,7 +196,7 @@ class Managed:
 def tear_down(root: Path) -> None:
     """Stop everything under `root`, remove it, and fail if anything had to be killed by hand."""
     try:
-        launcher.down(ClusterDir(root / "cluster"), timeout_s=5)
+        launch.down(ClusterDir(root / "cluster"), timeout_s=5)
     finally:
         leftovers = processes_in(root)
         for pid in leftovers:

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from emrlab import launcher
+from emrlab.controller import launch
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.web import cluster_urls
 from tests.conftest import FAST_PROPERTIES, YARN_FAST_PROPERTIES, wait_until
@@ -35,7 +35,7 @@ def managed(tmp_path_factory):
         assert result.returncode == 0, result.stderr
         yield cluster_dir
     finally:
-        launcher.down(cluster_dir, timeout_s=5)
+        launch.down(cluster_dir, timeout_s=5)
 
 
 def get(url: str):

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from emrlab import launcher
+from emrlab.controller import launch
 from emrlab.corpus import corpus_chunks
 from emrlab_common.clusterdir import ClusterDir
 
@@ -28,7 +29,7 @@ def run_demo(*arguments: str, directory=None) -> subprocess.CompletedProcess:
 def demo_dir(tmp_path):
     directory = tmp_path / "demo-cluster"
     yield directory
-    launcher.down(ClusterDir(directory), timeout_s=5)
+    launch.down(ClusterDir(directory), timeout_s=5)
 
 
 def printed_top_words(stdout: str) -> dict[str, int]:

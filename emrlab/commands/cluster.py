@@ -15,7 +15,7 @@ import sys
 import time
 
 from emrlab import launcher
-from emrlab.controller import views
+from emrlab.controller import launch, views
 from emrlab.controller.client import ControllerClient, controller_running, is_managed
 from emrlab.controller.cost import cost_table
 from emrlab.controller.definition import (
@@ -327,7 +327,7 @@ def _scaling_note(definition: ClusterDefinition, properties: dict[str, str]) -> 
 
 
 def _down(args, cluster_dir: ClusterDir) -> int:
-    stopped = launcher.down(cluster_dir)
+    stopped = launch.down(cluster_dir)
     print(f"stopped {len(stopped)} daemon(s) in {cluster_dir.root}")
     if args.delete and cluster_dir.root.exists():
         shutil.rmtree(cluster_dir.root)

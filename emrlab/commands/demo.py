@@ -103,7 +103,7 @@ def main(argv: list[str], context: CommandContext) -> int:
     finally:
         if started_here is not None and not args.keep:
             # Stop first, say so after: output piped to `head` may be gone, and the cluster must go regardless.
-            launcher.down(started_here)
+            launch.down(started_here)
             if not context.dir_flag:
                 shutil.rmtree(started_here.root, ignore_errors=True)
             with contextlib.suppress(OSError):
