@@ -54,11 +54,11 @@ class ClockedNamesystem(Namesystem):
         self.clock = clock
 
 
-def make_namesystem(clock=None, journal=None, properties=None, leave_safe_mode=True) -> ClockedNamesystem:
+def make_namesystem(clock=None, journal=None, properties=None, leave_safe_mode=True, seed=7) -> ClockedNamesystem:
     config = load(NameNodeConfig, {**TEST_PROPERTIES, **(properties or {})})
     clock = clock or FakeClock()
     namesystem = ClockedNamesystem(clock, config, SUPERUSER, clock(), journal if journal is not None else [].append,
-                                   lambda user: GROUPS.get(user, frozenset()), random.Random(7))
+                                   lambda user: GROUPS.get(user, frozenset()), random.Random(seed))
     if leave_safe_mode:
         run(namesystem, SetSafeMode("leave"))
     return namesystem

@@ -192,7 +192,7 @@ def test_the_namenode_page_counts_live_dead_and_decommissioning_datanodes():
     second.admin_state = AdminState.DECOMMISSION_INPROGRESS
     third.live = False
     namenode = SimpleNamespace(lock=threading.RLock(), namesystem=namesystem, clock=namesystem.clock,
-                               last_checkpoint_s=0.0,
+                               last_checkpoint_s=0.0, random_seed=7,
                                editlog=SimpleNamespace(last_written_txid=7, transactions_since_checkpoint=7))
     page_web = NameNodeWeb(namenode, cluster_dir=None, rpc_address="127.0.0.1:1")
     page = page_web.overview_page(None).body.decode()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from emrlab_common.lifecycle import next_state
 from hdfs.namenode.config import NameNodeConfig
-from hdfs.namenode.datanodes import BlockRef, DatanodeDescriptor, DatanodeManager, TransferCommand
+from hdfs.namenode.datanodes import BlockRef, DatanodeDescriptor, DatanodeManager, TransferCommand, stable_order
 from hdfs.namenode.placement import choose_targets
 
 if TYPE_CHECKING:
@@ -105,10 +105,11 @@ class PendingReplication:
 
 
 class BlockManager:
-    def __init__(self, config: NameNodeConfig, datanodes: DatanodeManager, rng: random.Random | None = None):
+    def __init__(self, config: NameNodeConfig, datanodes: DatanodeManager, rng: random.Random):
+        """`rng` is seeded from the NameNode's logged seed: with it and the same events, a run replays."""
         self.config = config
         self.datanodes = datanodes
-        self.rng = rng or random.Random()
+        self.rng = rng
         self.blocks: dict[int, BlockInfo] = {}
         self.locations: dict[int, set[str]] = {}  # block id -> DataNodes with a good replica
         self.corrupt: dict[int, set[str]] = {}    # block id -> DataNodes with a corrupt replica
@@ -134,7 +135,7 @@ class BlockManager:
         self.blocks.pop(block.block_id, None)
         holders = self.locations.pop(block.block_id, set()) | self.corrupt.pop(block.block_id, set())
         holders |= block.expected_locations
-        for uuid in holders:
+        for uuid in sorted(holders):
             self._invalidate(uuid, block.ref())
         self.pending.pop(block.block_id, None)
         self.under_replicated.discard(block.block_id)
@@ -208,7 +209,7 @@ class BlockManager:
     def block_report(self, datanode: DatanodeDescriptor, replicas: list[tuple[BlockRef, bool]]) -> None:
         """A full report replaces what we believed this DataNode holds."""
         reported_ids = {ref.block_id for ref, _ in replicas}
-        for block_id in list(datanode.block_ids - reported_ids):
+        for block_id in sorted(datanode.block_ids - reported_ids):
             self.replica_deleted(datanode, block_id)
         for ref, finalized in replicas:
             self.replica_reported(datanode, ref, finalized)
@@ -234,16 +235,19 @@ class BlockManager:
     # ------------------------------------------------------------ questions
 
     def live_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
-        nodes = (self.datanodes.get(uuid) for uuid in self.locations.get(block.block_id, ()))
-        return [node for node in nodes if node is not None and node.live]
+        """In `stable_order`: what reads shuffle, copies choose a source from and deletions pick from."""
+        return self._live_nodes(self.locations.get(block.block_id, ()))
 
     def in_service_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
         """The replicas that count towards the block's replication."""
         return [node for node in self.live_replicas(block) if node.in_service]
 
     def corrupt_replicas(self, block: BlockInfo) -> list[DatanodeDescriptor]:
-        nodes = (self.datanodes.get(uuid) for uuid in self.corrupt.get(block.block_id, ()))
-        return [node for node in nodes if node is not None and node.live]
+        return self._live_nodes(self.corrupt.get(block.block_id, ()))
+
+    def _live_nodes(self, uuids) -> list[DatanodeDescriptor]:
+        nodes = (self.datanodes.get(uuid) for uuid in uuids)
+        return sorted((node for node in nodes if node is not None and node.live), key=stable_order)
 
     def counts(self) -> dict[str, int]:
         """Blocks that are under-replicated, corrupt (only corrupt replicas) and missing (none)."""
@@ -283,8 +287,9 @@ class BlockManager:
                 logger.info("re-replication of blk_%d to %s timed out; will schedule again", block_id, pending.targets)
                 del self.pending[block_id]
                 self.to_check.add(block_id)
-        while self.to_check:
-            self._classify(self.to_check.pop())
+        checking, self.to_check = sorted(self.to_check), set()
+        for block_id in checking:  # in block id order, so that the work queued replays too
+            self._classify(block_id)
         budget = self.config.replication_work_multiplier * max(1, len(self.datanodes.live()))
         queued = sorted((self.priority(self.blocks[block_id]), block_id) for block_id in self.under_replicated)
         for priority, block_id in queued:
@@ -314,10 +319,11 @@ class BlockManager:
             self.under_replicated.add(block_id)
             return
         self.under_replicated.discard(block_id)
-        for uuid in self.corrupt.pop(block_id, set()):
+        for uuid in sorted(self.corrupt.pop(block_id, set())):
             self._invalidate(uuid, block.ref())
         if len(live) > expected:
-            # Delete from the fullest DataNodes first, as Hadoop prefers the one with least space left.
+            # Delete from the fullest DataNodes first, as Hadoop prefers the one with least space left
+            # (a stable sort of live replicas in stable order: ties go the same way in every run).
             excess = sorted(live, key=lambda node: node.remaining_bytes)[: len(live) - expected]
             for datanode in excess:
                 logger.info("%s has %d replicas, wants %d: deleting the one on %s", block, len(live), expected, datanode)
@@ -338,6 +344,7 @@ class BlockManager:
         if not sources:
             return False
         # A decommissioning node is the preferred source, as in Hadoop: it takes no writes, so it has time.
+        # Ties go to the first in stable order (`live` is), so the choice replays.
         source = min(sources, key=lambda node: (node.in_service, node.transfers_in_flight))
         excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
         # A node still due to delete an old replica of this block must not receive a new one yet.
@@ -346,7 +353,7 @@ class BlockManager:
         if not targets:
             # Every other node already holds the block, some only a corrupt replica: delete those
             # first, so that their nodes can take a good copy on the next pass.
-            for uuid in self.corrupt.pop(block.block_id, set()):
+            for uuid in sorted(self.corrupt.pop(block.block_id, set())):
                 logger.info("%s: deleting the corrupt replica on %s to make room for a good one", block, uuid)
                 self._invalidate(uuid, block.ref())
             return False

@@ -150,6 +150,12 @@ class DatanodeDescriptor:
         return f"{self.node_id}({self.address})"
 
 
+def stable_order(datanode: DatanodeDescriptor) -> tuple[str, str]:
+    """A sort key that is the same in every run: node id, then uuid (storage uuids are random, and sets of
+    them iterate in a different order in every process), so random choices replay from the seed."""
+    return datanode.node_id, datanode.uuid
+
+
 class DatanodeManager:
     def __init__(self, config: NameNodeConfig):
         self.config = config
@@ -185,7 +191,7 @@ class DatanodeManager:
         """Take a new exclude list: (DataNodes now decommissioning, DataNodes recommissioned)."""
         self.excluded = set(excluded)
         started, recommissioned = [], []
-        for datanode in sorted(self.by_uuid.values(), key=lambda node: node.node_id):
+        for datanode in self._ordered():
             excluded_now = self.is_excluded(datanode)
             if excluded_now and datanode.admin_state is AdminState.NORMAL:
                 datanode.admin(AdminEvent.EXCLUDE, "in the exclude file")
@@ -211,7 +217,7 @@ class DatanodeManager:
     def find_dead(self, now_s: float) -> list[DatanodeDescriptor]:
         """Declare dead every live DataNode silent for longer than the expiry interval."""
         dead = []
-        for datanode in self.by_uuid.values():
+        for datanode in self._ordered():
             if datanode.live and now_s - datanode.last_heartbeat_s > self.expire_interval_s:
                 datanode.live = False
                 datanode.transfers.clear()
@@ -224,26 +230,29 @@ class DatanodeManager:
     def get(self, uuid: str) -> DatanodeDescriptor | None:
         return self.by_uuid.get(uuid)
 
+    def _ordered(self) -> list[DatanodeDescriptor]:
+        """Every DataNode in `stable_order`, never in registration order (which differs from run to run)."""
+        return sorted(self.by_uuid.values(), key=stable_order)
+
     def all(self) -> list[DatanodeDescriptor]:
         """Every DataNode ever registered, live or dead, in node id order."""
-        return sorted(self.by_uuid.values(), key=lambda node: node.node_id)
+        return self._ordered()
 
     def named(self, name: str) -> list[DatanodeDescriptor]:
         """The DataNodes an exclude file line `name` means (see `DatanodeDescriptor.names`)."""
-        return [datanode for datanode in self.by_uuid.values() if name in datanode.names()]
+        return [datanode for datanode in self._ordered() if name in datanode.names()]
 
     def decommissioning(self) -> list[DatanodeDescriptor]:
-        return [datanode for datanode in self.by_uuid.values()
-                if datanode.admin_state is AdminState.DECOMMISSION_INPROGRESS]
+        return [datanode for datanode in self._ordered() if datanode.admin_state is AdminState.DECOMMISSION_INPROGRESS]
 
     def live(self) -> list[DatanodeDescriptor]:
-        return [datanode for datanode in self.by_uuid.values() if datanode.live]
+        return [datanode for datanode in self._ordered() if datanode.live]
 
     def in_service(self) -> list[DatanodeDescriptor]:
-        return [datanode for datanode in self.by_uuid.values() if datanode.in_service]
+        return [datanode for datanode in self._ordered() if datanode.in_service]
 
     def dead(self) -> list[DatanodeDescriptor]:
-        return [datanode for datanode in self.by_uuid.values() if not datanode.live]
+        return [datanode for datanode in self._ordered() if not datanode.live]
 
     def validate_state(self) -> None:
         for uuid, datanode in self.by_uuid.items():

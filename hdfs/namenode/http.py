@@ -49,9 +49,7 @@ class NameNodeWeb:
         self.namenode = namenode
         self.rpc_address = rpc_address
         # Which DataNode a redirect names is drawn from the NameNode's logged seed, so a run replays.
-        seed = getattr(namenode, "random_seed", None)
-        self.webhdfs = NameNodeWebHdfs(namenode, cluster_dir, rpc_address,
-                                       None if seed is None else random.Random(f"{seed}/webhdfs"))
+        self.webhdfs = NameNodeWebHdfs(namenode, cluster_dir, rpc_address, random.Random(f"{namenode.random_seed}/webhdfs"))
         self.started_ms = int(time.time() * 1000)
 
     def routes(self) -> dict[str, web.Handler]:

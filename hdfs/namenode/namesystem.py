@@ -47,6 +47,7 @@ from hdfs.namenode.datanodes import (
     RecoverCommand,
     RegisterCommand,
     TransferCommand,
+    stable_order,
 )
 from hdfs.namenode.events import (
     AbandonBlock,
@@ -91,13 +92,14 @@ logger = logging.getLogger(__name__)
 
 class Namesystem(NamespaceOperations):
     def __init__(self, config: NameNodeConfig, superuser: str, start_s: float,
-                 journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random | None = None,
+                 journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random,
                  secret_source: Callable[[int], bytes] = secrets.token_bytes):
+        """`rng` makes every random choice (placement, read order): seeded from the logged seed, a run replays."""
         self.config = config
         self.superuser = superuser
         self.journal = journal
         self.groups_of = groups_of
-        self.rng = rng or random.Random()
+        self.rng = rng
         self.datanodes = DatanodeManager(config)
         self.blocks = BlockManager(config, self.datanodes, self.rng)
         self.namespace = Namespace(self.blocks, superuser, config.superuser_group)
@@ -331,8 +333,8 @@ class Namesystem(NamespaceOperations):
             return
         if last.state is BlockState.UNDER_RECOVERY and now_s < last.recovery_deadline_s:
             return
-        locations = [node for node in (self.datanodes.get(uuid) for uuid in last.expected_locations)
-                     if node is not None and node.live]
+        locations = sorted((node for node in (self.datanodes.get(uuid) for uuid in last.expected_locations)
+                            if node is not None and node.live), key=stable_order)  # the primary replays too
         if not locations:
             logger.info("lease of %s expired and no DataNode holds its last block: dropping that block", path)
             self._commit(edits.AbandonBlock(path, last.block_id))

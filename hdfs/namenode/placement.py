@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from hdfs.namenode.datanodes import DatanodeDescriptor
+from hdfs.namenode.datanodes import DatanodeDescriptor, stable_order
 
 LOAD_FACTOR_MAX = 2.0  # as dfs.namenode.redundancy.considerLoad: skip nodes busier than twice the average
 
@@ -25,10 +25,9 @@ def choose_targets(
     rng: random.Random,
 ) -> list[DatanodeDescriptor]:
     """Up to `count` distinct live DataNodes, none in `excluded`, favored one first."""
-    candidates = [
-        node for node in live
-        if node.uuid not in excluded and node.remaining_bytes >= block_size_bytes
-    ]
+    # In a stable order before the shuffle, so that the seed alone decides (not the order the caller had).
+    candidates = sorted((node for node in live if node.uuid not in excluded and node.remaining_bytes >= block_size_bytes),
+                        key=stable_order)
     if not candidates:
         return []
     average_load = sum(node.active_transfers for node in candidates) / len(candidates)

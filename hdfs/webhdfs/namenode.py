@@ -69,11 +69,12 @@ def check_operation(request: web.Request) -> str:
 
 
 class NameNodeWebHdfs:
-    def __init__(self, namenode, cluster_dir: ClusterDir, rpc_address: str, rng: random.Random | None = None):
+    def __init__(self, namenode, cluster_dir: ClusterDir, rpc_address: str, rng: random.Random):
+        """`rng` picks the DataNode a redirect names: seeded from the NameNode's logged seed, so a run replays."""
         self.namenode = namenode
         self.cluster_dir = cluster_dir
         self.rpc_address = rpc_address
-        self.rng = rng or random.Random()
+        self.rng = rng
 
     def handle(self, request: web.Request) -> web.Response:
         try:
