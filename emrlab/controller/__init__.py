@@ -4,6 +4,7 @@ Reading order:
     records.py      states, transition tables, the records a cluster is made of (groups, instances, steps)
     messages.py     events in, edits kept (the journal), commands out
     state.py        the pure state machine: handle(event, now_s) -> commands; apply(edit)
+      lifecycle.py  the cluster's start, stop (`cluster down`), termination, idle timeout
       instances.py  launches, failures, replacements, restarts
       steps.py      the step lifecycle, ActionOnFailure, StepConcurrencyLevel
       capacity.py   resizes and managed scaling

@@ -17,6 +17,7 @@ from emrlab.controller.messages import (
     InstanceAdded,
     InstanceChanged,
     InstanceFailed,
+    LaunchInstance,
     TerminateInstance,
     WaitHealthy,
 )
@@ -64,6 +65,12 @@ class InstanceRules:
                            reason.message)
         self._record(InstanceChanged(instance.instance_id, state, reason, now_s,
                                      instance.decommissioning if decommissioning is None else decommissioning))
+
+    def _launch(self, instance: Instance, now_s: float, restart: bool = False) -> LaunchInstance:
+        if instance.state is InstanceState.AWAITING_FULFILLMENT:
+            self._change_instance(instance, InstanceEvent.FULFILLED, now_s)
+        return LaunchInstance(instance.instance_id, instance.node_name, instance.role, instance.instance_type,
+                              () if restart else self.bootstrap_actions, restart)
 
     def _instance_event(self, instance_id: str, event: InstanceEvent, now_s: float) -> list[Command]:
         instance = self.instances[instance_id]

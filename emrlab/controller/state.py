@@ -11,6 +11,13 @@ come out (records.py). Every change goes through `apply(edit)`, which is also
 what replays the journal at start, so a restarted controller has, by
 construction, what it had.
 
+Where things live: this file holds the records, the lookups, `apply(edit)`
+and `handle(event)`, which hands each event to one of the parts
+`ControllerState` is made of: lifecycle.py (the cluster's start, stop,
+termination and tick), instances.py (launches, failures, replacements,
+restarts), steps.py (the step lifecycle), capacity.py (resizes, managed
+scaling) and spotrules.py (the spot market's notices and kills).
+
 Durable (in the journal): the cluster definition, every group, instance and
 step with its state and reason. Rebuilt at start: which processes are alive
 (the shell looks, and reports what it finds as events).
@@ -32,14 +39,13 @@ What it decides, as EMR does:
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 from emrlab.controller.capacity import CapacityRules
 from emrlab.controller.instances import InstanceRules
+from emrlab.controller.lifecycle import ClusterLifecycle
 from emrlab.controller.market import SpotSettings
 from emrlab.controller.messages import (
     AddSteps,
-    CancelStep,
     CancelSteps,
     ClusterCreated,
     ClusterHealthy,
@@ -56,7 +62,6 @@ from emrlab.controller.messages import (
     InstanceStarted,
     InstanceStopped,
     InterruptInstances,
-    LaunchInstance,
     ProtectionChanged,
     PutScalingPolicy,
     ResizeGroup,
@@ -68,47 +73,38 @@ from emrlab.controller.messages import (
     StepChanged,
     StepExited,
     StopCluster,
-    StopController,
     StoppedChanged,
     Terminate,
-    TerminateInstance,
     Tick,
-    WatchStep,
     YarnLoad,
 )
 from emrlab.controller.records import (
     ALIVE_CLUSTER_STATES,
-    CLUSTER_TRANSITIONS,
     FINISHED_STEP_STATES,
     TERMINAL_CLUSTER_STATES,
-    ClusterEvent,
     ClusterReason,
     ClusterState,
     Instance,
     InstanceEvent,
     InstanceGroup,
-    InstanceGroupState,
     InstanceState,
     ManagedScalingPolicy,
     Reason,
     Role,
     Step,
-    StepEvent,
     StepState,
 )
 from emrlab.controller.spotrules import MarketRules
 from emrlab.controller.steps import StepRules
 from emrlab_common.errors import FailedPrecondition
-from emrlab_common.lifecycle import next_state
-
-logger = logging.getLogger(__name__)
 
 EDITS_PENDING_MAX = 10_000      # the shell journals after every event; more means it stopped doing so
 
 
-class ControllerState(InstanceRules, StepRules, CapacityRules, MarketRules):
-    """The cluster's lifecycle; its rules for instances, steps, capacity and the spot market are in
-    instances.py, steps.py, capacity.py and spotrules.py."""
+class ControllerState(ClusterLifecycle, InstanceRules, StepRules, CapacityRules, MarketRules):
+    """The cluster's records, the edits that change them, and the events it handles. What it does on each
+    event is in its parts: the cluster's lifecycle (lifecycle.py), instances (instances.py), steps (steps.py),
+    capacity (capacity.py) and the spot market (spotrules.py)."""
 
     def __init__(self, replication: int = 1):
         self.replication = replication  # dfs.replication: core nodes HDFS needs
@@ -299,102 +295,6 @@ class ControllerState(InstanceRules, StepRules, CapacityRules, MarketRules):
                 return self._tick(now_s)
             case _:
                 raise AssertionError(f"unknown event {event!r}")
-
-    # ------------------------------------------------------------ start and stop
-
-    def _start(self, now_s: float) -> list[Command]:
-        if not self.alive:
-            return self._finish_termination(now_s) if self.state is ClusterState.TERMINATING else []
-        commands: list[Command] = [WatchStep(step.step_id)
-                                   for step in self.steps_in(StepState.RUNNING, StepState.CANCEL_PENDING)]
-        master = self.master()
-        if self.stopped:
-            # After `cluster down`: the same instances, their disks kept, master first.
-            self.restarting = {instance.instance_id for instance in self.instances.values()
-                               if instance.state is not InstanceState.TERMINATED}
-            return commands + ([self._launch(master, now_s, restart=master.state is InstanceState.RUNNING)]
-                               if master else [])
-        for instance in self.instances.values():
-            if instance.state is InstanceState.TERMINATED:
-                continue
-            if instance.decommissioning:
-                commands.append(self._decommission_command(instance, 0.0))
-            elif instance.state is InstanceState.RUNNING:
-                continue  # adopted: the shell watches its processes and reports their death
-            elif instance is master or (master is not None and master.state is InstanceState.RUNNING
-                                        and self._fulfillable(instance, now_s)):
-                commands.append(self._launch(instance, now_s))
-        return commands + self._check_ready(now_s)
-
-    def _launch(self, instance: Instance, now_s: float, restart: bool = False) -> LaunchInstance:
-        if instance.state is InstanceState.AWAITING_FULFILLMENT:
-            self._change_instance(instance, InstanceEvent.FULFILLED, now_s)
-        return LaunchInstance(instance.instance_id, instance.node_name, instance.role, instance.instance_type,
-                              () if restart else self.bootstrap_actions, restart)
-
-    def _stop(self, now_s: float) -> list[Command]:
-        if not self.alive:
-            return [StopController()]
-        self._record(StoppedChanged(True, now_s))
-        commands: list[Command] = []
-        for step in self.steps_in(StepState.RUNNING, StepState.CANCEL_PENDING):
-            # Stopped, not failed: no ActionOnFailure (TERMINATE_CLUSTER would end the cluster for good).
-            self._change_step(step, StepEvent.LOST, now_s, Reason("", "Interrupted: the cluster was stopped "
-                                                                      "(`emrlab cluster down`)"))
-            commands.append(CancelStep(step.step_id))
-        for instance in self.instances.values():
-            if instance.state is not InstanceState.TERMINATED:
-                commands.append(TerminateInstance(instance.instance_id, instance.node_name, remove_data=False))
-        return commands + [StopController()]
-
-    # ------------------------------------------------------------ termination
-
-    def _change_cluster(self, event: ClusterEvent, reason: Reason, now_s: float) -> None:
-        state = next_state(CLUSTER_TRANSITIONS, self.state, event, f"cluster {self.cluster_id}", reason.message)
-        self._record(ClusterStateChanged(state, reason, now_s))
-
-    def _terminate(self, code: ClusterReason, message: str, now_s: float, errors: bool = False) -> list[Command]:
-        event = ClusterEvent.TERMINATE_WITH_ERRORS if errors else ClusterEvent.TERMINATE
-        self._change_cluster(event, Reason(code.value, message), now_s)
-        commands: list[Command] = []
-        for step in self.steps_in(StepState.PENDING):
-            self._change_step(step, StepEvent.CANCEL, now_s, Reason("", "Cancelled: the cluster is terminating"))
-        for step in self.steps_in(StepState.RUNNING):
-            self._change_step(step, StepEvent.CANCEL_RUNNING, now_s, Reason("", "Cluster is terminating"))
-            commands.append(CancelStep(step.step_id))
-        for instance in self.instances.values():
-            if instance.state is not InstanceState.TERMINATED:
-                commands.append(TerminateInstance(instance.instance_id, instance.node_name))
-        return commands + self._finish_termination(now_s)
-
-    def _finish_termination(self, now_s: float) -> list[Command]:
-        """TERMINATING ends once no step runs and every instance has stopped."""
-        if self.state is not ClusterState.TERMINATING:
-            return []
-        if self.steps_in(StepState.CANCEL_PENDING, StepState.RUNNING):
-            return []
-        if any(instance.state is not InstanceState.TERMINATED for instance in self.instances.values()):
-            return []
-        errors = self.reason.code not in (ClusterReason.USER_REQUEST.value, ClusterReason.ALL_STEPS_COMPLETED.value)
-        final = ClusterState.TERMINATED_WITH_ERRORS if errors else ClusterState.TERMINATED
-        logger.info("cluster %s TERMINATING -> %s (%s)", self.cluster_id, final.value, self.reason.message)
-        self._record(ClusterStateChanged(final, self.reason, now_s))
-        for group in self.groups.values():
-            self._record(GroupChanged(group.instance_group_id, InstanceGroupState.TERMINATED,
-                                      group.requested_instance_count, group.launched))
-        return [StopController()]
-
-    def _tick(self, now_s: float) -> list[Command]:
-        commands = self._run_market(now_s) if self.alive and not self.stopped else []
-        return commands + self._idle_check(now_s)
-
-    def _idle_check(self, now_s: float) -> list[Command]:
-        if (self.state is ClusterState.WAITING and self.idle_timeout_s is not None and self.idle_since_s is not None
-                and not self.stopped and now_s - self.idle_since_s >= self.idle_timeout_s):
-            return self._terminate(ClusterReason.ALL_STEPS_COMPLETED,
-                                   f"Auto-terminated after {self.idle_timeout_s:.0f}s idle (AutoTerminationPolicy)",
-                                   now_s)
-        return []
 
     # ------------------------------------------------------------ checks
 
