@@ -223,7 +223,7 @@ def test_connections_beyond_the_limit_are_closed(monkeypatch):
 
 
 def test_the_resourcemanager_links_to_an_applications_own_page_and_the_am_registers_its_jobs_page(tmp_path):
-    from mapreduce.jobhistory.web import tracking_url
+    from mapreduce.appmaster.tracking import tracking_url
     from yarn.records import ApplicationReport, ApplicationState, FinalApplicationStatus
     from yarn.resourcemanager.http import tracking_link
 

@@ -13,6 +13,7 @@
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)
     master.py       MRAppMaster: the shell that runs the machine against YARN and HDFS
     history.py      the job history file written to HDFS at the end
+    tracking.py     the tracking URL it registers with YARN: the job's page on the JobHistory server
     recovery.py     the recovery log a later AM attempt resumes the job from
     __main__.py     the process: `python -m mapreduce.appmaster`
 """

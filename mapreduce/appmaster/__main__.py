@@ -26,7 +26,7 @@ from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
 from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer, application_key
-from mapreduce.jobhistory.web import tracking_url
+from mapreduce.appmaster.tracking import tracking_url
 from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE, JOB_TOKEN_VARIABLE, job_token
 from mapreduce.task.yarnchild import configure_logging
 from yarn.amclient import AMRMClient, NMClient

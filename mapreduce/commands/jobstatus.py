@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 
 from emrlab_common.command import CommandContext
-from emrlab_common.errors import EmrlabError, FailedPrecondition, InvalidArgument, NotFound
+from emrlab_common.errors import FailedPrecondition, InvalidArgument
 from mapreduce.api.counters import Counters
 from mapreduce.appmaster.description import APPLICATION_TYPE
-from mapreduce.appmaster.history import preemptions, read_history, reruns, summary_from_report
+from mapreduce.appmaster.history import preemptions, read_history, reruns
 from mapreduce.appmaster.records import application_id_for, is_job_id, job_id_for
-from mapreduce.runners.cluster import am_report, kill_job
+from mapreduce.jobhistory.summary import job_summary
+from mapreduce.runners.cluster import kill_job
 
 FINAL_STATES = ("SUCCEEDED", "FAILED", "KILLED")
 
@@ -37,30 +38,6 @@ def _clients(context: CommandContext):
     from yarn.client import YarnClient
 
     return Client.for_cluster(context.cluster_dir), YarnClient.for_cluster(context.cluster_dir)
-
-
-def job_summary(hdfs, yarn, job_id: str) -> dict:
-    """The live report from the AM if the job runs, else its history."""
-    from yarn.records import ApplicationState
-
-    try:
-        report = yarn.application_report(application_id_for(job_id))
-    except EmrlabError:
-        report = None
-    if report is not None and not report.state.is_final and report.am_address:
-        try:
-            return summary_from_report(am_report(report, job_id, include_attempts=True))
-        except EmrlabError:
-            pass
-    if report is not None and report.state in (ApplicationState.NEW, ApplicationState.SUBMITTED,
-                                               ApplicationState.ACCEPTED, ApplicationState.RUNNING):
-        try:
-            return read_history(hdfs, job_id)  # the AM has written it and is on its way out
-        except NotFound:
-            pass  # not started yet (or not registered): the job is being prepared
-        return {"job_id": job_id, "name": report.name, "user": report.user, "state": "PREP",
-                "map_progress": 0.0, "reduce_progress": 0.0, "counters": {}, "attempts": [], "diagnostics": ""}
-    return read_history(hdfs, job_id)
 
 
 def list_main(argv: list[str], context: CommandContext) -> int:

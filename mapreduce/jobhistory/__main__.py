@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from emrlab_common.config import load, parse_text, setting
 from emrlab_common.daemon import DaemonProcess
 from emrlab_common.web import start_http_server
-from mapreduce.jobhistory.web import DAEMON_NAME, JobHistoryWeb
+from mapreduce.appmaster.tracking import DAEMON_NAME
+from mapreduce.jobhistory.web import JobHistoryWeb
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import time
 
-from emrlab_common import tls, web
+from emrlab_common import web
 from emrlab_common.errors import EmrlabError
+from hdfs import Client
+from mapreduce.appmaster.tracking import JOB_PAGE_PREFIX
+from mapreduce.jobhistory.summary import job_summary as find_summary
+from yarn.client import YarnClient
 
-DAEMON_NAME = "jobhistory"  # its record in the cluster directory: `python -m mapreduce.jobhistory`
-JOB_PAGE_PREFIX = "/jobhistory/job/"
 REFRESH_S = 2
 NAV = [("/jobhistory", "JobHistory"), ("/jmx", "JMX")]
 FINAL_STATES = ("SUCCEEDED", "FAILED", "KILLED")
@@ -34,10 +36,6 @@ BAR_PITCH_PX = 16
 
 def job_summary(cluster_dir, job_id: str) -> dict:
     """The job's summary (the shape of its history file); EmrlabError if it cannot be found."""
-    from hdfs import Client
-    from mapreduce.commands.jobstatus import job_summary as find_summary
-    from yarn.client import YarnClient
-
     with Client.for_cluster(cluster_dir) as hdfs_client, YarnClient.for_cluster(cluster_dir) as yarn_client:
         return find_summary(hdfs_client, yarn_client, job_id)
 
@@ -113,18 +111,6 @@ def counters_table(counters: dict[str, dict[str, int]]) -> str:
     return web.table(["Group", "Counter", "Value"],
                      ([group, name, value] for group, values in sorted(counters.items())
                       for name, value in sorted(values.items())))
-
-
-def tracking_url(cluster_dir, job_id: str) -> str:
-    """The job's page on the cluster's JobHistory server, for the AM to register as its tracking URL;
-    "" when the cluster runs none (the ResourceManager's page then has no link)."""
-    try:
-        record = cluster_dir.read_daemon(DAEMON_NAME)
-        scheme = "https" if tls.modes(cluster_dir.properties())[1] else "http"
-    except (OSError, EmrlabError):
-        return ""
-    http_address = record.extra.get("http_address") if record else None
-    return f"{scheme}://{http_address}{JOB_PAGE_PREFIX}{job_id}" if http_address else ""
 
 
 class JobHistoryWeb:
