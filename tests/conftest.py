@@ -121,6 +121,18 @@ class RunningCluster:
     def log(self, daemon_name: str) -> str:
         return self.cluster_dir.log_path(daemon_name).read_text()
 
+    def jmx(self, daemon_name: str, bean_name: str) -> dict:
+        """One bean of a daemon's /jmx (`Hadoop:service=DataNode,name=DataNodeActivity`), read over HTTP."""
+        import json
+        import urllib.request
+
+        from emrlab_common.web import cluster_urls
+
+        url = f"{cluster_urls(self.cluster_dir, include_nodes=True)[daemon_name]}/jmx?qry={bean_name}"
+        with urllib.request.urlopen(url, timeout=WAIT_TIMEOUT_S) as response:
+            [bean] = json.loads(response.read())["beans"]
+        return bean
+
     def node_data_dir(self, node_id: str):
         return self.cluster_dir.node_dir(node_id) / "data" / "current"
 

@@ -149,8 +149,13 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
         call(namenode.RegisterDatanode, impostor, timeout_s=10)
     assert oct(key_path(cluster.cluster_dir.root).stat().st_mode & 0o777) == "0o600"
     local = cluster.client(user="alice", node_id=replica.node_id)
+    # The owner on a replica's node reads its blocks there straight from the files: the DataNode counts each access.
+    blocks_here = sum(any(location.node_id == replica.node_id for location in block.locations)
+                      for block in owner._block_locations("/user/alice/secret.bin").blocks)
+    activity = "Hadoop:service=DataNode,name=DataNodeActivity"
+    granted = cluster.jmx(f"datanode-{replica.node_id}", activity)["BlocksGetLocalPathInfo"]
     assert local.read_bytes("/user/alice/secret.bin") == data
-    assert "short-circuit access" in cluster.log(f"datanode-{replica.node_id}")
+    assert cluster.jmx(f"datanode-{replica.node_id}", activity)["BlocksGetLocalPathInfo"] == granted + blocks_here
     # Re-replication carries the NameNode's COPY tokens: a killed DataNode is healed around.
     cluster.kill(f"datanode-{replica.node_id}")
     wait_until(lambda: fsck_is_healthy_with(cluster, 3), what="fsck HEALTHY with 3 replicas per block")

@@ -21,6 +21,7 @@ from tests.conftest import wait_until
 pytestmark = pytest.mark.cluster
 
 MiB = 1 << 20
+DATANODE_ACTIVITY = "Hadoop:service=DataNode,name=DataNodeActivity"
 
 
 def replica_counts(client, path):
@@ -162,9 +163,12 @@ def test_short_circuit_read_on_the_replicas_node(shared_cluster):
     writer = shared_cluster.client(node_id="core-2")
     data = os.urandom(2 * MiB + 3)
     writer.write_bytes("/local.bin", data)
-    assert all(location.hosts[0] == "core-2" for location in writer.block_locations("/local.bin"))
+    locations = writer.block_locations("/local.bin")
+    assert len(locations) == 3 and all(location.hosts[0] == "core-2" for location in locations)
+    granted = shared_cluster.jmx("datanode-core-2", DATANODE_ACTIVITY)["BlocksGetLocalPathInfo"]
     assert writer.read_bytes("/local.bin") == data
-    assert "short-circuit access" in shared_cluster.log("datanode-core-2")
+    # Each block was read straight from its files: the DataNode counts each short-circuit access it grants.
+    assert shared_cluster.jmx("datanode-core-2", DATANODE_ACTIVITY)["BlocksGetLocalPathInfo"] == granted + 3
 
 
 # ---------------------------------------------------------------- failures

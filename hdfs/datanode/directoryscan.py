@@ -32,6 +32,10 @@ from hdfs.errors import ChecksumMismatch
 
 logger = logging.getLogger(__name__)
 
+COUNTER_OF_DIFFERENCE = {Difference.MISSING: "DirectoryScanMissingReplicas",
+                         Difference.DAMAGED: "DirectoryScanDamagedReplicas",
+                         Difference.UNKNOWN: "DirectoryScanUnknownReplicas"}  # node.ACTIVITY_COUNTERS, on /jmx
+
 
 def damage_of(replica: Replica) -> str:
     """Why a finalized replica's files do not match what the DataNode believes, or ""."""
@@ -92,6 +96,8 @@ class DirectoryScanner:
 
     def scan_once(self) -> list[Discrepancy]:
         found = scan(self.datanode.storage)
+        for discrepancy in found:
+            self.datanode.count(COUNTER_OF_DIFFERENCE[discrepancy.difference])
         if found:
             self.datanode.tell(DirectoryScanFinished(tuple(found)))
         return found

@@ -1,7 +1,8 @@
 """A DataNode's web server: a small status page, `/jmx`, and WebHDFS's data side.
 
     /                       the node, its space and its replicas
-    /jmx                    Hadoop:service=DataNode,name=FSDatasetState (Capacity, DfsUsed, Remaining, NumBlocks...)
+    /jmx                    Hadoop:service=DataNode,name=FSDatasetState (Capacity, DfsUsed, Remaining, NumBlocks...),
+                            DataNodeInfo, DataNodeActivity (BlocksGetLocalPathInfo, the directory scan's finds)
     /webhdfs/v1/PATH?op=..  where the NameNode redirects OPEN, CREATE, APPEND (hdfs/webhdfs/datanode.py)
 """
 
@@ -46,6 +47,8 @@ class DataNodeWeb:
             {"name": "Hadoop:service=DataNode,name=DataNodeInfo", "modelerType": "DataNodeInfo",
              "DatanodeHostname": self.datanode.node_id, "DataPort": self.datanode.address,
              "XceiverCount": numbers["transfers"], "DatanodeUuid": self.datanode.uuid},
+            {"name": "Hadoop:service=DataNode,name=DataNodeActivity", "modelerType": "DataNodeActivity",
+             **self.datanode.activity},
         ])
 
     def page(self, request: web.Request) -> web.Response:

@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 PEER_CHANNELS_MAX = 64
 LOCALITY_SECRET_FILE_NAME = "shortcircuit.secret"
+# What /jmx's DataNodeActivity bean counts (http.py), since the process started. BlocksGetLocalPathInfo is
+# Hadoop's name (short-circuit accesses granted); the directory scan's are ours: replicas a scan found differing.
+ACTIVITY_COUNTERS = ("BlocksGetLocalPathInfo", "DirectoryScanMissingReplicas", "DirectoryScanDamagedReplicas",
+                     "DirectoryScanUnknownReplicas")
 
 
 def block_message(replica: Replica) -> hdfs_pb2.Block:
@@ -55,6 +59,8 @@ class DataNode:
         self._channels_lock = threading.Lock()
         self.block_keys: dict[int, BlockKey] = {}  # from the NameNode, at registration and on heartbeats
         self.locality_secret_path, self.locality_secret = write_locality_secret(data_dir)
+        self.activity = dict.fromkeys(ACTIVITY_COUNTERS, 0)
+        self._activity_lock = threading.Lock()
 
     # ------------------------------------------------------------ who may do what
 
@@ -85,6 +91,12 @@ class DataNode:
     def tell(self, event: Event) -> None:
         assert self._listener is not None, f"{event!r} told before the actor listens"
         self._listener(event)
+
+    def count(self, counter: str) -> None:
+        """One more of an activity counter (servicer and scanner threads call it, so under a lock)."""
+        assert counter in self.activity, f"no activity counter {counter!r}"
+        with self._activity_lock:
+            self.activity[counter] += 1
 
     # ------------------------------------------------------------ space and peers
 

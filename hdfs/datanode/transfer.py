@@ -294,6 +294,7 @@ class DataTransferServicer(hdfs_pb2_grpc.DataTransferProtocolServicer):
         self.datanode.check_block_token(request.block_token, request.block, AccessMode.READ)
         replica = self.datanode.storage.get_finalized(request.block.block_id, request.block.generation_stamp)
         logger.info("short-circuit access to %s for a client on %s", replica, request.client_node_id)
+        self.datanode.count("BlocksGetLocalPathInfo")
         return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(replica.block_path),
                                                           meta_path=str(replica.meta_path))
 
