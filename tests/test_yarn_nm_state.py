@@ -13,30 +13,40 @@ from emrlab_common.lifecycle import InvalidTransition
 from yarn.nodemanager.records import (
     CONTAINER_TRANSITIONS,
     ApplicationFinished,
+    CleanUpApplication,
     CleanUpContainer,
     ContainerCleanedUp,
     ContainerEvent,
     ContainerLifecycle,
     DeleteApplicationDir,
-    HeartbeatDelivered,
+    HealthChecked,
+    HeartbeatAnswered,
+    HeartbeatTick,
     InitializeAuxApplication,
+    KillContainer,
     KillProcessGroup,
+    LaunchContainer,
     LaunchFailed,
     LaunchProcess,
     LocalizeResources,
     MemoryMeasured,
     ProcessExited,
     ProcessLaunched,
+    Register,
+    Registered,
+    Registration,
     ResourcesFailed,
     ResourcesLocalized,
-    Resynced,
+    RunHealthCheck,
+    SendHeartbeat,
+    Shutdown,
     StartContainer,
     StopAuxApplication,
     StopContainer,
     Tick,
 )
 from yarn.nodemanager.state import CONTAINERS_MAX, NodeManagerLayout, NodeManagerState
-from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, Resource
+from yarn.records import Container, ContainerExitStatus, ContainerLaunchContext, ContainerState, NodeAction, Resource
 
 APPLICATION = "application_1700000000000_0007"
 SIGKILL_DELAY_S = 0.25
@@ -47,9 +57,23 @@ def container(sequence: int = 2, memory_mb: int = 128) -> Container:
                      Resource(memory_mb, 1))
 
 
+HEARTBEAT_S, HEALTH_S = 1.0, 600.0
+
+
 def new_state(delete_delay_s: float = 0.0, aux: tuple[str, ...] = ("mapreduce_shuffle",)) -> NodeManagerState:
-    return NodeManagerState(NodeManagerLayout(Path("/nm/local"), Path("/nm/logs"), SIGKILL_DELAY_S, True,
-                                              delete_delay_s), aux)
+    """A state registered with the ResourceManager at time 0, its first heartbeat answered."""
+    state = NodeManagerState(NodeManagerLayout(Path("/nm/local"), Path("/nm/logs"), SIGKILL_DELAY_S, True,
+                                               delete_delay_s, HEARTBEAT_S, HEALTH_S), aux)
+    assert state.handle(HeartbeatTick(), 0.0) == [Register(())]
+    assert state.handle(Registered((), NodeAction.NORMAL, ""), 0.0) == [RunHealthCheck()]
+    assert state.handle(HealthChecked(True, ""), 0.0) == [SendHeartbeat((), True, "")]
+    assert state.handle(heartbeat_answered(state), 0.0) == []
+    return state
+
+
+def heartbeat_answered(state: NodeManagerState, action: NodeAction = NodeAction.NORMAL, commands=()) -> HeartbeatAnswered:
+    """The answer to a heartbeat that carried every status due."""
+    return HeartbeatAnswered(tuple(state.statuses_for_heartbeat()), action, "", commands)
 
 
 def start(state: NodeManagerState, item: Container, data: bytes = b"") -> list:
@@ -95,7 +119,7 @@ def test_a_container_localizes_launches_runs_and_is_reported_complete_once():
     assert state.status(item.id) == state.statuses_for_heartbeat()[0]
     assert (state.status(item.id).state, state.status(item.id).exit_status) == (ContainerState.COMPLETE, 0)
     state.handle(ContainerCleanedUp(item.id), 5.1)
-    state.handle(HeartbeatDelivered(tuple(state.statuses_for_heartbeat())), 6.0)
+    state.handle(heartbeat_answered(state), 6.0)
     assert state.statuses_for_heartbeat() == []  # the RM heard it once
     state.validate_state()
 
@@ -200,10 +224,10 @@ def test_after_a_resync_every_container_is_reported_again_and_none_is_stopped():
     run(state, running, pid=7)
     state.handle(ProcessExited(done.id, 0), 1.0)
     state.handle(ContainerCleanedUp(done.id), 1.0)
-    state.handle(HeartbeatDelivered(tuple(state.statuses_for_heartbeat())), 1.5)
+    state.handle(heartbeat_answered(state), 1.5)
     assert [status.container_id for status in state.statuses_for_heartbeat()] == [running.id]
-    assert state.handle(Resynced(), 2.1) == []  # a restarted RM with recovery keeps what runs
-    assert {(item.id, status.state) for item, status in state.container_reports()} == {
+    (register,) = state.handle(heartbeat_answered(state, NodeAction.RESYNC), 2.1)  # no container is stopped
+    assert {(item.id, status.state) for item, status in register.reports} == {
         (done.id, ContainerState.COMPLETE), (running.id, ContainerState.RUNNING)}
     assert {status.container_id for status in state.statuses_for_heartbeat()} == {done.id, running.id}
     state.validate_state()
@@ -219,6 +243,47 @@ def test_a_node_holds_a_bounded_number_of_containers():
         state.handle(ResourcesLocalized(known.container_id), 1.1)  # killed while localizing: never launched
         state.handle(ContainerCleanedUp(known.container_id), 1.2)
     assert state.has_room() and state.containers == {}
+
+
+# ---------------------------------------------------------------- the conversation with the ResourceManager
+
+def test_it_heartbeats_every_interval_and_checks_health_when_due_reporting_what_it_found():
+    state = new_state()
+    assert state.heartbeat_wait_s(0.4) == pytest.approx(0.6)
+    assert state.handle(HeartbeatTick(), 0.5) == []  # nothing due yet
+    assert state.handle(HeartbeatTick(), 1.0) == [SendHeartbeat((), True, "")]
+    state.handle(heartbeat_answered(state), 1.0)
+    assert state.handle(HeartbeatTick(), HEALTH_S) == [RunHealthCheck()]
+    assert state.handle(HealthChecked(False, "local dir /nm/local is not writable"), HEALTH_S) == [
+        SendHeartbeat((), False, "local dir /nm/local is not writable")]
+    state.validate_state()
+
+
+def test_a_failed_call_leaves_what_was_due_due():
+    state = new_state()
+    assert state.handle(HeartbeatTick(), 1.0) == [SendHeartbeat((), True, "")]
+    assert state.handle(HeartbeatTick(), 1.6) == [SendHeartbeat((), True, "")]  # no answer came: it goes again
+
+
+def test_the_resource_managers_orders_ride_back_on_the_heartbeat_in_order():
+    state = new_state()
+    orders = (LaunchContainer(container(2), ContainerLaunchContext(["true"]), "alice"), KillContainer(container(3).id),
+              CleanUpApplication(APPLICATION))
+    assert state.handle(heartbeat_answered(state, commands=orders), 1.0) == list(orders)
+
+
+def test_resync_registers_again_at_once_and_shutdown_or_a_refusal_stops_the_node():
+    state = new_state()
+    assert state.handle(heartbeat_answered(state, NodeAction.RESYNC), 1.0) == [Register(())]
+    assert state.registration is Registration.UNREGISTERED and state.heartbeat_wait_s(1.0) == 0.0
+    assert state.handle(Registered((), NodeAction.NORMAL, ""), 1.1) == [SendHeartbeat((), True, "")]
+    assert state.handle(HeartbeatAnswered((), NodeAction.SHUTDOWN, "decommissioned", (KillContainer("c"),)), 1.2) \
+        == [Shutdown("decommissioned")]
+    assert state.registration is Registration.SHUT_DOWN and state.handle(HeartbeatTick(), 9.0) == []
+    refused = NodeManagerState(NodeManagerLayout(Path("/nm/local"), Path("/nm/logs"), SIGKILL_DELAY_S, True, 0.0))
+    refused.handle(HeartbeatTick(), 0.0)
+    assert refused.handle(Registered((), NodeAction.SHUTDOWN, "excluded"), 0.0) == [Shutdown("excluded")]
+    assert refused.handle(HeartbeatTick(), 1.0) == []
 
 
 # ---------------------------------------------------------------- random runs with a pretend executor
@@ -259,7 +324,7 @@ def test_random_runs_keep_the_state_consistent(data):
         elif choice == "memory":
             event = MemoryMeasured({1000 + sequence: 1 << 40 for sequence in range(2, 7)})
         elif choice == "heartbeat":
-            event = HeartbeatDelivered(tuple(state.statuses_for_heartbeat()))
+            event = heartbeat_answered(state)
         else:
             continue
         if isinstance(event, ProcessLaunched):

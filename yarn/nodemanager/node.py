@@ -3,9 +3,10 @@
 `NodeManager.submit(event)` hands one event to `NodeManagerState` under the
 lock and gives the commands that come back to the `ContainerExecutor`,
 outside the lock (no process is started and no file touched while it is
-held). The executor's results come back through `submit` too. The actor
-(`actor.py`) carries statuses to the ResourceManager and brings its orders
-back as events; the servicer (`server.py`) does the same for
+held). The executor's results come back through `submit` too. The commands
+for the ResourceManager conversation are returned to the caller: only the
+actor (`actor.py`) sends the events that make them, and it carries them out
+and brings the RM's answers back as events; the servicer (`server.py`) does the same for
 ApplicationMasters' calls. Nothing is durable: a restarted NodeManager starts
 with no containers (Hadoop's NM recovery is out of scope), and its old
 working dirs are removed.
@@ -38,10 +39,9 @@ from yarn.nodemanager.monitor import resident_bytes_by_session
 from yarn.nodemanager.records import (
     ApplicationFinished,
     Event,
-    HeartbeatDelivered,
     LaunchProcess,
     MemoryMeasured,
-    Resynced,
+    ResourceManagerCommand,
     StartContainer,
     StopAllContainers,
     StopContainer,
@@ -67,7 +67,8 @@ class NodeManager:
         self.capability = Resource(config.memory_mb, config.vcores)
         self.address = ""  # set once the server is bound
         self.state = NodeManagerState(NodeManagerLayout(self.local_dir, self.log_dir, config.sigkill_delay_s,
-                                                        config.pmem_check_enabled, config.delete_delay_s))
+                                                        config.pmem_check_enabled, config.delete_delay_s,
+                                                        config.heartbeat_interval_s, config.health_interval_s))
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.users = ContainerUsers(config, cluster_dir.root)
@@ -93,12 +94,20 @@ class NodeManager:
     def application_dir(self, user: str, application_id: str) -> Path:
         return self.state.layout.application_dir(user, application_id)
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: Event) -> list[ResourceManagerCommand]:
+        """Hand `event` to the state; carry out the executor's commands, return the actor's."""
         with self._lock:
             commands = self.state.handle(event, self.clock())
             self._changed.notify_all()
+        for_the_actor = [command for command in commands if isinstance(command, ResourceManagerCommand)]
         for command in commands:
-            self.executor.execute(command)
+            if not isinstance(command, ResourceManagerCommand):
+                self.executor.execute(command)
+        return for_the_actor
+
+    def heartbeat_wait_s(self) -> float:
+        with self._lock:
+            return self.state.heartbeat_wait_s(self.clock())
 
     # ------------------------------------------------------------ what the actor and servicer call
 
@@ -127,22 +136,11 @@ class NodeManager:
         with self._lock:
             return self.state.statuses_for_heartbeat()
 
-    def container_reports(self) -> list[tuple[Container, ContainerStatus]]:
-        with self._lock:
-            return self.state.container_reports()
-
-    def heartbeat_delivered(self, statuses: list[ContainerStatus]) -> None:
-        self.submit(HeartbeatDelivered(tuple(statuses)))
-
     def stop_all(self, exit_status: int, diagnostics: str) -> bool:
         """Stop every container and wait until they are done (a resync, or this NodeManager stopping)."""
         self.submit(StopAllContainers(exit_status, diagnostics))
         with self._changed:
             return self._changed.wait_for(self.state.all_done, self.config.sigkill_delay_s + STOP_ALL_MARGIN_S)
-
-    def forget_all(self) -> None:
-        """After a resync: the ResourceManager knows none of our containers; registering reports them all."""
-        self.submit(Resynced())
 
     def cleanup_application(self, application_id: str) -> None:
         """The application ended: its containers are stopped, then its aux services told and its files deleted."""

@@ -26,6 +26,16 @@ An application on this node (Hadoop's ApplicationImpl, trimmed):
 
     RUNNING                    --FINISH-->           FINISHING_CONTAINERS_WAIT  stop its containers
     FINISHING_CONTAINERS_WAIT  --CONTAINERS_DONE-->  FINISHED                   aux services told, local dir deleted
+
+The node's registration with the ResourceManager (Hadoop's NodeStatusUpdater):
+
+    UNREGISTERED  --ACCEPTED-->  REGISTERED     heartbeat every interval, with a health check when due
+    UNREGISTERED  --REFUSED-->   SHUT_DOWN      the RM excludes this node: the NodeManager stops
+    REGISTERED    --RESYNC-->    UNREGISTERED   the RM restarted or lost us: register again at once, with every container
+    REGISTERED    --SHUTDOWN-->  SHUT_DOWN      decommissioned
+
+The events and commands of that conversation are the last of each list
+below: the actor (`actor.py`) carries those commands out.
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from yarn.records import Container, ContainerLaunchContext, ContainerState, ContainerStatus
+from yarn.records import Container, ContainerLaunchContext, ContainerState, ContainerStatus, NodeAction
+
 
 class ContainerLifecycle(enum.Enum):
     NEW = "NEW"
@@ -104,6 +115,28 @@ _A, _AE = ApplicationLifecycle, ApplicationEvent
 APPLICATION_TRANSITIONS: dict[tuple[ApplicationLifecycle, ApplicationEvent], ApplicationLifecycle] = {
     (_A.RUNNING, _AE.FINISH): _A.FINISHING_CONTAINERS_WAIT,
     (_A.FINISHING_CONTAINERS_WAIT, _AE.CONTAINERS_DONE): _A.FINISHED,
+}
+
+
+class Registration(enum.Enum):
+    UNREGISTERED = "UNREGISTERED"
+    REGISTERED = "REGISTERED"
+    SHUT_DOWN = "SHUT_DOWN"
+
+
+class RegistrationEvent(enum.Enum):
+    ACCEPTED = "ACCEPTED"
+    REFUSED = "REFUSED"
+    RESYNC = "RESYNC"
+    SHUTDOWN = "SHUTDOWN"
+
+
+_R, _RE = Registration, RegistrationEvent
+REGISTRATION_TRANSITIONS: dict[tuple[Registration, RegistrationEvent], Registration] = {
+    (_R.UNREGISTERED, _RE.ACCEPTED): _R.REGISTERED,
+    (_R.UNREGISTERED, _RE.REFUSED): _R.SHUT_DOWN,
+    (_R.REGISTERED, _RE.RESYNC): _R.UNREGISTERED,
+    (_R.REGISTERED, _RE.SHUTDOWN): _R.SHUT_DOWN,
 }
 
 
@@ -178,18 +211,6 @@ class ContainerCleanedUp:
 
 
 @dataclass(frozen=True)
-class HeartbeatDelivered:
-    """The ResourceManager heard these statuses; completed ones are not reported again."""
-
-    statuses: tuple[ContainerStatus, ...]
-
-
-@dataclass(frozen=True)
-class Resynced:
-    """The ResourceManager knows none of our containers: the next registration reports them all again."""
-
-
-@dataclass(frozen=True)
 class ApplicationFinished:
     application_id: str
 
@@ -206,9 +227,41 @@ class Tick:
     """Time passed: delete application dirs whose debug delay is over."""
 
 
+@dataclass(frozen=True)
+class HeartbeatTick:
+    """The actor's clock: registering, a health check or a heartbeat may be due."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """RegisterNodeManager answered; the RM heard `reported` (the statuses the registration carried)."""
+
+    reported: tuple[ContainerStatus, ...]
+    action: NodeAction
+    diagnostics: str
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswered:
+    """NodeHeartbeat answered; the RM heard `reported`, and sends its orders for this node."""
+
+    reported: tuple[ContainerStatus, ...]
+    action: NodeAction
+    diagnostics: str
+    commands: tuple[LaunchContainer | KillContainer | CleanUpApplication, ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthChecked:
+    """The disks were probed and the health script run (if any)."""
+
+    healthy: bool
+    report: str
+
+
 Event = (StartContainer | StopContainer | StopAllContainers | ResourcesLocalized | ResourcesFailed
-         | ProcessLaunched | LaunchFailed | ProcessExited | ContainerCleanedUp | HeartbeatDelivered | Resynced
-         | ApplicationFinished | MemoryMeasured | Tick)
+         | ProcessLaunched | LaunchFailed | ProcessExited | ContainerCleanedUp | ApplicationFinished | MemoryMeasured
+         | Tick | HeartbeatTick | Registered | HeartbeatAnswered | HealthChecked)
 
 
 # ---------------------------------------------------------------- commands
@@ -264,5 +317,52 @@ class DeleteApplicationDir:
     directory: Path
 
 
+@dataclass(frozen=True)
+class Register:
+    """RegisterNodeManager, reporting every container held (finished ones too)."""
+
+    reports: tuple[tuple[Container, ContainerStatus], ...]
+
+
+@dataclass(frozen=True)
+class SendHeartbeat:
+    statuses: tuple[ContainerStatus, ...]
+    healthy: bool
+    health_report: str
+
+
+@dataclass(frozen=True)
+class RunHealthCheck:
+    pass
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The ResourceManager refused or decommissioned this node: stop the NodeManager."""
+
+    diagnostics: str
+
+
+@dataclass(frozen=True)
+class LaunchContainer:
+    """An ApplicationMaster's container the RM asks this node to start (StartContainer after its user is resolved)."""
+
+    container: Container
+    context: ContainerLaunchContext
+    user: str
+
+
+@dataclass(frozen=True)
+class KillContainer:
+    container_id: str
+
+
+@dataclass(frozen=True)
+class CleanUpApplication:
+    application_id: str
+
+
 Command = (InitializeAuxApplication | StopAuxApplication | LocalizeResources | LaunchProcess | KillProcessGroup
            | CleanUpContainer | DeleteApplicationDir)
+ResourceManagerCommand = (Register | SendHeartbeat | RunHealthCheck | Shutdown | LaunchContainer | KillContainer
+                          | CleanUpApplication)  # the actor's to carry out

@@ -1,4 +1,4 @@
-"""The NodeManager's containers and applications as a pure state machine.
+"""The NodeManager's containers, applications and conversation with the ResourceManager as a pure state machine.
 
 Events in, commands out (both declared in `records.py`, with the lifecycle
 tables): `NodeManagerState.handle(event, now_s)` changes the state and
@@ -14,10 +14,20 @@ An application on this node is RUNNING until the ResourceManager says it
 finished; then it waits for its containers to be DONE, its aux services hear
 it stopped, its local dir is deleted (after
 `yarn.nodemanager.delete.debug-delay-sec`), and it is forgotten.
+
+The conversation with the ResourceManager (Hadoop's NodeStatusUpdater) is
+decided here too, from `HeartbeatTick` and the RM's answers: register
+(reporting every container held), run the health check every
+`yarn.nodemanager.health-checker.interval-ms`, heartbeat every interval
+with the statuses the RM has not heard, pass on its orders (launch an AM
+container, kill containers, clean up applications), register again at once
+on RESYNC, shut down on SHUTDOWN. A failed call changes nothing: what was
+due stays due. Only the actor's events return those commands.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +37,7 @@ from yarn.nodemanager.records import (
     APPLICATION_TRANSITIONS,
     COMPLETE,
     CONTAINER_TRANSITIONS,
+    REGISTRATION_TRANSITIONS,
     ApplicationEvent,
     ApplicationFinished,
     ApplicationLifecycle,
@@ -38,7 +49,9 @@ from yarn.nodemanager.records import (
     ContainerPaths,
     DeleteApplicationDir,
     Event,
-    HeartbeatDelivered,
+    HealthChecked,
+    HeartbeatAnswered,
+    HeartbeatTick,
     InitializeAuxApplication,
     KillProcessGroup,
     LaunchFailed,
@@ -47,9 +60,16 @@ from yarn.nodemanager.records import (
     MemoryMeasured,
     ProcessExited,
     ProcessLaunched,
+    Register,
+    Registered,
+    Registration,
+    RegistrationEvent,
+    ResourceManagerCommand,
     ResourcesFailed,
     ResourcesLocalized,
-    Resynced,
+    RunHealthCheck,
+    SendHeartbeat,
+    Shutdown,
     StartContainer,
     StopAllContainers,
     StopAuxApplication,
@@ -62,8 +82,11 @@ from yarn.records import (
     ContainerLaunchContext,
     ContainerState,
     ContainerStatus,
+    NodeAction,
     application_of_container,
 )
+
+logger = logging.getLogger(__name__)
 
 # Containers one NodeManager keeps (running, or done and not yet forgotten). The RM never gives a node this
 # many; more would be an ApplicationMaster starting containers it was not given.
@@ -123,6 +146,8 @@ class NodeManagerLayout:
     sigkill_delay_s: float
     pmem_check_enabled: bool
     delete_delay_s: float
+    heartbeat_interval_s: float = 1.0
+    health_interval_s: float = 600.0
 
     def application_dir(self, user: str, application_id: str) -> Path:
         return self.local_dir / "usercache" / user / "appcache" / application_id
@@ -142,8 +167,11 @@ class NodeManagerState:
         self.applications: dict[str, NMApplication] = {}
         self.reported: set[str] = set()  # completed containers the ResourceManager has heard about
         self.deletions_due: list[tuple[float, DeleteApplicationDir]] = []  # (due at, command), for the debug delay
+        self.registration = Registration.UNREGISTERED
+        self.next_heartbeat_s = self.next_health_check_s = 0.0
+        self.health: tuple[bool, str] = (True, "")  # (healthy, report), as last checked
 
-    def handle(self, event: Event, now_s: float) -> list[Command]:
+    def handle(self, event: Event, now_s: float) -> list[Command | ResourceManagerCommand]:
         match event:
             case StartContainer():
                 return self._start(event, now_s)
@@ -169,19 +197,24 @@ class NodeManagerState:
                 known = self.containers[container_id]
                 known.handle(ContainerEvent.CLEANED_UP, f"exit status {known.exit_status}")
                 return self._finish_applications(now_s)
-            case HeartbeatDelivered(statuses):
-                self.reported.update(status.container_id for status in statuses
-                                     if status.state is ContainerState.COMPLETE and status.container_id in self.containers)
-                return []
-            case Resynced():  # a new ResourceManager hears every container again, finished ones too
-                self.reported.clear()
-                return []
             case ApplicationFinished(application_id):
                 return self._application_finished(application_id, now_s)
             case MemoryMeasured(usage):
                 return self._check_memory(usage)
             case Tick():
                 return self._due_deletions(now_s)
+            case HeartbeatTick():
+                return self._due_for_the_resource_manager(now_s)
+            case Registered(reported, action, diagnostics):
+                return self._registered(reported, action, diagnostics, now_s)
+            case HeartbeatAnswered():
+                return self._heartbeat_answered(event, now_s)
+            case HealthChecked(healthy, report):
+                if (healthy, report) != self.health:
+                    logger.info("node health: %s", "healthy" if healthy else report)
+                self.health = (healthy, report)
+                self.next_health_check_s = now_s + self.layout.health_interval_s
+                return self._due_for_the_resource_manager(now_s)
         raise AssertionError(f"unknown event {event!r}")
 
     # ------------------------------------------------------------ queries
@@ -207,6 +240,58 @@ class NodeManagerState:
 
     def all_done(self) -> bool:
         return all(known.state is ContainerLifecycle.DONE for known in self.containers.values())
+
+    # ------------------------------------------------------------ the ResourceManager
+
+    def _due_for_the_resource_manager(self, now_s: float) -> list[ResourceManagerCommand]:
+        match self.registration:
+            case Registration.SHUT_DOWN:
+                return []
+            case Registration.UNREGISTERED:
+                return [Register(tuple(self.container_reports()))]
+        if now_s >= self.next_health_check_s:
+            return [RunHealthCheck()]  # its result (HealthChecked) brings the heartbeat
+        if now_s >= self.next_heartbeat_s:
+            return [SendHeartbeat(tuple(self.statuses_for_heartbeat()), *self.health)]
+        return []
+
+    def heartbeat_wait_s(self, now_s: float) -> float:
+        """How long the actor may sleep before its next `HeartbeatTick`."""
+        if self.registration is not Registration.REGISTERED:
+            return 0.0 if self.registration is Registration.UNREGISTERED else self.layout.heartbeat_interval_s
+        return max(0.0, min(self.next_heartbeat_s, self.next_health_check_s) - now_s)
+
+    def _registered(self, reported: tuple[ContainerStatus, ...], action: NodeAction, diagnostics: str,
+                    now_s: float) -> list[ResourceManagerCommand]:
+        self._heard(reported)
+        if action is NodeAction.SHUTDOWN:
+            self._registration_event(RegistrationEvent.REFUSED, f"the ResourceManager refuses this node: {diagnostics}")
+            return [Shutdown(diagnostics)]
+        self._registration_event(RegistrationEvent.ACCEPTED, f"reporting {len(reported)} container(s)")
+        self.next_heartbeat_s = now_s
+        return self._due_for_the_resource_manager(now_s)
+
+    def _heartbeat_answered(self, answer: HeartbeatAnswered, now_s: float) -> list[ResourceManagerCommand]:
+        assert self.registration is Registration.REGISTERED, self.registration
+        self._heard(answer.reported)
+        self.next_heartbeat_s = now_s + self.layout.heartbeat_interval_s
+        match answer.action:
+            case NodeAction.RESYNC:  # a new ResourceManager hears every container again, finished ones too
+                self._registration_event(RegistrationEvent.RESYNC, answer.diagnostics)
+                self.reported.clear()
+                return self._due_for_the_resource_manager(now_s)
+            case NodeAction.SHUTDOWN:
+                self._registration_event(RegistrationEvent.SHUTDOWN, answer.diagnostics)
+                return [Shutdown(answer.diagnostics)]
+        return list(answer.commands)
+
+    def _heard(self, statuses: tuple[ContainerStatus, ...]) -> None:
+        """The ResourceManager heard these statuses; completed ones are not reported again."""
+        self.reported.update(status.container_id for status in statuses
+                             if status.state is ContainerState.COMPLETE and status.container_id in self.containers)
+
+    def _registration_event(self, event: RegistrationEvent, cause: str) -> None:
+        self.registration = next_state(REGISTRATION_TRANSITIONS, self.registration, event, "registration", cause)
 
     # ------------------------------------------------------------ containers
 
@@ -347,3 +432,4 @@ class NodeManagerState:
         for application_id, app in self.applications.items():
             assert app.state is not ApplicationLifecycle.FINISHED, application_id
         assert self.reported <= set(self.containers), self.reported - set(self.containers)
+        assert self.health[0] or self.health[1], "an unhealthy node says why"
