@@ -139,6 +139,16 @@ def test_file_resources_are_linked_and_missing_ones_fail_clearly(tmp_path):
         localizer.localize({"../escape": f"file://{source}"}, "alice", tmp_path / "app", work_dir)
 
 
+def test_a_fetch_leaves_no_lock_behind_however_it_ends(tmp_path):
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    localizer = Localizer(ClusterDir(tmp_path))
+    for sequence in range(3):  # no NameNode runs here: each download fails
+        with pytest.raises(LocalizationFailed, match="namenode is not running"):
+            localizer.localize({"data": f"hdfs:///input/{sequence}"}, "alice", tmp_path / "app", work_dir)
+    assert localizer._locks == {}
+
+
 class RecordingService(AuxiliaryService):
     pass
 

@@ -5,6 +5,11 @@ directory) is downloaded once per application and node into the
 application's `filecache/`, as the user, and linked into each container's
 working directory under its name; `file:///path` is linked directly (the
 cluster is on this machine). Localized files live as long as the application.
+
+One download of a file at a time: a fetch holds its target's lock, and the
+lock goes when no fetch of that target holds or waits for it, so the locks
+are at most the fetches running (the executor's localizer pool), however
+many applications come and go.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,7 +36,7 @@ class LocalizationFailed(EmrlabError):
 class Localizer:
     def __init__(self, cluster_dir: ClusterDir):
         self.cluster_dir = cluster_dir
-        self._locks: dict[Path, threading.Lock] = {}
+        self._locks: dict[Path, tuple[threading.Lock, int]] = {}  # target: (its lock, fetches holding or waiting)
         self._locks_lock = threading.Lock()
 
     def localize(self, resources: dict[str, str], user: str, application_dir: Path, work_dir: Path) -> None:
@@ -55,7 +62,7 @@ class Localizer:
         if parsed.scheme not in ("hdfs", ""):
             raise InvalidArgument(f"unsupported scheme {parsed.scheme!r} (use hdfs:/// or file:///)")
         target = application_dir / "filecache" / hashlib.sha1(uri.encode()).hexdigest()[:16] / Path(parsed.path).name
-        with self._lock_for(target):
+        with self._fetching(target):
             if not target.exists():
                 self._download(parsed.path, user, target)
         return target
@@ -78,6 +85,16 @@ class Localizer:
         os.replace(partial, target)
         logger.info("localized hdfs://%s to %s", path, target)
 
-    def _lock_for(self, target: Path) -> threading.Lock:
+    @contextmanager
+    def _fetching(self, target: Path) -> Iterator[None]:
         with self._locks_lock:
-            return self._locks.setdefault(target, threading.Lock())
+            lock, fetches = self._locks.get(target, (threading.Lock(), 0))
+            self._locks[target] = (lock, fetches + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._locks_lock:
+                lock, fetches = self._locks.pop(target)
+                if fetches > 1:
+                    self._locks[target] = (lock, fetches - 1)
