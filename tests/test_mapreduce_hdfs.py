@@ -10,6 +10,7 @@ from mapreduce.api import counters as names
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spec import JobSpec
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.fs import HdfsFileSystem
 from mapreduce.task.splits import compute_splits
 from tests.mapreduce_helpers import write_corpus
@@ -36,7 +37,7 @@ def read_output(client, directory: str) -> list[str]:
 
 def test_splits_follow_hdfs_blocks_and_their_hosts(hdfs):
     cluster, client, _ = hdfs
-    splits = compute_splits(HdfsFileSystem(client), ["hdfs:///data/words.txt"], {})
+    splits = compute_splits(HdfsFileSystem(client), ["hdfs:///data/words.txt"], TaskConfig(maps=1))
     locations = client.block_locations("/data/words.txt")
     assert [split.offset for split in splits] == [location.offset_bytes for location in locations]
     assert all(set(split.hosts) == set(location.hosts) and split.hosts for split, location in zip(splits, locations))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import random
 
+from emrlab_common.config import load
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.splits import compute_splits, read_lines
 
 SAMPLE_SEED = 0
 
 
 def sample_lines(fs, paths: list[str], properties: dict, samples: int, splits_max: int = 10) -> list[str]:
-    splits = compute_splits(fs, paths, properties)
+    splits = compute_splits(fs, paths, load(TaskConfig, properties))
     if not splits or samples <= 0:
         return []
     step = max(1, len(splits) // splits_max)

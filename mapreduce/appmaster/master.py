@@ -34,6 +34,7 @@ from collections import deque
 
 import msgpack
 
+from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.config import AppMasterConfig
@@ -65,9 +66,10 @@ from mapreduce.appmaster.records import (
     step_job_id,
 )
 from mapreduce.appmaster.recovery import COMMIT_STARTED, COMMITTED, SETUP, RecoveredJob, RecoveryLog
-from mapreduce.runners.plan import StepPlan, client_job, plan_step
+from mapreduce.runners.plan import RUNNER_DEFAULTS, StepPlan, client_job, plan_step
 from mapreduce.runners.spec import JobSpec
 from mapreduce.task.attempt import TaskAttempt
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.output import FileOutputCommitter, task_id_of
 from mapreduce.task.splits import InputSplit, compute_splits
 from yarn.amclient import ContainerRequest
@@ -332,8 +334,10 @@ class MRAppMaster:
                 raise AssertionError(f"unknown command {command!r}")
 
     def _plan(self, step_index: int) -> None:
-        plan = plan_step(self.job, self._spec(), step_index, self.fs, self.description.staging_dir)
-        splits = compute_splits(self.fs, list(plan.input_paths), plan.properties, splittable=step_index == 0)
+        plan = plan_step(self.job, self._spec(), step_index, self.fs, self.description.staging_dir,
+                         RUNNER_DEFAULTS["cluster"])
+        splits = compute_splits(self.fs, list(plan.input_paths), load(TaskConfig, plan.properties),
+                                splittable=step_index == 0)
         committer = FileOutputCommitter(self.fs, plan.output_dir)
         recovering = step_index in self.recovered.set_up
         if not recovering:  # first, so that a later attempt knows the directory is this job's

@@ -26,17 +26,22 @@ from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.records import MAP
 from mapreduce.runners.driver import AttemptExecutor, LocalJobDriver
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.plan import StepPlan, check_output_absent, client_job, plan_step, scratch_uri, with_support_files
+from mapreduce.runners.plan import (
+    RUNNER_DEFAULTS,
+    StepPlan,
+    check_output_absent,
+    client_job,
+    plan_step,
+    scratch_uri,
+    with_support_files,
+)
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.runners.submission import check_job
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, TaskAttempt
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import compute_splits, input_files
-
-# At least two maps and two reducers by default, so that a job that only works with one
-# (a global count kept in a mapper, an assumption about which reducer sees what) fails early.
-LOCAL_DEFAULTS = {"mapreduce.job.reduces": "2", "mapreduce.job.maps": "2"}
 
 
 class LocalEngine:
@@ -69,7 +74,7 @@ class LocalEngine:
         spec = with_support_files(job, spec)
         check_output_absent(fs, spec.output_dir)
         input_files(input_fs, list(spec.input_paths))
-        defaults = dict(LOCAL_DEFAULTS)
+        defaults = dict(RUNNER_DEFAULTS["local"])
         if any(is_hdfs(path) for path in (spec.output_dir, *spec.input_paths)):
             defaults[CLUSTER_DIR_KEY] = str(ClusterDir.resolve(spec.cluster_dir).root)
         scratch_dir = tempfile.mkdtemp(prefix="emrlab-job-")
@@ -97,7 +102,8 @@ class LocalEngine:
 
     def _run_step(self, spec: JobSpec, plan: StepPlan, job_id: str, input_fs, fs, scratch_dir: str,
                   monitor: JobMonitor) -> Counters:
-        splits = compute_splits(input_fs, list(plan.input_paths), plan.properties, splittable=plan.step_index == 0)
+        splits = compute_splits(input_fs, list(plan.input_paths), load(TaskConfig, plan.properties),
+                                splittable=plan.step_index == 0)
         config, executor = self.config(plan.properties), self.executor(plan.properties)
         committer = FileOutputCommitter(fs, plan.output_dir)
         committer.setup_job()

@@ -15,15 +15,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from emrlab_common.config import parse_int
+from emrlab_common.config import load
 from emrlab_common.errors import AlreadyExists, NotFound
 from mapreduce.api.deprecation import translate
 from mapreduce.streaming.loader import instantiate, load_job_class
 from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
 
 REDUCES_KEY = "mapreduce.job.reduces"
 INPUT_DIRS_KEY = "mapreduce.input.fileinputformat.inputdir"
+MAPS_KEY = "mapreduce.job.maps"
+
+# The one place where a runner's defaults differ from Hadoop's (mapred-default.xml, which
+# TaskConfig follows: mapreduce.job.reduces 1, mapreduce.job.maps 2), and why:
+RUNNER_DEFAULTS = {
+    # Two maps and two reducers, so that a job that only works with one (a global count kept
+    # in a mapper, an assumption about which reducer sees what) fails early, on a laptop.
+    "local": {REDUCES_KEY: "2", MAPS_KEY: "2"},
+    # One map per HDFS block (a hint of 1 map leaves every split a block, or a whole small file),
+    # as the cluster has always split: Hadoop's own mapreduce.lib.input FileInputFormat ignores the
+    # hint, and a map-only job over one small file keeps writing one part-m-00000.
+    "cluster": {MAPS_KEY: "1"},
+}
 
 
 @dataclass(frozen=True)
@@ -104,7 +118,7 @@ def plan_step(job, spec, step_index: int, fs, scratch_dir: str, defaults: dict |
     properties.update({key: str(value) for key, value in step.jobconf.items()})
     properties = translate(properties)  # mapred.reduce.tasks in an old job's JOBCONF means mapreduce.job.reduces
     # As on Hadoop, zero reducers make a step map-only even if it has a reducer.
-    num_reduces = 0 if step.map_only else max(0, parse_int(properties.get(REDUCES_KEY, "1")))
+    num_reduces = 0 if step.map_only else load(TaskConfig, properties).reduces
     inputs = tuple(spec.input_paths) if step_index == 0 else (intermediate_dir(fs, scratch_dir, step_index - 1),)
     context = StepContext(fs, inputs, num_reduces, dict(properties))
     properties.update({key: str(value) for key, value in job.step_properties(step_index, context).items()})

@@ -47,6 +47,7 @@ import threading
 from dataclasses import replace
 from functools import partial
 
+from emrlab_common.config import load
 from emrlab_common.errors import Unavailable
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
@@ -57,6 +58,7 @@ from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.plan import StepPlan
 from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, NullReporter, TaskAttempt, run_map_attempt, run_reduce_attempt
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.fs import filesystem_for
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index, write_segment_file
@@ -320,7 +322,8 @@ class SparkRunner(LocalEngine):
 
     def _run_step(self, spec: JobSpec, plan: StepPlan, job_id: str, input_fs, fs, scratch_dir: str,
                   monitor: JobMonitor) -> Counters:
-        splits = compute_splits(input_fs, list(plan.input_paths), plan.properties, splittable=plan.step_index == 0)
+        splits = compute_splits(input_fs, list(plan.input_paths), load(TaskConfig, plan.properties),
+                                splittable=plan.step_index == 0)
         committer = FileOutputCommitter(fs, plan.output_dir)
         committer.setup_job()
         counters = Counters()

@@ -38,6 +38,7 @@ from mapreduce.api.job import Job, Step
 from mapreduce.api.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
                                  KeyFieldComparator, parse_specs)
 from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import is_text_input
 from mapreduce.task.phases import Phases, group_function, map_function, subprocess_environment
 
@@ -349,7 +350,7 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
     config = load(StreamingConfig, properties)
     environment = command_environment(properties)
     cwd = working_directory(properties, local_dir, filesystem_for)
-    comparator = config.comparator() if parse_int(properties.get("mapreduce.job.reduces", "0")) > 0 else None
+    comparator = config.comparator() if load(TaskConfig, properties).reduces > 0 else None
 
     def map_record(line: bytes) -> tuple:
         key, value = split_line(line, config.map_output_separator, config.map_output_key_fields)

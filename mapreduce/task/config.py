@@ -40,8 +40,8 @@ class TaskConfig:
     sort_factor: int = setting("mapreduce.task.io.sort.factor", 10, parse_int, "Streams merged at once.")
     combine_min_spills: int = setting("mapreduce.map.combine.minspills", 3, parse_int,
                                       "Spills before the combiner runs on the merge too.")
-    split_min_size_bytes: int = setting("mapreduce.input.fileinputformat.split.minsize", 1, parse_size,
-                                        "The smallest split.")
+    split_min_size_bytes: int = setting("mapreduce.input.fileinputformat.split.minsize", 0, parse_size,
+                                        "The smallest split (below 1 is read as 1, as Hadoop does).")
     split_max_size_bytes: int = setting("mapreduce.input.fileinputformat.split.maxsize", 2**63 - 1, parse_size,
                                         "The largest split.")
     reduce_memory_mb: int = reduce_memory_mb_setting()

@@ -5,9 +5,12 @@ A split is a byte range of one file that one map task reads. Hadoop's rule
 
     splitSize = max(minSize, min(goalSize, maxSize, blockSize))
 
-with `mapreduce.input.fileinputformat.split.minsize` / `.maxsize`, and
-goalSize = total input / `mapreduce.job.maps` when that hint is set (the
-inline and local runners set it so that even a small input gets two maps).
+with `mapreduce.input.fileinputformat.split.minsize` / `.maxsize` and
+goalSize = total input / `mapreduce.job.maps`, all read from the step's
+`TaskConfig` (the rule of Hadoop's mapred FileInputFormat, which streaming
+uses: with the default hint of 2, even a small input gets two maps). The
+cluster's ApplicationMaster sets the hint to 1 by default, which gives one
+map per block (runners/plan.py, RUNNER_DEFAULTS says why).
 A file's last split may be up to 10% larger than splitSize rather than
 leaving a sliver (SPLIT_SLOP = 1.1). Each split carries the hosts of the
 block it starts in, so that the scheduler can run the map next to its data.
@@ -25,15 +28,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from emrlab_common.config import parse_int, parse_size
 from emrlab_common.errors import NotFound
 from hdfs.paths import has_glob
+from mapreduce.task.config import TaskConfig
 
 SPLIT_SLOP = 1.1
 READ_CHUNK_BYTES = 1 << 20
-MIN_SIZE_KEY = "mapreduce.input.fileinputformat.split.minsize"
-MAX_SIZE_KEY = "mapreduce.input.fileinputformat.split.maxsize"
-MAPS_HINT_KEY = "mapreduce.job.maps"
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,14 @@ def expand_patterns(fs, paths) -> list[str]:
     return expanded
 
 
-def split_size(block_size: int, properties: dict[str, str], total_bytes: int) -> int:
-    minimum = max(1, parse_size(properties.get(MIN_SIZE_KEY, "1")))
-    maximum = parse_size(properties[MAX_SIZE_KEY]) if MAX_SIZE_KEY in properties else 1 << 62
-    goal = 1 << 62
-    if MAPS_HINT_KEY in properties:
-        goal = math.ceil(total_bytes / max(1, parse_int(properties[MAPS_HINT_KEY]))) or 1
-    return max(minimum, min(goal, maximum, block_size))
+def split_size(block_size: int, config: TaskConfig, total_bytes: int) -> int:
+    # Hadoop reads a minimum below 1 as 1, and a hint of 0 maps as 1.
+    minimum = max(1, config.split_min_size_bytes)
+    goal = math.ceil(total_bytes / max(1, config.maps)) or 1
+    return max(minimum, min(goal, config.split_max_size_bytes, block_size))
 
 
-def compute_splits(fs, paths: list[str], properties: dict[str, str], splittable: bool = True) -> list[InputSplit]:
+def compute_splits(fs, paths: list[str], config: TaskConfig, splittable: bool = True) -> list[InputSplit]:
     """Splits of every input file, in file order; an empty file gives one empty split (as
     Hadoop's FileInputFormat: a map-only job over it writes an empty part-m-00000)."""
     files = input_files(fs, paths)
@@ -109,7 +107,7 @@ def compute_splits(fs, paths: list[str], properties: dict[str, str], splittable:
         if not splittable:
             splits.append(InputSplit(status.path, 0, status.length_bytes, _hosts_at(blocks, 0)))
             continue
-        size = split_size(status.block_size_bytes, properties, total)
+        size = split_size(status.block_size_bytes, config, total)
         offset, remaining = 0, status.length_bytes
         while remaining / size > SPLIT_SLOP:
             splits.append(InputSplit(status.path, offset, size, _hosts_at(blocks, offset)))
