@@ -21,7 +21,6 @@ from yarn.records import (
     NodeState,
     Resource,
 )
-from yarn.resourcemanager.containers import CleanupApplication, LaunchContainer
 from yarn.resourcemanager.events import (
     AllocateReply,
     AMAllocate,
@@ -31,8 +30,10 @@ from yarn.resourcemanager.events import (
     AMRegisterReply,
     ApplicationKilled,
     ApplicationSubmitted,
+    CleanupApplication,
     Event,
     KillReply,
+    LaunchContainer,
     NewApplicationReply,
     NewApplicationRequested,
     NodeHeartbeat,

@@ -25,7 +25,7 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import FAIR, FIFO, ResourceManagerConfig
-from yarn.resourcemanager.containers import CleanupApplication, HeartbeatResult, LaunchContainer, NodeOutboxes
+from yarn.resourcemanager.containers import HeartbeatResult, NodeOutboxes
 from yarn.resourcemanager.events import (
     AllocateReply,
     AMAllocate,
@@ -33,6 +33,8 @@ from yarn.resourcemanager.events import (
     AMRegistered,
     ApplicationKilled,
     ApplicationSubmitted,
+    CleanupApplication,
+    LaunchContainer,
     NewApplicationReply,
     NewApplicationRequested,
     NodeHeartbeat,

@@ -37,10 +37,12 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.containers import CleanupApplication, CleanupContainer, RMContainerState
+from yarn.resourcemanager.containers import RMContainerState
 from yarn.resourcemanager.events import (
     AMAllocate,
     ApplicationSubmitted,
+    CleanupApplication,
+    CleanupContainer,
     NewApplicationReply,
     NewApplicationRequested,
     StateRecovered,

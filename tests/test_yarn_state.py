@@ -25,8 +25,6 @@ from yarn.records import (
 )
 from yarn.resourcemanager.config import ResourceManagerConfig
 from yarn.resourcemanager.containers import (
-    CleanupApplication,
-    CleanupContainer,
     HeartbeatResult,
     NodeOutboxes,
     RMContainerEvent,
@@ -40,6 +38,8 @@ from yarn.resourcemanager.events import (
     AMRegisterReply,
     ApplicationKilled,
     ApplicationSubmitted,
+    CleanupApplication,
+    CleanupContainer,
     DecommissionReply,
     KillReply,
     NewApplicationReply,

@@ -4,7 +4,7 @@ Reading order (Hadoop's classes in brackets):
 
     nodes.py         a node's lifecycle [RMNodeImpl]
     applications.py  an application's and an attempt's lifecycles [RMAppImpl, RMAppAttemptImpl]
-    containers.py    a container's lifecycle, and the commands to NodeManagers [RMContainerImpl]
+    containers.py    a container's lifecycle, and the nodes' outboxes of commands [RMContainerImpl]
     scheduler.py     queues, locality, where containers go [CapacityScheduler, FairScheduler]
     appmanager.py    applications, attempts and containers together [RMAppManager]
     nodetracker.py   register, heartbeat, health, decommission [ResourceTrackerService, NodesListManager]

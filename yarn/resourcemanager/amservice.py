@@ -28,7 +28,8 @@ from yarn.records import (
 from yarn.resourcemanager.applications import ApplicationEvent, RMApp, RMAppAttempt
 from yarn.resourcemanager.appmanager import ApplicationManager
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.containers import NodeCommand, RMContainerEvent, RMContainerState
+from yarn.resourcemanager.containers import RMContainerEvent, RMContainerState
+from yarn.resourcemanager.events import NodeCommand
 from yarn.resourcemanager.nodetracker import NodeTracker
 from yarn.resourcemanager.scheduler import AM_REQUEST_ID, Scheduler
 

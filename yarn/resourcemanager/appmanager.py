@@ -1,7 +1,7 @@
 """Applications, their attempts and their containers (Hadoop's RMAppManager with the container books).
 
 Pure like the rest of the ResourceManager's state: methods take the time and
-return the commands for NodeManagers (`containers.py`). Containers flow like
+return the commands for NodeManagers (`events.py`). Containers flow like
 this: the scheduler gives room on a node during that node's heartbeat
 (`allocated`); the container goes to its application's current attempt,
 which hears about it on its next allocate call (an AM container instead rides
@@ -39,15 +39,8 @@ from yarn.records import (
 )
 from yarn.resourcemanager.applications import ApplicationEvent, RMApp
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.containers import (
-    CleanupApplication,
-    CleanupContainer,
-    LaunchContainer,
-    NodeCommand,
-    RMContainer,
-    RMContainerEvent,
-    RMContainerState,
-)
+from yarn.resourcemanager.containers import RMContainer, RMContainerEvent, RMContainerState
+from yarn.resourcemanager.events import CleanupApplication, CleanupContainer, LaunchContainer, NodeCommand
 from yarn.resourcemanager.nodes import RMNode
 from yarn.resourcemanager.scheduler import Assignment, Scheduler
 

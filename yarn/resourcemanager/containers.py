@@ -1,4 +1,4 @@
-"""Containers as the ResourceManager sees them, and the commands it sends NodeManagers about them.
+"""Containers as the ResourceManager sees them, and the outboxes of the commands it sends NodeManagers.
 
 A container's lifecycle is Hadoop's RMContainerImpl, trimmed (`TRANSITIONS`):
 
@@ -11,9 +11,10 @@ A container's lifecycle is Hadoop's RMContainerImpl, trimmed (`TRANSITIONS`):
     ALLOCATED, ACQUIRED, RUNNING --KILL--> KILLED  its attempt or application ended, or its node is gone
 
 The last four are final: the container is forgotten right after. Nothing is
-durable. The RM never calls a NodeManager: the commands below wait in the
-shell's per-node outbox (`NodeOutboxes`, bounded by NODE_COMMANDS_MAX) for
-that node's next heartbeat, whose response carries them (`HeartbeatAnswer`).
+durable. The RM never calls a NodeManager: its commands (the NodeCommands of
+events.py) wait in the shell's per-node outbox (`NodeOutboxes`, bounded by
+NODE_COMMANDS_MAX) for that node's next heartbeat, whose response carries
+them (`HeartbeatAnswer`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from emrlab_common.lifecycle import next_state
-from yarn.records import Container, ContainerLaunchContext, NodeAction
+from yarn.records import Container, NodeAction
+from yarn.resourcemanager.events import CleanupApplication, CleanupContainer, LaunchContainer, NodeCommand
 
 logger = logging.getLogger(__name__)
 
@@ -79,32 +81,7 @@ class RMContainer:
         return self.state
 
 
-# ---------------------------------------------------------------- commands to NodeManagers
-
-@dataclass(frozen=True)
-class LaunchContainer:
-    """Launch an ApplicationMaster's container (other containers are started by their AM)."""
-
-    node_id: str
-    container: Container
-    launch_context: ContainerLaunchContext
-    user: str
-
-
-@dataclass(frozen=True)
-class CleanupContainer:
-    node_id: str
-    container_id: str
-
-
-@dataclass(frozen=True)
-class CleanupApplication:
-    node_id: str
-    application_id: str
-
-
-NodeCommand = LaunchContainer | CleanupContainer | CleanupApplication
-
+# ---------------------------------------------------------------- what the NodeManagers hear
 
 @dataclass(frozen=True)
 class HeartbeatResult:

@@ -3,8 +3,9 @@
 Every call that changes the RM's state is one of the events below, handed to
 `handle(event, now_s)`, which returns a list of commands:
 
-- the NodeManager commands of containers.py (launch, clean up), which the
-  shell (server.py) keeps in the nodes' outboxes until their heartbeats;
+- the NodeManager commands below (launch, clean up), which the shell
+  (server.py) keeps in the nodes' outboxes (containers.py) until their
+  heartbeats;
 - for an event that is an RPC, exactly one reply below, which the shell turns
   into the RPC's response (`Tick` and `StateRecovered` are not RPCs: no reply);
 - with recovery, the state store writes (`StoreApplication`,
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from yarn.records import (
     AllocateResponse,
     ApplicationSubmissionContext,
+    Container,
+    ContainerLaunchContext,
     ContainerRequest,
     ContainerStatus,
     NodeAction,
@@ -34,8 +37,8 @@ from yarn.records import (
     Resource,
 )
 from yarn.resourcemanager.applications import RMApp
-from yarn.resourcemanager.containers import CleanupApplication, CleanupContainer, LaunchContainer, NodeCommand
-from yarn.resourcemanager.recovery import ContainerReport
+
+ContainerReport = tuple[Container, ContainerStatus]  # what a re-registering NodeManager says of one container
 
 # ---------------------------------------------------------------- events: NodeManagers
 
@@ -156,7 +159,35 @@ Event = (NodeRegistered | NodeHeartbeat | AMRegistered | AMAllocate | AMFinished
          | ApplicationSubmitted | ApplicationKilled | NodesDecommissioned | NodesRefreshed | StateRecovered | Tick)
 
 
-# ---------------------------------------------------------------- replies (beside the NodeCommands)
+# ---------------------------------------------------------------- commands to NodeManagers (NodeCommands)
+
+
+@dataclass(frozen=True)
+class LaunchContainer:
+    """Launch an ApplicationMaster's container (other containers are started by their AM)."""
+
+    node_id: str
+    container: Container
+    launch_context: ContainerLaunchContext
+    user: str
+
+
+@dataclass(frozen=True)
+class CleanupContainer:
+    node_id: str
+    container_id: str
+
+
+@dataclass(frozen=True)
+class CleanupApplication:
+    node_id: str
+    application_id: str
+
+
+NodeCommand = LaunchContainer | CleanupContainer | CleanupApplication
+
+
+# ---------------------------------------------------------------- replies
 
 
 @dataclass(frozen=True)
@@ -264,8 +295,9 @@ def reply(commands: Iterable[Command], kind: type) -> Reply:
 
 
 __all__ = ["AMAllocate", "AMFinishReply", "AMFinished", "AMRegisterReply", "AMRegistered", "AllocateReply",
-           "ApplicationKilled", "ApplicationSubmitted", "Command", "DecommissionReply", "Event", "KillReply",
-           "NewApplicationReply", "NewApplicationRequested", "NodeHeartbeat", "NodeHeartbeatReply",
+           "ApplicationKilled", "ApplicationSubmitted", "CleanupApplication", "CleanupContainer", "Command",
+           "ContainerReport", "DecommissionReply", "Event", "KillReply",
+           "LaunchContainer", "NewApplicationReply", "NewApplicationRequested", "NodeCommand", "NodeHeartbeat", "NodeHeartbeatReply",
            "NodeRegisterReply", "NodeRegistered", "NodesDecommissioned", "NodesRefreshed", "RefreshNodesReply",
            "RemoveStoredApplication", "Reply", "StateRecovered", "StoreApplication", "StoreCommand", "SubmitReply",
            "Tick", "node_commands", "reply", "store_commands"]

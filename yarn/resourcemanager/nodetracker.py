@@ -19,9 +19,10 @@ from yarn.errors import NodeNotFound
 from yarn.records import ContainerState, ContainerStatus, NodeAction, NodeReport, NodeState, Resource
 from yarn.resourcemanager.appmanager import ApplicationManager
 from yarn.resourcemanager.config import ResourceManagerConfig
-from yarn.resourcemanager.containers import CleanupContainer, HeartbeatResult, NodeCommand
+from yarn.resourcemanager.containers import HeartbeatResult
+from yarn.resourcemanager.events import CleanupContainer, ContainerReport, NodeCommand
 from yarn.resourcemanager.nodes import NodeEvent, RMNode
-from yarn.resourcemanager.recovery import ContainerReport, recover_node_containers
+from yarn.resourcemanager.recovery import recover_node_containers
 from yarn.resourcemanager.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)

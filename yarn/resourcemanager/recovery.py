@@ -42,20 +42,13 @@ from yarn.records import (
 )
 from yarn.resourcemanager.applications import RMApp
 from yarn.resourcemanager.appmanager import ApplicationManager
-from yarn.resourcemanager.containers import (
-    CleanupApplication,
-    CleanupContainer,
-    NodeCommand,
-    RMContainer,
-    RMContainerEvent,
-)
+from yarn.resourcemanager.containers import RMContainer, RMContainerEvent
+from yarn.resourcemanager.events import CleanupApplication, CleanupContainer, ContainerReport, NodeCommand
 from yarn.resourcemanager.nodes import RMNode
 
 logger = logging.getLogger(__name__)
 
 EPOCH_CONTAINERS = 1_000_000  # container sequence numbers one RM start may use
-
-ContainerReport = tuple[Container, ContainerStatus]  # what a re-registering NodeManager says of one container
 
 
 def recover_applications(apps: ApplicationManager, stored: Iterable[RMApp], epoch: int, work_preserving: bool,

@@ -64,6 +64,7 @@ from yarn.resourcemanager.events import (
     ApplicationKilled,
     ApplicationSubmitted,
     Command,
+    ContainerReport,
     DecommissionReply,
     Event,
     KillReply,
@@ -83,7 +84,6 @@ from yarn.resourcemanager.events import (
     reply,
     store_commands,
 )
-from yarn.resourcemanager.recovery import ContainerReport
 from yarn.resourcemanager.state import ResourceManagerState
 from yarn.resourcemanager.statestore import FileSystemRMStateStore
 

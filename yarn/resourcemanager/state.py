@@ -4,7 +4,7 @@ A pure state machine in the sans-I/O style. Everything that changes the
 state is an event (`events.py`: what a NodeManager, an ApplicationMaster, a
 client or an administrator asked, the start's recovery, the monitor's tick)
 given to `handle(event, now_s) -> list[Command]`, which returns what the I/O
-shell must do: NodeManager commands (`containers.py`: launch an AM, clean up
+shell must do: NodeManager commands (`events.py`: launch an AM, clean up
 a container or an application), which the shell keeps in a bounded outbox
 per node until that node's heartbeat carries them, and the RPC's reply.
 Queries only read: `application`, `application_report(s)`, `node_reports`,
