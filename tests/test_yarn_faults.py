@@ -44,9 +44,8 @@ def test_a_killed_nodemanager_is_lost_its_container_is_aborted_and_cluster_down_
     wait_until(lambda: node_states(client)["task-1"] is NodeState.LOST, what="task-1 LOST")
     report = client.wait_for_application(app_id, timeout_s=60)
     assert report.final_status is FinalApplicationStatus.SUCCEEDED, report.diagnostics
+    # The AM heard task-1's container end as lost with its node (not failed) and ran it again: its final count.
     assert "3 succeeded, 0 failed, 1 lost and run again" in report.diagnostics
-    am_log = cluster.cluster_dir.root.glob(f"nodes/*/userlogs/{app_id}/{report.am_container_id}/stderr")
-    assert "was lost (Container released on a *lost* node)" in next(am_log).read_text()
     lost_nodes = cluster.emrlab("node", "-list", "-states", "LOST", check=True).stdout.decode()
     assert "Total Nodes:1" in lost_nodes and "task-1" in lost_nodes
     assert process_alive(orphan)  # a NodeManager killed -9 cannot stop its containers ...
