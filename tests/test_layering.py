@@ -39,9 +39,6 @@ PART_ORDERS: dict[str, tuple[str, ...]] = {
 }
 # (importer, imported) module pairs that go up inside a layer, each waiting for its fix (see why beside it).
 KNOWN_UPWARD_PART_IMPORTS: set[tuple[str, str]] = {
-    # WebHDFS's NameNode side builds NameNode events: it belongs in hdfs/namenode/, and the request
-    # checks both sides share (PREFIX, check_operation, webhdfs_path) in hdfs/webhdfs/.
-    ("hdfs.webhdfs.namenode", "hdfs.namenode.events"),
     # Input sampling computes splits: it belongs on the task side (or in examples/, its one user).
     ("mapreduce.api.sampling", "mapreduce.task.config"),
     ("mapreduce.api.sampling", "mapreduce.task.splits"),

@@ -15,6 +15,6 @@ Read in this order:
   xceiver.py        the same on the streaming port, as raw packets (hdfs/datatransfer.py)
   scanner.py        background verification of every replica (the block scanner)
   directoryscan.py  what is on disk against what it believes it holds
-  http.py           its web page, `/jmx` and WebHDFS's data side
+  http.py           its web page, `/jmx` and WebHDFS's data side (webhdfs.py)
   config.py         DataNodeConfig: Hadoop's keys and defaults; __main__.py, the process
 """

@@ -3,7 +3,7 @@
     /                       the node, its space and its replicas
     /jmx                    Hadoop:service=DataNode,name=FSDatasetState (Capacity, DfsUsed, Remaining, NumBlocks...),
                             DataNodeInfo, DataNodeActivity (BlocksGetLocalPathInfo, the directory scan's finds)
-    /webhdfs/v1/PATH?op=..  where the NameNode redirects OPEN, CREATE, APPEND (hdfs/webhdfs/datanode.py)
+    /webhdfs/v1/PATH?op=..  where the NameNode redirects OPEN, CREATE, APPEND (hdfs/datanode/webhdfs.py)
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from emrlab_common import web
 from emrlab_common.config import format_size, load, parse_text, setting
 from hdfs.client.config import ClientConfig
-from hdfs.webhdfs.datanode import DataNodeWebHdfs
-from hdfs.webhdfs.namenode import PREFIX
+from hdfs.datanode.webhdfs import DataNodeWebHdfs
+from hdfs.webhdfs.requests import PREFIX
 
 
 @dataclass(frozen=True)

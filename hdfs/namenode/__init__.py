@@ -11,4 +11,5 @@ Read in this order:
   leases.py, safemode.py
   editlog.py     what is durable: the edit log and the image
   server.py      the gRPC servicers and the lock; conversions.py, protos to plain values; __main__.py, the process
+  http.py        its web page and `/jmx`; webhdfs.py, WebHDFS's NameNode side (hdfs/webhdfs/ has what both sides share)
 """

@@ -22,8 +22,9 @@ from emrlab_common.config import format_size, parse_text, setting
 from emrlab_common.errors import EmrlabError
 from hdfs.namenode.datanodes import AdminState, DatanodeDescriptor
 from hdfs.namenode.inodes import INodeFile, subtree
+from hdfs.namenode.webhdfs import NameNodeWebHdfs
 from hdfs.protocol import mode_string
-from hdfs.webhdfs.namenode import PREFIX, NameNodeWebHdfs
+from hdfs.webhdfs.requests import PREFIX
 from hdfs.webhdfs.shapes import DEFAULT_USER
 
 REFRESH_S = 5

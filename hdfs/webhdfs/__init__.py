@@ -9,10 +9,15 @@ the ones that move bytes (OPEN, CREATE, APPEND, GETFILECHECKSUM) to a DataNode
 with a 307 redirect; the DataNode then acts as an ordinary HDFS client of the
 NameNode, streaming between the HTTP connection and the block pipeline.
 
+What both sides share is here:
+
+  - `requests.py`: a request's path under /webhdfs/v1 and its `op`, checked
+    against the HTTP method,
   - `shapes.py`: the JSON shapes (FileStatus, ContentSummary, ...) and the
     RemoteException errors with the status codes Hadoop maps them to,
-  - `namenode.py`: the NameNode's side,
-  - `datanode.py`: the DataNode's side,
   - `tokens.py`: who a request is from in token mode, and the token
     operations (GET/RENEW/CANCELDELEGATIONTOKEN).
+
+Each side lives with its daemon: `hdfs/namenode/webhdfs.py` (the NameNode's),
+`hdfs/datanode/webhdfs.py` (the DataNode's).
 """

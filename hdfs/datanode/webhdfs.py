@@ -19,7 +19,7 @@ from emrlab_common.errors import EmrlabError, InvalidArgument
 from hdfs.client import Client
 from hdfs.client.config import ClientConfig
 from hdfs.webhdfs import shapes
-from hdfs.webhdfs.namenode import DEFAULT_FILE_PERMISSION, check_operation, webhdfs_path
+from hdfs.webhdfs.requests import DEFAULT_FILE_PERMISSION, check_operation, webhdfs_path
 from hdfs.webhdfs.shapes import parse_bool, parse_int, user_of
 from hdfs.webhdfs.tokens import TokenClient
 
