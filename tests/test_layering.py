@@ -39,9 +39,6 @@ PART_ORDERS: dict[str, tuple[str, ...]] = {
 }
 # (importer, imported) module pairs that go up inside a layer, each waiting for its fix (see why beside it).
 KNOWN_UPWARD_PART_IMPORTS: set[tuple[str, str]] = {
-    # Input sampling computes splits: it belongs on the task side (or in examples/, its one user).
-    ("mapreduce.api.sampling", "mapreduce.task.config"),
-    ("mapreduce.api.sampling", "mapreduce.task.splits"),
     # The plan of a job's steps (JobSpec, plan_step, RUNNER_DEFAULTS) serves every runner and the AM:
     # it belongs below both.
     ("mapreduce.appmaster.master", "mapreduce.runners.plan"),

@@ -7,7 +7,6 @@ Read in this order:
     partitioners.py  which reduce task gets a key (HashPartitioner, TotalOrderPartitioner, ...)
     keyfields.py     Hadoop's key field specs (-k1,2 -k3nr): partition and sort by some fields
     counters.py      named totals with Hadoop's group and counter names
-    sampling.py      sampling the input before a job starts (Hadoop's InputSampler)
     errors.py        the operating errors a user sees, each one clear line
     deprecation.py   Hadoop 1's configuration names, mapped to the new ones as Hadoop maps them
 """

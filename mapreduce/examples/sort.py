@@ -14,7 +14,7 @@ import json
 
 from mapreduce import Job
 from mapreduce.api.partitioners import TotalOrderPartitioner, sample_boundaries
-from mapreduce.api.sampling import sample_lines
+from mapreduce.task.sampling import sample_lines
 
 BOUNDARIES_KEY = "emrlab.sort.boundaries"
 

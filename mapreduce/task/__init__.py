@@ -8,6 +8,8 @@ Read in this order, following a record from the input to the output:
                    (a Streaming step's are commands: streaming/streamjob.py)
     formats.py     which records a step reads and writes: text lines, or msgpack between steps
     splits.py      input splits, and the line record reader that reads each line once
+    sampling.py    a seeded sample of the input's lines, split by split, before a job starts (Hadoop's
+                   InputSampler; examples/sort.py picks its TotalOrderPartitioner boundaries from it)
     mapbuffer.py   the map side's sort buffer: collect, combine, spill sorted runs, merge them
     segments.py    the spill format: sorted segments of records and an index per partition (Hadoop's IFile)
     merger.py      the reduce side's merge of many segments in bounded memory (Hadoop's MergeManager)
