@@ -2,7 +2,9 @@
 
     from mapreduce import Job, Step
 
-The packages, in reading order (each package's `__init__.py` gives its own):
+The packages, in reading order, each importing only those above it (tests/test_layering.py
+checks it, and lists the few imports still waiting to be moved; each package's `__init__.py`
+gives its own reading order):
 
     api/         what a user writes against (Hadoop's org.apache.hadoop.mapreduce):
                  Job and Step, keys as sortable bytes, partitioners, counters, errors
@@ -11,10 +13,10 @@ The packages, in reading order (each package's `__init__.py` gives its own):
                  the merge, the output committer; in a container, YarnChild
     streaming/   jobs that are not a Job class: Hadoop Streaming commands, mrjob jobs,
                  and the loader that finds a job from its reference
-    runners/     where attempts run (inline, local, cluster, spark): submission
-                 checks, planning the steps, following the job
     appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
     shuffle/     map output served by each NodeManager, fetched by the reducers
+    runners/     where attempts run (inline, local, cluster, spark): submission
+                 checks, planning the steps, following the job
     jobhistory/  the JobHistory server: each job's web page, which YARN's pages link to
     commands/    the command lines: `emrlab job`, `emrlab streaming`, `emrlab examples`, and
                  `Job.run()` (jobfile.py): a job's file as its own command line

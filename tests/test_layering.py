@@ -2,8 +2,8 @@
 
 Inside each layer, its parts (subpackages and top-level modules) are layered
 too, in the order PART_ORDERS gives, the order of the architecture (for
-mapreduce: the job API a user writes against, the task side, the shuffle,
-Streaming, the ApplicationMaster, the runners, the JobHistory server, the
+mapreduce: the job API a user writes against, the task side, Streaming, the
+ApplicationMaster, the shuffle, the runners, the JobHistory server, the
 commands), and no subpackage imports itself through others.
 
 Every import counts, the ones inside functions too: moving an import into a
@@ -33,7 +33,9 @@ PART_ORDERS: dict[str, tuple[str, ...]] = {
              "webhdfs", "namenode", "datanode", "cli"),
     "yarn": ("errors", "records", "containerlogs", "client", "resourcemanager", "nodemanager", "amclient",
              "distributedshell", "cli"),
-    "mapreduce": ("api", "task", "shuffle", "streaming", "appmaster", "runners", "jobhistory", "commands",
+    # The shuffle speaks the AM's ids and map completion events (appmaster/records.py) and the task
+    # side's segments; nothing below it needs it but YarnChild (see below).
+    "mapreduce": ("api", "task", "streaming", "appmaster", "shuffle", "runners", "jobhistory", "commands",
                   "examples"),
     "emrlab": ("corpus", "launcher", "controller", "spotlab", "commands", "cli", "__main__"),
 }
@@ -43,11 +45,6 @@ KNOWN_UPWARD_PART_IMPORTS: set[tuple[str, str]] = {
     # it belongs below both.
     ("mapreduce.appmaster.master", "mapreduce.runners.plan"),
     ("mapreduce.appmaster.master", "mapreduce.runners.spec"),
-    # Ids and MapCompletionStatus are what the AM, the tasks and the shuffle all speak: they belong
-    # below the task side (Hadoop keeps TaskAttemptID and JobID in the job API).
-    ("mapreduce.shuffle.fetcher", "mapreduce.appmaster.records"),
-    ("mapreduce.shuffle.mapoutput", "mapreduce.appmaster.records"),
-    ("mapreduce.shuffle.scheduler", "mapreduce.appmaster.records"),
     # A task runs Streaming and mrjob steps: what builds a step's phases belongs above streaming/,
     # or streaming/ below the task side (it needs only task.fs, task.formats and task.phases).
     ("mapreduce.task.steps", "mapreduce.streaming.loader"),
