@@ -34,6 +34,7 @@ from mapreduce.appmaster.records import (
     StepCommitted,
     StopContainer,
 )
+from mapreduce.appmaster.tasks import AttemptPhase
 from test_appmaster_job import Harness, attempt
 
 ONE_ATTEMPT = AppMasterConfig(map_attempts_max=1, reduce_attempts_max=1, reduce_slowstart_completed_maps=1.0,
@@ -68,7 +69,7 @@ def test_a_decommissioning_node_gives_up_its_running_maps_at_once_and_keeps_its_
     commands = harness.send(NodesDecommissioning(("task-1",)))
     moved = harness.machine.attempts[attempt(MAP, 0)]
     assert moved.state is AttemptState.KILLED and moved.end_cause is EndCause.NODE_DECOMMISSIONING
-    assert moved.end_phase == "map"
+    assert moved.end_phase is AttemptPhase.MAP
     assert StopContainer(harness.launched[attempt(MAP, 0)], attempt(MAP, 0)) in commands
     assert attempt(MAP, 0, 1) in harness.pending(MAP)  # asked for again, not waiting for the kill
     assert "was killed (NODE_DECOMMISSIONING on task-1, in map)" in harness.machine.attempts[attempt(MAP, 0, 1)].cause
@@ -91,7 +92,7 @@ def test_output_on_a_decommissioning_node_runs_again_at_the_first_fetch_failure_
     harness.send(FetchFailed(attempt(REDUCE, 0), attempt(MAP, 0), node_unreachable=True))
     gone = harness.machine.attempts[attempt(MAP, 0)]
     assert gone.state is AttemptState.KILLED and gone.end_cause is EndCause.NODE_DECOMMISSIONING
-    assert gone.end_phase == "map output"
+    assert gone.end_phase is AttemptPhase.MAP_OUTPUT
     # The reducer hears that the output is gone, then where its re-run is.
     harness.run_to_success(attempt(MAP, 0, 1), node_id="core-2")
     events = [(event.attempt_id, event.status) for event in harness.machine.map_completion_events(0, 0, 10)]
@@ -117,7 +118,7 @@ def test_lost_output_runs_again_only_when_a_reducer_still_has_to_copy_it():
     # A reducer lost with its node starts again from its copy: now the map must run again.
     harness.send(NodesLost(("task-2",)))
     lost_reduce = harness.machine.attempts[attempt(REDUCE, 1)]
-    assert lost_reduce.state is AttemptState.KILLED and lost_reduce.end_phase == "reduce"
+    assert lost_reduce.state is AttemptState.KILLED and lost_reduce.end_phase is AttemptPhase.REDUCE
     assert harness.machine.attempts[attempt(MAP, 0)].state is AttemptState.KILLED
     assert harness.pending(MAP) == [attempt(MAP, 0, 1)]
     assert harness.machine.attempts[attempt(MAP, 0, 1)].cause.startswith(f"map output of {attempt(MAP, 0)} lost")

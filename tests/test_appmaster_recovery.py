@@ -20,7 +20,7 @@ from mapreduce.appmaster.master import MRAppMaster, NoLongerCurrent
 from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, CommitRequested, ContainerAllocated,
                                          FinishJob, JobState, PlanStep, RecordTask, RecoveredAttempt, StartJob,
                                          StepPlanned)
-from mapreduce.appmaster.recovery import COMMIT_STARTED, RecoveryLog
+from mapreduce.appmaster.recovery import RecoveryLog, StepMark
 from mapreduce.runners.cluster import kill_job
 from mapreduce.task.fs import LocalFileSystem
 from mapreduce.task.output import FileOutputCommitter
@@ -111,7 +111,7 @@ def test_a_second_am_attempt_keeps_what_the_first_finished_and_runs_only_the_res
 
 def test_an_am_attempt_that_died_while_committing_fails_the_job_and_leaves_no_output(tmp_path):
     first_attempt_dies_after(tmp_path)
-    RecoveryLog(LocalFileSystem(), str(tmp_path / "staging")).record_step(0, COMMIT_STARTED)
+    RecoveryLog(LocalFileSystem(), str(tmp_path / "staging")).record_step(0, StepMark.COMMIT_STARTED)
     second = start(tmp_path, am_attempt=2)
     assert second.final_state is JobState.FAILED
     assert "died while committing step 0" in second.machine.diagnostics
@@ -160,7 +160,7 @@ def test_the_machine_records_each_success_and_resumes_after_the_committed_steps(
 
 def test_a_job_whose_am_died_while_cleaning_up_after_a_kill_ends_killed_again_without_running(tmp_path):
     first = first_attempt_dies_after(tmp_path)
-    first.recovery_log.record_end("KILLED", "Kill job received from client")  # then it died
+    first.recovery_log.record_end(JobState.KILLED, "Kill job received from client")  # then it died
     second = start(tmp_path, am_attempt=2)
     assert second.final_state is JobState.KILLED and second.machine.diagnostics == "Kill job received from client"
     assert second.amrm.pending == {}
@@ -221,7 +221,7 @@ def test_a_commit_that_wrote_its_success_marker_counts_though_its_attempt_died_b
     first = first_attempt_dies_after(tmp_path)
     first.handle(AttemptSucceeded(attempt("r", 1), {"g": {"n": 1}}))
     first.recovery_log.record_step = lambda step_index, mark, content="": (
-        None if mark == "committed" else RecoveryLog.record_step(first.recovery_log, step_index, mark, content))
+        None if mark is StepMark.COMMITTED else RecoveryLog.record_step(first.recovery_log, step_index, mark, content))
     first.sleep = lambda seconds: (_ for _ in ()).throw(SystemExit("the AM dies after the job commit"))
     with pytest.raises(SystemExit):
         first._execute_pending()  # commits the job, then "dies" before its history and unregister

@@ -29,6 +29,7 @@ from mapreduce.appmaster.records import (
     TaskState,
     Tick,
 )
+from mapreduce.appmaster.tasks import AttemptPhase
 from test_appmaster_job import Harness, attempt
 from test_appmaster_preemption import counters, finish, harness_succeeded, running
 
@@ -58,7 +59,7 @@ def test_a_map_without_headroom_gets_a_reducers_container_after_the_delay_and_th
     commands = tick(harness, 5.0)
     preempted = harness.machine.attempts[attempt(REDUCE, 1)]  # the one started last
     assert (preempted.state, preempted.end_cause, preempted.end_phase) == (
-        AttemptState.KILLED, EndCause.REDUCER_PREEMPTED, "shuffle")
+        AttemptState.KILLED, EndCause.REDUCER_PREEMPTED, AttemptPhase.SHUFFLE)
     assert f"to make room for {attempt(MAP, 0)}, which waited 5 s" in preempted.diagnostics
     assert StopContainer(harness.launched[attempt(REDUCE, 1)], attempt(REDUCE, 1)) in commands
     assert harness.machine.attempts[attempt(REDUCE, 0)].state is AttemptState.RUNNING  # one per waiting map

@@ -51,7 +51,8 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
                 "node_id": attempt.node_id, "container_id": attempt.container_id,
                 "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
                 "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
-                "end_cause": attempt.end_cause.value if attempt.end_cause else "", "end_phase": attempt.end_phase,
+                "end_cause": attempt.end_cause.value if attempt.end_cause else "",
+                "end_phase": attempt.end_phase.value if attempt.end_phase else "",
                 "output_lost": attempt.output_lost, "recovered": attempt.recovered,
             })
     return {

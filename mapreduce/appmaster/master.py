@@ -65,7 +65,7 @@ from mapreduce.appmaster.records import (
     Tick,
     step_job_id,
 )
-from mapreduce.appmaster.recovery import COMMIT_STARTED, COMMITTED, SETUP, RecoveredJob, RecoveryLog
+from mapreduce.appmaster.recovery import RecoveredJob, RecoveryLog, StepMark
 from mapreduce.runners.plan import RUNNER_DEFAULTS, StepPlan, client_job, plan_step
 from mapreduce.runners.spec import JobSpec
 from mapreduce.task.attempt import TaskAttempt
@@ -206,8 +206,8 @@ class MRAppMaster:
         interrupted = self.recovered.commit_interrupted()
         if self.recovered.ended is not None:  # it died while cleaning up after a failure or a kill
             state, diagnostics = self.recovered.ended
-            self._handle_own(StartJob(diagnostics or f"the job was {state.lower()}",
-                                      killed=state == JobState.KILLED.value))
+            self._handle_own(StartJob(diagnostics or f"the job was {state.value.lower()}",
+                                      killed=state is JobState.KILLED))
             return
         self._handle_own(StartJob(
             "" if interrupted is None else f"the previous ApplicationMaster attempt died while committing step "
@@ -322,9 +322,9 @@ class MRAppMaster:
                         logger.info("could not stop %s: %s", command.container_id, error.message)
             case CommitStep():
                 self._record_tasks()
-                self.recovery_log.record_step(command.step_index, COMMIT_STARTED)
+                self.recovery_log.record_step(command.step_index, StepMark.COMMIT_STARTED)
                 FileOutputCommitter(self.fs, self._plans[command.step_index].output_dir).commit_job()
-                self.recovery_log.record_step(command.step_index, COMMITTED)
+                self.recovery_log.record_step(command.step_index, StepMark.COMMITTED)
                 self._handle_own(StepCommitted(command.step_index))
             case RecordTask():
                 self._unrecorded.append(command.attempt)
@@ -341,7 +341,7 @@ class MRAppMaster:
         committer = FileOutputCommitter(self.fs, plan.output_dir)
         recovering = step_index in self.recovered.set_up
         if not recovering:  # first, so that a later attempt knows the directory is this job's
-            self.recovery_log.record_step(step_index, SETUP, plan.output_dir)
+            self.recovery_log.record_step(step_index, StepMark.SETUP, plan.output_dir)
         committer.setup_job(recovering=recovering)
         recovered = self._recoverable(step_index, plan, committer)
         with self._lock:
@@ -384,7 +384,7 @@ class MRAppMaster:
     def _finish(self, command: FinishJob) -> None:
         if command.state is not JobState.SUCCEEDED:
             try:  # first: a later attempt (this one dies while cleaning up) must not run the job again
-                self.recovery_log.record_end(command.state.value, command.diagnostics)
+                self.recovery_log.record_end(command.state, command.diagnostics)
             except EmrlabError as error:
                 logger.warning("could not record the job's end: %s", error.message)
             self.abort_outputs()

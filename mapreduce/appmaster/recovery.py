@@ -31,18 +31,27 @@ way again, without running anything.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from dataclasses import asdict, dataclass, field
 
 from emrlab_common.errors import EmrlabError
-from mapreduce.appmaster.records import RecoveredAttempt
+from mapreduce.appmaster.records import JobState, RecoveredAttempt
 from mapreduce.task.output import task_id_of
 
 logger = logging.getLogger(__name__)
 
 RECOVERY_DIR = "recovery"
-SETUP, COMMIT_STARTED, COMMITTED = "setup", "commit-started", "committed"
+
+
+class StepMark(enum.Enum):
+    """How far a step got; the value is the file name's suffix (`step-0.commit-started`)."""
+
+    SETUP = "setup"                    # its output directory is made; the file holds its path
+    COMMIT_STARTED = "commit-started"  # the job commit of the step began
+    COMMITTED = "committed"            # ... and ended
+
 ENDED_FILE = "job.ended"
 TASKS_PREFIX = "tasks-"
 
@@ -55,7 +64,7 @@ class RecoveredJob:
     set_up: dict[int, str] = field(default_factory=dict)              # step -> its output directory
     commit_started: frozenset[int] = frozenset()
     committed: frozenset[int] = frozenset()
-    ended: tuple[str, str] | None = None  # (FAILED or KILLED, diagnostics): the job had already ended
+    ended: tuple[JobState, str] | None = None  # (FAILED or KILLED, diagnostics): the job had already ended
 
     def committed_steps(self) -> int:
         """How many steps, from the first, were committed (the next attempt starts after them)."""
@@ -98,11 +107,12 @@ class RecoveryLog:
         with self.fs.create(self.fs.join(self.directory, name)) as file:
             file.write(json.dumps([asdict(attempt) for attempt in attempts], sort_keys=True).encode())
 
-    def record_end(self, state: str, diagnostics: str) -> None:
-        self._write(ENDED_FILE, json.dumps({"state": state, "diagnostics": diagnostics}).encode())
+    def record_end(self, state: JobState, diagnostics: str) -> None:
+        # On disk the state is its name, as in the job history.
+        self._write(ENDED_FILE, json.dumps({"state": state.value, "diagnostics": diagnostics}).encode())
 
-    def record_step(self, step_index: int, mark: str, content: str = "") -> None:
-        self._write(f"step-{step_index}.{mark}", content.encode())
+    def record_step(self, step_index: int, mark: StepMark, content: str = "") -> None:
+        self._write(f"step-{step_index}.{mark.value}", content.encode())
 
     def load(self) -> RecoveredJob:
         """Everything recorded so far; an unreadable entry is skipped (its task runs again)."""
@@ -118,18 +128,18 @@ class RecoveryLog:
                     data = file.read()
                 if name == ENDED_FILE:
                     end = json.loads(data)
-                    ended = (str(end["state"]), str(end["diagnostics"]))
+                    ended = (JobState(end["state"]), str(end["diagnostics"]))
                 elif name.startswith(TASKS_PREFIX) and name.endswith(".json"):
                     for attempt in [RecoveredAttempt(**fields) for fields in json.loads(data)]:
                         tasks[task_id_of(attempt.attempt_id)] = attempt
                 elif name.startswith("step-"):
-                    step_text, _, mark = name.removeprefix("step-").partition(".")
-                    step_index = int(step_text)
-                    if mark == SETUP:
+                    step_text, _, mark_text = name.removeprefix("step-").partition(".")
+                    step_index, mark = int(step_text), StepMark(mark_text)
+                    if mark is StepMark.SETUP:
                         set_up[step_index] = data.decode()
-                    elif mark == COMMIT_STARTED:
+                    elif mark is StepMark.COMMIT_STARTED:
                         started.add(step_index)
-                    elif mark == COMMITTED:
+                    elif mark is StepMark.COMMITTED:
                         committed.add(step_index)
             except (EmrlabError, ValueError, TypeError, KeyError) as error:
                 logger.warning("recovery log: skipping %s: %s", entry.path, error)

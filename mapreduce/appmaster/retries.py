@@ -136,7 +136,7 @@ class RetryPolicy:
         if self._count_kill(task, cause, now_s, commands):
             self._schedule_attempt(task, attempt.priority, now_s, commands,
                                    f"after {attempt.attempt_id} was killed ({cause.value} on {attempt.node_id}, "
-                                   f"in {attempt.end_phase})")
+                                   f"in {attempt.end_phase.value})")
 
     def _count_kill(self, task: Task, cause: EndCause, now_s: float, commands: list[Command]) -> bool:
         """Count a killed attempt; False if the task gave up. Preemptions never count (any number of them)."""

@@ -11,6 +11,7 @@ lifecycles: every move is an event looked up in records.py's (state, event)
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -55,6 +56,17 @@ class MapCompletionEvent:
     shuffle_address: str
 
 
+class AttemptPhase(enum.Enum):
+    """What an attempt was doing (when it ended, for the history); the values are the words shown."""
+
+    STARTING = "starting"      # waiting for or in its container, not yet reading input
+    MAP = "map"
+    MAP_OUTPUT = "map output"  # a succeeded map whose output reducers still read
+    SHUFFLE = "shuffle"        # a reducer copying map output
+    SORT = "sort"              # ... merging it
+    REDUCE = "reduce"
+
+
 @dataclass(eq=False)
 class Attempt:
     attempt_id: str
@@ -80,7 +92,7 @@ class Attempt:
     unreachable_fetch_failures: int = 0
     cause: str = ""  # why this attempt runs: empty for a task's first, else what happened to the one before
     end_cause: EndCause | None = None
-    end_phase: str = ""  # what it was doing when it ended (map, map output, shuffle, sort, reduce)
+    end_phase: AttemptPhase | None = None  # what it was doing when it ended
     output_lost: bool = False  # a succeeded map whose output went with its node; run again when needed
     recovered: bool = False  # finished by the previous AM attempt, taken from its recovery log
 
@@ -94,16 +106,17 @@ class Attempt:
         """A reduce attempt past its copy phase needs no map output any more."""
         return self.key.kind != MAP and self.active and self.progress >= REDUCE_COPY_PHASE_END
 
-    def phase(self) -> str:
+    def phase(self) -> AttemptPhase:
         if self.key.kind == MAP:
             if self.state is AttemptState.SUCCEEDED:
-                return "map output"
-            return "map" if self.state in (AttemptState.RUNNING, AttemptState.COMMIT_PENDING) else "starting"
+                return AttemptPhase.MAP_OUTPUT
+            running = self.state in (AttemptState.RUNNING, AttemptState.COMMIT_PENDING)
+            return AttemptPhase.MAP if running else AttemptPhase.STARTING
         if self.state in (AttemptState.NEW, AttemptState.UNASSIGNED, AttemptState.ASSIGNED):
-            return "starting"
+            return AttemptPhase.STARTING
         if self.progress < REDUCE_COPY_PHASE_END:
-            return "shuffle"
-        return "sort" if self.progress < REDUCE_SORT_PHASE_END else "reduce"
+            return AttemptPhase.SHUFFLE
+        return AttemptPhase.SORT if self.progress < REDUCE_SORT_PHASE_END else AttemptPhase.REDUCE
 
 
 @dataclass(eq=False)

@@ -47,6 +47,7 @@ from mapreduce.task.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import input_files
 from yarn.errors import ApplicationNotFound
+from yarn.records import FinalApplicationStatus
 from yarn.resourcemanager.acls import client_to_am_metadata
 
 AM_COMMAND = "$EMRLAB_PYTHON -m mapreduce.appmaster"
@@ -111,14 +112,15 @@ class ClusterRunner:
                 clean_up_after_am(hdfs, description, monitor)
         job_ids = tuple(step_job_id(job_id, index) for index in range(summary.get("step_count", 1)))
         counters = Counters(summary.get("counters", {}))
-        if summary.get("state") == "SUCCEEDED":
+        state = JobState(summary.get("state", JobState.FAILED.value))  # the history holds its name
+        if state is JobState.SUCCEEDED:
             monitor.job_succeeded(job_id, counters)
             for line in job_finished_lines(str(cluster_dir.root), summary):  # resolved: --dir, $EMRLAB_CLUSTER...
                 monitor.info(line)
             return JobResult(job_ids, spec.output_dir, counters, elapsed_s=time.monotonic() - started)
         message = summary.get("diagnostics") or "the job did not succeed"
         monitor.job_failed(job_id, message, counters)
-        if summary.get("state") == "KILLED":
+        if state is JobState.KILLED:
             raise JobKilled(f"Job {job_id} was killed: {message}")
         raise JobFailed(f"Job {job_id} failed: {message}")
 
@@ -306,11 +308,12 @@ def wait_for_history(hdfs, yarn, application_id: str, job_id: str, cluster_dir=N
                 try:
                     return read_history(hdfs, job_id)
                 except NotFound:
-                    killed = report.final_status.value == "KILLED"
+                    killed = report.final_status is FinalApplicationStatus.KILLED
                     diagnostics = report.diagnostics or f"application {application_id} ended {report.state.value}"
                     if not killed and cluster_dir is not None:
                         diagnostics += am_stderr_end(cluster_dir, yarn, application_id)
-                    return {"state": "KILLED" if killed else "FAILED", "counters": {}, "am_did_not_finish": True,
+                    state = JobState.KILLED if killed else JobState.FAILED
+                    return {"state": state.value, "counters": {}, "am_did_not_finish": True,
                             "diagnostics": diagnostics}
             time.sleep(HISTORY_POLL_S)
 
