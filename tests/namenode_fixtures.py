@@ -6,8 +6,8 @@ import random
 
 from emrlab_common.config import load
 from hdfs.namenode.config import NameNodeConfig
-from hdfs.namenode.datanodes import DatanodeCommand
 from hdfs.namenode.events import (
+    DatanodeCommand,
     DatanodeHeartbeat,
     DatanodeRegistered,
     Event,

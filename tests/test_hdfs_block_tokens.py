@@ -41,7 +41,7 @@ def test_a_good_token_is_accepted_and_keys_roll_while_old_tokens_stay_valid():
 
 
 def test_the_namenode_hands_keys_to_datanodes_and_signs_copies_it_asks_for():
-    from hdfs.namenode.datanodes import KeyUpdateCommand, TransferCommand
+    from hdfs.namenode.events import KeyUpdateCommand, TransferCommand
     from tests.test_namenode_state import write_file
 
     namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true",
@@ -163,7 +163,7 @@ def test_with_tokens_on_strangers_cannot_read_write_or_claim_a_node_and_the_clus
 
 
 def test_a_lease_recovery_command_carries_a_recover_token_for_the_block():
-    from hdfs.namenode.datanodes import KeyUpdateCommand, RecoverCommand
+    from hdfs.namenode.events import KeyUpdateCommand, RecoverCommand
 
     namesystem = make_namesystem(properties={"dfs.block.access.token.enable": "true"})
     uuids = add_datanodes(namesystem, 3)

@@ -3,15 +3,17 @@
 import pytest
 
 from emrlab_common.errors import FailedPrecondition
-from hdfs.namenode.datanodes import AdminState, InvalidateCommand, TransferCommand
+from hdfs.namenode.datanodes import AdminState
 from hdfs.namenode.events import (
     AddBlock,
     BlocksReceivedAndDeleted,
     Create,
     DatanodeRegistered,
+    InvalidateCommand,
     RefreshNodes,
     RefreshNodesReply,
     SetReplication,
+    TransferCommand,
 )
 from tests.namenode_fixtures import SUPERUSER, FakeClock, MiB, add_datanodes, heartbeat, make_namesystem, run, tick
 from tests.test_namenode_state import write_file

@@ -16,17 +16,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from hdfs.errors import NoDatanodes
-from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RegisterCommand, TransferCommand
 from hdfs.namenode.events import (
     AddBlock,
     BadBlocksReported,
+    BlockRef,
     BlockReport,
     BlocksReceivedAndDeleted,
     Complete,
     Create,
     DatanodeRegistered,
     Delete,
+    InvalidateCommand,
+    RegisterCommand,
     SetReplication,
+    TransferCommand,
 )
 from tests.namenode_fixtures import SUPERUSER, FakeClock, add_datanodes, heartbeat, make_namesystem, run, tick
 

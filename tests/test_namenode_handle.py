@@ -12,7 +12,6 @@ import typing
 import pytest
 
 from hdfs.errors import SafeMode
-from hdfs.namenode.datanodes import BlockRef, RegisterCommand
 from hdfs.namenode.events import (
     AbandonBlock,
     Acknowledged,
@@ -21,6 +20,7 @@ from hdfs.namenode.events import (
     Append,
     AppendReply,
     BadBlocksReported,
+    BlockRef,
     BlockReport,
     BlocksReceivedAndDeleted,
     BlockSynchronizationCommitted,
@@ -35,6 +35,7 @@ from hdfs.namenode.events import (
     Mkdirs,
     RefreshNodes,
     RefreshNodesReply,
+    RegisterCommand,
     RegisterDatanodeReply,
     Rename,
     RenameReply,

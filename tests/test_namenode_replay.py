@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import uuid as uuid_module
 
-from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, TransferCommand
 from hdfs.namenode.events import (
     AddBlock,
+    BlockRef,
     BlocksReceivedAndDeleted,
     Complete,
     Create,
     DatanodeHeartbeat,
     DatanodeRegistered,
+    InvalidateCommand,
     SetReplication,
+    TransferCommand,
 )
 from tests.namenode_fixtures import SUPERUSER, FakeClock, commands_for, make_namesystem, run, tick
 

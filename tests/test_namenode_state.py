@@ -12,12 +12,13 @@ from hdfs.errors import (
     PathIsNotEmptyDirectory,
     SafeMode,
 )
+from hdfs.namenode import datanodes
 from hdfs.namenode.blocks import BlockEvent, BlockInfo, BlockState
-from hdfs.namenode.datanodes import BlockRef, InvalidateCommand, RecoverCommand, RegisterCommand, TransferCommand
 from hdfs.namenode.editlog import EditLog
 from hdfs.namenode.events import (
     AddBlock,
     BadBlocksReported,
+    BlockRef,
     BlockReport,
     BlocksReceivedAndDeleted,
     BlockSynchronizationCommitted,
@@ -26,12 +27,16 @@ from hdfs.namenode.events import (
     DatanodeHeartbeat,
     DatanodeRegistered,
     Delete,
+    InvalidateCommand,
     Mkdirs,
+    RecoverCommand,
+    RegisterCommand,
     Rename,
     SetOwner,
     SetPermission,
     SetReplication,
     SetSafeMode,
+    TransferCommand,
 )
 from tests.namenode_fixtures import (
     SUPERUSER,
@@ -334,3 +339,23 @@ def test_placement_never_doubles_up_and_honours_exclusions_and_the_writers_node(
             assert chosen[0] is favored
 
     check()
+
+
+def test_deletions_past_the_queue_bound_wait_for_the_next_block_report(monkeypatch):
+    monkeypatch.setattr(datanodes, "INVALIDATIONS_QUEUED_MAX", 2)
+    namesystem = make_namesystem()
+    (uuid,) = add_datanodes(namesystem, 1)
+    refs = []
+    for number in range(3):
+        write_file(namesystem, f"/f{number}", [10], replication=1)
+        refs.append(namesystem.namespace.get_file(f"/f{number}").blocks[0].ref())
+    for number in range(3):
+        run(namesystem, Delete(SUPERUSER, f"/f{number}", False))
+    datanode = namesystem.datanodes.get(uuid)
+    assert len(datanode.invalidations) == 2 and not datanode.block_ids  # the third is refused, and not counted
+    [deleted] = [command for command in heartbeat(namesystem, uuid) if isinstance(command, InvalidateCommand)]
+    assert set(deleted.blocks) == set(refs[:2])
+    # Its replica is still on the DataNode's disk: the next full block report names it, and it is deleted then.
+    run(namesystem, BlockReport(uuid, ((refs[2], True),)))
+    [deleted] = [command for command in heartbeat(namesystem, uuid) if isinstance(command, InvalidateCommand)]
+    assert deleted.blocks == (refs[2],)

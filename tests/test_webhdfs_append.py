@@ -9,10 +9,10 @@ from hdfs.errors import (
     PathIsDirectory,
 )
 from hdfs.namenode.blocks import BlockState
-from hdfs.namenode.datanodes import BlockRef
 from hdfs.namenode.events import (
     AddBlock,
     Append,
+    BlockRef,
     BlocksReceivedAndDeleted,
     Complete,
     Create,

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from emrlab_common.lifecycle import next_state
 from hdfs.namenode.config import NameNodeConfig
-from hdfs.namenode.datanodes import BlockRef, DatanodeDescriptor, DatanodeManager, TransferCommand, stable_order
+from hdfs.namenode.datanodes import INVALIDATIONS_QUEUED_MAX, DatanodeDescriptor, DatanodeManager, stable_order
+from hdfs.namenode.events import BlockRef, TransferCommand
 from hdfs.namenode.placement import choose_targets
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ class BlockManager:
         if datanode.uuid in self.corrupt.get(block.block_id, ()):
             return
         self.locations[block.block_id].add(datanode.uuid)
-        datanode.block_ids.add(block.block_id)
+        datanode.add_block(block.block_id)
         pending = self.pending.get(block.block_id)
         if pending is not None:
             pending.targets.discard(datanode.uuid)
@@ -200,7 +201,7 @@ class BlockManager:
         self._complete_if_replicated(block)
 
     def replica_deleted(self, datanode: DatanodeDescriptor, block_id: int) -> None:
-        datanode.block_ids.discard(block_id)
+        datanode.remove_block(block_id)
         self.corrupt.get(block_id, set()).discard(datanode.uuid)
         if datanode.uuid in self.locations.get(block_id, ()):
             self.locations[block_id].discard(datanode.uuid)
@@ -221,7 +222,7 @@ class BlockManager:
         logger.info("replica of %s on %s is corrupt", block, datanode)
         self.locations[block_id].discard(datanode.uuid)
         self.corrupt.setdefault(block_id, set()).add(datanode.uuid)
-        datanode.block_ids.add(block_id)
+        datanode.add_block(block_id)
         self.to_check.add(block_id)
 
     def datanode_dead(self, datanode: DatanodeDescriptor) -> None:
@@ -230,7 +231,7 @@ class BlockManager:
             self.locations.get(block_id, set()).discard(datanode.uuid)
             self.corrupt.get(block_id, set()).discard(datanode.uuid)
             self.to_check.add(block_id)
-        datanode.block_ids.clear()
+        datanode.forget_blocks()
 
     # ------------------------------------------------------------ questions
 
@@ -328,7 +329,6 @@ class BlockManager:
             for datanode in excess:
                 logger.info("%s has %d replicas, wants %d: deleting the one on %s", block, len(live), expected, datanode)
                 self.locations[block_id].discard(datanode.uuid)
-                datanode.block_ids.discard(block_id)
                 self._invalidate(datanode.uuid, block.ref())
 
     def _schedule_replication(self, block: BlockInfo, now_s: float, priority: Priority) -> bool:
@@ -348,7 +348,7 @@ class BlockManager:
         source = min(sources, key=lambda node: (node.in_service, node.transfers_in_flight))
         excluded = {node.uuid for node in live} | self.corrupt.get(block.block_id, set()) | pending_targets
         # A node still due to delete an old replica of this block must not receive a new one yet.
-        excluded |= {node.uuid for node in self.datanodes.live() if block.block_id in node.invalidations}
+        excluded |= {node.uuid for node in self.datanodes.live() if node.deletion_queued(block.block_id)}
         targets = choose_targets(needed, self.datanodes.in_service(), excluded, None, block.length_bytes, self.rng)
         if not targets:
             # Every other node already holds the block, some only a corrupt replica: delete those
@@ -398,6 +398,6 @@ class BlockManager:
 
     def _invalidate(self, uuid: str, ref: BlockRef) -> None:
         datanode = self.datanodes.get(uuid)
-        if datanode is not None and datanode.live:
-            datanode.invalidations[ref.block_id] = ref
-            datanode.block_ids.discard(ref.block_id)
+        if datanode is not None and datanode.live and not datanode.queue_invalidation(ref):
+            logger.warning("%s has %d deletions queued: blk_%d stays on it until its next block report",
+                           datanode, INVALIDATIONS_QUEUED_MAX, ref.block_id)

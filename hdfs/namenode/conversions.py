@@ -9,10 +9,9 @@ becomes the `DatanodeCommand` oneof its heartbeat response carries.
 from __future__ import annotations
 
 from emrlab_common.protos import hdfs_pb2
-from hdfs.namenode.datanodes import (
-    AdminState,
+from hdfs.namenode.datanodes import AdminState, DatanodeDescriptor
+from hdfs.namenode.events import (
     BlockRef,
-    DatanodeDescriptor,
     InvalidateCommand,
     KeyUpdateCommand,
     RecoverCommand,

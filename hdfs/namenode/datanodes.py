@@ -20,58 +20,19 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from emrlab_common.lifecycle import next_state
-from hdfs.blocktoken import BlockKey
 from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.events import BlockRef, DatanodeCommand, InvalidateCommand, RecoverCommand, TransferCommand
 
 logger = logging.getLogger(__name__)
 
-# Commands wait in a DataNode's descriptor until its next heartbeat. The replication monitor queues no more
-# copies than the node's transfer streams allow, and lease recovery no more than this many recoveries; a queue
-# at its limit is a bug (copies) or waits for the next pass (recoveries).
+# Commands (declared in events.py) wait in a DataNode's descriptor until its next heartbeat. The replication
+# monitor queues no more copies than the node's transfer streams allow, and lease recovery no more than this
+# many recoveries; a queue at its limit is a bug (copies) or waits for the next pass (recoveries). Deletions
+# leave dfs.block.invalidate.limit per heartbeat; one refused at its bound is not lost: the replica is still on
+# the DataNode's disk, its next full block report names it, and the block map deletes it then.
 TRANSFERS_QUEUED_MAX = 64
 RECOVERIES_QUEUED_MAX = 64
-
-
-@dataclass(frozen=True)
-class BlockRef:
-    """A block as the wire names it: id, generation stamp, length."""
-
-    block_id: int
-    generation_stamp: int
-    length_bytes: int
-
-
-@dataclass(frozen=True)
-class TransferCommand:
-    block: BlockRef
-    targets: tuple[DatanodeDescriptor, ...]
-    block_token: bytes = b""  # signed as the command leaves, so that it is fresh
-
-
-@dataclass(frozen=True)
-class InvalidateCommand:
-    blocks: tuple[BlockRef, ...]
-
-
-@dataclass(frozen=True)
-class RecoverCommand:
-    block: BlockRef
-    new_generation_stamp: int
-    locations: tuple[DatanodeDescriptor, ...]
-    block_token: bytes = b""
-
-
-@dataclass(frozen=True)
-class RegisterCommand:
-    pass
-
-
-@dataclass(frozen=True)
-class KeyUpdateCommand:
-    block_keys: tuple[BlockKey, ...]
-
-
-DatanodeCommand = TransferCommand | InvalidateCommand | RecoverCommand | RegisterCommand | KeyUpdateCommand
+INVALIDATIONS_QUEUED_MAX = 100_000  # a hundred heartbeats' worth at Hadoop's default invalidate limit (1000)
 
 
 class AdminState(enum.Enum):
@@ -135,6 +96,30 @@ class DatanodeDescriptor:
     def queue_transfer(self, command: TransferCommand) -> None:
         assert len(self.transfers) < TRANSFERS_QUEUED_MAX, f"{self}: {len(self.transfers)} copies queued"
         self.transfers.append(command)
+
+    def queue_invalidation(self, ref: BlockRef) -> bool:
+        """Queue the deletion of its replica of `ref` for its next heartbeats; False if its queue is full.
+
+        Either way the replica no longer counts as this DataNode's (see INVALIDATIONS_QUEUED_MAX)."""
+        self.block_ids.discard(ref.block_id)
+        if ref.block_id not in self.invalidations and len(self.invalidations) >= INVALIDATIONS_QUEUED_MAX:
+            return False
+        self.invalidations[ref.block_id] = ref
+        return True
+
+    def deletion_queued(self, block_id: int) -> bool:
+        return block_id in self.invalidations
+
+    def add_block(self, block_id: int) -> None:
+        """It holds a replica of the block (good or corrupt): the block map counts it here."""
+        self.block_ids.add(block_id)
+
+    def remove_block(self, block_id: int) -> None:
+        self.block_ids.discard(block_id)
+
+    def forget_blocks(self) -> None:
+        """Dead or re-registered: what it holds is unknown until its next block report."""
+        self.block_ids.clear()
 
     def queue_recovery(self, command: RecoverCommand) -> bool:
         """Queue a block recovery for its next heartbeat; False if its queue is full (try on a later pass)."""
@@ -258,6 +243,7 @@ class DatanodeManager:
         for uuid, datanode in self.by_uuid.items():
             assert datanode.uuid == uuid
             assert len(datanode.transfers) <= TRANSFERS_QUEUED_MAX and len(datanode.recoveries) <= RECOVERIES_QUEUED_MAX
+            assert len(datanode.invalidations) <= INVALIDATIONS_QUEUED_MAX, f"{datanode}: too many deletions queued"
             if not datanode.live:
                 assert not (datanode.transfers or datanode.recoveries or datanode.invalidations), f"dead {datanode} has work"
                 assert not datanode.block_ids, f"dead {datanode} still counted as holding blocks"

@@ -6,8 +6,8 @@ DataNode's (register, heartbeat, block reports, bad blocks, the end of a block
 recovery), a client's namespace change (mkdirs, create, add block, complete,
 rename, delete, set permission/owner/replication/times, append, renew lease),
 an administrator's (refresh nodes, safe mode) and the monitors' Tick. It
-returns a list of commands: the DataNode commands for the node that called
-(they ride back on its response), and exactly one reply below per RPC, which
+returns a list of commands: the DataNode commands (first below) for the node that
+called (they ride back on its response), and exactly one reply per RPC, which
 the servicer (server.py) turns into the response. Tick answers nothing. An
 operating error (a missing file, a refused permission, safe mode) is raised
 from `handle` as an `EmrlabError`, as the RPC then answers.
@@ -20,11 +20,67 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hdfs.blocktoken import BlockKey
-from hdfs.namenode.datanodes import BlockRef, DatanodeCommand, DatanodeDescriptor
 from hdfs.protocol import FileStatus
+
+if TYPE_CHECKING:
+    from hdfs.namenode.datanodes import DatanodeDescriptor
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """A block as the wire names it: id, generation stamp, length."""
+
+    block_id: int
+    generation_stamp: int
+    length_bytes: int
+
+
+# ---------------------------------------------------------------- commands to DataNodes
+# They wait in the DataNode's descriptor (`datanodes.py`) and ride back on its next heartbeat response.
+
+
+@dataclass(frozen=True)
+class TransferCommand:
+    """Copy this block's replica to `targets` (re-replication), streamed on the data transfer port."""
+
+    block: BlockRef
+    targets: tuple[DatanodeDescriptor, ...]
+    block_token: bytes = b""  # signed as the command leaves, so that it is fresh
+
+
+@dataclass(frozen=True)
+class InvalidateCommand:
+    """Delete these replicas (excess, corrupt, or of blocks no file has)."""
+
+    blocks: tuple[BlockRef, ...]
+
+
+@dataclass(frozen=True)
+class RecoverCommand:
+    """Lead the recovery of a block whose writer vanished: agree a length with `locations`, at a new stamp."""
+
+    block: BlockRef
+    new_generation_stamp: int
+    locations: tuple[DatanodeDescriptor, ...]
+    block_token: bytes = b""
+
+
+@dataclass(frozen=True)
+class RegisterCommand:
+    """Unknown or declared dead: register again, then send a full block report."""
+
+
+@dataclass(frozen=True)
+class KeyUpdateCommand:
+    """The block keys now in use, to verify block tokens with."""
+
+    block_keys: tuple[BlockKey, ...]
+
+
+DatanodeCommand = TransferCommand | InvalidateCommand | RecoverCommand | RegisterCommand | KeyUpdateCommand
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from hdfs.errors import AccessControl, FileNotFound, LeaseExpired, NoDatanodes, 
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockInfo, BlockManager, BlockState
 from hdfs.namenode.config import NameNodeConfig
-from hdfs.namenode.datanodes import BlockRef, DatanodeManager
+from hdfs.namenode.datanodes import DatanodeManager
 from hdfs.namenode.events import (
     AbandonBlock,
     Acknowledged,
@@ -35,6 +35,7 @@ from hdfs.namenode.events import (
     AddBlockReply,
     Append,
     AppendReply,
+    BlockRef,
     Command,
     Complete,
     CompleteReply,

@@ -39,16 +39,7 @@ from hdfs.blocktoken import AccessMode, BlockKeyManager
 from hdfs.namenode import edits
 from hdfs.namenode.blocks import BlockManager, BlockState
 from hdfs.namenode.config import NameNodeConfig
-from hdfs.namenode.datanodes import (
-    AdminEvent,
-    AdminState,
-    DatanodeManager,
-    KeyUpdateCommand,
-    RecoverCommand,
-    RegisterCommand,
-    TransferCommand,
-    stable_order,
-)
+from hdfs.namenode.datanodes import AdminEvent, AdminState, DatanodeManager, stable_order
 from hdfs.namenode.events import (
     AbandonBlock,
     Acknowledged,
@@ -65,9 +56,12 @@ from hdfs.namenode.events import (
     DatanodeRegistered,
     Delete,
     Event,
+    KeyUpdateCommand,
     Mkdirs,
+    RecoverCommand,
     RefreshNodes,
     RefreshNodesReply,
+    RegisterCommand,
     RegisterDatanodeReply,
     Rename,
     RenewLease,
@@ -78,6 +72,7 @@ from hdfs.namenode.events import (
     SetSafeMode,
     SetTimes,
     Tick,
+    TransferCommand,
 )
 from hdfs.namenode.inodes import INodeFile, subtree
 from hdfs.namenode.leases import LeaseManager

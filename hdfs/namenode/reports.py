@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hdfs.namenode.blocks import BlockManager
-from hdfs.namenode.datanodes import AdminState, BlockRef, DatanodeDescriptor
+from hdfs.namenode.datanodes import AdminState, DatanodeDescriptor
+from hdfs.namenode.events import BlockRef
 from hdfs.namenode.inodes import INode, INodeFile, subtree
 from hdfs.protocol import ContentSummary
 
