@@ -16,6 +16,11 @@ from emrlab_common.config import (
     parse_text,
     setting,
 )
+from emrlab_common.errors import InvalidArgument
+
+# The most copies a DataNode's descriptor queues (datanodes.TRANSFERS_QUEUED_MAX): the replication monitor asks a
+# node for at most max-streams-hard-limit copies at once, so neither stream limit may be above it.
+TRANSFERS_QUEUED_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,10 @@ class NameNodeConfig:
         aliases=("dfs.namenode.replication.interval",))
     replication_streams_max: int = setting(
         "dfs.namenode.replication.max-streams", 2, parse_int,
-        "Re-replications a DataNode may be asked to do at once.")
+        "Re-replications a DataNode may be asked to do at once (1 to 64).")
     replication_streams_hard_limit: int = setting(
         "dfs.namenode.replication.max-streams-hard-limit", 4, parse_int,
-        "... and at most this many when the copies are of blocks with a single replica left (copied first).")
+        "... and at most this many when the copies are of blocks with a single replica left (copied first; 1 to 64).")
     replication_work_multiplier: int = setting(
         "dfs.namenode.replication.work.multiplier.per.iteration", 2, parse_int,
         "Blocks scheduled for re-replication per live DataNode per monitor pass.")
@@ -126,3 +131,11 @@ class NameNodeConfig:
         "Seed of the replica placement and read-order choices; 0 picks one at start and logs it, so that a "
         "failing run can be replayed with the same choices.")
     listing_limit: int = setting("dfs.ls.limit", 1000, parse_int, "Entries per page of a directory listing.")
+
+    def __post_init__(self) -> None:
+        """Settings that would break the NameNode later are refused at start, with the key that is wrong."""
+        for key, streams in (("dfs.namenode.replication.max-streams", self.replication_streams_max),
+                             ("dfs.namenode.replication.max-streams-hard-limit", self.replication_streams_hard_limit)):
+            if not 1 <= streams <= TRANSFERS_QUEUED_MAX:
+                raise InvalidArgument(f"{key}: {streams}; must be between 1 and {TRANSFERS_QUEUED_MAX} (the copies "
+                                      f"one DataNode's command queue holds)")

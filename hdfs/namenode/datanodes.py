@@ -20,17 +20,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from emrlab_common.lifecycle import next_state
-from hdfs.namenode.config import NameNodeConfig
+from hdfs.namenode.config import TRANSFERS_QUEUED_MAX, NameNodeConfig
 from hdfs.namenode.events import BlockRef, DatanodeCommand, InvalidateCommand, RecoverCommand, TransferCommand
 
 logger = logging.getLogger(__name__)
 
 # Commands (declared in events.py) wait in a DataNode's descriptor until its next heartbeat. The replication
-# monitor queues no more copies than the node's transfer streams allow, and lease recovery no more than this
-# many recoveries; a queue at its limit is a bug (copies) or waits for the next pass (recoveries). Deletions
-# leave dfs.block.invalidate.limit per heartbeat; one refused at its bound is not lost: the replica is still on
-# the DataNode's disk, its next full block report names it, and the block map deletes it then.
-TRANSFERS_QUEUED_MAX = 64
+# monitor queues no more copies than the node's transfer streams allow (at most TRANSFERS_QUEUED_MAX, which the
+# configuration checks), and lease recovery no more than this many recoveries; a queue at its limit is a bug
+# (copies) or waits for the next pass (recoveries). Deletions leave dfs.block.invalidate.limit per heartbeat;
+# one refused at its bound is not lost: the replica is still on the DataNode's disk, its next full block report
+# names it, and the block map deletes it then.
 RECOVERIES_QUEUED_MAX = 64
 INVALIDATIONS_QUEUED_MAX = 100_000  # a hundred heartbeats' worth at Hadoop's default invalidate limit (1000)
 
