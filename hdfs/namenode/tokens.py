@@ -7,7 +7,9 @@ A token is a statement "user U, until T" signed with the cluster key
 default), or cancel it; both are remembered here, by the NameNode, which every
 gRPC call and WebHDFS request with a token asks. Unlike Hadoop, renewals and
 cancellations are kept in memory only: after a NameNode restart a token is
-good until the expiry it was issued with again.
+good until the expiry it was issued with again. A renewal or cancellation is
+remembered only until the token expires, and at most `TOKENS_REMEMBERED_MAX`
+of each at once.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import time
 from collections.abc import Callable
 
 from emrlab_common.credentials import read_statement, sign
-from emrlab_common.errors import PermissionDenied
+from emrlab_common.errors import PermissionDenied, ResourceExhausted
 
 MAX_LIFETIME_S = 7 * 24 * 3600.0
 KIND = "delegation"
+TOKENS_REMEMBERED_MAX = 10_000  # renewed (or cancelled) tokens not yet expired; past it, renew (cancel) is refused
 
 
 class DelegationTokens:
@@ -28,7 +31,7 @@ class DelegationTokens:
         self.key = key
         self.renew_interval_s = renew_interval_s
         self.clock = clock
-        self._renewed: dict[str, float] = {}    # token -> its expiry now
+        self._renewed: dict[str, float] = {}    # token -> its expiry now (forgotten once it passes)
         self._cancelled: dict[str, float] = {}  # token -> when it would have expired (then it is forgotten)
         self._lock = threading.Lock()
 
@@ -53,9 +56,11 @@ class DelegationTokens:
         self._owned_by(token, caller, "renew")
         _, issued_expiry_s = read_statement(self.key, token, KIND)
         limit_s = issued_expiry_s - self.renew_interval_s + MAX_LIFETIME_S
-        expiry_s = min(self.clock() + self.renew_interval_s, limit_s)
+        now_s = self.clock()
+        expiry_s = min(now_s + self.renew_interval_s, limit_s)
         with self._lock:
-            self._renewed[token] = expiry_s
+            self._forget_expired(now_s)
+            self._remember(self._renewed, token, expiry_s, "renewed")
         return expiry_s
 
     def cancel(self, token: str, caller: str) -> None:
@@ -64,10 +69,27 @@ class DelegationTokens:
         _, issued_expiry_s = read_statement(self.key, token, KIND)
         now_s = self.clock()
         with self._lock:
-            self._cancelled[token] = self._renewed.pop(token, issued_expiry_s)
-            for old, expiry_s in list(self._cancelled.items()):  # expired anyway: no need to remember it
-                if expiry_s < now_s:
-                    del self._cancelled[old]
+            self._forget_expired(now_s)
+            self._remember(self._cancelled, token, self._renewed.get(token, issued_expiry_s), "cancelled")
+            self._renewed.pop(token, None)
+
+    def remembered(self) -> tuple[int, int]:
+        """(renewed, cancelled) tokens remembered now: each is forgotten once it expires."""
+        with self._lock:
+            return len(self._renewed), len(self._cancelled)
+
+    def _forget_expired(self, now_s: float) -> None:
+        """An expired token is refused on its own expiry: no need to remember its renewal or cancellation."""
+        for remembered in (self._renewed, self._cancelled):
+            for token in [token for token, expiry_s in remembered.items() if expiry_s < now_s]:
+                del remembered[token]
+
+    @staticmethod
+    def _remember(remembered: dict[str, float], token: str, expiry_s: float, what: str) -> None:
+        if token not in remembered and len(remembered) >= TOKENS_REMEMBERED_MAX:
+            raise ResourceExhausted(f"{TOKENS_REMEMBERED_MAX} {what} delegation tokens are not expired yet; "
+                                    f"the NameNode keeps no more: try again once some expire")
+        remembered[token] = expiry_s
 
     def _owned_by(self, token: str, caller: str, action: str) -> None:
         user = self.owner(token)
