@@ -24,12 +24,15 @@ Member = TypeVar("Member", bound=enum.Enum)
 
 
 class WireEnum(Generic[Member]):
-    """`python_enum`'s members as the values of `proto_enum` named `prefix` + the member's value."""
+    """`python_enum`'s members as the values of `proto_enum` named `prefix` + the member's value (or,
+    `by_name`, + the member's name: for values that are words, not identifiers, such as "map output")."""
 
-    def __init__(self, python_enum: type[Member], proto_enum, prefix: str = ""):
+    def __init__(self, python_enum: type[Member], proto_enum, prefix: str = "", by_name: bool = False):
         self.proto_name = proto_enum.DESCRIPTOR.name
+        self.python_enum = python_enum
         # Value() raises at import for a member the proto lacks: a programmer error, caught by any test.
-        self._numbers = {member: proto_enum.Value(prefix + member.value) for member in python_enum}
+        self._numbers = {member: proto_enum.Value(prefix + (member.name if by_name else member.value))
+                         for member in python_enum}
         self._members = {number: member for member, number in self._numbers.items()}
         unmatched = set(proto_enum.values()) - set(self._members) - {0}
         assert not unmatched, f"{self.proto_name} values without a {python_enum.__name__}: {unmatched}"

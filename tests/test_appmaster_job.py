@@ -36,10 +36,11 @@ from mapreduce.appmaster.records import (
     StepCommitted,
     StepPlanned,
     StopContainer,
+    TaskKey,
     Tick,
     attempt_id_text,
-    TaskKey,
 )
+from mapreduce.appmaster.tasks import Locality
 
 JOB_ID = "job_1700000000000_0001"
 NODES = ("core-1", "core-2", "core-3")
@@ -167,7 +168,7 @@ def test_a_container_goes_to_the_map_whose_split_is_on_its_node():
     request = harness.asked.pop(request_id)  # YARN satisfies map 0's request on core-2
     harness.send(ContainerAllocated("c1", "core-2", "core-2:9", request.priority, request_id))
     assert harness.launched == {attempt(MAP, 1): "c1"}
-    assert harness.machine.attempts[attempt(MAP, 1)].locality == "DATA_LOCAL"
+    assert harness.machine.attempts[attempt(MAP, 1)].locality is Locality.DATA_LOCAL
     # Map 0 waits on, under the request map 1 no longer needs: nothing cancelled, nothing asked again.
     assert list(harness.requests) == [attempt(MAP, 0)]
 

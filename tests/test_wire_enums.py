@@ -8,7 +8,8 @@ import pytest
 from emrlab_common.errors import InvalidArgument
 from emrlab_common.protos import mapreduce_pb2, yarn_pb2
 from mapreduce.appmaster.history import report_from_summary, summary_from_report
-from mapreduce.appmaster.records import AttemptState, JobState
+from mapreduce.appmaster.records import MAP, REDUCE, AttemptState, EndCause, JobState
+from mapreduce.appmaster.tasks import AttemptPhase, Locality
 from yarn.records import (
     NO_RESOURCE,
     ApplicationReport,
@@ -98,3 +99,34 @@ def test_a_state_filter_travels_as_enums_and_a_bad_name_is_refused_before_sendin
             client.nodes(states=("RUNNING", "SLEEPING"))
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("end_cause", list(EndCause))
+def test_an_attempts_kind_locality_and_end_travel_as_enums_and_come_back_as_the_names(end_cause):
+    original = summary(JobState.RUNNING, [AttemptState.KILLED] * len(AttemptPhase))
+    for attempt, phase in zip(original["attempts"], AttemptPhase):
+        attempt.update(kind=REDUCE, locality=Locality.DATA_LOCAL.value, end_cause=end_cause.value,
+                       end_phase=phase.value)
+    report = report_from_summary(original, include_attempts=True)
+    assert [mapreduce_pb2.AttemptPhaseProto.Name(attempt.end_phase) for attempt in report.attempts] == [
+        f"P_{phase.name}" for phase in AttemptPhase]
+    assert {mapreduce_pb2.EndCauseProto.Name(attempt.end_cause) for attempt in report.attempts} == {end_cause.value}
+    assert {mapreduce_pb2.TaskTypeProto.Name(attempt.kind) for attempt in report.attempts} == {"REDUCE"}
+    again = summary_from_report(mapreduce_pb2.GetJobReportResponse.FromString(report.SerializeToString()))
+    assert again["attempts"] == [{key: value for key, value in attempt.items() if key != "task_id"}
+                                 for attempt in original["attempts"]]
+
+
+def test_an_attempt_with_no_locality_or_end_leaves_the_fields_out_and_gets_them_back_empty():
+    report = report_from_summary(summary(JobState.RUNNING, [AttemptState.RUNNING]), include_attempts=True)
+    assert not any(report.attempts[0].HasField(name) for name in ("locality", "end_cause", "end_phase"))
+    (attempt,) = summary_from_report(report)["attempts"]
+    assert (attempt["kind"], attempt["locality"], attempt["end_cause"], attempt["end_phase"]) == (MAP, "", "", "")
+
+
+@pytest.mark.parametrize("field", ["kind", "locality", "end_cause", "end_phase"])
+def test_an_unknown_kind_locality_or_end_is_one_invalid_argument(field):
+    report = report_from_summary(summary(JobState.RUNNING, [AttemptState.RUNNING]), include_attempts=True)
+    setattr(report.attempts[0], field, 42)
+    with pytest.raises(InvalidArgument, match=rf"^TaskAttemptReport.{field}: 42 is not a known \w+Proto value"):
+        summary_from_report(report)

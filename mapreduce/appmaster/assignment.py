@@ -35,9 +35,7 @@ from mapreduce.appmaster.records import (
     TaskState,
     attempt_id_text,
 )
-from mapreduce.appmaster.tasks import Attempt, Task
-
-DATA_LOCAL, OFF_SWITCH = "DATA_LOCAL", "OFF_SWITCH"
+from mapreduce.appmaster.tasks import Attempt, Locality, Task
 
 
 class Assignment:
@@ -82,7 +80,7 @@ class Assignment:
             elif request_id is not None:
                 commands.append(CancelRequest(attempt.attempt_id, request_id))
         if attempt.key.kind == MAP:
-            attempt.locality = DATA_LOCAL if local else OFF_SWITCH
+            attempt.locality = Locality.DATA_LOCAL if local else Locality.OFF_SWITCH
             self.job_counters["DATA_LOCAL_MAPS" if local else "OTHER_LOCAL_MAPS"] += 1
         self.job_counters["TOTAL_LAUNCHED_MAPS" if attempt.key.kind == MAP else "TOTAL_LAUNCHED_REDUCES"] += 1
         attempt.container_id = event.container_id

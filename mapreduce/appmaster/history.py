@@ -14,12 +14,15 @@ what became of the one before) and why it ended if it did not succeed
 and re-runs of maps whose output was lost can be read off it; a reducer the
 AM killed to make room for maps (REDUCER_PREEMPTED) shows among the re-runs.
 An attempt a later AM attempt took over from the recovery log says `recovered`.
-The summary holds states as their names ("RUNNING"); the live report that
-`MRClientProtocol` carries holds them as proto enums, converted here.
+The summary holds states, kinds, localities, end causes and phases as their
+names ("RUNNING", "map", "DATA_LOCAL", "NODE_LOST", "map output", "" for none);
+the live report that `MRClientProtocol` carries holds them as proto enums
+(none: the optional field left out), converted here.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 
 import msgpack
@@ -29,10 +32,25 @@ from emrlab_common.protos import mapreduce_pb2
 from emrlab_common.wireenum import WireEnum
 from mapreduce.appmaster.job import JobStateMachine
 from mapreduce.appmaster.records import MAP, REDUCE, AttemptState, EndCause, JobState, task_id_text
+from mapreduce.appmaster.tasks import AttemptPhase, Locality
+
+
+class TaskType(enum.Enum):
+    """A task's kind as the wire names it (MAP, REDUCE); in code and in the summary it is the word, "map"."""
+
+    MAP = MAP
+    REDUCE = REDUCE
+
 
 HISTORY_DONE_DIR = "/tmp/hadoop-yarn/staging/history/done"
 JOB_STATE_WIRE = WireEnum(JobState, mapreduce_pb2.JobStateProto, "J_")
 ATTEMPT_STATE_WIRE = WireEnum(AttemptState, mapreduce_pb2.TaskAttemptStateProto, "TA_")
+TASK_TYPE_WIRE = WireEnum(TaskType, mapreduce_pb2.TaskTypeProto, by_name=True)
+LOCALITY_WIRE = WireEnum(Locality, mapreduce_pb2.LocalityProto)
+END_CAUSE_WIRE = WireEnum(EndCause, mapreduce_pb2.EndCauseProto)
+END_PHASE_WIRE = WireEnum(AttemptPhase, mapreduce_pb2.AttemptPhaseProto, "P_", by_name=True)
+# The report's optional enum fields: the summary holds "" for "none", the report leaves the field out.
+OPTIONAL_FIELDS = {"locality": LOCALITY_WIRE, "end_cause": END_CAUSE_WIRE, "end_phase": END_PHASE_WIRE}
 
 
 def history_path(job_id: str) -> str:
@@ -50,8 +68,8 @@ def job_summary(machine: JobStateMachine, name: str, user: str) -> dict:
                 "state": attempt.state.value, "progress": attempt.progress, "status": attempt.status,
                 "node_id": attempt.node_id, "container_id": attempt.container_id,
                 "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
-                "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
-                "end_cause": attempt.end_cause.value if attempt.end_cause else "",
+                "diagnostics": attempt.diagnostics, "locality": attempt.locality.value if attempt.locality else "",
+                "cause": attempt.cause, "end_cause": attempt.end_cause.value if attempt.end_cause else "",
                 "end_phase": attempt.end_phase.value if attempt.end_phase else "",
                 "output_lost": attempt.output_lost, "recovered": attempt.recovered,
             })
@@ -77,6 +95,12 @@ def report_from_summary(summary: dict, include_attempts: bool) -> mapreduce_pb2.
         for attempt in summary["attempts"]:
             fields = {key: value for key, value in attempt.items() if key != "task_id"}
             fields["state"] = ATTEMPT_STATE_WIRE.to_proto(AttemptState(attempt["state"]))
+            fields["kind"] = TASK_TYPE_WIRE.to_proto(TaskType(attempt["kind"]))
+            for name, wire in OPTIONAL_FIELDS.items():
+                if fields[name]:
+                    fields[name] = wire.to_proto(wire.python_enum(fields[name]))
+                else:
+                    del fields[name]
             report.attempts.append(mapreduce_pb2.TaskAttemptReport(**fields))
     return report
 
@@ -92,17 +116,25 @@ def summary_from_report(report: mapreduce_pb2.GetJobReportResponse) -> dict:
         "diagnostics": report.diagnostics, "start_time_s": report.start_time_s,
         "finish_time_s": report.finish_time_s,
         "attempts": [{
-            "attempt_id": attempt.attempt_id, "step_index": attempt.step_index, "kind": attempt.kind,
+            "attempt_id": attempt.attempt_id, "step_index": attempt.step_index,
+            "kind": TASK_TYPE_WIRE.from_proto(attempt.kind, "TaskAttemptReport.kind").value,
             "task_index": attempt.task_index,
             "state": ATTEMPT_STATE_WIRE.from_proto(attempt.state, "TaskAttemptReport.state").value,
             "progress": attempt.progress,
             "status": attempt.status, "node_id": attempt.node_id, "container_id": attempt.container_id,
             "start_time_s": attempt.start_time_s, "finish_time_s": attempt.finish_time_s,
-            "diagnostics": attempt.diagnostics, "locality": attempt.locality, "cause": attempt.cause,
-            "end_cause": attempt.end_cause, "end_phase": attempt.end_phase, "output_lost": attempt.output_lost,
-            "recovered": attempt.recovered,
+            "diagnostics": attempt.diagnostics, "locality": _name_of(attempt, "locality"), "cause": attempt.cause,
+            "end_cause": _name_of(attempt, "end_cause"), "end_phase": _name_of(attempt, "end_phase"),
+            "output_lost": attempt.output_lost, "recovered": attempt.recovered,
         } for attempt in report.attempts],
     }
+
+
+def _name_of(attempt: mapreduce_pb2.TaskAttemptReport, name: str) -> str:
+    """An optional enum field of the report as the summary holds it: its name, or "" if left out."""
+    if not attempt.HasField(name):
+        return ""
+    return OPTIONAL_FIELDS[name].from_proto(getattr(attempt, name), f"TaskAttemptReport.{name}").value
 
 
 def preemptions(summary: dict) -> list[dict]:

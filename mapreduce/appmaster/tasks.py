@@ -56,6 +56,14 @@ class MapCompletionEvent:
     shuffle_address: str
 
 
+class Locality(enum.Enum):
+    """Where a map ran, against its split's hosts (Hadoop's names; the counters are DATA_LOCAL_MAPS, ...)."""
+
+    DATA_LOCAL = "DATA_LOCAL"  # on a node that holds its split's block
+    RACK_LOCAL = "RACK_LOCAL"  # in its rack (not assigned: there is one rack)
+    OFF_SWITCH = "OFF_SWITCH"  # anywhere else
+
+
 class AttemptPhase(enum.Enum):
     """What an attempt was doing (when it ended, for the history); the values are the words shown."""
 
@@ -77,7 +85,7 @@ class Attempt:
     container_id: str = ""
     node_id: str = ""
     node_address: str = ""
-    locality: str = ""
+    locality: Locality | None = None  # maps only
     progress: float = 0.0
     status: str = ""
     counters: dict = field(default_factory=dict)
