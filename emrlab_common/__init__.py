@@ -4,12 +4,14 @@ This package sits below `hdfs`, `yarn`, `mapreduce` and `emrlab`, and imports
 none of them. It holds only what all of them need in the same form: typed
 configuration with Hadoop's key names (`config`), operating errors that travel
 over gRPC (`errors`), server and channel helpers (`rpc`), the cluster directory
-where daemons publish their addresses (`clusterdir`), the daemon process shell
-(`daemon`), logging setup (`logs`), and the stubs generated from `proto/`
-(`protos`, rebuilt by `python -m emrlab_common.protogen`).
+where daemons publish their addresses (`clusterdir`) and the typed, versioned
+cluster spec it holds (`clusterspec`), the daemon process shell (`daemon`),
+logging setup (`logs`), and the stubs generated from `proto/` (`protos`,
+rebuilt by `python -m emrlab_common.protogen`).
 
-Read `config`, `errors`, `rpc`, `clusterdir` and `daemon` first; then, as you
-meet them: `lifecycle` (the transition tables every state machine uses),
+Read `config`, `errors`, `rpc`, `clusterdir`, `clusterspec` and `daemon`
+first; then, as you meet them: `lifecycle` (the transition tables every state machine uses),
+`wireenum` (a lifecycle enum and its proto enum, converted in one place),
 `command` (what every `emrlab` command shares), `hooks` (a higher layer's
 callbacks, so imports flow one way), `durability` (fsync'd files),
 `hostsfile` (Hadoop's exclude files), `limits` (per-client RPC limits),

@@ -9,7 +9,10 @@ Read in this order:
   blocks.py      where replicas are and the replication monitor; placement.py picks nodes
   datanodes.py   DataNode liveness and the commands waiting for their heartbeats
   leases.py, safemode.py
+  edits.py       the records of the edit log, one per namespace change (Namespace.apply applies them)
   editlog.py     what is durable: the edit log and the image
+  config.py      its settings, with Hadoop's keys and defaults (a bad value is refused at start)
   server.py      the gRPC servicers and the lock; conversions.py, protos to plain values; __main__.py, the process
+  tokens.py      delegation tokens in token mode: issued, renewed, cancelled
   http.py        its web page and `/jmx`; webhdfs.py, WebHDFS's NameNode side (hdfs/webhdfs/ has what both sides share)
 """
