@@ -213,3 +213,27 @@ def test_tasks_and_clients_are_refused_while_the_command_queue_is_full(appmaster
         appmaster.handle(AttemptStarted(attempt("m", 0)))
     appmaster._handle_own(Tick())  # the main thread's own events always go in
     assert len(appmaster._pending) == 2
+
+
+def test_completed_and_stopped_containers_are_forgotten_so_the_held_ones_stay_within_the_bound(appmaster,
+                                                                                             monkeypatch):
+    monkeypatch.setattr(master_module, "CONTAINERS_HELD_MAX", 2)
+    rm = appmaster.amrm
+    rm.give("c1", "core-1", 1)
+    rm.give("c2", "core-2", 2)
+    step(appmaster)
+    step(appmaster)
+    assert set(appmaster._containers) == {"c1", "c2"}
+    rm.responses.append(AllocateResponse([], [ContainerStatus("c1", ContainerState.COMPLETE, 1, "exit code 1")], [],
+                                         Resource(0, 0), 3))
+    step(appmaster)
+    assert set(appmaster._containers) == {"c2"}  # its attempt failed; the next one asks for another
+    (retry_request,) = rm.pending
+    rm.give("c3", "core-1", retry_request)
+    step(appmaster)  # three given, two held: past the bound it would be an AssertionError
+    assert set(appmaster._containers) == {"c2", "c3"}
+    rm.responses.append(AllocateResponse(
+        [], [], [NodeReport("core-2", "core-2:9", NodeState.LOST, "CORE", Resource(0, 0), Resource(0, 0), 0)],
+        Resource(0, 0), 3))
+    step(appmaster)
+    assert set(appmaster._containers) == {"c3"}  # stopped with its node (YARN says it completed later)

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from emrlab_common.clusterdir import ClusterDir
@@ -88,59 +89,59 @@ def main() -> int:
     config = load(AppMasterConfig, properties)
     host = os.environ.get("NM_HOST", "127.0.0.1")
     client = Client.for_cluster(cluster_dir, user=description.user)
-    amrm = AMRMClient.from_environment()
-    nm = NMClient()
-    address_holder: list[str] = []
-    key = application_key()
+    # Closed when the AM ends, however it ends: the RM's channel and one per NodeManager it launched on.
+    with closing(AMRMClient.from_environment()) as amrm, closing(NMClient()) as nm:
+        address_holder: list[str] = []
+        key = application_key()
 
-    def task_launch_context(attempt_id: str) -> ContainerLaunchContext:
-        environment = hadoop_environment(description.properties)
-        environment[AM_ADDRESS_VARIABLE] = address_holder[0]
-        if key is not None:  # token mode: the tasks' secret for calling us
-            environment[JOB_TOKEN_VARIABLE] = job_token(key)
-        return ContainerLaunchContext(commands=[TASK_COMMAND], environment=environment,
-                                      local_resources=dict(description.local_resources),
-                                      service_data={SHUFFLE_SERVICE: description.job_id.encode()})
+        def task_launch_context(attempt_id: str) -> ContainerLaunchContext:
+            environment = hadoop_environment(description.properties)
+            environment[AM_ADDRESS_VARIABLE] = address_holder[0]
+            if key is not None:  # token mode: the tasks' secret for calling us
+                environment[JOB_TOKEN_VARIABLE] = job_token(key)
+            return ContainerLaunchContext(commands=[TASK_COMMAND], environment=environment,
+                                          local_resources=dict(description.local_resources),
+                                          service_data={SHUFFLE_SERVICE: description.job_id.encode()})
 
-    master = MRAppMaster(description, config, amrm=amrm, nm=nm, fs=HdfsFileSystem(client), hdfs_client=client,
-                         task_launch_context=task_launch_context, properties=properties,
-                         am_attempt=am_attempt_number(os.environ["APPLICATION_ATTEMPT_ID"]))
+        master = MRAppMaster(description, config, amrm=amrm, nm=nm, fs=HdfsFileSystem(client), hdfs_client=client,
+                             task_launch_context=task_launch_context, properties=properties,
+                             am_attempt=am_attempt_number(os.environ["APPLICATION_ATTEMPT_ID"]))
 
-    def register(server) -> None:
-        mapreduce_pb2_grpc.add_TaskUmbilicalServicer_to_server(TaskUmbilicalServicer(master), server)
-        mapreduce_pb2_grpc.add_MRClientProtocolServicer_to_server(MRClientServicer(master), server)
+        def register(server) -> None:
+            mapreduce_pb2_grpc.add_TaskUmbilicalServicer_to_server(TaskUmbilicalServicer(master), server)
+            mapreduce_pb2_grpc.add_MRClientProtocolServicer_to_server(MRClientServicer(master), server)
 
-    server, port = create_server(f"{host}:0", register, name="appmaster")
-    address_holder.append(f"{host}:{port}")
-    amrm.register(host, port, tracking_url=tracking_url(cluster_dir, description.job_id))  # the job's web page
-    logger.info("%s: ApplicationMaster for %s serving on %s:%d", description.job_id, description.name, host, port)
-    signal.signal(signal.SIGTERM, _terminated)
-    try:
-        state = master.run()
-    except (Terminated, NoLongerCurrent):
-        # YARN stops the container, or says this is no longer the current attempt: the application was
-        # killed (clean up: nobody else will), or this attempt is replaced (leave all to the next one).
-        # YARN's SIGKILL follows its SIGTERM within yarn.nodemanager.sleep-delay-before-sigkill.ms: be quick.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if application_ended(cluster_dir, description):
-            logger.info("%s: the application was killed; aborting its output", description.job_id)
-            master.abort_outputs()
-            master.delete_staging_dir()
-        else:
-            logger.info("%s: stopped; a later AM attempt recovers the job", description.job_id)
-        return EXIT_TERMINATED
-    except BaseException as error:
-        logger.exception("ApplicationMaster crashed")
-        master.abort_outputs()  # it unregisters FAILED: no later attempt will clean up
-        amrm.finish(FinalApplicationStatus.FAILED, f"ApplicationMaster crashed: {error}")
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once the job is over, a stop is just a stop
-        server.stop(1.0)
-        client.close()
-    amrm.finish(FINAL_STATUS[state], master.machine.diagnostics)
-    logger.info("%s finished %s", description.job_id, state.value)
-    return 0
+        server, port = create_server(f"{host}:0", register, name="appmaster")
+        address_holder.append(f"{host}:{port}")
+        amrm.register(host, port, tracking_url=tracking_url(cluster_dir, description.job_id))  # the job's web page
+        logger.info("%s: ApplicationMaster for %s serving on %s:%d", description.job_id, description.name, host, port)
+        signal.signal(signal.SIGTERM, _terminated)
+        try:
+            state = master.run()
+        except (Terminated, NoLongerCurrent):
+            # YARN stops the container, or says this is no longer the current attempt: the application was
+            # killed (clean up: nobody else will), or this attempt is replaced (leave all to the next one).
+            # YARN's SIGKILL follows its SIGTERM within yarn.nodemanager.sleep-delay-before-sigkill.ms: be quick.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if application_ended(cluster_dir, description):
+                logger.info("%s: the application was killed; aborting its output", description.job_id)
+                master.abort_outputs()
+                master.delete_staging_dir()
+            else:
+                logger.info("%s: stopped; a later AM attempt recovers the job", description.job_id)
+            return EXIT_TERMINATED
+        except BaseException as error:
+            logger.exception("ApplicationMaster crashed")
+            master.abort_outputs()  # it unregisters FAILED: no later attempt will clean up
+            amrm.finish(FinalApplicationStatus.FAILED, f"ApplicationMaster crashed: {error}")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once the job is over, a stop is just a stop
+            server.stop(1.0)
+            client.close()
+        amrm.finish(FINAL_STATUS[state], master.machine.diagnostics)
+        logger.info("%s finished %s", description.job_id, state.value)
+        return 0
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ UNUSABLE_NODE_STATES = (NodeState.LOST, NodeState.DECOMMISSIONED, NodeState.UNHE
 LINGER_S = 1.5
 # Commands waiting for the main thread; tasks and clients are refused beyond it (they retry).
 COMMANDS_QUEUED_MAX = 10_000
+# Containers the AM holds at once (allocated, not yet completed, released or stopped): about one per
+# attempt that runs, as YARN gives no more than was asked. Past it the AM forgot to forget one.
+CONTAINERS_HELD_MAX = 10_000
 
 
 class NoLongerCurrent(Exception):
@@ -133,7 +136,8 @@ class MRAppMaster:
         self._pending: deque = deque()
         self._plans: dict[int, StepPlan] = {}
         self._splits: dict[int, list[InputSplit]] = {}
-        self._containers: dict[str, object] = {}  # container id -> yarn.records.Container
+        self._containers: dict[str, object] = {}  # container id -> yarn.records.Container, while held
+        self._completed: list[str] = []  # reported completed: forgotten once the commands about them ran
         self._asked: dict[int, ContainerRequest] = {}  # allocation request id -> what YARN holds
         self._headroom_maps = -1  # map containers the last allocate answer's headroom fits (-1: unknown)
 
@@ -253,6 +257,7 @@ class MRAppMaster:
             self._handle_own(ContainerAllocated(container.id, container.node_id, container.node_address,
                                                 container.priority, container.allocation_request_id))
         for status in response.completed:
+            self._completed.append(status.container_id)
             self._handle_own(ContainerCompleted(status.container_id, status.exit_status, status.diagnostics,
                                                 lost=ContainerExitStatus.is_lost(status.exit_status)))
         updates = {NodesDecommissioning: [], NodesLost: [], NodesRecommissioned: []}
@@ -267,6 +272,7 @@ class MRAppMaster:
             if node_ids:
                 logger.info("%s: %s", event_class.__name__, ", ".join(node_ids))
                 self._handle_own(event_class(tuple(node_ids)))
+        assert len(self._containers) <= CONTAINERS_HELD_MAX, f"{len(self._containers)} containers held"
 
     def _execute_pending(self) -> None:
         while True:
@@ -282,6 +288,9 @@ class MRAppMaster:
                     self._handle_own(JobError(f"{type(command).__name__} failed: {error.message}"))
                 elif isinstance(command, LaunchAttempt):
                     self._handle_own(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
+        for container_id in self._completed:  # after its commands (a stop, a release, a launch in the same answer)
+            self._containers.pop(container_id, None)
+        self._completed.clear()
         self._record_tasks()
 
     def _record_tasks(self) -> None:
@@ -313,8 +322,8 @@ class MRAppMaster:
             case ReleaseContainer():
                 self._containers.pop(command.container_id, None)
                 self.amrm.release(command.container_id)
-            case StopContainer():
-                container = self._containers.get(command.container_id)
+            case StopContainer():  # done with: YARN reports it completed later
+                container = self._containers.pop(command.container_id, None)
                 if container is not None:
                     try:
                         self.nm.stop_container(container)

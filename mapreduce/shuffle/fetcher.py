@@ -30,6 +30,7 @@ from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavail
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
 from mapreduce.appmaster.records import MapCompletionStatus
+from mapreduce.shuffle.channels import ChannelCache
 from mapreduce.shuffle.scheduler import (
     Command,
     CopyFailed,
@@ -67,7 +68,7 @@ class ShuffleFetcher:
         self.copied = 0
         self._memory_used_bytes = 0
         self._lock = threading.Lock()
-        self._channels: dict[str, object] = {}
+        self._channels = ChannelCache(rpc.connect)  # to map hosts: a bounded LRU, closed when the fetch ends
 
     @property
     def progress(self) -> float:
@@ -121,10 +122,7 @@ class ShuffleFetcher:
             finally:
                 for future in in_flight:
                     future.cancel()
-                with self._lock:
-                    channels, self._channels = list(self._channels.values()), {}
-                for channel in channels:  # one per map host, closed and forgotten when the fetch ends
-                    channel.close()
+                self._channels.close()
         return [fetched[index] for index in sorted(fetched)]
 
     def _poll_events(self, next_event: int, scheduler: ShuffleScheduler) -> int:
@@ -152,17 +150,16 @@ class ShuffleFetcher:
         except EmrlabError as report_error:
             logger.warning("could not report the fetch failure: %s", report_error.message)
 
-    def _stub(self, address: str) -> mapreduce_pb2_grpc.ShuffleServiceStub:
-        with self._lock:
-            if address not in self._channels:
-                self._channels[address] = rpc.connect(address)
-            return mapreduce_pb2_grpc.ShuffleServiceStub(self._channels[address])
-
     def _copy(self, event: MapOutputLocation, partition: int) -> Segment:
         """One map's segment for `partition`: in memory if it fits the budget, else in a local file."""
+        with self._channels.use(event.address) as channel:  # not closed while the copy streams on it
+            return self._copy_on(mapreduce_pb2_grpc.ShuffleServiceStub(channel), event, partition)
+
+    def _copy_on(self, stub: mapreduce_pb2_grpc.ShuffleServiceStub, event: MapOutputLocation,
+                 partition: int) -> Segment:
         request = mapreduce_pb2.FetchMapOutputRequest(job_id=self.job_id, map_attempt_id=event.attempt_id,
                                                       partition=partition)
-        responses = rpc.stream(self._stub(event.address).FetchMapOutput, request,
+        responses = rpc.stream(stub.FetchMapOutput, request,
                                timeout_s=FETCH_TIMEOUT_S, peer=f"the shuffle service at {event.address}")
         first = next(responses, None)
         if first is None:

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import time
+from contextlib import closing
 
 from emrlab_common.errors import EmrlabError
 from yarn.amclient import AMRMClient, NMClient
@@ -44,25 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     command = os.environ.get(COMMAND_VARIABLE, "")
     environment = dict(item.split("=", 1) for item in args.shell_env if "=" in item)
 
-    rm = AMRMClient.from_environment()
-    rm.register(socket.gethostname(), 0)
-    try:
-        final, message = run(rm, args, command, environment)
-    except EmrlabError as error:  # e.g. a container larger than any node: fail with the reason, not a traceback
-        final, message = FinalApplicationStatus.FAILED, error.message
-    rm.finish(final, message)
+    with closing(AMRMClient.from_environment()) as rm, closing(NMClient()) as nm:  # closed however it ends
+        rm.register(socket.gethostname(), 0)
+        try:
+            final, message = run(rm, nm, args, command, environment)
+        except EmrlabError as error:  # e.g. a container larger than any node: fail with the reason, not a traceback
+            final, message = FinalApplicationStatus.FAILED, error.message
+        rm.finish(final, message)
     logger.info("finished %s: %s", final.value, message)
     return 0
 
 
-def run(rm: AMRMClient, args, command: str, environment: dict[str, str]) -> tuple[FinalApplicationStatus, str]:
+def run(rm: AMRMClient, nm: NMClient, args, command: str,
+        environment: dict[str, str]) -> tuple[FinalApplicationStatus, str]:
     """Ask, launch, count; returns the final status and diagnostics."""
     logger.info("registered %s; running %r in %d container(s)", rm.attempt_id, command, args.num_containers)
     request = ContainerRequest(Resource(args.container_memory, args.container_vcores),
                                nodes=tuple(filter(None, args.nodes.split(","))), priority=args.priority)
     for _ in range(args.num_containers):
         rm.add_request(request)
-    nm = NMClient()
     launched = succeeded = failed = lost = 0
     diagnostics = []
     while succeeded + failed < args.num_containers:
