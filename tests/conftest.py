@@ -118,9 +118,6 @@ class RunningCluster:
     def start(self, module: str, node_id: str = "") -> str:
         return launcher.start_daemon(self.cluster_dir, module, node_id)
 
-    def log(self, daemon_name: str) -> str:
-        return self.cluster_dir.log_path(daemon_name).read_text()
-
     def jmx(self, daemon_name: str, bean_name: str) -> dict:
         """One bean of a daemon's /jmx (`Hadoop:service=DataNode,name=DataNodeActivity`), read over HTTP."""
         import json
