@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, repeat
+from itertools import chain, groupby, repeat
 from operator import itemgetter
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from emrlab_common.config import load
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import as_pair
+from mapreduce.api.job import Job
 from mapreduce.api.keys import decode_key
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
@@ -214,25 +215,32 @@ class OutputWriter:
         self.written_bytes = 0
 
     def write_all(self, records: Iterator[tuple]) -> None:
-        pending: list[bytes] = []
+        pending: list = []  # packed records, or text lines encoded a batch at a time
         count = 0
         pack = msgpack.Packer().pack
         format_output = self.job.format_output
+        # Job.format_output's line for a str key and an int value, without its two calls per line.
+        default_text = not self.records_format and type(self.job).format_output is Job.format_output
         for record in records:
-            key, value = as_pair(record, self.producer)
+            key, value = record if type(record) is tuple and len(record) == 2 else as_pair(record, self.producer)
             if self.records_format:
                 pending.append(pack([key, value]))
+            elif default_text and type(key) is str and type(value) is int:
+                pending.append(f"{key}\t{value}\n")
             else:
-                pending.append((format_output(key, value) + "\n").encode("utf-8", "surrogateescape"))
+                pending.append(format_output(key, value) + "\n")
             count += 1
             if len(pending) >= WRITE_BATCH_RECORDS:
                 self._flush(pending)
         self._flush(pending)
         self.counters.increment(names.TASK_COUNTER, self.records_counter, count)
 
-    def _flush(self, pending: list[bytes]) -> None:
+    def _flush(self, pending: list) -> None:
         if pending:
-            data = b"".join(pending)
+            if self.records_format:
+                data = b"".join(pending)
+            else:
+                data = "".join(pending).encode("utf-8", "surrogateescape")
             self.file.write(data)
             self.written_bytes += len(data)
             pending.clear()
@@ -292,19 +300,20 @@ def _merge_settings(config: TaskConfig) -> MergeSettings:
     return MergeSettings(factor=config.sort_factor, memory_limit_bytes=config.merge_memory_limit_bytes)
 
 
-def _groups(records, counters: Counters, context: TaskContext, total_records: int) -> Iterator[tuple]:
-    """(key, values) per distinct key of a sorted record stream, counting every record (even
-    those of a group the reducer did not read to the end) as Hadoop counts reduce input."""
+def _groups(batches, counters: Counters, context: TaskContext, total_records: int) -> Iterator[tuple]:
+    """(key, values) per distinct key of a sorted stream of record batches, counting every record
+    (even those of a group the reducer did not read to the end) as Hadoop counts reduce input:
+    a batch at a time, as the merge gives them, rather than by a Python step per record."""
     seen = 0
 
     def counted(stream):
         nonlocal seen
-        for record in stream:
-            seen += 1
-            yield record
+        for batch in stream:
+            seen += len(batch)
+            yield batch
 
     group_count = 0
-    for encoded, group in groupby(counted(records), key=itemgetter(0)):
+    for encoded, group in groupby(chain.from_iterable(counted(batches)), key=itemgetter(0)):
         group_count += 1
         yield decode_key(encoded), map(itemgetter(1), group)
         if group_count % 1024 == 0 and total_records > 0:
@@ -326,7 +335,7 @@ def run_reduce_attempt(attempt: TaskAttempt, fs, source: MapOutputSource, report
     context.report(0.33, force=True)
     merger = BoundedMerger(attempt.local_dir, _merge_settings(load(TaskConfig, properties)), counters,
                            phases.sort_values)
-    records = merger.merge(segments)
+    batches = merger.merge_batches(segments)
     context.report(0.66, force=True)
     total_records = sum(segment.records for segment in segments if segment.records > 0)
 
@@ -335,7 +344,7 @@ def run_reduce_attempt(attempt: TaskAttempt, fs, source: MapOutputSource, report
     writer = OutputWriter(fs, path, job, properties.get(OUTPUT_FORMAT_KEY, TEXT_FORMAT), counters,
                           names.REDUCE_OUTPUT_RECORDS, lazy=bool(properties.get(LAZY_OUTPUT_KEY)))
     try:
-        writer.write_all(phases.reduce(_groups(records, counters, context, total_records)))
+        writer.write_all(phases.reduce(_groups(batches, counters, context, total_records)))
     finally:
         writer.close()
     phases.close()

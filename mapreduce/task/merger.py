@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
-from mapreduce.task.segments import Record, Segment, merge, write_segment_file
+from mapreduce.task.segments import Record, Segment, merge, merge_batches, write_segment_file
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class BoundedMerger:
 
     def merge(self, segments: list[Segment]) -> Iterator[Record]:
         """One sorted stream of all records; intermediate passes go through local disk."""
+        return chain.from_iterable(self.merge_batches(segments))
+
+    def merge_batches(self, segments: list[Segment]) -> Iterator[list[Record]]:
+        """`merge`'s records, a list of a few thousand at a time."""
         segments = [segment for segment in self.spill_memory(segments) if segment.length > 0]
         while len(segments) > self.settings.factor:
             segments.sort(key=lambda segment: segment.length)
@@ -76,4 +81,4 @@ class BoundedMerger:
             segments.append(self._write(merge(batch, self.sort_values)))
         if not segments:
             return iter(())
-        return merge(segments, self.sort_values)
+        return merge_batches(segments, self.sort_values)

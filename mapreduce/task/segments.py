@@ -16,11 +16,13 @@ merges them with `merge`.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from operator import itemgetter
 
 import msgpack
@@ -29,6 +31,8 @@ INDEX_ENTRY = struct.Struct(">QQQ")
 MAP_OUTPUT_FILE = "file.out"
 MAP_OUTPUT_INDEX_FILE = "file.out.index"
 READ_BUFFER_BYTES = 1 << 16  # per segment during a merge: memory is segments x this
+WRITE_BATCH_RECORDS = 4096  # records packed by one call
+MERGE_BATCH_RECORDS = 4096  # records read from each segment at a time during a merge
 
 Record = tuple  # (encoded key: bytes, value)
 
@@ -38,6 +42,11 @@ class IndexEntry:
     offset: int
     length: int
     records: int
+
+
+def array_header_bytes(count: int) -> int:
+    """The bytes of msgpack's header of an array of `count` elements."""
+    return 1 if count < 16 else 3 if count < 1 << 16 else 5
 
 
 def write_index(path: str, entries: list[IndexEntry]) -> None:
@@ -138,20 +147,16 @@ class SegmentWriter:
         self.records += 1
 
     def write_all(self, records: Iterable[Record]) -> None:
-        """Batches writes: a list of packed pieces is joined and written per few thousand records."""
+        """A few thousand records at a time, packed by one call: msgpack packs a list as a header and
+        its elements one after the other, so the flat list key, value, key, value, ... packs as a
+        header and exactly the segment's bytes (C loops, where a pack per key and value was two
+        Python calls per record)."""
         pack = self._packer.pack
-        pieces: list[bytes] = []
-        count = 0
-        for encoded_key, value in records:
-            pieces.append(pack(encoded_key))
-            pieces.append(pack(value))
-            count += 1
-            if len(pieces) >= 8192:
-                self.file.write(b"".join(pieces))
-                pieces.clear()
-        if pieces:
-            self.file.write(b"".join(pieces))
-        self.records += count
+        records = iter(records)
+        while batch := list(chain.from_iterable(islice(records, WRITE_BATCH_RECORDS))):
+            assert len(batch) % 2 == 0, "a record is a (key, value) pair"
+            self.file.write(memoryview(pack(batch))[array_header_bytes(len(batch)):])
+            self.records += len(batch) // 2
 
     def finish(self) -> IndexEntry:
         return IndexEntry(self.start, self.file.tell() - self.start, self.records)
@@ -163,14 +168,65 @@ def merge(segments: list[Segment], sort_values: bool = False) -> Iterator[Record
     With `sort_values` (secondary sort), records are ordered by key, then by value
     in the key order of `keys.py`.
     """
+    return chain.from_iterable(merge_batches(segments, sort_values))
+
+
+def merge_batches(segments: list[Segment], sort_values: bool = False) -> Iterator[list[Record]]:
+    """`merge`'s records, a list of a few thousand at a time."""
     if len(segments) == 1 and not sort_values:
-        return segments[0].records_iter()
+        return _batches(segments[0].records_iter())
     if sort_values:
         from mapreduce.api.keys import encode_key
 
-        return heapq.merge(*(segment.records_iter() for segment in segments),
-                           key=lambda record: (record[0], encode_key(record[1])))
-    return heapq.merge(*(segment.records_iter() for segment in segments), key=itemgetter(0))
+        return _batches(heapq.merge(*(segment.records_iter() for segment in segments),
+                                    key=lambda record: (record[0], encode_key(record[1]))))
+    return _sorted_batches([segment.records_iter() for segment in segments])
+
+
+def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
+    while batch := list(islice(records, MERGE_BATCH_RECORDS)):
+        yield batch
+
+
+def _sorted_batches(streams: list[Iterator[Record]]) -> Iterator[list[Record]]:
+    """The k-way merge done by Python's sort, in C, instead of heapq.merge's Python loop per record.
+
+    Each stream's next records wait in a buffer (refilled below MERGE_BATCH_RECORDS, so memory is
+    at most 2 x streams x MERGE_BATCH_RECORDS records). No stream still running can yield a key
+    below `bound`, the smallest of their buffers' last keys; so every buffered record up to it is
+    final, and sorting them (timsort merges the streams' sorted runs) gives the merge's next
+    records. Records of equal keys come stream by stream, as from heapq.merge: past the first
+    running stream whose buffer ends at `bound` (more of that key may follow in it), the later
+    streams give only keys below `bound`. That stream's buffer is taken whole, so each round
+    moves on."""
+    first = itemgetter(0)
+    buffers: list[list[Record]] = [[] for _ in streams]
+    running = [True] * len(streams)
+    while True:
+        for index, stream in enumerate(streams):
+            if running[index] and len(buffers[index]) < MERGE_BATCH_RECORDS:
+                batch = list(islice(stream, MERGE_BATCH_RECORDS))
+                buffers[index] += batch
+                running[index] = len(batch) == MERGE_BATCH_RECORDS
+        if not any(running):
+            break
+        bound = min(buffer[-1][0] for buffer, more in zip(buffers, running) if more)
+        taken: list[Record] = []
+        held_back = False
+        for buffer, more in zip(buffers, running):
+            if held_back:
+                end = bisect.bisect_left(buffer, bound, key=first)
+            else:
+                end = bisect.bisect_right(buffer, bound, key=first)
+                held_back = more and buffer[-1][0] == bound
+            taken += buffer[:end]
+            del buffer[:end]
+        taken.sort(key=first)
+        yield taken
+    rest = list(chain.from_iterable(buffers))
+    rest.sort(key=first)
+    if rest:
+        yield rest
 
 
 def write_segment_file(path: str, records: Iterable[Record]) -> Segment:
