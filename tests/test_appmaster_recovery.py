@@ -14,12 +14,23 @@ from test_appmaster_shell import PretendHdfs, PretendNM, PretendRM, step
 
 from emrlab_common.errors import NotFound
 from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.containers import NoLongerCurrent
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription, staging_dir
 from mapreduce.appmaster.job import JobStateMachine
-from mapreduce.appmaster.master import MRAppMaster, NoLongerCurrent
-from mapreduce.appmaster.records import (AttemptStarted, AttemptSucceeded, CommitRequested, ContainerAllocated,
-                                         FinishJob, JobState, PlanStep, RecordTask, RecoveredAttempt, StartJob,
-                                         StepPlanned)
+from mapreduce.appmaster.master import MRAppMaster
+from mapreduce.appmaster.records import (
+    AttemptStarted,
+    AttemptSucceeded,
+    CommitRequested,
+    ContainerAllocated,
+    FinishJob,
+    JobState,
+    PlanStep,
+    RecordTask,
+    RecoveredAttempt,
+    StartJob,
+    StepPlanned,
+)
 from mapreduce.appmaster.recovery import RecoveryLog, StepMark
 from mapreduce.runners.cluster import kill_job
 from mapreduce.task.fs import LocalFileSystem
@@ -54,7 +65,7 @@ def run_attempt(master, attempt_id: str, node_id: str, commit_dir=None, report: 
     """Give the attempt's request a container, run it; a committing task writes its part file as the
     task process would (FileOutputCommitter.commit_task) before it reports success."""
     request_id = master.machine.requests.request_of(attempt_id)
-    master.amrm.give(f"c-{attempt_id}", node_id, request_id)
+    master.yarn.amrm.give(f"c-{attempt_id}", node_id, request_id)
     step(master)
     master.handle(AttemptStarted(attempt_id))
     if commit_dir is not None:
@@ -92,7 +103,7 @@ def test_a_second_am_attempt_keeps_what_the_first_finished_and_runs_only_the_res
     # from 1000 so that it shares nothing with attempt 1's attempts.
     assert not committed_dir(tmp_path, 1).exists() and committed_dir(tmp_path, 0).exists()
     assert machine.requests.attempts() == {attempt("r", 1, 1000)}
-    assert len(second.amrm.pending) == 1
+    assert len(second.yarn.amrm.pending) == 1
     # Reducers of the new attempt find the recovered maps' output where attempt 1 left it.
     events = machine.map_completion_events(0, 0, 10)
     assert [(e.attempt_id, e.shuffle_address) for e in events] == [(attempt("m", 0), "core-1:9"),
@@ -163,7 +174,7 @@ def test_a_job_whose_am_died_while_cleaning_up_after_a_kill_ends_killed_again_wi
     first.recovery_log.record_end(JobState.KILLED, "Kill job received from client")  # then it died
     second = start(tmp_path, am_attempt=2)
     assert second.final_state is JobState.KILLED and second.machine.diagnostics == "Kill job received from client"
-    assert second.amrm.pending == {}
+    assert second.yarn.amrm.pending == {}
     assert not (tmp_path / "out").exists() and not (tmp_path / "staging").exists()
 
 
@@ -173,7 +184,7 @@ def test_an_am_that_is_no_longer_the_current_attempt_stops_at_once(tmp_path):
     def allocate(progress):
         raise NotFound("appattempt_1700000000000_0042_000001 is not the current attempt of a running application")
 
-    first.amrm.allocate = allocate
+    first.yarn.amrm.allocate = allocate
     with pytest.raises(NoLongerCurrent):
         first._heartbeat()
     assert (tmp_path / "out" / "_temporary").is_dir()  # left for the attempt that replaced it
@@ -227,7 +238,7 @@ def test_a_commit_that_wrote_its_success_marker_counts_though_its_attempt_died_b
         first._execute_pending()  # commits the job, then "dies" before its history and unregister
     assert (tmp_path / "out" / "_SUCCESS").exists()
     second = start(tmp_path, am_attempt=2)
-    assert second.final_state is JobState.SUCCEEDED and second.amrm.pending == {}
+    assert second.final_state is JobState.SUCCEEDED and second.yarn.amrm.pending == {}
     assert (tmp_path / "out" / "_SUCCESS").exists() and not (tmp_path / "staging").exists()
 
 

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from mapreduce.appmaster import containers as containers_module
 from mapreduce.appmaster import master as master_module
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
@@ -119,7 +120,7 @@ def attempt(kind: str, index: int, number: int = 0) -> str:
 
 
 def test_a_container_given_for_one_map_can_run_another_and_no_request_is_lost(appmaster):
-    rm, nm = appmaster.amrm, appmaster.nm
+    rm, nm = appmaster.yarn.amrm, appmaster.yarn.nm
     assert sorted(rm.pending) == [1, 2]  # one request per map
     requests = appmaster.machine.requests
     first_request, second_request = requests.request_of(attempt("m", 0)), requests.request_of(attempt("m", 1))
@@ -130,7 +131,7 @@ def test_a_container_given_for_one_map_can_run_another_and_no_request_is_lost(ap
     assert nm.started == ["c1"] and rm.removed == []
     # Map 1 now owns map 0's still-pending request, and gets the next container.
     assert requests.request_of(attempt("m", 1)) == first_request and requests.attempts() == {attempt("m", 1)}
-    assert set(appmaster._asked) == {first_request}
+    assert set(appmaster.yarn.asked) == {first_request}
     rm.give("c2", "core-2", first_request)
     step(appmaster)
     assert appmaster.machine.attempt_for_container("c2").attempt_id == attempt("m", 1)
@@ -138,7 +139,7 @@ def test_a_container_given_for_one_map_can_run_another_and_no_request_is_lost(ap
 
 
 def test_a_task_pulls_the_engines_attempt_and_the_job_commits_and_leaves_history(appmaster, tmp_path):
-    rm = appmaster.amrm
+    rm = appmaster.yarn.amrm
     for container_id, request in (("c1", 1), ("c2", 2)):
         rm.give(container_id, "core-1", request)
         step(appmaster)
@@ -168,7 +169,7 @@ def test_a_task_pulls_the_engines_attempt_and_the_job_commits_and_leaves_history
 
 
 def test_a_lost_node_and_a_failed_container_reach_the_machine(appmaster):
-    rm, nm = appmaster.amrm, appmaster.nm
+    rm, nm = appmaster.yarn.amrm, appmaster.yarn.nm
     rm.give("c1", "core-1", 1)
     rm.give("c2", "core-2", 2)
     step(appmaster)
@@ -186,7 +187,7 @@ def test_a_lost_node_and_a_failed_container_reach_the_machine(appmaster):
 
 
 def test_a_decommissioning_node_reaches_the_machine_as_an_enum_state(appmaster):
-    rm, nm = appmaster.amrm, appmaster.nm
+    rm, nm = appmaster.yarn.amrm, appmaster.yarn.nm
     rm.give("c1", "task-1", 1)
     step(appmaster)
     appmaster.handle(AttemptStarted(attempt("m", 0)))
@@ -217,23 +218,23 @@ def test_tasks_and_clients_are_refused_while_the_command_queue_is_full(appmaster
 
 def test_completed_and_stopped_containers_are_forgotten_so_the_held_ones_stay_within_the_bound(appmaster,
                                                                                              monkeypatch):
-    monkeypatch.setattr(master_module, "CONTAINERS_HELD_MAX", 2)
-    rm = appmaster.amrm
+    monkeypatch.setattr(containers_module, "CONTAINERS_HELD_MAX", 2)
+    rm = appmaster.yarn.amrm
     rm.give("c1", "core-1", 1)
     rm.give("c2", "core-2", 2)
     step(appmaster)
     step(appmaster)
-    assert set(appmaster._containers) == {"c1", "c2"}
+    assert set(appmaster.yarn.held) == {"c1", "c2"}
     rm.responses.append(AllocateResponse([], [ContainerStatus("c1", ContainerState.COMPLETE, 1, "exit code 1")], [],
                                          Resource(0, 0), 3))
     step(appmaster)
-    assert set(appmaster._containers) == {"c2"}  # its attempt failed; the next one asks for another
+    assert set(appmaster.yarn.held) == {"c2"}  # its attempt failed; the next one asks for another
     (retry_request,) = rm.pending
     rm.give("c3", "core-1", retry_request)
     step(appmaster)  # three given, two held: past the bound it would be an AssertionError
-    assert set(appmaster._containers) == {"c2", "c3"}
+    assert set(appmaster.yarn.held) == {"c2", "c3"}
     rm.responses.append(AllocateResponse(
         [], [], [NodeReport("core-2", "core-2:9", NodeState.LOST, "CORE", Resource(0, 0), Resource(0, 0), 0)],
         Resource(0, 0), 3))
     step(appmaster)
-    assert set(appmaster._containers) == {"c3"}  # stopped with its node (YARN says it completed later)
+    assert set(appmaster.yarn.held) == {"c3"}  # stopped with its node (YARN says it completed later)

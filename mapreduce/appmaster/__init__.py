@@ -12,6 +12,7 @@
     description.py  the job as the client stages it (job.json)
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)
     master.py       MRAppMaster: the shell that runs the machine against YARN and HDFS
+    containers.py   YarnContainers, the shell's YARN side: allocate answers, requests, launches, held containers
     history.py      the job history file written to HDFS at the end
     tracking.py     the tracking URL it registers with YARN: the job's page on the JobHistory server
     recovery.py     the recovery log a later AM attempt resumes the job from

@@ -23,8 +23,9 @@ from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import mapreduce_pb2_grpc
 from emrlab_common.rpc import create_server
 from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.containers import NoLongerCurrent
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription
-from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster, NoLongerCurrent
+from mapreduce.appmaster.master import SHUFFLE_SERVICE, MRAppMaster
 from mapreduce.appmaster.records import JobState, application_id_for
 from mapreduce.appmaster.server import MRClientServicer, TaskUmbilicalServicer, application_key
 from mapreduce.appmaster.tracking import tracking_url

@@ -14,9 +14,10 @@ bound (`COMMANDS_QUEUED_MAX`): while it is full, tasks and clients are told
 to retry (ResourceExhausted) instead of adding more; the main thread's own
 events always go in, since it is the one that empties the queue.
 
-Which attempt a container request is for is the machine's business
-(`JobStateMachine.requests`); the shell only keeps what it sent to YARN, by
-allocation request id, so that it can cancel it.
+The YARN side (allocate answers into events; container requests, launches,
+stops and the containers held) is `YarnContainers` (containers.py); the
+rest of this class plans and commits steps, keeps the recovery log and
+finishes the job.
 
 What is durable: the output, the job history written at the end, and the
 recovery log (recovery.py) written as tasks succeed and steps commit. A
@@ -35,9 +36,10 @@ from collections import deque
 import msgpack
 
 from emrlab_common.config import load
-from emrlab_common.errors import EmrlabError, InvalidArgument, NotFound, ResourceExhausted
+from emrlab_common.errors import EmrlabError, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.containers import YarnContainers
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
 from mapreduce.appmaster.job import JobStateMachine
@@ -45,15 +47,11 @@ from mapreduce.appmaster.records import (
     MAP,
     CancelRequest,
     CommitStep,
-    ContainerAllocated,
     ContainerCompleted,
     FinishJob,
     JobError,
     JobState,
     LaunchAttempt,
-    NodesDecommissioning,
-    NodesLost,
-    NodesRecommissioned,
     PlanStep,
     RecordTask,
     ReleaseContainer,
@@ -72,25 +70,14 @@ from mapreduce.task.attempt import TaskAttempt
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.output import FileOutputCommitter, task_id_of
 from mapreduce.task.splits import InputSplit, compute_splits
-from yarn.amclient import ContainerRequest
-from yarn.records import ContainerExitStatus, NodeState, Resource
 
 logger = logging.getLogger(__name__)
 
 SHUFFLE_SERVICE = "mapreduce_shuffle"
-UNUSABLE_NODE_STATES = (NodeState.LOST, NodeState.DECOMMISSIONED, NodeState.UNHEALTHY)  # Hadoop's "unusable"
 # After the job ends the AM stays a moment so that a polling client sees the final report.
 LINGER_S = 1.5
 # Commands waiting for the main thread; tasks and clients are refused beyond it (they retry).
 COMMANDS_QUEUED_MAX = 10_000
-# Containers the AM holds at once (allocated, not yet completed, released or stopped): about one per
-# attempt that runs, as YARN gives no more than was asked. Past it the AM forgot to forget one.
-CONTAINERS_HELD_MAX = 10_000
-
-
-class NoLongerCurrent(Exception):
-    """The ResourceManager says this is not the application's current attempt (it started another,
-    or the application ended): this AM must stop at once, and not unregister (Hadoop's AM reboot)."""
 
 
 class MRAppMaster:
@@ -105,11 +92,8 @@ class MRAppMaster:
         self.properties = dict(properties if properties is not None else description.properties)
         self.job_id = description.job_id
         self.config = config
-        self.amrm = amrm
-        self.nm = nm
         self.fs = fs
         self.hdfs_client = hdfs_client
-        self.task_launch_context = task_launch_context
         self.clock = clock
         self.sleep = sleep
         self.job = client_job(self._spec())
@@ -136,10 +120,7 @@ class MRAppMaster:
         self._pending: deque = deque()
         self._plans: dict[int, StepPlan] = {}
         self._splits: dict[int, list[InputSplit]] = {}
-        self._containers: dict[str, object] = {}  # container id -> yarn.records.Container, while held
-        self._completed: list[str] = []  # reported completed: forgotten once the commands about them ran
-        self._asked: dict[int, ContainerRequest] = {}  # allocation request id -> what YARN holds
-        self._headroom_maps = -1  # map containers the last allocate answer's headroom fits (-1: unknown)
+        self.yarn = YarnContainers(config, amrm, nm, task_launch_context)  # requests, launches, held containers
 
     def _spec(self) -> JobSpec:
         description = self.description
@@ -225,7 +206,7 @@ class MRAppMaster:
             if self.final_state is not None:
                 break
             self._heartbeat()
-            self._handle_own(Tick(self._headroom_maps))
+            self._handle_own(Tick(self.yarn.headroom_maps))
             self._execute_pending()
             self.sleep(self.config.scheduler_heartbeat_interval_s)
         return self.final_state
@@ -235,44 +216,8 @@ class MRAppMaster:
             return (self.machine.progress(MAP) + self.machine.progress("reduce")) / 2
 
     def _heartbeat(self) -> None:
-        try:
-            response = self.amrm.allocate(self._progress())
-        except InvalidArgument as error:
-            # A request YARN will never grant (larger than the maximum allocation): Hadoop fails the job.
-            logger.error("allocate refused: %s", error.message)
-            self._handle_own(JobError(f"the ResourceManager refused a container request: {error.message}"))
-            return
-        except NotFound as error:  # ApplicationAttemptNotFound: another attempt took over, or the app ended
-            raise NoLongerCurrent(error.message) from error
-        except EmrlabError as error:
-            logger.warning("allocate failed: %s", error.message)
-            self._headroom_maps = -1
-            return
-        # YARN's headroom: what the reducer preemption asks (can another map start now?)
-        self._headroom_maps = min(response.available.memory_mb // max(self.config.map_memory_mb, 1),
-                                  response.available.vcores)
-        for container in response.allocated:
-            self._containers[container.id] = container
-            self._asked.pop(container.allocation_request_id, None)  # YARN forgets a satisfied request
-            self._handle_own(ContainerAllocated(container.id, container.node_id, container.node_address,
-                                                container.priority, container.allocation_request_id))
-        for status in response.completed:
-            self._completed.append(status.container_id)
-            self._handle_own(ContainerCompleted(status.container_id, status.exit_status, status.diagnostics,
-                                                lost=ContainerExitStatus.is_lost(status.exit_status)))
-        updates = {NodesDecommissioning: [], NodesLost: [], NodesRecommissioned: []}
-        for report in response.updated_nodes:
-            if report.state is NodeState.DECOMMISSIONING:
-                updates[NodesDecommissioning].append(report.node_id)
-            elif report.state in UNUSABLE_NODE_STATES:
-                updates[NodesLost].append(report.node_id)
-            elif report.state is NodeState.RUNNING:
-                updates[NodesRecommissioned].append(report.node_id)
-        for event_class, node_ids in updates.items():
-            if node_ids:
-                logger.info("%s: %s", event_class.__name__, ", ".join(node_ids))
-                self._handle_own(event_class(tuple(node_ids)))
-        assert len(self._containers) <= CONTAINERS_HELD_MAX, f"{len(self._containers)} containers held"
+        for event in self.yarn.heartbeat(self._progress()):
+            self._handle_own(event)
 
     def _execute_pending(self) -> None:
         while True:
@@ -288,9 +233,7 @@ class MRAppMaster:
                     self._handle_own(JobError(f"{type(command).__name__} failed: {error.message}"))
                 elif isinstance(command, LaunchAttempt):
                     self._handle_own(ContainerCompleted(command.container_id, -1, f"launch failed: {error.message}"))
-        for container_id in self._completed:  # after its commands (a stop, a release, a launch in the same answer)
-            self._containers.pop(container_id, None)
-        self._completed.clear()
+        self.yarn.forget_completed()
         self._record_tasks()
 
     def _record_tasks(self) -> None:
@@ -307,28 +250,8 @@ class MRAppMaster:
         match command:
             case PlanStep():
                 self._plan(command.step_index)
-            case RequestContainer():
-                memory_mb = self.config.map_memory_mb if command.kind == MAP else self.config.reduce_memory_mb
-                self._asked[command.request_id] = self.amrm.add_request(ContainerRequest(
-                    Resource(memory_mb, 1), nodes=command.hosts, relax_locality=True, priority=command.priority,
-                    allocation_request_id=command.request_id))
-            case CancelRequest():
-                request = self._asked.pop(command.request_id, None)
-                if request is not None:
-                    self.amrm.remove_request(request)
-            case LaunchAttempt():
-                container = self._containers[command.container_id]
-                self.nm.start_container(container, self.task_launch_context(command.attempt_id))
-            case ReleaseContainer():
-                self._containers.pop(command.container_id, None)
-                self.amrm.release(command.container_id)
-            case StopContainer():  # done with: YARN reports it completed later
-                container = self._containers.pop(command.container_id, None)
-                if container is not None:
-                    try:
-                        self.nm.stop_container(container)
-                    except EmrlabError as error:  # its node may be gone; YARN cleans up then
-                        logger.info("could not stop %s: %s", command.container_id, error.message)
+            case RequestContainer() | CancelRequest() | LaunchAttempt() | ReleaseContainer() | StopContainer():
+                self.yarn.execute(command)
             case CommitStep():
                 self._record_tasks()
                 self.recovery_log.record_step(command.step_index, StepMark.COMMIT_STARTED)
