@@ -280,20 +280,23 @@ class NameNodeActor:
             answers = []
             for location in command.locations:
                 try:
-                    answers.append((location, call(
-                        self.datanode.peer(location.address).InitReplicaRecovery, hdfs_pb2.InitReplicaRecoveryRequest(
-                            block=block, recovery_id=stamp, block_token=token),
-                        timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)))
+                    with self.datanode.peer(location.address) as stub:
+                        answers.append((location, call(
+                            stub.InitReplicaRecovery, hdfs_pb2.InitReplicaRecoveryRequest(
+                                block=block, recovery_id=stamp, block_token=token),
+                            timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)))
                 except EmrlabError as error:
                     logger.info("recovery of blk_%d skips %s: %s", block.block_id, location.node_id, error.message)
             plan = plan_recovery(answers)
             updated = []
             for location in plan.participants if plan is not None else ():
                 try:
-                    call(self.datanode.peer(location.address).UpdateReplicaUnderRecovery,
-                         hdfs_pb2.UpdateReplicaUnderRecoveryRequest(block=block, recovery_id=stamp, block_token=token,
-                                                                    new_length_bytes=plan.agreed_length_bytes),
-                         timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
+                    with self.datanode.peer(location.address) as stub:
+                        call(stub.UpdateReplicaUnderRecovery,
+                             hdfs_pb2.UpdateReplicaUnderRecoveryRequest(block=block, recovery_id=stamp,
+                                                                        block_token=token,
+                                                                        new_length_bytes=plan.agreed_length_bytes),
+                             timeout_s=NAMENODE_CALL_TIMEOUT_S, peer=location.node_id)
                     updated.append(location.datanode_uuid)
                 except EmrlabError as error:
                     logger.info("recovery of blk_%d leaves out %s: %s", block.block_id, location.node_id, error.message)

@@ -27,11 +27,11 @@ from emrlab_common.rpc import connect
 from hdfs.blocktoken import AccessMode, BlockKey, verify
 from hdfs.datanode.config import DataNodeConfig
 from hdfs.datanode.events import Event
+from hdfs.datanode.peers import PeerChannels, PeerHold
 from hdfs.datanode.storage import Replica, Storage
 
 logger = logging.getLogger(__name__)
 
-PEER_CHANNELS_MAX = 64
 LOCALITY_SECRET_FILE_NAME = "shortcircuit.secret"
 # What /jmx's DataNodeActivity bean counts (http.py), since the process started. BlocksGetLocalPathInfo is
 # Hadoop's name (short-circuit accesses granted); the directory scan's are ours: replicas a scan found differing.
@@ -55,8 +55,7 @@ class DataNode:
         self.xfer_port = 0  # the streaming port (xceiver.py), if it serves one
         self.active_transfers = 0
         self._listener: Callable[[Event], None] | None = None
-        self._channels: dict[str, object] = {}
-        self._channels_lock = threading.Lock()
+        self.peers = PeerChannels(connect, hdfs_pb2_grpc.DataTransferProtocolStub)
         self.block_keys: dict[int, BlockKey] = {}  # from the NameNode, at registration and on heartbeats
         self.locality_secret_path, self.locality_secret = write_locality_secret(data_dir)
         self.activity = dict.fromkeys(ACTIVITY_COUNTERS, 0)
@@ -108,22 +107,14 @@ class DataNode:
         remaining = max(0, min(disk.free, capacity - used) - self.config.reserved_bytes)
         return capacity, used, remaining
 
-    def peer(self, address: str) -> hdfs_pb2_grpc.DataTransferProtocolStub:
-        """A stub for another DataNode (channels are kept, a bounded number)."""
-        with self._channels_lock:
-            channel = self._channels.get(address)
-            if channel is None:
-                if len(self._channels) >= PEER_CHANNELS_MAX:
-                    self._channels.pop(next(iter(self._channels))).close()
-                channel = self._channels[address] = connect(address)
-            return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
+    def peer(self, address: str) -> PeerHold:
+        """A hold on the channel to another DataNode: `with datanode.peer(address) as stub:` (peers.py).
+        Unavailable once the DataNode is stopping."""
+        return self.peers.hold(address)
 
     def close(self) -> None:
-        """Close the channels to other DataNodes (at shutdown)."""
-        with self._channels_lock:
-            channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
-            channel.close()
+        """Close the channels to other DataNodes (at shutdown): idle ones now, held ones as their users finish."""
+        self.peers.close()
 
 
 def write_locality_secret(data_dir: Path) -> tuple[Path, bytes]:

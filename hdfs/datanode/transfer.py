@@ -16,7 +16,7 @@ import hashlib
 import logging
 import queue
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import grpc
 
@@ -27,6 +27,7 @@ from hdfs import checksum
 from hdfs.blocktoken import AccessMode
 from hdfs.datanode.events import BadReplicaFound, ReplicaFinalized
 from hdfs.datanode.node import DataNode, block_message
+from hdfs.datanode.peers import PeerHold
 from hdfs.datanode.storage import Replica
 from hdfs.errors import ChecksumMismatch
 from hdfs.pipeline import Packet, first_failed_node, open_pipeline
@@ -104,30 +105,31 @@ def transfer_block(datanode: DataNode, replica: Replica, targets: list[hdfs_pb2.
     header = hdfs_pb2.WriteBlockHeader(
         block=block_message(replica), downstream=targets[1:], client_name=f"datanode-{datanode.node_id}",
         stage=hdfs_pb2.TRANSFER, bytes_per_checksum=bytes_per_checksum, block_token=block_token)
-    stream = open_pipeline(lambda: datanode.peer(targets[0].address), targets[0], header, PIPELINE_TIMEOUT_S,
-                           streaming=datanode.config.streaming_transfer)
-    try:
-        sequence_number = 0
-        with damage_reported(datanode, replica):
-            for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
-                                                   datanode.config.read_packet_bytes):
-                stream.send(Packet(sequence_number, offset, data, sums))
-                sequence_number += 1
-        stream.send(Packet(sequence_number, replica.length_bytes, last_packet_in_block=True))
-        stream.finish_sending()
-        while True:
-            ack = stream.next_ack()
-            failed = first_failed_node(ack)
-            if failed is not None:
-                if ack.statuses[failed] == hdfs_pb2.ERROR_CHECKSUM:
-                    # What we sent did not match our own checksums.
-                    datanode.tell(BadReplicaFound(block_message(replica), f"a copy to {targets[failed].node_id}"))
-                raise EmrlabError(f"copy of {replica} failed at {targets[failed].node_id}: {ack.message}")
-            if ack.sequence_number == sequence_number:
-                break
-        logger.info("copied %s to %s", replica, ", ".join(target.node_id for target in targets))
-    finally:
-        stream.cancel()
+    with datanode.peer(targets[0].address) as stub:  # the channel stays open until the copy's stream is over
+        stream = open_pipeline(lambda: stub, targets[0], header, PIPELINE_TIMEOUT_S,
+                               streaming=datanode.config.streaming_transfer)
+        try:
+            sequence_number = 0
+            with damage_reported(datanode, replica):
+                for offset, data, sums in read_packets(replica, bytes_per_checksum, 0, replica.length_bytes,
+                                                       datanode.config.read_packet_bytes):
+                    stream.send(Packet(sequence_number, offset, data, sums))
+                    sequence_number += 1
+            stream.send(Packet(sequence_number, replica.length_bytes, last_packet_in_block=True))
+            stream.finish_sending()
+            while True:
+                ack = stream.next_ack()
+                failed = first_failed_node(ack)
+                if failed is not None:
+                    if ack.statuses[failed] == hdfs_pb2.ERROR_CHECKSUM:
+                        # What we sent did not match our own checksums.
+                        datanode.tell(BadReplicaFound(block_message(replica), f"a copy to {targets[failed].node_id}"))
+                    raise EmrlabError(f"copy of {replica} failed at {targets[failed].node_id}: {ack.message}")
+                if ack.sequence_number == sequence_number:
+                    break
+            logger.info("copied %s to %s", replica, ", ".join(target.node_id for target in targets))
+        finally:
+            stream.cancel()
 
 
 def receive_block(datanode: DataNode, header: hdfs_pb2.WriteBlockHeader, packets):
@@ -142,46 +144,66 @@ def receive_block(datanode: DataNode, header: hdfs_pb2.WriteBlockHeader, packets
     mode = AccessMode.COPY if header.stage == hdfs_pb2.TRANSFER else AccessMode.WRITE
     datanode.check_block_token(header.block_token, block, mode)
     writer = datanode.storage.create_rbw(block.block_id, block.generation_stamp, header.bytes_per_checksum)
-    downstream = None
-    if header.downstream:
-        next_header = hdfs_pb2.WriteBlockHeader()
-        next_header.CopyFrom(header)
-        del next_header.downstream[:]
-        next_header.downstream.extend(header.downstream[1:])
-        target = header.downstream[0]
+    downstream = hold = None  # a gRPC mirror's channel is held by this generator (the responder) and the receiver
+    try:
+        if header.downstream:
+            next_header = hdfs_pb2.WriteBlockHeader()
+            next_header.CopyFrom(header)
+            del next_header.downstream[:]
+            next_header.downstream.extend(header.downstream[1:])
+            target = header.downstream[0]
+
+            def grpc_stub():  # called only if the mirror is a gRPC call (no streaming port)
+                nonlocal hold
+                hold = datanode.peer(target.address)
+                return hold.stub
+
+            try:
+                downstream = open_pipeline(grpc_stub, target, next_header, PIPELINE_TIMEOUT_S,
+                                           streaming=datanode.config.streaming_transfer)
+            except EmrlabError:
+                datanode.storage.abort(writer)
+                yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
+                                                  message=f"cannot reach {target.node_id}")
+                return
+        setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
+        yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)
+        verify = downstream is None or header.stage == hdfs_pb2.TRANSFER
+        acks: queue.Queue = queue.Queue(maxsize=ACK_QUEUE_PACKETS_MAX)
+        receiver_hold = hold.share() if hold is not None else None
+        receiver = threading.Thread(target=_receive,
+                                    args=(datanode, packets, writer, downstream, verify, acks, receiver_hold),
+                                    name=f"receiver-blk_{block.block_id}", daemon=True)
         try:
-            downstream = open_pipeline(lambda: datanode.peer(target.address), target, next_header, PIPELINE_TIMEOUT_S,
-                                       streaming=datanode.config.streaming_transfer)
-        except EmrlabError:
-            datanode.storage.abort(writer)
-            yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=[hdfs_pb2.SUCCESS, hdfs_pb2.ERROR],
-                                              message=f"cannot reach {target.node_id}")
-            return
-    setup_statuses = [hdfs_pb2.SUCCESS] + list(downstream.setup_ack.statuses if downstream else [])
-    yield hdfs_pb2.WriteBlockResponse(sequence_number=-1, statuses=setup_statuses)
-    verify = downstream is None or header.stage == hdfs_pb2.TRANSFER
-    acks: queue.Queue = queue.Queue(maxsize=ACK_QUEUE_PACKETS_MAX)
-    receiver = threading.Thread(target=_receive, args=(datanode, packets, writer, downstream, verify, acks),
-                                name=f"receiver-blk_{block.block_id}", daemon=True)
-    receiver.start()
-    yield from _respond(acks, downstream)
+            receiver.start()
+        except BaseException:
+            if receiver_hold is not None:
+                receiver_hold.release()
+            raise
+        yield from _respond(acks, downstream)
+    finally:
+        if hold is not None:
+            hold.release()
 
 
-def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue):
+def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue,
+             hold: PeerHold | None = None):
     """Hadoop's BlockReceiver, on its own thread: the writer hears how it ended in the last ack, whatever
     happens here. An operating error (a broken stream, a full disk, a peer gone) is that ack; a bug is
-    that ack too, and then it propagates, loudly (the DataNode stops: stop_when_a_thread_crashes)."""
+    that ack too, and then it propagates, loudly (the DataNode stops: stop_when_a_thread_crashes).
+    `hold` is this thread's on the mirror's channel (if the mirror is over gRPC), released when it ends."""
     answered = False
-    try:
-        answered = _receive_packets(datanode, packets, writer, downstream, verify, acks)
-    except (OSError, EmrlabError, grpc.RpcError) as error:  # grpc.RpcError: the writer's call was cancelled
-        logger.info("write of %s failed: %s", writer.replica, error)
-    finally:
-        if not answered:  # else it waits for an ack for ever
-            try:
-                _abandon(datanode, writer, downstream)
-            finally:
-                acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
+    with hold if hold is not None else nullcontext():
+        try:
+            answered = _receive_packets(datanode, packets, writer, downstream, verify, acks)
+        except (OSError, EmrlabError, grpc.RpcError) as error:  # grpc.RpcError: the writer's call was cancelled
+            logger.info("write of %s failed: %s", writer.replica, error)
+        finally:
+            if not answered:  # else it waits for an ack for ever
+                try:
+                    _abandon(datanode, writer, downstream)
+                finally:
+                    acks.put((_STREAM_BROKEN, hdfs_pb2.ERROR, True))
 
 
 def _receive_packets(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue) -> bool:
