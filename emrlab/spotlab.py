@@ -137,9 +137,9 @@ def run_experiment(args, context: CommandContext) -> int:
 def _run_configuration(args, context: CommandContext, job: str, local_input: Path | None, market_name: str,
                        rate: float) -> list[Run]:
     from hdfs import Client
+    from mapreduce.api.spec import JobSpec
     from mapreduce.runners.cluster import ClusterRunner
     from mapreduce.runners.monitor import JobMonitor
-    from mapreduce.runners.spec import JobSpec
 
     definition = definition_from_flags(name=f"spot lab {market_name} {rate:g}/min", core=args.core_nodes,
                                        task=args.task_nodes, instance_type_name=args.instance_type,

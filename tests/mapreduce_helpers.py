@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.spec import JobResult, JobSpec
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "émigré", "naïve", "a", "I", "zebra"]
 

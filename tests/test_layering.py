@@ -41,10 +41,6 @@ PART_ORDERS: dict[str, tuple[str, ...]] = {
 }
 # (importer, imported) module pairs that go up inside a layer, each waiting for its fix (see why beside it).
 KNOWN_UPWARD_PART_IMPORTS: set[tuple[str, str]] = {
-    # The plan of a job's steps (JobSpec, plan_step, RUNNER_DEFAULTS) serves every runner and the AM:
-    # it belongs below both.
-    ("mapreduce.appmaster.master", "mapreduce.runners.plan"),
-    ("mapreduce.appmaster.master", "mapreduce.runners.spec"),
     # A task runs Streaming and mrjob steps: what builds a step's phases belongs above streaming/,
     # or streaming/ below the task side (it needs only task.fs, task.formats and task.phases).
     ("mapreduce.task.steps", "mapreduce.streaming.loader"),

@@ -25,10 +25,10 @@ from conftest import YARN_FAST_PROPERTIES, ClusterPool, wait_until
 
 from mapreduce.api import counters as names
 from mapreduce.api.errors import JobFailed
+from mapreduce.api.spec import JobSpec
 from mapreduce.appmaster.history import read_history
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.spec import JobSpec
 
 pytestmark = pytest.mark.cluster
 

@@ -7,9 +7,9 @@ import collections
 import pytest
 
 from mapreduce.api import counters as names
+from mapreduce.api.spec import JobSpec
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.spec import JobSpec
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.fs import HdfsFileSystem
 from mapreduce.task.splits import compute_splits

@@ -15,10 +15,10 @@ import pytest
 
 from mapreduce.api import counters as names
 from mapreduce.api.errors import JobFailed
+from mapreduce.api.spec import JobSpec
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.spark import spark_missing
-from mapreduce.runners.spec import JobSpec
 from tests.mapreduce_helpers import run_job, write_corpus
 
 JOBS = Path(__file__).parent / "mr_jobs"

@@ -198,9 +198,9 @@ def _put_corpus(cluster_dir: ClusterDir, spec: ClusterSpec, size_bytes: int) -> 
 
 def _run_wordcount(cluster_dir: ClusterDir, input_path: str, output_path: str, reducers: int,
                    interrupter: SpotInterrupter | None):
+    from mapreduce.api.spec import JobSpec
     from mapreduce.runners.cluster import ClusterRunner
     from mapreduce.runners.monitor import JobMonitor
-    from mapreduce.runners.spec import JobSpec
 
     _step(3, f"Running word count on YARN: a map task per block, {reducers} reduce task(s)")
     print(f"      (the same job as `emrlab examples wordcount {input_path} {output_path}`; "

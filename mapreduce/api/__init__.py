@@ -7,6 +7,7 @@ Read in this order:
     partitioners.py  which reduce task gets a key (HashPartitioner, TotalOrderPartitioner, ...)
     keyfields.py     Hadoop's key field specs (-k1,2 -k3nr): partition and sort by some fields
     counters.py      named totals with Hadoop's group and counter names
+    spec.py          JobSpec and JobResult: what a client asks a runner to run, and what it gets back
     errors.py        the operating errors a user sees, each one clear line
     deprecation.py   Hadoop 1's configuration names, mapped to the new ones as Hadoop maps them
 """

@@ -8,6 +8,8 @@
     job.py          JobStateMachine: the pure state of a job, made of the parts above and below
     preemption.py   what lost and decommissioning nodes mean for attempts and map output;
                     when reducers are killed to make room for maps that cannot get a container
+    plan.py         a job's steps planned: inputs, outputs, reducers and configuration of each (the
+                    runners plan with it too, so that a job means the same wherever it runs)
     config.py       AppMasterConfig: Hadoop's keys for attempts, slow start, preemption, timeouts, memory
     description.py  the job as the client stages it (job.json)
     server.py       gRPC servicers: TaskUmbilical (tasks) and MRClientProtocol (clients)

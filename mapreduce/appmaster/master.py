@@ -38,11 +38,13 @@ import msgpack
 from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
+from mapreduce.api.spec import JobSpec
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.containers import YarnContainers
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
 from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.plan import RUNNER_DEFAULTS, StepPlan, client_job, plan_step
 from mapreduce.appmaster.records import (
     MAP,
     CancelRequest,
@@ -64,8 +66,6 @@ from mapreduce.appmaster.records import (
     step_job_id,
 )
 from mapreduce.appmaster.recovery import RecoveredJob, RecoveryLog, StepMark
-from mapreduce.runners.plan import RUNNER_DEFAULTS, StepPlan, client_job, plan_step
-from mapreduce.runners.spec import JobSpec
 from mapreduce.task.attempt import TaskAttempt
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.output import FileOutputCommitter, task_id_of

@@ -23,10 +23,10 @@ from emrlab_common.errors import InvalidArgument
 from mapreduce.api.deprecation import translate, warn_on_stderr
 from mapreduce.api.errors import JobFailed
 from mapreduce.api.job import passthru_argv
+from mapreduce.api.spec import JobSpec
 from mapreduce.commands.jobstatus import SUBCOMMANDS as CLUSTER_SUBCOMMANDS
 from mapreduce.runners import RUNNERS, runner_class
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.spec import JobSpec
 from mapreduce.streaming.loader import instantiate, is_mrjob_class, load_job_class, reference_of
 from mapreduce.streaming.mrjob_compat import add_upload_switches, argument_actions, upload_argv
 

@@ -5,11 +5,10 @@ that raises `JobFailed`. The registry maps names to "module:Class" so that a
 runner's module (and its dependencies, e.g. YARN's client for `cluster`) is
 imported only when used (`spark` needs PySpark, an optional extra).
 
-Read in this order:
+Read in this order (JobSpec and JobResult are api/spec.py's; the plan of each step, which the
+ApplicationMaster makes too, is appmaster/plan.py's):
 
-    spec.py        JobSpec and JobResult: what a client asks for and gets back
     submission.py  every typed key checked once, on the client, before anything runs
-    plan.py        a job's steps: inputs, outputs, reducers and configuration of each
     monitor.py     what the client prints while the job runs (` map X% reduce Y%`, counters)
     engine.py      what the inline and local runners share: splits, tasks, commit, counters
     driver.py      their ApplicationMaster: the cluster's JobStateMachine (appmaster/) run on this
@@ -25,7 +24,7 @@ from __future__ import annotations
 import importlib
 
 from emrlab_common.errors import InvalidArgument, Unavailable
-from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.api.spec import JobResult, JobSpec
 
 RUNNERS: dict[str, str] = {
     "inline": "mapreduce.runners.inline:InlineRunner",

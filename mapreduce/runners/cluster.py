@@ -34,13 +34,13 @@ from emrlab_common.hooks import job_finished_lines
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, JobKilled
+from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.config import AppMasterConfig, job_acls
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
 from mapreduce.appmaster.history import JOB_STATE_WIRE, read_history
+from mapreduce.appmaster.plan import check_output_absent, client_job, with_support_files
 from mapreduce.appmaster.records import JobState, application_id_for, job_id_for, step_job_id
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.plan import check_output_absent, client_job, with_support_files
-from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.runners.submission import check_job
 from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY, shipped
 from mapreduce.task.fs import HDFS_SCHEME, HdfsFileSystem

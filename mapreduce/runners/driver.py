@@ -43,6 +43,7 @@ from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.job import JobStateMachine
+from mapreduce.appmaster.plan import StepPlan
 from mapreduce.appmaster.records import (
     MAP,
     REDUCE,
@@ -70,7 +71,6 @@ from mapreduce.appmaster.records import (
     TaskState,
     Tick,
 )
-from mapreduce.runners.plan import StepPlan
 from mapreduce.task.attempt import AttemptResult, TaskAttempt
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.segments import Segment, read_index

@@ -22,11 +22,9 @@ from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
+from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.config import AppMasterConfig
-from mapreduce.appmaster.records import MAP
-from mapreduce.runners.driver import AttemptExecutor, LocalJobDriver
-from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.plan import (
+from mapreduce.appmaster.plan import (
     RUNNER_DEFAULTS,
     StepPlan,
     check_output_absent,
@@ -35,7 +33,9 @@ from mapreduce.runners.plan import (
     scratch_uri,
     with_support_files,
 )
-from mapreduce.runners.spec import JobResult, JobSpec
+from mapreduce.appmaster.records import MAP
+from mapreduce.runners.driver import AttemptExecutor, LocalJobDriver
+from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.submission import check_job
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, TaskAttempt
 from mapreduce.task.config import TaskConfig

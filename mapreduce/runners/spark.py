@@ -53,10 +53,10 @@ from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, user_traceback
 from mapreduce.api.keys import encode_key
+from mapreduce.api.spec import JobResult, JobSpec
+from mapreduce.appmaster.plan import StepPlan
 from mapreduce.runners.engine import LocalEngine
 from mapreduce.runners.monitor import JobMonitor
-from mapreduce.runners.plan import StepPlan
-from mapreduce.runners.spec import JobResult, JobSpec
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, NullReporter, TaskAttempt, run_map_attempt, run_reduce_attempt
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.fs import filesystem_for
@@ -363,6 +363,6 @@ class SparkRunner(LocalEngine):
         return counters
 
     def _sort_values(self, spec: JobSpec) -> bool:
-        from mapreduce.runners.plan import client_job
+        from mapreduce.appmaster.plan import client_job
 
         return bool(getattr(client_job(spec), "SORT_VALUES", False))

@@ -1,7 +1,7 @@
 """Which records a step reads and writes: text lines for the job's input and output,
 msgpack (key, value) records between the steps of a multi-step job.
 
-The runners' planning (`runners/plan.py`) sets both keys for every step; the
+The runners' planning (`appmaster/plan.py`) sets both keys for every step; the
 attempt (`attempt.py`) and the phases read them.
 """
 

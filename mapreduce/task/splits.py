@@ -10,7 +10,7 @@ goalSize = total input / `mapreduce.job.maps`, all read from the step's
 `TaskConfig` (the rule of Hadoop's mapred FileInputFormat, which streaming
 uses: with the default hint of 2, even a small input gets two maps). The
 cluster's ApplicationMaster sets the hint to 1 by default, which gives one
-map per block (runners/plan.py, RUNNER_DEFAULTS says why).
+map per block (appmaster/plan.py, RUNNER_DEFAULTS says why).
 A file's last split may be up to 10% larger than splitSize rather than
 leaving a sliver (SPLIT_SLOP = 1.1). Each split carries the hosts of the
 block it starts in, so that the scheduler can run the map next to its data.

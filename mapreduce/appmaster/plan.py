@@ -1,6 +1,7 @@
 """Planning a job's steps: inputs, outputs, reducers and configuration of each step.
 
-Shared by every runner so that a job means the same thing wherever it runs.
+Shared by the ApplicationMaster and every runner, so that a job means the same thing wherever it
+runs.
 A multi-step job runs as one Hadoop job per step (as mrjob does): step N reads
 step N-1's output from an intermediate directory, as msgpack (key, value)
 records so that keys and values keep their types; the last step writes text
