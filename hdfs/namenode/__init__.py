@@ -4,7 +4,9 @@ Read in this order:
   events.py      what goes in (an event per change: DataNode, client, admin, Tick) and what comes out
                  (DataNode commands, one reply per RPC)
   namesystem.py  the state machine: handle(event, now_s) -> commands (Hadoop's FSNamesystem); queries only read
-  namespace_ops.py  the client's namespace operations it inherits; reports.py, fsck and -count/-du
+  namespace_ops.py  the client's namespace operations it inherits: the queries and shared checks, then
+                 write_ops.py (create, add block, complete, append) and tree_ops.py (mkdir, rename, delete,
+                 attributes); reports.py, fsck and -count/-du
   namespace.py   the directory tree and its edits; inodes.py, its nodes and permissions
   blocks.py      where replicas are and the replication monitor; placement.py picks nodes
   datanodes.py   DataNode liveness and the commands waiting for their heartbeats

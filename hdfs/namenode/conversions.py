@@ -14,11 +14,11 @@ from hdfs.namenode.events import (
     BlockRef,
     InvalidateCommand,
     KeyUpdateCommand,
+    LocatedBlock,
     RecoverCommand,
     RegisterCommand,
     TransferCommand,
 )
-from hdfs.namenode.namespace_ops import LocatedBlock
 
 
 def block_to_proto(ref: BlockRef) -> hdfs_pb2.Block:

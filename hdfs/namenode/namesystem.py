@@ -5,14 +5,16 @@ It ties together
   - the block map (`blocks.py`): where replicas are; rebuilt from block reports,
   - the DataNodes (`datanodes.py`): liveness and the commands queued for them,
   - leases (`leases.py`) and safe mode (`safemode.py`),
-and inherits the namespace operations clients call (`namespace_ops.py`: read
-that next); fsck and content summaries are in `reports.py`. This class keeps
+and inherits the namespace operations clients call (`namespace_ops.py`, the
+queries and shared checks: read that next; `write_ops.py`, writing files;
+`tree_ops.py`, mkdir, rename, delete, attributes); fsck and content summaries
+are in `reports.py`. This class keeps
 the durable counters (block ids, generation stamps), the DataNode protocol,
 decommissioning, lease recovery and the background monitors.
 
 One way in: every change is an event of `events.py` handed to
 `handle(event, now_s) -> list[Command]`, which dispatches on the event's type
-to a private handler here or in `namespace_ops.py` and returns the DataNode
+to a private handler here or in `write_ops.py`/`tree_ops.py` and returns the DataNode
 commands for the caller and the RPC's one reply. Events change the state;
 queries (file info, listings, block locations, fsck, reports) are plain
 methods that only read it.
@@ -77,15 +79,17 @@ from hdfs.namenode.events import (
 from hdfs.namenode.inodes import INodeFile, subtree
 from hdfs.namenode.leases import LeaseManager
 from hdfs.namenode.namespace import Namespace
-from hdfs.namenode.namespace_ops import GroupsOf, NamespaceOperations, milliseconds
+from hdfs.namenode.namespace_ops import GroupsOf, milliseconds
 from hdfs.namenode.reports import FsckBlock, fsck_blocks
 from hdfs.namenode.safemode import SafeMode as SafeModeMonitor
+from hdfs.namenode.tree_ops import TreeOperations
+from hdfs.namenode.write_ops import WriteFileOperations
 from hdfs.protocol import FileStatus
 
 logger = logging.getLogger(__name__)
 
 
-class Namesystem(NamespaceOperations):
+class Namesystem(WriteFileOperations, TreeOperations):
     def __init__(self, config: NameNodeConfig, superuser: str, start_s: float,
                  journal: Callable[[object], None], groups_of: GroupsOf, rng: random.Random,
                  secret_source: Callable[[int], bytes] = secrets.token_bytes):
