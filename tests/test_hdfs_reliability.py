@@ -319,7 +319,7 @@ def test_a_deleted_and_a_grown_replica_file_are_found_by_the_directory_scan_and_
 # ---------------------------------------------------------------- 4. replication asked while DataNodes are down
 
 def test_a_file_written_while_datanodes_are_down_keeps_its_replication_and_is_copied_when_they_return():
-    from hdfs.namenode.datanodes import TransferCommand
+    from hdfs.namenode.events import TransferCommand
     from tests.namenode_fixtures import add_datanodes
     from tests.test_namenode_state import write_file
 
@@ -341,7 +341,7 @@ def test_a_file_written_while_datanodes_are_down_keeps_its_replication_and_is_co
 
 
 def test_blocks_with_one_replica_are_copied_first_and_may_use_the_hard_stream_limit():
-    from hdfs.namenode.datanodes import TransferCommand
+    from hdfs.namenode.events import TransferCommand
     from tests.namenode_fixtures import add_datanodes
 
     namesystem = make_namesystem(properties={"dfs.namenode.replication.work.multiplier.per.iteration": "1"})
