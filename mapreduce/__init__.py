@@ -14,7 +14,7 @@ gives its own reading order):
     streaming/   jobs that are not a Job class: Hadoop Streaming commands, mrjob jobs,
                  and the loader that finds a job from its reference
     appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
-    shuffle/     map output served by each NodeManager, fetched by the reducers
+    shuffle/     map output served by each NodeManager (the reducers fetch it: task/reduce/)
     runners/     where attempts run (inline, local, cluster, spark): submission
                  checks, planning the steps, following the job
     jobhistory/  the JobHistory server: each job's web page, which YARN's pages link to

@@ -27,7 +27,6 @@ from mapreduce.appmaster.records import (
     JobState,
     KillJob,
     LaunchAttempt,
-    MapCompletionStatus,
     NodesLost,
     PlanStep,
     ReleaseContainer,
@@ -41,6 +40,7 @@ from mapreduce.appmaster.records import (
     attempt_id_text,
 )
 from mapreduce.appmaster.tasks import Locality
+from mapreduce.task.umbilical import MapCompletionStatus
 
 JOB_ID = "job_1700000000000_0001"
 NODES = ("core-1", "core-2", "core-3")

@@ -27,13 +27,13 @@ from mapreduce.appmaster.records import (
     FetchFailed,
     JobState,
     KillJob,
-    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     NodesRecommissioned,
     StepCommitted,
     StopContainer,
 )
+from mapreduce.task.umbilical import MapCompletionStatus
 from mapreduce.appmaster.tasks import AttemptPhase
 from test_appmaster_job import Harness, attempt
 

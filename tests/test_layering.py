@@ -33,8 +33,8 @@ PART_ORDERS: dict[str, tuple[str, ...]] = {
              "webhdfs", "namenode", "datanode", "cli"),
     "yarn": ("errors", "records", "containerlogs", "client", "resourcemanager", "nodemanager", "amclient",
              "distributedshell", "cli"),
-    # The shuffle speaks the AM's ids and map completion events (appmaster/records.py) and the task
-    # side's segments; nothing below it needs it but YarnChild (see below).
+    # shuffle/ is the NodeManager's serving side: it checks the AM's ids (appmaster/records.py) and
+    # reads the task side's segments; the reducers' side of the shuffle is task/reduce/.
     "mapreduce": ("api", "task", "streaming", "appmaster", "shuffle", "runners", "jobhistory", "commands",
                   "examples"),
     "emrlab": ("corpus", "launcher", "controller", "spotlab", "commands", "cli", "__main__"),
@@ -45,10 +45,6 @@ KNOWN_UPWARD_PART_IMPORTS: set[tuple[str, str]] = {
     # or streaming/ below the task side (it needs only task.fs, task.formats and task.phases).
     ("mapreduce.task.steps", "mapreduce.streaming.loader"),
     ("mapreduce.task.steps", "mapreduce.streaming.streamjob"),
-    # YarnChild (`python -m mapreduce.task.yarnchild`) runs a reduce's fetchers: the container's
-    # entry point sits above the shuffle it drives.
-    ("mapreduce.task.yarnchild", "mapreduce.shuffle.fetcher"),
-    ("mapreduce.task.yarnchild", "mapreduce.shuffle.mapoutput"),
 }
 
 

@@ -20,11 +20,18 @@ from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.keys import decode_key, encode_key
-from mapreduce.appmaster.records import MapCompletionStatus
-from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleError, ShuffleFetcher
-from mapreduce.shuffle.mapoutput import check_fetch, map_output_dir, read_partition
+from mapreduce.shuffle.mapoutput import check_fetch, read_partition
 from mapreduce.shuffle.service import ShuffleServicer
-from mapreduce.task.segments import MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, SegmentWriter, merge, write_index
+from mapreduce.task.reduce.fetcher import ShuffleConfig, ShuffleError, ShuffleFetcher
+from mapreduce.task.segments import (
+    MAP_OUTPUT_FILE,
+    MAP_OUTPUT_INDEX_FILE,
+    SegmentWriter,
+    map_output_dir,
+    merge,
+    write_index,
+)
+from mapreduce.task.umbilical import MapCompletionStatus
 
 JOB_ID = "job_1700000000000_0007"
 APPLICATION_ID = "application_1700000000000_0007"

@@ -3,7 +3,7 @@ closed when one more opens, one a copy streams on never is, and the surplus goes
 
 from __future__ import annotations
 
-from mapreduce.shuffle.channels import ChannelCache
+from mapreduce.task.reduce.channels import ChannelCache
 
 
 class Channel:

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapreduce.appmaster.records import MapCompletionStatus
-from mapreduce.shuffle.scheduler import (
+from mapreduce.task.reduce.scheduler import (
     CopyFailed,
     CopySucceeded,
     Done,
@@ -20,6 +19,7 @@ from mapreduce.shuffle.scheduler import (
     ShuffleScheduler,
     Tick,
 )
+from mapreduce.task.umbilical import MapCompletionStatus
 
 CONFIG = ShuffleConfig(parallel_copies=3, retry_interval_s=1.0, retry_interval_max_s=4.0, failures_max=5)
 

@@ -75,7 +75,6 @@ from mapreduce.appmaster.records import (
     JobEventType,
     JobState,
     KillJob,
-    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     NodesRecommissioned,
@@ -92,6 +91,7 @@ from mapreduce.appmaster.records import (
 from mapreduce.appmaster.requests import RequestBook
 from mapreduce.appmaster.retries import RetryPolicy
 from mapreduce.appmaster.tasks import HOLDING_CONTAINER, JOB_COUNTER_GROUP, Attempt, MapCompletionEvent, Task, TaskBook
+from mapreduce.task.umbilical import MapCompletionStatus
 
 __all__ = ["JOB_COUNTER_GROUP", "Attempt", "JobStateMachine", "MapCompletionEvent", "Task"]
 

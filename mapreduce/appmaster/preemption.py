@@ -45,7 +45,6 @@ from mapreduce.appmaster.records import (
     EndCause,
     FetchFailed,
     JobState,
-    MapCompletionStatus,
     NodesDecommissioning,
     NodesLost,
     TaskEventType,
@@ -53,6 +52,7 @@ from mapreduce.appmaster.records import (
     task_id_text,
 )
 from mapreduce.appmaster.tasks import HOLDING_CONTAINER, REDUCE_COPY_PHASE_END, Attempt, Task
+from mapreduce.task.umbilical import MapCompletionStatus
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from emrlab_common.protos import mapreduce_pb2
-
 MAP, REDUCE = "map", "reduce"
 
 # Hadoop's RMContainerAllocator priorities (YARN: lower number = served first).
@@ -76,23 +74,6 @@ class EndCause(enum.Enum):
     def preemption(self) -> bool:
         """The node went away under the attempt: never the task's fault, never counted against it."""
         return self in (EndCause.NODE_DECOMMISSIONING, EndCause.NODE_LOST, EndCause.REDUCER_PREEMPTED)
-
-
-class MapCompletionStatus(enum.Enum):
-    """A map completion event's status (Hadoop's TaskCompletionEvent.Status; a proto enum on the wire)."""
-
-    FAILED = "FAILED"
-    KILLED = "KILLED"
-    SUCCEEDED = "SUCCEEDED"  # the output is at the event's shuffle address
-    OBSOLETE = "OBSOLETE"    # the output is lost (node lost, or the map ran again): fetch it from the next run
-    TIPFAILED = "TIPFAILED"  # the task itself failed (no attempts left)
-
-    def to_proto(self) -> int:
-        return mapreduce_pb2.MapCompletionEvent.Status.Value(self.value)
-
-    @classmethod
-    def from_proto(cls, value: int) -> MapCompletionStatus:
-        return cls(mapreduce_pb2.MapCompletionEvent.Status.Name(value))
 
 
 class AttemptEventType(enum.Enum):

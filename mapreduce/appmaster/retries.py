@@ -33,7 +33,6 @@ from mapreduce.appmaster.records import (
     ContainerCompleted,
     EndCause,
     JobState,
-    MapCompletionStatus,
     RecordTask,
     RecoveredAttempt,
     StopContainer,
@@ -41,6 +40,7 @@ from mapreduce.appmaster.records import (
     task_id_text,
 )
 from mapreduce.appmaster.tasks import HOLDING_CONTAINER, Attempt, Task
+from mapreduce.task.umbilical import MapCompletionStatus
 
 
 class RetryPolicy:

@@ -25,12 +25,12 @@ from mapreduce.appmaster.records import (
     AttemptEventType,
     AttemptState,
     EndCause,
-    MapCompletionStatus,
     TaskEventType,
     TaskKey,
     TaskState,
     task_id_text,
 )
+from mapreduce.task.umbilical import MapCompletionStatus
 
 logger = logging.getLogger(__name__)
 

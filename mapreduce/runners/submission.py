@@ -14,9 +14,9 @@ from emrlab_common.errors import InvalidArgument
 from hdfs.cli.dfs import check_definitions
 from hdfs.client.config import ClientConfig as HdfsClientConfig
 from mapreduce.appmaster.config import AppMasterConfig
-from mapreduce.shuffle.scheduler import ShuffleConfig
 from mapreduce.streaming.streamjob import StreamingConfig
 from mapreduce.task.config import TaskConfig
+from mapreduce.task.reduce.scheduler import ShuffleConfig
 
 
 def check_job_properties(properties: dict[str, str]) -> None:

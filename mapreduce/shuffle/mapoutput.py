@@ -21,14 +21,15 @@ from pathlib import Path
 
 from emrlab_common.errors import InvalidArgument, NotFound
 from mapreduce.appmaster.records import ATTEMPT_ID_PATTERN, application_id_for, is_job_id
-from mapreduce.task.segments import INDEX_ENTRY, MAP_OUTPUT_FILE, MAP_OUTPUT_INDEX_FILE, read_index_entry
+from mapreduce.task.segments import (
+    INDEX_ENTRY,
+    MAP_OUTPUT_FILE,
+    MAP_OUTPUT_INDEX_FILE,
+    map_output_dir,
+    read_index_entry,
+)
 
-OUTPUT_DIR_NAME = "output"
 CHUNK_BYTES = 1 << 20
-
-
-def map_output_dir(application_dir: Path | str, map_attempt_id: str) -> Path:
-    return Path(application_dir) / OUTPUT_DIR_NAME / map_attempt_id
 
 
 def check_fetch(job_id: str, map_attempt_id: str) -> str:

@@ -12,6 +12,8 @@ Read in this order, following a record from the input to the output:
                    InputSampler; examples/sort.py picks its TotalOrderPartitioner boundaries from it)
     mapbuffer.py   the map side's sort buffer: collect, combine, spill sorted runs, merge them
     segments.py    the spill format: sorted segments of records and an index per partition (Hadoop's IFile)
+    reduce/        the reduce side's shuffle: fetching its partition of every map's output (Hadoop's
+                   task.reduce: ShuffleSchedulerImpl, Fetcher)
     merger.py      the reduce side's merge of many segments in bounded memory (Hadoop's MergeManager)
     output.py      FileOutputCommitter: no reader sees a failed or half-written attempt's output
     fs.py          the file systems an attempt reads and writes: the local disk or HDFS

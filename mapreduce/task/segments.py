@@ -24,12 +24,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
+from pathlib import Path
 
 import msgpack
 
 INDEX_ENTRY = struct.Struct(">QQQ")
 MAP_OUTPUT_FILE = "file.out"
 MAP_OUTPUT_INDEX_FILE = "file.out.index"
+MAP_OUTPUT_DIR_NAME = "output"  # <application dir>/output/<map attempt id>/: where the shuffle service finds them
 READ_BUFFER_BYTES = 1 << 16  # per segment during a merge: memory is segments x this
 WRITE_BATCH_RECORDS = 4096  # records packed by one call
 MERGE_BATCH_RECORDS = 4096  # records read from each segment at a time during a merge
@@ -236,3 +238,8 @@ def write_segment_file(path: str, records: Iterable[Record]) -> Segment:
         writer.write_all(records)
         entry = writer.finish()
     return Segment.from_file(path, 0, entry.length, entry.records)
+
+
+def map_output_dir(application_dir: Path | str, map_attempt_id: str) -> Path:
+    """Where a map attempt in a container writes its output, which the NodeManager's shuffle service serves."""
+    return Path(application_dir) / MAP_OUTPUT_DIR_NAME / map_attempt_id

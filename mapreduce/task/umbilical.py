@@ -9,6 +9,7 @@ a task of this job done, failed or committed.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import os
@@ -22,6 +23,23 @@ JOB_TOKEN_METADATA_KEY = "emrlab-job-token"
 CALL_TIMEOUT_S = 20.0
 CALL_ATTEMPTS_MAX = 5
 EVENTS_PER_CALL_MAX = 1000
+
+
+class MapCompletionStatus(enum.Enum):
+    """A map completion event's status (Hadoop's TaskCompletionEvent.Status; a proto enum on the wire)."""
+
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    SUCCEEDED = "SUCCEEDED"  # the output is at the event's shuffle address
+    OBSOLETE = "OBSOLETE"    # the output is lost (node lost, or the map ran again): fetch it from the next run
+    TIPFAILED = "TIPFAILED"  # the task itself failed (no attempts left)
+
+    def to_proto(self) -> int:
+        return mapreduce_pb2.MapCompletionEvent.Status.Value(self.value)
+
+    @classmethod
+    def from_proto(cls, value: int) -> MapCompletionStatus:
+        return cls(mapreduce_pb2.MapCompletionEvent.Status.Name(value))
 
 
 def job_token(application_key: bytes) -> str:

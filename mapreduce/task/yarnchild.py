@@ -35,10 +35,10 @@ from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import user_traceback
-from mapreduce.shuffle.fetcher import ShuffleConfig, ShuffleFetcher
-from mapreduce.shuffle.mapoutput import map_output_dir
 from mapreduce.task.attempt import TaskAttempt, run_map_attempt, run_reduce_attempt
 from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.reduce.fetcher import ShuffleConfig, ShuffleFetcher
+from mapreduce.task.segments import map_output_dir
 from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE, Umbilical
 
 logger = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_float, parse_int, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError
-from mapreduce.appmaster.records import MapCompletionStatus
 from mapreduce.task.config import reduce_memory_mb_setting, shuffle_input_buffer_setting
+from mapreduce.task.umbilical import MapCompletionStatus
 
 
 @dataclass(frozen=True)

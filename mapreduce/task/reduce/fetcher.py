@@ -29,9 +29,8 @@ from emrlab_common import rpc
 from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavailable
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
-from mapreduce.appmaster.records import MapCompletionStatus
-from mapreduce.shuffle.channels import ChannelCache
-from mapreduce.shuffle.scheduler import (
+from mapreduce.task.reduce.channels import ChannelCache
+from mapreduce.task.reduce.scheduler import (
     Command,
     CopyFailed,
     CopySucceeded,
@@ -47,7 +46,7 @@ from mapreduce.shuffle.scheduler import (
     Tick,
 )
 from mapreduce.task.segments import Segment
-from mapreduce.task.umbilical import Umbilical
+from mapreduce.task.umbilical import MapCompletionStatus, Umbilical
 
 __all__ = ["ShuffleConfig", "ShuffleError", "ShuffleFetcher"]
 
