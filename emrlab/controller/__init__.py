@@ -13,7 +13,9 @@ Reading order:
     cost.py         the bill (pure functions of the state and the time)
     journal.py      the fsync'd journal, replayed through apply()
     shell.py        what the commands do with processes; the monitor that turns the world into events
+      provisioning.py  launching, bootstrapping, decommissioning and stopping instances
       decommission.py  graceful decommission of a node, YARN first, HDFS for core nodes
+      stepprocesses.py  each step as its own process, started, cancelled and watched
     server.py       the gRPC servicer (proto/emr.proto)
     http.py         the web page and its JSON twins
     __main__.py     the process: `python -m emrlab.controller --dir DIR`
