@@ -23,9 +23,9 @@ from pathlib import Path
 from benchmarks.jobs import emrlab_job
 from emrlab.corpus import write_corpus
 from emrlab_common.config import parse_size
+from mapreduce.api.fs import LocalFileSystem
 from mapreduce.task.attempt import NullReporter, TaskAttempt, run_map_attempt
 from mapreduce.task.formats import INPUT_FORMAT_KEY, TEXT_FORMAT
-from mapreduce.task.fs import LocalFileSystem
 from mapreduce.task.splits import InputSplit
 
 

@@ -31,7 +31,7 @@ from emrlab_common.config import parse_size
 from mapreduce.api.counters import Counters
 from mapreduce.runners.driver import LocalMapOutputs
 from mapreduce.task.attempt import NullReporter, run_map_attempt, run_reduce_attempt
-from mapreduce.task.fs import LocalFileSystem
+from mapreduce.api.fs import LocalFileSystem
 from mapreduce.task.segments import Segment
 
 PARTITIONS = 2

@@ -7,12 +7,13 @@ checks it, and lists the few imports still waiting to be moved; each package's `
 gives its own reading order):
 
     api/         what a user writes against (Hadoop's org.apache.hadoop.mapreduce):
-                 Job and Step, keys as sortable bytes, partitioners, counters, errors
+                 Job and Step, keys as sortable bytes, partitioners, counters, errors,
+                 the file systems a job reads and writes
+    streaming/   jobs that are not a Job class: Hadoop Streaming commands, mrjob jobs,
+                 and the loader that finds a job from its reference
     task/        what one map or reduce attempt does (Hadoop's mapred.MapTask and
                  ReduceTask): splits and the record reader, the sort buffer, spills,
                  the merge, the output committer; in a container, YarnChild
-    streaming/   jobs that are not a Job class: Hadoop Streaming commands, mrjob jobs,
-                 and the loader that finds a job from its reference
     appmaster/   the MapReduce ApplicationMaster: one job on the YARN cluster
     shuffle/     map output served by each NodeManager (the reducers fetch it: task/reduce/)
     runners/     where attempts run (inline, local, cluster, spark): submission

@@ -13,6 +13,7 @@ import pytest
 from test_appmaster_shell import PretendHdfs, PretendNM, PretendRM, step
 
 from emrlab_common.errors import NotFound
+from mapreduce.api.fs import LocalFileSystem
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.containers import NoLongerCurrent
 from mapreduce.appmaster.description import DESCRIPTION_FILE, JobDescription, staging_dir
@@ -33,7 +34,6 @@ from mapreduce.appmaster.records import (
 )
 from mapreduce.appmaster.recovery import RecoveryLog, StepMark
 from mapreduce.runners.cluster import kill_job
-from mapreduce.task.fs import LocalFileSystem
 from mapreduce.task.output import FileOutputCommitter
 
 JOB_ID = "job_1700000000000_0042"

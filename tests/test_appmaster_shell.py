@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from mapreduce.api.fs import LocalFileSystem
 from mapreduce.appmaster import containers as containers_module
 from mapreduce.appmaster import master as master_module
 from mapreduce.appmaster.config import AppMasterConfig
@@ -18,7 +19,6 @@ from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.master import MRAppMaster
 from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState, StartJob
 from mapreduce.task.attempt import TaskAttempt
-from mapreduce.task.fs import LocalFileSystem
 from yarn.records import AllocateResponse, Container, ContainerState, ContainerStatus, NodeReport, NodeState, Resource
 
 JOB_ID = "job_1700000000000_0042"

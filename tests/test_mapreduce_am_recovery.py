@@ -31,11 +31,11 @@ from test_mapreduce_cluster import (
 )
 
 from mapreduce.api.errors import JobFailed
+from mapreduce.api.fs import HdfsFileSystem
 from mapreduce.appmaster.description import staging_dir
 from mapreduce.appmaster.history import read_history
 from mapreduce.appmaster.records import application_id_for
 from mapreduce.appmaster.recovery import RECOVERY_DIR, RecoveryLog
-from mapreduce.task.fs import HdfsFileSystem
 
 pytestmark = pytest.mark.cluster
 

@@ -7,11 +7,11 @@ import collections
 import pytest
 
 from mapreduce.api import counters as names
+from mapreduce.api.fs import HdfsFileSystem
 from mapreduce.api.spec import JobSpec
 from mapreduce.runners import runner_class
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.task.config import TaskConfig
-from mapreduce.task.fs import HdfsFileSystem
 from mapreduce.task.splits import compute_splits
 from tests.mapreduce_helpers import write_corpus
 

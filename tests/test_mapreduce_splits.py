@@ -4,9 +4,9 @@ small input, the cluster's hint of 1 keeps one split per block, and the size bou
 from __future__ import annotations
 
 from emrlab_common.config import load
+from mapreduce.api.fs import LocalFileSystem
 from mapreduce.appmaster.plan import RUNNER_DEFAULTS
 from mapreduce.task.config import TaskConfig
-from mapreduce.task.fs import LocalFileSystem
 from mapreduce.task.splits import compute_splits
 
 

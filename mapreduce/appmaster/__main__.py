@@ -80,7 +80,7 @@ def am_attempt_number(application_attempt_id: str) -> int:
 
 def main() -> int:
     from hdfs import Client
-    from mapreduce.task.fs import HdfsFileSystem
+    from mapreduce.api.fs import HdfsFileSystem
 
     configure_logging()
     description = JobDescription.from_json(Path(DESCRIPTION_FILE).read_text())

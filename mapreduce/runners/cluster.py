@@ -34,6 +34,7 @@ from emrlab_common.hooks import job_finished_lines
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, JobKilled
+from mapreduce.api.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.config import AppMasterConfig, job_acls
 from mapreduce.appmaster.description import APPLICATION_TYPE, DESCRIPTION_FILE, JobDescription, staging_dir
@@ -43,7 +44,6 @@ from mapreduce.appmaster.records import JobState, application_id_for, job_id_for
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.submission import check_job
 from mapreduce.streaming.streamjob import ARCHIVES_KEY, FILES_KEY, shipped
-from mapreduce.task.fs import HDFS_SCHEME, HdfsFileSystem
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import input_files
 from yarn.errors import ApplicationNotFound

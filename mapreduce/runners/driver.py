@@ -76,7 +76,7 @@ from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.segments import Segment, read_index
 
 POLL_INTERVAL_S = 0.2  # how long the loop waits for an attempt to end before its next Tick
-LOCAL_NODE = "localhost"  # the one "node"; local files' splits are on it (mapreduce.task.fs)
+LOCAL_NODE = "localhost"  # the one "node"; local files' splits are on it (mapreduce.api.fs)
 EVENTS_QUEUED_MAX = 100_000  # events waiting for the machine; more means a loop between machine and driver
 
 

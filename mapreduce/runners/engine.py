@@ -22,6 +22,7 @@ from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
+from mapreduce.api.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.appmaster.plan import (
@@ -39,7 +40,6 @@ from mapreduce.runners.monitor import JobMonitor
 from mapreduce.runners.submission import check_job
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, TaskAttempt
 from mapreduce.task.config import TaskConfig
-from mapreduce.task.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import compute_splits, input_files
 

@@ -52,6 +52,7 @@ from emrlab_common.errors import Unavailable
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed, user_traceback
+from mapreduce.api.fs import filesystem_for
 from mapreduce.api.keys import encode_key
 from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.plan import StepPlan
@@ -59,7 +60,6 @@ from mapreduce.runners.engine import LocalEngine
 from mapreduce.runners.monitor import JobMonitor
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, NullReporter, TaskAttempt, run_map_attempt, run_reduce_attempt
 from mapreduce.task.config import TaskConfig
-from mapreduce.task.fs import filesystem_for
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index, write_segment_file
 from mapreduce.task.splits import compute_splits

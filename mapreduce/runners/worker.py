@@ -15,8 +15,8 @@ import msgpack
 
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import user_traceback
+from mapreduce.api.fs import filesystem_for
 from mapreduce.task.attempt import CLUSTER_DIR_KEY, AttemptResult, TaskAttempt, run_map_attempt, run_reduce_attempt
-from mapreduce.task.fs import filesystem_for
 
 RESULT_FILE = "result"
 STDOUT_FILE = "stdout"

@@ -199,7 +199,7 @@ def _jobconf_text(value) -> str:
 def raw_input_main(command: list[str]) -> int:
     """A `mapper_raw` task: copy the map's whole input file next to it, then run the job's
     mapper with the copy's path and the file's URI, as mrjob's manifest wrapper does."""
-    from mapreduce.task.fs import filesystem_for
+    from mapreduce.api.fs import filesystem_for
 
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the engine's lines are not the mapper's input; the file is
     uri = os.environ["mapreduce_map_input_file"]

@@ -32,15 +32,16 @@ from dataclasses import dataclass
 
 from emrlab_common.config import load, parse_bool, parse_int, parse_text, setting
 from emrlab_common.errors import InvalidArgument
-from mapreduce.api.deprecation import TASK_KEYS_OLD_NAMES
 from mapreduce.api.errors import TaskFailed
 from mapreduce.api.job import Job, Step
-from mapreduce.api.keyfields import (KEY_FIELD_COMPARATORS, KEY_FIELD_PARTITIONERS, KeyFieldBasedPartitioner,
-                                 KeyFieldComparator, parse_specs)
+from mapreduce.api.keyfields import (
+    KEY_FIELD_COMPARATORS,
+    KEY_FIELD_PARTITIONERS,
+    KeyFieldBasedPartitioner,
+    KeyFieldComparator,
+    parse_specs,
+)
 from mapreduce.api.partitioners import HashPartitioner
-from mapreduce.task.config import TaskConfig
-from mapreduce.task.formats import is_text_input
-from mapreduce.task.phases import Phases, group_function, map_function, subprocess_environment
 
 # Comma-separated `path[#name]` entries each attempt finds in its working directory (Hadoop's
 # distributed cache: -files, -archives; mrjob's FILES, DIRS, ARCHIVES).
@@ -176,17 +177,6 @@ def split_line(line: bytes, separator: bytes, key_fields: int) -> tuple[bytes, b
         if position < 0:
             return line, None
     return line[:position], line[position + len(separator):]
-
-
-def _line(key, value, separator: bytes = b"\t") -> bytes:
-    """A record as a command's input line (bytes as they are, text as UTF-8)."""
-    if isinstance(key, list):
-        key = key[-1]
-    key_bytes = key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
-    if value is None:
-        return key_bytes + b"\n"
-    value_bytes = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
-    return key_bytes + separator + value_bytes + b"\n"
 
 
 def working_directory(properties: dict, local_dir: str, fs_for) -> str:
@@ -325,56 +315,3 @@ class CommandStage:
                 print(f"ignored a malformed reporter line: reporter:{text}", file=sys.stderr)
         elif kind == "status":
             self.context.set_status(rest)
-
-
-def _flatten(batches) -> Iterator[tuple]:
-    for batch in batches:
-        yield from batch
-
-
-def command_environment(properties: dict) -> dict[str, str]:
-    """The task's configuration as variables (also under the old names old scripts read,
-    `map_input_file`), then the -cmdenv variables."""
-    named = dict(properties)
-    named.update({old: properties[new] for new, old in TASK_KEYS_OLD_NAMES.items() if new in properties})
-    environment = subprocess_environment(named)
-    for assignment in properties.get(CMDENV_KEY, "").split():
-        name, _, value = assignment.partition("=")
-        environment[name] = value
-    return environment
-
-
-def command_phases(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
-    from mapreduce.task.fs import filesystem_for
-
-    config = load(StreamingConfig, properties)
-    environment = command_environment(properties)
-    cwd = working_directory(properties, local_dir, filesystem_for)
-    comparator = config.comparator() if load(TaskConfig, properties).reduces > 0 else None
-
-    def map_record(line: bytes) -> tuple:
-        key, value = split_line(line, config.map_output_separator, config.map_output_key_fields)
-        return (comparator.sort_key(key), value) if comparator is not None else (key, value)
-
-    def reduce_record(line: bytes) -> tuple:
-        return split_line(line, config.reduce_output_separator, config.reduce_output_key_fields)
-
-    def run_stage(command: str, lines: Iterator[bytes], to_record) -> Iterator[list[tuple]]:
-        return CommandStage(command, environment, cwd, context, to_record, config.non_zero_exit_is_failure).run(lines)
-
-    def command_map(records: Iterator[tuple]):
-        return run_stage(step.mapper_cmd, (_line(value, None) if key is None else _line(key, value)
-                                           for key, value in records), map_record)
-
-    def command_groups(command: str, to_record):
-        def run(groups: Iterator[tuple]) -> Iterator[tuple]:
-            lines = (_line(key, value, config.reduce_input_separator) for key, values in groups for value in values)
-            return _flatten(run_stage(command, lines, to_record))
-        return run
-
-    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties))
-    combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
-               else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
-    reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd
-              else group_function(step.reducer, step.reducer_init, step.reducer_final))
-    return Phases(map=mapper, combine=combine, reduce=reduce, sort_values=bool(getattr(job, "SORT_VALUES", False)))

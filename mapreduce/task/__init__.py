@@ -5,7 +5,7 @@ Read in this order, following a record from the input to the output:
     attempt.py     TaskAttempt and running it: run_map_attempt, run_reduce_attempt
     steps.py       the attempt's job loaded from its reference, and its step's phases
     phases.py      a step's Python map, combine and reduce as the functions the attempt calls
-                   (a Streaming step's are commands: streaming/streamjob.py)
+    pipes.py       a Streaming step's phases: its commands as those functions (Hadoop's PipeMapRed)
     formats.py     which records a step reads and writes: text lines, or msgpack between steps
     splits.py      input splits, and the line record reader that reads each line once
     sampling.py    a seeded sample of the input's lines, split by split, before a job starts (Hadoop's
@@ -16,7 +16,6 @@ Read in this order, following a record from the input to the output:
                    task.reduce: ShuffleSchedulerImpl, Fetcher)
     merger.py      the reduce side's merge of many segments in bounded memory (Hadoop's MergeManager)
     output.py      FileOutputCommitter: no reader sees a failed or half-written attempt's output
-    fs.py          the file systems an attempt reads and writes: the local disk or HDFS
     config.py      TaskConfig: the settings an attempt reads (sort buffer, spills, merge, memory)
 
 In a YARN container (the cluster runner):

@@ -36,11 +36,11 @@ from emrlab_common.config import load
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import as_pair
+from mapreduce.api.fs import filesystem_for, same_kind
 from mapreduce.api.job import Job
 from mapreduce.api.keys import decode_key
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import INPUT_FORMAT_KEY, OUTPUT_FORMAT_KEY, RECORDS_FORMAT, TEXT_FORMAT
-from mapreduce.task.fs import filesystem_for, same_kind
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.merger import BoundedMerger, MergeSettings
 from mapreduce.task.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name

@@ -1,7 +1,7 @@
 """An attempt's job and step: the job class loaded from its reference, the step's phases built.
 
 A step is made of Python methods (`phases.py` turns them into the phases) or of
-Hadoop Streaming commands (`streaming/streamjob.py` does); this module chooses,
+Hadoop Streaming commands (`pipes.py` does); this module chooses,
 so that neither of those two needs the other's side.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from mapreduce.api.job import Step
 from mapreduce.streaming.loader import instantiate, load_job_class
-from mapreduce.streaming.streamjob import command_phases
 from mapreduce.task.formats import is_text_input
 from mapreduce.task.phases import Phases, group_function, map_function
+from mapreduce.task.pipes import command_phases
 
 
 def load_step(attempt, properties: dict, context):

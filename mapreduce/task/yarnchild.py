@@ -140,7 +140,7 @@ def application_dir() -> Path:
 
 def run(umbilical: Umbilical, container_id: str) -> int:
     from hdfs import Client
-    from mapreduce.task.fs import HdfsFileSystem
+    from mapreduce.api.fs import HdfsFileSystem
 
     response = umbilical.get_task(container_id)
     attempt = TaskAttempt.from_wire(response.attempt)
