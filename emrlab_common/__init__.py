@@ -19,3 +19,13 @@ callbacks, so imports flow one way), `durability` (fsync'd files),
 `shadowing` (PyPI's `hdfs` package), and secure mode's `credentials`
 (the cluster key), `certificates` (the cluster CA) and `tls`.
 """
+
+import os
+
+# gRPC's fork handlers (on by default in grpcio's core) restart its poller thread in a forked
+# child, whose descriptors subprocess then closes before exec: the child can die before it ever
+# runs its program (seen as PySpark's "Java gateway process exited before sending its port
+# number"). Every fork here is followed by exec, or comes from multiprocessing's fork server, so
+# the handlers are turned off, before grpc loads. This module is imported before grpc by every
+# package's __init__ (hdfs, yarn, mapreduce, emrlab) and by the tests' conftest.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")

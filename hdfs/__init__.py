@@ -19,6 +19,7 @@ Read in this order (each package's `__init__.py` gives its own):
     cli/            `emrlab dfs`, `fsck`, `dfsadmin`
 """
 
+import emrlab_common  # noqa: F401  first: turns gRPC's fork handlers off before grpc loads (see there)
 from hdfs.client import BlockLocation, Client
 from hdfs.protocol import ContentSummary, FileStatus
 

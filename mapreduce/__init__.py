@@ -24,6 +24,7 @@ gives its own reading order):
     examples/    jobs to copy: word count, grep, sort, join, inverted index
 """
 
+import emrlab_common  # noqa: F401  first: turns gRPC's fork handlers off before grpc loads (see there)
 from mapreduce.api.job import Step
 from mapreduce.commands.jobfile import Job  # the API's Job with run(): the file as its own command line
 

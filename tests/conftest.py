@@ -15,6 +15,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+import emrlab_common  # noqa: F401  first: turns gRPC's fork handlers off in this process before grpc loads
+
+# isort: split
 import grpc
 import pytest
 

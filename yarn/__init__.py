@@ -12,3 +12,5 @@ Reading order:
     cli/               `emrlab node`, `application`, `rmadmin`, `logs`
     errors.py          YARN's typed errors
 """
+
+import emrlab_common  # noqa: F401  first: turns gRPC's fork handlers off before grpc loads (see there)
