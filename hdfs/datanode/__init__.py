@@ -10,7 +10,7 @@ Read in this order:
                     a bounded copy pool), and hears the events the other threads tell the DataNode
   recovery.py       block recovery's decisions (the agreed length, who takes part), pure; the actor calls
   node.py           what its threads share: the storage, block keys, peer channels, `tell` for events
-  peers.py          its channels to other DataNodes: a bounded LRU cache that closes none a thread holds
+  peers.py          how many channels it keeps to other DataNodes (an emrlab_common.channels.ChannelCache)
   storage.py        replicas as files with checksums beside them; a replica's lifecycle (RBW, FINALIZED, RUR)
   transfer.py       write pipelines and reads over gRPC (DataTransferProtocol)
   xceiver.py        the same on the streaming port, as raw packets (hdfs/datatransfer.py)

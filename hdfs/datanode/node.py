@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from emrlab_common.channels import ChannelCache, ChannelHold
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import connect
 from hdfs.blocktoken import AccessMode, BlockKey, verify
 from hdfs.datanode.config import DataNodeConfig
 from hdfs.datanode.events import Event
-from hdfs.datanode.peers import PeerChannels, PeerHold
+from hdfs.datanode.peers import PEER_CHANNELS_MAX
 from hdfs.datanode.storage import Replica, Storage
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class DataNode:
         self.xfer_port = 0  # the streaming port (xceiver.py), if it serves one
         self.active_transfers = 0
         self._listener: Callable[[Event], None] | None = None
-        self.peers = PeerChannels(connect, hdfs_pb2_grpc.DataTransferProtocolStub)
+        self.peers = ChannelCache(connect, hdfs_pb2_grpc.DataTransferProtocolStub, limit=PEER_CHANNELS_MAX)
         self.block_keys: dict[int, BlockKey] = {}  # from the NameNode, at registration and on heartbeats
         self.locality_secret_path, self.locality_secret = write_locality_secret(data_dir)
         self.activity = dict.fromkeys(ACTIVITY_COUNTERS, 0)
@@ -107,7 +108,7 @@ class DataNode:
         remaining = max(0, min(disk.free, capacity - used) - self.config.reserved_bytes)
         return capacity, used, remaining
 
-    def peer(self, address: str) -> PeerHold:
+    def peer(self, address: str) -> ChannelHold:
         """A hold on the channel to another DataNode: `with datanode.peer(address) as stub:` (peers.py).
         Unavailable once the DataNode is stopping."""
         return self.peers.hold(address)

@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 
 import grpc
 
+from emrlab_common.channels import ChannelHold
 from emrlab_common.errors import EmrlabError, InvalidArgument, PermissionDenied
 from emrlab_common.protos import hdfs_pb2, hdfs_pb2_grpc
 from emrlab_common.rpc import servicer_method
@@ -27,7 +28,6 @@ from hdfs import checksum
 from hdfs.blocktoken import AccessMode
 from hdfs.datanode.events import BadReplicaFound, ReplicaFinalized
 from hdfs.datanode.node import DataNode, block_message
-from hdfs.datanode.peers import PeerHold
 from hdfs.datanode.storage import Replica
 from hdfs.errors import ChecksumMismatch
 from hdfs.pipeline import Packet, first_failed_node, open_pipeline
@@ -187,7 +187,7 @@ def receive_block(datanode: DataNode, header: hdfs_pb2.WriteBlockHeader, packets
 
 
 def _receive(datanode: DataNode, packets, writer, downstream, verify: bool, acks: queue.Queue,
-             hold: PeerHold | None = None):
+             hold: ChannelHold | None = None):
     """Hadoop's BlockReceiver, on its own thread: the writer hears how it ended in the last ack, whatever
     happens here. An operating error (a broken stream, a full disk, a peer gone) is that ack; a bug is
     that ack too, and then it propagates, loudly (the DataNode stops: stop_when_a_thread_crashes).
