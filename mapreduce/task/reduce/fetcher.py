@@ -26,10 +26,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from emrlab_common import rpc
+from emrlab_common.channels import ChannelCache
 from emrlab_common.errors import Aborted, DeadlineExceeded, EmrlabError, Unavailable
 from emrlab_common.protos import mapreduce_pb2, mapreduce_pb2_grpc
 from mapreduce.api import counters as names
-from mapreduce.task.reduce.channels import ChannelCache
+from mapreduce.task.reduce.channels import SHUFFLE_CHANNELS_MAX
 from mapreduce.task.reduce.scheduler import (
     Command,
     CopyFailed,
@@ -67,7 +68,8 @@ class ShuffleFetcher:
         self.copied = 0
         self._memory_used_bytes = 0
         self._lock = threading.Lock()
-        self._channels = ChannelCache(rpc.connect)  # to map hosts: a bounded LRU, closed when the fetch ends
+        # to map hosts: a bounded LRU, closed when the fetch ends
+        self._channels = ChannelCache(rpc.connect, mapreduce_pb2_grpc.ShuffleServiceStub, limit=SHUFFLE_CHANNELS_MAX)
 
     @property
     def progress(self) -> float:
@@ -151,8 +153,8 @@ class ShuffleFetcher:
 
     def _copy(self, event: MapOutputLocation, partition: int) -> Segment:
         """One map's segment for `partition`: in memory if it fits the budget, else in a local file."""
-        with self._channels.use(event.address) as channel:  # not closed while the copy streams on it
-            return self._copy_on(mapreduce_pb2_grpc.ShuffleServiceStub(channel), event, partition)
+        with self._channels.hold(event.address) as stub:  # not closed while the copy streams on it
+            return self._copy_on(stub, event, partition)
 
     def _copy_on(self, stub: mapreduce_pb2_grpc.ShuffleServiceStub, event: MapOutputLocation,
                  partition: int) -> Segment:
