@@ -39,8 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-import grpc
-
+from emrlab_common.channels import ChannelCache
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.credentials import TOKEN_FILE_ENVIRONMENT_VARIABLE
 from emrlab_common.errors import EmrlabError, FailedPrecondition, Unavailable
@@ -204,27 +203,13 @@ class NMClient:
 
     def __init__(self, user: str | None = None):
         self.user = user or current_user()
-        self._channels: dict[str, tuple[grpc.Channel, yarn_pb2_grpc.ContainerManagementProtocolStub]] = {}
-        self._lock = threading.Lock()
-
-    def _stub(self, address: str) -> yarn_pb2_grpc.ContainerManagementProtocolStub:
-        """One channel per NodeManager, at most NM_CHANNELS_MAX: the least recently used is closed."""
-        with self._lock:
-            entry = self._channels.pop(address, None)
-            if entry is None:
-                if len(self._channels) >= NM_CHANNELS_MAX:
-                    oldest = next(iter(self._channels))
-                    self._channels.pop(oldest)[0].close()
-                channel = connect(address)
-                entry = (channel, yarn_pb2_grpc.ContainerManagementProtocolStub(channel))
-            self._channels[address] = entry  # now the most recently used
-            return entry[1]
+        # One channel per NodeManager, at most NM_CHANNELS_MAX: past it the least recently used idle one is
+        # closed, and none while a call is made on it.
+        self._channels = ChannelCache(connect, yarn_pb2_grpc.ContainerManagementProtocolStub, limit=NM_CHANNELS_MAX)
 
     def close(self) -> None:
-        with self._lock:
-            channels, self._channels = self._channels, {}
-        for channel, _ in channels.values():
-            channel.close()
+        """Close the channels: idle ones now, ones a call is on when it ends; no calls after this."""
+        self._channels.close()
 
     def _call(self, container: Container, method, request):
         return call(method, request, timeout_s=NM_DEADLINE_S, user=self.user, attempts_max=IDEMPOTENT_ATTEMPTS,
@@ -235,16 +220,19 @@ class NMClient:
         token_file = os.environ.get(TOKEN_FILE_ENVIRONMENT_VARIABLE)
         if token_file and not launch_context.tokens:  # secure mode: our containers are our user's, as we are
             launch_context = dataclasses.replace(launch_context, tokens=Path(token_file).read_text().strip())
-        response = self._call(container, self._stub(container.node_address).StartContainers, yarn_pb2.StartContainersRequest(containers=[
-            yarn_pb2.LaunchContainer(container=container.to_proto(), launch_context=launch_context.to_proto(),
-                                     user=self.user)]))
+        with self._channels.hold(container.node_address) as stub:
+            response = self._call(container, stub.StartContainers, yarn_pb2.StartContainersRequest(containers=[
+                yarn_pb2.LaunchContainer(container=container.to_proto(), launch_context=launch_context.to_proto(),
+                                         user=self.user)]))
         if container.id in response.failed:
             raise FailedPrecondition(response.failed[container.id])
 
     def stop_container(self, container: Container) -> None:
-        self._call(container, self._stub(container.node_address).StopContainers, yarn_pb2.StopContainersRequest(container_ids=[container.id]))
+        with self._channels.hold(container.node_address) as stub:
+            self._call(container, stub.StopContainers, yarn_pb2.StopContainersRequest(container_ids=[container.id]))
 
     def container_status(self, container: Container) -> ContainerStatus:
-        response = self._call(container, self._stub(container.node_address).GetContainerStatuses,
-                              yarn_pb2.GetContainerStatusesRequest(container_ids=[container.id]))
+        with self._channels.hold(container.node_address) as stub:
+            response = self._call(container, stub.GetContainerStatuses,
+                                  yarn_pb2.GetContainerStatusesRequest(container_ids=[container.id]))
         return ContainerStatus.from_proto(response.statuses[0])
