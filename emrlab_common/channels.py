@@ -46,6 +46,7 @@ class ChannelHold:
         self._entry = entry
         self._released = False
         self.stub = entry.stub
+        self.channel = entry.channel  # for a caller that builds its own calls on it (a test's probe)
 
     def share(self) -> ChannelHold:
         """A second hold on the same channel, for another thread that goes on using it (a pipeline's

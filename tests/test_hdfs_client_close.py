@@ -1,6 +1,7 @@
 """The HDFS client owns its channels (issue 14): closing it while its lease renewer runs stops and joins the
 renewer before the channels close, and leaves no thread and no open channel behind; the DataNode channel
-cache is bounded and closes what it evicts."""
+cache (an emrlab_common.channels.ChannelCache, unit-tested in test_channel_cache.py) is bounded and closes
+what it evicts, on real gRPC channels."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ FAST_RENEWAL = {"dfs.namenode.lease-hard-limit-sec": "1", "dfs.replication": "1"
 def probe(channel):
     """A call on `channel`, registered while it is open (registering one on a closed channel crashes grpc)."""
     return channel.unary_unary("/emrlab.test.Probe/Probe")
+
+
+def datanode_probe(client, address: str):
+    """A probe on the client's cached channel to `address` (opened if none is)."""
+    hold = client._datanode(address)
+    try:
+        return probe(hold.channel)
+    finally:
+        hold.release()
 
 
 def is_closed(probe_call) -> bool:
@@ -45,15 +55,17 @@ def test_a_client_closed_while_its_lease_renewer_runs_leaves_nothing_behind(clus
     writer.flush()
     wait_until(lambda: client._renewer is not None and client._renewer.is_alive(), what="the lease renewer")
     renewer = client._renewer
-    probes = [probe(client._namenode_channel), *(probe(channel) for channel in client._datanode_channels.values())]
-    assert len(probes) == 2
+    assert len(client._datanode_channels) == 1
+    datanode_address = client._block_locations("/closed-file.txt").blocks[0].locations[0].address
+    probes = [probe(client._namenode_channel), datanode_probe(client, datanode_address)]
+    assert len(client._datanode_channels) == 1  # the probe used the cached channel
     assert not any(is_closed(call) for call in probes)
 
     client.close()
 
     assert not renewer.is_alive(), "close() returned with the lease renewer still running"
     assert all(is_closed(call) for call in probes)
-    assert not client._datanode_channels
+    assert len(client._datanode_channels) == 0
     wait_until(lambda: set(threading.enumerate()) <= threads_before, what="the client's threads to end")
     client.close()  # twice is harmless
 
@@ -62,15 +74,13 @@ def test_the_datanode_channel_cache_is_bounded_and_closes_the_least_recently_use
     monkeypatch.setattr(client_module, "DATANODE_CHANNELS_MAX", 2)
     client = client_module.Client("127.0.0.1:1")  # channels connect lazily: nothing listens here, none is called
     try:
-        client._datanode("127.0.0.1:2")
-        client._datanode("127.0.0.1:3")
-        kept = probe(client._datanode_channels["127.0.0.1:2"])
-        evicted = probe(client._datanode_channels["127.0.0.1:3"])
-        client._datanode("127.0.0.1:2")  # used again: now the most recent, so :3 goes first
-        client._datanode("127.0.0.1:4")
-        assert list(client._datanode_channels) == ["127.0.0.1:2", "127.0.0.1:4"]
-        assert is_closed(evicted) and not is_closed(kept)
+        kept = datanode_probe(client, "127.0.0.1:2")
+        evicted = datanode_probe(client, "127.0.0.1:3")
+        datanode_probe(client, "127.0.0.1:2")  # used again: now the most recent, so :3 goes first
+        newest = datanode_probe(client, "127.0.0.1:4")
+        assert len(client._datanode_channels) == 2
+        assert is_closed(evicted) and not is_closed(kept) and not is_closed(newest)
         namenode = probe(client._namenode_channel)
     finally:
         client.close()
-    assert is_closed(kept) and is_closed(namenode)
+    assert is_closed(kept) and is_closed(newest) and is_closed(namenode)

@@ -3,6 +3,8 @@ replication asked while DataNodes were down, and bad input at the edge."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from emrlab_common.config import load
@@ -157,7 +159,7 @@ class FakeReplicaClient:
                 meta_path.write_bytes(b"\x00\x01")  # a header cut short
                 return hdfs_pb2.RequestShortCircuitAccessResponse(block_path=str(block_path), meta_path=str(meta_path))
 
-        return Stub()
+        return contextlib.nullcontext(Stub())  # what the reader does with a hold: `with hold as stub`
 
 
 def read_in_thread(stream, timeout_s=20.0):

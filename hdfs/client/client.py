@@ -19,10 +19,12 @@ rename, ...), files.py (open, create, append, upload, download, and the
 NameNode calls the streams make) and admin.py (fsck, dfsadmin).
 
 The client owns its channels: one to the NameNode and at most
-DATANODE_CHANNELS_MAX to DataNodes (the least recently used is closed when
-another is needed). `close()` (or leaving a `with` block) aborts open
-writers, stops the lease renewer and waits for it, then closes every channel,
-so that no renewal runs on a closed channel and nothing is left behind.
+DATANODE_CHANNELS_MAX to DataNodes, in an emrlab_common.channels.ChannelCache
+(the least recently used idle one is closed when another is needed; one a
+read or a write pipeline streams on closes when that stream lets go).
+`close()` (or leaving a `with` block) aborts open writers, stops the lease
+renewer and waits for it, then closes every channel, so that no renewal runs
+on a closed channel and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from __future__ import annotations
 import os
 import threading
 import uuid as uuid_module
-from collections import OrderedDict
 from pathlib import Path
 
 from emrlab_common import credentials
+from emrlab_common.channels import ChannelCache, ChannelHold
 from emrlab_common.clusterdir import ClusterDir
 from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError, PermissionDenied
@@ -47,7 +49,7 @@ from hdfs.client.namespace import BlockLocation, NamespaceCalls
 from hdfs.client.writer import OutputStream
 
 NAMENODE_DEADLINE_S = 30.0
-DATANODE_CHANNELS_MAX = 64  # channels kept open to DataNodes; past it the least recently used is closed
+DATANODE_CHANNELS_MAX = 64  # channels kept open to DataNodes; past it the least recently used idle one is closed
 IDEMPOTENT_ATTEMPTS = 3
 RENEWER_JOIN_TIMEOUT_S = NAMENODE_DEADLINE_S + 5.0  # close() waits out at most one renewal in flight
 NODE_ID_ENVIRONMENT_VARIABLE = "EMRLAB_NODE_ID"
@@ -72,7 +74,8 @@ class Client(NamespaceCalls, FileCalls, AdminCalls):
         self.client_name = f"DFSClient_{os.getpid()}_{uuid_module.uuid4().hex[:8]}"
         self._namenode_channel = connect(namenode_address)
         self._namenode = hdfs_pb2_grpc.ClientProtocolStub(self._namenode_channel)
-        self._datanode_channels: OrderedDict[str, object] = OrderedDict()  # least recently used first
+        self._datanode_channels = ChannelCache(connect, hdfs_pb2_grpc.DataTransferProtocolStub,
+                                               limit=DATANODE_CHANNELS_MAX)
         self._locality_proofs: dict[str, bytes] = {}  # DataNode address -> its short-circuit secret, once read
         self._lock = threading.Lock()
         self._open_writers: set[OutputStream] = set()
@@ -100,11 +103,8 @@ class Client(NamespaceCalls, FileCalls, AdminCalls):
         renewer = self._renewer
         if renewer is not None:
             renewer.join(RENEWER_JOIN_TIMEOUT_S)
-        with self._lock:
-            channels = [self._namenode_channel, *self._datanode_channels.values()]
-            self._datanode_channels.clear()
-        for channel in channels:
-            channel.close()
+        self._datanode_channels.close()  # a read still streaming closes its channel when it lets go
+        self._namenode_channel.close()
 
     def __enter__(self) -> Client:
         return self
@@ -128,16 +128,10 @@ class Client(NamespaceCalls, FileCalls, AdminCalls):
         return call(method, request, timeout_s=NAMENODE_DEADLINE_S, user=self.user, metadata=self._credentials(),
                     attempts_max=attempts_max if idempotent else 1, peer="namenode")
 
-    def _datanode(self, address: str) -> hdfs_pb2_grpc.DataTransferProtocolStub:
-        with self._lock:
-            channel = self._datanode_channels.get(address)
-            if channel is None:
-                if len(self._datanode_channels) >= DATANODE_CHANNELS_MAX:
-                    self._datanode_channels.popitem(last=False)[1].close()
-                channel = self._datanode_channels[address] = connect(address)
-            self._datanode_channels.move_to_end(address)
-            # Inside the lock: building a stub on a channel another thread has just evicted crashes grpc.
-            return hdfs_pb2_grpc.DataTransferProtocolStub(channel)
+    def _datanode(self, address: str) -> ChannelHold:
+        """A hold on the channel to a DataNode: `with client._datanode(address) as stub:`; a stream keeps
+        its hold until it ends. Unavailable once the client is closed."""
+        return self._datanode_channels.hold(address)
 
     def server_defaults(self) -> dict:
         if self._defaults is None:

@@ -136,9 +136,10 @@ class NamespaceCalls:
         for block in self._block_locations(self.resolve(path)).blocks:
             for location in block.locations:
                 try:
-                    response = call(self._datanode(location.address).BlockChecksum,
-                                    hdfs_pb2.BlockChecksumRequest(block=block.block, block_token=block.block_token),
-                                    user=self.user, peer=location.node_id)
+                    with self._datanode(location.address) as stub:
+                        response = call(stub.BlockChecksum,
+                                        hdfs_pb2.BlockChecksumRequest(block=block.block, block_token=block.block_token),
+                                        user=self.user, peer=location.node_id)
                     block_digests.append(response.md5_of_checksums)
                     break
                 except EmrlabError:

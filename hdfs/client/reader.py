@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from emrlab_common.channels import ChannelHold
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2
 from emrlab_common.rpc import call, metadata_for, translate
@@ -178,9 +179,8 @@ class InputStream(io.RawIOBase):
         if replica.xfer_port and self.client.config.streaming_transfer:
             source = _streamed_packets(replica, request, self.client.config.socket_timeout_s)
         else:
-            stream = self.client._datanode(replica.address).ReadBlock(
-                request, timeout=self.client.config.socket_timeout_s * 10, metadata=metadata_for(self.client.user))
-            source = _network_packets(stream, replica.node_id)
+            source = _network_packets(self.client._datanode(replica.address), request,
+                                      self.client.config.socket_timeout_s * 10, self.client.user, replica.node_id)
         first = next(source, None)  # surfaces "no such replica" or "unreachable" now, while we can try another
         if first is None:
             raise EmrlabError(f"{replica.node_id} sent no data for blk_{located.block.block_id}")
@@ -190,11 +190,12 @@ class InputStream(io.RawIOBase):
         """The replica's file paths, once we have shown the DataNode we can read its node-local secret."""
         proofs = self.client._locality_proofs
         for _ in range(2):  # the first contact (or a restarted DataNode) asks for the proof once
-            access = call(self.client._datanode(replica.address).RequestShortCircuitAccess,
-                          hdfs_pb2.RequestShortCircuitAccessRequest(
-                              block=located.block, client_node_id=self.client.node_id,
-                              locality_proof=proofs.get(replica.address, b""), block_token=located.block_token),
-                          timeout_s=self.client.config.socket_timeout_s, peer=replica.node_id)
+            with self.client._datanode(replica.address) as stub:
+                access = call(stub.RequestShortCircuitAccess,
+                              hdfs_pb2.RequestShortCircuitAccessRequest(
+                                  block=located.block, client_node_id=self.client.node_id,
+                                  locality_proof=proofs.get(replica.address, b""), block_token=located.block_token),
+                              timeout_s=self.client.config.socket_timeout_s, peer=replica.node_id)
             if not access.proof_path:
                 return access
             proofs[replica.address] = Path(access.proof_path).read_bytes()
@@ -231,12 +232,14 @@ def _prepend(first, rest):
     yield from rest
 
 
-def _network_packets(stream, peer: str):
-    try:
-        for packet in stream:
-            yield packet.offset_in_block, packet.data, packet.checksums, packet.bytes_per_checksum
-    except grpc.RpcError as error:
-        raise translate(error, peer) from None
+def _network_packets(hold: ChannelHold, request: hdfs_pb2.ReadBlockRequest, timeout_s: float, user: str, peer: str):
+    """A ReadBlock stream's packets; the channel is held until the stream ends or the reader drops it."""
+    with hold as stub:
+        try:
+            for packet in stub.ReadBlock(request, timeout=timeout_s, metadata=metadata_for(user)):
+                yield packet.offset_in_block, packet.data, packet.checksums, packet.bytes_per_checksum
+        except grpc.RpcError as error:
+            raise translate(error, peer) from None
 
 
 def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockRequest, timeout_s: float):

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 
+from emrlab_common.channels import ChannelHold
 from emrlab_common.errors import EmrlabError
 from emrlab_common.protos import hdfs_pb2
 from hdfs import checksum
@@ -82,6 +83,7 @@ class OutputStream(io.RawIOBase):
         self._previous = previous  # an append's first new block follows the file's last block
         self._block: hdfs_pb2.LocatedBlock | None = None
         self._stream: PipelineStream | None = None
+        self._hold: ChannelHold | None = None  # a gRPC pipeline's channel, held until its stream is cancelled
         self._acks: _AckReader | None = None
         self._block_packets: list[Packet] = []
         self._bytes_in_block = 0
@@ -125,6 +127,8 @@ class OutputStream(io.RawIOBase):
                 self._end_block()
             self._complete()
         finally:
+            if self._stream is not None:  # a block whose pipeline failed for good: let its channel go
+                self._cancel_stream()
             self._closed = True
             self.client._writer_closed(self)
             super().close()
@@ -132,7 +136,7 @@ class OutputStream(io.RawIOBase):
     def abort(self) -> None:
         """Give up without closing the file; its lease will expire and the NameNode will close it."""
         if self._stream is not None:
-            self._stream.cancel()
+            self._cancel_stream()
         self._closed = True
         self.client._writer_closed(self)
         super().close()
@@ -175,14 +179,20 @@ class OutputStream(io.RawIOBase):
             block_token=block.block_token)
         first = block.locations[0]
         self._acks = None
+
+        def grpc_stub():  # called only if the pipeline is a gRPC call (no streaming port)
+            self._hold = self.client._datanode(first.address)
+            return self._hold.stub
+
         try:
-            self._stream = open_pipeline(lambda: self.client._datanode(first.address), first, header,
-                                         PIPELINE_TIMEOUT_S, self.client.user, self.client.config.streaming_transfer)
+            self._stream = open_pipeline(grpc_stub, first, header, PIPELINE_TIMEOUT_S, self.client.user,
+                                         self.client.config.streaming_transfer)
         except EmrlabError as error:
+            self._release_hold()
             raise _PipelineFailed(0, error.message) from None
         failed = first_failed_node(self._stream.setup_ack)
         if failed is not None:
-            self._stream.cancel()
+            self._cancel_stream()
             raise _PipelineFailed(failed, self._stream.setup_ack.message)
         self._acks = _AckReader(self._stream)
 
@@ -196,13 +206,22 @@ class OutputStream(io.RawIOBase):
             pass  # the ack reader sees the failure too; handled below
         while not self._acks.wait_for(last.sequence_number):
             self._recover(*self._failure("pipeline ended early"))
-        self._stream.cancel()
+        self._cancel_stream()
         self._previous = hdfs_pb2.Block(block_id=self._block.block.block_id,
                                         generation_stamp=self._block.block.generation_stamp,
                                         length_bytes=self._bytes_in_block)
         self._block = self._stream = self._acks = None
         self._block_packets = []
         self._bytes_in_block = 0
+
+    def _cancel_stream(self) -> None:
+        self._stream.cancel()
+        self._release_hold()
+
+    def _release_hold(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
 
     def _failure(self, default_message: str) -> tuple[int, str]:
         """Which pipeline node failed: as the acks say, else the first one (its stream broke)."""
@@ -219,7 +238,7 @@ class OutputStream(io.RawIOBase):
             logger.warning("pipeline for blk_%d failed at %s (%s); retrying the block (attempt %d)",
                            self._block.block.block_id, bad.node_id, error, attempt)
             if self._stream is not None:
-                self._stream.cancel()
+                self._cancel_stream()
             self._excluded.add(bad.datanode_uuid)
             self.client._abandon_block(self.path, self._block.block)
             self._block = self.client._add_block(self.path, self._previous, self._excluded)
