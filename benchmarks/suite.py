@@ -32,9 +32,8 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.engines import ENGINES, Engine, make_engines
