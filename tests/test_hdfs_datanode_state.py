@@ -268,6 +268,23 @@ def test_reports_a_failed_call_kept_from_going_out_wait_in_the_state_again(tmp_p
     datanode.close()
 
 
+def test_recovery_results_a_failed_call_kept_from_going_out_wait_again_holding_their_slots(tmp_path):
+    datanode, actor = datanode_and_actor(tmp_path)
+    actor.state.registered = True
+    actor.state.next_heartbeat_s = float("inf")
+    actor.state.next_block_report_s = 0.0  # due first, as after a NameNode restart; its call fails
+    actor.state.handle(HeartbeatAnswered((recover(7),)), 0.0)
+    commit = hdfs_pb2.CommitBlockSynchronizationRequest(block=hdfs_pb2.Block(block_id=7), delete_block=True)
+    actor.state.handle(RecoveryFinished(7, commit), 0.0)
+    with pytest.raises(Unavailable):  # no NameNode runs in this cluster directory
+        actor.submit(Tick())
+    assert actor.state.commits == {7: commit} and actor.state.recoveries == {7}
+    actor.state.validate_state()
+    actor.state.next_block_report_s = float("inf")
+    assert actor.state.handle(Tick(), 1.0) == [CommitBlockSynchronization(commit)]
+    datanode.close()
+
+
 # ---------------------------------------------------------------- no replica goes unreported
 
 EVENTS = st.one_of(

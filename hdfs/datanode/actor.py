@@ -12,7 +12,8 @@ pool (`COPY_THREADS`) so the heartbeat never stalls; their end goes back to
 the state as an event (a recovery's result too: the loop tells the NameNode,
 CommitBlockSynchronization), and one that dies of a bug stops the DataNode as
 a crashed thread does. A report that fails goes back to the state
-(`ReportsNotSent`) to be sent again.
+(`ReportsNotSent`) to be sent again, with the reports and recovery results
+after it that the failed call kept from going out.
 
 The NameNode's address is read from the cluster directory, and read again
 when a call fails, so a restarted NameNode (on a new port) is found; the old
@@ -134,18 +135,22 @@ class NameNodeActor:
                 raise
 
     def _put_back(self, unsent: list[Command]) -> None:
-        """The reports among commands a failed call kept from going out wait in the state again."""
+        """The reports among commands a failed call (the first of `unsent`) kept from going out wait in the
+        state again, and so do the recovery results after it; a commit that itself failed is not sent again."""
         received: tuple[hdfs_pb2.Block, ...] = ()
         deleted: tuple[hdfs_pb2.Block, ...] = ()
         bad: tuple[hdfs_pb2.Block, ...] = ()
-        for command in unsent:
+        commits: tuple[hdfs_pb2.CommitBlockSynchronizationRequest, ...] = ()
+        for position, command in enumerate(unsent):
             match command:
                 case SendIncrementalBlockReport():
                     received, deleted = received + command.received, deleted + command.deleted
                 case ReportBadBlocks():
                     bad += command.blocks
-        if received or deleted or bad:
-            self.submit(ReportsNotSent(received, deleted, bad))
+                case CommitBlockSynchronization() if position > 0:
+                    commits += (command.request,)
+        if received or deleted or bad or commits:
+            self.submit(ReportsNotSent(received, deleted, bad, commits))
 
     def _namenode(self) -> hdfs_pb2_grpc.DatanodeProtocolStub:
         if self._channel_thread is None:

@@ -101,11 +101,13 @@ class DirectoryScanFinished:
 
 @dataclass(frozen=True)
 class ReportsNotSent:
-    """An incremental or bad-block report failed to reach the NameNode: its blocks wait again."""
+    """An incremental or bad-block report failed to reach the NameNode, or a call before it did: its blocks wait
+    again, and so do recovery results a failed call kept from going out."""
 
     received: tuple[hdfs_pb2.Block, ...] = ()
     deleted: tuple[hdfs_pb2.Block, ...] = ()
     bad: tuple[hdfs_pb2.Block, ...] = ()
+    commits: tuple[hdfs_pb2.CommitBlockSynchronizationRequest, ...] = ()
 
 
 Event = (Tick | NameNodeMoved | Registered | HeartbeatAnswered | BlockReportAnswered | CopyFinished | RecoveryFinished

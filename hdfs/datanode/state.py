@@ -34,7 +34,8 @@ What it decides:
   A recovery's result (CommitBlockSynchronization) goes out on the next tick,
   once registered; its block counts as recovering until then. A commit that
   fails is not sent again: the NameNode starts another recovery after its
-  deadline, as Hadoop's does;
+  deadline, as Hadoop's does; one never attempted because an earlier call
+  of its tick failed waits again (ReportsNotSent);
 - which damaged replicas were reported already: at most
   `DAMAGE_REPORTED_MAX`; past it the oldest is forgotten (reported again if a
   later scan still finds it damaged, which the NameNode takes twice).
@@ -164,10 +165,13 @@ class DataNodeState:
                 return []
             case DirectoryScanFinished(discrepancies):
                 return self._directory_scan(discrepancies)
-            case ReportsNotSent(received, deleted, bad):
+            case ReportsNotSent(received, deleted, bad, commits):
                 self.pending.received[:0], self.pending.deleted[:0] = received, deleted
                 self._bound_pending(now_s)
                 self.pending.bad[:0] = bad[: max(0, self.bad_blocks_max - len(self.pending.bad))]
+                for commit in commits:  # never attempted: each takes its recovery slot back until told
+                    self.recoveries.add(commit.block.block_id)
+                    self.commits.setdefault(commit.block.block_id, commit)
                 return []
         raise AssertionError(f"unknown event {event!r}")
 
