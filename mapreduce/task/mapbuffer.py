@@ -309,8 +309,8 @@ class MapOutputBuffer:
         entries = []
         with open(output_path, "wb") as file:
             for partition in range(self.num_partitions):
-                segments = [Segment.from_file(path, index[partition].offset, index[partition].length)
-                            for path, index in self.spills]
+                segments = [Segment.from_file(path, index[partition].offset, index[partition].length,
+                                              index[partition].records) for path, index in self.spills]
                 records = merge(segments, self.sort_values)
                 if recombine:
                     records = self._recombined(records)

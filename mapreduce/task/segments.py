@@ -32,9 +32,9 @@ INDEX_ENTRY = struct.Struct(">QQQ")
 MAP_OUTPUT_FILE = "file.out"
 MAP_OUTPUT_INDEX_FILE = "file.out.index"
 MAP_OUTPUT_DIR_NAME = "output"  # <application dir>/output/<map attempt id>/: where the shuffle service finds them
-READ_BUFFER_BYTES = 1 << 16  # per segment during a merge: memory is segments x this
+READ_BUFFER_BYTES = 1 << 16  # per segment during a merge: memory is about segments x 2 x this (batch_records)
 WRITE_BATCH_RECORDS = 4096  # records packed by one call
-MERGE_BATCH_RECORDS = 4096  # records read from each segment at a time during a merge
+MERGE_BATCH_RECORDS = 4096  # records read from each segment at a time during a merge, at most
 
 Record = tuple  # (encoded key: bytes, value)
 
@@ -174,27 +174,39 @@ def merge(segments: list[Segment], sort_values: bool = False) -> Iterator[Record
 
 
 def merge_batches(segments: list[Segment], sort_values: bool = False) -> Iterator[list[Record]]:
-    """`merge`'s records, a list of a few thousand at a time."""
+    """`merge`'s records, a list of a few thousand at a time (fewer, when records are large)."""
+    sizes = [batch_records(segment) for segment in segments]
     if len(segments) == 1 and not sort_values:
-        return _batches(segments[0].records_iter())
+        return _batches(segments[0].records_iter(), sizes[0])
     if sort_values:
         from mapreduce.api.keys import encode_key
 
         return _batches(heapq.merge(*(segment.records_iter() for segment in segments),
-                                    key=lambda record: (record[0], encode_key(record[1]))))
-    return _sorted_batches([segment.records_iter() for segment in segments])
+                                    key=lambda record: (record[0], encode_key(record[1]))), min(sizes))
+    return _sorted_batches([segment.records_iter() for segment in segments], sizes)
 
 
-def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
-    while batch := list(islice(records, MERGE_BATCH_RECORDS)):
+def batch_records(segment: Segment) -> int:
+    """How many records to read from a segment at a time: about READ_BUFFER_BYTES of them by its average
+    record size (so that a merge holds about segments x 2 x READ_BUFFER_BYTES of decoded records, whatever
+    their size), MERGE_BATCH_RECORDS at most. A segment whose record count is not known reads
+    MERGE_BATCH_RECORDS at a time."""
+    if segment.records < 0:
+        return MERGE_BATCH_RECORDS
+    average = max(1, segment.length // max(1, segment.records))
+    return max(1, min(MERGE_BATCH_RECORDS, READ_BUFFER_BYTES // average))
+
+
+def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while batch := list(islice(records, size)):
         yield batch
 
 
-def _sorted_batches(streams: list[Iterator[Record]]) -> Iterator[list[Record]]:
+def _sorted_batches(streams: list[Iterator[Record]], sizes: list[int]) -> Iterator[list[Record]]:
     """The k-way merge done by Python's sort, in C, instead of heapq.merge's Python loop per record.
 
-    Each stream's next records wait in a buffer (refilled below MERGE_BATCH_RECORDS, so memory is
-    at most 2 x streams x MERGE_BATCH_RECORDS records). No stream still running can yield a key
+    Each stream's next records wait in a buffer (refilled, `sizes[i]` records at a time, when it holds
+    fewer, so memory is below 2 x sizes[i] records a stream). No stream still running can yield a key
     below `bound`, the smallest of their buffers' last keys; so every buffered record up to it is
     final, and sorting them (timsort merges the streams' sorted runs) gives the merge's next
     records. Records of equal keys come stream by stream, as from heapq.merge: past the first
@@ -205,11 +217,11 @@ def _sorted_batches(streams: list[Iterator[Record]]) -> Iterator[list[Record]]:
     buffers: list[list[Record]] = [[] for _ in streams]
     running = [True] * len(streams)
     while True:
-        for index, stream in enumerate(streams):
-            if running[index] and len(buffers[index]) < MERGE_BATCH_RECORDS:
-                batch = list(islice(stream, MERGE_BATCH_RECORDS))
+        for index, (stream, size) in enumerate(zip(streams, sizes)):
+            if running[index] and len(buffers[index]) < size:
+                batch = list(islice(stream, size))
                 buffers[index] += batch
-                running[index] = len(batch) == MERGE_BATCH_RECORDS
+                running[index] = len(batch) == size
         if not any(running):
             break
         bound = min(buffer[-1][0] for buffer, more in zip(buffers, running) if more)
