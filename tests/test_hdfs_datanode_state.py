@@ -190,6 +190,30 @@ def test_a_finalized_replica_goes_at_the_next_tick_and_a_deleted_one_waits_for_t
     state.validate_state()
 
 
+def test_a_replica_received_again_after_its_deletion_is_reported_received_only():
+    state = registered_state()
+    state.handle(ReplicaDeleted(block(1)), 1.0)  # waits for the heartbeat
+    state.handle(ReplicaFinalized(block(1, 1002)), 1.1)  # a re-replication target again
+    assert state.handle(Tick(), 1.1) == [SendIncrementalBlockReport((block(1, 1002),), ())]
+    state.handle(ReplicaDeleted(block(2)), 1.2)
+    state.handle(ReportsNotSent(received=(block(2, 1000),)), 1.2)  # an older receipt put back: the deletion holds
+    assert state.handle(Tick(), HEARTBEAT_S + 0.2) == [SendIncrementalBlockReport((), (block(2),)), SendHeartbeat()]
+    state.validate_state()
+
+
+def test_a_replica_deleted_while_its_receipt_waits_is_reported_deleted_only():
+    state = registered_state(incremental_report_interval_s=5.0)
+    state.handle(ReplicaFinalized(block(1)), 0.1)
+    assert state.handle(Tick(), 0.1) == [SendIncrementalBlockReport((block(1),), ())]
+    state.handle(ReplicaFinalized(block(2)), 0.2)  # waits for the interval
+    state.handle(ReplicaDeleted(block(2)), 0.3)
+    state.handle(ReplicaFinalized(block(3)), 0.3)
+    state.handle(ReportsNotSent(deleted=(block(3, 1000),)), 0.3)  # an older deletion put back: the receipt holds
+    assert state.handle(Tick(), HEARTBEAT_S + 0.2) == [SendIncrementalBlockReport((block(3),), (block(2),)),
+                                                     SendHeartbeat()]
+    state.validate_state()
+
+
 def test_incremental_reports_are_at_most_one_per_interval():
     state = registered_state(incremental_report_interval_s=0.5)
     state.handle(ReplicaFinalized(block(1)), 0.1)
@@ -323,6 +347,7 @@ def test_every_replica_told_is_reported_incrementally_or_by_a_full_report_after_
         if kind in ("finalized", "deleted"):
             event = ReplicaFinalized(block(value)) if kind == "finalized" else ReplicaDeleted(block(value))
             assert state.handle(event, now_s) == []
+            unreported.discard(("deleted" if kind == "finalized" else "finalized", value))  # superseded
             unreported.add((kind, value))
         elif kind == "namenode moved":
             state.handle(NameNodeMoved(), now_s)

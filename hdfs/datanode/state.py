@@ -21,8 +21,11 @@ What it decides:
   reported on the next tick (at most one report per
   `dfs.blockreport.incremental.intervalMsec`), a deleted one waits for the
   next heartbeat and goes with whatever else waits; a bad replica is
-  reported on the next tick. Past `PENDING_BLOCKS_MAX` waiting replicas (a
-  NameNode out of reach while writes go on) they give way to a full block
+  reported on the next tick. A block waits once, as its latest news (the
+  NameNode applies a report's receipts before its deletions): received
+  again, its waiting deletion is dropped; deleted, its waiting receipt.
+  Past `PENDING_BLOCKS_MAX` waiting replicas (a NameNode out of reach while
+  writes go on) they give way to a full block
   report, due at once, which says it all; past `BAD_BLOCKS_MAX` bad ones the
   rest wait for the scanners' next pass;
 - what a directory scan's differences become: a replica whose files are gone
@@ -153,11 +156,13 @@ class DataNodeState:
                 assert block_id in self.recoveries, block_id
                 self.commits[block_id] = commit  # the next tick tells it (told from the pool's thread)
                 return []
-            case ReplicaFinalized(block):
+            case ReplicaFinalized(block):  # the NameNode applies received, then deleted: a deletion before it goes
+                self._drop(self.pending.deleted, block.block_id)
                 self._wait_to_report(self.pending.received, block, now_s)
                 return []
             case ReplicaDeleted(block):
                 self.damage_reported.pop((block.block_id, block.generation_stamp), None)
+                self._drop(self.pending.received, block.block_id)
                 self._wait_to_report(self.pending.deleted, block, now_s)
                 return []
             case BadReplicaFound(block, found_by):
@@ -165,8 +170,10 @@ class DataNodeState:
                 return []
             case DirectoryScanFinished(discrepancies):
                 return self._directory_scan(discrepancies)
-            case ReportsNotSent(received, deleted, bad, commits):
-                self.pending.received[:0], self.pending.deleted[:0] = received, deleted
+            case ReportsNotSent(received, deleted, bad, commits):  # what happened since supersedes it
+                deleted_since, received_since = self._ids(self.pending.deleted), self._ids(self.pending.received)
+                self.pending.received[:0] = [b for b in received if b.block_id not in deleted_since]
+                self.pending.deleted[:0] = [b for b in deleted if b.block_id not in received_since]
                 self._bound_pending(now_s)
                 self.pending.bad[:0] = bad[: max(0, self.bad_blocks_max - len(self.pending.bad))]
                 for commit in commits:  # never attempted: each takes its recovery slot back until told
@@ -208,6 +215,15 @@ class DataNodeState:
         if heartbeat_due:
             due.append(SendHeartbeat())
         return due
+
+    @staticmethod
+    def _ids(blocks: list[hdfs_pb2.Block]) -> set[int]:
+        return {block.block_id for block in blocks}
+
+    @staticmethod
+    def _drop(waiting: list[hdfs_pb2.Block], block_id: int) -> None:
+        """A later event about a block supersedes a waiting one (Hadoop's IBR keeps one entry a block)."""
+        waiting[:] = [block for block in waiting if block.block_id != block_id]
 
     def _wait_to_report(self, waiting: list[hdfs_pb2.Block], block: hdfs_pb2.Block, now_s: float) -> None:
         waiting.append(block)
