@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emrlab_common.lifecycle import InvalidTransition
+from yarn.nodemanager.actor import ResourceManagerActor
 from yarn.nodemanager.records import (
     CONTAINER_TRANSITIONS,
     ApplicationFinished,
@@ -336,3 +337,29 @@ def test_random_runs_keep_the_state_consistent(data):
         for known in state.containers.values():
             if known.container_id in running:
                 assert known.state in (ContainerLifecycle.RUNNING, ContainerLifecycle.KILLING)
+
+
+def test_an_rm_answering_resync_again_and_again_is_carried_out_in_a_loop_not_by_recursion():
+    state = new_state()
+    heartbeats: list[SendHeartbeat] = []
+
+    class StateOnly:  # the actor's view of a NodeManager: its state; no process runs
+        def submit(self, event):
+            return state.handle(event, 2.0)
+
+    class ScriptedResourceManager(ResourceManagerActor):  # the RM's answers: RESYNC 3000 times, then NORMAL
+        def _execute(self, command):
+            match command:
+                case Register(reports):
+                    return self.node.submit(Registered(tuple(status for _, status in reports), NodeAction.NORMAL, ""))
+                case RunHealthCheck():
+                    return self.node.submit(HealthChecked(True, ""))
+                case SendHeartbeat(statuses):
+                    heartbeats.append(command)
+                    action = NodeAction.RESYNC if len(heartbeats) <= 3000 else NodeAction.NORMAL
+                    return self.node.submit(HeartbeatAnswered(statuses, action, ""))
+            raise AssertionError(f"unexpected {command!r}")
+
+    actor = ScriptedResourceManager(StateOnly(), on_shutdown=None)
+    actor._carry_out(state.handle(HeartbeatTick(), 2.0))
+    assert len(heartbeats) == 3001 and state.heartbeat_wait_s(2.0) == HEARTBEAT_S

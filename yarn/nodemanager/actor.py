@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+from collections import deque
 
 import grpc
 
@@ -65,8 +66,12 @@ class ResourceManagerActor:
         self._disconnect()
 
     def _carry_out(self, commands: list[ResourceManagerCommand]) -> None:
-        for command in commands:
-            self._carry_out(self._execute(command))  # an answer may bring more (registered: a heartbeat)
+        """Carry out `commands` in order; the ones an answer brings (registered: a heartbeat; RESYNC: register
+        again) go first, before the rest. A work list, not recursion: an RM answering RESYNC for ever cannot
+        grow the stack."""
+        work = deque(commands)
+        while work:
+            work.extendleft(reversed(self._execute(work.popleft())))
 
     def _execute(self, command: ResourceManagerCommand) -> list[ResourceManagerCommand]:
         match command:
