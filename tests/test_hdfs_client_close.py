@@ -84,3 +84,34 @@ def test_the_datanode_channel_cache_is_bounded_and_closes_the_least_recently_use
     finally:
         client.close()
     assert is_closed(kept) and is_closed(newest) and is_closed(namenode)
+
+
+def datanode_holds(client) -> int:
+    """Holds on the client's cached DataNode channels (a stream reading a block over gRPC keeps one)."""
+    return sum(entry.holders for entry in client._datanode_channels._cached.values())
+
+
+@pytest.mark.cluster
+def test_closing_a_partly_read_stream_lets_its_datanode_channel_go(cluster_factory):
+    cluster = cluster_factory(core=1, properties={"dfs.blocksize": "1m", "dfs.replication": "1"})
+    # Blocks over gRPC (no streaming port, no short-circuit read): the read holds the DataNode's channel.
+    client = client_module.Client.for_cluster(cluster.cluster_dir, properties={
+        "emrlab.client.streaming-transfer": "false", "dfs.client.read.shortcircuit": "false"})
+    try:
+        with client.create("/three-blocks.bin") as writer:
+            writer.write(bytes(range(256)) * 12 * 1024)  # 3 MiB: three blocks
+        located = client._block_locations("/three-blocks.bin")
+        assert len(located.blocks) == 3
+        datanode_probe_call = datanode_probe(client, located.blocks[0].locations[0].address)
+        stream = client.open("/three-blocks.bin")
+        assert stream.read(100_000) == (bytes(range(256)) * 400)[:100_000]
+        assert datanode_holds(client) == 1  # mid-block: the ReadBlock stream holds the channel
+
+        stream.close()
+
+        assert stream.closed
+        assert datanode_holds(client) == 0, "a closed stream (still referenced) kept its DataNode channel"
+    finally:
+        client.close()
+    assert is_closed(datanode_probe_call)  # nothing held it: Client.close() closed it at once
+    assert stream.closed  # the stream is still referenced here

@@ -55,6 +55,14 @@ class InputStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Stop reading the current block: its DataNode stream is cancelled and its channel let go now, not
+        when the stream is garbage-collected (a closed stream may still be referenced, past Client.close())."""
+        chunks, self._chunks, self._pending = self._chunks, None, b""
+        if chunks is not None:
+            chunks.close()
+        super().close()
+
     def seekable(self) -> bool:
         return True
 
@@ -216,6 +224,8 @@ class InputStream(io.RawIOBase):
             logger.info("read of blk_%d from %s broke: %s", located.block.block_id, replica.node_id, error.message)
             self._dead.setdefault(located.block.block_id, set()).add(replica.datanode_uuid)
             raise _CorruptReplica() from None
+        finally:
+            source.close()  # closed early (InputStream.close): the replica's stream or files close now
         if end < expected_end:
             self._report_corrupt(located, replica)  # a finished replica shorter than its block
             raise _CorruptReplica()
@@ -228,18 +238,24 @@ class InputStream(io.RawIOBase):
 
 
 def _prepend(first, rest):
-    yield first
-    yield from rest
+    try:
+        yield first
+        yield from rest
+    finally:
+        rest.close()
 
 
 def _network_packets(hold: ChannelHold, request: hdfs_pb2.ReadBlockRequest, timeout_s: float, user: str, peer: str):
     """A ReadBlock stream's packets; the channel is held until the stream ends or the reader drops it."""
-    with hold as stub:
+    with hold as stub:  # released on the way out, however the generator ends (closed: GeneratorExit)
+        responses = stub.ReadBlock(request, timeout=timeout_s, metadata=metadata_for(user))
         try:
-            for packet in stub.ReadBlock(request, timeout=timeout_s, metadata=metadata_for(user)):
+            for packet in responses:
                 yield packet.offset_in_block, packet.data, packet.checksums, packet.bytes_per_checksum
         except grpc.RpcError as error:
             raise translate(error, peer) from None
+        finally:
+            responses.cancel()  # the reader stopped early: the DataNode's ReadBlock ends now (no-op if done)
 
 
 def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockRequest, timeout_s: float):
