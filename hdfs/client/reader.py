@@ -255,7 +255,9 @@ def _network_packets(hold: ChannelHold, request: hdfs_pb2.ReadBlockRequest, time
         except grpc.RpcError as error:
             raise translate(error, peer) from None
         finally:
-            responses.cancel()  # the reader stopped early: the DataNode's ReadBlock ends now (no-op if done)
+            cancel = getattr(responses, "cancel", None)  # a gRPC call has it; a plain iterator of packets not
+            if cancel is not None:
+                cancel()  # the reader stopped early: the DataNode's ReadBlock ends now (no-op if done)
 
 
 def _streamed_packets(replica: hdfs_pb2.DatanodeId, request: hdfs_pb2.ReadBlockRequest, timeout_s: float):
