@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import signal
 import sys
+import threading
 
 from emrlab_common.command import EXIT_USAGE, run_command
 from emrlab_common.logs import configure_command_logging
@@ -75,9 +77,18 @@ def _register_reporters() -> None:
         JOB_FINISHED_REPORTERS.append(job_cost_lines)
 
 
+def _let_ctrl_c_through() -> None:
+    """Ctrl-C stops a command (a job's client then kills its job), whatever the parent left: Python keeps
+    SIGINT ignored when it starts with it ignored, and a blocked SIGINT is inherited across exec."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     configure_command_logging()
+    _let_ctrl_c_through()
     position = command_position(argv)
     if position is None or argv[position] not in COMMANDS:
         asked_for_help = position is not None and argv[position] in ("-h", "--help", "help")
