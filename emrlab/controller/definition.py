@@ -42,7 +42,7 @@ IGNORED_FIELDS = {"ReleaseLabel", "Applications", "ServiceRole", "JobFlowRole", 
                   "NewSupportedProducts", "AdditionalInfo", "KerberosAttributes", "RepoUpgradeOnBoot",
                   "PlacementGroupConfigs", "Ec2KeyName", "Ec2SubnetId", "Placement",
                   "EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup", "HadoopVersion",
-                  "EbsConfiguration", "BidPrice", "AutoScalingPolicy", "CustomAmiId"}
+                  "EbsConfiguration", "BidPrice", "AutoScalingPolicy"}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ TABLE_PATH = Path(__file__).with_name("instance_types.json")
 TABLE_KEY = "emrlab.instance-types.file"
 MACHINE_MEMORY_SHARE = 0.5   # leave the other half to the daemons, the page cache and the user
 CONTAINER_MEMORY_MB_MIN = 256
+MEMORY_KEY = "yarn.nodemanager.resource.memory-mb"
+VCORES_KEY = "yarn.nodemanager.resource.cpu-vcores"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ def instance_type(name: str, where: str = "InstanceType") -> InstanceType:
 class NodeResources:
     memory_mb: int
     vcores: int
+
+    def properties(self) -> dict[str, str]:
+        """The NodeManager settings that make it offer these resources, as EMR writes them in yarn-site."""
+        return {MEMORY_KEY: str(self.memory_mb), VCORES_KEY: str(self.vcores)}
 
 
 def machine_capacity() -> tuple[int, int]:

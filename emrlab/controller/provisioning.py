@@ -127,10 +127,7 @@ class InstanceProvisioning:
         resources = self.node_resources()[command.instance_id]
         definitions = {"yarn.nodemanager.node-labels.provider.configured-node-partition": command.role.value,
                        "yarn.nodemanager.log-dirs": str(log_dir / "containers")}
-        if "yarn.nodemanager.resource.memory-mb" not in self.properties:
-            definitions["yarn.nodemanager.resource.memory-mb"] = str(resources.memory_mb)
-        if "yarn.nodemanager.resource.cpu-vcores" not in self.properties:
-            definitions["yarn.nodemanager.resource.cpu-vcores"] = str(resources.vcores)
+        definitions.update((key, value) for key, value in resources.properties().items() if key not in self.properties)
         arguments = tuple(item for key, value in definitions.items() for item in ("-D", f"{key}={value}"))
         return {"yarn.nodemanager": arguments}
 
