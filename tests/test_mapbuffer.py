@@ -20,7 +20,13 @@ PARTITIONS = 2
 ONE = 1
 # Values equal to 1 that are not the same value (True, 1.0), or the same value as another object.
 values = st.sampled_from([ONE, ONE, ONE, True, 1.0, 2, "1", -0.0, 0.0, None])
-keys = st.sampled_from(["a", "b", "é", "a\x00", "", 1, 1.0, True, ["a"]])
+
+
+class _Word(str):
+    """A str subclass (as numpy.str_ is): equal to its str, and encoded as it is."""
+
+
+keys = st.sampled_from(["a", "b", "é", "a\x00", "", 1, 1.0, True, ["a"], _Word("a"), _Word("c")])
 batches = st.lists(st.lists(st.tuples(keys, values), max_size=12), max_size=8)
 
 

@@ -93,6 +93,7 @@ class MapOutputBuffer:
         costs half as much again as counting, and the lists' memory besides. A key whose
         values differ keeps them all in `groups`, in order."""
         groups, counts = self.groups, self.counts
+        counted = counts.get
         one = self.counted_value
         records = grouped = key_bytes = 0
         next_check = SPILL_CHECK_RECORDS
@@ -101,12 +102,22 @@ class MapOutputBuffer:
             for pairs in batches:
                 for key, value in pairs:
                     records += 1
+                    if value is one:
+                        # Only str keys are ever counted, so a key found here needs no type check; one
+                        # that merely equals a str (a str subclass such as numpy.str_) encodes as that
+                        # str does, and would be grouped with it anyway. (A try costs nothing until
+                        # it catches: an unhashable key, a list, goes on to be encoded.)
+                        try:
+                            count = counted(key)
+                        except TypeError:
+                            count = None
+                        if count is not None:
+                            counts[key] = count + 1
+                            continue
+                    if type(key) is not str and isinstance(key, str):
+                        key = str(key)  # a str subclass is its str: encoded alike, so grouped with it
                     if type(key) is str:
                         if value is one:
-                            count = counts.get(key)
-                            if count is not None:
-                                counts[key] = count + 1
-                                continue
                             if not groups or key not in groups:
                                 counts[key] = 1
                                 key_bytes += len(key)
