@@ -160,7 +160,8 @@ def node_offers(type_name: str, core_nodes: int, capacity: tuple[int, int] | Non
 
     cores, memory_mb = capacity or machine_capacity()
     resources, _ = scaled_resources([instance_type(type_name)] * core_nodes, cores, memory_mb)
-    return {f"core-{index}": tuple(item for key, value in resource.properties().items() for item in ("-D", f"{key}={value}"))
+    return {f"core-{index}": tuple(item for key, value in resource.properties().items()
+                                   for item in ("-D", f"{key}={value}"))
             for index, resource in enumerate(resources, start=1)}
 
 
