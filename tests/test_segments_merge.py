@@ -67,3 +67,26 @@ def test_batch_records_by_average_record_size():
     medium = _segment([(b"%05d" % i, "x" * 1000) for i in range(100)])
     assert segments.batch_records(medium) * medium.length // medium.records <= READ_BUFFER_BYTES
     assert segments.batch_records(Segment.from_bytes(b"")) == segments.MERGE_BATCH_RECORDS
+
+
+def test_reading_an_in_memory_segment_holds_a_buffer_of_it_not_a_copy():
+    """A reducer merges several map outputs held in memory: reading one must not copy it whole
+    (msgpack's Unpacker.feed did, so each such segment was held twice)."""
+    import tracemalloc
+
+    file = io.BytesIO()
+    writer = SegmentWriter(file)
+    writer.write_all((b"\x05key%08d\x00" % index, "v" * 100) for index in range(200_000))
+    data = file.getvalue()
+    segment = Segment.from_bytes(data, writer.records)
+    tracemalloc.start()
+    try:
+        records = segment.records_iter()
+        first = next(records)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first == (b"\x05key00000000\x00", "v" * 100)
+    assert len(data) > 20 * READ_BUFFER_BYTES
+    assert peak < 4 * READ_BUFFER_BYTES
+    assert sum(1 for _ in records) == 200_000 - 1

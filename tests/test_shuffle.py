@@ -209,3 +209,16 @@ def test_the_service_answers_bad_requests_with_status_codes(nodes):
         with pytest.raises(grpc.RpcError) as error:
             list(stub.FetchMapOutput(request, timeout=10))
         assert error.value.code() == code
+
+
+@pytest.mark.parametrize("chunks", [[b"abc", b"de"], [b"ab"], []])
+def test_a_map_output_of_another_length_than_announced_is_refused(chunks):
+    """A shuffle answer is received into a buffer of the announced length: a peer that sends more is cut
+    off at once (it cannot make the reducer hold more than it reserved), and one that sends less is refused."""
+    from emrlab_common.errors import Unavailable
+
+    responses = [SimpleNamespace(data=chunk) for chunk in chunks]
+    with pytest.raises(Unavailable, match=map_attempt(3)):
+        ShuffleFetcher._receive(SimpleNamespace(attempt_id=map_attempt(3)), iter(responses), 4)
+    assert ShuffleFetcher._receive(SimpleNamespace(attempt_id=map_attempt(3)), iter([SimpleNamespace(data=b"abcd")]),
+                                   4) == b"abcd"

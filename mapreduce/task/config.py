@@ -20,6 +20,26 @@ def reduce_memory_mb_setting():
     return setting("mapreduce.reduce.memory.mb", 512, parse_int, "Memory of a reduce container.")
 
 
+def heap_ratio_setting():
+    """`mapreduce.job.heap.memory-mb.ratio`: the share of a container its process may use for data. Hadoop
+    sizes a task's Java heap so, and the shuffle and merge budgets are fractions of that heap; here the rest
+    is the interpreter's own memory and the merge's buffers."""
+    return setting("mapreduce.job.heap.memory-mb.ratio", 0.8, parse_float,
+                   "Share of a task container's memory its data may use (Hadoop's heap share).")
+
+
+def output_block_setting():
+    """`dfs.blocksize`: a reducer writing to HDFS holds the block it is writing (hdfs/client/writer.py keeps
+    a block's packets until the block is done, to send them again down a new pipeline if one fails)."""
+    return setting("dfs.blocksize", 128 * MiB, parse_size, "Block size of the files tasks write to HDFS.")
+
+
+def reduce_data_memory_bytes(memory_mb: int, heap_ratio: float, block_bytes: int, fraction: float) -> int:
+    """What a reducer may keep of copied map output in memory: `fraction` of its heap share (Hadoop's heap,
+    here what the interpreter leaves), less the output block its HDFS writer holds."""
+    return max(0, int((memory_mb * MiB * heap_ratio - block_bytes) * fraction))
+
+
 def shuffle_input_buffer_setting():
     """`mapreduce.reduce.shuffle.input.buffer.percent`, for the shuffle's and the merge's budgets."""
     return setting("mapreduce.reduce.shuffle.input.buffer.percent", 0.70, parse_float,
@@ -46,6 +66,8 @@ class TaskConfig:
                                         "The largest split.")
     reduce_memory_mb: int = reduce_memory_mb_setting()
     shuffle_input_buffer_fraction: float = shuffle_input_buffer_setting()
+    heap_ratio: float = heap_ratio_setting()
+    output_block_bytes: int = output_block_setting()
 
     def __post_init__(self):
         if self.reduces < 0:
@@ -70,4 +92,5 @@ class TaskConfig:
     @property
     def merge_memory_limit_bytes(self) -> int:
         """How much of a reducer's memory its merge may keep fetched segments in."""
-        return int(self.reduce_memory_mb * MiB * self.shuffle_input_buffer_fraction)
+        return reduce_data_memory_bytes(self.reduce_memory_mb, self.heap_ratio, self.output_block_bytes,
+                                        self.shuffle_input_buffer_fraction)

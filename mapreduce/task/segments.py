@@ -91,18 +91,33 @@ class _FileRange:
         return data
 
 
+class _MemoryRange:
+    """A file-like view of a segment's bytes in memory, for the unpacker: it reads them a buffer at a
+    time, where Unpacker.feed would copy the whole segment into a buffer of its own (so a reducer
+    merging in-memory segments held each one twice)."""
+
+    def __init__(self, data: bytes | bytearray):
+        self.view = memoryview(data)
+        self.position = 0
+
+    def read(self, size: int) -> bytes:
+        chunk = self.view[self.position:self.position + size]
+        self.position += len(chunk)
+        return bytes(chunk)
+
+
 @dataclass(frozen=True)
 class Segment:
     """One sorted run: bytes in memory, or a range of a file on disk."""
 
-    data: bytes | None = None
+    data: bytes | bytearray | None = None
     path: str | None = None
     offset: int = 0
     length: int = 0
     records: int = -1  # -1: not known
 
     @classmethod
-    def from_bytes(cls, data: bytes, records: int = -1) -> Segment:
+    def from_bytes(cls, data: bytes | bytearray, records: int = -1) -> Segment:
         return cls(data=data, length=len(data), records=records)
 
     @classmethod
@@ -127,8 +142,7 @@ class Segment:
         if self.length == 0:
             return iter(())
         if self.data is not None:
-            unpacker = _unpacker(None)
-            unpacker.feed(self.data)
+            unpacker = _unpacker(_MemoryRange(self.data))
         else:
             unpacker = _unpacker(_FileRange(self.path, self.offset, self.length))
         return zip(unpacker, unpacker)

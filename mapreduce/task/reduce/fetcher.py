@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import chain
 from pathlib import Path
 
 from emrlab_common import rpc
@@ -173,15 +174,12 @@ class ShuffleFetcher:
                 self._memory_used_bytes += length
         if in_memory:
             try:
-                data = bytearray(first.data)
-                for response in responses:
-                    data += response.data
-                self._check_length(event, len(data), length)
+                data = self._receive(event, chain((first,), responses), length)
             except BaseException:
                 with self._lock:
                     self._memory_used_bytes -= length
                 raise
-            return Segment.from_bytes(bytes(data), records)
+            return Segment.from_bytes(data, records)
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         path = self.spill_dir / f"map_{event.map_index}.{event.attempt_id}.out"
         with open(path, "wb") as file:
@@ -191,6 +189,22 @@ class ShuffleFetcher:
             written = file.tell()
         self._check_length(event, written, length)
         return Segment.from_file(str(path), 0, length, records)
+
+    @staticmethod
+    def _receive(event, responses, length: int) -> bytearray:
+        """The answer's bytes, received into one buffer of the length announced: no copy of it is made,
+        and no more than `length` is held however much a peer sends."""
+        data = bytearray(length)
+        received = 0
+        with memoryview(data) as view:
+            for response in responses:
+                chunk = response.data
+                if received + len(chunk) > length:
+                    raise Unavailable(f"map output of {event.attempt_id}: more than the {length} bytes announced")
+                view[received:received + len(chunk)] = chunk
+                received += len(chunk)
+        ShuffleFetcher._check_length(event, received, length)
+        return data
 
     @staticmethod
     def _check_length(event, received: int, expected: int) -> None:

@@ -29,7 +29,13 @@ from dataclasses import dataclass
 
 from emrlab_common.config import parse_float, parse_int, parse_milliseconds, setting
 from emrlab_common.errors import EmrlabError
-from mapreduce.task.config import reduce_memory_mb_setting, shuffle_input_buffer_setting
+from mapreduce.task.config import (
+    heap_ratio_setting,
+    output_block_setting,
+    reduce_data_memory_bytes,
+    reduce_memory_mb_setting,
+    shuffle_input_buffer_setting,
+)
 from mapreduce.task.umbilical import MapCompletionStatus
 
 
@@ -39,6 +45,8 @@ class ShuffleConfig:
         "mapreduce.reduce.shuffle.parallelcopies", 5, parse_int, "Map outputs a reducer copies at once.")
     reduce_memory_mb: int = reduce_memory_mb_setting()
     input_buffer_fraction: float = shuffle_input_buffer_setting()
+    heap_ratio: float = heap_ratio_setting()
+    output_block_bytes: int = output_block_setting()
     memory_limit_fraction: float = setting(
         "mapreduce.reduce.shuffle.memory.limit.percent", 0.25, parse_float,
         "Largest single map output kept in memory, as a fraction of that buffer; larger ones go to disk.")
@@ -58,7 +66,8 @@ class ShuffleConfig:
 
     @property
     def memory_budget_bytes(self) -> int:
-        return int(self.reduce_memory_mb * (1 << 20) * self.input_buffer_fraction)
+        return reduce_data_memory_bytes(self.reduce_memory_mb, self.heap_ratio, self.output_block_bytes,
+                                        self.input_buffer_fraction)
 
     @property
     def segment_in_memory_max_bytes(self) -> int:
