@@ -263,7 +263,7 @@ def test_a_container_reads_only_its_own(secure_cluster, accounts, tmp_path):
     blocks = sorted(root.glob("nodes/*/data/current/finalized/**/blk_*"))
     assert blocks
     targets = [*bob_dirs, *bob_containers, *bob_logs, bob_logs[0].parent, running_token, running_token.parent / "tmp",
-               root / f"nodes/core-1/nm-local-dir/usercache/{bob}", blocks[0], root / "nodes/core-1/data",
+               bob_dirs[0].parents[1], blocks[0], root / "nodes/core-1/data",
                root / "namenode", root / "namenode/current", *sorted((root / "namenode/current").glob("edits_*")),
                root / "credentials", root / "credentials/cluster.key",
                root / "nodes/core-1/nm-local-dir/pids"]
