@@ -87,3 +87,42 @@ def test_the_inline_runner_runs_the_same_machine_with_one_attempt_per_task(tmp_p
                 properties={"mapreduce.map.maxattempts": "4"})
     assert job_counter(failure.value.counters, names.NUM_FAILED_MAPS) == 1
     assert isinstance(failure.value.__cause__, RuntimeError)  # the user's own error, for a debugger
+
+
+def test_the_local_runner_writes_a_history_file_that_job_history_prints(tmp_path, corpus):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    before = time.time()
+    result = run_job(job("FailsTwice"), corpus, tmp_path / "out", runner="local",
+                     properties={**TWO_MAPS_AT_ONCE, "mapreduce.map.maxattempts": "3",
+                                 "mapreduce.local.jobhistory.dir": str(tmp_path / "history")})
+    (path,) = (tmp_path / "history").iterdir()
+    assert path.name == f"{result.job_ids[0]}.json"
+    summary = json.loads(path.read_text())
+    assert summary["state"] == "SUCCEEDED"
+    maps = [attempt for attempt in summary["attempts"] if attempt["kind"] == "map"]
+    assert [attempt["state"] for attempt in maps].count("FAILED") == 2 * len(maps) // 3
+    # On the wall clock, as a cluster's history is: within this test's run, attempts after the job's start.
+    for attempt in summary["attempts"]:
+        assert before <= summary["start_time_s"] <= attempt["start_time_s"] <= attempt["finish_time_s"] <= time.time()
+    shown = subprocess.run([sys.executable, "-m", "emrlab", "job", "-history", str(path)], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Hadoop job: {result.job_ids[0]}" in shown.stdout
+    assert shown.stdout.count(" FAILED ") == 2 * len(maps) // 3
+    assert summary["attempts"][-1]["attempt_id"] in shown.stdout
+
+
+def test_job_history_of_a_file_that_is_not_one_says_so_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "list.json").write_text("[1]")
+    for path, message in ((tmp_path / "absent.json", "No such file"), (tmp_path / "list.json", "not a job history")):
+        shown = subprocess.run([sys.executable, "-m", "emrlab", "job", "-history", str(path)], capture_output=True,
+                               text=True, timeout=60)
+        assert shown.returncode != 0 and message in shown.stderr
+        assert len(shown.stderr.strip().splitlines()) == 1, shown.stderr

@@ -1,20 +1,25 @@
 """`emrlab job -list | -status JOB_ID | -kill JOB_ID | -history JOB_ID`, as `mapred job` has them.
 
 A running job is asked through its ApplicationMaster (found in YARN's
-application report); a finished one is read from its history file in HDFS.
+application report); a finished one is read from its history file in HDFS. `-history` also takes
+a history file on this machine, as `mapred job -history` takes a .jhist file:
+the local runner writes one per job with `-D mapreduce.local.jobhistory.dir=DIR`.
 
 Examples:
   emrlab job -list
   emrlab job -status job_1700000000000_0001
   emrlab job -history job_1700000000000_0001
+  emrlab job -history DIR/job_local1700000000000_0001.json
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
 from emrlab_common.command import CommandContext
-from emrlab_common.errors import FailedPrecondition, InvalidArgument
+from emrlab_common.errors import FailedPrecondition, InvalidArgument, NotFound
 from mapreduce.api.counters import Counters
 from mapreduce.appmaster.description import APPLICATION_TYPE
 from mapreduce.appmaster.history import preemptions, read_history, reruns
@@ -95,11 +100,29 @@ def _clock(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
+def _local_history(path: str) -> dict:
+    """A history file on this machine (what `-D mapreduce.local.jobhistory.dir` has the local runner write)."""
+    try:
+        with open(path, "rb") as file:
+            summary = json.load(file)
+    except OSError as error:
+        raise NotFound(f"cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise InvalidArgument(f"{path} is not a job history file (not JSON)") from None
+    if not isinstance(summary, dict) or not {"job_id", "name", "user", "state"} <= summary.keys():
+        raise InvalidArgument(f"{path} is not a job history file")
+    return summary
+
+
 def history_main(argv: list[str], context: CommandContext) -> int:
-    job_id = _job_id(argv, "-history")
-    hdfs, yarn = _clients(context)
-    with hdfs, yarn:
-        summary = read_history(hdfs, job_id)
+    if len(argv) == 1 and not is_job_id(argv[0]) and (os.sep in argv[0] or argv[0].endswith(".json")):
+        summary = _local_history(argv[0])
+        job_id = summary["job_id"]
+    else:
+        job_id = _job_id(argv, "-history")
+        hdfs, yarn = _clients(context)
+        with hdfs, yarn:
+            summary = read_history(hdfs, job_id)
     started, finished = summary.get("start_time_s", 0.0), summary.get("finish_time_s", 0.0)
     print(f"Hadoop job: {job_id}")
     print(f"Job name: {summary['name']}   User: {summary['user']}   Status: {summary['state']}")

@@ -185,6 +185,7 @@ class LocalJobDriver:
         self.plan, self.splits, self.attempt_for = plan, splits, attempt_for
         self.input_fs, self.fs, self.committer, self.executor = input_fs, fs, committer, executor
         self.progress, self.clock = progress, clock
+        self.wall_offset_s = time.time() - clock()  # the clock's times plus this are the wall clock's
         self.machine = JobStateMachine(job_id, 1, dataclasses.replace(config, reduce_slowstart_completed_maps=1.0))
         self.launched: dict[str, TaskAttempt] = {}
         self.results: dict[str, AttemptResult] = {}

@@ -11,20 +11,23 @@ child processes (local).
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
 import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from emrlab_common.clusterdir import ClusterDir
-from emrlab_common.config import load
+from emrlab_common.config import load, setting
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
 from mapreduce.api.fs import filesystem_for, is_hdfs, same_kind
 from mapreduce.api.spec import JobResult, JobSpec
 from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.history import job_summary
 from mapreduce.appmaster.plan import (
     RUNNER_DEFAULTS,
     StepPlan,
@@ -42,6 +45,31 @@ from mapreduce.task.attempt import CLUSTER_DIR_KEY, TaskAttempt
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.output import FileOutputCommitter
 from mapreduce.task.splits import compute_splits, input_files
+
+
+@dataclass(frozen=True)
+class LocalHistoryConfig:
+    history_dir: str = setting(
+        "mapreduce.local.jobhistory.dir", "", str,
+        "A local directory where the runners on this machine write each job's history file (JOB_ID.json, the "
+        "cluster's shape: every attempt's node, start and finish; `emrlab job -history FILE` prints it). "
+        "Empty: none, as Hadoop's LocalJobRunner writes none.")
+
+
+def write_local_history(directory: str, driver: LocalJobDriver, name: str) -> str:
+    """The step's history file in `directory`, its times on the wall clock as on a cluster; returns its path."""
+    summary = job_summary(driver.machine, name, getpass.getuser())
+    offset_s = driver.wall_offset_s
+    for record in (summary, *summary["attempts"]):
+        for key in ("start_time_s", "finish_time_s"):
+            if record[key]:
+                record[key] += offset_s
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{summary['job_id']}.json")
+    with open(path + ".tmp", "w") as file:
+        json.dump(summary, file, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return path
 
 
 class LocalEngine:
@@ -120,8 +148,12 @@ class LocalEngine:
 
         driver = LocalJobDriver(job_id, plan, splits, attempt_for, input_fs, fs, committer, executor, config,
                                 monitor.progress)
+        history_dir = load(LocalHistoryConfig, plan.properties).history_dir
         try:
             return driver.run()
         except BaseException:
             committer.abort_job()
             raise
+        finally:
+            if history_dir:
+                write_local_history(history_dir, driver, spec.job_name or job_id)
