@@ -39,6 +39,7 @@ class Measurement:
     cpu_s: float
     peak_memory_bytes: int
     stdout: str = ""
+    first_task_s: float | None = None  # the command's start to its job's first task attempt's (from job history)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -175,7 +175,8 @@ def run_suite(options) -> dict:
                         engine.remove(output)
                         runs.append({"run": run, "size": label, "size_bytes": size, "job": job,
                                      "engine": engine.name, "wall_s": measured.wall_s, "cpu_s": measured.cpu_s,
-                                     "peak_memory_bytes": measured.peak_memory_bytes})
+                                     "peak_memory_bytes": measured.peak_memory_bytes,
+                                     "first_task_s": measured.first_task_s})
                         print(f"run {run + 1}/{options.runs} {label:>5} {job:<13} {engine.name:<15}"
                               f"{measured.wall_s:8.2f} s", file=sys.stderr)
                     same_output(job, fingerprints)
@@ -206,7 +207,8 @@ def summarize(runs: list[dict], engine_names: list[str]) -> list[dict]:
                      "runs": len(entries), "wall_s": wall,
                      "cpu_s": statistics.median(entry["cpu_s"] for entry in entries),
                      "peak_memory_bytes": statistics.median(entry["peak_memory_bytes"] for entry in entries),
-                     "throughput_mb_per_s": size / 1e6 / wall if wall > 0 else 0.0, "reference": reference_engine})
+                     "throughput_mb_per_s": size / 1e6 / wall if wall > 0 else 0.0, "reference": reference_engine,
+                     "first_task_s": _median_or_none(entry.get("first_task_s") for entry in entries)})
     walls = {(row["size_bytes"], row["job"], row["engine"]): row["wall_s"] for row in rows}
     for row in rows:
         reference = walls.get((row["size_bytes"], row["job"], reference_engine))
@@ -216,13 +218,25 @@ def summarize(runs: list[dict], engine_names: list[str]) -> list[dict]:
     return rows
 
 
+def _median_or_none(values) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
 def scaling(summary: list[dict]) -> list[dict]:
     """How time grows with input, per job and engine (with two sizes or more): a least-squares
     line t = fixed_s + size x per-MB cost, and, between the two largest sizes, the growth
-    (t(big) - fixed) / (k (t(small) - fixed)) for k = big / small: 1.0 is linear."""
+    (t(big) - fixed) / (k (t(small) - fixed)) for k = big / small: 1.0 is linear.
+
+    With two sizes the line goes through both points, so that growth is 1.0 whenever the fixed
+    cost comes out positive. `t0_growth` is the same with t0 measured instead: the median time
+    from the command's start to its first task's (emrlab's runners, from the job history)."""
     groups: dict[tuple, list[tuple[float, float]]] = {}
+    first_tasks: dict[tuple, list[float]] = {}
     for row in summary:
         groups.setdefault((row["job"], row["engine"]), []).append((row["size_bytes"] / 1e6, row["wall_s"]))
+        if row.get("first_task_s") is not None:
+            first_tasks.setdefault((row["job"], row["engine"]), []).append(row["first_task_s"])
     rows = []
     for (job, engine), points in groups.items():
         if len(points) < 2:
@@ -235,7 +249,11 @@ def scaling(summary: list[dict]) -> list[dict]:
         fixed_s = max(0.0, mean_time - per_mb_s * mean_size)
         (small, t_small), (big, t_big) = points[-2], points[-1]
         growth = (t_big - fixed_s) / ((big / small) * (t_small - fixed_s)) if t_small > fixed_s else None
-        rows.append({"job": job, "engine": engine, "fixed_s": fixed_s, "per_mb_s": per_mb_s, "growth": growth})
+        t0_s = _median_or_none(first_tasks.get((job, engine), ()))
+        t0_growth = ((t_big - t0_s) / ((big / small) * (t_small - t0_s))
+                     if t0_s is not None and t_small > t0_s else None)
+        rows.append({"job": job, "engine": engine, "fixed_s": fixed_s, "per_mb_s": per_mb_s, "growth": growth,
+                     "t0_s": t0_s, "t0_growth": t0_growth})
     return rows
 
 
@@ -258,11 +276,14 @@ def print_table(results: dict) -> None:
               f"{row['peak_memory_bytes'] / 1e6:8.0f} {row['throughput_mb_per_s']:7.1f} {ratio:>6}")
     if results.get("scaling"):
         print("\nhow time grows with input (least squares t = fixed + size x cost; growth between the two "
-              "largest sizes, 1.00 = linear)")
+              "largest sizes, 1.00 = linear;\nt0: the command's start to the first task's, measured, and the "
+              "growth (t(big) - t0) / (k (t(small) - t0)) for k = big / small)")
         for row in results["scaling"]:
             growth = f"{row['growth']:.2f}" if row["growth"] is not None else "-"
+            t0 = f"{row['t0_s']:5.2f} s" if row.get("t0_s") is not None else "    - "
+            t0_growth = f"{row['t0_growth']:.2f}" if row.get("t0_growth") is not None else "-"
             print(f"{row['job']:<13} {row['engine']:<15} fixed {row['fixed_s']:6.2f} s  "
-                  f"{row['per_mb_s'] * 1000:8.1f} ms/MB  growth {growth}")
+                  f"{row['per_mb_s'] * 1000:8.1f} ms/MB  growth {growth}   t0 {t0}  growth {t0_growth}")
     if results["startup_s"]:
         print("\nstart-up, not in the times above: " + ", ".join(
             f"{name} {seconds:.1f} s" for name, seconds in results["startup_s"].items()))

@@ -34,6 +34,8 @@ def test_a_tiny_run_checks_every_job_and_writes_a_table_and_json(tmp_path):
         (job, engine) for job in ("wordcount", "grep", "sort", "invertedindex")
         for engine in ("python", "python-mp", "emrlab-local")}
     assert all(row["wall_s"] > 0 and row["cpu_s"] > 0 for row in results["summary"])
+    local = [row for row in results["summary"] if row["engine"] == "emrlab-local"]
+    assert all(0 < row["first_task_s"] < row["wall_s"] for row in local)  # from its job history
     assert results["machine"]["cpus"] >= 1
 
 
@@ -101,3 +103,14 @@ def test_both_spark_apis_sort_as_plain_python_does(tmp_path):
     assert set(results["startup_s"]) == {"spark-rdd", "spark-df"}  # reported apart from the jobs
     spark_rows = [row for row in results["summary"] if row["engine"].startswith("spark")]
     assert len(spark_rows) == 2 and all(row["cpu_s"] > 1 for row in spark_rows)  # the JVM's CPU is counted
+
+
+def test_the_issues_growth_takes_the_measured_time_to_the_first_task():
+    # 2 s before the first task, then 0.5 s a MB and 1 s after the last: linear work under fixed costs.
+    rows = [{"job": "grep", "engine": "emrlab-local", "size_bytes": size * 1e6, "wall_s": 3 + 0.5 * size,
+             "first_task_s": 2.0} for size in (16, 64)]
+    (row,) = scaling(rows)
+    assert row["t0_s"] == 2.0
+    assert abs(row["t0_growth"] - (35 - 2) / (4 * (11 - 2))) < 1e-9  # the second fixed second shows as < 1
+    (unknown,) = scaling([{**entry, "first_task_s": None} for entry in rows])
+    assert unknown["t0_s"] is None and unknown["t0_growth"] is None
