@@ -116,6 +116,16 @@ def test_the_local_runner_writes_a_history_file_that_job_history_prints(tmp_path
     assert summary["attempts"][-1]["attempt_id"] in shown.stdout
 
 
+def test_a_history_directory_that_cannot_be_written_is_one_warning_and_the_job_still_succeeds(tmp_path, corpus,
+                                                                                            capsys):
+    (tmp_path / "history").write_text("a file where the directory would go")
+    result = run_job(job("WordCount"), corpus, tmp_path / "out", runner="inline",
+                     properties={"mapreduce.local.jobhistory.dir": str(tmp_path / "history" / "jobs")})
+    assert (tmp_path / "out" / "_SUCCESS").exists() and result.counters
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("WARN")]
+    assert len(warnings) == 1 and "could not write the job history" in warnings[0], warnings
+
+
 def test_job_history_of_a_file_that_is_not_one_says_so_in_one_line(tmp_path):
     import subprocess
     import sys

@@ -12,15 +12,15 @@ child processes (local).
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from emrlab_common.clusterdir import ClusterDir
+from emrlab_common.clusterdir import ClusterDir, write_json_atomically
 from emrlab_common.config import load, setting
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import JobFailed
@@ -64,12 +64,9 @@ def write_local_history(directory: str, driver: LocalJobDriver, name: str) -> st
         for key in ("start_time_s", "finish_time_s"):
             if record[key]:
                 record[key] += offset_s
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{summary['job_id']}.json")
-    with open(path + ".tmp", "w") as file:
-        json.dump(summary, file, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
-    return path
+    path = Path(directory, f"{summary['job_id']}.json")
+    write_json_atomically(path, summary)
+    return str(path)
 
 
 class LocalEngine:
@@ -156,4 +153,7 @@ class LocalEngine:
             raise
         finally:
             if history_dir:
-                write_local_history(history_dir, driver, spec.job_name or job_id)
+                try:
+                    write_local_history(history_dir, driver, spec.job_name or job_id)
+                except OSError as error:  # the job's own outcome stands; the history is a by-product
+                    monitor.warning(f"could not write the job history to {history_dir}: {error.strerror or error}")

@@ -43,6 +43,14 @@ class JobMonitor:
     def info(self, text: str) -> None:
         self._print(text)
 
+    def warning(self, text: str) -> None:
+        """One line the user sees even with -q: something beside the job went wrong, the job did not."""
+        quiet, self.quiet = self.quiet, False
+        try:
+            self._print(f"WARN {text}")
+        finally:
+            self.quiet = quiet
+
     def job_started(self, job_id: str, tracking_url: str = "") -> None:
         self.last_percentages = None
         if tracking_url:
