@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,6 @@ def test_the_inline_runner_runs_the_same_machine_with_one_attempt_per_task(tmp_p
 
 
 def test_the_local_runner_writes_a_history_file_that_job_history_prints(tmp_path, corpus):
-    import json
     import subprocess
     import sys
     import time
@@ -131,7 +131,12 @@ def test_job_history_of_a_file_that_is_not_one_says_so_in_one_line(tmp_path):
     import sys
 
     (tmp_path / "list.json").write_text("[1]")
-    for path, message in ((tmp_path / "absent.json", "No such file"), (tmp_path / "list.json", "not a job history")):
+    fields = {"job_id": "job_1_0001", "name": "wc", "user": "me", "state": "SUCCEEDED"}
+    (tmp_path / "text-times.json").write_text(json.dumps({**fields, "start_time_s": "noon"}))
+    (tmp_path / "bad-attempt.json").write_text(json.dumps({**fields, "attempts": [{"attempt_id": 3}]}))
+    for path, message in ((tmp_path / "absent.json", "No such file"), (tmp_path / "list.json", "not a job history"),
+                          (tmp_path / "text-times.json", "not a job history"),
+                          (tmp_path / "bad-attempt.json", "not a job history")):
         shown = subprocess.run([sys.executable, "-m", "emrlab", "job", "-history", str(path)], capture_output=True,
                                text=True, timeout=60)
         assert shown.returncode != 0 and message in shown.stderr

@@ -109,9 +109,27 @@ def _local_history(path: str) -> dict:
         raise NotFound(f"cannot read {path}: {error.strerror}") from None
     except ValueError:
         raise InvalidArgument(f"{path} is not a job history file (not JSON)") from None
-    if not isinstance(summary, dict) or not {"job_id", "name", "user", "state"} <= summary.keys():
+    if not _has_history_shape(summary):
         raise InvalidArgument(f"{path} is not a job history file")
     return summary
+
+
+def _has_history_shape(summary) -> bool:
+    """Whether a file someone hands `-history` has every field it prints, each of the type it prints as."""
+    def numbers(record: dict) -> bool:
+        return all(isinstance(record.get(key, 0.0), (int, float)) for key in ("start_time_s", "finish_time_s"))
+
+    def attempt_shape(attempt) -> bool:
+        return (isinstance(attempt, dict) and numbers(attempt) and {"start_time_s", "finish_time_s"} <= attempt.keys()
+                and all(isinstance(attempt.get(key), str) for key in ("attempt_id", "state"))
+                and isinstance(attempt.get("node_id"), (str, type(None))))
+
+    if not isinstance(summary, dict) or not all(isinstance(summary.get(key), str)
+                                                for key in ("job_id", "name", "user", "state")):
+        return False
+    counters, attempts = summary.get("counters", {}), summary.get("attempts", [])
+    return (numbers(summary) and isinstance(counters, dict) and isinstance(attempts, list)
+            and all(isinstance(names, dict) for names in counters.values()) and all(map(attempt_shape, attempts)))
 
 
 def history_main(argv: list[str], context: CommandContext) -> int:

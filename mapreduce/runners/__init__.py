@@ -44,6 +44,7 @@ def runner_class(name: str) -> type:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
-            raise Unavailable(f"the {name} runner is not available in this installation ({module_name} is missing)") from None
+            raise Unavailable(f"the {name} runner is not available in this installation "
+                              f"({module_name} is missing)") from None
         raise
     return getattr(module, class_name)
