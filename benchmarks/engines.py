@@ -92,10 +92,11 @@ class EmrlabLocal(Engine):
     job_options: tuple[str, ...] = ()
     runs = 0
 
-    def command(self, job, inputs, output):
+    def command(self, job, inputs, output, options: tuple[str, ...] = ()):
+        """`options`: runner options for this run only, after the engine's own `job_options`."""
         job_file, arguments = emrlab_job(job)
         return [PYTHON, "-m", "emrlab", *self.global_options, "job", "run", job_file, "-r", self.runner, *inputs,
-                "-o", output, "--reducers", EMRLAB_REDUCERS, "-q", *self.job_options, *arguments]
+                "-o", output, "--reducers", EMRLAB_REDUCERS, "-q", *self.job_options, *options, *arguments]
 
     def run(self, job, size_label, files, output):
         import json
@@ -104,9 +105,8 @@ class EmrlabLocal(Engine):
 
         self.runs += 1
         history = self.work / f"{self.name}-history-{self.runs}"
-        command = self.command(job, self.inputs(size_label, files), output)
-        at = command.index("-q") + 1
-        command[at:at] = ["-D", f"mapreduce.local.jobhistory.dir={history}"]
+        command = self.command(job, self.inputs(size_label, files), output,
+                               ("-D", f"mapreduce.local.jobhistory.dir={history}"))
         started_s = time.time()
         measured = measure(command, environment=_environment(), cwd=str(ROOT))
         summaries = [json.loads(path.read_text()) for path in sorted(history.glob("*.json"))]

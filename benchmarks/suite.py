@@ -229,8 +229,10 @@ def scaling(summary: list[dict]) -> list[dict]:
     (t(big) - fixed) / (k (t(small) - fixed)) for k = big / small: 1.0 is linear.
 
     With two sizes the line goes through both points, so that growth is 1.0 whenever the fixed
-    cost comes out positive. `t0_growth` is the same with t0 measured instead: the median time
-    from the command's start to its first task's (emrlab's runners, from the job history)."""
+    cost comes out positive. `t0_growth` is the same with t0 measured instead: the time from the
+    command's start to its first task's (emrlab's runners, from the job history), a median over
+    the sizes of each size's median (t0 does not depend on the input's size, so every size's
+    runs estimate it)."""
     groups: dict[tuple, list[tuple[float, float]]] = {}
     first_tasks: dict[tuple, list[float]] = {}
     for row in summary:
@@ -267,7 +269,8 @@ def print_table(results: dict) -> None:
     reference = rows[0]["reference"]
     print(f"medians of {results['options']['runs']} run(s); CPU: every process involved (a cluster's daemons "
           f"included); ratio: wall time / {reference}'s\n")
-    header = f"{'job':<13} {'size':>6} {'engine':<15} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'MB/s':>7} {'ratio':>6}"
+    header = (f"{'job':<13} {'size':>6} {'engine':<15} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'MB/s':>7} "
+              f"{'ratio':>6}")
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -329,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-size", default="64m", help="emrlab-cluster's dfs.blocksize (default 64m)")
     parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE,
                         help="emrlab-cluster's core nodes offer this EC2 type scaled to this machine, as `cluster up` "
-                        f"does (default {DEFAULT_INSTANCE_TYPE}); `{HADOOP_DEFAULTS}`: Hadoop's 4 vcores, 4096 MB each, "
-                        "whatever the machine")
+                        f"does (default {DEFAULT_INSTANCE_TYPE}); `{HADOOP_DEFAULTS}`: Hadoop's 4 vcores, 4096 MB "
+                        "each, whatever the machine")
     options = parser.parse_args(argv)
     if options.full:
         options.sizes, options.runs = FULL_SIZES, FULL_RUNS
