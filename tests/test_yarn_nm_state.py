@@ -260,6 +260,26 @@ def test_it_heartbeats_every_interval_and_checks_health_when_due_reporting_what_
     state.validate_state()
 
 
+def test_a_completed_container_brings_a_heartbeat_at_once_out_of_band_then_the_interval_resumes():
+    state, item = new_state(), container()
+    run(state, item)
+    assert state.heartbeat_wait_s(0.3) == pytest.approx(0.7)  # running: nothing to tell before the interval
+    state.handle(ProcessExited(item.id, 0), 0.3)
+    assert state.heartbeat_wait_s(0.3) == 0.0
+    (heartbeat,) = state.handle(HeartbeatTick(), 0.3)
+    assert [(status.container_id, status.state) for status in heartbeat.statuses] == [
+        (item.id, ContainerState.COMPLETE)]
+    state.handle(heartbeat_answered(state), 0.35)
+    assert state.heartbeat_wait_s(0.35) == pytest.approx(1.0)
+    killed = container(3)
+    start(state, killed)
+    state.handle(StopContainer(killed.id, ContainerExitStatus.KILLED_BY_APPMASTER, "stopped"), 0.4)
+    assert state.heartbeat_wait_s(0.4) == pytest.approx(0.95)  # killed while localizing: it ends when that does
+    state.handle(ResourcesLocalized(killed.id), 0.5)
+    assert state.status(killed.id).state is ContainerState.COMPLETE and state.heartbeat_wait_s(0.5) == 0.0
+    state.validate_state()
+
+
 def test_a_failed_call_leaves_what_was_due_due():
     state = new_state()
     assert state.handle(HeartbeatTick(), 1.0) == [SendHeartbeat((), True, "")]

@@ -1,7 +1,8 @@
 """The NodeManager's conversation with the ResourceManager (Hadoop's NodeStatusUpdater): the shell around
 the decisions `state.py` makes.
 
-One thread: it ticks the state (`HeartbeatTick`) and carries out the
+One thread: it ticks the state (`HeartbeatTick`) when a heartbeat is due
+(every interval, and at once when a container completes) and carries out the
 commands that come back: register with this node's resources and label,
 reporting every container held; run the health check; heartbeat with the
 containers' statuses; launch an ApplicationMaster, kill containers, clean up
@@ -58,7 +59,7 @@ class ResourceManagerActor:
         while not stop.is_set():
             try:
                 self._carry_out(self.node.submit(HeartbeatTick()))
-                stop.wait(self.node.heartbeat_wait_s())
+                self.node.wait_for_heartbeat(stop)
             except EmrlabError as error:
                 logger.warning("ResourceManager call failed (%s); retrying", error.message)
                 self._disconnect()

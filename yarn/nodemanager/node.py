@@ -105,9 +105,12 @@ class NodeManager:
                 self.executor.execute(command)
         return for_the_actor
 
-    def heartbeat_wait_s(self) -> float:
-        with self._lock:
-            return self.state.heartbeat_wait_s(self.clock())
+    def wait_for_heartbeat(self, stop: threading.Event) -> None:
+        """Sleep until something is due for the ResourceManager: the interval is over, or a container
+        completed (an out-of-band heartbeat). Every event wakes it to look; `stop` ends it then."""
+        with self._changed:
+            self._changed.wait_for(lambda: stop.is_set() or self.state.heartbeat_wait_s(self.clock()) == 0.0,
+                                   timeout=self.state.heartbeat_wait_s(self.clock()))
 
     # ------------------------------------------------------------ what the actor and servicer call
 

@@ -19,7 +19,8 @@ The conversation with the ResourceManager (Hadoop's NodeStatusUpdater) is
 decided here too, from `HeartbeatTick` and the RM's answers: register
 (reporting every container held), run the health check every
 `yarn.nodemanager.health-checker.interval-ms`, heartbeat every interval
-with the statuses the RM has not heard, pass on its orders (launch an AM
+with the statuses the RM has not heard (and at once when a container
+completes, out of band), pass on its orders (launch an AM
 container, kill containers, clean up applications), register again at once
 on RESYNC, shut down on SHUTDOWN. A failed call changes nothing: what was
 due stays due. Only the actor's events return those commands.
@@ -169,6 +170,10 @@ class NodeManagerState:
         self.deletions_due: list[tuple[float, DeleteApplicationDir]] = []  # (due at, command), for the debug delay
         self.registration = Registration.UNREGISTERED
         self.next_heartbeat_s = self.next_health_check_s = 0.0
+        # A container completed since the last heartbeat went out: the next goes at once, out of band (Hadoop's
+        # NodeStatusUpdater.sendOutofBandHeartBeat), so that the RM frees its resources and gives them to a
+        # waiting request now, not an interval later.
+        self.out_of_band = False
         self.health: tuple[bool, str] = (True, "")  # (healthy, report), as last checked
 
     def handle(self, event: Event, now_s: float) -> list[Command | ResourceManagerCommand]:
@@ -251,7 +256,8 @@ class NodeManagerState:
                 return [Register(tuple(self.container_reports()))]
         if now_s >= self.next_health_check_s:
             return [RunHealthCheck()]  # its result (HealthChecked) brings the heartbeat
-        if now_s >= self.next_heartbeat_s:
+        if now_s >= self.next_heartbeat_s or self.out_of_band:
+            self.out_of_band = False
             return [SendHeartbeat(tuple(self.statuses_for_heartbeat()), *self.health)]
         return []
 
@@ -259,6 +265,8 @@ class NodeManagerState:
         """How long the actor may sleep before its next `HeartbeatTick`."""
         if self.registration is not Registration.REGISTERED:
             return 0.0 if self.registration is Registration.UNREGISTERED else self.layout.heartbeat_interval_s
+        if self.out_of_band:
+            return 0.0
         return max(0.0, min(self.next_heartbeat_s, self.next_health_check_s) - now_s)
 
     def _registered(self, reported: tuple[ContainerStatus, ...], action: NodeAction, diagnostics: str,
@@ -349,6 +357,7 @@ class NodeManagerState:
             exit_status, diagnostics = known.kill_reason
         known.exit_status, known.diagnostics = exit_status, diagnostics
         known.handle(event, f"exit status {exit_status}{f': {diagnostics}' if diagnostics else ''}")
+        self.out_of_band = True
         return [CleanUpContainer(known.container_id, known.paths.pid_file)]
 
     def _kill(self, known: NMContainer, exit_status: int, diagnostics: str) -> list[Command]:
@@ -359,6 +368,7 @@ class NodeManagerState:
         if known.state is ContainerLifecycle.NEW:
             known.exit_status, known.diagnostics = exit_status, diagnostics
             known.handle(ContainerEvent.KILL, diagnostics)
+            self.out_of_band = True
             return []
         was_running = known.state is ContainerLifecycle.RUNNING
         known.handle(ContainerEvent.KILL, diagnostics)
