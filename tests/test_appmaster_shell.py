@@ -91,8 +91,7 @@ class PretendHdfs:
         self.files[destination] = self.files.pop(source)
 
 
-@pytest.fixture
-def appmaster(tmp_path):
+def new_appmaster(tmp_path, config: AppMasterConfig, amrm) -> MRAppMaster:
     for index in range(2):
         (tmp_path / "in").mkdir(exist_ok=True)
         (tmp_path / "in" / f"part-{index}.txt").write_text("a b a\nc a\n" * 10)
@@ -101,9 +100,13 @@ def appmaster(tmp_path):
         job_id=JOB_ID, name="WordCount", user="alice", job_reference="mapreduce.examples.wordcount:WordCount",
         input_paths=(str(tmp_path / "in"),), output_dir=str(tmp_path / "out"), staging_dir=str(tmp_path / "staging"),
         properties={"mapreduce.job.reduces": "1"})
-    master = MRAppMaster(description, AppMasterConfig(reduce_slowstart_completed_maps=1.0), amrm=PretendRM(),
-                         nm=PretendNM(), fs=LocalFileSystem(), hdfs_client=PretendHdfs(),
-                         task_launch_context=lambda attempt_id: None, sleep=lambda seconds: None)
+    return MRAppMaster(description, config, amrm=amrm, nm=PretendNM(), fs=LocalFileSystem(), hdfs_client=PretendHdfs(),
+                       task_launch_context=lambda attempt_id: None, sleep=lambda seconds: None)
+
+
+@pytest.fixture
+def appmaster(tmp_path):
+    master = new_appmaster(tmp_path, AppMasterConfig(reduce_slowstart_completed_maps=1.0), PretendRM())
     master.handle(StartJob())
     master._execute_pending()
     return master
@@ -238,3 +241,68 @@ def test_completed_and_stopped_containers_are_forgotten_so_the_held_ones_stay_wi
         Resource(0, 0), 3))
     step(appmaster)
     assert set(appmaster.yarn.held) == {"c3"}  # stopped with its node (YARN says it completed later)
+
+
+class GrantingRM(PretendRM):
+    """Grants every pending request at the next allocate, and says whether asks wait to be sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.unsent: set[int] = set()
+        self.allocate_calls = 0
+
+    def add_request(self, request):
+        self.unsent.add(request.allocation_request_id)
+        return super().add_request(request)
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self.unsent)
+
+    def allocate(self, progress: float) -> AllocateResponse:
+        self.allocate_calls += 1
+        self.unsent.clear()
+        granted = [Container(f"c{request_id}", "core-1", "core-1:9", request.resource, request.priority, request_id)
+                   for request_id, request in self.pending.items()]
+        self.pending.clear()
+        return AllocateResponse(granted, [], [], Resource(0, 0), 3)
+
+
+def test_a_task_event_that_brings_new_requests_has_the_main_loop_heartbeat_at_once(tmp_path):
+    import threading
+
+    from mapreduce.appmaster.records import KillJob
+    from tests.conftest import wait_until
+
+    # An interval longer than the test: the reducer's container can only come with an early heartbeat.
+    config = AppMasterConfig(reduce_slowstart_completed_maps=1.0, scheduler_heartbeat_interval_s=600.0)
+    master = new_appmaster(tmp_path, config, GrantingRM())
+    rm, nm = master.yarn.amrm, master.yarn.nm
+    loop = threading.Thread(target=master.run, daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: len(nm.started) == 2, what="both maps launched by the first heartbeat")
+        for map_attempt in (attempt("m", 0), attempt("m", 1)):
+            master.handle(AttemptStarted(map_attempt))
+            master.handle(AttemptSucceeded(map_attempt, {}))
+        wait_until(lambda: len(nm.started) == 3, what="the reducer's container, asked for and launched at once")
+        assert rm.allocate_calls == 2
+    finally:
+        master.handle(KillJob())
+        loop.join(timeout=30)
+    assert not loop.is_alive() and master.final_state is JobState.KILLED
+
+
+def test_after_a_failed_allocate_unsent_asks_wait_for_the_interval_so_a_down_rm_is_not_called_in_a_loop(tmp_path):
+    from emrlab_common.errors import Unavailable
+
+    class DownRM(GrantingRM):
+        def allocate(self, progress: float) -> AllocateResponse:
+            raise Unavailable("connection refused")
+
+    master = new_appmaster(tmp_path, AppMasterConfig(), DownRM())
+    master.handle(StartJob())
+    master._execute_pending()
+    assert master.yarn.has_news  # the maps' requests
+    master._heartbeat()
+    assert not master.yarn.has_news and master.yarn.amrm.has_news  # still to send, at the next interval

@@ -147,6 +147,12 @@ class AMRMClient:
         with self._lock:
             self._releases.add(container_id)
 
+    @property
+    def has_news(self) -> bool:
+        """Whether there are asks, cancellations or releases the ResourceManager has not heard yet."""
+        with self._lock:
+            return bool(self._asks or self._cancelled or self._releases)
+
     def allocate(self, progress: float) -> AllocateResponse:
         try:
             return self._allocate(progress)

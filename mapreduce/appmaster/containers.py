@@ -56,6 +56,7 @@ class YarnContainers:
         self.held: dict[str, object] = {}  # container id -> yarn.records.Container
         self.asked: dict[int, ContainerRequest] = {}  # allocation request id -> what YARN holds
         self.headroom_maps = -1  # map containers the last allocate answer's headroom fits (-1: unknown)
+        self.answered = True  # the last allocate call was answered (a failed one waits for the interval)
         self._completed: list[str] = []  # reported completed: forgotten once the commands about them ran
 
     def heartbeat(self, progress: float) -> list:
@@ -70,8 +71,9 @@ class YarnContainers:
             raise NoLongerCurrent(error.message) from error
         except EmrlabError as error:
             logger.warning("allocate failed: %s", error.message)
-            self.headroom_maps = -1
+            self.headroom_maps, self.answered = -1, False
             return []
+        self.answered = True
         # YARN's headroom: what the reducer preemption asks (can another map start now?)
         self.headroom_maps = min(response.available.memory_mb // max(self.config.map_memory_mb, 1),
                                  response.available.vcores)
@@ -99,6 +101,12 @@ class YarnContainers:
                 events.append(event_class(tuple(node_ids)))
         assert len(self.held) <= CONTAINERS_HELD_MAX, f"{len(self.held)} containers held"
         return events
+
+    @property
+    def has_news(self) -> bool:
+        """Asks or releases the ResourceManager should hear before the interval ends (not after a failed call:
+        an RM that is down is not called in a loop)."""
+        return self.answered and self.amrm.has_news
 
     def execute(self, command) -> None:
         match command:

@@ -118,6 +118,7 @@ class MRAppMaster:
         self.final_state: JobState | None = None
         self._lock = threading.Lock()
         self._pending: deque = deque()
+        self._woken = threading.Event()  # a task's or a client's event queued commands for the main thread
         self._plans: dict[int, StepPlan] = {}
         self._splits: dict[int, list[InputSplit]] = {}
         self.yarn = YarnContainers(config, amrm, nm, task_launch_context)  # requests, launches, held containers
@@ -135,7 +136,10 @@ class MRAppMaster:
             if len(self._pending) >= COMMANDS_QUEUED_MAX:
                 raise ResourceExhausted(f"the ApplicationMaster is busy ({len(self._pending)} commands queued); "
                                         f"try again")
-            self._pending.extend(self.machine.handle(event, self.clock()))
+            commands = self.machine.handle(event, self.clock())
+            self._pending.extend(commands)
+        if commands:
+            self._woken.set()
 
     def _handle_own(self, event) -> None:
         """An event of the main thread's (YARN's answers, the clock): always taken, it drains the queue."""
@@ -199,16 +203,28 @@ class MRAppMaster:
                                            f"{interrupted}; its output cannot be recovered"))
 
     def run(self) -> JobState:
-        """Drive the job to its end; returns the final state."""
+        """Drive the job to its end; returns the final state.
+
+        The AM heartbeats every `yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms`, as Hadoop's
+        RMContainerAllocator does, and also at once when it has something new to ask: a task's event that
+        needs more (the reducers, once enough maps are done) or needs less (a release) wakes it, so that a
+        step's reducers or its commit do not wait for the interval to end."""
         self.start()
+        interval_s = self.config.scheduler_heartbeat_interval_s
+        next_heartbeat_s = 0.0
         while self.final_state is None:
             self._execute_pending()
             if self.final_state is not None:
                 break
-            self._heartbeat()
+            now_s = time.monotonic()
+            if now_s >= next_heartbeat_s or self.yarn.has_news:
+                self._heartbeat()
+                next_heartbeat_s = now_s + interval_s
             self._handle_own(Tick(self.yarn.headroom_maps))
             self._execute_pending()
-            self.sleep(self.config.scheduler_heartbeat_interval_s)
+            if self.final_state is None and not self.yarn.has_news:
+                self._woken.wait(max(0.0, next_heartbeat_s - time.monotonic()))
+            self._woken.clear()
         return self.final_state
 
     def _progress(self) -> float:
