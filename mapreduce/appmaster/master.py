@@ -87,7 +87,8 @@ class MRAppMaster:
         """`task_launch_context(attempt_id) -> ContainerLaunchContext` builds a task container's command;
         `am_attempt`: YARN's attempt number of this AM (from 2 on, it recovers what the last one finished);
         `properties` are the cluster's with the job's on top (what tasks see, as mapred-site.xml + -D);
-        `clock() -> seconds` and `sleep(seconds)` are the world's time (a test passes its own)."""
+        `clock() -> seconds` is the time the job's records carry and `sleep(seconds)` the linger after the
+        job ends (a test passes its own); the main loop paces its heartbeats on the monotonic clock."""
         self.description = description
         self.properties = dict(properties if properties is not None else description.properties)
         self.job_id = description.job_id
