@@ -293,6 +293,54 @@ def test_a_task_event_that_brings_new_requests_has_the_main_loop_heartbeat_at_on
     assert not loop.is_alive() and master.final_state is JobState.KILLED
 
 
+class NodeHeartbeatRM(GrantingRM):
+    """Grants a request only at the allocate after the one that brought it, as YARN places a container at a
+    NodeManager's heartbeat, which the AM's next allocate then hears of."""
+
+    def __init__(self):
+        super().__init__()
+        self.heard: set[int] = set()
+
+    def allocate(self, progress: float) -> AllocateResponse:
+        self.allocate_calls += 1
+        self.unsent.clear()
+        granted = [Container(f"c{request_id}", "core-1", "core-1:9", request.resource, request.priority, request_id)
+                   for request_id, request in self.pending.items() if request_id in self.heard]
+        for container in granted:
+            del self.pending[container.allocation_request_id]
+        self.heard = set(self.pending)
+        return AllocateResponse(granted, [], [], Resource(0, 0), 3)
+
+
+@pytest.mark.parametrize("follow_ups", [3, 0])
+def test_asks_not_granted_at_once_are_picked_up_by_follow_up_heartbeats_not_a_whole_interval_later(
+        tmp_path, follow_ups):
+    import threading
+    import time
+
+    from mapreduce.appmaster.records import KillJob
+    from tests.conftest import wait_until
+
+    config = AppMasterConfig(reduce_slowstart_completed_maps=1.0, scheduler_heartbeat_interval_s=600.0,
+                             follow_up_heartbeats=follow_ups)
+    master = new_appmaster(tmp_path, config, NodeHeartbeatRM())
+    rm, nm = master.yarn.amrm, master.yarn.nm
+    loop = threading.Thread(target=master.run, daemon=True)
+    loop.start()
+    try:
+        if follow_ups:
+            wait_until(lambda: len(nm.started) == 2, what="both maps, granted at the first follow-up")
+            time.sleep(max(master_module.FOLLOW_UP_DELAYS_S) + 0.2)
+            assert rm.allocate_calls == 2  # the rest of the series was dropped: nothing is asked any more
+        else:  # Hadoop's AM: the maps wait for the next interval (here, the end of the test)
+            time.sleep(max(master_module.FOLLOW_UP_DELAYS_S) + 0.2)
+            assert rm.allocate_calls == 1 and nm.started == []
+    finally:
+        master.handle(KillJob())
+        loop.join(timeout=30)
+    assert not loop.is_alive() and master.final_state is JobState.KILLED
+
+
 def test_after_a_failed_allocate_unsent_asks_wait_for_the_interval_so_a_down_rm_is_not_called_in_a_loop(tmp_path):
     from emrlab_common.errors import Unavailable
 

@@ -50,6 +50,11 @@ class AppMasterConfig:
     scheduler_heartbeat_interval_s: float = setting(
         "yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms", 1.0, parse_milliseconds,
         "How often the AM calls allocate on the ResourceManager.")
+    follow_up_heartbeats: int = setting(
+        "emrlab.am.scheduler.follow-up-heartbeats", 3, parse_int,
+        "Early allocate calls (50, 200 and 500 ms after) when a task ends or the AM asks for more while asks "
+        "are outstanding, so a freed container is picked up before the interval ends (0: Hadoop's AM, which "
+        "waits for the interval).")
     task_report_interval_s: float = setting(
         "mapreduce.task.progress-report.interval", 1.0, parse_milliseconds,
         "How often a task reports its progress (its heartbeat to the AM).")

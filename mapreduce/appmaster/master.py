@@ -78,6 +78,10 @@ SHUFFLE_SERVICE = "mapreduce_shuffle"
 LINGER_S = 1.5
 # Commands waiting for the main thread; tasks and clients are refused beyond it (they retry).
 COMMANDS_QUEUED_MAX = 10_000
+# When the follow-up heartbeats fall after a task ends or new asks go out (emrlab.am.scheduler.follow-up-heartbeats):
+# YARN places a container at a NodeManager's heartbeat, which comes out of band tens of milliseconds after a
+# container exits, or at the node's next periodic one.
+FOLLOW_UP_DELAYS_S = (0.05, 0.2, 0.5)
 
 
 class MRAppMaster:
@@ -120,6 +124,7 @@ class MRAppMaster:
         self._lock = threading.Lock()
         self._pending: deque = deque()
         self._woken = threading.Event()  # a task's or a client's event queued commands for the main thread
+        self._follow_ups: list[float] = []  # monotonic times of early heartbeats still due (FOLLOW_UP_DELAYS_S)
         self._plans: dict[int, StepPlan] = {}
         self._splits: dict[int, list[InputSplit]] = {}
         self.yarn = YarnContainers(config, amrm, nm, task_launch_context)  # requests, launches, held containers
@@ -209,7 +214,12 @@ class MRAppMaster:
         The AM heartbeats every `yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms`, as Hadoop's
         RMContainerAllocator does, and also at once when it has something new to ask: a task's event that
         needs more (the reducers, once enough maps are done) or needs less (a release) wakes it, so that a
-        step's reducers or its commit do not wait for the interval to end."""
+        step's reducers or its commit do not wait for the interval to end.
+
+        YARN grants a request at a NodeManager's heartbeat, not at the AM's: after new asks, or after a task
+        of its own ended (its container is about to be free), an AM with asks outstanding calls again a few
+        times soon after (`emrlab.am.scheduler.follow-up-heartbeats`), where Hadoop's waits for the interval:
+        up to a second per wave of maps."""
         self.start()
         interval_s = self.config.scheduler_heartbeat_interval_s
         next_heartbeat_s = 0.0
@@ -218,15 +228,28 @@ class MRAppMaster:
             if self.final_state is not None:
                 break
             now_s = time.monotonic()
-            if now_s >= next_heartbeat_s or self.yarn.has_news:
+            follow_up_due = bool(self._follow_ups) and now_s >= self._follow_ups[0]
+            if now_s >= next_heartbeat_s or self.yarn.has_news or follow_up_due:
+                asking = self.yarn.has_news
                 self._heartbeat()
                 next_heartbeat_s = now_s + interval_s
+                self._follow_ups = [at for at in self._follow_ups if at > now_s]
+                if asking:
+                    self._expect_room(now_s)
             self._handle_own(Tick(self.yarn.headroom_maps))
             self._execute_pending()
+            if not self.yarn.asked:
+                self._follow_ups.clear()  # nothing is waiting for a container
             if self.final_state is None and not self.yarn.has_news:
-                self._woken.wait(max(0.0, next_heartbeat_s - time.monotonic()))
+                wake_s = min([next_heartbeat_s, *self._follow_ups[:1]])
+                self._woken.wait(max(0.0, wake_s - time.monotonic()))
             self._woken.clear()
         return self.final_state
+
+    def _expect_room(self, now_s: float) -> None:
+        """A container may be granted soon: heartbeat again at the follow-up delays from now."""
+        delays = FOLLOW_UP_DELAYS_S[:max(0, self.config.follow_up_heartbeats)]
+        self._follow_ups = sorted({*self._follow_ups, *(now_s + delay for delay in delays)})
 
     def _progress(self) -> float:
         with self._lock:
@@ -269,6 +292,8 @@ class MRAppMaster:
                 self._plan(command.step_index)
             case RequestContainer() | CancelRequest() | LaunchAttempt() | ReleaseContainer() | StopContainer():
                 self.yarn.execute(command)
+                if isinstance(command, StopContainer):  # an attempt failed or was killed: its container ends
+                    self._expect_room(time.monotonic())
             case CommitStep():
                 self._record_tasks()
                 self.recovery_log.record_step(command.step_index, StepMark.COMMIT_STARTED)
@@ -277,6 +302,7 @@ class MRAppMaster:
                 self._handle_own(StepCommitted(command.step_index))
             case RecordTask():
                 self._unrecorded.append(command.attempt)
+                self._expect_room(time.monotonic())  # the attempt succeeded: its container is ending
             case FinishJob():
                 self._finish(command)
             case _:
