@@ -57,7 +57,7 @@ from yarn.resourcemanager.state import NORMAL, RESYNC
 
 
 def test_a_node_and_an_application_master_talk_to_the_rm_through_handle():
-    rm = make_rm()
+    rm = make_rm(place_on_allocate=True)  # the default
     assert rm.handle(NodeHeartbeat("core-1", (), True, ""), 0.0) == [
         NodeHeartbeatReply("core-1", RESYNC, "node core-1 is not registered (or was lost)")]
     assert rm.handle(NodeRegistered("core-1", "127.0.0.1:1000", "CORE", Resource(4096, 4)), 0.0) == [
@@ -73,10 +73,8 @@ def test_a_node_and_an_application_master_talk_to_the_rm_through_handle():
     assert registered == [AMRegisterReply(rm.maximum_resource(), "default"), StoreApplication(rm.applications[app_id])]
     asked = rm.handle(AMAllocate(attempt, 0, (ContainerRequest(Resource(512), allocation_request_id=1),), (), (),
                                  0.1), 1.0)
-    assert reply(asked, AllocateReply).response.allocated == []
-    rm.handle(NodeHeartbeat("core-1", (), True, ""), 2.0)  # the scheduler places the container on this heartbeat
-    given = reply(rm.handle(AMAllocate(attempt, 1, (), (), (), 0.2), 2.0), AllocateReply)
-    assert [container.node_id for container in given.response.allocated] == ["core-1"]
+    # core-1 has room: the request is placed as it arrives (emrlab.scheduler.place-on-allocate), in this answer
+    assert [container.node_id for container in reply(asked, AllocateReply).response.allocated] == ["core-1"]
     rm.validate_state()
 
     finished = rm.handle(AMFinished(attempt, "SUCCEEDED", "", ""), 3.0)

@@ -54,6 +54,7 @@ from yarn.resourcemanager.statestore import APPS_NAME, CORRUPT_SUFFIX, ROOT_NAME
 
 
 def make_rm(timestamp_ms=1700000000000, **overrides) -> StateWithOutboxes:
+    overrides.setdefault("place_on_allocate", False)  # granted at node heartbeats, as these tests script it
     return StateWithOutboxes(ResourceManagerConfig(node_expiry_s=10.0, **overrides),
                              cluster_timestamp_ms=timestamp_ms)
 

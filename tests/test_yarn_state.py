@@ -89,6 +89,9 @@ class StateWithOutboxes(ResourceManagerState):
 
 
 def make_rm(**overrides) -> StateWithOutboxes:
+    """Most tests here script Hadoop's default, placement at node heartbeats only (a request is granted at the
+    heartbeat after the allocate that brought it); place-on-allocate has its own tests."""
+    overrides.setdefault("place_on_allocate", False)
     config = ResourceManagerConfig(node_expiry_s=EXPIRY_S, **overrides)
     return StateWithOutboxes(config, cluster_timestamp_ms=1700000000000)
 
@@ -372,6 +375,43 @@ def test_released_containers_complete_as_aborted_and_free_their_room():
     assert [status.exit_status for status in response.completed] == [ContainerExitStatus.ABORTED]
     assert heartbeat(rm, "core-1").cleanup_containers == [container.id]
     assert rm.scheduler.used_on("core-1") == Resource(256, 1)
+
+
+def test_with_place_on_allocate_a_request_is_granted_in_the_answer_that_brought_it_where_it_may_go_now():
+    rm = make_rm(place_on_allocate=True)
+    add_nodes(rm, ("core-1", "CORE"), ("core-2", "CORE"), memory_mb=1024)
+    app_id = submit(rm, memory_mb=1024)  # the AM fills one node
+    attempt, am = start_am(rm, app_id)
+    full, free = am.node_id, ({"core-1", "core-2"} - {am.node_id}).pop()
+    anywhere = ContainerRequest(Resource(512), allocation_request_id=1)
+    on_full_node = ContainerRequest(Resource(512), nodes=(full,), allocation_request_id=2)
+    _, response = allocate(rm, attempt, 0, [anywhere, on_full_node], [], [], 0.1, 0.0)
+    assert [(c.allocation_request_id, c.node_id) for c in response.allocated] == [(1, free)]
+    rm.validate_state()
+    # The request for the AM's node did not go elsewhere: arriving is no scheduling opportunity, so its locality
+    # delay (one round of heartbeats) has not begun to pass.
+    (pending,) = rm.scheduler.pending(app_id)
+    assert pending.allocation_request_id == 2
+    assert rm.scheduler.applications[app_id].requests[2].missed_opportunities == 0
+    _, response = allocate(rm, attempt, 1, [ContainerRequest(Resource(512), allocation_request_id=3)], [], [], 0.2,
+                           0.0)
+    assert [(c.allocation_request_id, c.node_id) for c in response.allocated] == [(3, free)]
+    _, response = allocate(rm, attempt, 2, [ContainerRequest(Resource(512), allocation_request_id=4)], [], [], 0.3,
+                           0.0)
+    assert response.allocated == []  # no room left anywhere: it waits for a heartbeat
+    rm.validate_state()
+
+
+def test_without_place_on_allocate_a_request_waits_for_a_node_heartbeat():
+    rm = make_rm(place_on_allocate=False)
+    add_nodes(rm, ("core-1", "CORE"))
+    attempt, _ = start_am(rm, submit(rm))
+    _, response = allocate(rm, attempt, 0, [ContainerRequest(Resource(512), allocation_request_id=1)], [], [], 0.1,
+                           0.0)
+    assert response.allocated == []
+    heartbeat(rm, "core-1", now_s=1.0)
+    _, response = allocate(rm, attempt, 1, [], [], [], 0.2, 1.0)
+    assert [c.allocation_request_id for c in response.allocated] == [1]
 
 
 def test_a_repeated_allocate_gets_the_same_answer():

@@ -80,6 +80,9 @@ class ApplicationMasterService:
                 commands += self.apps.release(known, "Container released by application", RMContainerEvent.RELEASE,
                                               now_s)
         current.progress = max(0.0, min(1.0, progress))
+        if normalized and self.config.place_on_allocate:
+            for assignment in self.scheduler.place_arrivals():
+                commands += self.apps.allocated(assignment, now_s)
         for container in current.allocated:
             acquired = self.apps.containers[container.id]
             acquired.handle(RMContainerEvent.ACQUIRE, f"by {attempt}")

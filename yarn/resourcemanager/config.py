@@ -92,6 +92,11 @@ class ResourceManagerConfig:
         "yarn.scheduler.fair.assignmultiple", True, parse_bool,
         "Give several containers per node heartbeat, in both schedulers (Hadoop's default is false: one "
         "per heartbeat is slow for small jobs).")
+    place_on_allocate: bool = setting(
+        "emrlab.scheduler.place-on-allocate", True, parse_bool,
+        "Place an application's new requests when its allocate brings them, on nodes with room now, as Hadoop's "
+        "asynchronous scheduling places containers between heartbeats; the AM gets them in that allocate's "
+        "answer. false: only at node heartbeats (Hadoop's default), up to a heartbeat interval later.")
     max_assign: int = setting(
         "yarn.scheduler.fair.max.assign", -1, parse_int, "With assignmultiple, at most this many (-1: as many as fit).")
     user_as_default_queue: bool = setting(

@@ -2,7 +2,9 @@
 
 A pure state machine (no clock, no I/O). The ResourceManager tells it about
 nodes, applications, requests and released containers, and on every node
-heartbeat asks `node_update(node_id)` for the containers to place there. Two
+heartbeat asks `node_update(node_id)` for the containers to place there (and,
+with `emrlab.scheduler.place-on-allocate`, `place_arrivals()` when an
+ApplicationMaster's allocate brings new requests). Two
 policies, chosen by `yarn.resourcemanager.scheduler.class`:
 
 - FIFO: applications in submission order; the first one that has a request
@@ -189,6 +191,20 @@ class Scheduler:
             for pending in application.requests.values():
                 if pending.request.nodes and node_id not in pending.request.nodes:
                     pending.missed_opportunities += 1
+        return self._fill(node)
+
+    def place_arrivals(self) -> list[Assignment]:
+        """When an application's allocate brings new requests, between heartbeats: what fits on a node with
+        room now and may go there (its own node, any node, or a request whose locality delay is over), on
+        every node, without counting a scheduling opportunity. Hadoop's asynchronous scheduling
+        (yarn.scheduler.capacity.schedule-asynchronously.enable) also places containers between heartbeats."""
+        assignments = []
+        for node in self.nodes.values():
+            if node.schedulable and node.available.vcores > 0 and node.available.memory_mb > 0:
+                assignments += self._fill(node)
+        return assignments
+
+    def _fill(self, node: SchedulerNode) -> list[Assignment]:
         limit = (self.config.max_assign if self.config.max_assign > 0 else UNLIMITED) if self.config.assign_multiple else 1
         assignments = []
         while len(assignments) < limit:
