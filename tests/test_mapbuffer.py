@@ -7,6 +7,7 @@ import math
 import os
 import tempfile
 
+import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +31,11 @@ keys = st.sampled_from(["a", "b", "é", "a\x00", "", 1, 1.0, True, ["a"], _Word(
 batches = st.lists(st.lists(st.tuples(keys, values), max_size=12), max_size=8)
 
 
-def _run(pairs_batches, combine=None, limit_bytes=1 << 30) -> tuple[list[list[tuple]], Counters]:
+def _run(pairs_batches, combine=None, limit_bytes=1 << 30, partitions=PARTITIONS,
+         partitioner=None) -> tuple[list[list[tuple]], Counters]:
     counters = Counters()
     with tempfile.TemporaryDirectory() as directory:
-        buffer = MapOutputBuffer(directory, PARTITIONS, HashPartitioner(), combine, False,
+        buffer = MapOutputBuffer(directory, partitions, partitioner or HashPartitioner(), combine, False,
                                  SpillSettings(limit_bytes=limit_bytes), counters)
         buffer.collect(pairs_batches)
         path = buffer.flush()
@@ -43,14 +45,20 @@ def _run(pairs_batches, combine=None, limit_bytes=1 << 30) -> tuple[list[list[tu
     return partitions, counters
 
 
-def _model(pairs_batches) -> list[list[tuple]]:
+def _model(pairs_batches, count=PARTITIONS, partitioner=None) -> list[list[tuple]]:
     """Every record by partition, sorted by encoded key (stable: a key's values in order)."""
+    partitioner = partitioner or HashPartitioner()
     records = [(encode_key(key), key, value) for batch in pairs_batches for key, value in batch]
     records.sort(key=lambda record: record[0])
-    partitions: list[list[tuple]] = [[] for _ in range(PARTITIONS)]
+    partitions: list[list[tuple]] = [[] for _ in range(count)]
     for encoded, key, value in records:
-        partitions[HashPartitioner().partition(encoded, key, PARTITIONS)].append((decode_key(encoded), value))
+        partitions[partitioner.partition(encoded, key, count)].append((decode_key(encoded), value))
     return partitions
+
+
+def _output_bytes(pairs_batches) -> int:
+    """MAP_OUTPUT_BYTES: each record's encoded key and packed value, as Hadoop counts them."""
+    return sum(len(encode_key(key)) + len(msgpack.packb(value)) for batch in pairs_batches for key, value in batch)
 
 
 def _same(got, expected) -> bool:
@@ -72,11 +80,12 @@ def _keep_values(groups):
 
 
 @settings(max_examples=200, deadline=None)
-@given(pairs_batches=batches, limit_bytes=st.sampled_from([1, 40, 1 << 30]))
-def test_without_a_combiner_every_record_comes_out_in_key_then_mapper_order(pairs_batches, limit_bytes):
-    got, counters = _run(pairs_batches, limit_bytes=limit_bytes)
-    assert _same(got, _model(pairs_batches))
+@given(pairs_batches=batches, limit_bytes=st.sampled_from([1, 40, 1 << 30]), partitions=st.sampled_from([1, 2, 3]))
+def test_without_a_combiner_every_record_comes_out_in_key_then_mapper_order(pairs_batches, limit_bytes, partitions):
+    got, counters = _run(pairs_batches, limit_bytes=limit_bytes, partitions=partitions)
+    assert _same(got, _model(pairs_batches, partitions))
     assert counters.task("SPILLED_RECORDS") >= sum(map(len, pairs_batches))
+    assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
 
 
 @settings(max_examples=200, deadline=None)
@@ -87,6 +96,66 @@ def test_a_combiner_sees_each_keys_values_in_the_mappers_order(pairs_batches):
                 for part in _model(pairs_batches)]
     assert _same(got, expected)
     assert counters.task("COMBINE_INPUT_RECORDS") == sum(map(len, pairs_batches))
+    assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
+
+
+def _summed(groups):
+    for key, group in groups:
+        yield key, sum(group)
+
+
+def _renamed(groups):
+    """Yields a new key for some keys, and two records for others: its output must be sorted again."""
+    for key, group in groups:
+        total = sum(group)
+        if key == "b":
+            yield "a2", total
+        elif key == "é":
+            yield key, total
+            yield "0", -total
+        else:
+            yield key, total
+
+
+def _odd_records(groups):
+    """Lists for pairs, and a str subclass for a key: not the common case, the same output."""
+    for key, group in groups:
+        yield [_Word(key) if key == "a" else key, sum(group)]
+
+
+words = st.sampled_from(["a", "b", "é", "a\x00", "", "zz", "\ud800"])
+word_batches = st.lists(st.lists(st.tuples(words, st.just(ONE)), max_size=12), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs_batches=word_batches, partitions=st.sampled_from([1, 2, 3]),
+       combiner=st.sampled_from([_summed, _renamed, _odd_records]))
+def test_counted_words_come_out_as_the_combiner_made_them(pairs_batches, partitions, combiner):
+    """Word count's case (every key a counted str, one spill): the combiner's output per key,
+    whatever it yields, partitioned and sorted by key as any record is (stably: a key's
+    records in the order the combiner yielded them)."""
+    got, counters = _run(pairs_batches, combine=combiner, partitions=partitions)
+    groups = ((decode_key(encoded), [value for _, value in group])
+              for encoded, group in _grouped(_model(pairs_batches, 1)[0]))
+    combined = list(combiner(groups))
+    assert _same(got, _model([combined], partitions))
+    assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
+    assert counters.task("COMBINE_INPUT_RECORDS") == sum(map(len, pairs_batches))
+    assert counters.task("COMBINE_OUTPUT_RECORDS") == len(combined)
+
+
+class _FirstLetter(HashPartitioner):
+    """A subclass with a rule of its own: its batch call must use it."""
+
+    def partition(self, encoded_key, key, num_partitions):
+        return ord(key[:1] or "a") % num_partitions
+
+
+@settings(max_examples=50, deadline=None)
+@given(pairs_batches=word_batches)
+def test_a_partitioner_subclass_partitions_counted_words_by_its_own_rule(pairs_batches):
+    got, _ = _run(pairs_batches, partitions=3, partitioner=_FirstLetter())
+    assert _same(got, _model(pairs_batches, 3, _FirstLetter()))
 
 
 def _grouped(part):

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
-from mapreduce.api.keys import decode_key, encode_key
-from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.api.keys import decode_key, encode_key, encode_str_keys
+from mapreduce.api.partitioners import HashPartitioner, partition_all
 from mapreduce.task.merger import BoundedMerger, MergeSettings
 from mapreduce.task.segments import Segment, write_segment_file
 from mapreduce.task.splits import read_line_chunks
@@ -135,3 +135,35 @@ def test_merge_passes_keep_at_most_factor_segments_open(tmp_path):
     assert [value for _, value in merged] == list(range(25))
     assert merger.files_written >= 11  # (25 - 3) / (3 - 1) intermediate passes
     assert counters.task(names.SPILLED_RECORDS) > 25
+
+
+# ---------------------------------------------------------------- str keys in a batch
+
+str_keys = st.lists(st.text(max_size=6) | st.sampled_from(["\x00", "a\x00b", "\ud800", "\udcff", "é", ""]), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sample=str_keys)
+def test_str_keys_encode_in_a_batch_as_one_by_one_and_sort_as_their_encodings(sample):
+    encoded = encode_str_keys(sample)
+    assert encoded == [encode_key(key) for key in sample]
+    assert [encode_key(key) for key in sorted(sample)] == sorted(encoded)
+
+
+class _Sum(HashPartitioner):
+    def partition(self, encoded_key, key, num_partitions):
+        return sum(encoded_key) % num_partitions
+
+
+class _Plain:
+    def partition(self, encoded_key, key, num_partitions):
+        return len(encoded_key) % num_partitions
+
+
+@settings(max_examples=50, deadline=None)
+@given(sample=str_keys, count=st.integers(min_value=1, max_value=9))
+def test_partition_all_is_each_keys_partition(sample, count):
+    encoded = encode_str_keys(sample)
+    for partitioner in (HashPartitioner(), _Sum(), _Plain()):
+        assert partition_all(partitioner, encoded, sample, count) == \
+            [partitioner.partition(key_bytes, key, count) for key_bytes, key in zip(encoded, sample)]

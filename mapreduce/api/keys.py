@@ -69,6 +69,16 @@ def encode_key(key) -> bytes:
     return b"".join(parts)
 
 
+def encode_str_keys(keys: list[str]) -> list[bytes]:
+    """`encode_key` of each of a list of str keys, by C loops: the keys joined with NUL are
+    encoded once and split again, when no key holds a NUL of its own (else one by one).
+    Sorting str keys sorts their encodings the same way: UTF-8 keeps code point order."""
+    parts = "\x00".join(keys).encode("utf-8", "surrogatepass").split(b"\x00")
+    if len(parts) != len(keys):  # a key with a NUL in it, or no keys (one empty part)
+        return [encode_key(key) for key in keys]
+    return list(map(b"\x05%b\x00".__mod__, parts))
+
+
 def decode_key(data: bytes):
     """The key `encode_key` encoded (tuples come back as lists, as through msgpack)."""
     if data[:1] == b"\x05" and data.find(b"\x00") == len(data) - 1:  # a str without NUL: the common case

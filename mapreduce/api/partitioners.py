@@ -26,11 +26,26 @@ class Partitioner(Protocol):
     def partition(self, encoded_key: bytes, key, num_partitions: int) -> int: ...
 
 
+def partition_all(partitioner, encoded_keys: list[bytes], keys: list, num_partitions: int) -> list[int]:
+    """The partition of each key: one batch call where the partitioner has one (`partition_all`),
+    else a `partition` call per key."""
+    batch = getattr(partitioner, "partition_all", None)
+    if batch is not None:
+        return batch(encoded_keys, keys, num_partitions)
+    partition = partitioner.partition
+    return [partition(encoded, key, num_partitions) for encoded, key in zip(encoded_keys, keys)]
+
+
 class HashPartitioner:
     """CRC-32 of the encoded key, modulo the number of reducers: stable everywhere."""
 
     def partition(self, encoded_key: bytes, key, num_partitions: int) -> int:
         return zlib.crc32(encoded_key) % num_partitions
+
+    def partition_all(self, encoded_keys: list[bytes], keys: list, num_partitions: int) -> list[int]:
+        if type(self).partition is not HashPartitioner.partition:  # a subclass with a rule of its own
+            return [self.partition(encoded, key, num_partitions) for encoded, key in zip(encoded_keys, keys)]
+        return list(map(num_partitions.__rmod__, map(zlib.crc32, encoded_keys)))
 
 
 class KeyFieldPartitioner:

@@ -4,7 +4,9 @@ What Hadoop's MapOutputBuffer does with a byte ring and a quicksort, done the
 way Python is fast: records are grouped in a dict as they arrive (key -> list
 of values), so that a spill sorts each distinct key once, encodes each key
 once, and hands the combiner a ready list of values. For word count that turns
-millions of records into a few thousand sort entries per spill.
+millions of records into a few hundred thousand sort entries per spill, and
+its keys (str, every value the same 1) are only counted, then spilled as
+columns by C loops (`_spill_counted`).
 
 - The buffer estimates its serialized size (distinct keys' bytes, plus the
   records times an average value size and Hadoop's 16 bytes of metadata per
@@ -20,17 +22,19 @@ millions of records into a few thousand sort entries per spill.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby, repeat
-from operator import itemgetter
+from itertools import chain, groupby, islice, repeat
+from operator import itemgetter, mul
 
 import msgpack
 
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import as_pair, reraise_bad_pair
-from mapreduce.api.keys import decode_key, encode_key
+from mapreduce.api.keys import decode_key, encode_key, encode_str_keys
+from mapreduce.api.partitioners import partition_all
 from mapreduce.task.segments import (
     MAP_OUTPUT_FILE,
     MAP_OUTPUT_INDEX_FILE,
@@ -55,6 +59,18 @@ CombineFunction = Callable[[Iterator[tuple]], Iterator[tuple]]
 class SpillSettings:
     limit_bytes: int
     combine_min_spills: int = 3
+
+
+def _values_in_step(keys: list, records: list) -> list | None:
+    """A combiner's values, when it did what nearly every combiner does (checked by C loops): it
+    yielded one (key, value) tuple per key it was given, in the same order, each key the str
+    it was given. None when it did anything else."""
+    if len(records) != len(keys) or set(map(type, records)) - {tuple} or set(map(len, records)) - {2}:
+        return None
+    combined_keys = list(map(itemgetter(0), records))
+    if set(map(type, combined_keys)) - {str} or combined_keys != keys:
+        return None
+    return list(map(itemgetter(1), records))
 
 
 class MapOutputBuffer:
@@ -212,40 +228,109 @@ class MapOutputBuffer:
         return entries
 
     def spill(self) -> None:
-        entries = self._sorted_entries()
         path = os.path.join(self.local_dir, f"spill{len(self.spills)}.out")
-        if self.combine is not None:
-            records = self._combined(entries)
+        if self.groups:
+            entries = self._sorted_entries()
+            if self.combine is not None:
+                records = self._combined(entries)
+            else:
+                records = ((partition, encoded, value)
+                           for partition, encoded, _, values in entries for value in self._values(values))
+            index = self._write_partitions(path, records)
         else:
-            records = ((partition, encoded, value)
-                       for partition, encoded, _, values in entries for value in self._values(values))
-        self.spills.append((path, self._write_partitions(path, records)))
+            index = self._spill_counted(path)
+        self.spills.append((path, index))
         self.groups.clear()
         self.counts.clear()
         self.records = self.grouped = self.key_bytes = 0
+
+    def _spill_counted(self, path: str) -> list[IndexEntry]:
+        """The spill when every key was counted (word count's): done on columns (the keys, their
+        encodings, partitions and counts, each a list) by C loops, with no tuple built per key.
+        The spill is memory-bound, one cache miss after another over a few hundred thousand
+        objects, so every object not made per key is time saved.
+
+        The str keys are sorted as they are (their encodings sort alike) and encoded in that
+        order; a stable sort by partition then keeps the key order within each partition."""
+        keys = sorted(self.counts)
+        encoded = encode_str_keys(keys)
+        partitions = partition_all(self.partitioner, encoded, keys, self.num_partitions)
+        if self.num_partitions > 1:
+            order = sorted(range(len(keys)), key=partitions.__getitem__)
+            keys, encoded = list(map(keys.__getitem__, order)), list(map(encoded.__getitem__, order))
+            partitions.sort()
+        times = list(map(self.counts.__getitem__, keys))
+        value = self.counted_value
+        value_bytes = len(msgpack.packb(value)) if keys else 0  # no keys: maybe no value seen yet
+        output_bytes = sum(map(mul, map(len, encoded), times)) + value_bytes * self.records
+        self.counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_BYTES, output_bytes)
+        if self.combine is None:
+            pairs = chain.from_iterable(map(repeat, zip(encoded, repeat(value)), times))
+            return self._write_segments(path, self._split_by_partition(partitions, pairs, times))
+        self.counters.increment(names.TASK_COUNTER, names.COMBINE_INPUT_RECORDS, self.records)
+        records = list(self.combine(zip(keys, map(repeat, repeat(value), times))))
+        values = _values_in_step(keys, records)
+        if values is None:
+            output = self._combined_any(list(zip(partitions, encoded, keys, times)), keys, records)
+            return self._write_partitions(path, self._combined_output(output))
+        self.counters.increment(names.TASK_COUNTER, names.COMBINE_OUTPUT_RECORDS, len(values))
+        return self._write_segments(path, self._split_by_partition(partitions, zip(encoded, values)))
+
+    def _split_by_partition(self, partitions: list[int], pairs: Iterator[tuple],
+                            times: list[int] | None = None) -> Iterator[Iterator[tuple]]:
+        """Each partition's (encoded key, value) pairs, from pairs in partition order (`partitions`
+        sorted, one per key; `times` the pairs per key, one each if None)."""
+        start = 0
+        for partition in range(self.num_partitions):
+            end = bisect_left(partitions, partition + 1, start)
+            count = end - start if times is None else sum(times[start:end])
+            yield islice(pairs, count)
+            start = end
 
     def _values(self, values):
         """An entry's values: its list, or for a counted key, its count of the counted value."""
         return repeat(self.counted_value, values) if type(values) is int else values
 
     def _groups(self, entries: list[tuple]) -> Iterator[tuple]:
-        """(key, values) per entry, for the combiner; made by C loops when every key was counted."""
-        if not self.groups:
-            return zip(map(itemgetter(2), entries), map(repeat, repeat(self.counted_value), map(itemgetter(3), entries)))
+        """(key, values) per entry, for the combiner."""
         return ((key, self._values(values)) for _, _, key, values in entries)
 
     def _combined(self, entries: list[tuple]) -> list[tuple]:
         """Run the combiner over each key's values; its output, re-sorted if it changed keys."""
         self.counters.increment(names.TASK_COUNTER, names.COMBINE_INPUT_RECORDS, self.records)
+        keys = list(map(itemgetter(2), entries))
+        records = list(self.combine(self._groups(entries)))
+        output = self._combined_in_step(entries, keys, records)
+        if output is None:
+            output = self._combined_any(entries, keys, records)
+        return self._combined_output(output)
+
+    def _combined_output(self, output: list[tuple]) -> list[tuple]:
+        """The combiner's (partition, encoded key, value) records, each key's by value if the
+        values are sorted (secondary sort); counted."""
+        if self.sort_values:
+            output.sort(key=lambda record: (record[0], record[1], encode_key(record[2])))
+        self.counters.increment(names.TASK_COUNTER, names.COMBINE_OUTPUT_RECORDS, len(output))
+        return output
+
+    @staticmethod
+    def _combined_in_step(entries: list[tuple], keys: list, records: list) -> list[tuple] | None:
+        """The common case, checked and done by C loops: (partition, encoded key, value) per entry."""
+        values = _values_in_step(keys, records)
+        if values is None:
+            return None
+        return list(zip(map(itemgetter(0), entries), map(itemgetter(1), entries), values))
+
+    def _combined_any(self, entries: list[tuple], keys: list, records: list) -> list[tuple]:
+        """Any other combiner output, record by record."""
         # A combiner nearly always yields the key it was given, right after it was given it: look
         # for its entry there (the next entry, else the last one found) before in a table of all
         # keys, and sort again only if the entries' positions go backwards or a new key appears.
-        keys = list(map(itemgetter(2), entries))
         position_of = None
         output = []
         in_order = True
         last_position = -1
-        for record in self.combine(self._groups(entries)):
+        for record in records:
             key, value = record if type(record) is tuple and len(record) == 2 else as_pair(record, "combiner")
             if type(key) is not str:
                 position = None
@@ -268,27 +353,29 @@ class MapOutputBuffer:
                 in_order = False
         if not in_order:
             output.sort(key=itemgetter(0, 1))
-        if self.sort_values:
-            output.sort(key=lambda record: (record[0], record[1], encode_key(record[2])))
-        self.counters.increment(names.TASK_COUNTER, names.COMBINE_OUTPUT_RECORDS, len(output))
         return output
 
     def _write_partitions(self, path: str, records: Iterable[tuple]) -> list[IndexEntry]:
         """Write (partition, encoded key, value) records, sorted by partition, as segments."""
+        def by_partition():
+            groups = groupby(records, key=itemgetter(0))
+            group = next(groups, None)
+            for partition in range(self.num_partitions):
+                if group is not None and group[0] == partition:
+                    yield map(itemgetter(1, 2), group[1])
+                    group = next(groups, None)
+                else:
+                    yield ()
+        return self._write_segments(path, by_partition())
+
+    def _write_segments(self, path: str, partitions: Iterable[Iterable[tuple]]) -> list[IndexEntry]:
+        """Write each partition's (encoded key, value) pairs, in partition order, as one segment each."""
         entries = []
         with open(path, "wb") as file:
-            next_partition = 0
-            for partition, group in groupby(records, key=itemgetter(0)):
-                while next_partition < partition:
-                    entries.append(IndexEntry(file.tell(), 0, 0))
-                    next_partition += 1
+            for pairs in partitions:
                 writer = SegmentWriter(file)
-                writer.write_all(map(itemgetter(1, 2), group))
+                writer.write_all(pairs)
                 entries.append(writer.finish())
-                next_partition += 1
-            while next_partition < self.num_partitions:
-                entries.append(IndexEntry(file.tell(), 0, 0))
-                next_partition += 1
             written = file.tell()
         spilled = sum(entry.records for entry in entries)
         self.counters.increment(names.TASK_COUNTER, names.SPILLED_RECORDS, spilled)
