@@ -11,10 +11,12 @@ import json
 
 import pytest
 
+from emrlab_common.config import load
+from emrlab_common.errors import InvalidArgument
 from mapreduce.api.fs import LocalFileSystem
 from mapreduce.appmaster import containers as containers_module
 from mapreduce.appmaster import master as master_module
-from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.config import FOLLOW_UP_DELAYS_S, AppMasterConfig
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.master import MRAppMaster
 from mapreduce.appmaster.records import AttemptStarted, AttemptSucceeded, CommitRequested, JobState, StartJob
@@ -330,10 +332,10 @@ def test_asks_not_granted_at_once_are_picked_up_by_follow_up_heartbeats_not_a_wh
     try:
         if follow_ups:
             wait_until(lambda: len(nm.started) == 2, what="both maps, granted at the first follow-up")
-            time.sleep(max(master_module.FOLLOW_UP_DELAYS_S) + 0.2)
+            time.sleep(max(FOLLOW_UP_DELAYS_S) + 0.2)
             assert rm.allocate_calls == 2  # the rest of the series was dropped: nothing is asked any more
         else:  # Hadoop's AM: the maps wait for the next interval (here, the end of the test)
-            time.sleep(max(master_module.FOLLOW_UP_DELAYS_S) + 0.2)
+            time.sleep(max(FOLLOW_UP_DELAYS_S) + 0.2)
             assert rm.allocate_calls == 1 and nm.started == []
     finally:
         master.handle(KillJob())
@@ -354,3 +356,12 @@ def test_after_a_failed_allocate_unsent_asks_wait_for_the_interval_so_a_down_rm_
     assert master.yarn.has_news  # the maps' requests
     master._heartbeat()
     assert not master.yarn.has_news and master.yarn.amrm.has_news  # still to send, at the next interval
+
+
+@pytest.mark.parametrize("text", ["4", "-1", "three"])
+def test_follow_up_heartbeats_outside_the_delays_are_refused_in_one_line(text):
+    with pytest.raises(InvalidArgument) as caught:
+        load(AppMasterConfig, {"emrlab.am.scheduler.follow-up-heartbeats": text})
+    assert str(caught.value).startswith("emrlab.am.scheduler.follow-up-heartbeats: ")
+    assert "\n" not in str(caught.value)
+    assert load(AppMasterConfig, {"emrlab.am.scheduler.follow-up-heartbeats": "2"}).follow_up_heartbeats == 2

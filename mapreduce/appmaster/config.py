@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emrlab_common.config import parse_bool, parse_float, parse_int, parse_milliseconds, parse_text, setting
+from emrlab_common.errors import InvalidArgument
 from mapreduce.task.config import reduce_memory_mb_setting
 from yarn.resourcemanager.acls import MODIFY_APP, VIEW_APP
 
@@ -19,6 +20,21 @@ def job_acls(properties: dict) -> dict[str, str]:
     """The job's ACLs as its application's (Hadoop's YARNRunner does the same), checked with yarn.acl.enable;
     unset: only the owner and the admins (Hadoop's default " ")."""
     return {operation: properties[key] for operation, key in JOB_ACL_KEYS if key in properties}
+
+
+# When the follow-up heartbeats fall after a task ends or new asks go out (emrlab.am.scheduler.follow-up-heartbeats):
+# YARN places a container at a NodeManager's heartbeat, which comes out of band tens of milliseconds after a
+# container exits, or at the node's next periodic one.
+FOLLOW_UP_DELAYS_S = (0.05, 0.2, 0.5)
+_FOLLOW_UP_TEXT = ", ".join(f"{delay * 1000:.0f}" for delay in FOLLOW_UP_DELAYS_S)
+
+
+def _parse_follow_ups(text: str) -> int:
+    count = parse_int(text)
+    if not 0 <= count <= len(FOLLOW_UP_DELAYS_S):
+        raise InvalidArgument(f"{count} follow-up heartbeats: 0 to {len(FOLLOW_UP_DELAYS_S)} "
+                              f"(the calls come {_FOLLOW_UP_TEXT} ms after)")
+    return count
 
 
 @dataclass(frozen=True)
@@ -51,10 +67,10 @@ class AppMasterConfig:
         "yarn.app.mapreduce.am.scheduler.heartbeat.interval-ms", 1.0, parse_milliseconds,
         "How often the AM calls allocate on the ResourceManager.")
     follow_up_heartbeats: int = setting(
-        "emrlab.am.scheduler.follow-up-heartbeats", 3, parse_int,
-        "Early allocate calls (50, 200 and 500 ms after) when a task ends or the AM asks for more while asks "
-        "are outstanding, so a freed container is picked up before the interval ends (0: Hadoop's AM, which "
-        "waits for the interval).")
+        "emrlab.am.scheduler.follow-up-heartbeats", len(FOLLOW_UP_DELAYS_S), _parse_follow_ups,
+        f"Early allocate calls ({_FOLLOW_UP_TEXT} ms after, the first N of them, at most "
+        f"{len(FOLLOW_UP_DELAYS_S)}) when a task ends or the AM asks for more while asks are outstanding, so a "
+        "freed container is picked up before the interval ends (0: Hadoop's AM, which waits for the interval).")
     task_report_interval_s: float = setting(
         "mapreduce.task.progress-report.interval", 1.0, parse_milliseconds,
         "How often a task reports its progress (its heartbeat to the AM).")

@@ -39,7 +39,7 @@ from emrlab_common.config import load
 from emrlab_common.errors import EmrlabError, NotFound, ResourceExhausted
 from emrlab_common.protos import mapreduce_pb2
 from mapreduce.api.spec import JobSpec
-from mapreduce.appmaster.config import AppMasterConfig
+from mapreduce.appmaster.config import FOLLOW_UP_DELAYS_S, AppMasterConfig
 from mapreduce.appmaster.containers import YarnContainers
 from mapreduce.appmaster.description import JobDescription
 from mapreduce.appmaster.history import job_summary, report_from_summary, write_history
@@ -78,10 +78,6 @@ SHUFFLE_SERVICE = "mapreduce_shuffle"
 LINGER_S = 1.5
 # Commands waiting for the main thread; tasks and clients are refused beyond it (they retry).
 COMMANDS_QUEUED_MAX = 10_000
-# When the follow-up heartbeats fall after a task ends or new asks go out (emrlab.am.scheduler.follow-up-heartbeats):
-# YARN places a container at a NodeManager's heartbeat, which comes out of band tens of milliseconds after a
-# container exits, or at the node's next periodic one.
-FOLLOW_UP_DELAYS_S = (0.05, 0.2, 0.5)
 
 
 class MRAppMaster:
@@ -248,7 +244,7 @@ class MRAppMaster:
 
     def _expect_room(self, now_s: float) -> None:
         """A container may be granted soon: heartbeat again at the follow-up delays from now."""
-        delays = FOLLOW_UP_DELAYS_S[:max(0, self.config.follow_up_heartbeats)]
+        delays = FOLLOW_UP_DELAYS_S[:self.config.follow_up_heartbeats]
         self._follow_ups = sorted({*self._follow_ups, *(now_s + delay for delay in delays)})
 
     def _progress(self) -> float:
