@@ -137,6 +137,24 @@ def test_fair_reserves_a_node_for_a_large_request_instead_of_starving_it():
     assert [item.application_id for item in scheduler.node_update("core-1")] == ["large"]
 
 
+def test_requests_placed_on_arrival_follow_the_fair_reservation_as_a_heartbeat_does():
+    """place_arrivals (an allocate bringing requests, between heartbeats) is the heartbeat's rule at a
+    new moment: a node with some room, too little for the most starved application's request, is
+    held for it, and the arriving small request of another application does not take that room."""
+    scheduler = make_scheduler(FAIR, nodes=(("core-1", "CORE", 1024),))
+    scheduler.add_application("small", "default", "alice")
+    ask(scheduler, "small", 512)
+    assert len(scheduler.place_arrivals()) == 1
+    scheduler.add_application("large", "default", "bob")
+    ask(scheduler, "large", 1024)
+    assert scheduler.place_arrivals() == []
+    ask(scheduler, "small", 512, first_id=2)
+    assert scheduler.place_arrivals() == []  # core-1's free 512 MB is held for "large"
+    assert scheduler.node_update("core-1") == []
+    scheduler.release("small", "core-1", Resource(512, 1))
+    assert [item.application_id for item in scheduler.node_update("core-1")] == ["large"]
+
+
 # ---------------------------------------------------------------- properties
 
 node_memories = st.lists(st.sampled_from([512, 1024, 1536, 2048]), min_size=1, max_size=4)
