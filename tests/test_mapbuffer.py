@@ -11,6 +11,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.keys import decode_key, encode_key
 from mapreduce.api.partitioners import HashPartitioner
@@ -39,6 +40,7 @@ def _run(pairs_batches, combine=None, limit_bytes=1 << 30, partitions=PARTITIONS
                                  SpillSettings(limit_bytes=limit_bytes), counters)
         buffer.collect(pairs_batches)
         path = buffer.flush()
+        counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)  # as the attempt does
         index = read_index(os.path.join(directory, MAP_OUTPUT_INDEX_FILE))
         partitions = [[(decode_key(key), value) for key, value in
                        Segment.from_file(path, entry.offset, entry.length).records_iter()] for entry in index]
@@ -86,6 +88,7 @@ def test_without_a_combiner_every_record_comes_out_in_key_then_mapper_order(pair
     assert _same(got, _model(pairs_batches, partitions))
     assert counters.task("SPILLED_RECORDS") >= sum(map(len, pairs_batches))
     assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
+    assert counters.task("MAP_OUTPUT_RECORDS") == sum(map(len, pairs_batches))
 
 
 @settings(max_examples=200, deadline=None)
@@ -97,11 +100,37 @@ def test_a_combiner_sees_each_keys_values_in_the_mappers_order(pairs_batches):
     assert _same(got, expected)
     assert counters.task("COMBINE_INPUT_RECORDS") == sum(map(len, pairs_batches))
     assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
+    assert counters.task("MAP_OUTPUT_RECORDS") == sum(map(len, pairs_batches))
 
 
 def _summed(groups):
     for key, group in groups:
         yield key, sum(group)
+
+
+numbers = st.sampled_from([ONE, ONE, ONE, 2, -3])
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs_batches=st.lists(st.lists(st.tuples(keys.filter(lambda key: not isinstance(key, list)), numbers),
+                                       max_size=12), max_size=8),
+       limit_bytes=st.sampled_from([1, 40, 200, 1 << 30]))
+def test_a_combiner_over_spills_keeps_every_record_counted(pairs_batches, limit_bytes):
+    """Whatever spills a small buffer makes with a combiner, every record is in the output's
+    sums and in MAP_OUTPUT_RECORDS."""
+    got, counters = _run(pairs_batches, combine=_summed, limit_bytes=limit_bytes)
+    expected: dict = {}
+    for batch in pairs_batches:
+        for key, value in batch:
+            encoded = encode_key(key)
+            expected[encoded] = expected.get(encoded, 0) + value
+    totals: dict = {}
+    for part in got:
+        for key, value in part:
+            totals[encode_key(key)] = totals.get(encode_key(key), 0) + value
+    assert totals == expected
+    assert counters.task("MAP_OUTPUT_RECORDS") == sum(map(len, pairs_batches))
+    assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
 
 
 def _renamed(groups):
@@ -142,6 +171,7 @@ def test_counted_words_come_out_as_the_combiner_made_them(pairs_batches, partiti
     assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
     assert counters.task("COMBINE_INPUT_RECORDS") == sum(map(len, pairs_batches))
     assert counters.task("COMBINE_OUTPUT_RECORDS") == len(combined)
+    assert counters.task("MAP_OUTPUT_RECORDS") == sum(map(len, pairs_batches))
 
 
 class _FirstLetter(HashPartitioner):
@@ -176,3 +206,14 @@ def test_counted_records_are_one_record_each_key_for_the_spill_size():
     assert sorted(pair for part in got for pair in part) == sorted((word, 100_000) for word in words)
     assert counters.task("SPILLED_RECORDS") == 10  # one spill, no merge
     assert counters.task("COMBINE_INPUT_RECORDS") == 1_000_000
+
+
+def test_a_combiner_buffer_spills_as_its_distinct_keys_fill_it():
+    """Twenty thousand words, each twice, through a 64 KiB buffer with a combiner: the new keys
+    fill it, so it spills along the way (then merges), and every count comes out."""
+    words = [f"word{index}" for index in range(20_000)]
+    pairs = [[(word, ONE) for word in words[start:start + 100]] for start in range(0, len(words), 100)] * 2
+    got, counters = _run(pairs, combine=_summed, limit_bytes=64 << 10)
+    assert sorted(pair for part in got for pair in part) == sorted((word, 2) for word in words)
+    assert counters.task("SPILLED_RECORDS") > 2 * len(words)  # spilled, then spilled again by the merge
+    assert counters.task("MAP_OUTPUT_RECORDS") == 40_000
