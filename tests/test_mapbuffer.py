@@ -111,6 +111,15 @@ def _summed(groups):
 numbers = st.sampled_from([ONE, ONE, ONE, 2, -3])
 
 
+def _sums(parts) -> dict:
+    """Each key's (by its encoding) sum of values, over lists of (key, value) pairs."""
+    sums: dict = {}
+    for key, value in (pair for part in parts for pair in part):
+        encoded = encode_key(key)
+        sums[encoded] = sums.get(encoded, 0) + value
+    return sums
+
+
 @settings(max_examples=200, deadline=None)
 @given(pairs_batches=st.lists(st.lists(st.tuples(keys.filter(lambda key: not isinstance(key, list)), numbers),
                                        max_size=12), max_size=8),
@@ -119,16 +128,7 @@ def test_a_combiner_over_spills_keeps_every_record_counted(pairs_batches, limit_
     """Whatever spills a small buffer makes with a combiner, every record is in the output's
     sums and in MAP_OUTPUT_RECORDS."""
     got, counters = _run(pairs_batches, combine=_summed, limit_bytes=limit_bytes)
-    expected: dict = {}
-    for batch in pairs_batches:
-        for key, value in batch:
-            encoded = encode_key(key)
-            expected[encoded] = expected.get(encoded, 0) + value
-    totals: dict = {}
-    for part in got:
-        for key, value in part:
-            totals[encode_key(key)] = totals.get(encode_key(key), 0) + value
-    assert totals == expected
+    assert _sums(got) == _sums(pairs_batches)
     assert counters.task("MAP_OUTPUT_RECORDS") == sum(map(len, pairs_batches))
     assert counters.task("MAP_OUTPUT_BYTES") == _output_bytes(pairs_batches)
 
@@ -196,13 +196,9 @@ def _grouped(part):
 
 def test_counted_records_are_one_record_each_key_for_the_spill_size():
     """With a combiner, a million `(word, 1)` of ten words fit a buffer that ten lists would not."""
-    def summed(groups):
-        for key, group in groups:
-            yield key, sum(group)
-
     words = [f"w{index}" for index in range(10)]
     pairs = [[(word, ONE) for word in words]] * 100_000
-    got, counters = _run(pairs, combine=summed, limit_bytes=64 << 10)
+    got, counters = _run(pairs, combine=_summed, limit_bytes=64 << 10)
     assert sorted(pair for part in got for pair in part) == sorted((word, 100_000) for word in words)
     assert counters.task("SPILLED_RECORDS") == 10  # one spill, no merge
     assert counters.task("COMBINE_INPUT_RECORDS") == 1_000_000
