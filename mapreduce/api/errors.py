@@ -34,7 +34,12 @@ def reraise_bad_pair(error: Exception, function_name: str, producer: str) -> Non
     while last is not None and last.tb_next is not None:
         last = last.tb_next
     if last is not None and last.tb_frame.f_code.co_name == function_name:
-        raise BadRecord(f"the {producer} must yield (key, value) pairs: {error}") from error
+        raise bad_pair(error, producer) from error
+
+
+def bad_pair(error: Exception, producer: str) -> BadRecord:
+    """The error for a record that did not unpack as a pair (`error`, unpacking's own)."""
+    return BadRecord(f"the {producer} must yield (key, value) pairs: {error}")
 
 
 def as_pair(record, producer: str) -> tuple:

@@ -169,18 +169,29 @@ class TaskContext:
 # ---------------------------------------------------------------- map
 
 
-def _text_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tuple]:
-    """(None, line) for every line of the split; counts input and reports progress per megabyte."""
-    counters = context.counters
-    consumed = 0
-    with fs.open(split.path) as stream:
-        for chunk in read_line_chunks(stream, split.offset, split.length):
-            lines = split_lines(chunk)
-            counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, len(lines))
-            counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(fs.name), len(chunk))
+class _TextRecords:
+    """(None, line) for every line of the split, when iterated; its lines a list at a time
+    (`line_lists`) for a mapper fused with the map buffer. Counts input and reports progress
+    per megabyte."""
+
+    def __init__(self, fs, split: InputSplit, context: TaskContext):
+        self.fs, self.split, self.context = fs, split, context
+
+    def line_lists(self) -> Iterator[list[str]]:
+        counters = self.context.counters
+        consumed = 0
+        with self.fs.open(self.split.path) as stream:
+            for chunk in read_line_chunks(stream, self.split.offset, self.split.length):
+                lines = split_lines(chunk)
+                counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, len(lines))
+                counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(self.fs.name), len(chunk))
+                yield lines
+                consumed += len(chunk)
+                self.context.report(min(consumed / max(self.split.length, 1), 1.0))
+
+    def __iter__(self) -> Iterator[tuple]:
+        for lines in self.line_lists():
             yield from zip(repeat(None), lines)  # (None, line) pairs made in C, not by this frame
-            consumed += len(chunk)
-            context.report(min(consumed / max(split.length, 1), 1.0))
 
 
 def _msgpack_records(fs, split: InputSplit, context: TaskContext) -> Iterator[tuple]:
@@ -263,7 +274,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
     properties = task_properties(attempt)
     job, step, phases = load_step(attempt, properties, context)
     os.makedirs(attempt.local_dir, exist_ok=True)
-    read = _msgpack_records if properties.get(INPUT_FORMAT_KEY) == RECORDS_FORMAT else _text_records
+    read = _msgpack_records if properties.get(INPUT_FORMAT_KEY) == RECORDS_FORMAT else _TextRecords
     started = time.process_time()
 
     if attempt.num_reduces == 0:  # map-only: the mapper's output is the step's output
@@ -284,7 +295,7 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
     else:
         buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,
                                  phases.sort_values, _spill_settings(load(TaskConfig, properties)), counters)
-        buffer.collect(phases.map(read(fs, attempt.split, context)))
+        buffer.collect(phases.map(read(fs, attempt.split, context), buffer.sink))
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
         output_path = buffer.flush()
     phases.close()

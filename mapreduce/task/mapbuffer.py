@@ -32,7 +32,7 @@ import msgpack
 
 from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
-from mapreduce.api.errors import as_pair, reraise_bad_pair
+from mapreduce.api.errors import as_pair, bad_pair, reraise_bad_pair
 from mapreduce.api.keys import decode_key, encode_key, encode_str_keys
 from mapreduce.api.partitioners import partition_all
 from mapreduce.task.segments import (
@@ -88,6 +88,10 @@ class MapOutputBuffer:
         # str key -> how many records of it had the value `counted_value` (see collect).
         self.counts: dict[str, int] = {}
         self.counted_value = _NOTHING
+        self.last_value = None  # the last record `_add` took: a sample of the values' size
+        # What a fused mapper (fusion.py) reads at each call: the counted value, the counting, and
+        # the slow paths. The counted value's slot is set as the buffer chooses it.
+        self.sink = [self.counted_value, self.counts.get, self.counts, self._add, self._put]
         self.key_bytes = 0
         self.records = 0
         self.grouped = 0  # records of this spill in `groups`
@@ -97,81 +101,106 @@ class MapOutputBuffer:
 
     # ------------------------------------------------------------ collecting
 
-    def collect(self, batches: Iterable[Iterable[tuple]]) -> None:
+    def collect(self, batches: Iterable[Iterable[tuple] | int]) -> None:
         """Take every (key, value) of every batch (a mapper call's output). The hot loop:
         one dict lookup per record; the size check runs between batches, every
-        SPILL_CHECK_RECORDS records.
+        SPILL_CHECK_RECORDS records. A batch that is an int is a fused mapper's call
+        (`fusion.py`): it has put its records in already, through `sink`, and says how many.
 
         A record whose value is the very object the task's first record had (word count's
         `yield word, 1`: the same int 1 each time) and whose key is a str is only counted,
         in `counts` (key -> how many); a count stands for that many copies of the value, so
         nothing is lost, not even the order of a key's values. Appending to a list per record
         costs half as much again as counting, and the lists' memory besides. A key whose
-        values differ keeps them all in `groups`, in order."""
-        groups, counts = self.groups, self.counts
-        counted = counts.get
+        values differ keeps them all in `groups`, in order (`_add`)."""
+        counts = self.counts
+        counted, add = counts.get, self._add
         one = self.counted_value
-        records = grouped = key_bytes = 0
+        records = 0
         next_check = SPILL_CHECK_RECORDS
-        value = None
         try:
             for pairs in batches:
-                for key, value in pairs:
-                    records += 1
-                    if value is one:
-                        # Only str keys are ever counted, so a key found here needs no type check; one
-                        # that merely equals a str (a str subclass such as numpy.str_) encodes as that
-                        # str does, and would be grouped with it anyway. (A try costs nothing until
-                        # it catches: an unhashable key, a list, goes on to be encoded.)
-                        try:
-                            count = counted(key)
-                        except TypeError:
-                            count = None
-                        if count is not None:
-                            counts[key] = count + 1
-                            continue
-                    if type(key) is not str and isinstance(key, str):
-                        key = str(key)  # a str subclass is its str: encoded alike, so grouped with it
-                    if type(key) is str:
+                if type(pairs) is int:
+                    records += pairs
+                else:
+                    for key, value in pairs:
+                        records += 1
                         if value is one:
-                            if not groups or key not in groups:
-                                counts[key] = 1
-                                key_bytes += len(key)
+                            # Only str keys are ever counted, so a key found here needs no type check; one
+                            # that merely equals a str (a str subclass such as numpy.str_) encodes as that
+                            # str does, and would be grouped with it anyway. (A try costs nothing until
+                            # it catches: an unhashable key, a list, goes on to be encoded.)
+                            try:
+                                count = counted(key)
+                            except TypeError:
+                                count = None
+                            if count is not None:
+                                counts[key] = count + 1
                                 continue
-                        elif one is _NOTHING:  # the task's first record: its value is the one counted
-                            one = self.counted_value = value
-                            counts[key] = 1
-                            key_bytes += len(key)
-                            continue
-                        elif counts and key in counts:  # another value: the key's count becomes a list
-                            count = counts.pop(key)
-                            groups[key] = [one] * count
-                            grouped += count
-                    else:
-                        key = encode_key(key)
-                    grouped += 1
-                    values = groups.get(key)
-                    if values is None:
-                        groups[key] = [value]
-                        key_bytes += len(key)
-                    else:
-                        values.append(value)
+                        add(key, value)
+                    one = self.counted_value  # the first batch may have chosen it
                 if records >= next_check:
-                    self._account(records, grouped, key_bytes, value)
-                    records = grouped = key_bytes = 0
+                    self._account(records)
+                    records = 0
                     self.spill_if_full()
         except (TypeError, ValueError) as error:
             reraise_bad_pair(error, "collect", "mapper")
             raise
-        self._account(records, grouped, key_bytes, value)
+        self._account(records)
 
-    def _account(self, records: int, grouped: int, key_bytes: int, last_value) -> None:
+    def _add(self, key, value) -> None:
+        """One record, past the hot loop's counting: a new key, another value, another kind of key."""
+        counts, groups = self.counts, self.groups
+        one = self.counted_value
+        self.last_value = value
+        if value is one:  # a fused mapper's first call may not have known the counted value yet
+            try:
+                count = counts.get(key)
+            except TypeError:
+                count = None
+            if count is not None:
+                counts[key] = count + 1
+                return
+        if type(key) is not str and isinstance(key, str):
+            key = str(key)  # a str subclass is its str: encoded alike, so grouped with it
+        if type(key) is str:
+            if value is one:
+                if not groups or key not in groups:
+                    counts[key] = 1
+                    self.key_bytes += len(key)
+                    return
+            elif one is _NOTHING:  # the task's first record: its value is the one counted
+                self.counted_value = self.sink[0] = value
+                counts[key] = 1
+                self.key_bytes += len(key)
+                return
+            elif counts and key in counts:  # another value: the key's count becomes a list
+                count = counts.pop(key)
+                groups[key] = [one] * count
+                self.grouped += count
+        else:
+            key = encode_key(key)
+        self.grouped += 1
+        values = groups.get(key)
+        if values is None:
+            groups[key] = [value]
+            self.key_bytes += len(key)
+        else:
+            values.append(value)
+
+    def _put(self, record) -> None:
+        """A fused mapper's `yield record` of anything but a literal pair: unpacked as `collect` does."""
+        try:
+            key, value = record
+        except (TypeError, ValueError) as error:
+            raise bad_pair(error, "mapper") from error
+        self._add(key, value)
+
+    def _account(self, records: int) -> None:
         self.records += records
         self.records_total += records
-        self.grouped += grouped
-        self.key_bytes += key_bytes
         if records:
-            self._sample_value(last_value)
+            self._sample_value(self.last_value)
 
     def _sample_value(self, value) -> None:
         size = len(msgpack.packb(value))

@@ -3,7 +3,8 @@
 Whatever a step is made of (Python generator methods with their `_init` and
 `_final`, or Hadoop Streaming commands), the tasks see three functions:
 
-    map(records)    -> batches of (key, value) pairs   (one batch per mapper call)
+    map(records[, sink]) -> batches of (key, value) pairs (one batch per mapper call;
+                            given a map buffer's sink, a fused mapper's batches are counts)
     combine(groups) -> (key, value) pairs              (None when there is no combiner)
     reduce(groups)  -> (key, value) pairs
 
@@ -25,11 +26,15 @@ from itertools import chain, starmap
 from operator import is_not
 
 from mapreduce.api.job import Step, iterate
+from mapreduce.task.fusion import fuse_mapper
+from mapreduce.task.mapbuffer import SPILL_CHECK_RECORDS
+
+FUSED_BATCH_RECORDS = SPILL_CHECK_RECORDS
 
 
 @dataclass
 class Phases:
-    map: Callable[[Iterator[tuple]], Iterable[Iterable[tuple]]]
+    map: Callable[..., Iterable[Iterable[tuple] | int]]  # (records[, sink])
     combine: Callable[[Iterator[tuple]], Iterator[tuple]] | None
     reduce: Callable[[Iterator[tuple]], Iterator[tuple]]
     sort_values: bool = False
@@ -40,18 +45,37 @@ class Phases:
             closer()
 
 
-def map_function(step: Step, text_input: bool = False):
+def map_function(step: Step, text_input: bool = False, fuse: bool = True):
     """The map phase of Python methods. With `text_input`, a line that is not UTF-8 (its bad
     bytes kept by the reader as surrogates, for Streaming) reaches the mapper decoded as
-    latin-1, as mrjob decodes it, rather than with its bytes silently replaced."""
+    latin-1, as mrjob decodes it, rather than with its bytes silently replaced. Given a map
+    buffer's `sink`, a mapper that can be fused with the buffer (`fusion.py`, unless `fuse`
+    is off) puts its records in itself, and each call's batch is how many it put."""
     mapper, mapper_init, mapper_final = step.mapper, step.mapper_init, step.mapper_final
+    fused = fuse_mapper(mapper) if fuse and mapper is not None else None
 
-    def run(records: Iterator[tuple]) -> Iterator[Iterable[tuple]]:
+    def run(records: Iterator[tuple], sink: list | None = None) -> Iterator[Iterable[tuple] | int]:
         if mapper_init is not None:
             yield iterate(mapper_init)
         if mapper is None:
             # the identity mapper: records pass straight through
             yield ((key, _decodable(value)) for key, value in records) if text_input else records
+        elif fused is not None and sink is not None:
+            line_lists = getattr(records, "line_lists", None) if text_input else None
+            if line_lists is None:
+                for key, value in records:
+                    if text_input and not value.isascii():
+                        value = _decodable(value)
+                    yield fused(key, value, sink)
+            else:  # a list of lines at a time, with no generator step per line
+                for lines in line_lists():
+                    count = 0
+                    for line in lines:
+                        count += fused(None, line if line.isascii() else _decodable(line), sink)
+                        if count >= FUSED_BATCH_RECORDS:  # as often as the buffer checks its size
+                            yield count
+                            count = 0
+                    yield count
         else:
             for key, value in records:
                 if text_input and not value.isascii():

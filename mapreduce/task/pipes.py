@@ -18,6 +18,7 @@ from mapreduce.api.job import Step
 from mapreduce.streaming.streamjob import CMDENV_KEY, CommandStage, StreamingConfig, split_line, working_directory
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import is_text_input
+from mapreduce.task.fusion import fusion_enabled
 from mapreduce.task.phases import Phases, group_function, map_function, subprocess_environment
 
 
@@ -65,7 +66,7 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
     def run_stage(command: str, lines: Iterator[bytes], to_record) -> Iterator[list[tuple]]:
         return CommandStage(command, environment, cwd, context, to_record, config.non_zero_exit_is_failure).run(lines)
 
-    def command_map(records: Iterator[tuple]):
+    def command_map(records: Iterator[tuple], sink=None):  # a command is never fused
         return run_stage(step.mapper_cmd, (record_line(value, None) if key is None else record_line(key, value)
                                            for key, value in records), map_record)
 
@@ -76,7 +77,8 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
             return flatten(run_stage(command, lines, to_record))
         return run
 
-    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties))
+    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties),
+                                                              fusion_enabled(properties))
     combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
                else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
     reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd

@@ -1,0 +1,248 @@
+"""A mapper fused with the map buffer (`mapreduce/task/fusion.py`) gives exactly what the mapper
+run as a generator gives: the same file.out, counters, errors and tracebacks; and what cannot be
+fused that way is run as it is."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import traceback
+from contextlib import nullcontext
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapreduce.api import counters as names
+from mapreduce.api.counters import Counters
+from mapreduce.api.errors import BadRecord
+from mapreduce.api.job import Job, Step
+from mapreduce.api.partitioners import HashPartitioner
+from mapreduce.task.fusion import fuse_mapper, fusion_enabled
+from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
+from mapreduce.task.phases import map_function
+from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index
+from tests.test_mapbuffer import _same, _summed, batches
+
+RECORDS: dict[int, list] = {}  # line -> what the mappers below yield for it
+
+
+def literal_pairs(key, line):
+    for first, second in RECORDS[line]:
+        yield first, second
+
+
+def whole_records(key, line):
+    for record in RECORDS[line]:
+        yield record
+
+
+def early_return(key, line):
+    if line == 0:
+        return
+    for index, (first, second) in enumerate(RECORDS[line]):
+        if index == 3:
+            return RECORDS.setdefault(-1, []).append(line)  # evaluated, then dropped, as a generator does
+        yield first, second
+
+
+def nested_generator(key, line):
+    def inner():
+        yield from RECORDS[line]
+    for first, second in inner():
+        yield first, second
+
+
+def not_a_pair(key, line):
+    yield line
+
+
+def divides(key, line):
+    yield "a", 1
+    yield "b", 1 // line
+
+
+def _collect(mapper, lines, fuse: bool, combine=None, limit_bytes=1 << 30):
+    """(file.out's records by partition, counters) of the mapper over `lines`."""
+    counters = Counters()
+    run = map_function(Step(mapper=mapper), fuse=fuse)
+    with tempfile.TemporaryDirectory() as directory:
+        buffer = MapOutputBuffer(directory, 2, HashPartitioner(), combine, False,
+                                 SpillSettings(limit_bytes=limit_bytes), counters)
+        buffer.collect(run(((None, line) for line in lines), buffer.sink))
+        path = buffer.flush()
+        counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
+        index = read_index(os.path.join(directory, MAP_OUTPUT_INDEX_FILE))
+        output = [list(Segment.from_file(path, entry.offset, entry.length).records_iter()) for entry in index]
+    return output, counters
+
+
+@pytest.mark.parametrize("mapper", [literal_pairs, whole_records, early_return, nested_generator])
+def test_mappers_that_can_be_fused_are(mapper):
+    assert fuse_mapper(mapper) is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches, st.sampled_from([literal_pairs, whole_records, early_return, nested_generator]),
+       st.booleans(), st.sampled_from([1 << 30, 256]))
+def test_a_fused_mapper_gives_what_the_generator_gives(pairs_batches, mapper, combine, limit_bytes):
+    RECORDS.clear()
+    RECORDS.update(enumerate(pairs_batches))
+    combiner = _summed if combine else None
+
+    def outcome(fuse: bool):
+        RECORDS.clear()
+        RECORDS.update(enumerate(pairs_batches))
+        try:
+            output, counters = _collect(mapper, range(len(pairs_batches)), fuse, combiner, limit_bytes)
+        except TypeError as error:  # the combiner's sum of values that do not add up
+            return str(error), None, dict(RECORDS)
+        return output, counters.as_dict(), dict(RECORDS)
+
+    generator, fused = outcome(False), outcome(True)
+    if generator[1] is None:
+        assert fused == generator
+    else:
+        assert _same(fused[0], generator[0])
+        assert fused[1:] == generator[1:]
+
+
+def test_what_fails_in_the_generator_fails_alike_fused():
+    RECORDS.clear()
+    RECORDS.update({0: [("a", 1), ("a", "x")]})
+    errors = []
+    for fuse in (False, True):
+        with pytest.raises(TypeError) as caught:
+            _collect(literal_pairs, [0], fuse, _summed)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_a_record_that_is_not_a_pair_is_a_bad_record_fused_or_not(fuse):
+    with pytest.raises(BadRecord, match=r"the mapper must yield \(key, value\) pairs: cannot unpack non-iterable int"):
+        _collect(not_a_pair, [5], fuse)
+
+
+def test_an_error_in_a_fused_mapper_points_at_the_users_line():
+    frames = []
+    for fuse in (False, True):
+        with pytest.raises(ZeroDivisionError) as caught:
+            _collect(divides, [1, 0], fuse)
+        last = traceback.extract_tb(caught.value.__traceback__)[-1]
+        frames.append((last.filename, last.lineno, last.line, last.colno, last.end_colno))
+    assert frames[0] == frames[1]
+    assert frames[1][0] == __file__ and frames[1][2] == 'yield "b", 1 // line'
+
+
+class Counting(Job):
+    def mapper_init(self):
+        self.seen = 0
+        yield "init", 1
+
+    def mapper(self, key, line):
+        self.seen += 1
+        for word in line.split():
+            yield word, 1
+
+    def mapper_final(self):
+        yield "seen", self.seen
+
+
+def test_a_fused_method_keeps_its_object_and_its_init_and_final():
+    job = Counting([])
+    fused = fuse_mapper(job.mapper)
+    assert fused.__self__ is job and fused.__name__ == "mapper" and fused.__qualname__ == "Counting.mapper"
+    step = job.steps()[0]
+    results = []
+    for fuse in (False, True):
+        job.seen = 0
+        with tempfile.TemporaryDirectory() as directory:
+            counters = Counters()
+            buffer = MapOutputBuffer(directory, 1, HashPartitioner(), None, False, SpillSettings(1 << 30), counters)
+            buffer.collect(map_function(step, text_input=True, fuse=fuse)([(None, "a b a"), (None, "b c")],
+                                                                           buffer.sink))
+            results.append((dict(buffer.counts), {k: list(v) for k, v in buffer.groups.items()},
+                            buffer.records_total))
+    assert results[0] == results[1]
+    assert results[1][0] == {"init": 1, "a": 2, "b": 2, "c": 1} and results[1][2] == 7
+
+
+def returns_a_list(key, line):
+    return [(line, 1)]
+
+
+def in_try(key, line):
+    try:
+        yield line, 1
+    except TypeError:
+        pass
+
+
+def in_with(key, line):
+    with nullcontext():
+        yield line, 1
+
+
+def delegates(key, line):
+    yield from [(line, 1)]
+
+
+def sends(key, line):
+    received = yield line, 1
+    print(received)
+
+
+def with_default(key, line, times=1):
+    yield line, times
+
+
+def starred(key, line, *more):
+    yield line, 1
+
+
+def names_ours(key, line):
+    _emrlab_n = 1
+    yield line, _emrlab_n
+
+
+def _decorated(function):
+    @functools.wraps(function)
+    def wrapper(*arguments):
+        yield from function(*arguments)
+    return wrapper
+
+
+@_decorated
+def decorated(key, line):
+    yield line, 1
+
+
+class Subclassed(Counting):
+    def mapper(self, key, line):
+        yield from super().mapper(key, line)
+
+
+class UsesSuper(Counting):
+    def mapper(self, key, line):
+        for pair in super().mapper(key, line):
+            yield pair
+
+
+namespace: dict = {}
+exec("def from_a_string(key, line):\n    yield line, 1\n", namespace)
+
+
+@pytest.mark.parametrize("mapper", [
+    returns_a_list, in_try, in_with, delegates, sends, with_default, starred, names_ours, decorated,
+    Subclassed([]).mapper, UsesSuper([]).mapper, namespace["from_a_string"], lambda key, line: [(line, 1)],
+    functools.partial(literal_pairs, None), len,
+], ids=lambda mapper: getattr(mapper, "__name__", type(mapper).__name__))
+def test_what_cannot_be_fused_exactly_runs_as_it_is(mapper):
+    assert fuse_mapper(mapper) is None
+
+
+def test_fusion_can_be_turned_off():
+    assert fusion_enabled({}) and fusion_enabled({"emrlab.map.fuse": "true"})
+    assert not fusion_enabled({"emrlab.map.fuse": "false"}) and not fusion_enabled({"emrlab.map.fuse": "False"})
