@@ -261,7 +261,9 @@ class MRJob(Engine):
                 "--local-tmp-dir", str(scratch), "--output-dir", output, "--no-output", *inputs]
 
 
-def make_engines(names: list[str], core_nodes: int, block_size: str, instance_type: str | None = None) -> list[Engine]:
+def make_engines(names: list[str], core_nodes: int, block_size: str, instance_type: str | None = None,
+                 defines: list[str] = ()) -> list[Engine]:
+    """`defines`: KEY=VALUE job properties for the emrlab engines' runs (`emrlab job run -D`)."""
     factories = {
         "emrlab-cluster": lambda: EmrlabCluster(core_nodes, block_size, instance_type=instance_type),
         "emrlab-local": EmrlabLocal,
@@ -274,7 +276,14 @@ def make_engines(names: list[str], core_nodes: int, block_size: str, instance_ty
     unknown = [name for name in names if name not in factories]
     if unknown:
         raise ValueError(f"unknown engine {unknown[0]!r} (choose from {', '.join(factories)})")
-    return [factories[name]() for name in names]
+    malformed = [define for define in defines if "=" not in define or define.startswith("=")]
+    if malformed:
+        raise ValueError(f"-D {malformed[0]!r}: expected KEY=VALUE")
+    engines = [factories[name]() for name in names]
+    for engine in engines:
+        if isinstance(engine, EmrlabLocal):
+            engine.job_options = (*engine.job_options, *(part for define in defines for part in ("-D", define)))
+    return engines
 
 
 ENGINES = ("emrlab-cluster", "emrlab-local", "spark-rdd", "spark-df", "python", "python-mp", "mrjob")

@@ -1,12 +1,16 @@
 """CPU time of one map attempt on the benchmark corpus, and where it goes.
 
     python -m benchmarks.profile_map [--size 16m] [--job wordcount] [--profile]
+    python -m benchmarks.profile_map --size 32m --compare-fusion [--repeat 9]
 
 Runs one map task of the job in this process (no runner, no daemons) on a
 corpus file and prints its CPU seconds (time.process_time: steadier than wall
 time on a shared machine), then with --profile cProfile's top functions. For
 comparing a change to the map side (task/attempt.py, task/mapbuffer.py, api/keys.py, the record
-reader in task/splits.py) before and after, on the same file.
+reader in task/splits.py) before and after, on the same file. --compare-fusion
+runs the map with the mapper fused (task/fusion.py) and as a generator, in
+turns, --repeat times each, checks that both leave the same file.out, and
+prints each run's CPU seconds, the medians and their ratio.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import os
 import pstats
 import shutil
 import tempfile
+import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.jobs import emrlab_job
@@ -26,6 +32,7 @@ from emrlab_common.config import parse_size
 from mapreduce.api.fs import LocalFileSystem
 from mapreduce.task.attempt import NullReporter, TaskAttempt, run_map_attempt
 from mapreduce.task.formats import INPUT_FORMAT_KEY, TEXT_FORMAT
+from mapreduce.task.fusion import FUSE_KEY
 from mapreduce.task.splits import InputSplit
 
 
@@ -48,10 +55,15 @@ def main() -> None:
     parser.add_argument("--size", default="16m")
     parser.add_argument("--job", default="wordcount", choices=["wordcount", "grep", "sort", "invertedindex"])
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--compare-fusion", action="store_true", help="fused against not, in turns")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each with --compare-fusion (default 5)")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emrlab-profile-map-"))
     try:
         corpus = write_corpus(work / "corpus.txt", parse_size(options.size))
+        if options.compare_fusion:
+            compare_fusion(options.job, corpus, work, options.size, max(options.repeat, 1))
+            return
         attempt = map_attempt(options.job, corpus, str(work / "task"))
         profiler = cProfile.Profile() if options.profile else None
         started = time.process_time()
@@ -67,6 +79,27 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compare_fusion(job: str, corpus: Path, work: Path, size: str, repeat: int) -> None:
+    times: dict[str, list[float]] = {"fused": [], "generator": []}
+    outputs: dict[str, bytes] = {}
+    for run in range(repeat):
+        for name in times:
+            local_dir = work / f"task-{name}-{run}"
+            attempt = map_attempt(job, corpus, str(local_dir))
+            attempt = replace(attempt, properties={**attempt.properties, FUSE_KEY: str(name == "fused").lower()})
+            started = time.process_time()
+            run_map_attempt(attempt, LocalFileSystem(), NullReporter())
+            times[name].append(time.process_time() - started)
+            outputs[name] = (local_dir / "file.out").read_bytes()
+            shutil.rmtree(local_dir)
+    if outputs["fused"] != outputs["generator"]:
+        raise SystemExit("profile_map: the fused map's file.out differs from the generator's")
+    print(f"{job} map of {size}, CPU s, {repeat} runs of each in turns (same file.out):")
+    for name, values in times.items():
+        print(f"  {name:9}  median {statistics.median(values):6.2f}   " + " ".join(f"{value:.2f}" for value in values))
+    print(f"  fused / generator: {statistics.median(times['fused']) / statistics.median(times['generator']):.2f}")
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def run_suite(options) -> dict:
             raise BenchmarkFailed(f"unknown job {job!r} (choose from {', '.join(JOBS)})")
     engines: list[Engine] = []
     for engine in make_engines(options.engines.split(","), options.core_nodes, options.block_size,
-                               options.instance_type):
+                               options.instance_type, options.defines):
         reason = engine.missing()
         if reason:
             if options.engines != ",".join(ENGINES):  # asked for by name: it must run
@@ -334,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="emrlab-cluster's core nodes offer this EC2 type scaled to this machine, as `cluster up` "
                         f"does (default {DEFAULT_INSTANCE_TYPE}); `{HADOOP_DEFAULTS}`: Hadoop's 4 vcores, 4096 MB "
                         "each, whatever the machine")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="KEY=VALUE",
+                        help="a job property for the emrlab engines' runs, as `emrlab job run -D` takes it "
+                        "(e.g. -D emrlab.map.fuse=false)")
     options = parser.parse_args(argv)
     if options.full:
         options.sizes, options.runs = FULL_SIZES, FULL_RUNS

@@ -40,11 +40,29 @@ def test_a_tiny_run_checks_every_job_and_writes_a_table_and_json(tmp_path):
 
 
 def test_a_bad_engine_or_job_is_one_clear_line(tmp_path):
-    for flag, value in (("--engines", "hadoop"), ("--jobs", "pagerank"), ("--instance-type", "m5.huge")):
+    for flag, value in (("--engines", "hadoop"), ("--jobs", "pagerank"), ("--instance-type", "m5.huge"),
+                        ("-D", "emrlab.map.fuse")):
         done = subprocess.run([sys.executable, "-m", "benchmarks", "run", flag, value, "--sizes", "8k",
                                "--cache-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert value in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_define_reaches_the_emrlab_engines_runs_and_no_other():
+    from benchmarks.engines import make_engines
+
+    engines = make_engines(["emrlab-local", "emrlab-cluster", "python"], 3, "64m", defines=["emrlab.map.fuse=false"])
+    for engine in engines[:2]:
+        command = engine.command("wordcount", ["in"], "out")
+        assert command[command.index("emrlab.map.fuse=false") - 1] == "-D"
+    assert "emrlab.map.fuse=false" not in engines[2].command("wordcount", ["in"], "out")
+
+
+def test_the_fusion_comparison_runs_both_ways_and_checks_their_output():
+    done = subprocess.run([sys.executable, "-m", "benchmarks.profile_map", "--size", "64k", "--compare-fusion",
+                           "--repeat", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "same file.out" in done.stdout and "fused / generator:" in done.stdout
 
 
 def test_an_instance_type_scales_each_core_node_to_the_machine_as_cluster_up_does():
