@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 import traceback
 from contextlib import nullcontext
@@ -63,14 +64,28 @@ def divides(key, line):
     yield "b", 1 // line
 
 
+class _LineLists:
+    """Text input as the task's reader gives it: pairs when iterated, or lists of lines."""
+
+    def __init__(self, lists: list[list[str]]):
+        self.lists = lists
+
+    def line_lists(self):
+        return iter(self.lists)
+
+    def __iter__(self):
+        return ((None, line) for lines in self.lists for line in lines)
+
+
 def _collect(mapper, lines, fuse: bool, combine=None, limit_bytes=1 << 30):
-    """(file.out's records by partition, counters) of the mapper over `lines`."""
+    """(file.out's records by partition, counters) of the mapper over `lines` (or a _LineLists)."""
     counters = Counters()
-    run = map_function(Step(mapper=mapper), fuse=fuse)
+    text = isinstance(lines, _LineLists)
+    run = map_function(Step(mapper=mapper), text_input=text, fuse=fuse)
     with tempfile.TemporaryDirectory() as directory:
         buffer = MapOutputBuffer(directory, 2, HashPartitioner(), combine, False,
                                  SpillSettings(limit_bytes=limit_bytes), counters)
-        buffer.collect(run(((None, line) for line in lines), buffer.sink))
+        buffer.collect(run(lines if text else ((None, line) for line in lines), buffer.sink))
         path = buffer.flush()
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
         index = read_index(os.path.join(directory, MAP_OUTPUT_INDEX_FILE))
@@ -134,6 +149,29 @@ def test_an_error_in_a_fused_mapper_points_at_the_users_line():
         frames.append((last.filename, last.lineno, last.line, last.colno, last.end_colno))
     assert frames[0] == frames[1]
     assert frames[1][0] == __file__ and frames[1][2] == 'yield "b", 1 // line'
+
+
+def one_per_line(key, line):
+    yield line, 1
+
+
+def test_text_read_a_list_of_lines_at_a_time_spills_where_the_generator_does():
+    lists = [[f"w{(chunk * 3000 + index) % 1500}" for index in range(3000)] for chunk in range(3)]
+    generator, fused = (_collect(one_per_line, _LineLists(lists), fuse, _summed, limit_bytes=40_000)
+                        for fuse in (False, True))
+    assert fused[1].task(names.SPILLED_RECORDS) > 3000  # it did spill more than once
+    assert fused[1].as_dict() == generator[1].as_dict() and _same(fused[0], generator[0])
+
+
+def annotated(key, line):
+    def helper(word: NotDefinedAnywhere) -> NotDefinedAnywhere:  # noqa: F821 (never evaluated: future annotations)
+        return word
+    yield helper(str(line)), 1
+
+
+def test_a_mapper_under_future_annotations_is_compiled_with_them():
+    assert fuse_mapper(annotated) is not None
+    assert _same(_collect(annotated, [1, 2], True)[0], _collect(annotated, [1, 2], False)[0])
 
 
 class Counting(Job):
@@ -230,13 +268,42 @@ class UsesSuper(Counting):
             yield pair
 
 
+class Mangles:
+    def __init__(self):
+        self.__seen = 0
+
+    def mapper(self, key, line):
+        self.__seen += 1  # self._Mangles__seen: a copy compiled outside the class would not say so
+        yield line, self.__seen
+
+
+def looks_at_its_frame(key, line):
+    yield line, sorted(locals())
+
+
+def names_ours_in_a_lambda(key, line):
+    value = (lambda _emrlab_v=1: _emrlab_v)()
+    yield line, value
+
+
+def _plain(key, line):
+    yield "plain", 1
+
+
+def _other(key, line):
+    yield "other", 1
+
+
+wrapped = functools.update_wrapper(_other, _plain)  # inspect would read _plain's source for it
+
 namespace: dict = {}
 exec("def from_a_string(key, line):\n    yield line, 1\n", namespace)
 
 
 @pytest.mark.parametrize("mapper", [
     returns_a_list, in_try, in_with, delegates, sends, with_default, starred, names_ours, decorated,
-    Subclassed([]).mapper, UsesSuper([]).mapper, namespace["from_a_string"], lambda key, line: [(line, 1)],
+    Subclassed([]).mapper, UsesSuper([]).mapper, Mangles().mapper, looks_at_its_frame, names_ours_in_a_lambda,
+    wrapped, namespace["from_a_string"], lambda key, line: [(line, 1)],
     functools.partial(literal_pairs, None), len,
 ], ids=lambda mapper: getattr(mapper, "__name__", type(mapper).__name__))
 def test_what_cannot_be_fused_exactly_runs_as_it_is(mapper):
@@ -246,3 +313,21 @@ def test_what_cannot_be_fused_exactly_runs_as_it_is(mapper):
 def test_fusion_can_be_turned_off():
     assert fusion_enabled({}) and fusion_enabled({"emrlab.map.fuse": "true"})
     assert not fusion_enabled({"emrlab.map.fuse": "false"}) and not fusion_enabled({"emrlab.map.fuse": "False"})
+
+
+def test_a_mapper_whose_file_changed_since_it_was_imported_runs_as_imported(tmp_path, monkeypatch):
+    module_path = tmp_path / "edited_job.py"
+    module_path.write_text("def mapper(key, line):\n    yield 'old', 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    module = importlib.import_module("edited_job")
+    try:
+        assert fuse_mapper(module.mapper) is not None
+        module_path.write_text("def mapper(key, line):\n    yield 'new', 1\n")
+        os.utime(module_path, (1, 1))  # another modification time, however fast the test runs
+        assert fuse_mapper(module.mapper) is None
+        module_path.write_text('def mapper(key, line):\n    """\n')  # unterminated: tokenize fails
+        os.utime(module_path, (2, 2))
+        assert fuse_mapper(module.mapper) is None
+    finally:
+        sys.modules.pop("edited_job", None)

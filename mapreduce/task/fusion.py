@@ -27,20 +27,33 @@ still points at the user's lines (the copy is compiled with their file name
 and line numbers, and the `yield` line stands for the code put in its place).
 
 Only what can be fused exactly is: a plain generator function or method whose
-source can be read, with no decorators, default values, `*args` or keyword-only
-parameters, no closure (`super()` makes one), no name of ours, and whose every
-`yield` is a statement of its own outside any `try` or `with` (inside one, the
-buffer's work and errors would run under the user's handlers). Anything else
-runs as it is. `-D emrlab.map.fuse=false` turns fusion off, to compare.
+source can be read and compiles to the very code that runs (not a file edited
+since, not a name its class mangles), with no decorators, default values,
+`*args` or keyword-only parameters, no closure (`super()` makes one), no name
+of ours, no look at its own frame (`locals()`, `sys._getframe`), and whose
+every `yield` is a statement of its own outside any `try` or `with` (inside
+one, the buffer's work and errors would run under the user's handlers).
+Anything else runs as it is. `-D emrlab.map.fuse=false` turns fusion off.
+
+What can still tell the two apart, none of it in the output or the counters:
+objects a call made are freed when it returns rather than as the buffer takes
+the next record (a `__del__` runs sooner); an error inside the buffer (a key
+that cannot be encoded) shows the user's `yield` line in its traceback; and
+when `mapper_init` yields records, the buffer's size checks (every 4,096
+records) may come that many records later.
 """
 
 from __future__ import annotations
 
+import __future__
 import ast
 import copy
+import functools
 import inspect
+import operator
+import tokenize
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 FUSE_KEY = "emrlab.map.fuse"
 PREFIX = "_emrlab_"
@@ -48,6 +61,10 @@ SINK = PREFIX + "sink"
 COUNT = PREFIX + "n"
 KEY, VALUE = PREFIX + "k", PREFIX + "v"
 SINK_NAMES = ("one", "get", "counts", "add", "put")  # MapOutputBuffer.sink's slots, in order
+# Code that looks at its own frame or its caller's would see the fused one: not fused.
+FRAME_NAMES = frozenset({"locals", "vars", "_getframe", "currentframe", "f_back", "f_locals"})
+FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, feature).compiler_flag
+                                                for feature in __future__.all_feature_names))
 
 _PROLOGUE = f"""
 {', '.join(PREFIX + name for name in SINK_NAMES)} = {SINK}
@@ -85,9 +102,12 @@ def fuse_mapper(mapper: Callable) -> Callable | None:
     if not inspect.isfunction(function) or not inspect.isgeneratorfunction(function):
         return None
     code = function.__code__
-    if (code.co_freevars or function.__defaults__ or function.__kwdefaults__
-            or any(name.startswith(PREFIX) for name in code.co_varnames + code.co_names)):
+    if code.co_freevars or function.__defaults__ or function.__kwdefaults__:
         return None
+    for nested in _codes(code):
+        if (FRAME_NAMES.intersection(nested.co_names) or any(name.startswith(PREFIX) for name in (
+                *nested.co_varnames, *nested.co_names, *nested.co_cellvars, *nested.co_freevars))):
+            return None
     definition = _definition(function)
     if definition is None:
         return None
@@ -105,7 +125,7 @@ def _definition(function) -> ast.FunctionDef | None:
     """The function's `def`, parsed from its source, at its lines in its file."""
     try:
         lines, first_line = inspect.getsourcelines(function)
-    except (OSError, TypeError):
+    except (OSError, TypeError, IndexError, SyntaxError, tokenize.TokenError):
         return None
     source = "".join(lines)
     indented = source[:1].isspace()
@@ -119,7 +139,35 @@ def _definition(function) -> ast.FunctionDef | None:
             or definition.decorator_list):
         return None
     ast.increment_lineno(definition, first_line - (2 if indented else 1))
+    # The source must be what runs: not a file edited since it was imported, not another function's
+    # (inspect follows __wrapped__), not code whose names its class mangles (`self.__count`).
+    if _function_code(definition, function) != function.__code__:
+        return None
     return definition
+
+
+def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """The code object and every one nested in it (its functions, lambdas, comprehensions)."""
+    yield code
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _codes(constant)
+
+
+def _function_code(definition: ast.FunctionDef, function) -> types.CodeType | None:
+    code = _module_code(definition, function)
+    return next((constant for constant in code.co_consts if isinstance(constant, types.CodeType)), None) \
+        if code is not None else None
+
+
+def _module_code(definition: ast.FunctionDef, function) -> types.CodeType | None:
+    """`definition` compiled as the function was: with its file name and its future imports."""
+    module = ast.Module(body=[definition], type_ignores=[])
+    try:
+        return compile(module, function.__code__.co_filename, "exec",
+                       flags=function.__code__.co_flags & FUTURE_FLAGS, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
 
 
 class _Fuser(ast.NodeTransformer):
@@ -197,10 +245,8 @@ def _fused_definition(definition: ast.FunctionDef) -> ast.FunctionDef:
 
 def _compiled(function, definition: ast.FunctionDef):
     """The fused function, compiled with the original's file name and run against its globals."""
-    module = ast.Module(body=[definition], type_ignores=[])
-    try:
-        code = compile(module, function.__code__.co_filename, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    code = _module_code(definition, function)
+    if code is None:
         return None
     namespace: dict = {}
     exec(code, function.__globals__, namespace)

@@ -68,14 +68,14 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
                         value = _decodable(value)
                     yield fused(key, value, sink)
             else:  # a list of lines at a time, with no generator step per line
+                count = 0
                 for lines in line_lists():
-                    count = 0
                     for line in lines:
                         count += fused(None, line if line.isascii() else _decodable(line), sink)
-                        if count >= FUSED_BATCH_RECORDS:  # as often as the buffer checks its size
+                        if count >= FUSED_BATCH_RECORDS:  # after the line the buffer would check after
                             yield count
                             count = 0
-                    yield count
+                yield count
         else:
             for key, value in records:
                 if text_input and not value.isascii():
