@@ -2,6 +2,7 @@
 
     python -m benchmarks.profile_map [--size 16m] [--job wordcount] [--profile]
     python -m benchmarks.profile_map --size 32m --compare-fusion [--repeat 9]
+    python -m benchmarks.profile_map --size 128m --counting
 
 Runs one map task of the job in this process (no runner, no daemons) on a
 corpus file and prints its CPU seconds (time.process_time: steadier than wall
@@ -10,7 +11,10 @@ comparing a change to the map side (task/attempt.py, task/mapbuffer.py, api/keys
 reader in task/splits.py) before and after, on the same file. --compare-fusion
 runs the map with the mapper fused (task/fusion.py) and as a generator, in
 turns, --repeat times each, checks that both leave the same file.out, and
-prints each run's CPU seconds, the medians and their ratio.
+prints each run's CPU seconds, the medians and their ratio. --counting times
+the buffer's counting loop alone (a dict get and store per word) over the
+corpus's words in their order, then over as many words drawn from its 2,000
+most frequent: the difference is what the dict's cache misses cost.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import cProfile
 import os
 import pstats
 import shutil
-import tempfile
 import statistics
+import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,12 +62,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compare-fusion", action="store_true", help="fused against not, in turns")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each with --compare-fusion (default 5)")
+    parser.add_argument("--counting", action="store_true", help="the counting loop alone, real words and frequent ones")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emrlab-profile-map-"))
     try:
         corpus = write_corpus(work / "corpus.txt", parse_size(options.size))
         if options.compare_fusion:
             compare_fusion(options.job, corpus, work, options.size, max(options.repeat, 1))
+            return
+        if options.counting:
+            counting(corpus)
             return
         attempt = map_attempt(options.job, corpus, str(work / "task"))
         profiler = cProfile.Profile() if options.profile else None
@@ -79,6 +88,21 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def counting(corpus: Path) -> None:
+    words = corpus.read_text(encoding="utf-8", errors="surrogateescape").split()
+    frequent = [word for word, _ in Counter(words).most_common(2000)]
+    print(f"{len(words)} words, {len(set(words))} distinct; counting loop, CPU s:")
+    for label, stream in (("in the corpus's order", words),
+                          ("from the 2,000 most frequent", [frequent[i % len(frequent)] for i in range(len(words))])):
+        counts: dict = {}
+        get = counts.get
+        started = time.process_time()
+        for word in stream:
+            counts[word] = get(word, 0) + 1
+        print(f"  {label:30} {time.process_time() - started:6.2f}")
+        del stream
 
 
 def compare_fusion(job: str, corpus: Path, work: Path, size: str, repeat: int) -> None:

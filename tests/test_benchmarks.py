@@ -63,6 +63,10 @@ def test_the_fusion_comparison_runs_both_ways_and_checks_their_output():
                            "--repeat", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "same file.out" in done.stdout and "fused / generator:" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "benchmarks.profile_map", "--size", "64k", "--counting"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "in the corpus's order" in done.stdout and "from the 2,000 most frequent" in done.stdout
 
 
 def test_an_instance_type_scales_each_core_node_to_the_machine_as_cluster_up_does():
