@@ -153,21 +153,17 @@ class MapOutputBuffer:
         counts, groups = self.counts, self.groups
         one = self.counted_value
         self.last_value = value
-        if value is one:  # a fused mapper's first call may not have known the counted value yet
-            try:
-                count = counts.get(key)
-            except TypeError:
-                count = None
-            if count is not None:
-                counts[key] = count + 1
-                return
         if type(key) is not str and isinstance(key, str):
             key = str(key)  # a str subclass is its str: encoded alike, so grouped with it
         if type(key) is str:
             if value is one:
                 if not groups or key not in groups:
-                    counts[key] = 1
-                    self.key_bytes += len(key)
+                    # Counted already when the caller did not know the counted value yet (collect's
+                    # first batch, a fused mapper's first call); else a new key.
+                    count = counts.get(key, 0)
+                    counts[key] = count + 1
+                    if not count:
+                        self.key_bytes += len(key)
                     return
             elif one is _NOTHING:  # the task's first record: its value is the one counted
                 self.counted_value = self.sink[0] = value

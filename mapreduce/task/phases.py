@@ -29,8 +29,6 @@ from mapreduce.api.job import Step, iterate
 from mapreduce.task.fusion import fuse_mapper
 from mapreduce.task.mapbuffer import SPILL_CHECK_RECORDS
 
-FUSED_BATCH_RECORDS = SPILL_CHECK_RECORDS
-
 
 @dataclass
 class Phases:
@@ -52,15 +50,16 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
     buffer's `sink`, a mapper that can be fused with the buffer (`fusion.py`, unless `fuse`
     is off) puts its records in itself, and each call's batch is how many it put."""
     mapper, mapper_init, mapper_final = step.mapper, step.mapper_init, step.mapper_final
-    fused = fuse_mapper(mapper) if fuse and mapper is not None else None
 
     def run(records: Iterator[tuple], sink: list | None = None) -> Iterator[Iterable[tuple] | int]:
+        # Fused when a map task runs it into a buffer, not when any task builds its phases.
+        fused = fuse_mapper(mapper) if fuse and sink is not None and mapper is not None else None
         if mapper_init is not None:
             yield iterate(mapper_init)
         if mapper is None:
             # the identity mapper: records pass straight through
             yield ((key, _decodable(value)) for key, value in records) if text_input else records
-        elif fused is not None and sink is not None:
+        elif fused is not None:
             line_lists = getattr(records, "line_lists", None) if text_input else None
             if line_lists is None:
                 for key, value in records:
@@ -72,7 +71,7 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
                 for lines in line_lists():
                     for line in lines:
                         count += fused(None, line if line.isascii() else _decodable(line), sink)
-                        if count >= FUSED_BATCH_RECORDS:  # after the line the buffer would check after
+                        if count >= SPILL_CHECK_RECORDS:  # after the line the buffer would check after
                             yield count
                             count = 0
                 yield count
