@@ -7,6 +7,7 @@ the test fails.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -31,7 +32,11 @@ from emrlab_common.errors import EmrlabError
 # its own files there at exit). The environment carries the directory, as this module is imported twice
 # (as `conftest` by pytest and as `tests.conftest` by some test modules).
 tempfile.gettempdir()
-SCRATCH_DIR = os.environ.get("EMRLAB_TEST_SCRATCH") or tempfile.mkdtemp(prefix="emrlab-tests-")
+SCRATCH_DIR = os.environ.get("EMRLAB_TEST_SCRATCH")
+if SCRATCH_DIR is None:
+    SCRATCH_DIR = tempfile.mkdtemp(prefix="emrlab-tests-")
+    # Also when pytest stops before pytest_unconfigure (a usage error, an error collecting).
+    atexit.register(shutil.rmtree, SCRATCH_DIR, True)
 os.environ.update(EMRLAB_TEST_SCRATCH=SCRATCH_DIR, TMPDIR=SCRATCH_DIR, PYTEST_DEBUG_TEMPROOT=SCRATCH_DIR)
 
 
