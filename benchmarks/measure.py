@@ -121,6 +121,8 @@ def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: 
             cwd: str | None = None, timeout_s: float = 3600) -> Measurement:
     """Run `command` to its end; raise CommandFailed with its last stderr line if it fails."""
     become_subreaper()
+    # Children from before (another engine's daemons, up for the whole suite) are not this command's.
+    running_before = tuple(_children_of(os.getpid()))
     cpu_before = children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, cwd=cwd,
@@ -144,7 +146,7 @@ def measure(command: list[str], daemon_pids: tuple[int, ...] = (), environment: 
         done.set()
         sampler.join()
     wall_s = time.perf_counter() - started
-    reap_orphans(keep=daemon_pids)
+    reap_orphans(keep=(*daemon_pids, *running_before))
     cpu_s = children_cpu_s() + sum(process_cpu_s(pid) for pid in daemon_pids) - cpu_before
     if process.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]

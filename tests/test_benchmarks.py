@@ -136,3 +136,23 @@ def test_the_issues_growth_takes_the_measured_time_to_the_first_task():
     assert abs(row["t0_growth"] - (35 - 2) / (4 * (11 - 2))) < 1e-9  # the second fixed second shows as < 1
     (unknown,) = scaling([{**entry, "first_task_s": None} for entry in rows])
     assert unknown["t0_s"] is None and unknown["t0_growth"] is None
+
+
+def test_a_measurement_waits_for_its_own_orphans_not_for_daemons_already_running():
+    """The suite's cluster stays up while the other engines run: measuring one of them must not
+    wait for the cluster's daemons to end as if they were that command's orphans. (In a
+    subprocess: measuring makes its process a subreaper.)"""
+    script = """
+import subprocess, time
+from benchmarks import measure
+measure.ORPHANS_WAIT_S = 60
+daemon = subprocess.Popen(["sleep", "20"])
+measure.measure(["sh", "-c", "sleep 0.2 & exit 0"])
+print("daemon running" if daemon.poll() is None else "waited for the daemon")
+others = [pid for pid in measure._children_of(measure.os.getpid()) if pid != daemon.pid]
+print("orphan reaped" if not others else "orphan left")
+daemon.kill()
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["daemon running", "orphan reaped"]
