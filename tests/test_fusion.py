@@ -19,8 +19,9 @@ from mapreduce.api import counters as names
 from mapreduce.api.counters import Counters
 from mapreduce.api.errors import BadRecord
 from mapreduce.api.job import Job, Step
+from mapreduce.api.keys import decode_key
 from mapreduce.api.partitioners import HashPartitioner
-from mapreduce.task.fusion import fuse_mapper, fusion_enabled
+from mapreduce.task.fusion import fuse_mapper, fusion_enabled, summing
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.phases import map_function
 from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index
@@ -77,14 +78,14 @@ class _LineLists:
         return ((None, line) for lines in self.lists for line in lines)
 
 
-def _collect(mapper, lines, fuse: bool, combine=None, limit_bytes=1 << 30):
+def _collect(mapper, lines, fuse: bool, combine=None, limit_bytes=1 << 30, combine_sums=False):
     """(file.out's records by partition, counters) of the mapper over `lines` (or a _LineLists)."""
     counters = Counters()
     text = isinstance(lines, _LineLists)
     run = map_function(Step(mapper=mapper), text_input=text, fuse=fuse)
     with tempfile.TemporaryDirectory() as directory:
         buffer = MapOutputBuffer(directory, 2, HashPartitioner(), combine, False,
-                                 SpillSettings(limit_bytes=limit_bytes), counters)
+                                 SpillSettings(limit_bytes=limit_bytes), counters, combine_sums=combine_sums)
         buffer.collect(run(lines if text else ((None, line) for line in lines), buffer.sink))
         path = buffer.flush()
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
@@ -110,7 +111,9 @@ def test_a_fused_mapper_gives_what_the_generator_gives(pairs_batches, mapper, co
         RECORDS.clear()
         RECORDS.update(enumerate(pairs_batches))
         try:
-            output, counters = _collect(mapper, range(len(pairs_batches)), fuse, combiner, limit_bytes)
+            # Fused, the buffer also sums counted keys itself, as a `yield key, sum(values)` combiner would.
+            output, counters = _collect(mapper, range(len(pairs_batches)), fuse, combiner, limit_bytes,
+                                        combine_sums=fuse and combine)
         except TypeError as error:  # the combiner's sum of values that do not add up
             return str(error), None, dict(RECORDS)
         return output, counters.as_dict(), dict(RECORDS)
@@ -331,3 +334,122 @@ def test_a_mapper_whose_file_changed_since_it_was_imported_runs_as_imported(tmp_
         assert fuse_mapper(module.mapper) is None
     finally:
         sys.modules.pop("edited_job", None)
+
+
+# ---------------------------------------------------------------- a summing combiner, recognised
+
+
+def sums(key, values):
+    yield key, sum(values)
+
+
+def sums_documented(word, counts):
+    """Adds up a word's counts."""
+    yield (word, sum(counts))
+
+
+class Summing(Job):
+    def combiner(self, word, counts):
+        yield word, sum(counts)
+
+    def mapper(self, key, line):
+        yield line, 1
+
+
+def sums_with_a_start(key, values):
+    yield key, sum(values, 1)
+
+
+def sums_and_adds(key, values):
+    yield key, sum(values) + 0
+
+
+def sums_the_key(key, values):
+    yield values, sum(key)
+
+
+def sums_twice(key, values):
+    yield key, sum(values)
+    yield key, sum(values)
+
+
+def counts_too(key, values):
+    COUNTED.append(key)
+    yield key, sum(values)
+
+
+def returns_a_sum(key, values):
+    return [(key, sum(values))]
+
+
+def sum_is_a_parameter(key, sum):
+    yield key, sum(sum)
+
+
+def sums_with_a_default(key, values=()):
+    yield key, sum(values)
+
+
+COUNTED: list = []
+shadowed: dict = {}
+exec("sum = len\ndef sums(key, values):\n    yield key, sum(values)\n", shadowed)
+elsewhere: dict = {}
+exec("def sums(key, values):\n    yield key, sum(values)\n", elsewhere)
+
+
+@pytest.mark.parametrize("combiner", [sums, sums_documented, Summing([]).combiner],
+                         ids=lambda combiner: combiner.__qualname__)
+def test_a_combiner_that_only_sums_is_recognised(combiner):
+    assert summing(combiner)
+
+
+@pytest.mark.parametrize("combiner", [
+    sums_with_a_start, sums_and_adds, sums_the_key, sums_twice, counts_too, returns_a_sum, sum_is_a_parameter,
+    sums_with_a_default, shadowed["sums"], elsewhere["sums"], Summing([]).mapper, Summing.combiner,
+    functools.partial(sums, None), lambda key, values: iter([(key, sum(values))]), sum, None,
+], ids=lambda combiner: getattr(combiner, "__qualname__", type(combiner).__name__))
+def test_anything_else_is_called_as_it_is(combiner):
+    """A start, another expression, the key and values swapped, more statements, a `sum` that is
+    not the builtin, source that cannot be read (exec'd), the unbound method (three parameters)."""
+    assert not summing(combiner)
+
+
+@pytest.mark.parametrize("value, calls", [(1, 0), (5, 0), (True, 1), (1.0, 1)])
+def test_a_summing_combiner_is_not_called_for_counted_ints(value, calls):
+    """Counted keys of an int value are summed by the buffer (n * v); any other value still goes
+    through the combiner, whose sum of floats or bools the buffer does not reproduce."""
+    called = []
+
+    def combine(groups):
+        called.append(1)
+        return ((key, sum(values)) for key, values in groups)
+
+    pairs = [[("b", value), ("a", value)], [("b", value)]]
+    with_sums = _collect(whole_records_of(pairs), range(len(pairs)), True, combine, combine_sums=True)
+    assert len(called) == calls
+    without = _collect(whole_records_of(pairs), range(len(pairs)), True, combine)
+    assert _same(with_sums[0], without[0]) and with_sums[1].as_dict() == without[1].as_dict()
+    assert sorted((decode_key(key), total) for part in with_sums[0] for key, total in part) == \
+        [("a", value), ("b", value + value)]
+
+
+def whole_records_of(pairs):
+    def mapper(key, line):
+        yield from pairs[line]
+    return mapper
+
+
+def test_a_sum_replaced_in_builtins_is_not_taken_for_the_builtin(monkeypatch):
+    import builtins
+    monkeypatch.setattr(builtins, "sum", lambda values: 0)
+    assert not summing(sums)
+
+
+def test_the_phases_say_when_the_combiner_only_sums():
+    from mapreduce.examples.invertedindex import InvertedIndex
+    from mapreduce.examples.wordcount import WordCount
+    from mapreduce.task.steps import phases_of
+    for job, expected in ((WordCount([]), True), (InvertedIndex([]), False)):
+        step = job.steps()[0]
+        assert phases_of(job, step, {}, None, ".").combine_sums is expected
+        assert phases_of(job, step, {"emrlab.map.fuse": "false"}, None, ".").combine_sums is False

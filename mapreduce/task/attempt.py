@@ -294,7 +294,8 @@ def run_map_attempt(attempt: TaskAttempt, fs, reporter: TaskReporter) -> Attempt
         output_path = None
     else:
         buffer = MapOutputBuffer(attempt.local_dir, attempt.num_reduces, job.partitioner(), phases.combine,
-                                 phases.sort_values, _spill_settings(load(TaskConfig, properties)), counters)
+                                 phases.sort_values, _spill_settings(load(TaskConfig, properties)), counters,
+                                 combine_sums=phases.combine_sums)
         buffer.collect(phases.map(read(fs, attempt.split, context), buffer.sink))
         counters.increment(names.TASK_COUNTER, names.MAP_OUTPUT_RECORDS, buffer.records_total)
         output_path = buffer.flush()

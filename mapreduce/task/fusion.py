@@ -41,12 +41,20 @@ the next record (a `__del__` runs sooner); an error inside the buffer (a key
 that cannot be encoded) shows the user's `yield` line in its traceback; and
 when `mapper_init` yields records, the buffer's size checks (every 4,096
 records) may come that many records later.
+
+The combiner is not compiled but recognised: `summing` finds the commonest of
+all, `yield key, sum(values)`, by the same reading of its source. For a key
+the buffer counted (n records of the same int v), that combiner's output is
+(key, n * v) exactly, so a spill writes that without calling it once per key
+(`MapOutputBuffer._spill_counted`). Spark's DataFrame knows its `sum` the same
+way, as an aggregate function rather than as a call.
 """
 
 from __future__ import annotations
 
 import __future__
 import ast
+import builtins
 import copy
 import functools
 import inspect
@@ -63,6 +71,7 @@ KEY, VALUE = PREFIX + "k", PREFIX + "v"
 SINK_NAMES = ("one", "get", "counts", "add", "put")  # MapOutputBuffer.sink's slots, in order
 # Code that looks at its own frame or its caller's would see the fused one: not fused.
 FRAME_NAMES = frozenset({"locals", "vars", "_getframe", "currentframe", "f_back", "f_locals"})
+_BUILTIN_SUM = builtins.sum  # as this module found it, before any job's module was loaded
 FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, feature).compiler_flag
                                                 for feature in __future__.all_feature_names))
 
@@ -119,6 +128,43 @@ def fuse_mapper(mapper: Callable) -> Callable | None:
     if fused is None:
         return None
     return types.MethodType(fused, mapper.__self__) if inspect.ismethod(mapper) else fused
+
+
+def summing(function: Callable | None) -> bool:
+    """Whether `function` (a combiner or reducer, called with a key and its values) is exactly
+    `yield key, sum(values)`, with the builtin `sum`: its source read as `fuse_mapper` reads a
+    mapper's, one statement after an optional docstring, its own two parameters as they came."""
+    plain = function.__func__ if inspect.ismethod(function) else function
+    if not inspect.isfunction(plain) or not inspect.isgeneratorfunction(plain):
+        return False
+    if plain.__code__.co_freevars or plain.__defaults__ or plain.__kwdefaults__:
+        return False
+    definition = _definition(plain)
+    if definition is None:
+        return False
+    arguments = definition.args
+    parameters = [argument.arg for argument in arguments.args][1 if inspect.ismethod(function) else 0:]
+    if arguments.posonlyargs or arguments.vararg or arguments.kwonlyargs or arguments.kwarg or len(parameters) != 2:
+        return False
+    key, values = parameters
+    body = definition.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]  # the docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Expr) or not isinstance(body[0].value, ast.Yield):
+        return False
+    record = body[0].value.value
+    if not (isinstance(record, ast.Tuple) and len(record.elts) == 2):
+        return False
+    first, second = record.elts
+    if not (isinstance(first, ast.Name) and first.id == key and isinstance(second, ast.Call)
+            and isinstance(second.func, ast.Name) and second.func.id == "sum" and not second.keywords
+            and len(second.args) == 1 and isinstance(second.args[0], ast.Name) and second.args[0].id == values):
+        return False
+    # `sum` is the builtin: not a parameter, not a global of the module, not replaced in builtins
+    # (as the task starts: a module that binds `sum` later, while the task runs, is not seen).
+    return "sum" not in parameters and "sum" not in plain.__globals__ \
+        and plain.__builtins__.get("sum") is _BUILTIN_SUM
 
 
 def _definition(function) -> ast.FunctionDef | None:

@@ -75,11 +75,13 @@ def _values_in_step(keys: list, records: list) -> list | None:
 
 class MapOutputBuffer:
     def __init__(self, local_dir: str, num_partitions: int, partitioner, combine: CombineFunction | None,
-                 sort_values: bool, settings: SpillSettings, counters: Counters):
+                 sort_values: bool, settings: SpillSettings, counters: Counters, combine_sums: bool = False):
         self.local_dir = local_dir
         self.num_partitions = num_partitions
         self.partitioner = partitioner
         self.combine = combine
+        # The combiner is `yield key, sum(values)` and nothing else (fusion.summing).
+        self.combine_sums = combine_sums
         self.sort_values = sort_values
         self.settings = settings
         self.counters = counters
@@ -293,11 +295,15 @@ class MapOutputBuffer:
             pairs = chain.from_iterable(map(repeat, zip(encoded, repeat(value)), times))
             return self._write_segments(path, self._split_by_partition(partitions, pairs, times))
         self.counters.increment(names.TASK_COUNTER, names.COMBINE_INPUT_RECORDS, self.records)
-        records = list(self.combine(zip(keys, map(repeat, repeat(value), times))))
-        values = _values_in_step(keys, records)
-        if values is None:
-            output = self._combined_any(list(zip(partitions, encoded, keys, times)), keys, records)
-            return self._write_partitions(path, self._combined_output(output))
+        if self.combine_sums and type(value) is int:
+            # What `yield key, sum(values)` gives for n copies of the int v, without a call per key.
+            values = times if value == 1 else list(map(mul, times, repeat(value)))
+        else:
+            records = list(self.combine(zip(keys, map(repeat, repeat(value), times))))
+            values = _values_in_step(keys, records)
+            if values is None:
+                output = self._combined_any(list(zip(partitions, encoded, keys, times)), keys, records)
+                return self._write_partitions(path, self._combined_output(output))
         self.counters.increment(names.TASK_COUNTER, names.COMBINE_OUTPUT_RECORDS, len(values))
         return self._write_segments(path, self._split_by_partition(partitions, zip(encoded, values)))
 

@@ -26,7 +26,7 @@ from itertools import chain, starmap
 from operator import is_not
 
 from mapreduce.api.job import Step, iterate
-from mapreduce.task.fusion import fuse_mapper
+from mapreduce.task.fusion import fuse_mapper, summing
 from mapreduce.task.mapbuffer import SPILL_CHECK_RECORDS
 
 
@@ -36,6 +36,7 @@ class Phases:
     combine: Callable[[Iterator[tuple]], Iterator[tuple]] | None
     reduce: Callable[[Iterator[tuple]], Iterator[tuple]]
     sort_values: bool = False
+    combine_sums: bool = False  # the combiner is `yield key, sum(values)` (fusion.summing)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -95,6 +96,13 @@ def _decodable(line: str) -> str:
 
 
 _NOT_NONE = partial(is_not, None)
+
+
+def combiner_sums(step: Step, fuse: bool = True) -> bool:
+    """Whether the step's combiner is `yield key, sum(values)` alone, with no _init or _final
+    (`fusion.summing`), so that the map buffer may sum a counted key itself."""
+    return (fuse and step.combiner is not None and step.combiner_init is None and step.combiner_final is None
+            and summing(step.combiner))
 
 
 def group_function(function, function_init, function_final):

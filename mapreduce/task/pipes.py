@@ -19,7 +19,7 @@ from mapreduce.streaming.streamjob import CMDENV_KEY, CommandStage, StreamingCon
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import is_text_input
 from mapreduce.task.fusion import fusion_enabled
-from mapreduce.task.phases import Phases, group_function, map_function, subprocess_environment
+from mapreduce.task.phases import Phases, combiner_sums, group_function, map_function, subprocess_environment
 
 
 def record_line(key, value, separator: bytes = b"\t") -> bytes:
@@ -77,10 +77,11 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
             return flatten(run_stage(command, lines, to_record))
         return run
 
-    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties),
-                                                              fusion_enabled(properties))
+    fuse = fusion_enabled(properties)
+    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties), fuse)
     combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
                else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
     reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd
               else group_function(step.reducer, step.reducer_init, step.reducer_final))
-    return Phases(map=mapper, combine=combine, reduce=reduce, sort_values=bool(getattr(job, "SORT_VALUES", False)))
+    return Phases(map=mapper, combine=combine, reduce=reduce, sort_values=bool(getattr(job, "SORT_VALUES", False)),
+                  combine_sums=not step.combiner_cmd and combiner_sums(step, fuse))

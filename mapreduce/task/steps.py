@@ -11,7 +11,7 @@ from mapreduce.api.job import Step
 from mapreduce.streaming.loader import instantiate, load_job_class
 from mapreduce.task.formats import is_text_input
 from mapreduce.task.fusion import fusion_enabled
-from mapreduce.task.phases import Phases, group_function, map_function
+from mapreduce.task.phases import Phases, combiner_sums, group_function, map_function
 from mapreduce.task.pipes import command_phases
 
 
@@ -31,8 +31,9 @@ def load_step(attempt, properties: dict, context):
 def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Phases:
     if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
         return command_phases(job, step, properties, context, local_dir)
-    return Phases(map=map_function(step, is_text_input(properties), fusion_enabled(properties)),
+    fuse = fusion_enabled(properties)
+    return Phases(map=map_function(step, is_text_input(properties), fuse),
                   combine=group_function(step.combiner, step.combiner_init, step.combiner_final)
                   if step.combiner else None,
                   reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),
-                  sort_values=bool(getattr(job, "SORT_VALUES", False)))
+                  sort_values=bool(getattr(job, "SORT_VALUES", False)), combine_sums=combiner_sums(step, fuse))
