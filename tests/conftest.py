@@ -8,6 +8,8 @@ the test fails.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import getpass
 import os
 import shutil
 import subprocess
@@ -40,8 +42,17 @@ if SCRATCH_DIR is None:
 os.environ.update(EMRLAB_TEST_SCRATCH=SCRATCH_DIR, TMPDIR=SCRATCH_DIR, PYTEST_DEBUG_TEMPROOT=SCRATCH_DIR)
 
 
+# The JVM (PySpark's tests) makes /tmp/hsperfdata_USER whatever TMPDIR says: removed at the end if this
+# run made it and it is empty again (a JVM still running elsewhere keeps its file there, and the directory).
+JVM_PERF_DIR = os.path.join("/tmp", f"hsperfdata_{getpass.getuser()}")
+JVM_PERF_DIR_EXISTED = os.path.exists(JVM_PERF_DIR)
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(SCRATCH_DIR, ignore_errors=True)
+    if not JVM_PERF_DIR_EXISTED:
+        with contextlib.suppress(OSError):
+            os.rmdir(JVM_PERF_DIR)
 
 
 # Liveness here: a DataNode is dead after 2 * 0.3 s + 10 * 0.2 s = 2.6 s of silence.
