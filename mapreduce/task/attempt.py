@@ -45,7 +45,7 @@ from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.merger import BoundedMerger, MergeSettings
 from mapreduce.task.output import LAZY_OUTPUT_KEY, FileOutputCommitter, part_file_name
 from mapreduce.task.segments import Segment
-from mapreduce.task.splits import InputSplit, read_line_chunks, split_lines
+from mapreduce.task.splits import InputSplit, line_count, read_line_chunks, split_lines
 from mapreduce.task.steps import load_step
 
 WRITE_BATCH_RECORDS = 4096
@@ -177,17 +177,20 @@ class _TextRecords:
     def __init__(self, fs, split: InputSplit, context: TaskContext):
         self.fs, self.split, self.context = fs, split, context
 
-    def line_lists(self) -> Iterator[list[str]]:
+    def byte_chunks(self) -> Iterator[bytes]:
+        """The split's lines as the reader's chunks of whole lines, undecoded (`vectorised.py`)."""
         counters = self.context.counters
         consumed = 0
         with self.fs.open(self.split.path) as stream:
             for chunk in read_line_chunks(stream, self.split.offset, self.split.length):
-                lines = split_lines(chunk)
-                counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, len(lines))
+                counters.increment(names.TASK_COUNTER, names.MAP_INPUT_RECORDS, line_count(chunk))
                 counters.increment(names.FILE_SYSTEM_COUNTER, names.bytes_read(self.fs.name), len(chunk))
-                yield lines
+                yield chunk
                 consumed += len(chunk)
                 self.context.report(min(consumed / max(self.split.length, 1), 1.0))
+
+    def line_lists(self) -> Iterator[list[str]]:
+        return map(split_lines, self.byte_chunks())
 
     def __iter__(self) -> Iterator[tuple]:
         for lines in self.line_lists():

@@ -68,7 +68,7 @@ PREFIX = "_emrlab_"
 SINK = PREFIX + "sink"
 COUNT = PREFIX + "n"
 KEY, VALUE = PREFIX + "k", PREFIX + "v"
-SINK_NAMES = ("one", "get", "counts", "add", "put")  # MapOutputBuffer.sink's slots, in order
+SINK_NAMES = ("one", "get", "counts", "add", "put", "buffer")  # MapOutputBuffer.sink's slots, in order
 # Code that looks at its own frame or its caller's would see the fused one: not fused.
 FRAME_NAMES = frozenset({"locals", "vars", "_getframe", "currentframe", "f_back", "f_locals"})
 _BUILTIN_SUM = builtins.sum  # as this module found it, before any job's module was loaded
@@ -134,26 +134,13 @@ def summing(function: Callable | None) -> bool:
     """Whether `function` (a combiner or reducer, called with a key and its values) is exactly
     `yield key, sum(values)`, with the builtin `sum`: its source read as `fuse_mapper` reads a
     mapper's, one statement after an optional docstring, its own two parameters as they came."""
-    plain = function.__func__ if inspect.ismethod(function) else function
-    if not inspect.isfunction(plain) or not inspect.isgeneratorfunction(plain):
+    read = _one_statement(function)
+    if read is None:
         return False
-    if plain.__code__.co_freevars or plain.__defaults__ or plain.__kwdefaults__:
+    (key, values), statement, plain = read
+    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Yield):
         return False
-    definition = _definition(plain)
-    if definition is None:
-        return False
-    arguments = definition.args
-    parameters = [argument.arg for argument in arguments.args][1 if inspect.ismethod(function) else 0:]
-    if arguments.posonlyargs or arguments.vararg or arguments.kwonlyargs or arguments.kwarg or len(parameters) != 2:
-        return False
-    key, values = parameters
-    body = definition.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        body = body[1:]  # the docstring
-    if len(body) != 1 or not isinstance(body[0], ast.Expr) or not isinstance(body[0].value, ast.Yield):
-        return False
-    record = body[0].value.value
+    record = statement.value.value
     if not (isinstance(record, ast.Tuple) and len(record.elts) == 2):
         return False
     first, second = record.elts
@@ -163,8 +150,58 @@ def summing(function: Callable | None) -> bool:
         return False
     # `sum` is the builtin: not a parameter, not a global of the module, not replaced in builtins
     # (as the task starts: a module that binds `sum` later, while the task runs, is not seen).
-    return "sum" not in parameters and "sum" not in plain.__globals__ \
+    return "sum" not in (key, values) and "sum" not in plain.__globals__ \
         and plain.__builtins__.get("sum") is _BUILTIN_SUM
+
+
+def split_count(mapper: Callable | None):
+    """The int C if `mapper` (called with a key and a line) is exactly `for WORD in LINE.split():
+    yield WORD, C`, with LINE its line parameter and C an int literal (`vectorised.py` runs that
+    loop over the bytes); else None. Read from its source as `summing` reads a combiner's."""
+    read = _one_statement(mapper)
+    if read is None:
+        return None
+    (_, line), loop, _ = read
+    if not isinstance(loop, ast.For) or loop.orelse:
+        return None
+    call = loop.iter
+    if not (isinstance(loop.target, ast.Name) and isinstance(call, ast.Call) and not call.args
+            and not call.keywords and isinstance(call.func, ast.Attribute) and call.func.attr == "split"
+            and isinstance(call.func.value, ast.Name) and call.func.value.id == line):
+        return None
+    if len(loop.body) != 1 or not isinstance(loop.body[0], ast.Expr) or not isinstance(loop.body[0].value, ast.Yield):
+        return None
+    record = loop.body[0].value.value
+    if not (isinstance(record, ast.Tuple) and len(record.elts) == 2):
+        return None
+    word, constant = record.elts
+    if not (isinstance(word, ast.Name) and word.id == loop.target.id and isinstance(constant, ast.Constant)
+            and type(constant.value) is int):
+        return None
+    return constant.value
+
+
+def _one_statement(function) -> tuple[list[str], ast.stmt, types.FunctionType] | None:
+    """For a plain generator function or method called with two arguments, whose body is one
+    statement after an optional docstring: the two parameters' names, that statement, and the
+    function; else None."""
+    plain = function.__func__ if inspect.ismethod(function) else function
+    if not inspect.isfunction(plain) or not inspect.isgeneratorfunction(plain):
+        return None
+    if plain.__code__.co_freevars or plain.__defaults__ or plain.__kwdefaults__:
+        return None
+    definition = _definition(plain)
+    if definition is None:
+        return None
+    arguments = definition.args
+    parameters = [argument.arg for argument in arguments.args][1 if inspect.ismethod(function) else 0:]
+    if arguments.posonlyargs or arguments.vararg or arguments.kwonlyargs or arguments.kwarg or len(parameters) != 2:
+        return None
+    body = definition.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]  # the docstring
+    return (parameters, body[0], plain) if len(body) == 1 else None
 
 
 def _definition(function) -> ast.FunctionDef | None:

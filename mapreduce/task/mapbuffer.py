@@ -92,8 +92,9 @@ class MapOutputBuffer:
         self.counted_value = _NOTHING
         self.last_value = None  # the last record `_add` took: a sample of the values' size
         # What a fused mapper (fusion.py) reads at each call: the counted value, the counting, and
-        # the slow paths. The counted value's slot is set as the buffer chooses it.
-        self.sink = [self.counted_value, self.counts.get, self.counts, self._add, self._put]
+        # the slow paths; and the vectorised word count's way in (vectorised.py). The counted
+        # value's slot is set as the buffer chooses it.
+        self.sink = [self.counted_value, self.counts.get, self.counts, self._add, self._put, self]
         self.key_bytes = 0
         self.records = 0
         self.grouped = 0  # records of this spill in `groups`
@@ -185,6 +186,42 @@ class MapOutputBuffer:
             self.key_bytes += len(key)
         else:
             values.append(value)
+
+    def add_counted(self, keys: list[str], times: list[int], value) -> None:
+        """`times[i]` records (keys[i], value) for each i, counted before they came (the vectorised
+        word count's, `vectorised.py`; the str keys distinct): counted here as `collect` counts
+        the same records one by one. If `value` is not the counted value (a `mapper_init` chose
+        another), they go to `_add` one by one."""
+        one = self.counted_value
+        if one is _NOTHING and keys:  # the task's first records: their value is the one counted
+            self.counted_value = self.sink[0] = one = value
+        if not (type(value) is type(one) and value == one):
+            for key, n in zip(keys, times):
+                for _ in range(n):
+                    self._add(key, value)
+            return
+        counts, groups = self.counts, self.groups
+        get = counts.get
+        new_bytes = 0
+        for key, n in zip(keys, times):
+            count = get(key)
+            if count is not None:
+                counts[key] = count + n
+            elif groups and key in groups:  # a key that had other values keeps them all, in order
+                groups[key].extend(repeat(value, n))
+                self.grouped += n
+            else:
+                counts[key] = n
+                new_bytes += len(key)
+        self.key_bytes += new_bytes
+        if keys:
+            self.last_value = value
+
+    def counted_room(self) -> int:
+        """About how many more distinct counted keys the buffer takes before it is full: how many
+        the vectorised word count may hold before it hands them over (`vectorised.py`)."""
+        per_key = self.key_bytes / max(len(self.counts), 1) + self.value_bytes_average + RECORD_METADATA_BYTES
+        return max(int((self.settings.limit_bytes - self.estimated_bytes()) / per_key), 0)
 
     def _put(self, record) -> None:
         """A fused mapper's `yield record` of anything but a literal pair: unpacked as `collect` does."""

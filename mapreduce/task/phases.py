@@ -26,8 +26,9 @@ from itertools import chain, starmap
 from operator import is_not
 
 from mapreduce.api.job import Step, iterate
-from mapreduce.task.fusion import fuse_mapper, summing
+from mapreduce.task.fusion import fuse_mapper, split_count, summing
 from mapreduce.task.mapbuffer import SPILL_CHECK_RECORDS
+from mapreduce.task.vectorised import count_words
 
 
 @dataclass
@@ -62,7 +63,14 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
             yield ((key, _decodable(value)) for key, value in records) if text_input else records
         elif fused is not None:
             line_lists = getattr(records, "line_lists", None) if text_input else None
-            if line_lists is None:
+            byte_chunks = getattr(records, "byte_chunks", None) if text_input else None
+            value = split_count(mapper) if byte_chunks is not None else None
+            if value is not None:  # word count's mapper, run over the bytes (vectorised.py)
+                def map_lines(lines: list[str]) -> int:
+                    return sum(fused(None, text_value(line), sink) for line in lines)
+
+                yield from count_words(byte_chunks(), value, map_lines, sink[5])  # the buffer
+            elif line_lists is None:
                 for key, value in records:
                     if text_input and not value.isascii():
                         value = _decodable(value)
@@ -71,7 +79,7 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
                 count = 0
                 for lines in line_lists():
                     for line in lines:
-                        count += fused(None, line if line.isascii() else _decodable(line), sink)
+                        count += fused(None, text_value(line), sink)
                         if count >= SPILL_CHECK_RECORDS:  # after the line the buffer would check after
                             yield count
                             count = 0
@@ -85,6 +93,11 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
             yield iterate(mapper_final)
 
     return run
+
+
+def text_value(line: str) -> str:
+    """A line of text input as the mapper gets it (see `map_function`)."""
+    return line if line.isascii() else _decodable(line)
 
 
 def _decodable(line: str) -> str:

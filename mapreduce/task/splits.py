@@ -185,6 +185,11 @@ def split_lines(chunk: bytes) -> list[str]:
     return lines
 
 
+def line_count(chunk: bytes) -> int:
+    """How many lines `split_lines` finds in the chunk, without decoding it."""
+    return chunk.count(b"\n") + (bool(chunk) and not chunk.endswith(b"\n"))
+
+
 def read_lines(stream, split: InputSplit) -> Iterator[str]:
     """Every line of `split`, one at a time (tests and samplers; tasks use the chunks)."""
     for chunk in read_line_chunks(stream, split.offset, split.length):
