@@ -157,8 +157,8 @@ def run_suite(options) -> dict:
     try:
         for engine in engines:
             print(f"starting {engine.name}...", file=sys.stderr) if engine.name == "emrlab-cluster" else None
+            started_engines.append(engine)  # stopped even if its start is cut short (Ctrl-C while it uploads)
             engine.start(corpora, work)
-            started_engines.append(engine)
         input_fingerprints = {}
         for run in range(options.runs):
             order = engines[run % len(engines):] + engines[:run % len(engines)]

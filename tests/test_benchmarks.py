@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import engines, suite
 from benchmarks.suite import (
     BenchmarkFailed,
     cached_corpus,
@@ -48,6 +50,29 @@ def test_a_bad_engine_or_job_is_one_clear_line(tmp_path):
         assert value in done.stderr.strip().splitlines()[-1]
 
 
+def test_an_engine_interrupted_while_it_starts_is_stopped_with_the_others(tmp_path, monkeypatch):
+    stopped = []
+
+    class Engine(engines.Engine):
+        def __init__(self, name, interrupt=False):
+            self.name, self.interrupt = name, interrupt
+
+        def start(self, corpora, work):
+            if self.interrupt:  # as Ctrl-C comes while the cluster's corpus is uploaded
+                raise KeyboardInterrupt
+
+        def stop(self):
+            stopped.append(self.name)
+
+    monkeypatch.setattr(suite, "make_engines", lambda *arguments: [Engine("first"), Engine("second", True)])
+    options = argparse.Namespace(sizes="8k", jobs="wordcount", engines="first,second", core_nodes=3,
+                                 block_size="64m", instance_type=None, defines=[], cache_dir=str(tmp_path),
+                                 seed=1, runs=1)
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_suite(options)
+    assert stopped == ["first", "second"]
+
+
 def test_a_define_reaches_the_emrlab_engines_runs_and_no_other():
     from benchmarks.engines import make_engines
 
@@ -58,11 +83,12 @@ def test_a_define_reaches_the_emrlab_engines_runs_and_no_other():
     assert "emrlab.map.fuse=false" not in engines[2].command("wordcount", ["in"], "out")
 
 
-def test_the_fusion_comparison_runs_both_ways_and_checks_their_output():
+def test_the_fusion_comparison_runs_all_three_ways_and_checks_their_output():
     done = subprocess.run([sys.executable, "-m", "benchmarks.profile_map", "--size", "64k", "--compare-fusion",
                            "--repeat", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "same file.out" in done.stdout and "fused / generator:" in done.stdout
+    assert "same file.out" in done.stdout and "fused / generator:" in done.stdout \
+        and "default / generator:" in done.stdout
     done = subprocess.run([sys.executable, "-m", "benchmarks.profile_map", "--size", "64k", "--counting"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
