@@ -21,7 +21,7 @@ from mapreduce.api.errors import BadRecord
 from mapreduce.api.job import Job, Step
 from mapreduce.api.keys import decode_key
 from mapreduce.api.partitioners import HashPartitioner
-from mapreduce.task.fusion import fuse_mapper, fusion_enabled, summing
+from mapreduce.task.fusion import fuse_mapper, fusion_enabled, summing, vectorising_enabled
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.phases import map_function
 from mapreduce.task.segments import MAP_OUTPUT_INDEX_FILE, Segment, read_index
@@ -316,6 +316,8 @@ def test_what_cannot_be_fused_exactly_runs_as_it_is(mapper):
 def test_fusion_can_be_turned_off():
     assert fusion_enabled({}) and fusion_enabled({"emrlab.map.fuse": "true"})
     assert not fusion_enabled({"emrlab.map.fuse": "false"}) and not fusion_enabled({"emrlab.map.fuse": "False"})
+    assert vectorising_enabled({}) and not vectorising_enabled({"emrlab.map.vectorise": "false"})
+    assert not vectorising_enabled({"emrlab.map.fuse": "false"})  # it runs the fused mapper's lines
 
 
 def test_a_mapper_whose_file_changed_since_it_was_imported_runs_as_imported(tmp_path, monkeypatch):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -16,13 +15,12 @@ from hypothesis import strategies as st
 
 from mapreduce.api.counters import Counters
 from mapreduce.api.fs import LocalFileSystem
-from mapreduce.api.job import Job
 from mapreduce.api.partitioners import HashPartitioner
 from mapreduce.examples.wordcount import WordCount
 from mapreduce.task import vectorised
 from mapreduce.task.attempt import NullReporter, TaskAttempt, run_map_attempt
 from mapreduce.task.formats import INPUT_FORMAT_KEY, TEXT_FORMAT
-from mapreduce.task.fusion import FUSE_KEY, split_count
+from mapreduce.task.fusion import FUSE_KEY, VECTORISE_KEY, split_count
 from mapreduce.task.mapbuffer import MapOutputBuffer, SpillSettings
 from mapreduce.task.phases import text_value
 from mapreduce.task.splits import InputSplit, line_count, split_lines
@@ -111,6 +109,11 @@ def documented(key, value):
         yield token, 7
 
 
+def in_thousands(key, line):
+    for word in line.split():
+        yield word, 1000
+
+
 def lowered(key, line):
     for word in line.lower().split():
         yield word, 1
@@ -164,6 +167,11 @@ def test_word_counts_mapper_is_recognised_whatever_its_names(mapper, value):
     assert split_count(mapper) == value
 
 
+def test_the_value_is_the_very_object_the_mapper_yields():
+    # An int above 256 is not shared: the buffer counts a value that `is` the first one's.
+    assert split_count(in_thousands) is next(value for value in in_thousands.__code__.co_consts if value == 1000)
+
+
 @pytest.mark.parametrize("mapper", [lowered, split_on_commas, counted_with_a_float, counted_with_true,
                                     splits_the_key, yields_the_line, does_more, with_else, with_default,
                                     WordCount([]).combiner, None])
@@ -184,31 +192,49 @@ def test_counts_added_to_the_buffer_keep_keys_that_had_other_values_and_another_
     assert buffer.counts == {"c": 4} and buffer.groups == {"a": [2, 1, 1, 2], "b": [1, 1, 1, 1]}
 
 
-class LowerCount(Job):
-    def mapper(self, key, line):
-        for word in line.lower().split():
-            yield word, 1
-
-
-def map_outcome(tmp_path, data: bytes, fuse: bool, block: int) -> list:
+def map_outcome(tmp_path, data: bytes, properties: dict, block: int) -> list:
     """file.out and the counters (but CPU time) of each split's map attempt over `data`."""
     path = tmp_path / "input.txt"
     path.write_bytes(data)
     outcome = []
     for index, offset in enumerate(range(0, len(data), block)):
-        local_dir = tmp_path / f"task-{fuse}-{index}"
+        local_dir = tmp_path / f"task-{len(os.listdir(tmp_path))}"
         attempt = TaskAttempt(job_id="job_test_0001", step_index=0, kind="map", task_index=index, attempt_index=0,
                               job_reference=f"{WORDCOUNT}:WordCount", job_arguments=(),
-                              properties={INPUT_FORMAT_KEY: TEXT_FORMAT, FUSE_KEY: str(fuse).lower(),
-                                          "mapreduce.task.io.sort.mb": "1"},
+                              properties={INPUT_FORMAT_KEY: TEXT_FORMAT, "mapreduce.task.io.sort.mb": "1",
+                                          **properties},
                               split=InputSplit(str(path), offset, min(block, len(data) - offset)), num_reduces=3,
                               num_maps=1, local_dir=str(local_dir), output_dir=str(tmp_path / "out"))
-        result = run_map_attempt(replace(attempt), LocalFileSystem(), NullReporter())
+        result = run_map_attempt(attempt, LocalFileSystem(), NullReporter())
         counters = result.counters.as_dict()
         for group in counters.values():
             group.pop("CPU_MILLISECONDS", None)
         outcome.append(((local_dir / "file.out").read_bytes(), (local_dir / "file.out.index").read_bytes(), counters))
     return outcome
+
+
+VECTORISED, FUSED, GENERATOR = {}, {VECTORISE_KEY: "false"}, {FUSE_KEY: "false"}
+
+
+@pytest.fixture
+def batches_counted(monkeypatch):
+    """How many batches went through the numpy path; small batches."""
+    counted = []
+    count_words = vectorised._count_words
+    monkeypatch.setattr(vectorised, "_count_words", lambda data, tally: counted.append(1) or count_words(data, tally))
+    monkeypatch.setattr(vectorised, "BATCH_BYTES", 4096)
+    return counted
+
+
+def test_a_map_attempt_gives_the_same_file_out_and_counters_vectorised_or_not(tmp_path, batches_counted):
+    lines = [" ".join(f"w{(index * 7919 + n) % 5000}" for n in range(index % 13)) for index in range(20_000)]
+    lines[100] = "naïve café\u00a0au lait\x00nul"
+    data = "\n".join(lines).encode("utf-8") + b"\r\nbroken \xff\xa0utf-8\r\nno newline at the end"
+    for block in (len(data), 50_000):
+        expected = map_outcome(tmp_path, data, GENERATOR, block)
+        assert map_outcome(tmp_path, data, FUSED, block) == expected and not batches_counted
+        assert map_outcome(tmp_path, data, VECTORISED, block) == expected and batches_counted
+        batches_counted.clear()
 
 
 SPILL_COUNTERS = ("SPILLED_RECORDS", "COMBINE_OUTPUT_RECORDS", "FILE_BYTES_WRITTEN")  # they move with the spills
@@ -219,23 +245,14 @@ def without(counters: dict, names: tuple) -> dict:
             for group, values in counters.items()}
 
 
-def test_a_map_attempt_gives_the_same_file_out_and_counters_vectorised_or_not(tmp_path, monkeypatch):
-    monkeypatch.setattr(vectorised, "BATCH_BYTES", 4096)
-    lines = [" ".join(f"w{(index * 7919 + n) % 5000}" for n in range(index % 13)) for index in range(20_000)]
-    lines[100] = "naïve café\u00a0au lait\x00nul"
-    data = "\n".join(lines).encode("utf-8") + b"\r\nbroken \xff\xa0utf-8\r\nno newline at the end"
-    for block in (len(data), 50_000):
-        assert map_outcome(tmp_path, data, True, block) == map_outcome(tmp_path, data, False, block)
-
-
-def test_with_spills_the_same_file_out_from_as_many_records(tmp_path, monkeypatch):
+def test_with_spills_the_same_file_out_from_as_many_records(tmp_path, batches_counted):
     """60,000 distinct words overflow a 1 MiB sort buffer: both paths spill more than once, at
     other points (the tally is handed over a batch at a time), and merge to the same file.out."""
-    monkeypatch.setattr(vectorised, "BATCH_BYTES", 4096)
     lines = [" ".join(f"w{(index * 7919 + n) % 60_000}" for n in range(index % 13)) for index in range(40_000)]
     data = "\n".join(lines).encode()
-    vectorised_map, = map_outcome(tmp_path, data, True, len(data))
-    plain_map, = map_outcome(tmp_path, data, False, len(data))
+    vectorised_map, = map_outcome(tmp_path, data, VECTORISED, len(data))
+    plain_map, = map_outcome(tmp_path, data, GENERATOR, len(data))
+    assert batches_counted
     assert vectorised_map[:2] == plain_map[:2]
     assert without(vectorised_map[2], SPILL_COUNTERS) == without(plain_map[2], SPILL_COUNTERS)
     for _, _, counters in (vectorised_map, plain_map):

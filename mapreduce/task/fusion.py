@@ -64,6 +64,7 @@ import types
 from collections.abc import Callable, Iterator
 
 FUSE_KEY = "emrlab.map.fuse"
+VECTORISE_KEY = "emrlab.map.vectorise"  # word count's mapper over the bytes (vectorised.py), when fused
 PREFIX = "_emrlab_"
 SINK = PREFIX + "sink"
 COUNT = PREFIX + "n"
@@ -102,6 +103,10 @@ _COLLECT_RECORD = f"""
 
 def fusion_enabled(properties: dict) -> bool:
     return str(properties.get(FUSE_KEY, "true")).lower() != "false"
+
+
+def vectorising_enabled(properties: dict) -> bool:
+    return fusion_enabled(properties) and str(properties.get(VECTORISE_KEY, "true")).lower() != "false"
 
 
 def fuse_mapper(mapper: Callable) -> Callable | None:
@@ -161,7 +166,7 @@ def split_count(mapper: Callable | None):
     read = _one_statement(mapper)
     if read is None:
         return None
-    (_, line), loop, _ = read
+    (_, line), loop, plain = read
     if not isinstance(loop, ast.For) or loop.orelse:
         return None
     call = loop.iter
@@ -178,7 +183,9 @@ def split_count(mapper: Callable | None):
     if not (isinstance(word, ast.Name) and word.id == loop.target.id and isinstance(constant, ast.Constant)
             and type(constant.value) is int):
         return None
-    return constant.value
+    # The very object the mapper yields (an int above 256 is not shared), as the buffer compares them.
+    return next((value for value in plain.__code__.co_consts if type(value) is int and value == constant.value),
+                constant.value)
 
 
 def _one_statement(function) -> tuple[list[str], ast.stmt, types.FunctionType] | None:

@@ -45,12 +45,13 @@ class Phases:
             closer()
 
 
-def map_function(step: Step, text_input: bool = False, fuse: bool = True):
+def map_function(step: Step, text_input: bool = False, fuse: bool = True, vectorise: bool = True):
     """The map phase of Python methods. With `text_input`, a line that is not UTF-8 (its bad
     bytes kept by the reader as surrogates, for Streaming) reaches the mapper decoded as
     latin-1, as mrjob decodes it, rather than with its bytes silently replaced. Given a map
     buffer's `sink`, a mapper that can be fused with the buffer (`fusion.py`, unless `fuse`
-    is off) puts its records in itself, and each call's batch is how many it put."""
+    is off) puts its records in itself, and each call's batch is how many it put; word count's
+    mapper over text is run over the bytes instead (`vectorised.py`, unless `vectorise` is off)."""
     mapper, mapper_init, mapper_final = step.mapper, step.mapper_init, step.mapper_final
 
     def run(records: Iterator[tuple], sink: list | None = None) -> Iterator[Iterable[tuple] | int]:
@@ -64,7 +65,7 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True):
         elif fused is not None:
             line_lists = getattr(records, "line_lists", None) if text_input else None
             byte_chunks = getattr(records, "byte_chunks", None) if text_input else None
-            value = split_count(mapper) if byte_chunks is not None else None
+            value = split_count(mapper) if vectorise and byte_chunks is not None else None
             if value is not None:  # word count's mapper, run over the bytes (vectorised.py)
                 def map_lines(lines: list[str]) -> int:
                     return sum(fused(None, text_value(line), sink) for line in lines)

@@ -18,7 +18,7 @@ from mapreduce.api.job import Step
 from mapreduce.streaming.streamjob import CMDENV_KEY, CommandStage, StreamingConfig, split_line, working_directory
 from mapreduce.task.config import TaskConfig
 from mapreduce.task.formats import is_text_input
-from mapreduce.task.fusion import fusion_enabled
+from mapreduce.task.fusion import fusion_enabled, vectorising_enabled
 from mapreduce.task.phases import Phases, combiner_sums, group_function, map_function, subprocess_environment
 
 
@@ -78,7 +78,8 @@ def command_phases(job, step: Step, properties: dict, context, local_dir: str) -
         return run
 
     fuse = fusion_enabled(properties)
-    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties), fuse)
+    mapper = command_map if step.mapper_cmd else map_function(step, is_text_input(properties), fuse,
+                                                              vectorising_enabled(properties))
     combine = (command_groups(step.combiner_cmd, map_record) if step.combiner_cmd
                else group_function(step.combiner, step.combiner_init, step.combiner_final) if step.combiner else None)
     reduce = (command_groups(step.reducer_cmd, reduce_record) if step.reducer_cmd

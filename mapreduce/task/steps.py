@@ -10,7 +10,7 @@ from __future__ import annotations
 from mapreduce.api.job import Step
 from mapreduce.streaming.loader import instantiate, load_job_class
 from mapreduce.task.formats import is_text_input
-from mapreduce.task.fusion import fusion_enabled
+from mapreduce.task.fusion import fusion_enabled, vectorising_enabled
 from mapreduce.task.phases import Phases, combiner_sums, group_function, map_function
 from mapreduce.task.pipes import command_phases
 
@@ -32,7 +32,7 @@ def phases_of(job, step: Step, properties: dict, context, local_dir: str) -> Pha
     if step.mapper_cmd or step.combiner_cmd or step.reducer_cmd:
         return command_phases(job, step, properties, context, local_dir)
     fuse = fusion_enabled(properties)
-    return Phases(map=map_function(step, is_text_input(properties), fuse),
+    return Phases(map=map_function(step, is_text_input(properties), fuse, vectorising_enabled(properties)),
                   combine=group_function(step.combiner, step.combiner_init, step.combiner_final)
                   if step.combiner else None,
                   reduce=group_function(step.reducer, step.reducer_init, step.reducer_final),

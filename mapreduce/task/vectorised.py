@@ -28,13 +28,16 @@ map task runs it here instead, on the split's bytes, 8 MiB of lines at a time:
    str by viewing them as 8-byte strings. A word of 9 to 16 bytes is two such numbers, seen
    as one 16-byte string; a longer one (rare in text) is sliced out and counted by Counter.
    No hashing: nothing can collide.
-4. The distinct words and their counts go to the map buffer (`MapOutputBuffer.add_counted`),
-   which counts them exactly as it counts the fused mapper's `yield word, 1`.
+4. The distinct words and their counts are kept as numpy columns from batch to batch (16
+   bytes a short word, where a dict takes about 100) and go to the map buffer
+   (`MapOutputBuffer.add_counted`) at the end, or before the buffer would be full with them:
+   it counts them exactly as it counts the fused mapper's `yield word, 1`.
 
 What comes out is what the loop gives: the same records, so the same file.out and the same
-counters (the buffer's size checks come once a batch, not every 4,096 records, so with a
-small sort buffer a spill may come at another point, as Hadoop's spills move with its
-buffer). `-D emrlab.map.fuse=false` turns this off with fusion.
+counters; only with a sort buffer too small for the split's words do the spills come at
+other points (the buffer is filled a tally at a time, not a record at a time), so the spill
+counters differ, as Hadoop's move with its buffer's size. `-D emrlab.map.vectorise=false`
+turns this off, and `-D emrlab.map.fuse=false` with fusion.
 """
 
 from __future__ import annotations
