@@ -8,11 +8,12 @@ The commonest mapper of all,
 
 costs per word what fusion (`fusion.py`) can make cheaper but not remove: `split` makes a
 str object for the word, the buffer hashes it and looks it up in a dict of a few hundred
-thousand keys (a cache miss or two each) and stores one more count: about 0.35 microseconds
-a word, 9 CPU seconds for a 128 MiB block of 26 million words (1.7 here). Spark's DataFrame runs the
-same query (split, explode, group by, count) as generated JVM code over the bytes. For a
-mapper that is exactly this loop (`fusion.split_count`: any names, any int constant), the
-map task runs it here instead, on the split's bytes, 8 MiB of lines at a time:
+thousand keys (a cache miss or two each) and stores one more count: about 0.35
+microseconds a word, 9 CPU seconds for a 128 MiB block of 26 million words (1.7 here).
+Spark's DataFrame runs the same query (split, explode, group by, count) as generated JVM
+code over the bytes. For a mapper that is exactly this loop (`fusion.split_count`: any
+names, any int constant), the map task runs it here instead, on the split's bytes, 8 MiB
+of lines at a time:
 
 1. A line that is not plain ASCII (a byte of 128 or more, or a control character that
    `str.split` does not take for whitespace, NUL among them) goes to the fused mapper as
