@@ -117,6 +117,23 @@ def test_wordcount_on_the_cluster_matches_the_reference(mr_cluster, words_input)
     assert all(attempt["node_id"] for attempt in history["attempts"])
 
 
+def test_profiled_tasks_leave_profile_out_in_their_container_logs(mr_cluster, words_input):
+    result = run_on_cluster(mr_cluster, "mapreduce.examples.wordcount:WordCount", [words_input[0]], "/out/profiled",
+                            {"mapreduce.job.reduces": "2", "mapreduce.task.profile": "true",
+                             "mapreduce.task.profile.maps": "1-", "mapreduce.task.profile.reduces": "0"})
+    application_id = "application_" + result.job_id.removeprefix("job_")
+    logs = mr_cluster.emrlab("logs", "-applicationId", application_id, "-log_files", "profile.out",
+                             check=True).stdout.decode()
+    profiles = re.split(r"^LogType:profile\.out$", logs, flags=re.MULTILINE)[1:]
+    assert len(profiles) == 3  # maps 1 and 2 of 0 to 2, reduce 0 of 0 and 1
+    tasks = sorted(re.search(r"attempt_\d+_\d+_([mr]_\d+)_\d+: ", profile).group(1) for profile in profiles)
+    assert tasks == ["m_000001", "m_000002", "r_000000"]
+    assert all("CPU s from the process's start to its task" in profile and "Ordered by: cumulative time" in profile
+               for profile in profiles)
+    assert sum("run_map_attempt" in profile for profile in profiles) == 2
+    assert sum("run_reduce_attempt" in profile for profile in profiles) == 1
+
+
 def write_job(tmp_path, name: str, body: str) -> str:
     path = tmp_path / f"{name}.py"
     path.write_text("import os, random, sys, time\nfrom mapreduce import Job\n\n" + textwrap.dedent(body))

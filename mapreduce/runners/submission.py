@@ -16,6 +16,7 @@ from hdfs.client.config import ClientConfig as HdfsClientConfig
 from mapreduce.appmaster.config import AppMasterConfig
 from mapreduce.streaming.streamjob import StreamingConfig
 from mapreduce.task.config import TaskConfig
+from mapreduce.task.profiling import ProfileConfig
 from mapreduce.task.reduce.scheduler import ShuffleConfig
 
 
@@ -24,6 +25,7 @@ def check_job_properties(properties: dict[str, str]) -> None:
     load(TaskConfig, properties)
     load(StreamingConfig, properties)
     load(ShuffleConfig, properties)
+    load(ProfileConfig, properties)
     am = load(AppMasterConfig, properties)
     for key, value in (("mapreduce.map.maxattempts", am.map_attempts_max),
                        ("mapreduce.reduce.maxattempts", am.reduce_attempts_max)):

@@ -15,14 +15,19 @@ The AM launches one container per task attempt with this command. The task
    reports done; on any error it reports failed with the traceback and the
    tail of its stderr, and exits non-zero.
 
+With `-D mapreduce.task.profile=true`, the attempts of the tasks it names run under
+cProfile and leave profile.out in the container's logs (`profiling.py`).
+
 A map's output stays on this node in the application's local dir, where the
 NodeManager's shuffle service serves it after this process has exited.
 """
 
 from __future__ import annotations
 
+import cProfile
 import logging
 import os
+import pstats
 import sys
 import threading
 import time
@@ -37,6 +42,7 @@ from mapreduce.api.counters import Counters
 from mapreduce.api.errors import user_traceback
 from mapreduce.task.attempt import TaskAttempt, run_map_attempt, run_reduce_attempt
 from mapreduce.task.output import FileOutputCommitter
+from mapreduce.task.profiling import ProfileConfig, write_profile
 from mapreduce.task.reduce.fetcher import ShuffleConfig, ShuffleFetcher
 from mapreduce.task.segments import map_output_dir
 from mapreduce.task.umbilical import AM_ADDRESS_VARIABLE, Umbilical
@@ -139,12 +145,29 @@ def application_dir() -> Path:
 
 
 def run(umbilical: Umbilical, container_id: str) -> int:
-    from hdfs import Client
-    from mapreduce.api.fs import HdfsFileSystem
-
     response = umbilical.get_task(container_id)
     attempt = TaskAttempt.from_wire(response.attempt)
     attempt = replace(attempt, local_dir=str(map_output_dir(application_dir(), attempt.attempt_id)))
+    log_dir = os.environ.get("LOG_DIRS", "").split(",")[0]
+    if not (log_dir and load(ProfileConfig, attempt.properties).profiles(attempt.is_map, attempt.task_index)):
+        return run_attempt(umbilical, attempt, response)
+    startup_cpu_s = time.process_time()
+    profile = cProfile.Profile()  # the main thread's calls (profiling.py)
+    profile.enable()
+    try:
+        return run_attempt(umbilical, attempt, response)
+    finally:
+        profile.disable()
+        try:
+            write_profile(pstats.Stats(profile), Path(log_dir), attempt.attempt_id, startup_cpu_s)
+        except OSError as error:
+            logger.warning("%s: the profile was not written: %s", attempt.attempt_id, error)
+
+
+def run_attempt(umbilical: Umbilical, attempt: TaskAttempt, response) -> int:
+    from hdfs import Client
+    from mapreduce.api.fs import HdfsFileSystem
+
     reporter = HeartbeatReporter(umbilical, attempt.attempt_id, response.report_interval_s or 1.0)
     logger.info("running %s on %s", attempt.attempt_id, os.environ.get("EMRLAB_NODE_ID", "?"))
     client = Client.for_cluster(os.environ.get("EMRLAB_CLUSTER"), user=os.environ.get("USER"))
