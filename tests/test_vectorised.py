@@ -84,6 +84,15 @@ def test_the_words_counted_over_the_bytes_are_those_str_split_finds_line_by_line
         assert vectorised_counts(chunks, room=2) == (expected, records)
 
 
+def test_long_words_count_towards_what_the_tally_may_hold(monkeypatch):
+    monkeypatch.setattr(vectorised, "BATCH_BYTES", 64)
+    data = "".join(f"{'x' * 20}{n}\n" for n in range(200)).encode()  # 200 distinct words of over 16 bytes
+    handed = []
+    buffer = SimpleNamespace(add_counted=lambda keys, times, value: handed.append(len(keys)), counted_room=lambda: 10)
+    assert sum(vectorised.count_words(whole_line_chunks(data, 64), 1, lambda lines: 0, buffer)) == 200
+    assert sum(handed) == 200 and len(handed) > 10  # handed over as the room ran out, not all at the end
+
+
 def test_every_kind_of_whitespace_and_word_length_at_once():
     words = [b"w" * length for length in range(1, 40)] + [b"\x7f~", b"A.", "naïve".encode(), b"a\x00b", b"c\x1bd"]
     separators = [b" ", b"\t", b"\x0b", b"\x0c", b"\r", b"\x1c", b"\x1d", b"\x1e", b"\x1f", "\u3000".encode(),

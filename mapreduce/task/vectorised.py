@@ -54,7 +54,8 @@ BATCH_BYTES = 8 << 20  # lines read before they are counted: about 80 MB of nump
 HELD_WORDS = 4_000_000  # distinct words of several batches held as columns before the buffer has them
 SHORT, MEDIUM = 8, 16  # the longest word counted as one uint64, and as two
 _PAD = b" " * (MEDIUM + 1)  # so that every word has 16 bytes to read from its start
-# Bytes a word may hold in the batch path: above 32, and no higher than 127.
+# Bytes that send their line to the fused mapper: a control character that str.split does not
+# take for whitespace (NUL among them), and every byte of 128 and up.
 _SPECIAL = numpy.ones(256, dtype=bool)
 _SPECIAL[[9, 10, 11, 12, 13, 28, 29, 30, 31]] = False
 _SPECIAL[32:128] = False
@@ -97,20 +98,24 @@ class _Tally:
     def __init__(self, value, add_counted: Callable):
         self.value, self.add_counted = value, add_counted
         self.columns: dict[str, list[tuple[numpy.ndarray, numpy.ndarray]]] = {"S8": [], "S16": []}
-        self.long: Counter = Counter()
-        self.held = 0
+        self.long: Counter = Counter()  # words of more than 16 bytes
+        self.in_columns = 0
+
+    @property
+    def held(self) -> int:
+        return self.in_columns + len(self.long)
 
     def add(self, kind: str, keys: numpy.ndarray, times: numpy.ndarray) -> None:
         if len(keys):
             self.columns[kind].append((keys, times))
-            self.held += len(keys)
+            self.in_columns += len(keys)
 
     def compact(self) -> None:
-        self.held = 0
+        self.in_columns = 0
         for kind, columns in self.columns.items():
             if len(columns) > 1:
                 columns[:] = [_merged(columns)]
-            self.held += sum(len(keys) for keys, _ in columns)
+            self.in_columns += sum(len(keys) for keys, _ in columns)
 
     def drain(self) -> None:
         self.compact()
@@ -123,7 +128,7 @@ class _Tally:
         if self.long:
             self.add_counted([word.decode("ascii") for word in self.long], list(self.long.values()), self.value)
             self.long.clear()
-        self.held = 0
+        self.in_columns = 0
 
 
 def _merged(columns: list[tuple[numpy.ndarray, numpy.ndarray]]) -> tuple[numpy.ndarray, numpy.ndarray]:
