@@ -7,12 +7,13 @@
 Hadoop starts the chosen tasks' JVMs with a profiler agent and keeps what it writes with the
 task's logs, as profile.out. Here the chosen attempts run under cProfile in their container,
 from the moment the container has its task until its last call to the ApplicationMaster (so
-the HDFS client, the shuffle, the commit and `done` are in it, not only the user's code), and
-write two files to the container's log directory: profile.out (pstats' table of the top
-functions by cumulative time, then by own time, after a line with the process's CPU time
-before the task came, which is the interpreter's start and its imports) and profile.prof (the
-raw stats, for `python -m pstats` or any viewer that reads them). Which tasks: Hadoop's
-integer ranges by task index, `0-2,5,7-` (every attempt of those tasks).
+the HDFS client, the shuffle, the commit and `done` are in it, not only the user's code; the
+main thread only, not the heartbeat's or the shuffle's copying threads), and write two files
+to the container's log directory: profile.out (pstats' table of the top functions by
+cumulative time, then by own time, after a line with the process's CPU time before the task
+came, which is the interpreter's start and its imports) and profile.prof (the raw stats, for
+`python -m pstats` or any viewer that reads them). Which tasks: Hadoop's integer ranges by
+task index, `0-2,5,7-` (every attempt of those tasks).
 """
 
 from __future__ import annotations
