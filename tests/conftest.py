@@ -49,6 +49,9 @@ JVM_PERF_DIR_EXISTED = os.path.exists(JVM_PERF_DIR)
 
 
 def pytest_unconfigure(config):
+    for pool in list(OPEN_POOLS):  # a fixture whose setup failed after its clusters started never reached close
+        with contextlib.suppress(Exception):
+            pool.close()
     shutil.rmtree(SCRATCH_DIR, ignore_errors=True)
     if not JVM_PERF_DIR_EXISTED:
         with contextlib.suppress(OSError):
@@ -153,12 +156,17 @@ class RunningCluster:
         return self.cluster_dir.node_dir(node_id) / "data" / "current"
 
 
+OPEN_POOLS: list[ClusterPool] = []  # not closed yet: pytest_unconfigure stops what is left
+
+
 class ClusterPool:
-    """Clusters started for one test or module, all stopped by `close`."""
+    """Clusters started for one test or module, all stopped by `close` (and at the session's end if a
+    fixture failed before it could call it: its setup raised after a cluster had started)."""
 
     def __init__(self, make_directory):
         self.make_directory = make_directory
         self.started: list[RunningCluster] = []
+        OPEN_POOLS.append(self)
 
     def start(self, core: int = 3, task: int = 0, properties: dict | None = None,
               services: tuple[str, ...] = ("hdfs",)) -> RunningCluster:
@@ -170,8 +178,11 @@ class ClusterPool:
         return cluster
 
     def close(self) -> None:
+        if self in OPEN_POOLS:
+            OPEN_POOLS.remove(self)
+        started, self.started = self.started, []
         errors = []
-        for cluster in self.started:
+        for cluster in started:
             for client in cluster.clients:
                 client.close()
             try:

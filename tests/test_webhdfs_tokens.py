@@ -26,12 +26,14 @@ def cluster(tmp_path_factory):
     from tests.conftest import ClusterPool
 
     pool = ClusterPool(lambda: tmp_path_factory.mktemp("webhdfs-tokens"))
-    running = pool.start(core=1, properties=TOKEN_PROPERTIES)
-    running.emrlab("dfs", "-mkdir", "/private", check=True)
-    running.emrlab("dfs", "-chmod", "700", "/private", check=True)
-    running.emrlab("dfs", "-put", "-", "/private/secret.txt", input_bytes=b"only the owner\n", check=True)
-    yield running
-    pool.close()
+    try:
+        running = pool.start(core=1, properties=TOKEN_PROPERTIES)
+        running.emrlab("dfs", "-mkdir", "/private", check=True)
+        running.emrlab("dfs", "-chmod", "700", "/private", check=True)
+        running.emrlab("dfs", "-put", "-", "/private/secret.txt", input_bytes=b"only the owner\n", check=True)
+        yield running
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="module")
