@@ -143,12 +143,10 @@ def summing(function: Callable | None) -> bool:
     if read is None:
         return False
     (key, values), statement, plain = read
-    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Yield):
+    pair = _yielded_pair(statement)
+    if pair is None:
         return False
-    record = statement.value.value
-    if not (isinstance(record, ast.Tuple) and len(record.elts) == 2):
-        return False
-    first, second = record.elts
+    first, second = pair
     if not (isinstance(first, ast.Name) and first.id == key and isinstance(second, ast.Call)
             and isinstance(second.func, ast.Name) and second.func.id == "sum" and not second.keywords
             and len(second.args) == 1 and isinstance(second.args[0], ast.Name) and second.args[0].id == values):
@@ -174,18 +172,24 @@ def split_count(mapper: Callable | None):
             and not call.keywords and isinstance(call.func, ast.Attribute) and call.func.attr == "split"
             and isinstance(call.func.value, ast.Name) and call.func.value.id == line):
         return None
-    if len(loop.body) != 1 or not isinstance(loop.body[0], ast.Expr) or not isinstance(loop.body[0].value, ast.Yield):
+    pair = _yielded_pair(loop.body[0]) if len(loop.body) == 1 else None
+    if pair is None:
         return None
-    record = loop.body[0].value.value
-    if not (isinstance(record, ast.Tuple) and len(record.elts) == 2):
-        return None
-    word, constant = record.elts
+    word, constant = pair
     if not (isinstance(word, ast.Name) and word.id == loop.target.id and isinstance(constant, ast.Constant)
             and type(constant.value) is int):
         return None
     # The very object the mapper yields (an int above 256 is not shared), as the buffer compares them.
     return next((value for value in plain.__code__.co_consts if type(value) is int and value == constant.value),
                 constant.value)
+
+
+def _yielded_pair(statement: ast.stmt) -> list[ast.expr] | None:
+    """The two expressions of a statement `yield A, B`; None for any other statement."""
+    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Yield):
+        return None
+    record = statement.value.value
+    return record.elts if isinstance(record, ast.Tuple) and len(record.elts) == 2 else None
 
 
 def _one_statement(function) -> tuple[list[str], ast.stmt, types.FunctionType] | None:

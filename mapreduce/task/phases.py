@@ -61,7 +61,7 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True, vector
             yield iterate(mapper_init)
         if mapper is None:
             # the identity mapper: records pass straight through
-            yield ((key, _decodable(value)) for key, value in records) if text_input else records
+            yield ((key, text_value(value)) for key, value in records) if text_input else records
         elif fused is not None:
             line_lists = getattr(records, "line_lists", None) if text_input else None
             byte_chunks = getattr(records, "byte_chunks", None) if text_input else None
@@ -73,9 +73,7 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True, vector
                 yield from count_words(byte_chunks(), value, map_lines, sink[5])  # the buffer
             elif line_lists is None:
                 for key, value in records:
-                    if text_input and not value.isascii():
-                        value = _decodable(value)
-                    yield fused(key, value, sink)
+                    yield fused(key, text_value(value) if text_input else value, sink)
             else:  # a list of lines at a time, with no generator step per line
                 count = 0
                 for lines in line_lists():
@@ -86,10 +84,8 @@ def map_function(step: Step, text_input: bool = False, fuse: bool = True, vector
                             count = 0
                 yield count
         else:
-            for key, value in records:
-                if text_input and not value.isascii():
-                    value = _decodable(value)
-                yield mapper(key, value) or ()  # a mapper may count and return None
+            for key, value in records:  # a mapper may count and return None
+                yield mapper(key, text_value(value) if text_input else value) or ()
         if mapper_final is not None:
             yield iterate(mapper_final)
 

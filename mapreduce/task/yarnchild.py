@@ -137,6 +137,11 @@ def stderr_tail() -> str:
     return ""
 
 
+def container_log_dir() -> str:
+    """Where this container's syslog (and a profile) go: the first of the NodeManager's log dirs, or ""."""
+    return os.environ.get("LOG_DIRS", "").split(",")[0]
+
+
 def application_dir() -> Path:
     """This application's local dir on this node, kept until the application ends
     (the NodeManager's layout: <local dir>/usercache/<user>/appcache/<application id>)."""
@@ -148,7 +153,7 @@ def run(umbilical: Umbilical, container_id: str) -> int:
     response = umbilical.get_task(container_id)
     attempt = TaskAttempt.from_wire(response.attempt)
     attempt = replace(attempt, local_dir=str(map_output_dir(application_dir(), attempt.attempt_id)))
-    log_dir = os.environ.get("LOG_DIRS", "").split(",")[0]
+    log_dir = container_log_dir()
     if not (log_dir and load(ProfileConfig, attempt.properties).profiles(attempt.is_map, attempt.task_index)):
         return run_attempt(umbilical, attempt, response)
     startup_cpu_s = time.process_time()
@@ -208,7 +213,7 @@ def wait_for_commit(umbilical: Umbilical, reporter: HeartbeatReporter, attempt_i
 
 def configure_logging() -> None:
     """Logs go to <log dir>/syslog, as Hadoop's containers do; stderr keeps the user's own output."""
-    log_dir = os.environ.get("LOG_DIRS", "").split(",")[0]
+    log_dir = container_log_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         filename=os.path.join(log_dir, "syslog") if log_dir else None)
 
